@@ -1,0 +1,16 @@
+export type {
+  EndpointInfo,
+  EndpointSnapshot,
+  DiscoveryError,
+  DiscoveryListener,
+  DiscoverySource,
+  DiscoverySourceFactory,
+  ParsedTarget,
+  ZoneMode,
+  PickExplanation,
+  AttemptOutcome,
+  AttemptObserver,
+  CallObserver,
+  CallDescription,
+  CallObserverFactory,
+} from './contracts.js';

@@ -1,0 +1,37 @@
+/**
+ * How the call layer (retry interceptor) and the picker talk about one attempt, without putting anything on
+ * the wire.
+ *
+ * Each attempt's outgoing `Metadata` gets a fresh options object; a WeakMap keyed by that object carries the
+ * attempt's context to the picker, which reads `pickArgs.metadata.getOptions()`. This rests on grpc-js
+ * passing the options object by reference through `Metadata.clone()` (an implementation detail of 1.14,
+ * covered by a test): a metadata header would reach the server, `extraPickInfo` is only filled by a
+ * resolver ConfigSelector, and AsyncLocalStorage is wrong for picks queued on a cold channel.
+ */
+import type { Metadata } from '@grpc/grpc-js';
+import type { PickExplanation } from '@fairway/core';
+
+/** What the picker may know about the attempt it is picking for. */
+export interface AttemptPickContext {
+  /**
+   * Keys (see `endpointKey` in core) of endpoints earlier attempts of this call already used. The picker
+   * avoids them whenever another READY endpoint exists.
+   */
+  readonly avoid: ReadonlySet<string>;
+  /** The picker reports its choice; may be called more than once if grpc-js re-picks the attempt. */
+  onPick(explanation: PickExplanation): void;
+}
+
+const contexts = new WeakMap<object, AttemptPickContext>();
+
+/** Attaches `context` to this attempt's metadata (gives it a fresh options object first). */
+export function setAttemptPickContext(metadata: Metadata, context: AttemptPickContext): void {
+  const options = { ...metadata.getOptions() };
+  metadata.setOptions(options);
+  contexts.set(metadata.getOptions(), context);
+}
+
+/** The context the call layer attached to this attempt's metadata, if any. */
+export function getAttemptPickContext(metadata: Metadata): AttemptPickContext | undefined {
+  return contexts.get(metadata.getOptions());
+}

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Installs the system packages the tests use: a real etcd (etcd-server, etcd-client), HAProxy (the sidecar
+# baseline), Debian's python3-grpcio (a C-core gRPC server for keepalive tests) and iproute2 (network
+# namespaces). Skips what is already there; needs root (CI runs as root) to install anything.
+set -euo pipefail
+need=()
+command -v etcd >/dev/null 2>&1 || need+=(etcd-server)
+command -v etcdctl >/dev/null 2>&1 || need+=(etcd-client)
+command -v haproxy >/dev/null 2>&1 || need+=(haproxy)
+command -v ip >/dev/null 2>&1 || need+=(iproute2)
+/usr/bin/python3 -c 'import grpc' >/dev/null 2>&1 || need+=(python3-grpcio)
+if [ ${#need[@]} -gt 0 ]; then
+  if [ "$(id -u)" != 0 ]; then
+    echo "setup-test-deps: missing ${need[*]}; run as root or install them: apt-get install -y ${need[*]}" >&2
+    exit 1
+  fi
+  echo "setup-test-deps: installing ${need[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+echo "setup-test-deps: etcd $(etcd --version | head -1 | awk '{print $3}'), $(haproxy -v | head -1 | awk '{print $1, $3}')"
