@@ -14,3 +14,5 @@ export type {
   CallDescription,
   CallObserverFactory,
 } from './contracts.js';
+export { parseTarget, parseStaticTarget, parseKubernetesPath, hostPortProblem, TargetError } from './target.js';
+export type { KubernetesTarget } from './target.js';

@@ -1,0 +1,78 @@
+import { test, describe } from 'node:test';
+import assert from 'node:assert/strict';
+import { parseTarget, parseStaticTarget, parseKubernetesPath, TargetError } from './target.js';
+
+describe('parseTarget', () => {
+  test('splits scheme, authority and path', () => {
+    assert.deepEqual(parseTarget('etcd:///pricer'), { scheme: 'etcd', authority: '', path: 'pricer', raw: 'etcd:///pricer' });
+    assert.deepEqual(parseTarget('etcd://127.0.0.1:2379,127.0.0.1:22379/pricer'), {
+      scheme: 'etcd', authority: '127.0.0.1:2379,127.0.0.1:22379', path: 'pricer', raw: 'etcd://127.0.0.1:2379,127.0.0.1:22379/pricer',
+    });
+    assert.equal(parseTarget('dns:///pricer:50051').path, 'pricer:50051');
+    assert.equal(parseTarget('dns:pricer:50051').path, 'pricer:50051');
+    assert.equal(parseTarget('ipv4:127.0.0.1:1,127.0.0.1:2').path, '127.0.0.1:1,127.0.0.1:2');
+    assert.equal(parseTarget('k8s:///pricer.trading:grpc').path, 'pricer.trading:grpc');
+  });
+
+  test('a bare host:port is dns, as in grpc-js', () => {
+    assert.equal(parseTarget('pricer.trading.svc:50051').scheme, 'dns');
+    assert.equal(parseTarget('[::1]:50051').scheme, 'dns');
+    assert.equal(parseTarget('localhost:50051').path, 'localhost:50051');
+  });
+
+  const bad: Array<[string, RegExp]> = [
+    ['', /empty/],
+    ['pricer', /no scheme/],
+    ['static:///', /no endpoints/],
+    ['static:///10.0.0.1', /no port/],
+    ['static:///10.0.0.1:0', /out of range/],
+    ['static:///10.0.0.1:70000', /out of range/],
+    ['static:///300.0.0.1:5', /not an IPv4/],
+    ['static:///::1:5', /brackets/],
+    ['static:///[::1:5', /unclosed/],
+    ['static:///a:1,,b:2', /empty entry/],
+    ['static:///a:1@', /zone/],
+    ['static:///a:1,a:1', /twice/],
+    ['static://x/a:1', /no authority/],
+    ['etcd:///', /no service name/],
+    ['etcd://127.0.0.1/pricer', /no port/],
+    ['k8s:///', /no service/],
+    ['k8s:///Pricer.ns:grpc', /DNS label/],
+    ['k8s:///p.ns.svc:grpc', /no cluster domain/],
+    ['k8s:///p.ns:0', /out of range/],
+    ['k8s:///p.ns:', /empty port/],
+    ['dns:', /no scheme|no address/],
+  ];
+  for (const [raw, re] of bad) {
+    test(`rejects ${JSON.stringify(raw)}`, () => {
+      assert.throws(() => parseTarget(raw), (e: unknown) => {
+        assert.ok(e instanceof TargetError);
+        assert.equal(e.target, raw);
+        assert.match(e.message, re);
+        assert.ok(e.message.includes(JSON.stringify(raw)), e.message);
+        return true;
+      });
+    });
+  }
+});
+
+describe('parseStaticTarget', () => {
+  test('addresses with optional zones, IPv6 in brackets', () => {
+    assert.deepEqual(parseStaticTarget('static:///10.0.0.1:50051@zone-a,[::1]:50052@zone-b,host.example:7'), [
+      { address: '10.0.0.1:50051', zone: 'zone-a' },
+      { address: '[::1]:50052', zone: 'zone-b' },
+      { address: 'host.example:7' },
+    ]);
+  });
+  test('rejects other schemes', () => {
+    assert.throws(() => parseStaticTarget('dns:///x:1'), TargetError);
+  });
+});
+
+describe('parseKubernetesPath', () => {
+  test('service, namespace and port', () => {
+    assert.deepEqual(parseKubernetesPath(parseTarget('k8s:///pricer.trading:grpc')), { service: 'pricer', namespace: 'trading', port: 'grpc' });
+    assert.deepEqual(parseKubernetesPath(parseTarget('k8s:///pricer:50051')), { service: 'pricer', port: '50051' });
+    assert.deepEqual(parseKubernetesPath(parseTarget('k8s:///pricer')), { service: 'pricer' });
+  });
+});
