@@ -1,0 +1,10 @@
+export { createFakeClock } from './fake-clock.js';
+export type { FakeClock } from './fake-clock.js';
+export { createSeededRandom } from './seeded-random.js';
+export type { RandomSource } from './seeded-random.js';
+export { startEtcd, freePort } from './etcd-harness.js';
+export type { EtcdHarness, EtcdHarnessOptions, EtcdMember, EtcdTlsMaterial } from './etcd-harness.js';
+export { startKubeApiStandIn, makeEndpointSlice } from './kube-api/server.js';
+export type { KubeApiStandIn, KubeApiStandInOptions, KubeApiToken, KubeApiRequestRecord, SliceSpec, SliceEndpointSpec } from './kube-api/server.js';
+export { parseLabelSelector } from './kube-api/store.js';
+export type { KubeObject, LabelSelector } from './kube-api/store.js';
