@@ -1,0 +1,175 @@
+/**
+ * The call layer: a grpc-js client interceptor that runs each call as attempts (each its own grpc-js call with
+ * its own pick), retries only attempts whose Fairway attempt timer fired, tells observers (telemetry) about
+ * the call, each attempt and each pick, and sends the client's identity on every call.
+ *
+ * Wiring (for the factory):
+ * ```ts
+ * const retry = parseRetryOptions(options.retry);          // throws RetryOptionsError naming the field
+ * const interceptor = createCallInterceptor({ retry, observers, target, clientZone, identity });
+ * new Ctor(target, creds, { ...channelOptions, interceptors: [interceptor, ...userInterceptors] });
+ * ```
+ * The interceptor should come first (outermost), so user interceptors run once per attempt.
+ *
+ * grpc-js's own retries: keep `'grpc.enable_retries'` at its default (on) and put no `retryPolicy` or
+ * `hedgingPolicy` in the service config. With no policy grpc-js makes only *transparent* retries: it re-picks
+ * a request that never reached a server (a refused stream, a connection that failed before sending), which is
+ * safe and is not a retry of the transaction. Status-code retries (gRFC A6) are never configured, so
+ * UNAVAILABLE, INTERNAL, ... go back to the caller as they are. Setting `'grpc.enable_retries': 0` would
+ * also lose those transparent re-picks. (A resolver-supplied service config could add a retryPolicy; Fairway's
+ * resolvers supply none.)
+ *
+ * @packageDocumentation
+ */
+import { InterceptingCall } from '@grpc/grpc-js';
+import type { Interceptor } from '@grpc/grpc-js';
+import {
+  parseRetryOptions as parseRetryOptionsCore,
+  retrySettingsFor,
+  createRetryBudget,
+} from '@fairway/core';
+import type { CallDescription, CallObserver, CallObserverFactory, RetryConfig } from '@fairway/core';
+import { FairwayCall } from './fairway-call.js';
+
+export type {
+  RetryOptions,
+  MethodRetryOptions,
+  RetryBudgetOptions,
+  RetryConfig,
+  MethodRetrySettings,
+} from '@fairway/core';
+export { RetryOptionsError } from '@fairway/core';
+export { ATTEMPT_TIMEOUT_DETAILS_PREFIX } from './fairway-call.js';
+
+/**
+ * Validates the factory's `retry` option. Throws `RetryOptionsError` naming the field and the problem, e.g.
+ * `retry.methods['trading.Pricer/Quote'].maxAttempts: 7 is outside 1..6`.
+ *
+ * Defaults: no `attemptTimeoutMs` (so no retries until one is set: only the method's owner knows how long a
+ * healthy answer takes), `maxAttempts` 5, `retryIntervalMs` 50, budget 20% of calls + 10/s over 10 s.
+ */
+export function parseRetryOptions(raw: unknown): RetryConfig {
+  return parseRetryOptionsCore(raw);
+}
+
+/** The client's identity, sent on every call as `fairway-client-instance` / `fairway-client-incarnation`. */
+export interface ClientIdentity {
+  /** Stable name of this client process (e.g. the pod name). */
+  readonly instance: string;
+  /** Which start of it this is; see `newIncarnation` in `@fairway/core` (`<start ms>-<hex>`). */
+  readonly incarnation: string;
+}
+
+/** What {@link createCallInterceptor} needs. */
+export interface CallInterceptorConfig {
+  /** From {@link parseRetryOptions}. */
+  readonly retry: RetryConfig;
+  /** Told about every call, attempt and pick (e.g. telemetry). Their exceptions are caught. Default none. */
+  readonly observers?: readonly CallObserverFactory[];
+  /** The channel's target string (for `CallDescription.target`). */
+  readonly target: string;
+  /** The caller's zone, when known. */
+  readonly clientZone?: string;
+  /** Sent in metadata on every call when set. Default: not sent. */
+  readonly identity?: ClientIdentity;
+  /** Where an observer's exception is reported (once per distinct message). Default `console.error`. */
+  readonly onObserverError?: (error: unknown) => void;
+}
+
+function fanOut(observers: readonly CallObserver[]): CallObserver | undefined {
+  if (observers.length === 0) return undefined;
+  if (observers.length === 1) return observers[0];
+  return {
+    onAttemptStart(attempt) {
+      const attempts = observers.map((o) => o.onAttemptStart(attempt));
+      return {
+        onPick: (pick) => attempts.forEach((a) => a.onPick(pick)),
+        outgoingHeaders: () => Object.assign({}, ...attempts.map((a) => a.outgoingHeaders())),
+        onEnd: (outcome) => attempts.forEach((a) => a.onEnd(outcome)),
+      };
+    },
+    onEnd(status) {
+      observers.forEach((o) => o.onEnd(status));
+    },
+  };
+}
+
+/**
+ * Wraps each observer so one that throws loses only its own notifications, never the call or the other
+ * observers.
+ */
+function guard(observer: CallObserver, report: (e: unknown) => void): CallObserver {
+  const safe = <T>(fn: () => T, fallback: T): T => {
+    try {
+      return fn();
+    } catch (e) {
+      report(e);
+      return fallback;
+    }
+  };
+  return {
+    onAttemptStart(attempt) {
+      const a = safe(() => observer.onAttemptStart(attempt), undefined);
+      return {
+        onPick: (pick) => void safe(() => a?.onPick(pick), undefined),
+        outgoingHeaders: () => safe(() => a?.outgoingHeaders() ?? {}, {}),
+        onEnd: (outcome) => void safe(() => a?.onEnd(outcome), undefined),
+      };
+    },
+    onEnd: (status) => void safe(() => observer.onEnd(status), undefined),
+  };
+}
+
+function defaultObserverErrorReporter(): (error: unknown) => void {
+  const seen = new Set<string>();
+  return (error) => {
+    const message = error instanceof Error ? error.message : String(error);
+    if (seen.size > 100 || seen.has(message)) return;
+    seen.add(message);
+    console.error(`[fairway] warning: a call observer threw (the call goes on): ${message}`);
+  };
+}
+
+/**
+ * A grpc-js client interceptor that runs calls as Fairway does: timeout-only retries on other endpoints,
+ * observers, identity headers. One budget per interceptor, so create one per client (or share one between
+ * clients that should share a budget).
+ */
+export function createCallInterceptor(config: CallInterceptorConfig): Interceptor {
+  const budget = createRetryBudget(config.retry.budget);
+  const report = config.onObserverError ?? defaultObserverErrorReporter();
+  const factories = config.observers ?? [];
+  return (options, nextCall) => {
+    const def = options.method_definition;
+    const kind: CallDescription['kind'] = def.requestStream
+      ? def.responseStream
+        ? 'bidi'
+        : 'client_stream'
+      : def.responseStream
+        ? 'server_stream'
+        : 'unary';
+    const description: CallDescription = {
+      method: def.path,
+      kind,
+      target: config.target,
+      ...(config.clientZone !== undefined ? { clientZone: config.clientZone } : {}),
+    };
+    const observers: CallObserver[] = [];
+    for (const f of factories) {
+      try {
+        observers.push(guard(f.onCallStart(description), report));
+      } catch (e) {
+        report(e);
+      }
+    }
+    const call = new FairwayCall(options, nextCall, {
+      description,
+      settings: retrySettingsFor(config.retry, def.path),
+      budget,
+      observer: fanOut(observers),
+      identity: config.identity,
+      onObserverError: report,
+    });
+    return new InterceptingCall(call);
+  };
+}
