@@ -1,0 +1,61 @@
+import { test, describe } from 'node:test';
+import assert from 'node:assert/strict';
+import {
+  parseRetryOptions,
+  retrySettingsFor,
+  RetryOptionsError,
+  DEFAULT_RETRY_BUDGET,
+} from './retry-config.js';
+
+describe('parseRetryOptions', () => {
+  test('defaults: no attempt timer, 5 attempts, 50 ms interval, 20% + 10/s over 10 s', () => {
+    const c = parseRetryOptions(undefined);
+    assert.deepEqual(c.defaults, { attemptTimeoutMs: undefined, maxAttempts: 5, retryIntervalMs: 50 });
+    assert.deepEqual(c.budget, { ratio: 0.2, minPerSecond: 10, windowMs: 10_000 });
+    assert.equal(c.methods.size, 0);
+    assert.deepEqual(parseRetryOptions({}).defaults, c.defaults);
+  });
+
+  test('per-method settings inherit unset fields from the top level', () => {
+    const c = parseRetryOptions({
+      attemptTimeoutMs: 200,
+      maxAttempts: 4,
+      budget: { ratio: 0.1 },
+      methods: { 'trading.Pricer/Quote': { attemptTimeoutMs: 80 }, '/trading.Book/Get': { maxAttempts: 1 } },
+    });
+    assert.deepEqual(retrySettingsFor(c, '/trading.Pricer/Quote'), { attemptTimeoutMs: 80, maxAttempts: 4, retryIntervalMs: 50 });
+    assert.deepEqual(retrySettingsFor(c, 'trading.Book/Get'), { attemptTimeoutMs: 200, maxAttempts: 1, retryIntervalMs: 50 });
+    assert.deepEqual(retrySettingsFor(c, '/other.S/M'), { attemptTimeoutMs: 200, maxAttempts: 4, retryIntervalMs: 50 });
+    assert.deepEqual(c.budget, { ...DEFAULT_RETRY_BUDGET, ratio: 0.1 });
+  });
+
+  test('maxAttempts outside 1..6 is an error naming the method and the field', () => {
+    assert.throws(
+      () => parseRetryOptions({ methods: { 'trading.Pricer/Quote': { maxAttempts: 7 } } }),
+      (e: unknown) =>
+        e instanceof RetryOptionsError &&
+        e.message === "retry.methods['trading.Pricer/Quote'].maxAttempts: 7 is outside 1..6" &&
+        e.field === "retry.methods['trading.Pricer/Quote'].maxAttempts",
+    );
+    assert.throws(() => parseRetryOptions({ maxAttempts: 0 }), /^RetryOptionsError: retry\.maxAttempts: 0 is outside 1\.\.6$/);
+    assert.throws(() => parseRetryOptions({ maxAttempts: 2.5 }), /retry\.maxAttempts: 2\.5 is not a whole number/);
+    for (const n of [1, 2, 3, 4, 5, 6]) assert.equal(parseRetryOptions({ maxAttempts: n }).defaults.maxAttempts, n);
+  });
+
+  test('other bad values are errors that name the field', () => {
+    const cases: Array<[unknown, RegExp]> = [
+      [{ attemptTimeoutMs: 0 }, /retry\.attemptTimeoutMs: 0 must be a finite number of milliseconds > 0/],
+      [{ attemptTimeoutMs: '100' }, /retry\.attemptTimeoutMs: "100" is not a number/],
+      [{ retryIntervalMs: -1 }, /retry\.retryIntervalMs: -1 must be/],
+      [{ attemptTimeout: 100 }, /retry\.attemptTimeout: unknown option \(allowed: attemptTimeoutMs/],
+      [{ budget: { ratio: -0.1 } }, /retry\.budget\.ratio: -0\.1 must be between 0 and 1000/],
+      [{ budget: { windowMs: 10 } }, /retry\.budget\.windowMs: 10 must be/],
+      [{ budget: { perSecond: 1 } }, /retry\.budget\.perSecond: unknown option/],
+      [{ methods: { Quote: {} } }, /retry\.methods\['Quote'\]: the method name must look like 'package\.Service\/Method'/],
+      [{ methods: { 'a.B/C': { budget: {} } } }, /retry\.methods\['a\.B\/C'\]\.budget: unknown option/],
+      [{ methods: { 'a.B/C': 5 } }, /retry\.methods\['a\.B\/C'\]: expected an object, got 5/],
+      [5, /^RetryOptionsError: retry: expected an object, got 5$/],
+    ];
+    for (const [raw, re] of cases) assert.throws(() => parseRetryOptions(raw), re, JSON.stringify(raw));
+  });
+});
