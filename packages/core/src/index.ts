@@ -46,3 +46,12 @@ export {
   CLIENT_INSTANCE_HEADER,
   CLIENT_INCARNATION_HEADER,
 } from './incarnation.js';
+export { endpointKey, endpointInstance } from './endpoint-key.js';
+export { Balancer, createBalancer, MEDIAN_REFRESH_MS } from './balancer.js';
+export type { UpdateResult } from './balancer.js';
+export { BALANCER_DEFAULTS, resolveBalancerOptions } from './balancer-options.js';
+export type { BalancerOptions, ResolvedBalancerOptions } from './balancer-options.js';
+export type { EndpointStats } from './endpoint-stats.js';
+export type { PickHandle, PickOutcome } from './pick-handle.js';
+export { PROBE_PENDING_COST_MS, AGREE_WEIGHT } from './peak-ewma.js';
+export { RETIRED_PER_INSTANCE } from './newest-incarnation.js';

@@ -1,0 +1,133 @@
+/**
+ * Options of {@link Balancer}, their defaults and why, and their validation (a bad option is an error that
+ * names it, thrown when the balancer is made).
+ *
+ * @packageDocumentation
+ */
+import type { ZoneMode } from './contracts.js';
+
+/** Options of a balancer. Every field is optional; the defaults are justified field by field. */
+export interface BalancerOptions {
+  /** The caller's zone (e.g. `eu-west-1a`). Default: undefined, which balances zone-blind (mode `all`). */
+  clientZone?: string;
+  /**
+   * Peak-EWMA decay time constant, milliseconds. Default 10_000: tower/Linkerd's and Finagle's value; an
+   * idle estimate halves every 6.9 s, and a faster sample after `t` ms of silence weighs `1 - exp(-t/decay)`.
+   */
+  decayMs?: number;
+  /**
+   * RTT estimate (ms) for a new endpoint when no endpoint of the set has answered yet. Default 30
+   * (tower/Linkerd's default). Otherwise a new endpoint starts at the set's median estimate.
+   */
+  seedRttMs?: number;
+  /**
+   * RTT (ms) recorded for a failed attempt (an endpoint failure such as UNAVAILABLE, RESOURCE_EXHAUSTED, or
+   * a transport error: the caller decides which statuses count; application errors should be reported as
+   * `success`). Default 5_000, Linkerd's failure penalty: a fast-failing endpoint must look slow, or it
+   * would attract traffic. A lone failure is capped like a lone spike (`spikeCapFactor`); a second bad
+   * outcome in a row is taken in full, so an endpoint that keeps failing is left alone for about
+   * `decayMs x ln(penalty / (2 x median))` (about 55 s on a 10 ms set) between single probes.
+   */
+  failurePenaltyMs?: number;
+  /**
+   * RTT (ms) recorded for an attempt that timed out (the sample is `max(latencyMs, timeoutPenaltyMs)`).
+   * Default 5_000, the same as a failure: a timeout says the endpoint is stalled or far slower than its
+   * peers, and the same lone-versus-repeated rule applies.
+   */
+  timeoutPenaltyMs?: number;
+  /**
+   * A lone high outcome (a sample above `spikeCapFactor x` the set's median estimate, or a penalty after a
+   * normal outcome) raises the estimate to at most that cap; the second in a row is taken in full.
+   * Default 3: p99/p50 ratios of healthy RPC services are commonly 2-5, so tail samples are trimmed to a
+   * still strong 3x deterrent, while two >3x samples in a row are a real slowdown (noise would need two
+   * p99 samples in a row: 1 in 10,000). With 3, a lone 1 s spike on a 10 ms endpoint stops deterring
+   * (estimate < 20 ms) within 6.9 s, or after 4 fast answers; tower needs 46 s. `Infinity` disables the cap.
+   */
+  spikeCapFactor?: number;
+  /**
+   * HAZL's load band, in calls in flight per READY endpoint (time-averaged over the evaluation interval,
+   * this client's calls only: latency x throughput per endpoint by Little's law). Above `high` other zones
+   * open; a zone closes when the load without it would be below `low`. Default `{ low: 0.8, high: 2.0 }`
+   * (HAZL's defaults). Requires `0 < low < high`.
+   */
+  zoneBand?: { low: number; high: number };
+  /**
+   * Minimum time (ms) between two zone evaluations (each averages the load since the previous one).
+   * Default 1_000: long enough to average over many calls at any useful rate (and to cap mode changes at
+   * one per second), short enough to open other zones within about a second of overload. A local zone
+   * with no READY endpoint switches to `all` at once, without waiting.
+   */
+  minZoneEvaluationIntervalMs?: number;
+  /**
+   * Other zones nearest-first (e.g. `['eu-west-1b', 'eu-west-1c']`), opened in this order when the local
+   * zone overloads; zones not listed come after, by spare capacity. Default: by spare capacity only.
+   */
+  zoneOrder?: readonly string[];
+  /** Called on every zone mode change (for logs and metrics). Must not throw; exceptions are ignored. */
+  onZoneModeChange?: (from: ZoneMode, to: ZoneMode, why: string) => void;
+}
+
+/** Options with every default applied. */
+export interface ResolvedBalancerOptions {
+  readonly clientZone: string | undefined;
+  readonly decayMs: number;
+  readonly seedRttMs: number;
+  readonly failurePenaltyMs: number;
+  readonly timeoutPenaltyMs: number;
+  readonly spikeCapFactor: number;
+  readonly zoneBand: { readonly low: number; readonly high: number };
+  readonly minZoneEvaluationIntervalMs: number;
+  readonly zoneOrder: readonly string[] | undefined;
+  readonly onZoneModeChange: ((from: ZoneMode, to: ZoneMode, why: string) => void) | undefined;
+}
+
+export const BALANCER_DEFAULTS = {
+  decayMs: 10_000,
+  seedRttMs: 30,
+  failurePenaltyMs: 5_000,
+  timeoutPenaltyMs: 5_000,
+  spikeCapFactor: 3,
+  zoneBand: { low: 0.8, high: 2.0 },
+  minZoneEvaluationIntervalMs: 1_000,
+} as const;
+
+/** Applies defaults and validates; throws a `RangeError`/`TypeError` naming the bad option. */
+export function resolveBalancerOptions(o: BalancerOptions = {}): ResolvedBalancerOptions {
+  if (typeof o !== 'object' || o === null) throw new TypeError('Balancer options must be an object');
+  const d = BALANCER_DEFAULTS;
+  const positive = (name: string, v: number | undefined, def: number, allowInfinity = false): number => {
+    if (v === undefined) return def;
+    if (typeof v !== 'number' || Number.isNaN(v) || v <= 0 || (!allowInfinity && !Number.isFinite(v))) {
+      throw new RangeError(`Balancer option ${name} must be a positive${allowInfinity ? '' : ' finite'} number, got ${String(v)}`);
+    }
+    return v;
+  };
+  if (o.clientZone !== undefined && (typeof o.clientZone !== 'string' || o.clientZone === '')) {
+    throw new TypeError(`Balancer option clientZone must be a non-empty string or undefined, got ${JSON.stringify(o.clientZone)}`);
+  }
+  const band = o.zoneBand ?? d.zoneBand;
+  if (!(typeof band.low === 'number' && typeof band.high === 'number' && band.low > 0 && band.high > band.low && Number.isFinite(band.high))) {
+    throw new RangeError(`Balancer option zoneBand must satisfy 0 < low < high (finite), got ${JSON.stringify(o.zoneBand)}`);
+  }
+  if (o.zoneOrder !== undefined && (!Array.isArray(o.zoneOrder) || o.zoneOrder.some((z) => typeof z !== 'string'))) {
+    throw new TypeError('Balancer option zoneOrder must be an array of zone names');
+  }
+  if (o.onZoneModeChange !== undefined && typeof o.onZoneModeChange !== 'function') {
+    throw new TypeError('Balancer option onZoneModeChange must be a function');
+  }
+  if (o.spikeCapFactor !== undefined && o.spikeCapFactor < 1) {
+    throw new RangeError(`Balancer option spikeCapFactor must be >= 1, got ${o.spikeCapFactor}`);
+  }
+  return {
+    clientZone: o.clientZone,
+    decayMs: positive('decayMs', o.decayMs, d.decayMs),
+    seedRttMs: positive('seedRttMs', o.seedRttMs, d.seedRttMs),
+    failurePenaltyMs: positive('failurePenaltyMs', o.failurePenaltyMs, d.failurePenaltyMs),
+    timeoutPenaltyMs: positive('timeoutPenaltyMs', o.timeoutPenaltyMs, d.timeoutPenaltyMs),
+    spikeCapFactor: positive('spikeCapFactor', o.spikeCapFactor, d.spikeCapFactor, true),
+    zoneBand: { low: band.low, high: band.high },
+    minZoneEvaluationIntervalMs: positive('minZoneEvaluationIntervalMs', o.minZoneEvaluationIntervalMs, d.minZoneEvaluationIntervalMs),
+    zoneOrder: o.zoneOrder,
+    onZoneModeChange: o.onZoneModeChange,
+  };
+}

@@ -1,0 +1,244 @@
+/**
+ * The balancer the grpc-js policy drives: endpoint set updates (incarnations), readiness, and picks.
+ *
+ * Finagle splits a balancer into updates, a per-node load metric and a distributor; so does this file:
+ * load lives in `peak-ewma.ts`, the draw in `p2c.ts`, zone choice in `zones.ts`, and this class only keeps
+ * the set and wires them together. Everything is pure: `nowMs` and `random` are arguments.
+ *
+ * Set updates (`update`) are O(n) with hash maps: survivors keep their load; a new endpoint is seeded with
+ * the set's median RTT estimate and starts not READY; of two incarnations of one instance only the newest
+ * is kept (`newest-incarnation.ts`), and the older leaves the pick set at once (it is returned in
+ * `removed`; calls already on it end by themselves and their late release is dropped).
+ *
+ * @packageDocumentation
+ */
+import type { EndpointInfo, ZoneMode } from './contracts.js';
+import { accrue, createZoneGroup, joinReady, leaveReady, type EndpointState, type ZoneGroup } from './endpoint-state.js';
+import { resolveBalancerOptions, type BalancerOptions, type ResolvedBalancerOptions } from './balancer-options.js';
+import { createLoadState, decayedRttMs, loadCost, recordSample } from './peak-ewma.js';
+import { medianInPlace } from './median.js';
+import { drawCandidates, poolSize, type Candidates } from './p2c.js';
+import { Pick, type CandidateView, type PickHandle, type PickOutcome, type ReleaseSink } from './pick-handle.js';
+import { ZoneSelector } from './zones.js';
+import { NewestIncarnation } from './newest-incarnation.js';
+import { endpointStats, type EndpointStats } from './endpoint-stats.js';
+
+/** The set median (seed and spike cap) is recomputed at most this often (ms) unless the set changed. */
+export const MEDIAN_REFRESH_MS = 1_000;
+
+/** What {@link Balancer.update} changed, as keys (see `endpointKey`). */
+export interface UpdateResult {
+  readonly added: string[];
+  readonly removed: string[];
+  readonly kept: string[];
+}
+
+/** Creates a {@link Balancer}. */
+export function createBalancer(options?: BalancerOptions): Balancer {
+  return new Balancer(options);
+}
+
+export class Balancer implements ReleaseSink {
+  private readonly o: ResolvedBalancerOptions;
+  private readonly endpoints = new Map<string, EndpointState>();
+  private readonly groups = new Map<string, ZoneGroup>();
+  private readonly all: EndpointState[] = [];
+  private readonly zones: ZoneSelector;
+  private readonly incarnations = new NewestIncarnation();
+  private readonly scratch: number[] = [];
+  private medianMs = Number.NaN;
+  private medianAtMs = Number.NEGATIVE_INFINITY;
+
+  constructor(options?: BalancerOptions) {
+    this.o = resolveBalancerOptions(options);
+    const { clientZone, zoneBand, minZoneEvaluationIntervalMs, zoneOrder, onZoneModeChange } = this.o;
+    this.zones = new ZoneSelector(
+      { clientZone, low: zoneBand.low, high: zoneBand.high, minEvaluationIntervalMs: minZoneEvaluationIntervalMs, zoneOrder, onModeChange: onZoneModeChange },
+      this.groups,
+      this.all,
+    );
+  }
+
+  /** Number of endpoints in the set (READY or not). */
+  get size(): number {
+    return this.endpoints.size;
+  }
+
+  /** Number of zone mode changes so far (for tests and metrics). */
+  get zoneModeChanges(): number {
+    return this.zones.changes;
+  }
+
+  /**
+   * Applies a full endpoint list (not a delta). Survivors keep their state, new endpoints start not READY
+   * with the set's median estimate, a newer incarnation of an instance replaces the older at once.
+   * O(n); throws a `TypeError` naming the endpoint when an address or weight is invalid (nothing changes).
+   */
+  update(endpoints: readonly EndpointInfo[], nowMs: number): UpdateResult {
+    for (const e of endpoints) validate(e);
+    const chosen = this.incarnations.select(endpoints);
+    const added: string[] = [];
+    const removed: string[] = [];
+    const kept: string[] = [];
+    for (const [k, st] of this.endpoints) if (!chosen.has(k)) removed.push(k), this.remove(st, nowMs);
+    let seed = Number.NaN;
+    for (const [k, info] of chosen) {
+      const st = this.endpoints.get(k);
+      if (st !== undefined) {
+        kept.push(k);
+        this.refresh(st, info, nowMs);
+        continue;
+      }
+      if (seed !== seed) seed = this.setMedian(nowMs);
+      const group = this.group(info.zone ?? '', nowMs);
+      group.members++;
+      const load = createLoadState(seed, info.weight ?? 1, nowMs);
+      this.endpoints.set(k, { ...load, key: k, info, group, ready: false, removed: false, groupIndex: -1, allIndex: -1 });
+      added.push(k);
+    }
+    if (added.length > 0 || removed.length > 0) this.medianAtMs = Number.NEGATIVE_INFINITY;
+    return { added, removed, kept };
+  }
+
+  /** Connectivity from grpc-js: only READY endpoints are picked. Unknown keys are ignored. */
+  setReady(key: string, ready: boolean, nowMs: number): void {
+    const st = this.endpoints.get(key);
+    if (st === undefined || st.ready === ready) return;
+    st.ready = ready;
+    if (ready) joinReady(st, this.all, nowMs);
+    else leaveReady(st, this.all, nowMs);
+  }
+
+  /**
+   * Power of two choices over distinct READY endpoints of the current zone pool; O(1) per pick.
+   * Keys in `avoid` are skipped while another READY endpoint exists (first in the zone pool, then in any
+   * zone). The pick is counted in-flight at once; release the handle exactly once. Undefined when no
+   * endpoint is READY.
+   */
+  pick(nowMs: number, random: () => number, avoid?: ReadonlySet<string>): PickHandle | undefined {
+    if (this.all.length === 0) return undefined;
+    let pool = this.zones.pool(nowMs);
+    let mode = this.zones.mode;
+    let n = poolSize(pool);
+    let note: string | undefined;
+    let c: Candidates | undefined = drawCandidates(pool, n, random, avoid);
+    if (c === undefined) {
+      if (n < this.all.length) {
+        c = drawCandidates([this.all], this.all.length, random, avoid);
+        if (c !== undefined) ((note = 'every READY endpoint of the zone pool already tried; widened to all zones'), (mode = 'all'));
+      }
+      if (c === undefined) ((c = drawCandidates(pool, n, random, undefined)), (note = 'every READY endpoint already tried'));
+    }
+    const first = this.view(c!.first, nowMs);
+    const second = c!.second === undefined ? undefined : this.view(c!.second, nowMs);
+    let chosen = first;
+    let other = second;
+    let tie = false;
+    if (second === undefined) {
+      const why = avoid !== undefined && avoid.size > 0 && n > 1 ? 'only one READY endpoint not yet tried' : `only one READY endpoint in the pool (${mode})`;
+      note = note === undefined ? why : `${note}; ${why}`;
+    } else if (second.cost < first.cost || (second.cost === first.cost && ((tie = true), random() < 0.5))) {
+      chosen = second;
+      other = first;
+    }
+    const e = chosen.e;
+    e.inFlight++;
+    accrue(e.group, nowMs);
+    e.group.inFlightReady++;
+    return new Pick(this, chosen, other, tie, mode, this.o.clientZone, note);
+  }
+
+  /** @internal Applies a handle's release (see `PickHandle.release`). */
+  releaseEndpoint(e: EndpointState, outcome: PickOutcome, nowMs: number): void {
+    if (e.removed) return;
+    if (e.ready) {
+      accrue(e.group, nowMs);
+      e.group.inFlightReady--;
+    }
+    e.inFlight--;
+    const { kind, latencyMs } = outcome;
+    const latency = typeof latencyMs === 'number' && latencyMs >= 0 && Number.isFinite(latencyMs) ? latencyMs : undefined;
+    if (kind === 'cancelled' || (kind === 'success' && latency === undefined)) return;
+    const capMs = this.o.spikeCapFactor * this.setMedian(nowMs);
+    if (kind === 'success') recordSample(e, latency!, latency! > capMs, capMs, nowMs, this.o.decayMs);
+    else if (kind === 'failure') recordSample(e, this.o.failurePenaltyMs, true, capMs, nowMs, this.o.decayMs);
+    else recordSample(e, Math.max(latency ?? 0, this.o.timeoutPenaltyMs), true, capMs, nowMs, this.o.decayMs);
+  }
+
+  /** The zone mode picks use now (brings it up to date first). */
+  zoneMode(nowMs: number): ZoneMode {
+    this.zones.pool(nowMs);
+    return this.zones.mode;
+  }
+
+  /** Remote zones open in `spill` mode, in opening order. */
+  openedZones(nowMs: number): string[] {
+    this.zones.pool(nowMs);
+    return this.zones.openedZones();
+  }
+
+  /** Every endpoint's state now, in no particular order (O(n); for CLIs, demos and tests). */
+  snapshot(nowMs: number): EndpointStats[] {
+    const rows: EndpointStats[] = [];
+    for (const st of this.endpoints.values()) rows.push(endpointStats(st, nowMs, this.o.decayMs));
+    return rows;
+  }
+
+  private view(e: EndpointState, nowMs: number): CandidateView {
+    return { e, rttMs: decayedRttMs(e, nowMs, this.o.decayMs), inFlight: e.inFlight, cost: loadCost(e, nowMs, this.o.decayMs) };
+  }
+
+  /** Median decayed estimate of the endpoints that have answered; `seedRttMs` when none has. */
+  private setMedian(nowMs: number): number {
+    if (nowMs - this.medianAtMs < MEDIAN_REFRESH_MS) return this.medianMs;
+    let n = 0;
+    for (const st of this.endpoints.values()) if (st.answered) this.scratch[n++] = decayedRttMs(st, nowMs, this.o.decayMs);
+    this.scratch.length = n;
+    this.medianMs = n === 0 ? this.o.seedRttMs : medianInPlace(this.scratch, n);
+    this.medianAtMs = nowMs;
+    return this.medianMs;
+  }
+
+  private refresh(st: EndpointState, info: EndpointInfo, nowMs: number): void {
+    st.info = info;
+    st.weight = info.weight ?? 1;
+    const zone = info.zone ?? '';
+    if (zone === st.group.name) return;
+    const wasReady = st.ready;
+    if (wasReady) this.setReady(st.key, false, nowMs);
+    this.leaveGroup(st.group);
+    st.group = this.group(zone, nowMs);
+    st.group.members++;
+    if (wasReady) this.setReady(st.key, true, nowMs);
+  }
+
+  private remove(st: EndpointState, nowMs: number): void {
+    if (st.ready) leaveReady(st, this.all, nowMs);
+    st.ready = false;
+    st.removed = true;
+    this.leaveGroup(st.group);
+    this.endpoints.delete(st.key);
+  }
+
+  private group(zone: string, nowMs: number): ZoneGroup {
+    let g = this.groups.get(zone);
+    if (g === undefined) this.groups.set(zone, (g = createZoneGroup(zone, nowMs)));
+    return g;
+  }
+
+  private leaveGroup(g: ZoneGroup): void {
+    if (--g.members > 0) return;
+    this.groups.delete(g.name);
+    this.zones.dropGroup(g);
+  }
+}
+
+function validate(e: EndpointInfo): void {
+  if (typeof e !== 'object' || e === null || typeof e.address !== 'string' || e.address === '') {
+    throw new TypeError(`Balancer.update: every endpoint needs a non-empty string address, got ${JSON.stringify(e)}`);
+  }
+  const w = e.weight;
+  if (w !== undefined && !(typeof w === 'number' && w > 0 && Number.isFinite(w))) {
+    throw new TypeError(`Balancer.update: endpoint ${e.address} has weight ${String(w)}; weight must be a positive finite number`);
+  }
+}

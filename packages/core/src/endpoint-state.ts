@@ -1,0 +1,86 @@
+/**
+ * What the balancer keeps per endpoint, and the per-zone groups of READY endpoints that make a pick O(1).
+ *
+ * Each endpoint is one small object (about 20 fields, well under the 2 KiB budget). READY endpoints sit in
+ * two dense arrays, their zone group's and the set-wide one, and remember their index in each, so joining
+ * or leaving is an O(1) swap-remove and picking a random READY endpoint is index arithmetic (the layout of
+ * tower's ready cache, `tower/src/ready_cache`).
+ *
+ * @packageDocumentation
+ */
+import type { EndpointInfo } from './contracts.js';
+import type { LoadState } from './peak-ewma.js';
+
+/** One endpoint in the balancer: identity, readiness, load, and its places in the ready arrays. */
+export interface EndpointState extends LoadState {
+  readonly key: string;
+  info: EndpointInfo;
+  group: ZoneGroup;
+  ready: boolean;
+  /** Set when the endpoint left the set; a late release then changes nothing. */
+  removed: boolean;
+  /** Index in `group.ready`, or -1. */
+  groupIndex: number;
+  /** Index in the set-wide ready array, or -1. */
+  allIndex: number;
+}
+
+/** The READY endpoints of one zone plus the live and time-integrated in-flight the zone logic reads. */
+export interface ZoneGroup {
+  /** Zone name; `''` for endpoints without a zone. */
+  readonly name: string;
+  readonly ready: EndpointState[];
+  /** Endpoints of this zone, READY or not (the group is dropped when it reaches 0). */
+  members: number;
+  /** Sum of `inFlight` over the READY members. */
+  inFlightReady: number;
+  /** Integral of `inFlightReady` over time (call-ms) since the last zone evaluation. */
+  inFlightArea: number;
+  /** Integral of `ready.length` over time (endpoint-ms) since the last zone evaluation. */
+  readyArea: number;
+  areaAtMs: number;
+}
+
+export function createZoneGroup(name: string, nowMs: number): ZoneGroup {
+  return { name, ready: [], members: 0, inFlightReady: 0, inFlightArea: 0, readyArea: 0, areaAtMs: nowMs };
+}
+
+/** Brings the group's time integrals up to `nowMs`; call before changing `inFlightReady` or `ready`. */
+export function accrue(g: ZoneGroup, nowMs: number): void {
+  const dt = nowMs - g.areaAtMs;
+  if (dt > 0) {
+    g.inFlightArea += g.inFlightReady * dt;
+    g.readyArea += g.ready.length * dt;
+    g.areaAtMs = nowMs;
+  }
+}
+
+/** Adds `e` to the dense arrays (it must not be in them). */
+export function joinReady(e: EndpointState, all: EndpointState[], nowMs: number): void {
+  const g = e.group;
+  accrue(g, nowMs);
+  e.groupIndex = g.ready.length;
+  g.ready.push(e);
+  g.inFlightReady += e.inFlight;
+  e.allIndex = all.length;
+  all.push(e);
+}
+
+/** Removes `e` from the dense arrays (it must be in them). */
+export function leaveReady(e: EndpointState, all: EndpointState[], nowMs: number): void {
+  const g = e.group;
+  accrue(g, nowMs);
+  swapRemove(g.ready, e.groupIndex, (moved, i) => (moved.groupIndex = i));
+  g.inFlightReady -= e.inFlight;
+  swapRemove(all, e.allIndex, (moved, i) => (moved.allIndex = i));
+  e.groupIndex = -1;
+  e.allIndex = -1;
+}
+
+function swapRemove(arr: EndpointState[], i: number, reindex: (moved: EndpointState, i: number) => void): void {
+  const last = arr.pop()!;
+  if (i < arr.length) {
+    arr[i] = last;
+    reindex(last, i);
+  }
+}

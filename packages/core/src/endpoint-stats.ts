@@ -1,0 +1,45 @@
+/**
+ * A read-only view of one endpoint's balancing state, for CLIs, demos, metrics and tests.
+ *
+ * @packageDocumentation
+ */
+import type { EndpointState } from './endpoint-state.js';
+import { decayedRttMs, loadCost } from './peak-ewma.js';
+
+/** One row of `Balancer.snapshot`. */
+export interface EndpointStats {
+  readonly key: string;
+  readonly address: string;
+  readonly zone?: string;
+  readonly instance?: string;
+  readonly incarnation?: string;
+  readonly weight: number;
+  readonly ready: boolean;
+  /** Calls picked and not yet released. */
+  readonly inFlight: number;
+  /** Peak-EWMA RTT estimate decayed to now (ms). */
+  readonly rttEstimateMs: number;
+  /** What p2c compares: `rttEstimateMs x (inFlight + 1) / weight`, or >= 1e9 while the first probe is out. */
+  readonly cost: number;
+  /** False until the endpoint's first answer (success, failure or timeout). */
+  readonly answered: boolean;
+}
+
+/** Builds the stats row of `st` at `nowMs`. */
+export function endpointStats(st: EndpointState, nowMs: number, decayMs: number): EndpointStats {
+  const { info } = st;
+  const row: { -readonly [K in keyof EndpointStats]: EndpointStats[K] } = {
+    key: st.key,
+    address: info.address,
+    weight: st.weight,
+    ready: st.ready,
+    inFlight: st.inFlight,
+    rttEstimateMs: decayedRttMs(st, nowMs, decayMs),
+    cost: loadCost(st, nowMs, decayMs),
+    answered: st.answered,
+  };
+  if (info.zone !== undefined) row.zone = info.zone;
+  if (info.instance !== undefined) row.instance = info.instance;
+  if (info.incarnation !== undefined) row.incarnation = info.incarnation;
+  return row;
+}

@@ -1,0 +1,91 @@
+/**
+ * Power of two choices: draw two distinct random READY endpoints, keep the cheaper one.
+ *
+ * Origin: Mitzenmacher, "The Power of Two Choices in Randomized Load Balancing" (2001); tower
+ * `src/balance/p2c` and Finagle `P2CLeastLoaded` draw two *distinct* endpoints. Envoy and gRFC A48 draw with
+ * replacement, so with two endpoints the worse one still wins 25 % of the time; Fairway does not.
+ *
+ * The pool is a short list of dense arrays (one per zone in use, or the set-wide one), so a draw is index
+ * arithmetic: O(number of zones in the pool), independent of the number of endpoints. Ties are broken at
+ * random. With an `avoid` set (endpoints already tried by this call) a draw is repeated at most
+ * {@link MAX_REDRAWS} times, then the pool is scanned once: bounded work, and an avoided endpoint is used
+ * only when nothing else exists.
+ *
+ * @packageDocumentation
+ */
+import type { EndpointState } from './endpoint-state.js';
+
+/** Rejection-sampling attempts per candidate before falling back to one scan of the pool. */
+export const MAX_REDRAWS = 8;
+
+/** Number of endpoints in a pool of arrays. */
+export function poolSize(pool: readonly (readonly EndpointState[])[]): number {
+  let n = 0;
+  for (const a of pool) n += a.length;
+  return n;
+}
+
+function at(pool: readonly (readonly EndpointState[])[], i: number): EndpointState {
+  for (const a of pool) {
+    if (i < a.length) return a[i]!;
+    i -= a.length;
+  }
+  throw new RangeError('p2c: index outside the pool');
+}
+
+/** The two candidates of one pick; `second` is undefined when only one was eligible. */
+export interface Candidates {
+  first: EndpointState;
+  second: EndpointState | undefined;
+}
+
+/**
+ * Draws up to two distinct candidates uniformly from `pool` (size `n`, > 0), skipping keys in `avoid`.
+ * Returns undefined when every endpoint of the pool is avoided.
+ */
+export function drawCandidates(
+  pool: readonly (readonly EndpointState[])[],
+  n: number,
+  random: () => number,
+  avoid: ReadonlySet<string> | undefined,
+): Candidates | undefined {
+  if (avoid === undefined || avoid.size === 0) {
+    const i = index(random, n);
+    if (n === 1) return { first: at(pool, 0), second: undefined };
+    let j = index(random, n - 1);
+    if (j >= i) j++;
+    return { first: at(pool, i), second: at(pool, j) };
+  }
+  const first = drawOne(pool, n, random, avoid, undefined);
+  if (first === undefined) return undefined;
+  return { first, second: n > 1 ? drawOne(pool, n, random, avoid, first) : undefined };
+}
+
+function drawOne(
+  pool: readonly (readonly EndpointState[])[],
+  n: number,
+  random: () => number,
+  avoid: ReadonlySet<string>,
+  not: EndpointState | undefined,
+): EndpointState | undefined {
+  for (let k = 0; k < MAX_REDRAWS; k++) {
+    const e = at(pool, index(random, n));
+    if (e !== not && !avoid.has(e.key)) return e;
+  }
+  // Most of the pool is excluded: pick uniformly among what is left, in one scan.
+  let chosen: EndpointState | undefined;
+  let seen = 0;
+  for (const a of pool) {
+    for (const e of a) {
+      if (e === not || avoid.has(e.key)) continue;
+      seen++;
+      if (index(random, seen) === 0) chosen = e; // reservoir sampling of size 1
+    }
+  }
+  return chosen;
+}
+
+function index(random: () => number, n: number): number {
+  const i = Math.floor(random() * n);
+  return i < n ? i : n - 1; // guard against a source returning exactly 1
+}

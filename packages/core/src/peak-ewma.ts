@@ -1,0 +1,122 @@
+/**
+ * Peak-EWMA load: the per-endpoint load metric that the power-of-two-choices picker compares.
+ *
+ * Origin: tower `src/load/peak_ewma.rs` (Linkerd) and Finagle `loadbalancer/PeakEwma.scala`.
+ * - `cost = rttEstimate x (inFlight + 1) / weight`. In-flight is counted at pick time.
+ * - A sample slower than the current estimate replaces it at once (the "peak"); a faster one is blended
+ *   with weight `1 - exp(-elapsed / decayMs)`; with no samples the estimate decays toward 0 as
+ *   `rtt x exp(-idle / decayMs)`, so a stale average can never starve an endpoint forever.
+ * - An endpoint with no answer yet is seeded by the caller (set median, 30 ms when empty) and probed once:
+ *   while its first call is in flight its cost is {@link PROBE_PENDING_COST_MS} (Finagle's rule). Its first
+ *   answer replaces the seed (tower blends it, so a 2 ms endpoint seeded at 30 ms looked like ~30 ms).
+ *
+ * Fairway's changes, for fast recovery from a lone spike (tower needs 10 s x ln 99 = 46 s for one 1 s stall
+ * on a 10 ms endpoint to fall back under 20 ms, however many fast answers come):
+ * 1. Spike cap. A "high" outcome (a sample above `capMs = spikeCapFactor x set median`, or a failure or a
+ *    timeout penalty) that follows a normal one raises the estimate to at most `capMs`. Only a second high
+ *    outcome in a row is taken in full. One slow answer is noise; two in a row is a signal.
+ * 2. Agreeing samples. A faster sample within a factor 2 of the previous (normal) sample moves the estimate
+ *    at least {@link AGREE_WEIGHT} (25 %) of the way to it, whatever the elapsed time.
+ * Both only ever move the estimate down relative to tower's, so for answers of `r` ms after a lone spike
+ * in a set of median `m` the estimate is at most `r + (k m - r) exp(-t / decayMs)` at time `t` (both the
+ * idle decay and each blend contract toward values <= r at least that fast). With k = 3, m = r = 10 ms,
+ * decay 10 s: under 20 ms after 10 s x ln 2 = 6.9 s with no traffic at all, or after 4 fast answers
+ * (1 unagreeing + 3 agreeing: 20 x 0.75^3 < 10), whichever comes first.
+ *
+ * @packageDocumentation
+ */
+
+/** Cost of an endpoint that has never answered while its single probe is in flight (plus its in-flight). */
+export const PROBE_PENDING_COST_MS = 1e9;
+/** Minimum share by which an agreeing faster sample moves the estimate (see module doc). */
+export const AGREE_WEIGHT = 0.25;
+/** Estimates are never below this (ms), so `x (inFlight + 1)` still orders idle endpoints. */
+export const RTT_FLOOR_MS = 1e-3;
+
+/** The mutable load fields of one endpoint. */
+export interface LoadState {
+  /** RTT estimate (ms) as of `rttAtMs`; read it through {@link decayedRttMs}. */
+  rttMs: number;
+  rttAtMs: number;
+  /** Calls picked and not yet released. */
+  inFlight: number;
+  /** Relative capacity (> 0); cost is divided by it. */
+  weight: number;
+  /** True once any outcome other than `cancelled` was recorded. */
+  answered: boolean;
+  /** The last recorded outcome was high (above the spike cap, or a failure/timeout). */
+  lastHigh: boolean;
+  /** Last recorded sample (ms); NaN before the first. */
+  lastSampleMs: number;
+}
+
+/** Creates the load of a new endpoint seeded with `seedRttMs`. */
+export function createLoadState(seedRttMs: number, weight: number, nowMs: number): LoadState {
+  return {
+    rttMs: Math.max(seedRttMs, RTT_FLOOR_MS),
+    rttAtMs: nowMs,
+    inFlight: 0,
+    weight,
+    answered: false,
+    lastHigh: false,
+    lastSampleMs: Number.NaN,
+  };
+}
+
+/** The RTT estimate decayed to `nowMs`: `rttMs x exp(-(nowMs - rttAtMs) / decayMs)`, floored at 1 us. */
+export function decayedRttMs(s: LoadState, nowMs: number, decayMs: number): number {
+  const idle = nowMs - s.rttAtMs;
+  const v = idle > 0 ? s.rttMs * Math.exp(-idle / decayMs) : s.rttMs;
+  return v > RTT_FLOOR_MS ? v : RTT_FLOOR_MS;
+}
+
+/**
+ * The cost the picker compares (lower is better): `decayedRtt x (inFlight + 1) / weight`, or
+ * `PROBE_PENDING_COST_MS + inFlight` while a never-answered endpoint has a call in flight.
+ */
+export function loadCost(s: LoadState, nowMs: number, decayMs: number): number {
+  if (!s.answered && s.inFlight > 0) return PROBE_PENDING_COST_MS + s.inFlight;
+  return (decayedRttMs(s, nowMs, decayMs) * (s.inFlight + 1)) / s.weight;
+}
+
+/**
+ * Records one outcome of `sampleMs` at `nowMs`.
+ * @param high - true for a failure/timeout penalty, or a sample above `capMs`.
+ * @param capMs - spike cap (`spikeCapFactor x set median`): a lone high outcome raises the estimate to at
+ *   most this; `Infinity` disables the cap.
+ */
+export function recordSample(
+  s: LoadState,
+  sampleMs: number,
+  high: boolean,
+  capMs: number,
+  nowMs: number,
+  decayMs: number,
+): void {
+  const sample = sampleMs > RTT_FLOOR_MS ? sampleMs : RTT_FLOOR_MS;
+  const elapsed = nowMs > s.rttAtMs ? nowMs - s.rttAtMs : 0;
+  const keep = Math.exp(-elapsed / decayMs);
+  const decayed = Math.max(s.rttMs * keep, RTT_FLOOR_MS);
+  let next: number;
+  if (!s.answered) {
+    // The seed was a guess, not evidence: the first answer replaces it (a lone high one up to the cap).
+    next = high ? Math.min(sample, capMs) : sample;
+  } else if (sample >= decayed) {
+    // Peak: a slower sample replaces the estimate at once; a lone high one only up to the cap.
+    next = high && !s.lastHigh ? Math.max(decayed, Math.min(sample, capMs)) : sample;
+  } else {
+    // Faster: tower's blend (move toward the sample with weight 1 - exp(-elapsed/decay)) ...
+    next = sample + (s.rttMs - sample) * keep;
+    // ... or further when it agrees with the previous normal sample.
+    const prev = s.lastSampleMs;
+    if (!s.lastHigh && prev === prev && sample <= 2 * prev && prev <= 2 * sample) {
+      const fast = sample + (decayed - sample) * (1 - AGREE_WEIGHT);
+      if (fast < next) next = fast;
+    }
+  }
+  s.rttMs = next;
+  s.rttAtMs = nowMs;
+  s.answered = true;
+  s.lastHigh = high;
+  s.lastSampleMs = sample;
+}

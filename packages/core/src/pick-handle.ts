@@ -1,0 +1,105 @@
+/**
+ * The result of one pick: the chosen endpoint, why it was chosen, and the exactly-once release.
+ *
+ * As in tower (an in-flight request is a handle that records its latency once, `tower/src/load/peak_ewma.rs`
+ * `Handle`), the call counted at pick time is uncounted by `release`, which also records the outcome in the
+ * endpoint's load. Later calls to `release` are ignored, so grpc-js re-picks or double callbacks cannot
+ * drive a count negative. The explanation string is built only when read (a pick stays allocation-light).
+ *
+ * @packageDocumentation
+ */
+import type { PickExplanation, ZoneMode } from './contracts.js';
+import type { EndpointState } from './endpoint-state.js';
+import { PROBE_PENDING_COST_MS } from './peak-ewma.js';
+
+/** What happened to a picked attempt. */
+export interface PickOutcome {
+  /**
+   * `success`: an answer arrived (any status that says nothing about the endpoint's health), sample =
+   * `latencyMs`; `failure`: the endpoint failed (records `failurePenaltyMs`); `timeout`: the attempt timer
+   * fired (records `max(latencyMs, timeoutPenaltyMs)`); `cancelled`: records nothing, only releases.
+   */
+  readonly kind: 'success' | 'failure' | 'timeout' | 'cancelled';
+  /** Measured latency (ms) up to the first response message; required for a `success` to be sampled. */
+  readonly latencyMs?: number;
+}
+
+/** A counted pick. Release it exactly once when the attempt ends (later calls are ignored). */
+export interface PickHandle {
+  readonly key: string;
+  readonly explanation: PickExplanation;
+  /**
+   * Uncounts the call and records the outcome in the endpoint's load. If the endpoint left the set
+   * meanwhile, the outcome is dropped (nothing is kept for a removed endpoint).
+   */
+  release(outcome: PickOutcome, nowMs: number): void;
+}
+
+/** Cost figures of one candidate at pick time (before the pick was counted). */
+export interface CandidateView {
+  readonly e: EndpointState;
+  readonly rttMs: number;
+  readonly inFlight: number;
+  readonly cost: number;
+}
+
+/** Implemented by the balancer: applies a release. */
+export interface ReleaseSink {
+  releaseEndpoint(e: EndpointState, outcome: PickOutcome, nowMs: number): void;
+}
+
+export class Pick implements PickHandle {
+  private released = false;
+  private built: PickExplanation | undefined;
+
+  constructor(
+    private readonly sink: ReleaseSink,
+    private readonly chosen: CandidateView,
+    private readonly other: CandidateView | undefined,
+    private readonly tie: boolean,
+    private readonly zoneMode: ZoneMode,
+    private readonly clientZone: string | undefined,
+    /** Why there was one candidate, or a prefix such as a widening note. */
+    private readonly note: string | undefined,
+  ) {}
+
+  get key(): string {
+    return this.chosen.e.key;
+  }
+
+  get explanation(): PickExplanation {
+    if (this.built === undefined) {
+      const info = this.chosen.e.info;
+      const head = this.note === undefined ? '' : `${this.note}: `;
+      const reason =
+        this.other === undefined
+          ? `${head}${describe(this.chosen)}`
+          : `${head}p2c ${describe(this.chosen)} ${this.tie ? '=' : '<'} ${describe(this.other)}${this.tie ? ' (tie, chosen at random)' : ''}`;
+      const x: { -readonly [K in keyof PickExplanation]: PickExplanation[K] } = {
+        endpointKey: this.chosen.e.key,
+        address: info.address,
+        zoneMode: this.zoneMode,
+        reason,
+      };
+      if (info.zone !== undefined) x.zone = info.zone;
+      if (info.instance !== undefined) x.instance = info.instance;
+      if (info.incarnation !== undefined) x.incarnation = info.incarnation;
+      if (this.clientZone !== undefined) x.clientZone = this.clientZone;
+      this.built = x;
+    }
+    return this.built;
+  }
+
+  release(outcome: PickOutcome, nowMs: number): void {
+    if (this.released) return;
+    this.released = true;
+    this.sink.releaseEndpoint(this.chosen.e, outcome, nowMs);
+  }
+}
+
+function describe(c: CandidateView): string {
+  const addr = c.e.info.address;
+  if (c.cost >= PROBE_PENDING_COST_MS) return `${addr} cost=probe-pending (no answer yet, ${c.inFlight} in flight)`;
+  const w = c.e.weight === 1 ? '' : ` / weight ${c.e.weight}`;
+  return `${addr} cost=${c.cost.toFixed(1)}ms (rtt=${c.rttMs.toFixed(1)}ms x ${c.inFlight + 1}${w})`;
+}
