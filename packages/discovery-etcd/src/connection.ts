@@ -1,0 +1,163 @@
+/**
+ * How Fairway connects to etcd (shared by the discovery source and the registrar): endpoints, user/password
+ * authentication, TLS, and the dial timeout, turned into an `etcd3` client.
+ */
+import { readFileSync } from 'node:fs';
+import { Etcd3, type IOptions } from 'etcd3';
+import { hostPortProblem } from '@fairway/core';
+
+/** TLS for the connection to etcd. PEM contents (Buffer or string) or, for a string without `-----BEGIN`, a file path. */
+export interface EtcdTlsOptions {
+  /** CA certificate(s) that signed etcd's server certificate. Default: the system's roots. */
+  readonly ca?: Buffer | string;
+  /** Client certificate chain (when etcd runs with `--client-cert-auth`). Default: none. */
+  readonly cert?: Buffer | string;
+  /** Private key of `cert`. Default: none. */
+  readonly key?: Buffer | string;
+}
+
+/** etcd user/password authentication (etcd's `auth enable`). */
+export interface EtcdAuthOptions {
+  readonly username: string;
+  readonly password: string;
+}
+
+/** Where etcd is and how to talk to it. */
+export interface EtcdConnectionOptions {
+  /**
+   * etcd endpoints: `host:port` or `http(s)://host:port`, as an array or a comma-separated string.
+   * Default: the `FAIRWAY_ETCD_ENDPOINTS` environment variable (comma-separated). A target's authority
+   * (`etcd://h1:2379,h2:2379/svc`) takes precedence over both.
+   */
+  readonly endpoints?: string | readonly string[];
+  /** User and password for an etcd with authentication enabled. Default: none. */
+  readonly auth?: EtcdAuthOptions;
+  /** TLS to etcd; when set, endpoints without a scheme use `https`. Default: plaintext. */
+  readonly tls?: EtcdTlsOptions;
+  /** How long a single request (the connect included) may take before etcd counts as unreachable, in ms. Default 5000. */
+  readonly dialTimeoutMs?: number;
+}
+
+/** A log sink; Fairway writes what a user should know (warnings about bad keys, etcd unreachable). */
+export interface EtcdLogger {
+  info(message: string): void;
+  warn(message: string): void;
+  error(message: string): void;
+}
+
+/** Writes to stderr with a `[fairway]` prefix. */
+export const defaultEtcdLogger: EtcdLogger = {
+  info: (m) => console.error(`[fairway] ${m}`),
+  warn: (m) => console.error(`[fairway] warning: ${m}`),
+  error: (m) => console.error(`[fairway] error: ${m}`),
+};
+
+/** Bad etcd connection options; `message` says which option and what is wrong. */
+export class EtcdOptionsError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'EtcdOptionsError';
+  }
+}
+
+/** The endpoints as `host:port` strings (scheme removed), validated. Throws {@link EtcdOptionsError}. */
+export function normalizeEndpoints(raw: string | readonly string[], what: string): string[] {
+  const list = (typeof raw === 'string' ? raw.split(',') : [...raw]).map((s) => String(s).trim()).filter((s) => s !== '');
+  if (list.length === 0) throw new EtcdOptionsError(`${what}: the etcd endpoint list is empty`);
+  return list.map((ep) => {
+    const stripped = ep.replace(/^https?:\/\//, '').replace(/\/$/, '');
+    const problem = hostPortProblem(stripped);
+    if (problem) throw new EtcdOptionsError(`${what}: etcd endpoint ${JSON.stringify(ep)}: ${problem}`);
+    return stripped;
+  });
+}
+
+/** Resolves the endpoints from (in order) the target's authority, the option, `FAIRWAY_ETCD_ENDPOINTS`. */
+export function resolveEndpoints(authority: string, option: string | readonly string[] | undefined, what: string): string[] {
+  if (authority !== '') return normalizeEndpoints(authority, what);
+  if (option !== undefined) return normalizeEndpoints(option, what);
+  const env = process.env['FAIRWAY_ETCD_ENDPOINTS'];
+  if (env !== undefined && env.trim() !== '') return normalizeEndpoints(env, `${what} (FAIRWAY_ETCD_ENDPOINTS)`);
+  throw new EtcdOptionsError(
+    `${what}: no etcd endpoints: pass them in the target ("etcd://127.0.0.1:2379/<service>"), in the option discovery.etcd.endpoints, or in FAIRWAY_ETCD_ENDPOINTS`,
+  );
+}
+
+function pem(v: Buffer | string | undefined, name: string, what: string): Buffer | undefined {
+  if (v === undefined) return undefined;
+  if (Buffer.isBuffer(v)) return v;
+  if (typeof v !== 'string') throw new EtcdOptionsError(`${what}: tls.${name} must be a Buffer or a string`);
+  if (v.includes('-----BEGIN')) return Buffer.from(v);
+  try {
+    return readFileSync(v);
+  } catch (err) {
+    throw new EtcdOptionsError(`${what}: tls.${name}: cannot read file ${JSON.stringify(v)}: ${(err as Error).message}`);
+  }
+}
+
+/** Validates the connection options (types and ranges); throws {@link EtcdOptionsError} naming the option. */
+export function checkConnectionOptions(o: EtcdConnectionOptions, what: string): void {
+  if (o.auth !== undefined) {
+    if (typeof o.auth !== 'object' || o.auth === null || typeof o.auth.username !== 'string' || typeof o.auth.password !== 'string' || o.auth.username === '') {
+      throw new EtcdOptionsError(`${what}: auth must be { username: string, password: string }`);
+    }
+  }
+  if (o.dialTimeoutMs !== undefined && (typeof o.dialTimeoutMs !== 'number' || !Number.isFinite(o.dialTimeoutMs) || o.dialTimeoutMs <= 0)) {
+    throw new EtcdOptionsError(`${what}: dialTimeoutMs must be a positive number of milliseconds, got ${JSON.stringify(o.dialTimeoutMs)}`);
+  }
+  if (o.tls !== undefined && (typeof o.tls !== 'object' || o.tls === null)) {
+    throw new EtcdOptionsError(`${what}: tls must be an object { ca?, cert?, key? }`);
+  }
+  if (o.tls && (o.tls.cert === undefined) !== (o.tls.key === undefined)) {
+    throw new EtcdOptionsError(`${what}: tls.cert and tls.key must be given together`);
+  }
+}
+
+/** Makes an `etcd3` client for these endpoints and options. Fault handling: no circuit breaker (Fairway retries itself). */
+export function createEtcd3Client(endpoints: readonly string[], o: EtcdConnectionOptions, what: string): Etcd3 {
+  const scheme = o.tls ? 'https' : 'http';
+  const opts: IOptions = {
+    hosts: endpoints.map((h) => `${scheme}://${h}`),
+    dialTimeout: o.dialTimeoutMs ?? 5000,
+    grpcOptions: {
+      // Find a dead etcd connection in seconds even when no request is in flight.
+      'grpc.keepalive_time_ms': 10_000,
+      'grpc.keepalive_timeout_ms': 5_000,
+      'grpc.keepalive_permit_without_calls': 1,
+      'grpc.initial_reconnect_backoff_ms': 200,
+      'grpc.max_reconnect_backoff_ms': 2_000,
+    },
+    faultHandling: {
+      // No per-host circuit breaker: after etcd comes back, the next request goes through at once.
+      host: () => noopPolicy,
+    },
+  };
+  if (o.tls) {
+    const ca = pem(o.tls.ca, 'ca', what);
+    const cert = pem(o.tls.cert, 'cert', what);
+    const key = pem(o.tls.key, 'key', what);
+    opts.credentials = {
+      // null: the system's root certificates (grpc-js createSsl).
+      rootCertificate: (ca ?? null) as Buffer,
+      ...(key ? { privateKey: key } : {}),
+      ...(cert ? { certChain: cert } : {}),
+    };
+  }
+  if (o.auth) opts.auth = { username: o.auth.username, password: o.auth.password };
+  return new Etcd3(opts);
+}
+
+// cockatiel's `noop` policy, without importing cockatiel (a dependency of etcd3, not ours).
+const noopPolicy = {
+  // async: a synchronous throw inside `fn` must become a rejection (etcd3's markFailed relies on it).
+  execute: async <T>(fn: (ctx: { signal: AbortSignal }) => PromiseLike<T> | T, signal: AbortSignal = new AbortController().signal) =>
+    fn({ signal }),
+  onSuccess: () => ({ dispose() {} }),
+  onFailure: () => ({ dispose() {} }),
+} as unknown as NonNullable<NonNullable<IOptions['faultHandling']>['host']> extends (h: string) => infer P ? P : never;
+
+/** A short description of an error for logs and notes (no credentials: etcd3 errors carry none). */
+export function describeError(err: unknown): string {
+  if (err instanceof Error) return err.message.split('\n')[0] ?? err.name;
+  return String(err);
+}

@@ -1,0 +1,290 @@
+/**
+ * The registrar: a service that receives calls puts `<prefix><service>/<instance>` under a lease, in the value
+ * format of etcd's Go naming package, and keeps the lease alive. When the lease is lost (etcd was down longer
+ * than the TTL, or the lease was revoked), it grants a new lease and puts the key again, with back-off, for as
+ * long as it takes. It never exits the process. `deregister()` deletes the key (only while it is still this
+ * registration's) and revokes the lease.
+ */
+import { hostname } from 'node:os';
+import type { Etcd3, Lease } from 'etcd3';
+import { compareIncarnations, hostPortProblem, newIncarnation } from '@fairway/core';
+import { decodeEtcdValue, encodeEtcdValue, endpointKeyFor, isDecodeError, type EtcdEndpointMetadata } from './decode.js';
+import {
+  checkConnectionOptions,
+  createEtcd3Client,
+  defaultEtcdLogger,
+  describeError,
+  EtcdOptionsError,
+  resolveEndpoints,
+  type EtcdConnectionOptions,
+  type EtcdLogger,
+} from './connection.js';
+import { createRateLimitedLog } from './rate-limited-log.js';
+
+/** What to register. */
+export interface RegisterOptions extends EtcdConnectionOptions {
+  /** Service name, e.g. `pricer` (the path of `etcd:///pricer`). Required. */
+  readonly service: string;
+  /** `host:port` clients connect to, e.g. `10.0.0.7:50051`. Required. */
+  readonly address: string;
+  /** The zone this process runs in, e.g. `eu-west-1a`. Default: none (clients see the zone as unknown). */
+  readonly zone?: string;
+  /** Stable name of this process or pod; the last part of the key. Default: the host name. */
+  readonly instance?: string;
+  /** Relative capacity. Default 1. */
+  readonly weight?: number;
+  /** Which start of `instance` this is. Default: a fresh `<startMs>-<hex>` per process start. */
+  readonly incarnation?: string;
+  /** Lease TTL in seconds (an integer >= 1). Default 10. */
+  readonly ttlSeconds?: number;
+  /** Key prefix before the service name. Default `''`. */
+  readonly prefix?: string;
+  /** Where warnings go. Default: stderr with a `[fairway]` prefix. */
+  readonly logger?: EtcdLogger;
+  /** Longest wait between re-registration attempts, in ms. Default 5000. */
+  readonly maxBackoffMs?: number;
+}
+
+/** What a registration is doing now. */
+export interface RegistrationStatus {
+  /** `registered`: the key is in etcd under a live lease; `re-registering`: the lease was lost and a new one is being put; `superseded`: a newer incarnation of this instance owns the key; `deregistered`. */
+  readonly state: 'registered' | 're-registering' | 'superseded' | 'deregistered';
+  readonly key: string;
+  readonly incarnation: string;
+  /** Current lease id (decimal string), while registered. */
+  readonly leaseId?: string;
+  /** Successful puts of the key (1 after start; more after lease losses). */
+  readonly puts: number;
+  /** Leases lost. */
+  readonly leaseLosses: number;
+  readonly lastError?: string;
+}
+
+/** A live registration. */
+export interface Registration {
+  /** The etcd key, e.g. `pricer/pricer-7f9c`. */
+  readonly key: string;
+  /** This process's incarnation, e.g. `1764032400123-4f1c`. */
+  readonly incarnation: string;
+  /** The value written, exactly as stored. */
+  readonly value: string;
+  status(): RegistrationStatus;
+  /** Deletes the key (while it is still this registration's) and revokes the lease; stops re-registering. Idempotent. */
+  deregister(): Promise<void>;
+}
+
+function checkRegisterOptions(o: RegisterOptions): string {
+  const what = `etcd registration`;
+  if (typeof o !== 'object' || o === null) throw new EtcdOptionsError(`${what}: options must be an object`);
+  if (typeof o.service !== 'string' || o.service === '' || /[\s/]/.test(o.service)) {
+    throw new EtcdOptionsError(`${what}: service must be a non-empty name without "/" or spaces, got ${JSON.stringify(o.service)}`);
+  }
+  const w = `${what} of ${JSON.stringify(o.service)}`;
+  if (typeof o.address !== 'string') throw new EtcdOptionsError(`${w}: address must be "host:port"`);
+  const problem = hostPortProblem(o.address);
+  if (problem) throw new EtcdOptionsError(`${w}: address ${JSON.stringify(o.address)}: ${problem}`);
+  if (o.zone !== undefined && (typeof o.zone !== 'string' || o.zone === '')) throw new EtcdOptionsError(`${w}: zone must be a non-empty string`);
+  if (o.instance !== undefined && (typeof o.instance !== 'string' || o.instance === '' || /[\s/]/.test(o.instance))) {
+    throw new EtcdOptionsError(`${w}: instance must be a non-empty name without "/" or spaces, got ${JSON.stringify(o.instance)}`);
+  }
+  if (o.weight !== undefined && !(typeof o.weight === 'number' && Number.isFinite(o.weight) && o.weight > 0)) {
+    throw new EtcdOptionsError(`${w}: weight must be a positive number, got ${JSON.stringify(o.weight)}`);
+  }
+  if (o.incarnation !== undefined && (typeof o.incarnation !== 'string' || o.incarnation === '')) {
+    throw new EtcdOptionsError(`${w}: incarnation must be a non-empty string`);
+  }
+  if (o.ttlSeconds !== undefined && !(Number.isInteger(o.ttlSeconds) && o.ttlSeconds >= 1)) {
+    throw new EtcdOptionsError(`${w}: ttlSeconds must be an integer >= 1 (seconds), got ${JSON.stringify(o.ttlSeconds)}`);
+  }
+  if (o.prefix !== undefined && typeof o.prefix !== 'string') throw new EtcdOptionsError(`${w}: prefix must be a string`);
+  checkConnectionOptions(o, w);
+  return w;
+}
+
+/**
+ * Registers this process in etcd and keeps it registered. Resolves once the key is written; rejects (and
+ * leaves nothing running) when etcd cannot be reached within `dialTimeoutMs` at start, naming the endpoints.
+ */
+export async function register(options: RegisterOptions): Promise<Registration> {
+  const what = checkRegisterOptions(options);
+  const endpoints = resolveEndpoints('', options.endpoints, what);
+  const client = createEtcd3Client(endpoints, options, what);
+  const reg = new EtcdRegistration(client, endpoints, options, what);
+  try {
+    await reg.first();
+  } catch (err) {
+    client.close();
+    throw new Error(`${what}: cannot register ${reg.key} in etcd at ${endpoints.join(',')}: ${describeError(err)}`, { cause: err });
+  }
+  return reg;
+}
+
+class EtcdRegistration implements Registration {
+  readonly key: string;
+  readonly incarnation: string;
+  readonly value: string;
+  private lease: Lease | undefined;
+  private leaseId: string | undefined;
+  private state: RegistrationStatus['state'] = 're-registering';
+  private puts = 0;
+  private leaseLosses = 0;
+  private lastError: string | undefined;
+  private closed = false;
+  private timer: NodeJS.Timeout | undefined;
+  private backoffMs = 200;
+  private readonly ttl: number;
+  private readonly log: EtcdLogger;
+  private readonly rl: ReturnType<typeof createRateLimitedLog>;
+
+  constructor(
+    private readonly client: Etcd3,
+    private readonly endpoints: readonly string[],
+    private readonly o: RegisterOptions,
+    private readonly what: string,
+  ) {
+    const instance = o.instance ?? hostname();
+    this.key = endpointKeyFor(o.prefix ?? '', o.service, instance);
+    this.incarnation = o.incarnation ?? newIncarnation(Date.now(), Math.random);
+    const md: EtcdEndpointMetadata = {
+      ...(o.zone !== undefined ? { zone: o.zone } : {}),
+      instance,
+      incarnation: this.incarnation,
+      weight: o.weight ?? 1,
+    };
+    this.value = encodeEtcdValue(o.address, md);
+    this.ttl = o.ttlSeconds ?? 10;
+    this.log = o.logger ?? defaultEtcdLogger;
+    this.rl = createRateLimitedLog(this.log, 30_000);
+  }
+
+  async first(): Promise<void> {
+    const deadline = Date.now() + (this.o.dialTimeoutMs ?? 5000);
+    let last: unknown;
+    for (let i = 0; i < 50 && Date.now() < deadline; i++) {
+      try {
+        await this.putUnderNewLease(deadline);
+        return;
+      } catch (err) {
+        last = err;
+        if (/auth|permission/i.test(describeError(err))) break;
+        await new Promise((r) => setTimeout(r, Math.min(200 * (i + 1), Math.max(0, deadline - Date.now()))));
+      }
+    }
+    this.closeLease();
+    throw last ?? new Error(`no answer within ${this.o.dialTimeoutMs ?? 5000}ms`);
+  }
+
+  status(): RegistrationStatus {
+    return {
+      state: this.state,
+      key: this.key,
+      incarnation: this.incarnation,
+      ...(this.leaseId !== undefined && this.state === 'registered' ? { leaseId: this.leaseId } : {}),
+      puts: this.puts,
+      leaseLosses: this.leaseLosses,
+      ...(this.lastError !== undefined ? { lastError: this.lastError } : {}),
+    };
+  }
+
+  private async putUnderNewLease(deadlineMs: number): Promise<void> {
+    this.closeLease();
+    // A newer incarnation of this instance owns the key: do not overwrite it.
+    const current = await this.client.get(this.key).options({ deadline: deadlineMs }).buffer();
+    if (current) {
+      const decoded = decodeEtcdValue(this.key, current, '');
+      if (!isDecodeError(decoded) && decoded.incarnation !== undefined && decoded.incarnation !== this.incarnation) {
+        const c = compareIncarnations(decoded.incarnation, this.incarnation);
+        if (c !== undefined && c > 0) {
+          this.state = 'superseded';
+          this.log.warn(`${this.what}: ${this.key} now belongs to newer incarnation ${decoded.incarnation} (this one is ${this.incarnation}); not re-registering`);
+          return;
+        }
+      }
+    }
+    const lease = this.client.lease(this.ttl, { deadline: deadlineMs } as never);
+    this.lease = lease;
+    lease.on('lost', (err: unknown) => this.onLost(lease, err));
+    const id = await lease.grant();
+    await lease.put(this.key).value(this.value).options({ deadline: deadlineMs }).exec();
+    if (this.closed || this.lease !== lease) return;
+    this.leaseId = String(id);
+    this.puts++;
+    this.state = 'registered';
+    this.lastError = undefined;
+    this.backoffMs = 200;
+  }
+
+  private onLost(lease: Lease, err: unknown): void {
+    if (this.closed || this.lease !== lease) return;
+    this.leaseLosses++;
+    this.state = 're-registering';
+    this.lastError = describeError(err);
+    this.rl.warn('lost', `${this.what}: lease for ${this.key} lost (${this.lastError}); granting a new lease and putting the key again`);
+    this.scheduleRetry(0);
+  }
+
+  private scheduleRetry(ms: number): void {
+    if (this.closed) return;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      void this.retry();
+    }, ms);
+  }
+
+  private async retry(): Promise<void> {
+    if (this.closed) return;
+    try {
+      await this.putUnderNewLease(Date.now() + (this.o.dialTimeoutMs ?? 5000));
+      if (this.state === 'registered') this.log.info(`${this.what}: ${this.key} registered again under lease ${this.leaseId}`);
+    } catch (err) {
+      if (this.closed) return;
+      this.lastError = describeError(err);
+      this.state = 're-registering';
+      this.rl.warn('retry', `${this.what}: cannot re-register ${this.key} at ${this.endpoints.join(',')} (${this.lastError}); retrying`);
+      const wait = this.backoffMs;
+      this.backoffMs = Math.min(this.backoffMs * 2, this.o.maxBackoffMs ?? 5000);
+      this.scheduleRetry(wait);
+    }
+  }
+
+  private closeLease(): void {
+    const l = this.lease;
+    this.lease = undefined;
+    if (l) {
+      l.removeAllListeners('lost');
+      l.on('lost', () => undefined);
+      // Best effort: the old lease's keys are re-put under the new one anyway.
+      l.revoke().catch(() => undefined);
+    }
+  }
+
+  async deregister(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    const lease = this.lease;
+    this.lease = undefined;
+    const deadline = Date.now() + (this.o.dialTimeoutMs ?? 5000);
+    try {
+      if (lease && this.leaseId !== undefined) {
+        lease.removeAllListeners('lost');
+        lease.on('lost', () => undefined);
+        // Delete the key only while it is still ours (a newer incarnation may have taken it over).
+        await this.client
+          .if(this.key, 'Lease', '==', this.leaseId)
+          .then(this.client.delete().key(this.key))
+          .options({ deadline })
+          .commit();
+        await lease.revoke({ deadline } as never);
+      }
+    } catch (err) {
+      this.log.warn(`${this.what}: deregistering ${this.key} failed (${describeError(err)}); the key expires with its lease within ${this.ttl}s`);
+    } finally {
+      lease?.release();
+      this.state = 'deregistered';
+      this.client.close();
+    }
+  }
+}

@@ -1,0 +1,212 @@
+// The etcd discovery source against a real etcd (single member): list + watch, the Go naming format, bad
+// values, newest incarnation, etcd restart (stale set kept), unreachable etcd at start, TLS + auth.
+import { describe, test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { startEtcd, freePort, type EtcdHarness } from '@fairway/testing';
+import { parseTarget } from '@fairway/core';
+import { createEtcdSource } from './source.js';
+import { recorder, memoryLogger, addrs, goValue } from './test-helpers.test-util.js';
+
+describe('etcd source (single member)', { timeout: 90_000 }, () => {
+  let etcd: EtcdHarness;
+  before(async () => {
+    etcd = await startEtcd();
+  });
+  after(async () => {
+    await etcd?.close();
+  });
+
+  test('reads the prefix, then adds, updates and removals arrive; Go values with and without Metadata', { timeout: 30_000 }, async () => {
+    await etcd.etcdctl(['put', 'pricer/go-plain', goValue('127.0.0.1:7001')]);
+    await etcd.etcdctl(['put', 'pricer/p-1', goValue('127.0.0.1:7002', { zone: 'zone-a', instance: 'p-1', incarnation: '1000-aaaa', weight: 2 })]);
+    await etcd.etcdctl(['put', 'pricerx/other', goValue('127.0.0.1:7999')]); // another service sharing the name start
+    const log = memoryLogger();
+    const src = createEtcdSource(parseTarget(`etcd://${etcd.endpointsCsv}/pricer`), { logger: log });
+    const rec = recorder();
+    try {
+      src.start(rec);
+      const first = await rec.waitFor((s) => s.endpoints.length === 2);
+      assert.deepEqual(
+        [...first.endpoints].sort((a, b) => a.address.localeCompare(b.address)),
+        [
+          { address: '127.0.0.1:7001', instance: 'go-plain' },
+          { address: '127.0.0.1:7002', zone: 'zone-a', instance: 'p-1', incarnation: '1000-aaaa', weight: 2 },
+        ],
+      );
+      assert.equal(first.stale, undefined);
+      await etcd.etcdctl(['put', 'pricer/p-2', goValue('127.0.0.1:7003', { zone: 'zone-b', instance: 'p-2' })]);
+      await rec.waitFor((s) => addrs(s).includes('127.0.0.1:7003'), 10_000, 'the added endpoint');
+      await etcd.etcdctl(['put', 'pricer/p-2', goValue('127.0.0.1:7004', { zone: 'zone-b', instance: 'p-2' })]);
+      const upd = await rec.waitFor((s) => addrs(s).includes('127.0.0.1:7004'), 10_000, 'the updated endpoint');
+      assert.deepEqual(addrs(upd), ['127.0.0.1:7001', '127.0.0.1:7002', '127.0.0.1:7004']);
+      await etcd.etcdctl(['del', 'pricer/go-plain']);
+      const del = await rec.waitFor((s) => !addrs(s).includes('127.0.0.1:7001'), 10_000, 'the removal');
+      assert.deepEqual(addrs(del), ['127.0.0.1:7002', '127.0.0.1:7004']);
+      assert.equal(src.status().state, 'watching');
+      assert.equal(src.status().relists, 1);
+    } finally {
+      await src.close();
+      await etcd.etcdctl(['del', 'pricer', '--prefix']);
+    }
+  });
+
+  test('bad values are skipped with a warning naming the key; the rest of the set is undisturbed', { timeout: 30_000 }, async () => {
+    await etcd.etcdctl(['put', 'bad/good-1', goValue('127.0.0.1:7101')]);
+    await etcd.etcdctl(['put', 'bad/garbage', 'not json at all']);
+    await etcd.etcdctl(['put', 'bad/port', goValue('127.0.0.1:70000')]);
+    const log = memoryLogger();
+    const src = createEtcdSource(parseTarget(`etcd:///bad`), { endpoints: etcd.endpoints, logger: log });
+    const rec = recorder();
+    try {
+      src.start(rec);
+      const s = await rec.waitFor((x) => x.endpoints.length >= 1);
+      assert.deepEqual(addrs(s), ['127.0.0.1:7101']);
+      assert.ok(log.lines.some((l) => l.includes('"bad/garbage"') && l.includes('not JSON')), log.lines.join('\n'));
+      assert.ok(log.lines.some((l) => l.includes('"bad/port"') && l.includes('out of range')), log.lines.join('\n'));
+      await etcd.etcdctl(['put', 'bad/noaddr', '{"Op":0,"Metadata":null}']);
+      await etcd.etcdctl(['put', 'bad/op1', '{"Op":1,"Addr":"127.0.0.1:7103"}']);
+      await etcd.etcdctl(['put', 'bad/good-2', goValue('127.0.0.1:7102')]);
+      const s2 = await rec.waitFor((x) => addrs(x).includes('127.0.0.1:7102'), 10_000, 'good-2');
+      assert.deepEqual(addrs(s2), ['127.0.0.1:7101', '127.0.0.1:7102']);
+      assert.ok(log.lines.some((l) => l.includes('"bad/noaddr"') && l.includes('Addr')));
+      assert.ok(log.lines.some((l) => l.includes('"bad/op1"') && l.includes('Op')));
+      assert.equal(src.status().skippedValues, 4);
+      // A good key turning bad leaves the set (its last value is no longer what etcd says) and warns.
+      await etcd.etcdctl(['put', 'bad/good-1', '{"Addr": 12}']);
+      const s3 = await rec.waitFor((x) => !addrs(x).includes('127.0.0.1:7101'), 10_000, 'good-1 gone');
+      assert.deepEqual(addrs(s3), ['127.0.0.1:7102']);
+    } finally {
+      await src.close();
+      await etcd.etcdctl(['del', 'bad/', '--prefix']);
+    }
+  });
+
+  test('per instance the newest incarnation wins at once, whatever order the keys were written in', { timeout: 30_000 }, async () => {
+    const src = createEtcdSource(parseTarget(`etcd:///inc`), { endpoints: etcd.endpointsCsv, logger: memoryLogger() });
+    const rec = recorder();
+    try {
+      await etcd.etcdctl(['put', 'inc/a-old', goValue('127.0.0.1:7201', { instance: 'a', incarnation: '1000-0001' })]);
+      src.start(rec);
+      await rec.waitFor((s) => addrs(s).join() === '127.0.0.1:7201');
+      await etcd.etcdctl(['put', 'inc/a-new', goValue('127.0.0.1:7202', { instance: 'a', incarnation: '2000-0002' })]);
+      const s = await rec.waitFor((x) => addrs(x).join() === '127.0.0.1:7202', 10_000, 'the newer incarnation only');
+      assert.equal(s.endpoints[0]!.incarnation, '2000-0002');
+      // An older incarnation written later does not take over.
+      await etcd.etcdctl(['put', 'inc/a-older', goValue('127.0.0.1:7203', { instance: 'a', incarnation: '500-0003' })]);
+      await etcd.etcdctl(['put', 'inc/b', goValue('127.0.0.1:7204', { instance: 'b' })]);
+      const s2 = await rec.waitFor((x) => addrs(x).includes('127.0.0.1:7204'), 10_000, 'b');
+      assert.deepEqual(addrs(s2), ['127.0.0.1:7202', '127.0.0.1:7204']);
+      // The newest one going away brings back the next newest.
+      await etcd.etcdctl(['del', 'inc/a-new']);
+      const s3 = await rec.waitFor((x) => addrs(x).includes('127.0.0.1:7201'), 10_000, 'fallback to 1000-0001');
+      assert.deepEqual(addrs(s3), ['127.0.0.1:7201', '127.0.0.1:7204']);
+    } finally {
+      await src.close();
+      await etcd.etcdctl(['del', 'inc/', '--prefix']);
+    }
+  });
+
+  test('etcd restart: the last good set is kept and marked stale, then the watch resumes', { timeout: 45_000 }, async () => {
+    await etcd.etcdctl(['put', 'rs/a', goValue('127.0.0.1:7301')]);
+    const log = memoryLogger();
+    const src = createEtcdSource(parseTarget(`etcd:///rs`), { endpoints: etcd.endpoints, logger: log, maxBackoffMs: 500 });
+    const rec = recorder();
+    try {
+      src.start(rec);
+      await rec.waitFor((s) => s.endpoints.length === 1);
+      await etcd.kill();
+      const stale = await rec.waitFor((s) => s.stale === true, 15_000, 'a stale snapshot');
+      assert.deepEqual(addrs(stale), ['127.0.0.1:7301'], 'the set is kept while etcd is down');
+      assert.match(stale.note ?? '', new RegExp(`etcd at ${etcd.endpoints[0]} unreachable since`));
+      assert.equal(src.status().state, 'unreachable');
+      assert.ok(log.lines.some((l) => l.startsWith('warn:') && l.includes('unreachable') && l.includes('keeping the last good set of 1')));
+      // Never an empty set while down.
+      assert.ok(rec.snapshots.every((s) => s.endpoints.length === 1));
+      await etcd.start();
+      await rec.waitFor((s) => s.stale !== true, 20_000, 'a fresh snapshot');
+      await etcd.etcdctl(['put', 'rs/b', goValue('127.0.0.1:7302')]);
+      await rec.waitFor((s) => addrs(s).includes('127.0.0.1:7302'), 10_000, 'a put after the restart');
+      assert.equal(src.status().state, 'watching');
+      assert.ok(src.status().reconnects >= 1);
+    } finally {
+      await src.close();
+      await etcd.etcdctl(['del', 'rs/', '--prefix']).catch(() => undefined);
+    }
+  });
+
+  test('unreachable etcd at start: a fatal error naming the endpoints after the connect timeout', { timeout: 20_000 }, async () => {
+    const port = await freePort();
+    const src = createEtcdSource(parseTarget(`etcd://127.0.0.1:${port}/nobody`), { dialTimeoutMs: 800, logger: memoryLogger() });
+    const rec = recorder();
+    const t0 = Date.now();
+    try {
+      src.start(rec);
+      const err = await rec.waitForError(10_000);
+      assert.equal(err.fatalForNow, true);
+      assert.ok(Date.now() - t0 >= 700, 'not before the connect timeout');
+      assert.match(err.message, new RegExp(`etcd at 127\\.0\\.0\\.1:${port}`));
+      assert.match(err.message, /etcd:\/\/127\.0\.0\.1:\d+\/nobody/);
+      assert.equal(rec.snapshots.length, 0);
+    } finally {
+      await src.close();
+    }
+  });
+
+  test('bad targets and options fail at once with a message naming what is wrong', () => {
+    const saved = process.env['FAIRWAY_ETCD_ENDPOINTS'];
+    delete process.env['FAIRWAY_ETCD_ENDPOINTS'];
+    try {
+      assert.throws(() => createEtcdSource(parseTarget('etcd:///pricer'), {}), /etcd:\/\/\/pricer.*no etcd endpoints.*FAIRWAY_ETCD_ENDPOINTS/);
+      assert.throws(() => createEtcdSource(parseTarget('etcd:///pricer'), { endpoints: ['127.0.0.1:99999'] }), /127\.0\.0\.1:99999.*out of range/);
+      assert.throws(() => createEtcdSource(parseTarget('etcd:///pricer'), { endpoints: 'h:1', dialTimeoutMs: -1 }), /dialTimeoutMs/);
+      assert.throws(() => createEtcdSource(parseTarget('etcd:///pricer'), { endpoints: 'h:1', auth: { username: 'u' } }), /auth must be/);
+      process.env['FAIRWAY_ETCD_ENDPOINTS'] = '127.0.0.1:2379, 127.0.0.1:22379';
+      const s = createEtcdSource(parseTarget('etcd:///pricer'), undefined);
+      assert.deepEqual(s.status().etcdEndpoints, ['127.0.0.1:2379', '127.0.0.1:22379']);
+      assert.equal(s.status().keyPrefix, 'pricer/');
+      const p = createEtcdSource(parseTarget('etcd:///pricer'), { prefix: '/services/' });
+      assert.equal(p.status().keyPrefix, '/services/pricer/');
+    } finally {
+      if (saved === undefined) delete process.env['FAIRWAY_ETCD_ENDPOINTS'];
+      else process.env['FAIRWAY_ETCD_ENDPOINTS'] = saved;
+    }
+  });
+});
+
+describe('etcd source with TLS and authentication', { timeout: 60_000 }, () => {
+  let etcd: EtcdHarness;
+  before(async () => {
+    etcd = await startEtcd({ tls: true, auth: { password: 's3cret' } });
+  });
+  after(async () => {
+    await etcd?.close();
+  });
+
+  test('user/password and CA/cert/key pass through to etcd', { timeout: 30_000 }, async () => {
+    await etcd.etcdctl(['put', 'sec/a', goValue('127.0.0.1:7401', { zone: 'z1' })]);
+    const tls = { ca: etcd.tls!.ca, cert: etcd.tls!.certFile, key: etcd.tls!.key.toString() };
+    const src = createEtcdSource(parseTarget('etcd:///sec'), { endpoints: etcd.endpoints, tls, auth: { username: 'root', password: 's3cret' }, logger: memoryLogger() });
+    const rec = recorder();
+    try {
+      src.start(rec);
+      const s = await rec.waitFor((x) => x.endpoints.length === 1);
+      assert.deepEqual(s.endpoints, [{ address: '127.0.0.1:7401', zone: 'z1', instance: 'a' }]);
+      await etcd.etcdctl(['put', 'sec/b', goValue('127.0.0.1:7402')]);
+      await rec.waitFor((x) => x.endpoints.length === 2, 10_000, 'a watched put over TLS');
+    } finally {
+      await src.close();
+    }
+    // A wrong password is reported as a fatal error, not retried silently.
+    const bad = createEtcdSource(parseTarget('etcd:///sec'), { endpoints: etcd.endpoints, tls, auth: { username: 'root', password: 'wrong' }, dialTimeoutMs: 3000, logger: memoryLogger() });
+    const rec2 = recorder();
+    try {
+      bad.start(rec2);
+      const err = await rec2.waitForError(10_000);
+      assert.equal(err.fatalForNow, true);
+      assert.match(err.message, /auth/i);
+      assert.doesNotMatch(err.message, /wrong/);
+    } finally {
+      await bad.close();
+    }
+  });
+});

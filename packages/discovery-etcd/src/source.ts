@@ -1,0 +1,433 @@
+/**
+ * The etcd discovery source: `etcd:///pricer` or `etcd://h1:2379,h2:2379/pricer`.
+ *
+ * 1. A consistent (linearizable) read of `<prefix><service>/`, then a watch from that revision + 1.
+ * 2. Watch events update the set; every change is delivered as a full snapshot.
+ * 3. A dropped watch is resumed from the last revision seen; when etcd has compacted that revision away, the
+ *    source re-lists and re-watches. Retries back off (100 ms doubling to `maxBackoffMs`).
+ * 4. While etcd is unreachable the last good set is kept and re-sent with `stale: true` and a note, a
+ *    rate-limited log line says so, and `status()` counts it. The set is never emptied for that reason.
+ * 5. When etcd cannot be reached at start, after `dialTimeoutMs` the listener gets a `fatalForNow` error
+ *    naming the etcd endpoints, so the first calls fail with UNAVAILABLE saying why.
+ * 6. Bad values are skipped with a rate-limited warning naming the key; per instance the newest incarnation
+ *    wins (by incarnation start time, else by the key's etcd modification revision).
+ */
+import type { Etcd3, IKeyValue, Watcher } from 'etcd3';
+import { compareIncarnations } from '@fairway/core';
+import type { DiscoveryListener, DiscoverySource, EndpointInfo, EndpointSnapshot, ParsedTarget } from '@fairway/core';
+import { decodeEtcdValue, isDecodeError, servicePrefix } from './decode.js';
+import {
+  checkConnectionOptions,
+  createEtcd3Client,
+  defaultEtcdLogger,
+  describeError,
+  EtcdOptionsError,
+  resolveEndpoints,
+  type EtcdConnectionOptions,
+  type EtcdLogger,
+} from './connection.js';
+import { createRateLimitedLog } from './rate-limited-log.js';
+
+/** Options of the etcd discovery source (`discovery: { etcd: {...} }` in the factory). */
+export interface EtcdDiscoveryOptions extends EtcdConnectionOptions {
+  /** Key prefix before the service name (keys are `<prefix><service>/<instanceId>`). Default `''` (as Go's naming package). */
+  readonly prefix?: string;
+  /** Where warnings go. Default: stderr with a `[fairway]` prefix. */
+  readonly logger?: EtcdLogger;
+  /** Longest wait between reconnect attempts, in ms. Default 5000. */
+  readonly maxBackoffMs?: number;
+  /** The same warning (per key or per condition) is logged at most once per this many ms. Default 30000. */
+  readonly logIntervalMs?: number;
+}
+
+/** What the source is doing now: readable by telemetry and the CLI. */
+export interface EtcdSourceStatus {
+  /** `connecting`: no data yet; `watching`: in sync; `unreachable`: serving the last good set (or nothing yet); `closed`. */
+  readonly state: 'connecting' | 'watching' | 'unreachable' | 'closed';
+  /** True while the last good set is being re-sent because etcd cannot be reached. */
+  readonly stale: boolean;
+  /** etcd endpoints in use (`host:port`). */
+  readonly etcdEndpoints: readonly string[];
+  /** The key prefix watched, e.g. `pricer/`. */
+  readonly keyPrefix: string;
+  /** Endpoints in the current set. */
+  readonly endpointCount: number;
+  /** Last etcd revision applied. */
+  readonly revision: number;
+  /** When etcd became unreachable (ms since epoch), while it is. */
+  readonly unreachableSinceMs?: number;
+  readonly lastError?: string;
+  /** Times the watch was lost and re-established. */
+  readonly reconnects: number;
+  /** Times the whole prefix was read (1 at start, more after compactions). */
+  readonly relists: number;
+  /** Values skipped because they could not be decoded. */
+  readonly skippedValues: number;
+  /** Snapshots delivered. */
+  readonly snapshots: number;
+}
+
+/** A running etcd source with a status read-out. */
+export interface EtcdDiscoverySource extends DiscoverySource {
+  status(): EtcdSourceStatus;
+}
+
+interface Entry {
+  readonly info: EndpointInfo;
+  readonly modRevision: number;
+}
+
+function parseOptions(options: unknown, what: string): EtcdDiscoveryOptions {
+  if (options === undefined || options === null) return {};
+  if (typeof options !== 'object') throw new EtcdOptionsError(`${what}: discovery.etcd options must be an object`);
+  const o = options as EtcdDiscoveryOptions;
+  if (o.prefix !== undefined && typeof o.prefix !== 'string') throw new EtcdOptionsError(`${what}: prefix must be a string`);
+  if (o.maxBackoffMs !== undefined && !(typeof o.maxBackoffMs === 'number' && o.maxBackoffMs > 0)) {
+    throw new EtcdOptionsError(`${what}: maxBackoffMs must be a positive number of milliseconds`);
+  }
+  if (o.logIntervalMs !== undefined && !(typeof o.logIntervalMs === 'number' && o.logIntervalMs >= 0)) {
+    throw new EtcdOptionsError(`${what}: logIntervalMs must be a number of milliseconds >= 0`);
+  }
+  checkConnectionOptions(o, what);
+  return o;
+}
+
+/**
+ * Makes the etcd discovery source for a target (a `DiscoverySourceFactory`). Throws an error naming the
+ * target when the target or the options are bad (no endpoints, a malformed endpoint, a bad option).
+ */
+export function createEtcdSource(target: ParsedTarget, options?: unknown): EtcdDiscoverySource {
+  const what = `etcd target ${JSON.stringify(target.raw)}`;
+  if (target.scheme !== 'etcd') throw new EtcdOptionsError(`${what}: scheme is "${target.scheme}", not "etcd"`);
+  if (target.path === '' || /\s/.test(target.path)) throw new EtcdOptionsError(`${what}: no service name: write "etcd:///<service>"`);
+  const o = parseOptions(options, what);
+  const endpoints = resolveEndpoints(target.authority, o.endpoints, what);
+  return new EtcdSource(target, o, endpoints);
+}
+
+class EtcdSource implements EtcdDiscoverySource {
+  private readonly keyPrefix: string;
+  private readonly log: EtcdLogger;
+  private readonly rl: ReturnType<typeof createRateLimitedLog>;
+  private readonly dialTimeoutMs: number;
+  private readonly maxBackoffMs: number;
+  private client: Etcd3 | undefined;
+  private listener: DiscoveryListener | undefined;
+  private entries = new Map<string, Entry>();
+  private revision = 0;
+  private watcher: Watcher | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private closed = false;
+  private started = false;
+  private startedAtMs = 0;
+  private delivered = false;
+  private backoffMs = 100;
+  private state: EtcdSourceStatus['state'] = 'connecting';
+  private stale = false;
+  private unreachableSinceMs: number | undefined;
+  private lastError: string | undefined;
+  private lastSentKey = '';
+  private epoch = 0;
+  private counters = { reconnects: 0, relists: 0, skippedValues: 0, snapshots: 0 };
+
+  constructor(
+    private readonly target: ParsedTarget,
+    private readonly options: EtcdDiscoveryOptions,
+    private readonly endpoints: readonly string[],
+  ) {
+    this.keyPrefix = servicePrefix(options.prefix ?? '', target.path);
+    this.log = options.logger ?? defaultEtcdLogger;
+    this.rl = createRateLimitedLog(this.log, options.logIntervalMs ?? 30_000);
+    this.dialTimeoutMs = options.dialTimeoutMs ?? 5000;
+    this.maxBackoffMs = options.maxBackoffMs ?? 5000;
+  }
+
+  start(listener: DiscoveryListener): void {
+    if (this.started || this.closed) return;
+    this.started = true;
+    this.listener = listener;
+    this.startedAtMs = Date.now();
+    this.client = createEtcd3Client(this.endpoints, this.options, `etcd target ${JSON.stringify(this.target.raw)}`);
+    this.schedule(0, () => this.sync(true));
+  }
+
+  refresh(): void {
+    // The watch keeps the set current; a refresh hint only matters while we are retrying: retry now.
+    if (this.closed || !this.started) return;
+    if (this.state === 'unreachable' && this.timer) {
+      this.backoffMs = 100;
+      this.schedule(0, () => this.sync(false));
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.state = 'closed';
+    this.epoch++;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    const w = this.watcher;
+    this.watcher = undefined;
+    try {
+      if (w) await Promise.race([w.cancel(), new Promise((r) => setTimeout(r, 1000).unref())]);
+    } catch {
+      /* closing anyway */
+    }
+    this.client?.close();
+    this.client = undefined;
+  }
+
+  status(): EtcdSourceStatus {
+    return {
+      state: this.state,
+      stale: this.stale,
+      etcdEndpoints: this.endpoints,
+      keyPrefix: this.keyPrefix,
+      endpointCount: this.currentSet().length,
+      revision: this.revision,
+      ...(this.unreachableSinceMs !== undefined ? { unreachableSinceMs: this.unreachableSinceMs } : {}),
+      ...(this.lastError !== undefined ? { lastError: this.lastError } : {}),
+      ...this.counters,
+    };
+  }
+
+  private schedule(ms: number, fn: () => void | Promise<void>): void {
+    if (this.closed) return;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      void fn();
+    }, ms);
+  }
+
+  private describeEndpoints(): string {
+    return this.endpoints.join(',');
+  }
+
+  /** One attempt to get in sync: resume the watch from the last revision, or (first time / compacted) list + watch. */
+  private async sync(relist: boolean): Promise<void> {
+    if (this.closed || !this.client) return;
+    const epoch = ++this.epoch;
+    try {
+      if (relist || this.revision === 0) {
+        await this.list(epoch);
+        if (epoch !== this.epoch) return;
+      }
+      const outcome = await this.watchFrom(this.revision + 1, epoch);
+      if (epoch !== this.epoch) return;
+      if (outcome === 'compacted') {
+        this.rl.info('compacted:' + this.keyPrefix, `etcd discovery ${this.keyPrefix}: watch revision ${this.revision + 1} was compacted; re-reading the prefix`);
+        await this.list(epoch);
+        if (epoch !== this.epoch) return;
+        const again = await this.watchFrom(this.revision + 1, epoch);
+        if (again === 'compacted') throw new Error(`watch from revision ${this.revision + 1} was compacted again`);
+      }
+      if (epoch !== this.epoch) return;
+      this.onSynced();
+    } catch (err) {
+      if (epoch !== this.epoch || this.closed) return;
+      this.onFailure(err);
+    }
+  }
+
+  private async list(epoch: number): Promise<void> {
+    const client = this.client!;
+    const res = await client
+      .getAll()
+      .prefix(this.keyPrefix)
+      .options({ deadline: Date.now() + this.dialTimeoutMs })
+      .exec();
+    if (epoch !== this.epoch || this.closed) return;
+    this.counters.relists++;
+    const next = new Map<string, Entry>();
+    for (const kv of res.kvs) {
+      const e = this.decode(kv);
+      if (e) next.set(e[0], e[1]);
+    }
+    this.entries = next;
+    this.revision = Number(res.header.revision);
+  }
+
+  private decode(kv: IKeyValue): [string, Entry] | undefined {
+    const key = kv.key.toString('utf8');
+    const r = decodeEtcdValue(key, kv.value, this.keyPrefix);
+    if (isDecodeError(r)) {
+      this.counters.skippedValues++;
+      this.rl.warn('bad:' + key, `etcd discovery: ${r.message}`);
+      return undefined;
+    }
+    return [key, { info: r, modRevision: Number(kv.mod_revision) }];
+  }
+
+  /** Creates the watch; resolves once etcd confirmed it ('ok') or refused the revision ('compacted'). */
+  private watchFrom(startRevision: number, epoch: number): Promise<'ok' | 'compacted'> {
+    const client = this.client!;
+    this.dropWatcher();
+    const w = client.watch().prefix(this.keyPrefix).startRevision(String(startRevision)).watcher();
+    this.watcher = w;
+    return new Promise((resolve, reject) => {
+      let settled = false;
+      const timer = setTimeout(() => {
+        fail(new Error(`no answer from etcd within ${this.dialTimeoutMs}ms when starting the watch`));
+      }, this.dialTimeoutMs);
+      const fail = (err: unknown) => {
+        if (settled) {
+          // A watch that was running broke: resume.
+          if (this.watcher === w && epoch === this.epoch) this.onWatchLost(err);
+          return;
+        }
+        settled = true;
+        clearTimeout(timer);
+        this.dropWatcher(w);
+        const msg = describeError(err);
+        if (/compact/i.test(msg)) resolve('compacted');
+        else reject(err);
+      };
+      w.on('connected', () => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        resolve('ok');
+      });
+      w.on('disconnected', (err: unknown) => fail(err ?? new Error('watch stream disconnected')));
+      w.on('error', (err: unknown) => fail(err));
+      w.on('end', () => fail(new Error('watch ended')));
+      w.on('data', (res: { header: { revision: string }; events: Array<{ type: string; kv: IKeyValue }>; compact_revision?: string }) => {
+        if (this.watcher !== w || this.closed) return;
+        this.applyEvents(res.events ?? [], Number(res.header.revision));
+      });
+    });
+  }
+
+  private dropWatcher(only?: Watcher): void {
+    const w = this.watcher;
+    if (!w || (only && w !== only)) return;
+    this.watcher = undefined;
+    w.removeAllListeners('data');
+    // Keep an error listener: a late 'error' on an EventEmitter without one would throw.
+    w.removeAllListeners('error');
+    w.on('error', () => undefined);
+    w.cancel().catch(() => undefined);
+  }
+
+  private applyEvents(events: ReadonlyArray<{ type: string; kv: IKeyValue }>, headerRevision: number): void {
+    let changed = false;
+    for (const ev of events) {
+      const key = ev.kv.key.toString('utf8');
+      const rev = Number(ev.kv.mod_revision);
+      if (rev <= this.revision && rev !== 0) continue; // already seen (resumed watch overlap)
+      if (String(ev.type).toLowerCase() === 'delete') {
+        if (this.entries.delete(key)) changed = true;
+      } else {
+        const e = this.decode(ev.kv);
+        if (e) this.entries.set(e[0], e[1]);
+        else this.entries.delete(key); // the key's current value is unusable: its old value is no longer true either
+        changed = true;
+      }
+      if (rev > this.revision) this.revision = rev;
+    }
+    if (headerRevision > this.revision && events.length === 0) this.revision = headerRevision;
+    if (changed && this.state === 'watching') this.deliver();
+  }
+
+  private onSynced(): void {
+    const wasUnreachable = this.state === 'unreachable';
+    if (wasUnreachable || this.stale) {
+      this.log.info(`etcd discovery ${this.keyPrefix}: etcd at ${this.describeEndpoints()} reachable again; ${this.currentSet().length} endpoint(s)`);
+    }
+    if (this.delivered && wasUnreachable) this.counters.reconnects++;
+    this.state = 'watching';
+    this.stale = false;
+    this.unreachableSinceMs = undefined;
+    this.lastError = undefined;
+    this.backoffMs = 100;
+    this.deliver();
+  }
+
+  private onWatchLost(err: unknown): void {
+    if (this.closed) return;
+    this.dropWatcher();
+    this.lastError = describeError(err);
+    this.markUnreachable();
+    // Resume from the last revision seen (a compaction meanwhile makes sync() re-list).
+    this.schedule(this.jitter(100), () => this.sync(false));
+  }
+
+  private onFailure(err: unknown): void {
+    this.dropWatcher();
+    this.lastError = describeError(err);
+    const elapsed = Date.now() - this.startedAtMs;
+    if (!this.delivered) {
+      const permanent = /auth|permission|certificate|tls|ssl/i.test(this.lastError);
+      if ((elapsed >= this.dialTimeoutMs || permanent) && this.listener) {
+        this.state = 'unreachable';
+        this.unreachableSinceMs ??= this.startedAtMs;
+        const message = `etcd discovery for ${JSON.stringify(this.target.raw)}: cannot read ${JSON.stringify(this.keyPrefix)} from etcd at ${this.describeEndpoints()} (tried for ${elapsed}ms): ${this.lastError}`;
+        this.rl.error('fatal', message);
+        this.listener.onError({ message, fatalForNow: true, cause: err });
+      }
+    } else {
+      this.markUnreachable();
+    }
+    const wait = this.jitter(this.backoffMs);
+    this.backoffMs = Math.min(this.backoffMs * 2, this.maxBackoffMs);
+    this.schedule(wait, () => this.sync(false));
+  }
+
+  private markUnreachable(): void {
+    if (!this.delivered) return;
+    const first = this.state !== 'unreachable';
+    this.state = 'unreachable';
+    if (first) this.unreachableSinceMs = Date.now();
+    this.stale = true;
+    const n = this.currentSet().length;
+    this.rl.warn(
+      'unreachable',
+      `etcd discovery ${this.keyPrefix}: etcd at ${this.describeEndpoints()} unreachable since ${new Date(this.unreachableSinceMs!).toISOString()} (${this.lastError ?? 'watch lost'}); keeping the last good set of ${n} endpoint(s)`,
+    );
+    if (first) this.deliver();
+  }
+
+  private jitter(ms: number): number {
+    return Math.round(ms * (0.8 + Math.random() * 0.4));
+  }
+
+  /** The set: per instance only the newest incarnation; sorted by address for stable snapshots. */
+  private currentSet(): EndpointInfo[] {
+    const best = new Map<string, Entry>();
+    for (const e of this.entries.values()) {
+      const id = e.info.instance ?? e.info.address;
+      const cur = best.get(id);
+      if (!cur || newer(e, cur)) best.set(id, e);
+    }
+    return [...best.values()].map((e) => e.info).sort((a, b) => (a.address < b.address ? -1 : a.address > b.address ? 1 : 0));
+  }
+
+  private deliver(): void {
+    if (this.closed || !this.listener) return;
+    const endpoints = this.currentSet();
+    const snapshot: EndpointSnapshot = this.stale
+      ? {
+          endpoints,
+          stale: true,
+          note: `etcd at ${this.describeEndpoints()} unreachable since ${new Date(this.unreachableSinceMs ?? Date.now()).toISOString()}: ${this.lastError ?? 'watch lost'}; serving the last good set of ${endpoints.length} endpoint(s)`,
+        }
+      : { endpoints, note: `etcd ${this.keyPrefix} at revision ${this.revision}: ${endpoints.length} endpoint(s)` };
+    const key = JSON.stringify([endpoints, this.stale]);
+    if (key === this.lastSentKey && this.delivered) return;
+    this.lastSentKey = key;
+    this.delivered = true;
+    this.counters.snapshots++;
+    this.listener.onSnapshot(snapshot);
+  }
+}
+
+/** True when `a` is a newer incarnation than `b` (same instance). */
+function newer(a: Entry, b: Entry): boolean {
+  if (a.info.incarnation !== undefined && b.info.incarnation !== undefined) {
+    const c = compareIncarnations(a.info.incarnation, b.info.incarnation);
+    if (c !== undefined && c !== 0) return c > 0;
+  }
+  return a.modRevision > b.modRevision;
+}
