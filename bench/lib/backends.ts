@@ -1,0 +1,185 @@
+/**
+ * Parent side of the backend processes (see ../backend.ts): start, reconfigure, freeze (SIGSTOP), thaw, kill.
+ * Each backend is its own OS process, tracked so it is killed at the end of the run whatever happens.
+ */
+import { fork, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { dirname, join } from 'node:path';
+import { track } from './procs.js';
+
+const here = dirname(fileURLToPath(import.meta.url));
+/** bench/dist/backend.js, next to the compiled run.js (this module is bundled into run.js). */
+export const BACKEND_SCRIPT = join(here, 'backend.js');
+
+export interface ServerSettings {
+  /** Unique id; the backend answers every call with it. */
+  readonly id: string;
+  readonly zone: string;
+  readonly baseMs: number;
+  readonly jitterMs: number;
+  readonly crossZoneMs: number;
+  /** 0 or absent: any free port. */
+  readonly port?: number;
+}
+
+/** One backend process. */
+export class BackendProcess {
+  private seq = 0;
+  private readonly waiting = new Map<number, { resolve: (m: Record<string, unknown>) => void; reject: (e: Error) => void }>();
+  private exited = false;
+
+  private constructor(private readonly child: ChildProcess) {
+    child.on('message', (m: Record<string, unknown>) => {
+      const seq = m['seq'];
+      if (typeof seq !== 'number') return;
+      const w = this.waiting.get(seq);
+      if (!w) return;
+      this.waiting.delete(seq);
+      if (m['op'] === 'error') w.reject(new Error(`backend pid ${child.pid}: ${String(m['message'])}`));
+      else w.resolve(m);
+    });
+    child.once('exit', (code, signal) => {
+      this.exited = true;
+      for (const w of this.waiting.values()) w.reject(new Error(`backend pid ${child.pid} exited (${code ?? signal})`));
+      this.waiting.clear();
+    });
+  }
+
+  /** Forks a backend process and waits until it is ready for commands (bounded: 15 s). */
+  static async start(): Promise<BackendProcess> {
+    const child = track(fork(BACKEND_SCRIPT, [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv: [] }));
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error('backend did not start within 15 s')), 15_000);
+      child.once('message', () => {
+        clearTimeout(timer);
+        resolve();
+      });
+      child.once('exit', (code) => {
+        clearTimeout(timer);
+        reject(new Error(`backend exited during start (code ${code})`));
+      });
+    });
+    return new BackendProcess(child);
+  }
+
+  get pid(): number {
+    return this.child.pid ?? -1;
+  }
+
+  get alive(): boolean {
+    return !this.exited;
+  }
+
+  private request(msg: Record<string, unknown>): Promise<Record<string, unknown>> {
+    if (this.exited) return Promise.reject(new Error(`backend pid ${this.pid} is not running`));
+    const seq = ++this.seq;
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.waiting.delete(seq);
+        reject(new Error(`backend pid ${this.pid} did not answer ${String(msg['op'])} within 15 s`));
+      }, 15_000);
+      this.waiting.set(seq, {
+        resolve: (m) => {
+          clearTimeout(timer);
+          resolve(m);
+        },
+        reject: (e) => {
+          clearTimeout(timer);
+          reject(e);
+        },
+      });
+      this.child.send({ ...msg, seq });
+    });
+  }
+
+  /** Starts a server in this process; resolves with its port. */
+  async listen(settings: ServerSettings): Promise<number> {
+    const m = await this.request({ op: 'listen', ...settings });
+    return Number(m['port']);
+  }
+
+  /** Changes service time of one server (or all when id is absent). */
+  async set(change: { id?: string; baseMs?: number; jitterMs?: number }): Promise<void> {
+    await this.request({ op: 'set', ...change });
+  }
+
+  async closeServer(id: string): Promise<void> {
+    await this.request({ op: 'close', id });
+  }
+
+  /** Freezes the process: its sockets stay open, nothing answers (a half-open peer). */
+  freeze(): void {
+    this.child.kill('SIGSTOP');
+  }
+
+  thaw(): void {
+    this.child.kill('SIGCONT');
+  }
+
+  /** SIGKILL, waits for the exit (bounded: 5 s). */
+  async kill(): Promise<void> {
+    if (this.exited) return;
+    const done = new Promise<void>((resolve) => {
+      this.child.once('exit', () => resolve());
+      setTimeout(resolve, 5_000);
+    });
+    this.child.kill('SIGCONT');
+    this.child.kill('SIGKILL');
+    await done;
+  }
+}
+
+/** One endpoint: a server in a backend process. */
+export interface Endpoint {
+  readonly id: string;
+  readonly zone: string;
+  port: number;
+  proc: BackendProcess;
+  readonly settings: ServerSettings;
+}
+
+export function address(e: Endpoint): string {
+  return `127.0.0.1:${e.port}`;
+}
+
+/** Starts one process per endpoint, in parallel (two at a time: this machine has 2 cores). */
+export async function startEndpoints(list: readonly ServerSettings[]): Promise<Endpoint[]> {
+  const out: Endpoint[] = new Array(list.length);
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < list.length) {
+      const i = next++;
+      const s = list[i]!;
+      const proc = await BackendProcess.start();
+      const port = await proc.listen(s);
+      out[i] = { id: s.id, zone: s.zone, port, proc, settings: s };
+    }
+  };
+  await Promise.all([worker(), worker(), worker()]);
+  return out;
+}
+
+/** Restarts an endpoint's process on the same port (after it was killed). Retries the bind for up to 5 s. */
+export async function restartEndpoint(e: Endpoint): Promise<void> {
+  await e.proc.kill();
+  const proc = await BackendProcess.start();
+  const until = Date.now() + 5_000;
+  for (;;) {
+    try {
+      e.port = await proc.listen({ ...e.settings, port: e.port });
+      e.proc = proc;
+      return;
+    } catch (err) {
+      if (Date.now() > until) {
+        await proc.kill();
+        throw err;
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+}
+
+export async function killEndpoints(list: readonly Endpoint[]): Promise<void> {
+  const procs = new Set(list.map((e) => e.proc));
+  await Promise.all([...procs].map((p) => p.kill()));
+}

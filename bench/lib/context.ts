@@ -1,0 +1,19 @@
+/** What every scenario receives, and the variants (Fairway and baselines) it runs against the same backends. */
+import type * as grpc from '@grpc/grpc-js';
+import type { Progress } from './progress.js';
+
+export interface BenchContext {
+  readonly quick: boolean;
+  readonly progress: Progress;
+  /** Writes a status line on stderr. */
+  log(message: string): void;
+}
+
+/** A running client variant. */
+export interface Variant {
+  readonly name: string;
+  readonly client: grpc.Client;
+  /** The zone the client sends in metadata (undefined: none). */
+  readonly zone: string | undefined;
+  close(): Promise<void>;
+}

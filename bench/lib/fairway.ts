@@ -1,0 +1,104 @@
+/**
+ * Loads Fairway's built packages (dist, compiled JavaScript) at run time. Loading is dynamic so the harness
+ * and its baselines still run, and say plainly what is missing, while a Fairway part is not built.
+ */
+import type * as grpc from '@grpc/grpc-js';
+import type { CallObserverFactory, AttemptObserver, CallObserver, PickExplanation, ZoneMode } from '@fairway/core';
+import { performance } from 'node:perf_hooks';
+
+/** The factory options the benchmark uses (a subset of `FairwayOptions`). */
+export interface BenchFairwayOptions {
+  zone?: string;
+  retry?: { attemptTimeoutMs?: number; maxAttempts?: number; retryIntervalMs?: number };
+  observers?: CallObserverFactory[];
+  discovery?: Record<string, unknown>;
+}
+
+export interface FairwayFactory {
+  /** Which module provided it. */
+  readonly from: string;
+  createClient(ctor: typeof grpc.Client, target: string, creds: grpc.ChannelCredentials, options?: BenchFairwayOptions): grpc.Client;
+}
+
+function errText(e: unknown): string {
+  return e instanceof Error ? e.message.split('\n')[0]! : String(e);
+}
+
+let cached: Promise<FairwayFactory | string> | undefined;
+
+/** The factory from `fairway` (every scheme wired) or `@fairway/grpc`; a string says why neither loaded. */
+export function loadFairway(): Promise<FairwayFactory | string> {
+  cached ??= (async () => {
+    const why: string[] = [];
+    for (const name of ['fairway', '@fairway/grpc']) {
+      try {
+        const mod = (await import(name)) as Record<string, unknown>;
+        if (typeof mod['createClient'] === 'function') {
+          const createClient = mod['createClient'] as FairwayFactory['createClient'];
+          return { from: name, createClient: (c, t, cr, o) => createClient(c, t, cr, o) };
+        }
+        why.push(`${name}: no createClient export`);
+      } catch (e) {
+        why.push(`${name}: ${errText(e)}`);
+      }
+    }
+    return `Fairway's factory is not available (${why.join('; ')}); run npm run build`;
+  })();
+  return cached;
+}
+
+/** Loads a named export of a built workspace package, or returns why it cannot. */
+export async function loadExport<T>(pkg: string, name: string): Promise<T | string> {
+  try {
+    const mod = (await import(pkg)) as Record<string, unknown>;
+    if (mod[name] === undefined) return `${pkg} has no export ${name} (not built yet?)`;
+    return mod[name] as T;
+  } catch (e) {
+    return `${pkg} cannot be loaded: ${errText(e)}`;
+  }
+}
+
+/** One pick as an observer saw it. */
+export interface PickEvent {
+  /** ms since the recorder's t0 (performance.now() based). */
+  readonly atMs: number;
+  readonly address: string;
+  readonly zoneMode: ZoneMode;
+  readonly attempt: number;
+}
+
+/** A CallObserverFactory that records every pick (address, zone mode, time). Never throws. */
+export class PickRecorder implements CallObserverFactory {
+  readonly picks: PickEvent[] = [];
+  private readonly maxPicks = 2_000_000;
+  constructor(public t0: number = performance.now()) {}
+
+  onCallStart(): CallObserver {
+    const picks = this.picks;
+    const rec = this;
+    return {
+      onAttemptStart(attempt: number): AttemptObserver {
+        return {
+          onPick(pick: PickExplanation): void {
+            if (picks.length < rec.maxPicks) picks.push({ atMs: performance.now() - rec.t0, address: pick.address, zoneMode: pick.zoneMode, attempt });
+          },
+          outgoingHeaders: () => ({}),
+          onEnd: () => {},
+        };
+      },
+      onEnd: () => {},
+    };
+  }
+
+  /** Zone-mode changes between consecutive picks whose time is in [fromMs, toMs). */
+  modeChanges(fromMs: number, toMs: number): number {
+    let last: ZoneMode | undefined;
+    let n = 0;
+    for (const p of this.picks) {
+      if (p.atMs < fromMs || p.atMs >= toMs) continue;
+      if (last !== undefined && p.zoneMode !== last) n++;
+      last = p.zoneMode;
+    }
+    return n;
+  }
+}

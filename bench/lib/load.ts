@@ -1,0 +1,158 @@
+/**
+ * Load generators.
+ * - Open loop: calls are scheduled at a fixed rate; each call's latency is measured from its INTENDED send
+ *   time, so a stall delays the clock of every call behind it and shows up in the histogram (no coordinated
+ *   omission).
+ * - Closed loop: a fixed number of workers, each sending its next call when the previous one ends.
+ * Both are bounded in call count and wall time.
+ */
+import { performance } from 'node:perf_hooks';
+import type { CallResult } from './echo.js';
+
+/** One call as recorded. Times in ms relative to the run's start. */
+export interface CallRecord {
+  /** Intended send time (open loop) or actual send time (closed loop). */
+  readonly intendedMs: number;
+  readonly sentMs: number;
+  endMs: number;
+  code: number;
+  backend: string;
+}
+
+export type CallFn = () => Promise<CallResult>;
+
+export interface OpenLoopOptions {
+  readonly ratePerSec: number;
+  readonly durationMs: number;
+  readonly call: CallFn;
+  /** Called about every 250 ms with the elapsed fraction (progress bars). */
+  readonly onProgress?: (fraction: number) => void;
+  /** Called once at these offsets (ms from start), for scripted events (kill, freeze, register). */
+  readonly events?: ReadonlyArray<{ atMs: number; run: () => void | Promise<void> }>;
+  /** Hard cap on waiting for outstanding calls after the last send. Default 15 s. */
+  readonly drainTimeoutMs?: number;
+}
+
+export interface LoadResult {
+  readonly records: CallRecord[];
+  /** performance.now() at the start; record times are relative to it. */
+  readonly t0: number;
+  readonly wallMs: number;
+  /** Calls still outstanding when the drain timeout hit (counted as failures, code -1). */
+  readonly abandoned: number;
+}
+
+async function drain(records: CallRecord[], pending: Set<Promise<void>>, timeoutMs: number): Promise<number> {
+  const timer = new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), timeoutMs));
+  const all = Promise.all([...pending]).then(() => 'done' as const);
+  const outcome = await Promise.race([all, timer]);
+  if (outcome === 'done') return 0;
+  let n = 0;
+  for (const r of records) {
+    if (r.endMs < 0) {
+      r.code = -1;
+      n++;
+    }
+  }
+  return n;
+}
+
+function runEvents(t0: number, events: OpenLoopOptions['events'], errors: unknown[]): Array<NodeJS.Timeout> {
+  return (events ?? []).map((e) =>
+    setTimeout(() => {
+      Promise.resolve()
+        .then(e.run)
+        .catch((err: unknown) => errors.push(err));
+    }, Math.max(0, e.atMs - (performance.now() - t0))),
+  );
+}
+
+/** Fixed-rate load. Every call is issued (late calls are sent at once, their latency still counts from the intended time). */
+export async function openLoop(opts: OpenLoopOptions): Promise<LoadResult> {
+  const total = Math.max(1, Math.round((opts.ratePerSec * opts.durationMs) / 1000));
+  const intervalMs = 1000 / opts.ratePerSec;
+  const records: CallRecord[] = [];
+  const pending = new Set<Promise<void>>();
+  const eventErrors: unknown[] = [];
+  const t0 = performance.now();
+  const timers = runEvents(t0, opts.events, eventErrors);
+  let i = 0;
+  let lastProgress = 0;
+  await new Promise<void>((resolve) => {
+    const tick = (): void => {
+      const now = performance.now() - t0;
+      while (i < total && i * intervalMs <= now) {
+        const rec: CallRecord = { intendedMs: i * intervalMs, sentMs: performance.now() - t0, endMs: -1, code: -1, backend: '' };
+        records.push(rec);
+        const p = opts.call().then((res) => {
+          rec.endMs = performance.now() - t0;
+          rec.code = res.code;
+          rec.backend = res.backend;
+          pending.delete(p);
+        });
+        pending.add(p);
+        i++;
+      }
+      if (opts.onProgress && now - lastProgress > 250) {
+        lastProgress = now;
+        opts.onProgress(Math.min(1, now / opts.durationMs));
+      }
+      if (i >= total) {
+        resolve();
+        return;
+      }
+      setTimeout(tick, Math.max(0, Math.min(5, i * intervalMs - (performance.now() - t0))));
+    };
+    tick();
+  });
+  const abandoned = await drain(records, pending, opts.drainTimeoutMs ?? 15_000);
+  for (const t of timers) clearTimeout(t);
+  opts.onProgress?.(1);
+  if (eventErrors.length > 0) throw eventErrors[0];
+  return { records, t0, wallMs: performance.now() - t0, abandoned };
+}
+
+export interface ClosedLoopOptions {
+  readonly concurrency: number;
+  /** Stop after this many calls in all (whichever comes first with durationMs). */
+  readonly totalCalls?: number;
+  readonly durationMs?: number;
+  readonly call: CallFn;
+  readonly onProgress?: (fraction: number) => void;
+  readonly events?: OpenLoopOptions['events'];
+}
+
+/** Fixed-concurrency load: `concurrency` workers, each sending its next call when the last one ends. */
+export async function closedLoop(opts: ClosedLoopOptions): Promise<LoadResult> {
+  if (opts.totalCalls === undefined && opts.durationMs === undefined) throw new Error('closedLoop needs totalCalls or durationMs');
+  const total = opts.totalCalls ?? Number.MAX_SAFE_INTEGER;
+  const durationMs = opts.durationMs ?? 10 * 60_000;
+  const records: CallRecord[] = [];
+  const eventErrors: unknown[] = [];
+  const t0 = performance.now();
+  const timers = runEvents(t0, opts.events, eventErrors);
+  let issued = 0;
+  let lastProgress = 0;
+  const worker = async (): Promise<void> => {
+    while (issued < total) {
+      const now = performance.now() - t0;
+      if (now >= durationMs) return;
+      issued++;
+      const rec: CallRecord = { intendedMs: now, sentMs: now, endMs: -1, code: -1, backend: '' };
+      records.push(rec);
+      const res = await opts.call();
+      rec.endMs = performance.now() - t0;
+      rec.code = res.code;
+      rec.backend = res.backend;
+      if (opts.onProgress && rec.endMs - lastProgress > 250) {
+        lastProgress = rec.endMs;
+        opts.onProgress(Math.min(1, Math.max(issued / total, rec.endMs / durationMs)));
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: opts.concurrency }, worker));
+  for (const t of timers) clearTimeout(t);
+  opts.onProgress?.(1);
+  if (eventErrors.length > 0) throw eventErrors[0];
+  return { records, t0, wallMs: performance.now() - t0, abandoned: 0 };
+}

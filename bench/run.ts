@@ -1,0 +1,122 @@
+/**
+ * `npm run bench`: runs scenarios B1..B7 (see ../shared design benchmarks.md and README "Performance"),
+ * writes bench/results/latest.json plus a timestamped copy, and prints a table on stdout.
+ * Exit code: 0 when every selected scenario ran (whatever the figures), 1 when one broke, 2 on bad flags.
+ */
+import { Command, InvalidArgumentError } from 'commander';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg, totalmem } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { performance } from 'node:perf_hooks';
+import { installCleanupHandlers, killAll, aliveCount } from './lib/procs.js';
+import { Progress } from './lib/progress.js';
+import type { BenchContext } from './lib/context.js';
+import { newScenario, scenarioTable, summarize, summaryTable, type RunReport, type ScenarioResult } from './lib/report.js';
+import { runB1 } from './scenarios/b1-slow-endpoint.js';
+import { runB4 } from './scenarios/b4-overhead.js';
+
+const SCENARIOS: Record<string, { title: string; run: (ctx: BenchContext) => Promise<ScenarioResult> }> = {
+  B1: { title: 'slow endpoint', run: runB1 },
+  B4: { title: 'overhead and the sidecar tax', run: runB4 },
+};
+const ALL_IDS = ['B1', 'B2', 'B3', 'B4', 'B5', 'B6', 'B7'];
+
+function parseOnly(value: string): string[] {
+  const ids = value
+    .split(',')
+    .map((v) => v.trim().toUpperCase())
+    .filter(Boolean);
+  const bad = ids.filter((id) => !ALL_IDS.includes(id));
+  if (ids.length === 0 || bad.length > 0) throw new InvalidArgumentError(`unknown scenario ${bad.join(',') || '(none)'}; known: ${ALL_IDS.join(',')}`);
+  return ids;
+}
+
+async function main(): Promise<number> {
+  const program = new Command()
+    .name('npm run bench --')
+    .description('Fairway benchmarks B1..B7 against baselines measured in the same run')
+    .option('--quick', 'small sizes: a smoke check (< 2 min)', false)
+    .option('--only <ids>', 'comma-separated scenario ids, e.g. B1,B5', parseOnly)
+    .option('--progress', 'show progress bars on stderr even when it is not a TTY')
+    .option('--no-progress', 'never show progress bars')
+    .option('--out <dir>', 'where to write latest.json and the timestamped copy', join(dirname(fileURLToPath(import.meta.url)), '..', 'results'))
+    .exitOverride();
+  try {
+    program.parse(process.argv);
+  } catch (e) {
+    const code = (e as { exitCode?: number }).exitCode;
+    return code === 0 ? 0 : 2;
+  }
+  const opts = program.opts<{ quick: boolean; only?: string[]; progress?: boolean; out: string }>();
+  const ids = opts.only ?? ALL_IDS;
+  const progressOn = opts.progress ?? Boolean(process.stderr.isTTY);
+  const progress = new Progress(progressOn);
+  const ctx: BenchContext = { quick: opts.quick, progress, log: (m) => progress.log(m) };
+  installCleanupHandlers();
+
+  const report: RunReport = {
+    schema: 'fairway-bench/1',
+    startedAt: new Date().toISOString(),
+    finishedAt: '',
+    quick: opts.quick,
+    machine: {
+      cpus: cpus().length,
+      cpuModel: cpus()[0]?.model ?? 'unknown',
+      memoryMiB: Math.round(totalmem() / 1048576),
+      loadavg: loadavg().map((x) => Math.round(x * 100) / 100),
+      node: process.version,
+      platform: `${process.platform} ${process.arch}`,
+      note: 'shared and noisy machine: compare the ratios (same run, same backends), not the absolute times',
+    },
+    scenarios: [],
+    summary: { pass: 0, miss: 0, na: 0, errors: 0, skipped: 0 },
+  };
+  process.stdout.write(`Fairway benchmarks (${opts.quick ? 'quick' : 'default'} sizes), ${report.startedAt}, node ${process.version}, ${cpus().length} cores\n\n`);
+  for (const id of ids) {
+    const entry = SCENARIOS[id];
+    const t = performance.now();
+    let result: ScenarioResult;
+    if (!entry) {
+      result = newScenario(id, 'not implemented yet');
+      result.status = 'skipped';
+      result.reason = 'scenario not implemented in this harness yet';
+    } else {
+      ctx.log(`${id} ${entry.title}: running`);
+      try {
+        result = await entry.run(ctx);
+      } catch (e) {
+        progress.end();
+        result = newScenario(id, entry.title);
+        result.status = 'error';
+        result.reason = e instanceof Error ? `${e.message}\n${e.stack?.split('\n').slice(1, 4).join('\n') ?? ''}` : String(e);
+      }
+    }
+    result.durationMs = Math.round(performance.now() - t);
+    report.scenarios.push(result);
+    process.stdout.write(`${scenarioTable(result)}\n(${(result.durationMs / 1000).toFixed(1)} s)\n\n`);
+  }
+  report.finishedAt = new Date().toISOString();
+  report.summary = summarize(report);
+  process.stdout.write(`${summaryTable(report)}\n`);
+  const outDir = resolve(opts.out);
+  mkdirSync(outDir, { recursive: true });
+  const json = `${JSON.stringify(report, (_k, v: unknown) => (typeof v === 'number' && !Number.isFinite(v) ? null : v), 2)}\n`;
+  const stamp = report.startedAt.replace(/[:.]/g, '-');
+  writeFileSync(join(outDir, 'latest.json'), json);
+  writeFileSync(join(outDir, `${stamp}${opts.quick ? '-quick' : ''}.json`), json);
+  process.stdout.write(`\nwrote ${join(outDir, 'latest.json')} and ${stamp}${opts.quick ? '-quick' : ''}.json\n`);
+  return report.summary.errors > 0 ? 1 : 0;
+}
+
+main()
+  .then((code) => {
+    killAll();
+    if (aliveCount() > 0) process.stderr.write('bench: some child processes may still be running\n');
+    process.exit(code);
+  })
+  .catch((e: unknown) => {
+    process.stderr.write(`bench: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
+    killAll();
+    process.exit(1);
+  });

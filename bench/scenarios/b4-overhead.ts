@@ -1,0 +1,147 @@
+/**
+ * B4 overhead and the sidecar tax: 3 endpoints with no service time, closed loop at concurrency 32, 20k
+ * calls per run. Goals: Fairway's throughput >= 0.97 x round_robin; Fairway beats the HAProxy sidecar in
+ * throughput, p50 and total CPU per call (client + proxy). Variants run in rounds, interleaved, and each
+ * figure is the median over the rounds (this machine is shared and noisy).
+ */
+import * as grpc from '@grpc/grpc-js';
+import { address, killEndpoints, startEndpoints, type Endpoint } from '../lib/backends.js';
+import { builtinClient, proxyClient, waitReady } from '../lib/baselines.js';
+import { callOnce, EchoClient } from '../lib/echo.js';
+import type { BenchContext } from '../lib/context.js';
+import { loadFairway } from '../lib/fairway.js';
+import { Haproxy, haproxyUnavailable } from '../lib/haproxy.js';
+import { closedLoop } from '../lib/load.js';
+import { infoFigure, newScenario, relativeFigure, type ScenarioResult } from '../lib/report.js';
+import { failures, latency, median } from '../lib/stats.js';
+import { procCpuSeconds, sleep } from '../lib/procs.js';
+
+interface RoundFigures {
+  callsPerSec: number;
+  clientCpuUs: number;
+  proxyCpuUs: number | null;
+  backendCpuUs: number | null;
+  p50: number;
+  p99: number;
+  failed: number;
+}
+
+export async function runB4(ctx: BenchContext): Promise<ScenarioResult> {
+  const s = newScenario('B4', 'overhead and the sidecar tax: 3 endpoints, no service time');
+  const totalCalls = ctx.quick ? 4_000 : 20_000;
+  const concurrency = 32;
+  const rounds = ctx.quick ? 1 : 3;
+  s.params = { endpoints: 3, serviceMs: 0, concurrency, callsPerRun: totalCalls, rounds, load: 'closed loop' };
+  let endpoints: Endpoint[] = [];
+  let haproxy: Haproxy | undefined;
+  try {
+    ctx.log('B4: starting 3 backend processes');
+    endpoints = await startEndpoints(
+      ['a', 'b', 'c'].map((zone, i) => ({ id: `b4-e${i}`, zone, baseMs: 0, jitterMs: 0, crossZoneMs: 0 })),
+    );
+    const addrs = endpoints.map(address);
+    const fairway = await loadFairway();
+    let hpWhy = haproxyUnavailable();
+    if (!hpWhy) {
+      try {
+        haproxy = await Haproxy.start(addrs);
+      } catch (e) {
+        hpWhy = `haproxy could not start: ${e instanceof Error ? e.message : String(e)}`;
+      }
+    }
+    const names = ['fairway', 'round_robin', 'pick_first', 'haproxy'];
+    s.variants = [...names];
+    if (typeof fairway === 'string') s.notes.push(`fairway skipped: ${fairway}`);
+    if (hpWhy) s.notes.push(`haproxy skipped: ${hpWhy}`);
+    const make = (name: string): grpc.Client | undefined => {
+      switch (name) {
+        case 'fairway':
+          if (typeof fairway === 'string') return undefined;
+          return fairway.createClient(
+            EchoClient,
+            `static:///${endpoints.map((e) => `${address(e)}@${e.zone}`).join(',')}`,
+            grpc.credentials.createInsecure(),
+            {},
+          );
+        case 'round_robin':
+          return builtinClient('round_robin', addrs);
+        case 'pick_first':
+          return builtinClient('pick_first', addrs);
+        case 'haproxy':
+          return haproxy ? proxyClient(haproxy.target) : undefined;
+      }
+      return undefined;
+    };
+    const results = new Map<string, RoundFigures[]>(names.map((n) => [n, []]));
+    const backendCpu = async (): Promise<number | null> => {
+      let sum = 0;
+      for (const e of endpoints) {
+        const v = await procCpuSeconds(e.proc.pid);
+        if (v === undefined) return null;
+        sum += v;
+      }
+      return sum;
+    };
+    for (let round = 0; round < rounds; round++) {
+      // Alternate the order each round so no variant always runs first (or last) on a warming machine.
+      const order = round % 2 === 0 ? names : [...names].reverse();
+      for (const name of order) {
+        const client = make(name);
+        if (!client) continue;
+        try {
+          await waitReady(client);
+          const call = (): ReturnType<typeof callOnce> => callOnce(client, undefined, 10_000);
+          await closedLoop({ concurrency, totalCalls: Math.min(2_000, totalCalls), call });
+          const hp0 = name === 'haproxy' && haproxy ? await haproxy.cpuSeconds() : undefined;
+          const be0 = await backendCpu();
+          const cpu0 = process.cpuUsage();
+          const r = await closedLoop({ concurrency, totalCalls, call, onProgress: ctx.progress.phase(`B4 ${name} round ${round + 1}`) });
+          const cpu = process.cpuUsage(cpu0);
+          const be1 = await backendCpu();
+          const hp1 = name === 'haproxy' && haproxy ? await haproxy.cpuSeconds() : undefined;
+          ctx.progress.end();
+          const lat = latency(r.records);
+          const n = r.records.length;
+          results.get(name)!.push({
+            callsPerSec: (n / r.wallMs) * 1000,
+            clientCpuUs: (cpu.user + cpu.system) / n,
+            proxyCpuUs: hp0 !== undefined && hp1 !== undefined ? ((hp1 - hp0) * 1e6) / n : null,
+            backendCpuUs: be0 !== null && be1 !== null ? ((be1 - be0) * 1e6) / n : null,
+            p50: lat.p50,
+            p99: lat.p99,
+            failed: failures(r.records),
+          });
+        } finally {
+          client.close();
+          await sleep(100);
+        }
+      }
+    }
+    const med = (name: string, pick: (r: RoundFigures) => number | null): number | null => {
+      const vals = (results.get(name) ?? []).map(pick).filter((v): v is number => v !== null && Number.isFinite(v));
+      return vals.length === 0 ? null : median(vals);
+    };
+    const col = (pick: (r: RoundFigures) => number | null): Record<string, number | null> =>
+      Object.fromEntries(names.map((n) => [n, med(n, pick)]));
+    const tput = col((r) => r.callsPerSec);
+    const p50 = col((r) => r.p50);
+    const clientCpu = col((r) => r.clientCpuUs);
+    const proxyCpu = col((r) => r.proxyCpuUs);
+    const totalCpu = col((r) => r.clientCpuUs + (r.proxyCpuUs ?? 0));
+    s.figures.push(relativeFigure('throughput vs round_robin', 'calls/s', tput, '>=', 0.97, 'round_robin'));
+    s.figures.push(relativeFigure('throughput vs haproxy', 'calls/s', tput, '>', 1, 'haproxy'));
+    s.figures.push(relativeFigure('p50 latency vs haproxy', 'ms', p50, '<', 1, 'haproxy'));
+    s.figures.push(infoFigure('p99 latency', 'ms', col((r) => r.p99)));
+    s.figures.push(infoFigure('client CPU per call', 'us', clientCpu));
+    s.figures.push(infoFigure('proxy CPU per call', 'us', proxyCpu));
+    s.figures.push(relativeFigure('total CPU per call (client + proxy)', 'us', totalCpu, '<', 1, 'haproxy'));
+    s.figures.push(infoFigure('backend CPU per call', 'us', col((r) => r.backendCpuUs)));
+    s.figures.push(infoFigure('failed calls', 'calls', col((r) => r.failed)));
+    s.details['rounds'] = Object.fromEntries(results);
+    s.notes.push(`median of ${rounds} interleaved round(s); latency measured from send (closed loop); CPU from process.cpuUsage (client) and /proc/<pid>/stat (haproxy, backends, 10 ms ticks)`);
+    return s;
+  } finally {
+    await haproxy?.stop();
+    await killEndpoints(endpoints);
+  }
+}
