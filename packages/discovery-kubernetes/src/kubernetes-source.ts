@@ -1,0 +1,516 @@
+/**
+ * `k8s:///<service>[.<namespace>]:<port>`: the Service's EndpointSlices, listed and watched, as endpoint snapshots.
+ *
+ * The loop (one request at a time):
+ * 1. list `discovery.k8s.io/v1` EndpointSlices labelled `kubernetes.io/service-name=<service>` (chunked with
+ *    `limit`/`continue`), keep them by slice name and note the list's resourceVersion;
+ * 2. watch from that resourceVersion with `allowWatchBookmarks=true`: ADDED/MODIFIED replace a slice,
+ *    DELETED removes it, BOOKMARK advances the resourceVersion; a snapshot goes out when the usable set changes;
+ * 3. the server ending a watch (its `timeoutSeconds`) -> watch again from the last resourceVersion;
+ *    an ERROR 410 Gone (history compacted) -> list again; a dropped stream, a refused connection or an error
+ *    status -> back-off (bounded, jittered), then watch again (or list, if there never was a list).
+ * While the API cannot be reached the last good set is kept and re-sent once with `stale: true` and a note;
+ * before any set was delivered, errors go to `onError` with `fatalForNow: true`. A rejected token says 401/403,
+ * the API server, and the RBAC that is missing; the token never appears anywhere.
+ */
+import type { DiscoveryListener, DiscoverySource, EndpointInfo, EndpointSnapshot, ParsedTarget } from '@fairway/core';
+import { parseKubernetesPath } from '@fairway/core';
+import type { KubeConfig } from '@kubernetes/client-node';
+import type { IncomingMessage } from 'node:http';
+import { apiGet, ApiError, loadApiConfig, readBody, readPodNamespace, SERVICE_ACCOUNT_DIR, type LoadedConfig } from './api-connection.js';
+import { decodeEndpointSlice, selectEndpoints, type DecodedEndpoint } from './decode.js';
+
+/** Where the source writes what an operator should know. Structurally the same as `@fairway/grpc`'s Logger. */
+export interface KubernetesLogger {
+  info?(message: string): void;
+  warn(message: string): void;
+  error(message: string): void;
+}
+
+/** Options of the `k8s:` discovery source (`createClient(..., { discovery: { kubernetes: {...} } })`). */
+export interface KubernetesDiscoveryOptions {
+  /** A loaded `KubeConfig` (from `@kubernetes/client-node`) to use as is. Default: see `kubeconfigPath`. */
+  readonly kubeConfig?: KubeConfig;
+  /**
+   * A kubeconfig file. Default: `$KUBECONFIG` (its first path), else the in-cluster service account
+   * (token and CA under `/var/run/secrets/kubernetes.io/serviceaccount`), else `~/.kube/config`.
+   */
+  readonly kubeconfigPath?: string;
+  /** API server URL, e.g. `https://10.0.0.1:6443`; with `token` and `caPem` this replaces any kubeconfig. Default none. */
+  readonly apiServerUrl?: string;
+  /** Bearer token for `apiServerUrl`. Default none. Never logged. */
+  readonly token?: string;
+  /** PEM of the CA that signed the API server's certificate, for `apiServerUrl`. Default: the system's CAs. */
+  readonly caPem?: string;
+  /** Skip TLS verification for `apiServerUrl` (tests only). Default false. */
+  readonly insecureSkipTlsVerify?: boolean;
+  /**
+   * File holding the pod's own namespace, used when the target names none.
+   * Default `/var/run/secrets/kubernetes.io/serviceaccount/namespace`; then the kubeconfig context's namespace; then `default`.
+   */
+  readonly namespaceFile?: string;
+  /** First back-off after a failure, default 500 ms; doubles per consecutive failure, with +-20% jitter. */
+  readonly retryInitialMs?: number;
+  /** Longest back-off, default 10,000 ms. */
+  readonly retryMaxMs?: number;
+  /** How long the API server keeps one watch open (`timeoutSeconds`), default 290 s; then the watch is renewed. */
+  readonly watchTimeoutSeconds?: number;
+  /**
+   * A watch that delivers nothing (not even a bookmark) for this long is treated as dropped, default
+   * `(watchTimeoutSeconds + 60) * 1000` ms.
+   */
+  readonly watchIdleTimeoutMs?: number;
+  /** Longest wait for the API's response headers, default 10,000 ms. */
+  readonly requestTimeoutMs?: number;
+  /** Slices per list page (`limit`), default 500. */
+  readonly listPageSize?: number;
+  /**
+   * Largest object (one slice, one watch event) accepted, default 3,145,728 bytes (3 MiB; etcd caps real
+   * objects at 1.5 MiB). Larger ones are skipped with a warning.
+   */
+  readonly maxObjectBytes?: number;
+  /** The same warning (per slice and problem) is logged at most once per this interval, default 60,000 ms. */
+  readonly warningIntervalMs?: number;
+  /** Where warnings and errors go. Default: `console.error` with a `[fairway]` prefix. */
+  readonly logger?: KubernetesLogger;
+  /** Random source for the back-off jitter, default `Math.random`. */
+  readonly random?: () => number;
+}
+
+const consoleLogger: KubernetesLogger = {
+  info: (m) => console.error(`[fairway] ${m}`),
+  warn: (m) => console.error(`[fairway] warning: ${m}`),
+  error: (m) => console.error(`[fairway] error: ${m}`),
+};
+
+class GoneError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'GoneError';
+  }
+}
+
+/** A watch that must be followed by a fresh list (garbage in the stream, an oversized event). */
+class RelistError extends Error {}
+
+interface WatchEvent {
+  type?: unknown;
+  object?: unknown;
+}
+
+function isObject(x: unknown): x is Record<string, unknown> {
+  return typeof x === 'object' && x !== null && !Array.isArray(x);
+}
+
+/**
+ * Makes the `k8s:` discovery source for a parsed target (`k8s:///pricer.trading:grpc`). Throws a `TargetError`
+ * naming the target when it is malformed; everything else (no configuration, API unreachable, token refused)
+ * is reported through the listener.
+ */
+export function createKubernetesSource(target: ParsedTarget, options?: unknown): DiscoverySource {
+  const k = parseKubernetesPath(target);
+  const opts = (isObject(options) ? options : {}) as KubernetesDiscoveryOptions;
+  return new KubernetesSource(target, k.service, k.namespace, k.port, opts);
+}
+
+class KubernetesSource implements DiscoverySource {
+  private listener: DiscoveryListener | undefined;
+  private closed = false;
+  private started = false;
+  private abort: AbortController | undefined;
+  private wake: (() => void) | undefined;
+  private loopDone: Promise<void> = Promise.resolve();
+  private readonly slices = new Map<string, readonly DecodedEndpoint[]>();
+  private resourceVersion: string | undefined;
+  private delivered: EndpointInfo[] | undefined;
+  private deliveredKey = '';
+  private stale = false;
+  private staleSince = 0;
+  private readonly lastWarned = new Map<string, number>();
+  private readonly logger: KubernetesLogger;
+  private config: LoadedConfig | undefined;
+  private namespace = 'default';
+  private server = '(unknown API server)';
+
+  constructor(
+    private readonly target: ParsedTarget,
+    private readonly service: string,
+    private readonly targetNamespace: string | undefined,
+    private readonly port: string | undefined,
+    private readonly opts: KubernetesDiscoveryOptions,
+  ) {
+    this.logger = opts.logger ?? consoleLogger;
+  }
+
+  start(listener: DiscoveryListener): void {
+    if (this.started || this.closed) return;
+    this.started = true;
+    this.listener = listener;
+    this.loopDone = new Promise<void>((resolve) => setImmediate(resolve)).then(() => this.run());
+  }
+
+  refresh(): void {
+    // grpc-js asks again after a failure: cut a back-off short.
+    this.wake?.();
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return this.loopDone;
+    this.closed = true;
+    this.abort?.abort();
+    this.wake?.();
+    await this.loopDone;
+  }
+
+  private get what(): string {
+    return `EndpointSlices of Service ${this.namespace}/${this.service} (${this.target.raw})`;
+  }
+
+  private async run(): Promise<void> {
+    this.config = loadApiConfig(this.opts);
+    if (!this.config.ok) {
+      this.report(new ApiError(`${this.target.raw}: ${this.config.problem}`, 0, 'NoConfig'), 0);
+      // Nothing will change by itself; wait for close (or a refresh, then try once more).
+      while (!this.closed) {
+        await this.sleep(this.opts.retryMaxMs ?? 10_000);
+        if (this.closed) return;
+        this.config = loadApiConfig(this.opts);
+        if (this.config.ok) break;
+      }
+      if (this.closed || !this.config.ok) return;
+    }
+    this.server = this.config.server;
+    this.namespace =
+      this.targetNamespace ??
+      readPodNamespace(this.opts.namespaceFile ?? `${SERVICE_ACCOUNT_DIR}/namespace`) ??
+      this.config.contextNamespace ??
+      'default';
+    let failures = 0;
+    while (!this.closed) {
+      try {
+        if (this.resourceVersion === undefined) await this.list();
+        const progressed = await this.watch();
+        failures = progressed ? 0 : failures + 1;
+        if (!progressed) await this.sleep(this.backoffMs(failures));
+      } catch (err) {
+        if (this.closed) return;
+        failures += 1;
+        if (err instanceof GoneError || err instanceof RelistError) {
+          this.resourceVersion = undefined;
+          if (err instanceof RelistError) this.warnLimited(`relist:${err.message}`, `${err.message}; listing ${this.what} again`);
+          // A first 410 re-lists at once; repeated ones back off.
+          if (failures > 1) await this.sleep(this.backoffMs(failures - 1));
+          continue;
+        }
+        this.report(err, failures);
+        await this.sleep(this.backoffMs(failures));
+      }
+    }
+  }
+
+  private backoffMs(failures: number): number {
+    const initial = this.opts.retryInitialMs ?? 500;
+    const max = this.opts.retryMaxMs ?? 10_000;
+    const base = Math.min(max, initial * 2 ** Math.min(20, Math.max(0, failures - 1)));
+    const jitter = 0.8 + 0.4 * (this.opts.random ?? Math.random)();
+    return Math.max(1, Math.min(max, Math.round(base * jitter)));
+  }
+
+  private sleep(ms: number): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const timer = setTimeout(done, ms);
+      function done() {
+        clearTimeout(timer);
+        resolve();
+      }
+      this.wake = () => {
+        this.wake = undefined;
+        done();
+      };
+    });
+  }
+
+  private basePath(): string {
+    return `/apis/discovery.k8s.io/v1/namespaces/${encodeURIComponent(this.namespace)}/endpointslices`;
+  }
+
+  private selector(): string {
+    return encodeURIComponent(`kubernetes.io/service-name=${this.service}`);
+  }
+
+  private async request(verb: 'list' | 'watch', path: string): Promise<IncomingMessage> {
+    if (!this.config?.ok) throw new ApiError('no configuration', 0);
+    this.abort = new AbortController();
+    let res: IncomingMessage;
+    try {
+      res = await apiGet(this.config.kubeConfig, this.config.server, path, this.abort.signal, this.opts.requestTimeoutMs ?? 10_000);
+    } catch (err) {
+      if (err instanceof ApiError) throw err;
+      const e = err as NodeJS.ErrnoException;
+      throw new ApiError(`cannot reach the Kubernetes API server ${this.server} (${e.code ?? e.message})`, 0, e.code ?? 'NetworkError');
+    }
+    const code = res.statusCode ?? 0;
+    if (code === 200) return res;
+    const body = await readBody(res, 65_536).catch(() => '');
+    let status: Record<string, unknown> = {};
+    try {
+      const parsed: unknown = JSON.parse(body);
+      if (isObject(parsed)) status = parsed;
+    } catch {
+      /* not a Status */
+    }
+    const serverMessage = typeof status.message === 'string' ? status.message : undefined;
+    const reason = typeof status.reason === 'string' ? status.reason : undefined;
+    if (code === 410) throw new GoneError(serverMessage ?? 'Gone');
+    throw new ApiError(this.describeStatus(verb, code, serverMessage), code, reason, serverMessage);
+  }
+
+  private describeStatus(verb: string, code: number, serverMessage: string | undefined): string {
+    const rbac = `the client needs RBAC get, list and watch on endpointslices (API group discovery.k8s.io) in namespace "${this.namespace}": a Role with those verbs and a RoleBinding to its service account (see the README's RBAC section)`;
+    if (code === 401) {
+      return `Kubernetes API server ${this.server} rejected the credentials (401 Unauthorized) when asked to ${verb} ${this.what}: the token is missing, expired or not valid for this cluster (${this.config?.ok ? this.config.source : 'no configuration'}); ${rbac}`;
+    }
+    if (code === 403) {
+      return `Kubernetes API server ${this.server} refused to ${verb} ${this.what} (403 Forbidden${serverMessage ? `: ${serverMessage}` : ''}); ${rbac}`;
+    }
+    return `Kubernetes API server ${this.server} answered ${code}${serverMessage ? ` (${serverMessage})` : ''} when asked to ${verb} ${this.what}`;
+  }
+
+  private async list(): Promise<void> {
+    const next = new Map<string, readonly DecodedEndpoint[]>();
+    let cont: string | undefined;
+    let rv: string | undefined;
+    const maxObject = this.opts.maxObjectBytes ?? 3 * 1024 * 1024;
+    const pageSize = this.opts.listPageSize ?? 500;
+    for (let page = 0; page < 10_000; page++) {
+      const path = `${this.basePath()}?labelSelector=${this.selector()}&limit=${pageSize}${cont ? `&continue=${encodeURIComponent(cont)}` : ''}`;
+      const res = await this.request('list', path);
+      const text = await readBody(res, Math.max(64 * 1024 * 1024, maxObject * pageSize));
+      let body: unknown;
+      try {
+        body = JSON.parse(text);
+      } catch {
+        throw new ApiError(`Kubernetes API server ${this.server} sent a list of ${this.what} that is not JSON`, 200, 'BadResponse');
+      }
+      if (!isObject(body) || !Array.isArray(body.items) || !isObject(body.metadata)) {
+        throw new ApiError(`Kubernetes API server ${this.server} sent a list of ${this.what} without items or metadata`, 200, 'BadResponse');
+      }
+      if (page === 0) rv = typeof body.metadata.resourceVersion === 'string' ? body.metadata.resourceVersion : undefined;
+      for (const item of body.items) {
+        const size = JSON.stringify(item).length;
+        if (size > maxObject) {
+          const name = isObject(item) && isObject(item.metadata) ? String(item.metadata.name) : '(unnamed)';
+          this.warnLimited(`oversize:${name}`, `EndpointSlice ${this.namespace}/${name} is ${size} bytes, more than maxObjectBytes ${maxObject}; ignored`);
+          continue;
+        }
+        const d = decodeEndpointSlice(item, this.port !== undefined ? { port: this.port } : {});
+        for (const w of d.warnings) this.warnLimited(w, w);
+        if (d.name !== undefined) next.set(d.name, d.endpoints);
+      }
+      cont = typeof body.metadata.continue === 'string' && body.metadata.continue !== '' ? body.metadata.continue : undefined;
+      if (!cont) break;
+    }
+    if (rv === undefined || rv === '') throw new ApiError(`Kubernetes API server ${this.server} sent a list of ${this.what} without a resourceVersion`, 200, 'BadResponse');
+    this.slices.clear();
+    for (const [name, eps] of next) this.slices.set(name, eps);
+    this.resourceVersion = rv;
+    this.emit();
+  }
+
+  /** One watch; resolves true when it ended cleanly after making progress, false when it ended at once with nothing. */
+  private async watch(): Promise<boolean> {
+    const timeoutSeconds = this.opts.watchTimeoutSeconds ?? 290;
+    const path = `${this.basePath()}?labelSelector=${this.selector()}&watch=1&allowWatchBookmarks=true&resourceVersion=${encodeURIComponent(this.resourceVersion ?? '')}&timeoutSeconds=${timeoutSeconds}`;
+    const res = await this.request('watch', path);
+    // Connected: whatever was stale is fresh again.
+    if (this.stale) this.emit();
+    const idleMs = this.opts.watchIdleTimeoutMs ?? (timeoutSeconds + 60) * 1000;
+    const maxLine = (this.opts.maxObjectBytes ?? 3 * 1024 * 1024) + 65_536;
+    const opened = Date.now();
+    let events = 0;
+    return await new Promise<boolean>((resolve, reject) => {
+      let buf = '';
+      let skipping = false;
+      let finished = false;
+      const finish = (err?: Error, ok?: boolean) => {
+        if (finished) return;
+        finished = true;
+        clearTimeout(idle);
+        res.removeAllListeners('data');
+        if (err) {
+          res.destroy();
+          reject(err);
+        } else resolve(ok ?? true);
+      };
+      const onIdle = () => finish(new ApiError(`the watch of ${this.what} on ${this.server} sent nothing for ${idleMs} ms`, 0, 'WatchIdle'));
+      let idle = setTimeout(onIdle, idleMs);
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => {
+        if (finished) return;
+        clearTimeout(idle);
+        idle = setTimeout(onIdle, idleMs);
+        let changed = false;
+        try {
+          let start = 0;
+          for (;;) {
+            const nl = chunk.indexOf('\n', start);
+            if (nl < 0) {
+              if (!skipping) buf += chunk.slice(start);
+              if (buf.length > maxLine) {
+                const name = /"name"\s*:\s*"([^"]{1,253})"/.exec(buf.slice(0, 65_536))?.[1] ?? '(unknown)';
+                this.warnLimited(`oversize-event:${name}`, `a watch event for EndpointSlice ${this.namespace}/${name} is larger than maxObjectBytes; ignored`);
+                buf = '';
+                skipping = true;
+              }
+              break;
+            }
+            const line = skipping ? '' : buf + chunk.slice(start, nl);
+            const wasSkipping = skipping;
+            buf = '';
+            skipping = false;
+            start = nl + 1;
+            if (wasSkipping) throw new RelistError('an oversized watch event was skipped');
+            if (line.trim() === '') continue;
+            events += 1;
+            if (this.handleEvent(line)) changed = true;
+          }
+        } catch (err) {
+          if (changed) this.emit();
+          finish(err as Error);
+          return;
+        }
+        if (changed) this.emit();
+      });
+      res.once('end', () => finish(undefined, events > 0 || Date.now() - opened > 1000));
+      res.once('aborted', () => finish(new ApiError(`the watch of ${this.what} on ${this.server} was cut off`, 0, 'WatchDropped')));
+      res.once('error', (e) => finish(new ApiError(`the watch of ${this.what} on ${this.server} failed (${(e as NodeJS.ErrnoException).code ?? e.message})`, 0, 'WatchDropped')));
+      res.once('close', () => {
+        if (!res.complete) finish(new ApiError(`the watch of ${this.what} on ${this.server} was cut off`, 0, 'WatchDropped'));
+        else finish(undefined, events > 0 || Date.now() - opened > 1000);
+      });
+    });
+  }
+
+  /** Applies one watch line; returns true when the slices changed. Throws GoneError/RelistError/ApiError. */
+  private handleEvent(line: string): boolean {
+    let ev: WatchEvent;
+    try {
+      ev = JSON.parse(line) as WatchEvent;
+    } catch {
+      throw new RelistError(`the watch of ${this.what} sent a line that is not JSON (${JSON.stringify(line.slice(0, 60))})`);
+    }
+    if (!isObject(ev) || typeof ev.type !== 'string') throw new RelistError(`the watch of ${this.what} sent an event without a type`);
+    const obj = ev.object;
+    const meta = isObject(obj) && isObject(obj.metadata) ? obj.metadata : undefined;
+    const rv = meta && typeof meta.resourceVersion === 'string' ? meta.resourceVersion : undefined;
+    switch (ev.type) {
+      case 'BOOKMARK':
+        if (rv) this.resourceVersion = rv;
+        return false;
+      case 'ERROR': {
+        const code = isObject(obj) && typeof obj.code === 'number' ? obj.code : 0;
+        const message = isObject(obj) && typeof obj.message === 'string' ? obj.message : 'unknown error';
+        if (code === 410) throw new GoneError(message);
+        throw new ApiError(this.describeStatus('watch', code, message), code, isObject(obj) && typeof obj.reason === 'string' ? obj.reason : undefined, message);
+      }
+      case 'ADDED':
+      case 'MODIFIED':
+      case 'DELETED': {
+        if (rv) this.resourceVersion = rv;
+        const name = meta && typeof meta.name === 'string' && meta.name !== '' ? meta.name : undefined;
+        if (name === undefined) {
+          this.warnLimited(`noname:${ev.type}`, `a ${ev.type} watch event for ${this.what} has an object without metadata.name; ignored`);
+          return false;
+        }
+        if (ev.type === 'DELETED') return this.slices.delete(name);
+        const maxObject = this.opts.maxObjectBytes ?? 3 * 1024 * 1024;
+        if (line.length > maxObject) {
+          this.warnLimited(`oversize:${name}`, `EndpointSlice ${this.namespace}/${name} is ${line.length} bytes, more than maxObjectBytes ${maxObject}; ignored`);
+          return this.slices.delete(name);
+        }
+        const d = decodeEndpointSlice(obj, this.port !== undefined ? { port: this.port } : {});
+        for (const w of d.warnings) this.warnLimited(w, w);
+        this.slices.set(name, d.endpoints);
+        return true;
+      }
+      default:
+        this.warnLimited(`type:${ev.type}`, `the watch of ${this.what} sent an event of unknown type ${JSON.stringify(ev.type.slice(0, 40))}; ignored`);
+        return false;
+    }
+  }
+
+  /** Sends the current set when it differs from the last one sent, or when it was stale and is fresh again. */
+  private emit(): void {
+    if (this.closed || !this.listener) return;
+    const sel = selectEndpoints(this.slices.values());
+    const key = JSON.stringify(sel.endpoints);
+    const wasStale = this.stale;
+    if (!wasStale && this.delivered !== undefined && key === this.deliveredKey) return;
+    this.delivered = sel.endpoints;
+    this.deliveredKey = key;
+    this.stale = false;
+    let note: string | undefined;
+    if (sel.mode === 'terminating-fallback') note = `no endpoint of ${this.what} is ready; using ${sel.endpoints.length} that are serving while terminating`;
+    else if (sel.mode === 'none') note = `${this.what}: no ready or serving endpoint (${this.slices.size} slices)`;
+    if (wasStale) this.logger.info?.(`${this.what}: Kubernetes API server ${this.server} reachable again; ${sel.endpoints.length} endpoints`);
+    const snapshot: EndpointSnapshot = { endpoints: sel.endpoints, ...(note ? { note } : {}) };
+    this.safe(() => this.listener!.onSnapshot(snapshot));
+  }
+
+  /** A failure: keep the last good set (stale) or tell the listener that nothing can be routed yet. */
+  private report(err: unknown, failures: number): void {
+    if (this.closed || !this.listener) return;
+    const message = err instanceof ApiError ? err.message : `${this.what}: ${(err as Error)?.message ?? String(err)}`;
+    const status = err instanceof ApiError ? err.httpStatus : 0;
+    const cause = err instanceof ApiError ? { httpStatus: err.httpStatus, reason: err.reason, serverMessage: err.serverMessage } : undefined;
+    const authProblem = status === 401 || status === 403;
+    if (this.delivered === undefined) {
+      if (authProblem) this.errorLimited(`auth:${status}`, message);
+      else this.warnLimited(`down:${message}`, `${message}; retrying (attempt ${failures})`);
+      this.safe(() => this.listener!.onError({ message, fatalForNow: true, ...(cause ? { cause } : {}) }));
+      return;
+    }
+    const becameStale = !this.stale;
+    if (becameStale) {
+      this.stale = true;
+      this.staleSince = Date.now();
+    }
+    const note = `${message}; since ${new Date(this.staleSince).toISOString()} keeping the last ${this.delivered.length} endpoints`;
+    if (authProblem) this.errorLimited(`auth:${status}`, note);
+    else this.warnLimited('stale', note);
+    if (becameStale || authProblem) {
+      const snapshot: EndpointSnapshot = { endpoints: this.delivered, stale: true, note };
+      this.safe(() => this.listener!.onSnapshot(snapshot));
+      if (authProblem) this.safe(() => this.listener!.onError({ message, fatalForNow: false, ...(cause ? { cause } : {}) }));
+    }
+  }
+
+  private warnLimited(key: string, message: string): void {
+    if (this.limited(key)) this.safe(() => this.logger.warn(message));
+  }
+
+  private errorLimited(key: string, message: string): void {
+    if (this.limited(key)) this.safe(() => this.logger.error(message));
+  }
+
+  private limited(key: string): boolean {
+    const now = Date.now();
+    const last = this.lastWarned.get(key);
+    if (last !== undefined && now - last < (this.opts.warningIntervalMs ?? 60_000)) return false;
+    this.lastWarned.set(key, now);
+    if (this.lastWarned.size > 1000) this.lastWarned.delete(this.lastWarned.keys().next().value!);
+    return true;
+  }
+
+  private safe(fn: () => void): void {
+    try {
+      fn();
+    } catch (err) {
+      try {
+        this.logger.error(`a discovery listener for ${this.target.raw} threw: ${(err as Error)?.message ?? String(err)}`);
+      } catch {
+        /* nothing more to do */
+      }
+    }
+  }
+}
