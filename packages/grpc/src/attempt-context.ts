@@ -20,6 +20,12 @@ export interface AttemptPickContext {
   readonly avoid: ReadonlySet<string>;
   /** The picker reports its choice; may be called more than once if grpc-js re-picks the attempt. */
   onPick(explanation: PickExplanation): void;
+  /**
+   * Whether the time from pick to the attempt's end is a latency sample for the endpoint. Default true (unary
+   * calls). Set false for streaming calls: a stream's duration says nothing about the endpoint's speed (the
+   * attempt still counts as in flight while it runs).
+   */
+  readonly sampleLatency?: boolean;
 }
 
 const contexts = new WeakMap<object, AttemptPickContext>();

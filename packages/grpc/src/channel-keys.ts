@@ -1,0 +1,16 @@
+/**
+ * Keys Fairway puts into channel options and resolution attributes. All carry grpc-js's
+ * `grpc.internal.no_subchannel.` prefix, so grpc-js strips them before making subchannels: they never affect
+ * connection reuse. The one exception is `INCARNATION_SUBCHANNEL_KEY`, which must reach the subchannel pool so a
+ * new incarnation at the same host:port gets a new connection.
+ */
+import { NO_SUBCHANNEL_PREFIX } from './grpc-internals.js';
+
+/** Resolution attribute: `ReadonlyMap<"host:port", EndpointInfo>` for the current snapshot. */
+export const ENDPOINT_INFO_ATTRIBUTE = `${NO_SUBCHANNEL_PREFIX}fairway.endpoints`;
+/** Channel option: the factory's `discovery` option (per-scheme source options). */
+export const DISCOVERY_OPTIONS_KEY = `${NO_SUBCHANNEL_PREFIX}fairway.discovery`;
+/** Channel option: the factory's `logger`. */
+export const LOGGER_KEY = `${NO_SUBCHANNEL_PREFIX}fairway.logger`;
+/** Subchannel option (deliberately NOT prefixed): the endpoint's incarnation. */
+export const INCARNATION_SUBCHANNEL_KEY = 'fairway.incarnation';

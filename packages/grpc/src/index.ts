@@ -1,0 +1,30 @@
+/**
+ * `@fairway/grpc`: the grpc-js glue. The `fairway_p2c_peak_ewma` policy, the resolver bridge for any
+ * discovery source, the call layer (timeout-only retries, observers) and the drop-in factory.
+ *
+ * @packageDocumentation
+ */
+export { createClient, createChannel, clientOptions, checkTarget } from './factory.js';
+export type { ClientConstructor } from './factory.js';
+export { register, DuplicateGrpcError } from './register.js';
+export { FairwayOptionsError, KEEPALIVE_DEFAULTS } from './options.js';
+export type { FairwayOptions, FairwayDiscoveryOptions, FairwayKeepaliveOptions } from './options.js';
+export { registerDiscoveryScheme, isDiscoverySchemeRegistered, registeredDiscoverySchemes, REFRESH_MIN_INTERVAL_MS } from './resolver/bridge.js';
+export { createStaticSource } from './resolver/static-source.js';
+export { POLICY_NAME, POLICY_DEFAULTS, PolicyConfigError, parseFairwayPolicyConfig, serviceConfigFor } from './policy/config.js';
+export type { FairwayPolicySettings } from './policy/config.js';
+export { setDefaultLogger, consoleLogger } from './logger.js';
+export type { Logger } from './logger.js';
+export { setAttemptPickContext, getAttemptPickContext } from './attempt-context.js';
+export type { AttemptPickContext } from './attempt-context.js';
+export { createCallInterceptor, parseRetryOptions, RetryOptionsError, ATTEMPT_TIMEOUT_DETAILS_PREFIX } from './call/index.js';
+export type {
+  CallInterceptorConfig,
+  ClientIdentity,
+  RetryOptions,
+  MethodRetryOptions,
+  RetryBudgetOptions,
+  RetryConfig,
+  MethodRetrySettings,
+} from './call/index.js';
+export { TargetError, parseTarget } from '@fairway/core';

@@ -1,0 +1,98 @@
+/**
+ * The typed config of the `fairway_p2c_peak_ewma` policy: parsed and validated once.
+ *
+ * JSON shape (inside `{"loadBalancingConfig":[{"fairway_p2c_peak_ewma":{...}}]}`):
+ * `{ "zone"?: string, "decayMs"?: number, "zoneBandLow"?: number, "zoneBandHigh"?: number }`.
+ *
+ * grpc-js silently falls back to pick_first when a config parser throws; so the factory validates its own
+ * config with `parseFairwayPolicyConfig` before it builds a channel (and throws), and `createFromJson` logs
+ * the error loudly when a bad config arrives some other way (e.g. a service config from DNS).
+ */
+import { getDefaultLogger } from '../logger.js';
+
+export const POLICY_NAME = 'fairway_p2c_peak_ewma';
+
+/** The validated policy settings. */
+export interface FairwayPolicySettings {
+  /** The caller's zone; absent: zone-blind. */
+  readonly zone?: string;
+  /** Peak-EWMA decay time constant, ms. Default 10000. */
+  readonly decayMs: number;
+  /** Local zone load (ratio to its capacity) below which spilled zones close again. Default 0.8. */
+  readonly zoneBandLow: number;
+  /** Local zone load above which other zones open. Default 2.0. */
+  readonly zoneBandHigh: number;
+}
+
+export const POLICY_DEFAULTS = { decayMs: 10_000, zoneBandLow: 0.8, zoneBandHigh: 2.0 } as const;
+
+/** A bad policy config; `field` names the offending field. */
+export class PolicyConfigError extends Error {
+  readonly field: string;
+  constructor(field: string, problem: string) {
+    super(`invalid ${POLICY_NAME} config: ${field} ${problem}`);
+    this.name = 'PolicyConfigError';
+    this.field = field;
+  }
+}
+
+const KNOWN = new Set(['zone', 'decayMs', 'zoneBandLow', 'zoneBandHigh']);
+
+function positiveNumber(obj: Record<string, unknown>, field: string, min: number, max: number): number | undefined {
+  const v = obj[field];
+  if (v === undefined) return undefined;
+  if (typeof v !== 'number' || !Number.isFinite(v)) throw new PolicyConfigError(field, `must be a finite number, got ${JSON.stringify(v)}`);
+  if (v < min || v > max) throw new PolicyConfigError(field, `must be between ${min} and ${max}, got ${v}`);
+  return v;
+}
+
+/** Validates a raw JSON policy config; throws `PolicyConfigError` naming the field. */
+export function parseFairwayPolicyConfig(raw: unknown): FairwayPolicySettings {
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
+    throw new PolicyConfigError('(config)', `must be a JSON object, got ${JSON.stringify(raw)}`);
+  }
+  const obj = raw as Record<string, unknown>;
+  for (const key of Object.keys(obj)) {
+    if (!KNOWN.has(key)) throw new PolicyConfigError(key, `is not a known field (known: ${[...KNOWN].join(', ')})`);
+  }
+  let zone: string | undefined;
+  if (obj['zone'] !== undefined) {
+    if (typeof obj['zone'] !== 'string' || obj['zone'].trim() === '') throw new PolicyConfigError('zone', `must be a non-empty string, got ${JSON.stringify(obj['zone'])}`);
+    zone = obj['zone'];
+  }
+  const decayMs = positiveNumber(obj, 'decayMs', 1, 3_600_000) ?? POLICY_DEFAULTS.decayMs;
+  const zoneBandLow = positiveNumber(obj, 'zoneBandLow', 0.01, 100) ?? POLICY_DEFAULTS.zoneBandLow;
+  const zoneBandHigh = positiveNumber(obj, 'zoneBandHigh', 0.01, 100) ?? POLICY_DEFAULTS.zoneBandHigh;
+  if (zoneBandLow >= zoneBandHigh) {
+    throw new PolicyConfigError('zoneBandLow', `(${zoneBandLow}) must be below zoneBandHigh (${zoneBandHigh})`);
+  }
+  return { ...(zone !== undefined ? { zone } : {}), decayMs, zoneBandLow, zoneBandHigh };
+}
+
+/** grpc-js `TypedLoadBalancingConfig` for the policy. */
+export class FairwayPolicyConfig {
+  constructor(readonly settings: FairwayPolicySettings) {}
+
+  getLoadBalancerName(): string {
+    return POLICY_NAME;
+  }
+
+  toJsonObject(): object {
+    return { [POLICY_NAME]: { ...this.settings } };
+  }
+
+  static createFromJson(obj: unknown): FairwayPolicyConfig {
+    try {
+      return new FairwayPolicyConfig(parseFairwayPolicyConfig(obj));
+    } catch (e) {
+      // grpc-js would swallow this and quietly use pick_first: say it out loud.
+      getDefaultLogger().error(`${(e as Error).message}; grpc-js falls back to another policy (pick_first), so calls are NOT balanced`);
+      throw e;
+    }
+  }
+}
+
+/** The `grpc.service_config` JSON that selects the policy with `settings`. */
+export function serviceConfigFor(settings: FairwayPolicySettings): string {
+  return JSON.stringify({ loadBalancingConfig: [{ [POLICY_NAME]: { ...settings } }] });
+}

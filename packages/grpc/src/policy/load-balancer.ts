@@ -1,0 +1,261 @@
+/**
+ * The `fairway_p2c_peak_ewma` policy's state machine, driven by the channel helper.
+ *
+ * - One child (grpc-js `LeafLoadBalancer`, i.e. pick_first over one endpoint) per endpoint key
+ *   (`instance#incarnation` or `address#`). A new incarnation at the same host:port gets a NEW child whose
+ *   subchannel options carry the incarnation under a key grpc-js does not strip, so the subchannel pool makes
+ *   a fresh connection; the old child is destroyed (its calls in flight complete: the pool holds a ref).
+ * - The shared `Balancer` (`@fairway/core`) keeps per-endpoint load across pickers; children's READY state
+ *   feeds `setReady`. Released calls of a removed endpoint land on a handle the Balancer no longer tracks.
+ * - State: READY when any child is READY (a new `FairwayPicker`), CONNECTING/IDLE while any child may still
+ *   connect (calls queue), TRANSIENT_FAILURE only when every child failed.
+ * - Re-resolution requests from children are ignored while an update is being applied (pick_first asks
+ *   synchronously inside `updateAddressList`, the start of the storm) and passed on at most once per
+ *   `REREQUEST_MIN_INTERVAL_MS`.
+ */
+import { connectivityState as ConnectivityState } from '@grpc/grpc-js';
+import type { ChannelOptions } from '@grpc/grpc-js';
+
+import { Balancer, endpointKey } from '@fairway/core';
+import type { EndpointInfo } from '@fairway/core';
+import {
+  LeafLoadBalancer,
+  QueuePicker,
+  UnavailablePicker,
+  createChildChannelControlHelper,
+  subchannelAddressToString,
+} from '../grpc-internals.js';
+import type { ChannelControlHelper, Endpoint, LoadBalancer, Picker, StatusOr, TypedLoadBalancingConfig } from '../grpc-internals.js';
+import { ENDPOINT_INFO_ATTRIBUTE, INCARNATION_SUBCHANNEL_KEY, LOGGER_KEY } from '../channel-keys.js';
+import { nowMs, random, startTimer } from '../clock.js';
+import type { TimerHandle } from '../clock.js';
+import { getDefaultLogger, logOnce } from '../logger.js';
+import type { Logger } from '../logger.js';
+import { FairwayPolicyConfig, POLICY_NAME } from './config.js';
+import type { FairwayPolicySettings } from './config.js';
+import { FairwayPicker } from './picker.js';
+import { PickTracker } from './pick-tracker.js';
+
+export const REREQUEST_MIN_INTERVAL_MS = 1_000;
+/** At start, how long the first READY endpoint waits for the others still connecting (ms). */
+export const STARTUP_GRACE_MS = 100;
+
+interface Child {
+  readonly key: string;
+  readonly info: EndpointInfo;
+  readonly leaf: InstanceType<typeof LeafLoadBalancer>;
+  state: ConnectivityState;
+  picker: Picker;
+  destroyed: boolean;
+}
+
+export class FairwayLoadBalancer implements LoadBalancer {
+  private readonly children = new Map<string, Child>();
+  private readonly tracker = new PickTracker(nowMs);
+  private balancer: Balancer | undefined;
+  private settings: FairwayPolicySettings | undefined;
+  private applying = false;
+  private lastRerequestMs = -Infinity;
+  private lastError = '';
+  private noEndpointsNote = '';
+  private logger: Logger = getDefaultLogger();
+
+  constructor(private readonly helper: ChannelControlHelper) {}
+
+  updateAddressList(
+    endpointList: StatusOr<Endpoint[]>,
+    lbConfig: TypedLoadBalancingConfig,
+    options: ChannelOptions,
+    resolutionNote: string,
+  ): boolean {
+    if (!(lbConfig instanceof FairwayPolicyConfig)) return false;
+    this.logger = (options[LOGGER_KEY] as Logger | undefined) ?? getDefaultLogger();
+    if (!endpointList.ok) {
+      if (this.children.size === 0) {
+        this.helper.updateState(
+          ConnectivityState.TRANSIENT_FAILURE,
+          new UnavailablePicker(endpointList.error),
+          endpointList.error.details,
+        );
+      }
+      return true;
+    }
+    this.applySettings(lbConfig.settings);
+    const infos = options[ENDPOINT_INFO_ATTRIBUTE] as ReadonlyMap<string, EndpointInfo> | undefined;
+    const wanted = new Map<string, { info: EndpointInfo; endpoint: Endpoint }>();
+    for (const endpoint of endpointList.value) {
+      const first = endpoint.addresses[0];
+      if (!first) continue;
+      const address = subchannelAddressToString(first);
+      const info = infos?.get(address) ?? { address };
+      wanted.set(endpointKey(info), { info, endpoint });
+    }
+    const now = nowMs();
+    this.applying = true;
+    try {
+      // The Balancer decides which endpoints are live (newest incarnation per instance).
+      const { added, kept } = this.balancer!.update([...wanted.values()].map((w) => w.info), now);
+      const live = new Set([...added, ...kept]);
+      for (const [key, child] of this.children) {
+        const w = wanted.get(key);
+        if (!w || !live.has(key) || w.info.address !== child.info.address) this.destroyChild(key, child);
+      }
+      for (const [key, w] of wanted) {
+        if (this.children.has(key) || !live.has(key)) continue;
+        this.createChild(key, w.info, w.endpoint, options, resolutionNote);
+      }
+      // Children created above start in IDLE/CONNECTING; connect them all (p2c needs every endpoint ready).
+      for (const child of this.children.values()) child.leaf.startConnecting();
+    } finally {
+      this.applying = false;
+    }
+    this.noEndpointsNote = wanted.size === 0 ? `no endpoints resolved${resolutionNote ? ` (${resolutionNote})` : ''}` : '';
+    this.publish();
+    return true;
+  }
+
+  exitIdle(): void {
+    for (const child of this.children.values()) child.leaf.exitIdle();
+  }
+
+  resetBackoff(): void {
+    // Each child's pick_first has its own backoff; nothing to reset here.
+  }
+
+  destroy(): void {
+    this.destroyed = true;
+    this.startupTimer?.cancel();
+    for (const [key, child] of this.children) this.destroyChild(key, child);
+    this.tracker.close();
+  }
+
+  getTypeName(): string {
+    return POLICY_NAME;
+  }
+
+  /** For diagnostics and tests. */
+  debugState(): { children: Array<{ key: string; state: string }>; unstartedPicks: number; sweptPicks: number } {
+    return {
+      children: [...this.children.values()].map((c) => ({ key: c.key, state: ConnectivityState[c.state] })),
+      unstartedPicks: this.tracker.unstartedCount,
+      sweptPicks: this.tracker.sweptCount,
+    };
+  }
+
+  private applySettings(settings: FairwayPolicySettings): void {
+    const same = this.settings && JSON.stringify(this.settings) === JSON.stringify(settings);
+    if (same && this.balancer) return;
+    const previous = this.balancer;
+    this.settings = settings;
+    this.balancer = new Balancer({
+      ...(settings.zone !== undefined ? { clientZone: settings.zone } : {}),
+      decayMs: settings.decayMs,
+      zoneBand: { low: settings.zoneBandLow, high: settings.zoneBandHigh },
+    });
+    if (settings.zone === undefined) {
+      logOnce(this.logger, 'zone-blind', 'info', 'no zone given (option "zone" or FAIRWAY_ZONE): balancing zone-blind');
+    }
+    if (previous) {
+      // Settings changed: children stay, their readiness is re-applied to the new Balancer after update().
+      this.reapplyReadiness = true;
+    }
+  }
+
+  private reapplyReadiness = false;
+
+  private createChild(key: string, info: EndpointInfo, endpoint: Endpoint, options: ChannelOptions, note: string): void {
+    const childOptions: ChannelOptions =
+      info.incarnation !== undefined ? { ...options, [INCARNATION_SUBCHANNEL_KEY]: info.incarnation } : options;
+    const record = { key, info, state: ConnectivityState.IDLE, destroyed: false } as Child;
+    record.picker = new QueuePicker(this);
+    const childHelper = createChildChannelControlHelper(this.helper, {
+      updateState: (state: ConnectivityState, picker: Picker, errorMessage: string | null) => {
+        if (record.destroyed) return;
+        record.state = state;
+        record.picker = picker;
+        if (errorMessage) this.lastError = errorMessage;
+        this.balancer?.setReady(key, state === ConnectivityState.READY, nowMs());
+        if (state === ConnectivityState.IDLE && !this.applying) {
+          // Keep every endpoint connected: p2c needs candidates. (Not during an update: startConnecting follows.)
+          queueMicrotask(() => {
+            if (!record.destroyed && record.state === ConnectivityState.IDLE) record.leaf.exitIdle();
+          });
+        }
+        if (!this.applying) this.publish();
+      },
+      requestReresolution: () => {
+        if (record.destroyed) return;
+        this.requestReresolution();
+      },
+    });
+    (record as { leaf: InstanceType<typeof LeafLoadBalancer> }).leaf = new LeafLoadBalancer(endpoint, childHelper, childOptions, note);
+    this.children.set(key, record);
+  }
+
+  private destroyChild(key: string, child: Child): void {
+    child.destroyed = true;
+    this.children.delete(key);
+    child.leaf.destroy();
+  }
+
+  private requestReresolution(): void {
+    if (this.applying) return; // pick_first asks inside updateAddressList: that is the storm's first step
+    const now = nowMs();
+    if (now - this.lastRerequestMs < REREQUEST_MIN_INTERVAL_MS) return;
+    this.lastRerequestMs = now;
+    this.helper.requestReresolution();
+  }
+
+  private everReady = false;
+  private startupTimer: TimerHandle | undefined;
+  private startupDeadlineMs = Infinity;
+
+  /**
+   * True while the first READY endpoint should wait for the others still connecting (at most
+   * `STARTUP_GRACE_MS` from the first READY), so a burst of calls queued at start spreads.
+   */
+  private holdForStartup(): boolean {
+    if (this.everReady) return false;
+    const now = nowMs();
+    if (this.startupDeadlineMs === Infinity) {
+      this.startupDeadlineMs = now + STARTUP_GRACE_MS;
+      this.startupTimer = startTimer(STARTUP_GRACE_MS, () => {
+        this.startupTimer = undefined;
+        if (!this.destroyed) this.publish();
+      });
+    }
+    return now < this.startupDeadlineMs;
+  }
+
+  private destroyed = false;
+
+  private publish(): void {
+    if (this.reapplyReadiness && this.balancer) {
+      this.reapplyReadiness = false;
+      const now = nowMs();
+      for (const child of this.children.values()) this.balancer.setReady(child.key, child.state === ConnectivityState.READY, now);
+    }
+    const ready = new Map<string, Picker>();
+    let connecting = 0;
+    for (const child of this.children.values()) {
+      if (child.state === ConnectivityState.READY) ready.set(child.key, child.picker);
+      else if (child.state === ConnectivityState.CONNECTING || child.state === ConnectivityState.IDLE) connecting++;
+    }
+    if (ready.size > 0 && connecting > 0 && this.holdForStartup()) {
+      // Cold start: calls queued before any connection would all land on the first endpoint to connect.
+      this.helper.updateState(ConnectivityState.CONNECTING, new QueuePicker(this), null);
+    } else if (ready.size > 0) {
+      this.everReady = true;
+      const picker = new FairwayPicker({ balancer: this.balancer!, tracker: this.tracker, now: nowMs, random }, ready);
+      this.helper.updateState(ConnectivityState.READY, picker, null);
+    } else if (this.children.size === 0) {
+      const details = `${POLICY_NAME}: ${this.noEndpointsNote || 'no endpoints'}`;
+      this.helper.updateState(ConnectivityState.TRANSIENT_FAILURE, new UnavailablePicker({ details }), details);
+    } else if (connecting > 0) {
+      this.helper.updateState(ConnectivityState.CONNECTING, new QueuePicker(this), null);
+    } else {
+      const details = `${POLICY_NAME}: no endpoint reachable (${this.children.size} tried); last error: ${this.lastError || 'unknown'}`;
+      this.helper.updateState(ConnectivityState.TRANSIENT_FAILURE, new UnavailablePicker({ details }), details);
+    }
+  }
+}

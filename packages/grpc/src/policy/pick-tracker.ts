@@ -1,0 +1,114 @@
+/**
+ * Releases every counted pick exactly once.
+ *
+ * The picker counts an in-flight call when it picks (not in `onCallStarted`, which runs after an async hop:
+ * a burst of picks in one tick would all see equal counts). grpc-js then calls `onCallStarted` and
+ * `onCallEnded`, except when the call is cancelled between the pick and the stream's creation, or when
+ * grpc-js re-picks because the subchannel changed state meanwhile: then neither callback ever comes. So a
+ * pick that has not started within `unstartedTimeoutMs` is released as `cancelled` by a sweep; if its
+ * callbacks arrive after all, they are ignored (the call runs uncounted, which is safe).
+ */
+import { startInterval } from '../clock.js';
+import type { TimerHandle } from '../clock.js';
+import { outcomeKindFor } from './outcome.js';
+import type { OutcomeKind } from './outcome.js';
+
+/** What the tracker needs from a Balancer pick handle. */
+export interface Releasable {
+  release(outcome: { kind: OutcomeKind; latencyMs?: number }, nowMs: number): void;
+}
+
+export interface TrackedPick {
+  started(): void;
+  ended(code: number, details: string, nowMs: number): void;
+}
+
+interface Entry {
+  readonly handle: Releasable;
+  readonly pickedAtMs: number;
+  readonly sampleLatency: boolean;
+  done: boolean;
+}
+
+export class PickTracker {
+  private readonly unstarted = new Set<Entry>();
+  private sweeper: TimerHandle | undefined;
+  /** Picks released by the sweep (never started): for diagnostics and tests. */
+  sweptCount = 0;
+
+  constructor(
+    private readonly clock: () => number,
+    private readonly unstartedTimeoutMs = 2_000,
+    private readonly sweepEveryMs = 500,
+  ) {}
+
+  /**
+   * Tracks a pick. `sampleLatency` false (streams): an OK end is a success without a latency sample, since a
+   * stream's duration says nothing about the endpoint's speed.
+   */
+  track(handle: Releasable, pickedAtMs: number, sampleLatency: boolean): TrackedPick {
+    const entry: Entry = { handle, pickedAtMs, sampleLatency, done: false };
+    this.unstarted.add(entry);
+    this.ensureSweeper();
+    return {
+      started: () => {
+        this.unstarted.delete(entry);
+      },
+      ended: (code, details, nowMs) => {
+        this.unstarted.delete(entry);
+        if (entry.done) return;
+        entry.done = true;
+        const kind = outcomeKindFor(code, details);
+        if ((kind === 'success' && entry.sampleLatency) || kind === 'timeout') {
+          handle.release({ kind, latencyMs: Math.max(0, nowMs - entry.pickedAtMs) }, nowMs);
+        } else {
+          handle.release({ kind }, nowMs);
+        }
+      },
+    };
+  }
+
+  /** Releases picks that never started and are older than the timeout. Returns how many. */
+  sweep(nowMs: number): number {
+    let n = 0;
+    for (const entry of this.unstarted) {
+      if (nowMs - entry.pickedAtMs < this.unstartedTimeoutMs) continue;
+      this.unstarted.delete(entry);
+      if (entry.done) continue;
+      entry.done = true;
+      entry.handle.release({ kind: 'cancelled' }, nowMs);
+      n++;
+    }
+    this.sweptCount += n;
+    if (this.unstarted.size === 0) this.stopSweeper();
+    return n;
+  }
+
+  /** Picks counted but not yet started. */
+  get unstartedCount(): number {
+    return this.unstarted.size;
+  }
+
+  /** Releases everything still unstarted (policy destroyed) and stops the timer. */
+  close(): void {
+    const now = this.clock();
+    for (const entry of this.unstarted) {
+      if (!entry.done) {
+        entry.done = true;
+        entry.handle.release({ kind: 'cancelled' }, now);
+      }
+    }
+    this.unstarted.clear();
+    this.stopSweeper();
+  }
+
+  private ensureSweeper(): void {
+    if (this.sweeper) return;
+    this.sweeper = startInterval(this.sweepEveryMs, () => this.sweep(this.clock()));
+  }
+
+  private stopSweeper(): void {
+    this.sweeper?.cancel();
+    this.sweeper = undefined;
+  }
+}

@@ -1,0 +1,225 @@
+/**
+ * The resolver bridge: turns any `DiscoverySource` into a grpc-js resolver for a URI scheme.
+ *
+ * - Endpoint details (zone, instance, incarnation, weight) travel to the policy in a resolution attribute
+ *   under the `grpc.internal.no_subchannel.` prefix, so they never change subchannel arguments.
+ * - The listener is never called synchronously: snapshots are coalesced and delivered on a later tick,
+ *   and only when they differ from the last one reported (closes the re-resolution storm: pick_first
+ *   requests re-resolution inside `updateAddressList`; answering each request at once re-enters forever).
+ * - Re-resolution requests reach the source's `refresh()` at most once per `REFRESH_MIN_INTERVAL_MS`.
+ * - grpc-js destroys the resolver when the channel goes idle and calls `updateResolution()` again on the
+ *   next call: the source is closed on destroy and started afresh then.
+ */
+import { Metadata, status as Status } from '@grpc/grpc-js';
+import { parseTarget } from '@fairway/core';
+import type {
+  DiscoveryError,
+  DiscoverySource,
+  DiscoverySourceFactory,
+  EndpointInfo,
+  EndpointSnapshot,
+} from '@fairway/core';
+import {
+  registerResolver,
+  statusOrFromError,
+  statusOrFromValue,
+  subchannelAddressToString,
+  uriToString,
+} from '../grpc-internals.js';
+import type { Endpoint, GrpcUri, Resolver, ResolverListener } from '../grpc-internals.js';
+import type { ChannelOptions } from '@grpc/grpc-js';
+import { later, nowMs } from '../clock.js';
+import { DISCOVERY_OPTIONS_KEY, ENDPOINT_INFO_ATTRIBUTE, LOGGER_KEY } from '../channel-keys.js';
+import { getDefaultLogger } from '../logger.js';
+import type { Logger } from '../logger.js';
+import { toSubchannelAddress } from './address.js';
+
+/** A re-resolution request reaches the source at most this often. */
+export const REFRESH_MIN_INTERVAL_MS = 5_000;
+
+/** The key under the factory's `discovery` option for schemes whose option key is not the scheme. */
+const SCHEME_OPTION_ALIASES: Readonly<Record<string, string>> = { k8s: 'kubernetes' };
+
+const factories = new Map<string, DiscoverySourceFactory>();
+
+/** How many times the bridge called a grpc-js resolver listener, per scheme (for tests and diagnostics). */
+export const bridgeStats = { listenerCalls: new Map<string, number>(), refreshCalls: new Map<string, number>() };
+function bump(m: Map<string, number>, scheme: string): void {
+  m.set(scheme, (m.get(scheme) ?? 0) + 1);
+}
+
+/**
+ * Registers a grpc-js resolver for `scheme` backed by discovery sources made by `factory`. Calling it again
+ * with the same factory is a no-op; with another factory, the new one is used for channels made afterwards.
+ */
+export function registerDiscoveryScheme(scheme: string, factory: DiscoverySourceFactory): void {
+  if (!/^[a-z][a-z0-9+.-]*$/.test(scheme)) {
+    throw new TypeError(`registerDiscoveryScheme: scheme ${JSON.stringify(scheme)} must be lower-case letters, digits, "+", "-" or "."`);
+  }
+  if (typeof factory !== 'function') throw new TypeError(`registerDiscoveryScheme(${scheme}): factory must be a function`);
+  if (factories.get(scheme) === factory) return;
+  const first = !factories.has(scheme);
+  factories.set(scheme, factory);
+  if (first) registerResolver(scheme, createBridgeResolverClass(scheme));
+}
+
+/** Whether a discovery source is registered for `scheme` through `registerDiscoveryScheme`. */
+export function isDiscoverySchemeRegistered(scheme: string): boolean {
+  return factories.has(scheme);
+}
+
+/** Schemes registered through `registerDiscoveryScheme`, sorted. */
+export function registeredDiscoverySchemes(): string[] {
+  return [...factories.keys()].sort();
+}
+
+function snapshotSignature(endpoints: readonly EndpointInfo[]): string {
+  return JSON.stringify(endpoints.map((e) => [e.address, e.zone, e.instance, e.incarnation, e.weight]));
+}
+
+function createBridgeResolverClass(scheme: string) {
+  return class FairwayBridgeResolver implements Resolver {
+    static getDefaultAuthority(target: GrpcUri): string {
+      // The first entry of a list (`a:1@z,b:2`), without its zone; otherwise the path (e.g. `pricer`).
+      const first = target.path.split(',')[0] ?? target.path;
+      const at = first.indexOf('@');
+      return at < 0 ? first : first.slice(0, at);
+    }
+
+    private readonly raw: string;
+    private readonly sourceOptions: unknown;
+    private readonly logger: Logger;
+    private source: DiscoverySource | undefined;
+    private generation = 0;
+    private pending: { kind: 'snapshot'; snapshot: EndpointSnapshot } | { kind: 'error'; error: DiscoveryError } | undefined;
+    private flushScheduled = false;
+    private lastSignature: string | undefined;
+    private lastRefreshMs = -Infinity;
+    private lastLoggedError: string | undefined;
+
+    constructor(
+      target: GrpcUri,
+      private readonly listener: ResolverListener,
+      channelOptions: ChannelOptions,
+    ) {
+      this.raw = uriToString(target);
+      const all = channelOptions[DISCOVERY_OPTIONS_KEY] as Record<string, unknown> | undefined;
+      this.sourceOptions = all?.[scheme] ?? all?.[SCHEME_OPTION_ALIASES[scheme] ?? scheme];
+      this.logger = (channelOptions[LOGGER_KEY] as Logger | undefined) ?? getDefaultLogger();
+    }
+
+    updateResolution(): void {
+      if (!this.source) {
+        this.start();
+        return;
+      }
+      const now = nowMs();
+      if (now - this.lastRefreshMs < REFRESH_MIN_INTERVAL_MS) return;
+      this.lastRefreshMs = now;
+      bump(bridgeStats.refreshCalls, scheme);
+      try {
+        this.source.refresh?.();
+      } catch (e) {
+        this.logger.warn(`${this.raw}: discovery refresh failed: ${(e as Error).message}`);
+      }
+    }
+
+    destroy(): void {
+      this.generation++;
+      const source = this.source;
+      this.source = undefined;
+      this.pending = undefined;
+      this.lastSignature = undefined;
+      if (source) {
+        try {
+          void Promise.resolve(source.close()).catch((e: unknown) => this.logger.warn(`${this.raw}: closing discovery failed: ${String(e)}`));
+        } catch (e) {
+          this.logger.warn(`${this.raw}: closing discovery failed: ${String(e)}`);
+        }
+      }
+    }
+
+    private start(): void {
+      const generation = ++this.generation;
+      const factory = factories.get(scheme);
+      const inert: DiscoverySource = { start() {}, close() {} };
+      try {
+        if (!factory) throw new Error(`no discovery source is registered for scheme "${scheme}"`);
+        this.source = factory(parseTarget(this.raw), this.sourceOptions);
+      } catch (e) {
+        this.source = inert;
+        this.enqueue(generation, { kind: 'error', error: { message: (e as Error).message, fatalForNow: true, cause: e } });
+        return;
+      }
+      try {
+        this.source.start({
+          onSnapshot: (snapshot) => this.enqueue(generation, { kind: 'snapshot', snapshot }),
+          onError: (error) => this.enqueue(generation, { kind: 'error', error }),
+        });
+      } catch (e) {
+        this.enqueue(generation, {
+          kind: 'error',
+          error: { message: `${this.raw}: discovery failed to start: ${(e as Error).message}`, fatalForNow: true, cause: e },
+        });
+      }
+    }
+
+    private enqueue(generation: number, item: NonNullable<typeof this.pending>): void {
+      if (generation !== this.generation) return; // from a source we already closed
+      // A snapshot is never replaced by a non-fatal error (the last good set stays).
+      if (item.kind === 'error' && !item.error.fatalForNow) {
+        this.logError(item.error.message);
+        return;
+      }
+      this.pending = item;
+      if (this.flushScheduled) return;
+      this.flushScheduled = true;
+      later(() => {
+        this.flushScheduled = false;
+        if (generation === this.generation) this.flush();
+      });
+    }
+
+    private flush(): void {
+      const item = this.pending;
+      this.pending = undefined;
+      if (!item) return;
+      if (item.kind === 'error') {
+        this.logError(item.error.message);
+        this.lastSignature = undefined;
+        bump(bridgeStats.listenerCalls, scheme);
+        this.listener(
+          statusOrFromError({ code: Status.UNAVAILABLE, details: item.error.message, metadata: new Metadata() }),
+          {},
+          null,
+          item.error.message,
+        );
+        return;
+      }
+      const { endpoints, note } = item.snapshot;
+      const signature = snapshotSignature(endpoints);
+      if (signature === this.lastSignature) return; // report once per change
+      this.lastSignature = signature;
+      this.lastLoggedError = undefined;
+      const byAddress = new Map<string, EndpointInfo>();
+      const list: Endpoint[] = [];
+      for (const info of endpoints) {
+        const address = toSubchannelAddress(info.address);
+        const key = subchannelAddressToString(address);
+        if (!byAddress.has(key)) list.push({ addresses: [address] });
+        byAddress.set(key, info);
+      }
+      bump(bridgeStats.listenerCalls, scheme);
+      const accepted = this.listener(statusOrFromValue(list), { [ENDPOINT_INFO_ATTRIBUTE]: byAddress }, null, note ?? '');
+      if (!accepted) {
+        this.logger.error(`${this.raw}: the channel rejected the resolved endpoints (is the load-balancing config valid?)`);
+      }
+    }
+
+    private logError(message: string): void {
+      if (message === this.lastLoggedError) return;
+      this.lastLoggedError = message;
+      this.logger.warn(`${this.raw}: ${message}`);
+    }
+  };
+}
