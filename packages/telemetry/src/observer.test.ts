@@ -1,0 +1,254 @@
+import { test, describe } from 'node:test';
+import assert from 'node:assert/strict';
+import { context, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
+import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
+import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor, type ReadableSpan } from '@opentelemetry/sdk-trace-base';
+import { MeterProvider, MetricReader, DataPointType, type MetricData } from '@opentelemetry/sdk-metrics';
+import type { PickExplanation } from '@fairway/core';
+import { createTelemetryObserver } from './observer.js';
+import { FairwayMetrics as M } from './attributes.js';
+
+class CollectingReader extends MetricReader {
+  protected async onForceFlush(): Promise<void> {}
+  protected async onShutdown(): Promise<void> {}
+}
+
+function harness(observerOptions: Parameters<typeof createTelemetryObserver>[0] = {}) {
+  const exporter = new InMemorySpanExporter();
+  const tracerProvider = new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(exporter)] });
+  const reader = new CollectingReader();
+  const meterProvider = new MeterProvider({ readers: [reader] });
+  const factory = createTelemetryObserver({ tracerProvider, meterProvider, ...observerOptions });
+  const metrics = async (): Promise<MetricData[]> => {
+    const { resourceMetrics } = await reader.collect();
+    return resourceMetrics.scopeMetrics.flatMap((s) => s.metrics);
+  };
+  return { exporter, factory, metrics, tracerProvider, spans: (): ReadableSpan[] => exporter.getFinishedSpans() };
+}
+
+function sumOf(metrics: MetricData[], name: string, match: Record<string, unknown> = {}): number {
+  const m = metrics.find((x) => x.descriptor.name === name);
+  if (!m) return 0;
+  let total = 0;
+  for (const p of m.dataPoints) {
+    if (Object.entries(match).every(([k, v]) => p.attributes[k] === v)) {
+      total += m.dataPointType === DataPointType.HISTOGRAM ? (p.value as { count: number }).count : (p.value as number);
+    }
+  }
+  return total;
+}
+
+const pickA: PickExplanation = {
+  endpointKey: 'pricer-a#1',
+  address: '10.0.0.1:50051',
+  zone: 'zone-a',
+  instance: 'pricer-a',
+  incarnation: '1764032400123-4f1c',
+  clientZone: 'zone-a',
+  zoneMode: 'local',
+  reason: 'p2c 10.0.0.1:50051 cost=12.1ms (rtt=6.0ms x 2) < 10.0.0.3:50051 cost=30.0ms (rtt=30.0ms x 1)',
+};
+const pickB: PickExplanation = {
+  endpointKey: 'pricer-b#1',
+  address: '[::1]:50052',
+  zone: 'zone-b',
+  instance: 'pricer-b',
+  incarnation: '1764032400999-aa01',
+  clientZone: 'zone-a',
+  zoneMode: 'spill',
+  reason: 'only one READY endpoint outside the avoided set',
+};
+
+describe('createTelemetryObserver', () => {
+  test('a retried call: one CLIENT call span, one child span per attempt with endpoint, zones, pick and retry reasons', { timeout: 10_000 }, async () => {
+    const h = harness();
+    const call = h.factory.onCallStart({ method: '/trading.Pricer/Quote', kind: 'unary', target: 'etcd://user:hunter2@127.0.0.1:2379/pricer', clientZone: 'zone-a' });
+    const a1 = call.onAttemptStart(1);
+    const headers1 = a1.outgoingHeaders();
+    a1.onPick(pickA);
+    a1.onEnd({ code: 4, details: 'attempt timed out', timedOut: true, retryReason: 'attempt timed out after 200ms; retrying on another endpoint' });
+    const a2 = call.onAttemptStart(2);
+    const headers2 = a2.outgoingHeaders();
+    a2.onPick(pickB);
+    a2.onEnd({ code: 0, details: '', timedOut: false });
+    call.onEnd({ code: 0, details: '' });
+
+    const spans = h.spans();
+    assert.equal(spans.length, 3);
+    const callSpan = spans.find((s) => s.name === 'trading.Pricer/Quote')!;
+    const at1 = spans.find((s) => s.name === 'trading.Pricer/Quote attempt 1')!;
+    const at2 = spans.find((s) => s.name === 'trading.Pricer/Quote attempt 2')!;
+    assert.ok(callSpan && at1 && at2, `span names: ${spans.map((s) => s.name).join(', ')}`);
+    assert.equal(callSpan.kind, SpanKind.CLIENT);
+    assert.equal(callSpan.parentSpanContext, undefined, 'no active span: the call span is a root');
+    assert.equal(at1.parentSpanContext?.spanId, callSpan.spanContext().spanId);
+    assert.equal(at2.parentSpanContext?.spanId, callSpan.spanContext().spanId);
+    assert.equal(at1.spanContext().traceId, callSpan.spanContext().traceId);
+
+    assert.deepEqual(
+      { sys: callSpan.attributes['rpc.system'], svc: callSpan.attributes['rpc.service'], m: callSpan.attributes['rpc.method'] },
+      { sys: 'grpc', svc: 'trading.Pricer', m: 'Quote' },
+    );
+    assert.equal(callSpan.attributes['rpc.grpc.status_code'], 0);
+    assert.equal(callSpan.attributes['fairway.attempts'], 2);
+    assert.equal(callSpan.attributes['server.address'], '::1', 'last attempt endpoint host');
+    assert.equal(callSpan.attributes['fairway.target'], 'etcd://127.0.0.1:2379/pricer', 'user-info removed from the target');
+    assert.equal(callSpan.status.code, SpanStatusCode.UNSET);
+
+    assert.equal(at1.attributes['fairway.attempt'], 1);
+    assert.equal(at1.attributes['fairway.endpoint.address'], '10.0.0.1:50051');
+    assert.equal(at1.attributes['fairway.endpoint.zone'], 'zone-a');
+    assert.equal(at1.attributes['fairway.endpoint.instance'], 'pricer-a');
+    assert.equal(at1.attributes['fairway.endpoint.incarnation'], '1764032400123-4f1c');
+    assert.equal(at1.attributes['fairway.client.zone'], 'zone-a');
+    assert.equal(at1.attributes['fairway.zone.mode'], 'local');
+    assert.equal(at1.attributes['fairway.pick.reason'], pickA.reason);
+    assert.equal(at1.attributes['fairway.retry.reason'], 'attempt timed out after 200ms; retrying on another endpoint');
+    assert.equal(at1.attributes['fairway.attempt.timed_out'], true);
+    assert.equal(at1.attributes['rpc.grpc.status_code'], 4);
+    assert.equal(at1.attributes['server.address'], '10.0.0.1');
+    assert.equal(at1.attributes['server.port'], 50051);
+    assert.equal(at1.status.code, SpanStatusCode.ERROR);
+
+    assert.equal(at2.attributes['fairway.attempt'], 2);
+    assert.equal(at2.attributes['fairway.endpoint.address'], '[::1]:50052');
+    assert.equal(at2.attributes['fairway.endpoint.zone'], 'zone-b');
+    assert.equal(at2.attributes['fairway.zone.mode'], 'spill');
+    assert.equal(at2.attributes['fairway.cross_zone'], true);
+    assert.equal(at2.attributes['fairway.retry.reason'], undefined, 'the last attempt was not retried');
+    assert.equal(at2.attributes['rpc.grpc.status_code'], 0);
+    assert.equal(at2.status.code, SpanStatusCode.UNSET);
+
+    // Each attempt's metadata carries that attempt's own W3C traceparent.
+    assert.equal(headers1.traceparent, `00-${at1.spanContext().traceId}-${at1.spanContext().spanId}-01`);
+    assert.equal(headers2.traceparent, `00-${at2.spanContext().traceId}-${at2.spanContext().spanId}-01`);
+
+    const metrics = await h.metrics();
+    assert.equal(sumOf(metrics, M.CALLS, { 'rpc.method': 'Quote', 'rpc.grpc.status_code': 0, 'fairway.client.zone': 'zone-a' }), 1);
+    assert.equal(sumOf(metrics, M.ATTEMPTS), 2);
+    assert.equal(sumOf(metrics, M.ATTEMPTS, { 'fairway.endpoint.address': '10.0.0.1:50051', 'fairway.endpoint.zone': 'zone-a', 'rpc.grpc.status_code': 4 }), 1);
+    assert.equal(sumOf(metrics, M.RETRIES, { 'fairway.endpoint.address': '10.0.0.1:50051' }), 1);
+    assert.equal(sumOf(metrics, M.RETRY_REFUSALS), 0);
+    assert.equal(sumOf(metrics, M.CROSS_ZONE_ATTEMPTS, { 'fairway.endpoint.zone': 'zone-b', 'fairway.client.zone': 'zone-a' }), 1);
+    assert.equal(sumOf(metrics, M.CALL_DURATION), 1, 'one call latency recorded');
+    assert.equal(sumOf(metrics, M.ATTEMPT_DURATION), 2, 'two attempt latencies recorded');
+    const hist = metrics.find((m) => m.descriptor.name === M.CALL_DURATION)!;
+    assert.equal(hist.descriptor.unit, 'ms');
+  });
+
+  test('a refused retry is recorded on the attempt and counted; the call span is an error', { timeout: 10_000 }, async () => {
+    const h = harness();
+    const call = h.factory.onCallStart({ method: '/trading.Pricer/Quote', kind: 'unary', target: 'static:///10.0.0.1:50051' });
+    const a1 = call.onAttemptStart(1);
+    a1.onPick({ ...pickA, clientZone: undefined });
+    a1.onEnd({ code: 4, details: 'deadline', timedOut: true, retryRefusedReason: 'retry budget exhausted' });
+    call.onEnd({ code: 4, details: 'Deadline exceeded after 1 attempt (retry budget exhausted)' });
+    const [at1, callSpan] = h.spans();
+    assert.equal(at1!.attributes['fairway.retry.refused'], 'retry budget exhausted');
+    assert.equal(at1!.attributes['fairway.retry.reason'], undefined);
+    assert.equal(callSpan!.status.code, SpanStatusCode.ERROR);
+    assert.match(callSpan!.status.message ?? '', /Deadline exceeded/);
+    const metrics = await h.metrics();
+    assert.equal(sumOf(metrics, M.RETRY_REFUSALS, { 'rpc.method': 'Quote' }), 1);
+    assert.equal(sumOf(metrics, M.CROSS_ZONE_ATTEMPTS), 0, 'client zone unknown: not counted as cross-zone');
+  });
+
+  test('the call span is a child of the active context (a call made inside a handler joins its trace)', { timeout: 10_000 }, () => {
+    const manager = new AsyncLocalStorageContextManager().enable();
+    context.setGlobalContextManager(manager);
+    try {
+      const h = harness();
+      const outer = h.tracerProvider.getTracer('test').startSpan('handler');
+      context.with(trace.setSpan(ROOT_CONTEXT, outer), () => {
+        const call = h.factory.onCallStart({ method: '/trading.Publisher/Publish', kind: 'unary', target: 'static:///a:1' });
+        call.onAttemptStart(1).onEnd({ code: 0, details: '', timedOut: false });
+        call.onEnd({ code: 0, details: '' });
+      });
+      const callSpan = h.spans().find((s) => s.name === 'trading.Publisher/Publish')!;
+      assert.equal(callSpan.parentSpanContext?.spanId, outer.spanContext().spanId);
+      assert.equal(callSpan.spanContext().traceId, outer.spanContext().traceId);
+    } finally {
+      context.disable();
+    }
+  });
+
+  test('re-picks overwrite the endpoint and leave an event; the pick count says how many', { timeout: 10_000 }, () => {
+    const h = harness();
+    const call = h.factory.onCallStart({ method: '/trading.Pricer/Quote', kind: 'unary', target: 't' });
+    const a = call.onAttemptStart(1);
+    a.onPick(pickA);
+    a.onPick(pickB);
+    a.onEnd({ code: 0, details: '', timedOut: false });
+    call.onEnd({ code: 0, details: '' });
+    const at = h.spans().find((s) => s.name.endsWith('attempt 1'))!;
+    assert.equal(at.attributes['fairway.endpoint.address'], pickB.address);
+    assert.equal(at.attributes['fairway.pick.count'], 2);
+    assert.equal(at.events.length, 1);
+    assert.equal(at.events[0]!.name, 'fairway.repick');
+    assert.equal(at.events[0]!.attributes?.['fairway.previous.endpoint.address'], pickA.address);
+  });
+
+  test('never throws, whatever the call layer passes, and never records after the end', { timeout: 10_000 }, () => {
+    const h = harness();
+    const bad = null as unknown as never;
+    const dud = h.factory.onCallStart(bad);
+    assert.doesNotThrow(() => dud.onAttemptStart(1).onEnd(bad));
+    assert.doesNotThrow(() => dud.onEnd(bad));
+    const call = h.factory.onCallStart({ method: '/a.B/C', kind: 'unary', target: 't' });
+    const a = call.onAttemptStart(1);
+    assert.doesNotThrow(() => a.onPick(bad));
+    assert.doesNotThrow(() => a.onPick({ address: 42 } as unknown as PickExplanation));
+    assert.doesNotThrow(() => a.outgoingHeaders());
+    assert.doesNotThrow(() => a.onEnd(bad));
+    assert.doesNotThrow(() => a.onEnd(bad));
+    assert.doesNotThrow(() => call.onEnd(bad));
+    assert.doesNotThrow(() => call.onEnd({ code: 0, details: '' }));
+    const late = call.onAttemptStart(2);
+    assert.doesNotThrow(() => late.onEnd({ code: 0, details: '', timedOut: false }));
+    assert.equal(h.spans().length, 2, 'one call span and one attempt span, each ended once');
+  });
+
+  test('an attempt the call layer never ended is closed with the call', { timeout: 10_000 }, () => {
+    const h = harness();
+    const call = h.factory.onCallStart({ method: '/a.B/C', kind: 'unary', target: 't' });
+    call.onAttemptStart(1);
+    call.onEnd({ code: 1, details: 'Cancelled' });
+    const spans = h.spans();
+    assert.equal(spans.length, 2);
+    const at = spans.find((s) => s.name === 'a.B/C attempt 1')!;
+    assert.equal(at.status.code, SpanStatusCode.ERROR);
+  });
+
+  test('metric attribute cardinality is bounded: values beyond the caps become _other', { timeout: 10_000 }, async () => {
+    const h = harness({ cardinality: { maxEndpoints: 3, maxMethods: 2, maxZones: 2 } });
+    for (let i = 0; i < 20; i++) {
+      const call = h.factory.onCallStart({ method: `/svc.S/M${i}`, kind: 'unary', target: 't', clientZone: `cz${i}` });
+      const a = call.onAttemptStart(1);
+      a.onPick({ ...pickA, address: `10.0.1.${i}:50051`, zone: `z${i}`, clientZone: `cz${i}` });
+      a.onEnd({ code: 0, details: '', timedOut: false });
+      call.onEnd({ code: 0, details: '' });
+    }
+    const metrics = await h.metrics();
+    const attempts = metrics.find((m) => m.descriptor.name === M.ATTEMPTS)!;
+    const addresses = new Set(attempts.dataPoints.map((p) => p.attributes['fairway.endpoint.address']));
+    const methods = new Set(attempts.dataPoints.map((p) => p.attributes['rpc.method']));
+    const zones = new Set(attempts.dataPoints.map((p) => p.attributes['fairway.endpoint.zone']));
+    assert.equal(addresses.size, 4, `3 kept + _other: ${[...addresses].join(',')}`);
+    assert.ok(addresses.has('_other'));
+    assert.deepEqual([...methods].sort(), ['M0', 'M1', '_other']);
+    assert.ok(zones.size <= 3 && zones.has('_other'));
+    assert.equal(sumOf(metrics, M.ATTEMPTS), 20, 'nothing lost, only folded');
+    // Spans keep the real values: the caps are for metrics only.
+    assert.ok(h.spans().some((s) => s.attributes['fairway.endpoint.address'] === '10.0.1.19:50051'));
+  });
+
+  test('metrics: false records no metrics; bad options are refused by name', { timeout: 10_000 }, async () => {
+    const h = harness({ metrics: false });
+    const call = h.factory.onCallStart({ method: '/a.B/C', kind: 'unary', target: 't' });
+    call.onAttemptStart(1).onEnd({ code: 0, details: '', timedOut: false });
+    call.onEnd({ code: 0, details: '' });
+    assert.equal((await h.metrics()).length, 0);
+    assert.throws(() => createTelemetryObserver({ cardinality: { maxEndpoints: 0 } }), /maxEndpoints/);
+    assert.throws(() => createTelemetryObserver({ maxStatusDetailsLength: -1 }), /maxStatusDetailsLength/);
+  });
+});

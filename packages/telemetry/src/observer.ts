@@ -1,0 +1,316 @@
+/**
+ * The call observer Fairway's call layer drives: one CLIENT span per call, one child span per attempt, W3C
+ * trace context in each attempt's outgoing metadata, and the golden metrics.
+ */
+import {
+  context,
+  diag,
+  SpanKind,
+  SpanStatusCode,
+  trace,
+  type Attributes,
+  type Context,
+  type MeterProvider,
+  type Span,
+  type TextMapPropagator,
+  type Tracer,
+  type TracerProvider,
+} from '@opentelemetry/api';
+import type {
+  AttemptObserver,
+  AttemptOutcome,
+  CallDescription,
+  CallObserver,
+  CallObserverFactory,
+  PickExplanation,
+} from '@fairway/core';
+import { FairwayAttributes as A, redactTarget, splitAddress, splitMethod } from './attributes.js';
+import { GoldenMetrics, type CardinalityLimits } from './metrics.js';
+import { injectContext } from './propagation.js';
+import { TELEMETRY_SCOPE_NAME, TELEMETRY_VERSION } from './version.js';
+
+/** Options of {@link createTelemetryObserver}. */
+export interface TelemetryObserverOptions {
+  /** Where spans go. Default: the global tracer provider of `@opentelemetry/api` (set by `setupTelemetry`). */
+  readonly tracerProvider?: TracerProvider;
+  /**
+   * Where metrics go. Default: the global meter provider of `@opentelemetry/api`, looked up again whenever it
+   * changes (so an observer made before `setupTelemetry` still records).
+   */
+  readonly meterProvider?: MeterProvider;
+  /**
+   * Writes trace context into each attempt's metadata. Default: the global propagator when one is registered
+   * (`setupTelemetry` registers W3C trace context + baggage), else W3C trace context alone.
+   */
+  readonly propagator?: TextMapPropagator;
+  /** Record metrics. Default `true`. */
+  readonly metrics?: boolean;
+  /** Caps on distinct metric attribute values (methods 256, endpoints 256, zones 64 by default). */
+  readonly cardinality?: CardinalityLimits;
+  /**
+   * Longest status detail text kept as a span's status message, in characters. Default 256. Status details
+   * are the server's or grpc-js's error text, never metadata or message bodies.
+   */
+  readonly maxStatusDetailsLength?: number;
+}
+
+const NOOP_ATTEMPT: AttemptObserver = {
+  onPick() {},
+  outgoingHeaders: () => ({}),
+  onEnd() {},
+};
+const NOOP_CALL: CallObserver = {
+  onAttemptStart: () => NOOP_ATTEMPT,
+  onEnd() {},
+};
+
+let warned = false;
+function swallow(where: string, error: unknown): void {
+  if (warned) return;
+  warned = true;
+  try {
+    diag.warn(`@fairway/telemetry: ignored an error in ${where} (further ones are not logged)`, error);
+  } catch {
+    /* never throw */
+  }
+}
+
+/**
+ * Makes the observer to pass in the factory's `observers` option:
+ * `createClient(PricerClient, target, creds, { observers: [createTelemetryObserver()] })`.
+ *
+ * Per call it opens a CLIENT span `<package.Service>/<Method>` as a child of the active context (so a call
+ * made inside a traced server handler joins that trace), and one CLIENT child span per attempt carrying the
+ * endpoint, zones, the pick's reason and any retry reason. Each attempt's metadata gets that attempt's W3C
+ * `traceparent`. Metadata values, credentials and message bodies are never recorded. It never throws: any
+ * internal error is swallowed (logged once through the OpenTelemetry diag logger).
+ */
+export function createTelemetryObserver(options: TelemetryObserverOptions = {}): CallObserverFactory {
+  const maxDetails = options.maxStatusDetailsLength ?? 256;
+  if (!Number.isInteger(maxDetails) || maxDetails < 0) {
+    throw new RangeError(`maxStatusDetailsLength must be a non-negative integer, got ${String(maxDetails)}`);
+  }
+  const tracer: Tracer = options.tracerProvider
+    ? options.tracerProvider.getTracer(TELEMETRY_SCOPE_NAME, TELEMETRY_VERSION)
+    : trace.getTracer(TELEMETRY_SCOPE_NAME, TELEMETRY_VERSION);
+  const golden = options.metrics === false ? undefined : new GoldenMetrics(options.meterProvider, options.cardinality);
+  const shared: Shared = { tracer, golden, propagator: options.propagator, maxDetails };
+  return {
+    onCallStart(call: CallDescription): CallObserver {
+      try {
+        return new CallSpan(shared, call);
+      } catch (error) {
+        swallow('onCallStart', error);
+        return NOOP_CALL;
+      }
+    },
+  };
+}
+
+interface Shared {
+  readonly tracer: Tracer;
+  readonly golden: GoldenMetrics | undefined;
+  readonly propagator: TextMapPropagator | undefined;
+  readonly maxDetails: number;
+}
+
+function details(text: string, max: number): string {
+  return text.length > max ? `${text.slice(0, max)}...` : text;
+}
+
+class CallSpan implements CallObserver {
+  readonly span: Span;
+  readonly ctx: Context;
+  readonly spanName: string;
+  readonly baseAttributes: Attributes;
+  readonly metricMethod: Attributes | undefined;
+  readonly clientZone: string | undefined;
+  readonly startMs = performance.now();
+  readonly open = new Set<AttemptSpan>();
+  attempts = 0;
+  lastPick: PickExplanation | undefined;
+  ended = false;
+
+  constructor(
+    readonly shared: Shared,
+    call: CallDescription,
+  ) {
+    const parts = splitMethod(String(call.method ?? ''));
+    this.spanName = parts.spanName;
+    this.clientZone = call.clientZone || undefined;
+    this.baseAttributes = {
+      [A.RPC_SYSTEM]: 'grpc',
+      [A.RPC_SERVICE]: parts.service,
+      [A.RPC_METHOD]: parts.method,
+    };
+    const attributes: Attributes = { ...this.baseAttributes, [A.TARGET]: redactTarget(String(call.target ?? '')) };
+    if (this.clientZone) attributes[A.CLIENT_ZONE] = this.clientZone;
+    const parent = context.active();
+    this.span = shared.tracer.startSpan(this.spanName, { kind: SpanKind.CLIENT, attributes }, parent);
+    this.ctx = trace.setSpan(parent, this.span);
+    this.metricMethod = shared.golden?.methodAttributes(parts.service, parts.method);
+  }
+
+  onAttemptStart(attempt: number): AttemptObserver {
+    try {
+      if (this.ended) return NOOP_ATTEMPT;
+      this.attempts = Math.max(this.attempts, attempt);
+      const a = new AttemptSpan(this, attempt);
+      this.open.add(a);
+      return a;
+    } catch (error) {
+      swallow('onAttemptStart', error);
+      return NOOP_ATTEMPT;
+    }
+  }
+
+  onEnd(status: { readonly code: number; readonly details: string }): void {
+    try {
+      if (this.ended) return;
+      this.ended = true;
+      // Defensive: an attempt the call layer never ended is closed here (without metrics).
+      for (const a of this.open) a.abandon();
+      this.open.clear();
+      const code = Number(status?.code ?? 2);
+      const span = this.span;
+      span.setAttribute(A.RPC_GRPC_STATUS_CODE, code);
+      span.setAttribute(A.ATTEMPTS, this.attempts);
+      try {
+        if (this.lastPick) {
+          const { host, port } = splitAddress(this.lastPick.address);
+          span.setAttribute(A.SERVER_ADDRESS, host);
+          if (port !== undefined) span.setAttribute(A.SERVER_PORT, port);
+        }
+      } catch (error) {
+        swallow('onEnd (call)', error);
+      }
+      try {
+        if (code !== 0) {
+          span.setStatus({ code: SpanStatusCode.ERROR, message: details(String(status?.details ?? ''), this.shared.maxDetails) });
+        }
+      } finally {
+        span.end();
+      }
+      if (this.shared.golden && this.metricMethod) {
+        this.shared.golden.recordCall({
+          method: this.metricMethod,
+          clientZone: this.clientZone,
+          code,
+          durationMs: performance.now() - this.startMs,
+        });
+      }
+    } catch (error) {
+      swallow('onEnd (call)', error);
+    }
+  }
+}
+
+class AttemptSpan implements AttemptObserver {
+  readonly span: Span;
+  readonly ctx: Context;
+  readonly startMs = performance.now();
+  pick: PickExplanation | undefined;
+  picks = 0;
+  ended = false;
+
+  constructor(
+    readonly call: CallSpan,
+    readonly attempt: number,
+  ) {
+    const attributes: Attributes = { ...call.baseAttributes, [A.ATTEMPT]: attempt };
+    if (call.clientZone) attributes[A.CLIENT_ZONE] = call.clientZone;
+    this.span = call.shared.tracer.startSpan(
+      `${call.spanName} attempt ${attempt}`,
+      { kind: SpanKind.CLIENT, attributes },
+      call.ctx,
+    );
+    this.ctx = trace.setSpan(call.ctx, this.span);
+  }
+
+  onPick(pick: PickExplanation): void {
+    try {
+      if (this.ended || !pick) return;
+      this.picks += 1;
+      const span = this.span;
+      if (this.picks > 1 && this.pick && this.pick.address !== pick.address) {
+        span.addEvent('fairway.repick', { 'fairway.previous.endpoint.address': this.pick.address });
+      }
+      this.pick = pick;
+      this.call.lastPick = pick;
+      const attrs: Attributes = {
+        [A.ENDPOINT_ADDRESS]: pick.address,
+        [A.ZONE_MODE]: pick.zoneMode,
+        [A.PICK_REASON]: pick.reason,
+        [A.PICK_COUNT]: this.picks,
+      };
+      const { host, port } = splitAddress(pick.address);
+      attrs[A.SERVER_ADDRESS] = host;
+      if (port !== undefined) attrs[A.SERVER_PORT] = port;
+      if (pick.zone) attrs[A.ENDPOINT_ZONE] = pick.zone;
+      if (pick.instance) attrs[A.ENDPOINT_INSTANCE] = pick.instance;
+      if (pick.incarnation) attrs[A.ENDPOINT_INCARNATION] = pick.incarnation;
+      const clientZone = pick.clientZone || this.call.clientZone;
+      if (clientZone) attrs[A.CLIENT_ZONE] = clientZone;
+      if (clientZone && pick.zone) attrs[A.CROSS_ZONE] = clientZone !== pick.zone;
+      span.setAttributes(attrs);
+    } catch (error) {
+      swallow('onPick', error);
+    }
+  }
+
+  outgoingHeaders(): Readonly<Record<string, string>> {
+    try {
+      return injectContext(this.ctx, this.call.shared.propagator);
+    } catch (error) {
+      swallow('outgoingHeaders', error);
+      return {};
+    }
+  }
+
+  onEnd(outcome: AttemptOutcome): void {
+    try {
+      if (this.ended) return;
+      this.ended = true;
+      this.call.open.delete(this);
+      const code = Number(outcome?.code ?? 2);
+      const span = this.span;
+      try {
+        span.setAttribute(A.RPC_GRPC_STATUS_CODE, code);
+        if (outcome?.timedOut) span.setAttribute(A.ATTEMPT_TIMED_OUT, true);
+        if (outcome?.retryReason) span.setAttribute(A.RETRY_REASON, String(outcome.retryReason));
+        if (outcome?.retryRefusedReason) span.setAttribute(A.RETRY_REFUSED, String(outcome.retryRefusedReason));
+        if (code !== 0) {
+          span.setStatus({
+            code: SpanStatusCode.ERROR,
+            message: details(String(outcome?.details ?? ''), this.call.shared.maxDetails),
+          });
+        }
+      } finally {
+        span.end();
+      }
+      const golden = this.call.shared.golden;
+      if (golden && this.call.metricMethod) {
+        golden.recordAttempt({
+          method: this.call.metricMethod,
+          clientZone: this.pick?.clientZone || this.call.clientZone,
+          code,
+          durationMs: performance.now() - this.startMs,
+          address: this.pick?.address,
+          endpointZone: this.pick?.zone,
+          retried: Boolean(outcome?.retryReason),
+          refused: Boolean(outcome?.retryRefusedReason),
+        });
+      }
+    } catch (error) {
+      swallow('onEnd (attempt)', error);
+    }
+  }
+
+  /** Ends the span of an attempt the call layer never ended. */
+  abandon(): void {
+    if (this.ended) return;
+    this.ended = true;
+    this.span.setStatus({ code: SpanStatusCode.ERROR, message: 'call ended before this attempt reported its end' });
+    this.span.end();
+  }
+}

@@ -1,0 +1,482 @@
+/**
+ * `setupTelemetry`: the OpenTelemetry SDK (traces + metrics) with an exporter in one call, honouring the
+ * standard `OTEL_*` environment variables.
+ */
+import { diag, metrics, ProxyTracerProvider, trace, context, propagation, type Attributes, type TracerProvider } from '@opentelemetry/api';
+import { ExportResultCode, type ExportResult } from '@opentelemetry/core';
+import { NodeSDK } from '@opentelemetry/sdk-node';
+import { envDetector, hostDetector, resourceFromAttributes, defaultResource } from '@opentelemetry/resources';
+import {
+  BatchSpanProcessor,
+  ConsoleSpanExporter,
+  SimpleSpanProcessor,
+  type ReadableSpan,
+  type SpanExporter,
+  type SpanProcessor,
+} from '@opentelemetry/sdk-trace-base';
+import { ConsoleMetricExporter, PeriodicExportingMetricReader, type IMetricReader, type PushMetricExporter } from '@opentelemetry/sdk-metrics';
+import { OTLPTraceExporter as OTLPGrpcTraceExporter } from '@opentelemetry/exporter-trace-otlp-grpc';
+import { OTLPTraceExporter as OTLPProtoTraceExporter } from '@opentelemetry/exporter-trace-otlp-proto';
+import { OTLPMetricExporter as OTLPGrpcMetricExporter } from '@opentelemetry/exporter-metrics-otlp-grpc';
+import { OTLPMetricExporter as OTLPProtoMetricExporter } from '@opentelemetry/exporter-metrics-otlp-proto';
+import { JaegerJsonFileExporter } from './jaeger-json.js';
+
+/**
+ * Where spans go.
+ * - `otlp-http`: OTLP over HTTP/protobuf (`POST <endpoint>/v1/traces`, default `http://localhost:4318`).
+ * - `otlp-grpc`: OTLP over gRPC (default `http://localhost:4317`).
+ * - `jaeger`: `@opentelemetry/exporter-jaeger` (Thrift over UDP to an agent on `localhost:6832`, or HTTP to a
+ *   collector when `jaeger.endpoint` is set). **Deprecated upstream**: Jaeger ingests OTLP natively since
+ *   v1.35 and the OpenTelemetry project no longer maintains this exporter; prefer `otlp-grpc`/`otlp-http`.
+ * - `jaeger-json-file`: Jaeger's JSON trace format written to `file` on flush/shutdown, which the Jaeger UI
+ *   opens from a file (for machines without a Jaeger).
+ * - `console`: each span printed to stdout (debugging).
+ * - `none`: no spans are exported (trace context still propagates).
+ */
+export type TraceExporterKind = 'otlp-grpc' | 'otlp-http' | 'jaeger' | 'jaeger-json-file' | 'console' | 'none';
+
+/**
+ * Options of {@link setupTelemetry}. Every option is a default: the matching standard `OTEL_*` variable,
+ * when set, wins, so an operator can redirect telemetry without a code change.
+ */
+export interface SetupTelemetryOptions {
+  /** `service.name` of this process. Required unless `OTEL_SERVICE_NAME` (or `service.name` in `OTEL_RESOURCE_ATTRIBUTES`) is set, which wins. */
+  readonly serviceName?: string;
+  /** `service.version`. Default none. */
+  readonly serviceVersion?: string;
+  /** More resource attributes (`deployment.environment`, ...). `OTEL_RESOURCE_ATTRIBUTES` wins per key. Default none. */
+  readonly resourceAttributes?: Attributes;
+  /**
+   * Span exporter. Default `otlp-http`. Overridden by `OTEL_TRACES_EXPORTER` (`otlp`, `jaeger`, `console`,
+   * `none`) and, for OTLP, by `OTEL_EXPORTER_OTLP_TRACES_PROTOCOL` / `OTEL_EXPORTER_OTLP_PROTOCOL`
+   * (`grpc`, `http/protobuf`).
+   */
+  readonly exporter?: TraceExporterKind;
+  /**
+   * OTLP base URL, e.g. `http://collector:4318` (HTTP; `/v1/traces` and `/v1/metrics` are appended) or
+   * `http://collector:4317` (gRPC). Default `http://localhost:4318` / `http://localhost:4317`. Overridden by
+   * `OTEL_EXPORTER_OTLP_ENDPOINT` and the per-signal `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` /
+   * `OTEL_EXPORTER_OTLP_METRICS_ENDPOINT` (used as given).
+   */
+  readonly endpoint?: string;
+  /** For `jaeger-json-file`: the path to write. Default `./<serviceName>-traces.json`. */
+  readonly file?: string;
+  /** For `jaeger-json-file`: most spans kept, default 100000. */
+  readonly maxFileSpans?: number;
+  /**
+   * For `jaeger` (deprecated exporter): agent `host` (default `localhost`) and UDP `port` (default 6832), or a
+   * collector `endpoint` (e.g. `http://localhost:14268/api/traces`). `OTEL_EXPORTER_JAEGER_AGENT_HOST`,
+   * `OTEL_EXPORTER_JAEGER_AGENT_PORT` and `OTEL_EXPORTER_JAEGER_ENDPOINT` win.
+   */
+  readonly jaeger?: { readonly host?: string; readonly port?: number; readonly endpoint?: string };
+  /**
+   * Export metrics. Default: `true` with an OTLP span exporter, else `false`. Overridden by
+   * `OTEL_METRICS_EXPORTER` (`otlp`, `console`, `none`). Metrics go over OTLP (protocol from
+   * `OTEL_EXPORTER_OTLP_METRICS_PROTOCOL` / `OTEL_EXPORTER_OTLP_PROTOCOL`, else the span exporter's).
+   */
+  readonly metrics?: boolean;
+  /** Metric export interval in ms. Default 60000. `OTEL_METRIC_EXPORT_INTERVAL` wins. */
+  readonly metricExportIntervalMs?: number;
+  /** Timeout of one export in ms. Default 10000. `OTEL_EXPORTER_OTLP_TIMEOUT` wins. */
+  readonly exportTimeoutMs?: number;
+  /** Spans queued for export at most; further spans are dropped (bounded memory). Default 2048. `OTEL_BSP_MAX_QUEUE_SIZE` wins. */
+  readonly maxQueueSize?: number;
+  /** Delay between span batches in ms. Default 5000. `OTEL_BSP_SCHEDULE_DELAY` wins. */
+  readonly scheduledDelayMs?: number;
+  /** Longest `shutdown()` waits for the last export, in ms. Default 5000. */
+  readonly shutdownTimeoutMs?: number;
+}
+
+/** What {@link setupTelemetry} decided, after the environment was applied. */
+export interface ResolvedTelemetryConfig {
+  readonly disabled: boolean;
+  readonly serviceName: string;
+  readonly exporter: TraceExporterKind;
+  /** Full URL spans go to (OTLP), the Jaeger agent/collector, or the file path; undefined for `console`/`none`. */
+  readonly tracesDestination?: string;
+  readonly metrics: 'otlp-grpc' | 'otlp-http' | 'console' | 'none';
+  readonly metricsUrl?: string;
+  readonly metricExportIntervalMs: number;
+  readonly exportTimeoutMs: number;
+  readonly maxQueueSize: number;
+  readonly scheduledDelayMs: number;
+}
+
+/** A running telemetry set-up. */
+export interface TelemetryHandle {
+  /** The configuration in effect. */
+  readonly config: ResolvedTelemetryConfig;
+  /** Exports what is pending now (and, for `jaeger-json-file`, writes the file). Never rejects. */
+  forceFlush(): Promise<void>;
+  /**
+   * Flushes (bounded by `shutdownTimeoutMs`), stops the exporters and unregisters the global providers this
+   * set-up registered, so `setupTelemetry` may be called again. Idempotent; never rejects.
+   */
+  shutdown(): Promise<void>;
+}
+
+type Env = Readonly<Record<string, string | undefined>>;
+
+function envString(env: Env, name: string): string | undefined {
+  const v = env[name]?.trim();
+  return v ? v : undefined;
+}
+
+function envNumber(env: Env, name: string): number | undefined {
+  const v = envString(env, name);
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!Number.isFinite(n) || n < 0) {
+    diag.warn(`@fairway/telemetry: ignoring ${name}=${v}: not a non-negative number`);
+    return undefined;
+  }
+  return n;
+}
+
+function envBool(env: Env, name: string): boolean {
+  return envString(env, name)?.toLowerCase() === 'true';
+}
+
+function protocolKind(value: string | undefined, name: string): 'otlp-grpc' | 'otlp-http' | undefined {
+  if (value === undefined) return undefined;
+  if (value === 'grpc') return 'otlp-grpc';
+  if (value === 'http/protobuf') return 'otlp-http';
+  if (value === 'http/json') {
+    diag.warn(`@fairway/telemetry: ${name}=http/json is not supported; using http/protobuf`);
+    return 'otlp-http';
+  }
+  diag.warn(`@fairway/telemetry: ignoring ${name}=${value}: expected grpc or http/protobuf`);
+  return undefined;
+}
+
+const EXPORTER_KINDS: ReadonlySet<string> = new Set(['otlp-grpc', 'otlp-http', 'jaeger', 'jaeger-json-file', 'console', 'none']);
+
+function serviceNameFromResourceAttributes(env: Env): string | undefined {
+  const raw = envString(env, 'OTEL_RESOURCE_ATTRIBUTES');
+  if (!raw) return undefined;
+  for (const pair of raw.split(',')) {
+    const eq = pair.indexOf('=');
+    if (eq > 0 && pair.slice(0, eq).trim() === 'service.name') {
+      try {
+        return decodeURIComponent(pair.slice(eq + 1).trim()) || undefined;
+      } catch {
+        return pair.slice(eq + 1).trim() || undefined;
+      }
+    }
+  }
+  return undefined;
+}
+
+function withPath(base: string, path: string): string {
+  return `${base.replace(/\/+$/, '')}${path}`;
+}
+
+function positiveOption(value: number | undefined, name: string, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) {
+    throw new RangeError(`setupTelemetry: ${name} must be a positive number, got ${String(value)}`);
+  }
+  return value;
+}
+
+/**
+ * Applies the `OTEL_*` variables in `env` to `options`; pure (exported for tests and for printing what a
+ * process will do). Throws a `TypeError`/`RangeError` naming the option when an option is wrong.
+ */
+export function resolveTelemetryConfig(options: SetupTelemetryOptions = {}, env: Env = process.env): ResolvedTelemetryConfig {
+  if (options.exporter !== undefined && !EXPORTER_KINDS.has(options.exporter)) {
+    throw new TypeError(
+      `setupTelemetry: exporter must be one of ${[...EXPORTER_KINDS].join(', ')}, got ${JSON.stringify(options.exporter)}`,
+    );
+  }
+  const serviceName = envString(env, 'OTEL_SERVICE_NAME') ?? serviceNameFromResourceAttributes(env) ?? options.serviceName;
+  if (!serviceName || typeof serviceName !== 'string') {
+    throw new TypeError('setupTelemetry: serviceName is required (or set OTEL_SERVICE_NAME)');
+  }
+  const metricExportIntervalMs =
+    envNumber(env, 'OTEL_METRIC_EXPORT_INTERVAL') ?? positiveOption(options.metricExportIntervalMs, 'metricExportIntervalMs', 60_000);
+  const exportTimeoutMs = envNumber(env, 'OTEL_EXPORTER_OTLP_TIMEOUT') ?? positiveOption(options.exportTimeoutMs, 'exportTimeoutMs', 10_000);
+  const maxQueueSize = envNumber(env, 'OTEL_BSP_MAX_QUEUE_SIZE') ?? positiveOption(options.maxQueueSize, 'maxQueueSize', 2048);
+  const scheduledDelayMs = envNumber(env, 'OTEL_BSP_SCHEDULE_DELAY') ?? positiveOption(options.scheduledDelayMs, 'scheduledDelayMs', 5000);
+  const common = { serviceName, metricExportIntervalMs, exportTimeoutMs, maxQueueSize, scheduledDelayMs };
+
+  if (envBool(env, 'OTEL_SDK_DISABLED')) {
+    return { ...common, disabled: true, exporter: 'none', metrics: 'none' };
+  }
+
+  const tracesProtocol = protocolKind(
+    envString(env, 'OTEL_EXPORTER_OTLP_TRACES_PROTOCOL') ?? envString(env, 'OTEL_EXPORTER_OTLP_PROTOCOL'),
+    'OTEL_EXPORTER_OTLP_PROTOCOL',
+  );
+  const optionOtlp = options.exporter === 'otlp-grpc' || options.exporter === 'otlp-http' ? options.exporter : undefined;
+  let exporter: TraceExporterKind | undefined;
+  const envExporter = envString(env, 'OTEL_TRACES_EXPORTER')?.split(',')[0]?.trim();
+  switch (envExporter) {
+    case undefined:
+      break;
+    case 'none':
+    case 'jaeger':
+    case 'console':
+      exporter = envExporter;
+      break;
+    case 'otlp':
+      exporter = tracesProtocol ?? optionOtlp ?? 'otlp-http';
+      break;
+    default:
+      diag.warn(`@fairway/telemetry: ignoring OTEL_TRACES_EXPORTER=${envExporter}: expected otlp, jaeger, console or none`);
+  }
+  if (exporter === undefined) {
+    exporter = options.exporter === undefined || optionOtlp ? (tracesProtocol ?? optionOtlp ?? 'otlp-http') : options.exporter;
+  }
+
+  let tracesDestination: string | undefined;
+  if (exporter === 'otlp-http' || exporter === 'otlp-grpc') {
+    const http = exporter === 'otlp-http';
+    const signal = envString(env, 'OTEL_EXPORTER_OTLP_TRACES_ENDPOINT');
+    const base = envString(env, 'OTEL_EXPORTER_OTLP_ENDPOINT') ?? options.endpoint ?? (http ? 'http://localhost:4318' : 'http://localhost:4317');
+    tracesDestination = signal ?? (http ? withPath(base, '/v1/traces') : base);
+  } else if (exporter === 'jaeger') {
+    const endpoint = envString(env, 'OTEL_EXPORTER_JAEGER_ENDPOINT') ?? options.jaeger?.endpoint;
+    const host = envString(env, 'OTEL_EXPORTER_JAEGER_AGENT_HOST') ?? options.jaeger?.host ?? 'localhost';
+    const port = envString(env, 'OTEL_EXPORTER_JAEGER_AGENT_PORT') ?? String(options.jaeger?.port ?? 6832);
+    tracesDestination = endpoint ?? `udp://${host}:${port}`;
+  } else if (exporter === 'jaeger-json-file') {
+    tracesDestination = options.file ?? `./${serviceName.replace(/[^\w.-]+/g, '_')}-traces.json`;
+  }
+
+  let metricsKind: ResolvedTelemetryConfig['metrics'];
+  const envMetrics = envString(env, 'OTEL_METRICS_EXPORTER')?.split(',')[0]?.trim();
+  const metricsProtocol =
+    protocolKind(
+      envString(env, 'OTEL_EXPORTER_OTLP_METRICS_PROTOCOL') ?? envString(env, 'OTEL_EXPORTER_OTLP_PROTOCOL'),
+      'OTEL_EXPORTER_OTLP_PROTOCOL',
+    ) ??
+    (exporter === 'otlp-grpc' || exporter === 'otlp-http' ? exporter : optionOtlp) ??
+    'otlp-http';
+  if (envMetrics === 'none') metricsKind = 'none';
+  else if (envMetrics === 'console') metricsKind = 'console';
+  else if (envMetrics === 'otlp') metricsKind = metricsProtocol;
+  else {
+    if (envMetrics !== undefined) diag.warn(`@fairway/telemetry: ignoring OTEL_METRICS_EXPORTER=${envMetrics}: expected otlp, console or none`);
+    const on = options.metrics ?? (exporter === 'otlp-grpc' || exporter === 'otlp-http');
+    metricsKind = on ? metricsProtocol : 'none';
+  }
+  let metricsUrl: string | undefined;
+  if (metricsKind === 'otlp-grpc' || metricsKind === 'otlp-http') {
+    const http = metricsKind === 'otlp-http';
+    const signal = envString(env, 'OTEL_EXPORTER_OTLP_METRICS_ENDPOINT');
+    const base = envString(env, 'OTEL_EXPORTER_OTLP_ENDPOINT') ?? options.endpoint ?? (http ? 'http://localhost:4318' : 'http://localhost:4317');
+    metricsUrl = signal ?? (http ? withPath(base, '/v1/metrics') : base);
+  }
+  return {
+    ...common,
+    disabled: false,
+    exporter,
+    ...(tracesDestination !== undefined ? { tracesDestination } : {}),
+    metrics: metricsKind,
+    ...(metricsUrl !== undefined ? { metricsUrl } : {}),
+  };
+}
+
+/** A span exporter loaded on first use (keeps the deprecated Jaeger exporter's dependencies off the start-up path). */
+class LazySpanExporter implements SpanExporter {
+  private exporter: SpanExporter | undefined;
+  private readonly loading: Promise<SpanExporter | undefined>;
+  constructor(load: () => Promise<SpanExporter>) {
+    this.loading = load().then(
+      (e) => (this.exporter = e),
+      (error: unknown) => {
+        diag.error('@fairway/telemetry: could not load the span exporter', error);
+        return undefined;
+      },
+    );
+  }
+  export(spans: ReadableSpan[], resultCallback: (result: ExportResult) => void): void {
+    if (this.exporter) return this.exporter.export(spans, resultCallback);
+    void this.loading.then((e) => {
+      if (e) e.export(spans, resultCallback);
+      else resultCallback({ code: ExportResultCode.FAILED, error: new Error('span exporter unavailable') });
+    });
+  }
+  async shutdown(): Promise<void> {
+    const e = await this.loading;
+    await e?.shutdown();
+  }
+  async forceFlush(): Promise<void> {
+    const e = await this.loading;
+    await e?.forceFlush?.();
+  }
+}
+
+function makeSpanExporter(config: ResolvedTelemetryConfig, options: SetupTelemetryOptions, env: Env): SpanExporter | undefined {
+  switch (config.exporter) {
+    case 'otlp-http':
+      return new OTLPProtoTraceExporter({ url: config.tracesDestination!, timeoutMillis: config.exportTimeoutMs });
+    case 'otlp-grpc':
+      return new OTLPGrpcTraceExporter({ url: config.tracesDestination!, timeoutMillis: config.exportTimeoutMs });
+    case 'jaeger': {
+      const endpoint = envString(env, 'OTEL_EXPORTER_JAEGER_ENDPOINT') ?? options.jaeger?.endpoint;
+      const host = envString(env, 'OTEL_EXPORTER_JAEGER_AGENT_HOST') ?? options.jaeger?.host;
+      const portText = envString(env, 'OTEL_EXPORTER_JAEGER_AGENT_PORT');
+      const port = portText !== undefined ? Number(portText) : options.jaeger?.port;
+      return new LazySpanExporter(async () => {
+        const { JaegerExporter } = await import('@opentelemetry/exporter-jaeger');
+        return new JaegerExporter({
+          ...(endpoint ? { endpoint } : {}),
+          ...(host ? { host } : {}),
+          ...(port !== undefined && Number.isFinite(port) ? { port } : {}),
+        }) as unknown as SpanExporter;
+      });
+    }
+    case 'jaeger-json-file':
+      return new JaegerJsonFileExporter({
+        file: config.tracesDestination!,
+        ...(options.maxFileSpans !== undefined ? { maxSpans: options.maxFileSpans } : {}),
+      });
+    case 'console':
+      return new ConsoleSpanExporter();
+    case 'none':
+      return undefined;
+  }
+}
+
+function makeMetricReader(config: ResolvedTelemetryConfig): IMetricReader | undefined {
+  let exporter: PushMetricExporter;
+  switch (config.metrics) {
+    case 'none':
+      return undefined;
+    case 'console':
+      exporter = new ConsoleMetricExporter();
+      break;
+    case 'otlp-http':
+      exporter = new OTLPProtoMetricExporter({ url: config.metricsUrl!, timeoutMillis: config.exportTimeoutMs });
+      break;
+    case 'otlp-grpc':
+      exporter = new OTLPGrpcMetricExporter({ url: config.metricsUrl!, timeoutMillis: config.exportTimeoutMs });
+      break;
+  }
+  return new PeriodicExportingMetricReader({
+    exporter,
+    exportIntervalMillis: config.metricExportIntervalMs,
+    exportTimeoutMillis: Math.min(config.exportTimeoutMs, config.metricExportIntervalMs),
+  });
+}
+
+function globalTracerDelegate(): TracerProvider {
+  const provider = trace.getTracerProvider();
+  return provider instanceof ProxyTracerProvider ? provider.getDelegate() : provider;
+}
+
+function isNoopTracerProvider(provider: TracerProvider): boolean {
+  return provider.constructor?.name === 'NoopTracerProvider';
+}
+
+function bounded(promise: Promise<unknown>, ms: number): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, ms);
+    timer.unref?.();
+    promise.then(
+      () => {
+        clearTimeout(timer);
+        resolve();
+      },
+      (error: unknown) => {
+        clearTimeout(timer);
+        diag.warn('@fairway/telemetry: error while flushing or shutting down', error);
+        resolve();
+      },
+    );
+  });
+}
+
+/**
+ * Sets up OpenTelemetry (traces, and metrics with OTLP) for this process in one call, and registers it as
+ * the global provider that {@link createTelemetryObserver} and the server helpers use by default. Standard
+ * `OTEL_*` variables win over the options (see {@link SetupTelemetryOptions}); `OTEL_SDK_DISABLED=true`
+ * turns it all off. W3C trace context (and baggage) is the propagator unless `OTEL_PROPAGATORS` says
+ * otherwise. Call `shutdown()` before the process exits so the last spans are sent (or the file is written).
+ *
+ * An unreachable collector changes nothing for the application: spans wait in a bounded queue
+ * (`maxQueueSize`) and are dropped when it is full; export errors are not thrown.
+ *
+ * Throws (a `TypeError` or `RangeError` naming the option) on a wrong option, and when another global
+ * tracer provider is already registered.
+ */
+export function setupTelemetry(options: SetupTelemetryOptions = {}): TelemetryHandle {
+  const env = process.env;
+  const config = resolveTelemetryConfig(options, env);
+  const shutdownTimeoutMs = positiveOption(options.shutdownTimeoutMs, 'shutdownTimeoutMs', 5000);
+  if (config.disabled) {
+    return { config, forceFlush: async () => {}, shutdown: async () => {} };
+  }
+  const existing = globalTracerDelegate();
+  if (!isNoopTracerProvider(existing)) {
+    throw new Error(
+      'setupTelemetry: a global OpenTelemetry tracer provider is already registered (by an earlier setupTelemetry ' +
+        'that was not shut down, or by your own SDK set-up). Shut that one down first, or keep your own set-up ' +
+        'and pass nothing: createTelemetryObserver() uses the global provider.',
+    );
+  }
+  const exporter = makeSpanExporter(config, options, env);
+  const processors: SpanProcessor[] = [];
+  if (exporter) {
+    processors.push(
+      exporter instanceof ConsoleSpanExporter
+        ? new SimpleSpanProcessor(exporter)
+        : new BatchSpanProcessor(exporter, {
+            maxQueueSize: config.maxQueueSize,
+            maxExportBatchSize: Math.min(512, config.maxQueueSize),
+            scheduledDelayMillis: config.scheduledDelayMs,
+            exportTimeoutMillis: config.exportTimeoutMs,
+          }),
+    );
+  }
+  const reader = makeMetricReader(config);
+  const resource = defaultResource().merge(
+    resourceFromAttributes({
+      ...options.resourceAttributes,
+      'process.pid': process.pid,
+      'process.runtime.name': 'nodejs',
+      'process.runtime.version': process.versions.node,
+      ...(options.serviceVersion ? { 'service.version': options.serviceVersion } : {}),
+    }),
+  );
+  const sdk = new NodeSDK({
+    serviceName: config.serviceName,
+    resource,
+    // envDetector reads OTEL_RESOURCE_ATTRIBUTES; the process detector is left out because it records the
+    // command line, which may carry credentials.
+    resourceDetectors: [envDetector, hostDetector],
+    spanProcessors: processors,
+    metricReaders: reader ? [reader] : [],
+    logRecordProcessors: [],
+    instrumentations: [],
+  });
+  sdk.start();
+  const ourTracer = processors.length > 0 ? globalTracerDelegate() : undefined;
+  const ourMeter = reader ? metrics.getMeterProvider() : undefined;
+  let stopped: Promise<void> | undefined;
+  return {
+    config,
+    async forceFlush() {
+      const work: Promise<unknown>[] = [];
+      const t = ourTracer as { forceFlush?: () => Promise<void> } | undefined;
+      if (t?.forceFlush) work.push(t.forceFlush());
+      const m = ourMeter as { forceFlush?: () => Promise<void> } | undefined;
+      if (m?.forceFlush) work.push(m.forceFlush());
+      await bounded(Promise.all(work), shutdownTimeoutMs);
+    },
+    shutdown() {
+      stopped ??= (async () => {
+        await bounded(sdk.shutdown(), shutdownTimeoutMs);
+        if (ourTracer && globalTracerDelegate() === ourTracer) {
+          trace.disable();
+          propagation.disable();
+          context.disable();
+        }
+        if (ourMeter && metrics.getMeterProvider() === ourMeter) metrics.disable();
+      })();
+      return stopped;
+    },
+  };
+}
