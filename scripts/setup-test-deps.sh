@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Installs the system packages the tests use: a real etcd (etcd-server, etcd-client), HAProxy (the sidecar
 # baseline), Debian's python3-grpcio (a C-core gRPC server for keepalive tests) and iproute2 (network
-# namespaces). Skips what is already there; needs root (CI runs as root) to install anything.
+# namespaces) and kubectl (Debian's kubernetes-client: checks the Kubernetes API stand-in). Skips what is already there; needs root (CI runs as root) to install anything.
 set -euo pipefail
 need=()
 command -v etcd >/dev/null 2>&1 || need+=(etcd-server)
 command -v etcdctl >/dev/null 2>&1 || need+=(etcd-client)
 command -v haproxy >/dev/null 2>&1 || need+=(haproxy)
 command -v ip >/dev/null 2>&1 || need+=(iproute2)
+command -v kubectl >/dev/null 2>&1 || need+=(kubernetes-client)
 /usr/bin/python3 -c 'import grpc' >/dev/null 2>&1 || need+=(python3-grpcio)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then
