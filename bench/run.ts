@@ -15,10 +15,12 @@ import type { BenchContext } from './lib/context.js';
 import { newScenario, scenarioTable, summarize, summaryTable, type RunReport, type ScenarioResult } from './lib/report.js';
 import { runB1 } from './scenarios/b1-slow-endpoint.js';
 import { runB4 } from './scenarios/b4-overhead.js';
+import { runB5 } from './scenarios/b5-scale.js';
 
 const SCENARIOS: Record<string, { title: string; run: (ctx: BenchContext) => Promise<ScenarioResult> }> = {
   B1: { title: 'slow endpoint', run: runB1 },
   B4: { title: 'overhead and the sidecar tax', run: runB4 },
+  B5: { title: 'scale (pure core)', run: runB5 },
 };
 const ALL_IDS = ['B1', 'B2', 'B3', 'B4', 'B5', 'B6', 'B7'];
 
