@@ -1,0 +1,93 @@
+/**
+ * `fairway`: per-request, latency- and zone-aware gRPC load balancing for Node.js, without a sidecar.
+ * One `npm install fairway`, one changed line:
+ *
+ * ```ts
+ * import { createClient } from 'fairway';
+ * const client = createClient(PricerClient, 'k8s:///pricer.trading:grpc', credentials.createInsecure(), { zone });
+ * ```
+ *
+ * Everything here registers every discovery source first (`registerAll()`, idempotent), so `static:`,
+ * `etcd:` and `k8s:` targets all work with no further set-up.
+ *
+ * @packageDocumentation
+ */
+import type { Channel, ChannelCredentials, Client, ClientOptions } from '@grpc/grpc-js';
+import {
+  createClient as createClientBase,
+  createChannel as createChannelBase,
+  clientOptions as clientOptionsBase,
+} from '@fairway/grpc';
+import type { ClientConstructor, FairwayOptions } from '@fairway/grpc';
+import { registerAll } from './register-all.js';
+
+export { registerAll } from './register-all.js';
+
+/** `createClient` from `@fairway/grpc`, with every discovery source registered. */
+export function createClient<T extends Client>(
+  ClientClass: ClientConstructor<T>,
+  target: string,
+  credentials: ChannelCredentials,
+  options?: FairwayOptions,
+): T {
+  registerAll();
+  return createClientBase(ClientClass, target, credentials, options);
+}
+
+/** `createChannel` from `@fairway/grpc`, with every discovery source registered. */
+export function createChannel(target: string, credentials: ChannelCredentials, options?: FairwayOptions): Channel {
+  registerAll();
+  return createChannelBase(target, credentials, options);
+}
+
+/** `clientOptions` from `@fairway/grpc`, with every discovery source registered. */
+export function clientOptions(options?: FairwayOptions): ClientOptions {
+  registerAll();
+  return clientOptionsBase(options);
+}
+
+/** Registers the policy and every discovery source (same as `registerAll`). */
+export function register(): void {
+  registerAll();
+}
+
+export {
+  registerDiscoveryScheme,
+  isDiscoverySchemeRegistered,
+  checkTarget,
+  FairwayOptionsError,
+  DuplicateGrpcError,
+  PolicyConfigError,
+  RetryOptionsError,
+  TargetError,
+  parseTarget,
+  POLICY_NAME,
+  setDefaultLogger,
+} from '@fairway/grpc';
+export type {
+  ClientConstructor,
+  FairwayOptions,
+  FairwayDiscoveryOptions,
+  FairwayKeepaliveOptions,
+  Logger,
+  RetryOptions,
+  MethodRetryOptions,
+  RetryBudgetOptions,
+} from '@fairway/grpc';
+export type {
+  EndpointInfo,
+  EndpointSnapshot,
+  DiscoverySource,
+  DiscoverySourceFactory,
+  DiscoveryListener,
+  DiscoveryError,
+  ParsedTarget,
+  PickExplanation,
+  CallObserverFactory,
+  CallObserver,
+  AttemptObserver,
+  CallDescription,
+  AttemptOutcome,
+  ZoneMode,
+} from '@fairway/core';
+// ---- other re-exports (registrar, telemetry set-up): owners add their lines below ----------------------

@@ -1,0 +1,152 @@
+// Misconfiguration is loud: malformed targets, unknown options, bad policy configs, unregistered schemes and
+// a second copy of grpc-js are errors at creation that name what is wrong. register() is idempotent.
+import { test, describe } from 'node:test';
+import assert from 'node:assert/strict';
+import { credentials, Client, Channel, experimental } from '@grpc/grpc-js';
+import { TargetError } from '@fairway/core';
+import { loadEcho } from '@fairway/testing';
+import {
+  createClient,
+  createChannel,
+  clientOptions,
+  register,
+  FairwayOptionsError,
+  DuplicateGrpcError,
+  PolicyConfigError,
+  parseFairwayPolicyConfig,
+  POLICY_NAME,
+  RetryOptionsError,
+} from './index.js';
+import { FairwayPolicyConfig } from './policy/config.js';
+import { setDefaultLogger, consoleLogger } from './logger.js';
+
+const creds = credentials.createInsecure();
+
+describe('loud misconfiguration', () => {
+  test('a malformed target is a TargetError naming the target and the problem', () => {
+    const { EchoClient } = loadEcho();
+    for (const [target, re] of [
+      ['static:///10.0.0.1:99999', /out of range/],
+      ['static:///10.0.0.1', /no port/],
+      ['pricer', /no scheme/],
+      ['etcd:///', /no service name/],
+    ] as const) {
+      assert.throws(() => createClient(EchoClient, target, creds), (e: unknown) => {
+        assert.ok(e instanceof TargetError, String(e));
+        assert.ok(e.message.includes(JSON.stringify(target)), e.message);
+        assert.match(e.message, re);
+        return true;
+      });
+      assert.throws(() => createChannel(target, creds), TargetError);
+      assert.throws(() => new EchoClient(target, creds, clientOptions()), TargetError);
+    }
+  });
+
+  test('a scheme with no registered source is an error naming the scheme (grpc-js would quietly try dns)', () => {
+    assert.throws(() => createChannel('nosuch:///pricer', creds), (e: unknown) => {
+      assert.ok(e instanceof TargetError);
+      assert.match(e.message, /no discovery source is registered for scheme "nosuch"/);
+      return true;
+    });
+    assert.throws(() => createChannel('etcd:///pricer', creds), /import createClient from 'fairway'|scheme "etcd"/);
+  });
+
+  test('an unknown option is an error naming the key', () => {
+    assert.throws(
+      () => createChannel('static:///127.0.0.1:1', creds, { zoen: 'a' } as never),
+      (e: unknown) => e instanceof FairwayOptionsError && e.option === 'zoen' && /zoen/.test(e.message),
+    );
+    assert.throws(
+      () => clientOptions({ keepalive: { timeMs: 10_000, timeout: 1 } } as never),
+      (e: unknown) => e instanceof FairwayOptionsError && e.option === 'keepalive.timeout',
+    );
+  });
+
+  test('bad option values name the option', () => {
+    assert.throws(() => clientOptions({ decayMs: -1 }), (e: unknown) => e instanceof FairwayOptionsError && e.option === 'decayMs');
+    assert.throws(() => clientOptions({ zone: '' }), (e: unknown) => e instanceof FairwayOptionsError && e.option === 'zone');
+    assert.throws(
+      () => clientOptions({ zoneBandLow: 3, zoneBandHigh: 2 }),
+      (e: unknown) => e instanceof FairwayOptionsError && e.option === 'zoneBandLow',
+    );
+    assert.throws(() => clientOptions({ keepalive: { timeMs: 5 } }), (e: unknown) => e instanceof FairwayOptionsError && e.option === 'keepalive.timeMs');
+    assert.throws(() => clientOptions({ observers: [{}] as never }), (e: unknown) => e instanceof FairwayOptionsError && e.option === 'observers[0]');
+    assert.throws(() => clientOptions({ retry: { attemptTimeoutMs: -5 } }), RetryOptionsError);
+  });
+
+  test('a service config naming another policy is an error; method configs are kept', () => {
+    assert.throws(
+      () => clientOptions({ channelOptions: { 'grpc.service_config': JSON.stringify({ loadBalancingConfig: [{ round_robin: {} }] }) } }),
+      /round_robin/,
+    );
+    const opts = clientOptions({
+      zone: 'z1',
+      channelOptions: { 'grpc.service_config': JSON.stringify({ methodConfig: [{ name: [{ service: 'x.Y' }], timeout: '1s' }] }) },
+    });
+    const sc = JSON.parse(String(opts['grpc.service_config']));
+    assert.deepEqual(sc.methodConfig, [{ name: [{ service: 'x.Y' }], timeout: '1s' }]);
+    assert.equal(sc.loadBalancingConfig[0][POLICY_NAME].zone, 'z1');
+  });
+
+  test('a bad policy config names the field, and is logged loudly when grpc-js parses it', () => {
+    assert.throws(() => parseFairwayPolicyConfig({ decayMs: 'fast' }), (e: unknown) => e instanceof PolicyConfigError && e.field === 'decayMs');
+    assert.throws(() => parseFairwayPolicyConfig({ zone: 'a', speed: 1 }), (e: unknown) => e instanceof PolicyConfigError && e.field === 'speed');
+    const logged: string[] = [];
+    setDefaultLogger({ info: () => undefined, warn: (m) => logged.push(m), error: (m) => logged.push(m) });
+    try {
+      register();
+      // What grpc-js does with a config from a resolver: it swallows the throw and falls back to pick_first.
+      assert.equal(experimental.selectLbConfigFromList([{ [POLICY_NAME]: { decayMs: 0 } }], false), null);
+      assert.throws(() => FairwayPolicyConfig.createFromJson({ zoneBandHigh: 'x' }), PolicyConfigError);
+    } finally {
+      setDefaultLogger(consoleLogger);
+    }
+    assert.equal(logged.length, 2);
+    assert.match(logged[0]!, /decayMs/);
+    assert.match(logged[0]!, /NOT balanced/);
+    assert.match(logged[1]!, /zoneBandHigh/);
+  });
+
+  test('credentials or a client class from another grpc-js copy are refused with an explanation', () => {
+    // A second copy's credentials: same shape, different class.
+    const foreign = Object.create({ compose() {}, _isSecure() { return false; } }) as never;
+    assert.throws(() => createChannel('static:///127.0.0.1:1', foreign), DuplicateGrpcError);
+    assert.throws(() => createChannel('static:///127.0.0.1:1', {} as never), TypeError);
+    class ForeignClient {
+      makeUnaryRequest() {}
+      getChannel() {}
+    }
+    class Generated extends ForeignClient {}
+    assert.throws(() => createClient(Generated as never, 'static:///127.0.0.1:1', creds), (e: unknown) => {
+      assert.ok(e instanceof DuplicateGrpcError);
+      assert.match(e.message, /two copies of @grpc\/grpc-js/);
+      assert.match(e.message, /npm ls @grpc\/grpc-js/);
+      return true;
+    });
+  });
+});
+
+describe('register', () => {
+  test('is idempotent and installs the policy and the static scheme', () => {
+    register();
+    register();
+    assert.ok(experimental.isLoadBalancerNameRegistered(POLICY_NAME));
+    const config = experimental.parseLoadBalancingConfig({ [POLICY_NAME]: { zone: 'a' } });
+    assert.equal(config.getLoadBalancerName(), POLICY_NAME);
+    const channel = createChannel('static:///127.0.0.1:1@a', creds);
+    assert.ok(channel instanceof Channel);
+    channel.close();
+  });
+
+  test('generated, proto-loader and channelOverride clients all work with the factory', () => {
+    const { EchoClient } = loadEcho();
+    const a = createClient(EchoClient, 'static:///127.0.0.1:1', creds, { zone: 'a' });
+    assert.ok(a instanceof Client);
+    const channel = createChannel('static:///127.0.0.1:1', creds);
+    const b = new EchoClient('static:///127.0.0.1:1', creds, { ...clientOptions(), channelOverride: channel });
+    assert.equal(b.getChannel(), channel);
+    a.close();
+    b.close();
+    channel.close();
+  });
+});

@@ -1,0 +1,95 @@
+// Every counted pick is released exactly once: on its end, or by the sweep when it never started
+// (a call cancelled between the pick and the stream's creation gets no callbacks from grpc-js).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { status } from '@grpc/grpc-js';
+import { Balancer } from '@fairway/core';
+import { PickTracker } from './pick-tracker.js';
+import { outcomeKindFor } from './outcome.js';
+import { ATTEMPT_TIMEOUT_DETAILS_PREFIX } from '../call/index.js';
+
+function recorder() {
+  const releases: Array<{ kind: string; latencyMs?: number; at: number }> = [];
+  return {
+    releases,
+    handle: { release: (o: { kind: string; latencyMs?: number }, at: number) => void releases.push({ ...o, at }) },
+  };
+}
+
+test('an ended pick releases once with the latency from pick to end; repeats are ignored', () => {
+  let now = 1_000;
+  const tracker = new PickTracker(() => now, 2_000, 500);
+  const r = recorder();
+  const t = tracker.track(r.handle, 1_000, true);
+  t.started();
+  now = 1_012;
+  t.ended(status.OK, '', now);
+  t.ended(status.OK, '', now + 5);
+  assert.deepEqual(r.releases, [{ kind: 'success', latencyMs: 12, at: 1_012 }]);
+  tracker.close();
+});
+
+test('a pick that never starts is released as cancelled by the sweep, and its late callbacks are ignored', () => {
+  let now = 0;
+  const tracker = new PickTracker(() => now, 2_000, 500);
+  const r = recorder();
+  const t = tracker.track(r.handle, 0, true);
+  assert.equal(tracker.sweep(1_999), 0);
+  assert.equal(tracker.unstartedCount, 1);
+  now = 2_000;
+  assert.equal(tracker.sweep(now), 1);
+  assert.equal(tracker.unstartedCount, 0);
+  t.started();
+  t.ended(status.OK, '', 3_000);
+  assert.deepEqual(r.releases, [{ kind: 'cancelled', at: 2_000 }]);
+  tracker.close();
+});
+
+test('a stream ending OK is a success without a latency sample; a timeout carries its latency', () => {
+  const tracker = new PickTracker(() => 0, 2_000, 500);
+  const a = recorder();
+  const b = recorder();
+  tracker.track(a.handle, 0, false).ended(status.OK, '', 60_000);
+  tracker.track(b.handle, 0, true).ended(status.CANCELLED, `${ATTEMPT_TIMEOUT_DETAILS_PREFIX} attempt 1 after 200ms`, 200);
+  assert.deepEqual(a.releases, [{ kind: 'success', at: 60_000 }]);
+  assert.deepEqual(b.releases, [{ kind: 'timeout', latencyMs: 200, at: 200 }]);
+  tracker.close();
+});
+
+test('status codes map to outcomes', () => {
+  assert.equal(outcomeKindFor(status.OK), 'success');
+  assert.equal(outcomeKindFor(status.NOT_FOUND), 'success');
+  assert.equal(outcomeKindFor(status.UNAVAILABLE), 'failure');
+  assert.equal(outcomeKindFor(status.RESOURCE_EXHAUSTED), 'failure');
+  assert.equal(outcomeKindFor(status.INTERNAL), 'failure');
+  assert.equal(outcomeKindFor(status.DEADLINE_EXCEEDED), 'timeout');
+  assert.equal(outcomeKindFor(status.CANCELLED, 'Cancelled on client'), 'cancelled');
+});
+
+test('with a real Balancer, in-flight returns to zero whatever path each pick took', () => {
+  let now = 0;
+  const balancer = new Balancer();
+  balancer.update([{ address: '127.0.0.1:1' }, { address: '127.0.0.1:2' }], now);
+  balancer.setReady('127.0.0.1:1#', true, now);
+  balancer.setReady('127.0.0.1:2#', true, now);
+  const tracker = new PickTracker(() => now, 1_000, 500);
+  const tracked = [];
+  let seed = 1;
+  const random = () => ((seed = (seed * 16807) % 2147483647) / 2147483647);
+  for (let i = 0; i < 100; i++) {
+    const h = balancer.pick(now, random)!;
+    tracked.push(tracker.track(h, now, true));
+  }
+  const inFlight = () => balancer.snapshot(now).reduce((s, e) => s + e.inFlight, 0);
+  assert.equal(inFlight(), 100);
+  tracked.forEach((t, i) => {
+    if (i % 3 === 0) return; // never started: left to the sweep
+    t.started();
+    t.ended(i % 2 ? status.OK : status.UNAVAILABLE, '', now + 5);
+    t.ended(status.OK, '', now + 6); // a second end is ignored
+  });
+  now = 1_000;
+  tracker.sweep(now);
+  assert.equal(inFlight(), 0);
+  tracker.close();
+});
