@@ -1,0 +1,223 @@
+/**
+ * `npm run demo`: the trading pipeline on a local etcd, balanced by Fairway through a rolling restart, with a
+ * live view, a summary, a JSON summary and a trace file for Jaeger. `--compare` runs the same pipeline a
+ * second time on grpc-js's default (pick_first) and shows both pod by pod.
+ *
+ * Usage: demo [--duration 30s] [--rate 300] [--compare] [--otlp URL] [--trace-file FILE]
+ *             [--json-summary FILE] [--plain] [--keep-logs]
+ */
+import { mkdtempSync, rmSync, writeFileSync, mkdirSync, cpSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve, dirname } from 'node:path';
+import { parseArgs } from 'node:util';
+import { runArm, type ArmResult } from './run-arm.js';
+import type { BalancingMode } from './env.js';
+import { createLiveView } from './view.js';
+import { summarizeArm, formatArm, formatComparison, type DemoSummary, type ArmSummary, type TraceSummary } from './summary.js';
+import { mergeJaegerFiles } from './traces.js';
+
+const USAGE = `Usage: npm run demo -- [options]
+
+  --duration <time>      how long to drive load: 30s (default), 8s, 1m, 45
+  --rate <n>             quotes per second over all zones (default 300)
+  --mode <mode>          fairway (default) or pick_first: which balancing to run (without --compare)
+  --compare              also run the same pipeline on grpc-js's default pick_first, and compare pod by pod
+  --otlp <url>           send traces over OTLP/gRPC to this collector (e.g. http://127.0.0.1:4317)
+                         instead of writing a Jaeger JSON file
+  --trace-file <file>    where the Jaeger JSON trace file goes (default ./fairway-demo-traces.json)
+  --json-summary <file>  also write the summary as JSON to this file
+  --plain                one line per second even on a terminal
+  --keep-logs            keep the processes' logs (printed path) even when the run succeeds
+  -h, --help             this help
+`;
+
+/** Parses `30s`, `8s`, `1m`, `500ms` or plain seconds into ms. */
+export function parseDuration(raw: string): number {
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m)?$/.exec(raw.trim());
+  if (!m) throw new Error(`--duration ${JSON.stringify(raw)}: write e.g. 30s, 8s, 1m or 45`);
+  const n = Number(m[1]);
+  const ms = m[2] === 'ms' ? n : m[2] === 'm' ? n * 60_000 : n * 1000;
+  if (ms < 3000 || ms > 3_600_000) throw new Error(`--duration ${raw}: must be between 3s and 1h`);
+  return ms;
+}
+
+async function main(): Promise<number> {
+  let args;
+  try {
+    args = parseArgs({
+      options: {
+        duration: { type: 'string', default: '30s' },
+        rate: { type: 'string', default: '300' },
+        compare: { type: 'boolean', default: false },
+        mode: { type: 'string', default: 'fairway' },
+        otlp: { type: 'string' },
+        'trace-file': { type: 'string', default: 'fairway-demo-traces.json' },
+        'json-summary': { type: 'string' },
+        plain: { type: 'boolean', default: false },
+        'keep-logs': { type: 'boolean', default: false },
+        'work-ms': { type: 'string', default: '4' },
+        help: { type: 'boolean', short: 'h', default: false },
+      },
+      strict: true,
+    }).values;
+  } catch (e) {
+    process.stderr.write(`demo: ${(e as Error).message}\n\n${USAGE}`);
+    return 2;
+  }
+  if (args.help) {
+    process.stdout.write(USAGE);
+    return 0;
+  }
+  let durationMs: number;
+  try {
+    durationMs = parseDuration(args.duration!);
+  } catch (e) {
+    process.stderr.write(`demo: ${(e as Error).message}\n`);
+    return 2;
+  }
+  const rate = Number(args.rate);
+  if (!(rate > 0 && rate <= 5000)) {
+    process.stderr.write(`demo: --rate ${args.rate}: must be a number between 1 and 5000\n`);
+    return 2;
+  }
+  if (args.otlp !== undefined && !/^https?:\/\/[^/]+/.test(args.otlp)) {
+    process.stderr.write(`demo: --otlp ${JSON.stringify(args.otlp)}: write a URL like http://127.0.0.1:4317\n`);
+    return 2;
+  }
+  const workMs = Number(args['work-ms']);
+
+  const workDir = mkdtempSync(join(tmpdir(), 'fairway-demo-'));
+  const controller = new AbortController();
+  let interrupted = false;
+  const onSignal = (sig: string) => {
+    if (interrupted) return;
+    interrupted = true;
+    process.stderr.write(`\ndemo: ${sig}: stopping every process it started...\n`);
+    controller.abort();
+  };
+  process.on('SIGINT', () => onSignal('SIGINT'));
+  process.on('SIGTERM', () => onSignal('SIGTERM'));
+
+  const tty = Boolean(process.stdout.isTTY) && !args.plain;
+  const out = process.stdout;
+  const live = createLiveView(out, tty);
+  if (args.mode !== 'fairway' && args.mode !== 'pick_first') {
+    process.stderr.write(`demo: --mode ${JSON.stringify(args.mode)}: expected fairway or pick_first\n`);
+    return 2;
+  }
+  const modes: BalancingMode[] = args.compare ? ['fairway', 'pick_first'] : [args.mode];
+  const results: ArmResult[] = [];
+  let failed = false;
+  try {
+    out.write(
+      `Fairway demo: 1 price feed, 6 pricers (2 per zone), 3 publishers (1 per zone), zones zone-a/b/c, etcd on loopback.\n` +
+        `A driver in each zone sends ${rate} quotes/s in all for ${durationMs / 1000}s; the pricers get a rolling restart midway.\n\n`,
+    );
+    for (const mode of modes) {
+      const title = mode === 'fairway' ? 'Fairway' : 'pick_first';
+      out.write(`== ${mode === 'fairway' ? 'Fairway: p2c peak-EWMA, zone-aware, etcd discovery' : "grpc-js default: pick_first over the same pods"} ==\n`);
+      let lastLine = 0;
+      const result = await runArm({
+        mode,
+        durationMs,
+        ratePerSecond: rate,
+        workDir: join(workDir, mode),
+        workMs,
+        signal: controller.signal,
+        ...(args.otlp ? { otlpUrl: args.otlp } : {}),
+        onView: (v) => {
+          // Plain mode: one line per second at most.
+          if (!tty && v.stats === undefined) return;
+          const now = Date.now();
+          if (!tty && now - lastLine < 900) return;
+          lastLine = now;
+          live.update({ ...v, title });
+        },
+      });
+      live.done();
+      results.push(result);
+      out.write('\n');
+    }
+  } catch (e) {
+    failed = true;
+    process.stderr.write(`\ndemo: ${interrupted ? 'interrupted' : `failed: ${(e as Error).message}`}\n`);
+  }
+
+  try {
+    if (failed || results.length !== modes.length) {
+      const keep = join(tmpdir(), `fairway-demo-logs-${Date.now()}`);
+      try {
+        cpSync(workDir, keep, { recursive: true });
+        process.stderr.write(`demo: every process was stopped; logs are in ${keep}\n`);
+      } catch {
+        /* nothing to keep */
+      }
+      return interrupted ? 130 : 1;
+    }
+    const arms: { fairway?: ArmSummary; pick_first?: ArmSummary } = {};
+    for (const r of results) arms[r.mode] = summarizeArm(r);
+
+    let traces: TraceSummary;
+    if (args.otlp) {
+      traces = { kind: 'otlp', url: args.otlp };
+    } else {
+      const file = resolve(args['trace-file']!);
+      mkdirSync(dirname(file), { recursive: true });
+      const traced = results[0]!;
+      const merged = mergeJaegerFiles(traced.traceDir, file);
+      traces = { kind: 'jaeger-json-file', file, traces: merged.traces, spans: merged.spans };
+    }
+    const f = arms.fairway;
+    const p = arms.pick_first;
+    const summary: DemoSummary = {
+      version: 1,
+      finishedAt: new Date().toISOString(),
+      durationSeconds: durationMs / 1000,
+      ratePerSecond: rate,
+      arms,
+      ...(f && p
+        ? {
+            comparison: {
+              fairwayImbalance: f.imbalance,
+              pickFirstImbalance: p.imbalance,
+              ratio: Math.round((p.imbalance / Math.max(0.01, f.imbalance)) * 100) / 100,
+            },
+          }
+        : {}),
+      traces,
+    };
+    out.write('== Summary ==\n');
+    for (const r of Object.values(arms)) out.write(formatArm(r!).join('\n') + '\n\n');
+    if (f && p) out.write(formatComparison(f, p).join('\n') + '\n\n');
+    if (traces.kind === 'otlp') out.write(`Traces: sent over OTLP/gRPC to ${traces.url}\n`);
+    else {
+      out.write(
+        `Traces: ${traces.traces} traces (${traces.spans} spans) of the ${results[0]!.mode} run in ${traces.file}\n` +
+          `        open it in Jaeger: docker run --rm -p 16686:16686 jaegertracing/all-in-one, then\n` +
+          `        http://localhost:16686 -> Search -> "JSON File" -> choose that file\n`,
+      );
+    }
+    if (args['json-summary']) {
+      const file = resolve(args['json-summary']);
+      mkdirSync(dirname(file), { recursive: true });
+      writeFileSync(file, JSON.stringify(summary, null, 2) + '\n');
+      out.write(`Summary JSON: ${file}\n`);
+    }
+    if (args['keep-logs']) {
+      const keep = join(tmpdir(), `fairway-demo-logs-${Date.now()}`);
+      cpSync(workDir, keep, { recursive: true });
+      out.write(`Logs: ${keep}\n`);
+    }
+    return 0;
+  } finally {
+    rmSync(workDir, { recursive: true, force: true });
+  }
+}
+
+main().then(
+  (code) => process.exit(code),
+  (e) => {
+    process.stderr.write(`demo: ${(e as Error).stack ?? String(e)}\n`);
+    process.exit(1);
+  },
+);

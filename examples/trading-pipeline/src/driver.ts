@@ -1,0 +1,227 @@
+/**
+ * The load generator: one Pricer client per zone (as if one caller ran in each zone), each created through
+ * Fairway with its zone (`etcd:///pricer`), sending quotes open-loop at a steady rate. Each reply names the
+ * pricer pod (and the publisher behind it), so the driver counts per-pod share, in-zone traffic and latency
+ * (HDR histograms) and reports them to the demo runner every second (`process.send`), or prints them when run
+ * on its own. Starts on the runner's `start` message (or at once when alone), stops on `stop`, then waits for
+ * every call in flight and reports a final tally: a call that got neither a reply nor a status is "lost".
+ *
+ * Env: DEMO_DRIVER_ZONES (default `zone-a,zone-b,zone-c`), DEMO_RATE (calls/s over all zones, default 300),
+ * DEMO_DEADLINE_MS (per call, default 3000), DEMO_MAX_IN_FLIGHT (per zone, default 200), plus the pod env.
+ */
+import type { Client, ServiceError } from '@grpc/grpc-js';
+import * as hdr from 'hdr-histogram-js';
+import type { CallObserverFactory, CallObserver, AttemptObserver } from '@fairway/core';
+import { loadTradingProto, type QuoteReply, type QuoteRequest } from './proto.js';
+import { readPodEnv, tellParent, log } from './env.js';
+import { SYMBOLS } from './symbols.js';
+import { setupPodTelemetry, makeClient } from './fairway-glue.js';
+import type { DriverStats, PodStats } from './stats.js';
+
+const env = readPodEnv({ instance: 'driver' });
+const zones = (process.env.DEMO_DRIVER_ZONES ?? 'zone-a,zone-b,zone-c').split(',').filter(Boolean);
+const ratePerSecond = Number(process.env.DEMO_RATE ?? 300);
+const deadlineMs = Number(process.env.DEMO_DEADLINE_MS ?? 3000);
+const maxInFlightPerZone = Number(process.env.DEMO_MAX_IN_FLIGHT ?? 200);
+if (!(ratePerSecond > 0)) throw new Error(`DEMO_RATE=${process.env.DEMO_RATE} must be a positive number`);
+
+const telemetry = await setupPodTelemetry(env, 'quote-driver');
+const proto = loadTradingProto();
+
+// Counts retried attempts (attempt 2+) as Fairway reports them through the call-observer contract.
+let retries = 0;
+const retryCounter: CallObserverFactory = {
+  onCallStart(): CallObserver {
+    return {
+      onAttemptStart(attempt: number): AttemptObserver {
+        if (attempt > 1) retries += 1;
+        return { onPick() {}, outgoingHeaders: () => ({}), onEnd() {} };
+      },
+      onEnd() {},
+    };
+  },
+};
+
+type PricerClient = Client & {
+  Quote(req: QuoteRequest, options: { deadline: number }, cb: (err: ServiceError | null, reply?: QuoteReply) => void): void;
+};
+const clients = new Map<string, PricerClient>();
+for (const zone of zones) {
+  clients.set(zone, makeClient(proto.Pricer, 'pricer', { ...env, zone }, telemetry, [retryCounter]) as PricerClient);
+}
+
+function histogram(): hdr.Histogram {
+  return hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: 3 });
+}
+
+interface PodAcc {
+  zone: string;
+  calls: number;
+  window: number;
+  inFlightMax: number;
+  incarnations: Set<string>;
+  all: hdr.Histogram;
+  win: hdr.Histogram;
+}
+const pods = new Map<string, PodAcc>();
+const totals = { sent: 0, ok: 0, failed: 0, shed: 0, inZone: 0, crossZone: 0, publishInZone: 0, publishCrossZone: 0 };
+const errors = new Map<string, number>();
+const allLatency = histogram();
+let windowLatency = histogram();
+let windowCalls = 0;
+const inFlightByZone = new Map<string, number>(zones.map((z) => [z, 0]));
+let nextRequestId = 1;
+
+function pod(name: string, zone: string): PodAcc {
+  let p = pods.get(name);
+  if (!p) {
+    p = { zone, calls: 0, window: 0, inFlightMax: 0, incarnations: new Set(), all: histogram(), win: histogram() };
+    pods.set(name, p);
+  }
+  return p;
+}
+
+const symbols = Object.keys(SYMBOLS);
+function sendOne(zone: string): void {
+  const inFlight = inFlightByZone.get(zone)!;
+  if (inFlight >= maxInFlightPerZone) {
+    totals.shed += 1;
+    return;
+  }
+  inFlightByZone.set(zone, inFlight + 1);
+  totals.sent += 1;
+  const started = performance.now();
+  const request: QuoteRequest = {
+    symbol: symbols[nextRequestId % symbols.length]!,
+    quantity: 100 + (nextRequestId % 900),
+    side: nextRequestId % 2 === 0 ? 'buy' : 'sell',
+    requestId: nextRequestId++,
+  };
+  clients.get(zone)!.Quote(request, { deadline: Date.now() + deadlineMs }, (err, reply) => {
+    inFlightByZone.set(zone, inFlightByZone.get(zone)! - 1);
+    const micros = Math.max(1, Math.round((performance.now() - started) * 1000));
+    if (err || !reply) {
+      totals.failed += 1;
+      const key = err ? `${err.code} ${err.details}` : 'no reply';
+      const seen = errors.get(key) ?? 0;
+      errors.set(key, seen + 1);
+      if (seen < 3) log(env, `quote from ${zone} failed: ${key}`);
+      return;
+    }
+    totals.ok += 1;
+    windowCalls += 1;
+    allLatency.recordValue(micros);
+    windowLatency.recordValue(micros);
+    const p = pod(reply.pod, reply.zone);
+    p.calls += 1;
+    p.window += 1;
+    p.inFlightMax = Math.max(p.inFlightMax, reply.inFlight);
+    p.incarnations.add(reply.incarnation);
+    p.all.recordValue(micros);
+    p.win.recordValue(micros);
+    if (reply.zone === zone) totals.inZone += 1;
+    else totals.crossZone += 1;
+    if (reply.publisherZone === reply.zone) totals.publishInZone += 1;
+    else totals.publishCrossZone += 1;
+  });
+}
+
+const ms = (h: hdr.Histogram, p: number) => (h.totalCount === 0 ? 0 : Math.round(h.getValueAtPercentile(p) / 10) / 100);
+
+function snapshot(kind: 'stats' | 'final', elapsedMs: number): DriverStats {
+  const podStats: Record<string, PodStats> = {};
+  for (const [name, p] of [...pods].sort(([a], [b]) => a.localeCompare(b))) {
+    podStats[name] = {
+      zone: p.zone,
+      calls: p.calls,
+      windowCalls: p.window,
+      inFlight: p.inFlightMax,
+      incarnations: [...p.incarnations],
+      p50Ms: kind === 'final' ? ms(p.all, 50) : ms(p.win, 50),
+      p99Ms: kind === 'final' ? ms(p.all, 99) : ms(p.win, 99),
+    };
+  }
+  return {
+    type: kind,
+    mode: env.mode,
+    elapsedMs,
+    ...totals,
+    retries,
+    inFlight: [...inFlightByZone.values()].reduce((a, b) => a + b, 0),
+    windowCalls,
+    p50Ms: kind === 'final' ? ms(allLatency, 50) : ms(windowLatency, 50),
+    p99Ms: kind === 'final' ? ms(allLatency, 99) : ms(windowLatency, 99),
+    errors: Object.fromEntries(errors),
+    pods: podStats,
+  };
+}
+
+function resetWindow(): void {
+  windowLatency = histogram();
+  windowCalls = 0;
+  for (const p of pods.values()) {
+    p.window = 0;
+    p.inFlightMax = 0;
+    p.win = histogram();
+  }
+}
+
+let loadTimer: NodeJS.Timeout | undefined;
+let reportTimer: NodeJS.Timeout | undefined;
+let startedAt = 0;
+
+function start(): void {
+  if (loadTimer) return;
+  startedAt = performance.now();
+  let due = 0;
+  let zoneTurn = 0;
+  // Open loop: every 5 ms send what the rate says is due by now, round-robin over the zones.
+  loadTimer = setInterval(() => {
+    const elapsedS = (performance.now() - startedAt) / 1000;
+    const target = Math.floor(elapsedS * ratePerSecond);
+    for (; due < target; due++) sendOne(zones[zoneTurn++ % zones.length]!);
+  }, 5);
+  reportTimer = setInterval(() => {
+    const s = snapshot('stats', performance.now() - startedAt);
+    if (process.send) void tellParent(s as unknown as Record<string, unknown>);
+    else log(env, `sent=${s.sent} ok=${s.ok} failed=${s.failed} p50=${s.p50Ms}ms p99=${s.p99Ms}ms`);
+    resetWindow();
+  }, 1000);
+}
+
+async function stop(): Promise<void> {
+  if (loadTimer) clearInterval(loadTimer);
+  if (reportTimer) clearInterval(reportTimer);
+  // Wait for every call in flight: each has a deadline, so this ends by itself; bounded anyway.
+  const waitUntil = performance.now() + deadlineMs + 2000;
+  while (totals.ok + totals.failed < totals.sent && performance.now() < waitUntil) {
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  const final = snapshot('final', performance.now() - startedAt);
+  await tellParent(final as unknown as Record<string, unknown>);
+  if (!process.send) console.log(JSON.stringify(final, null, 2));
+  for (const c of clients.values()) c.close();
+  await telemetry.shutdown();
+}
+
+process.on('message', (m: { type?: string }) => {
+  if (m?.type === 'start') start();
+  if (m?.type === 'stop') {
+    void stop().then(
+      () => process.exit(0),
+      (e) => {
+        log(env, `stop failed: ${String(e)}`);
+        process.exit(1);
+      },
+    );
+  }
+});
+process.on('SIGTERM', () => void stop().finally(() => process.exit(0)));
+process.on('SIGINT', () => void stop().finally(() => process.exit(0)));
+
+void tellParent({ type: 'ready', instance: env.instance });
+if (!process.send) {
+  const seconds = Number(process.env.DEMO_DURATION_S ?? 10);
+  start();
+  setTimeout(() => void stop().finally(() => process.exit(0)), seconds * 1000);
+}

@@ -1,0 +1,93 @@
+/**
+ * What each pipeline process reads from its environment. The demo runner sets these; in Kubernetes the
+ * manifests in `k8s/` set them (FAIRWAY_ZONE from the node's zone label, see k8s/README.md).
+ */
+import { randomBytes } from 'node:crypto';
+
+/** `fairway`: every hop balanced by Fairway over etcd. `pick_first`: plain grpc-js clients (the baseline). */
+export type BalancingMode = 'fairway' | 'pick_first';
+
+export interface PodEnv {
+  /** Stable instance name, e.g. `pricer-zone-a-1` (DEMO_INSTANCE, default the host name). */
+  readonly instance: string;
+  /** A fresh value per process start: `<start ms>-<random hex>`. */
+  readonly incarnation: string;
+  /** FAIRWAY_ZONE. */
+  readonly zone: string;
+  /** Port to listen on (DEMO_PORT, default 50051). */
+  readonly port: number;
+  /** Host to listen on and register (DEMO_HOST, default 127.0.0.1). */
+  readonly host: string;
+  /** DEMO_MODE, default `fairway`. */
+  readonly mode: BalancingMode;
+  /** FAIRWAY_ETCD_ENDPOINTS, comma-separated host:port. */
+  readonly etcdEndpoints: string;
+  /** For `pick_first`: the static address lists the baseline clients use (DEMO_PICK_FIRST_<SERVICE>). */
+  readonly pickFirst: { readonly pricer: string; readonly publisher: string; readonly feed: string };
+  /** Where this process writes its Jaeger JSON trace file (DEMO_TRACE_FILE), if anywhere. */
+  readonly traceFile?: string;
+  /** OTLP/gRPC collector URL (DEMO_OTLP_URL), which replaces the trace file when set. */
+  readonly otlpUrl?: string;
+  /** Simulated pricing work per quote, in ms (DEMO_WORK_MS, default 4). */
+  readonly workMs: number;
+}
+
+function intEnv(name: string, fallback: number): number {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const n = Number(raw);
+  if (!Number.isFinite(n) || n < 0) throw new Error(`${name}=${JSON.stringify(raw)} is not a non-negative number`);
+  return n;
+}
+
+/** Reads the process environment; throws an error naming the variable when one is malformed or missing. */
+export function readPodEnv(defaults: { instance: string }): PodEnv {
+  const mode = (process.env.DEMO_MODE ?? 'fairway') as BalancingMode;
+  if (mode !== 'fairway' && mode !== 'pick_first') {
+    throw new Error(`DEMO_MODE=${JSON.stringify(mode)}: expected "fairway" or "pick_first"`);
+  }
+  const zone = process.env.FAIRWAY_ZONE ?? '';
+  if (zone === '') throw new Error('FAIRWAY_ZONE is not set: every pipeline process needs its zone');
+  const traceFile = process.env.DEMO_TRACE_FILE;
+  const otlpUrl = process.env.DEMO_OTLP_URL;
+  return {
+    instance: process.env.DEMO_INSTANCE || defaults.instance,
+    incarnation: `${Date.now()}-${randomBytes(3).toString('hex')}`,
+    zone,
+    port: intEnv('DEMO_PORT', 50051),
+    host: process.env.DEMO_HOST || '127.0.0.1',
+    mode,
+    etcdEndpoints: process.env.FAIRWAY_ETCD_ENDPOINTS ?? '127.0.0.1:2379',
+    pickFirst: {
+      pricer: process.env.DEMO_PICK_FIRST_PRICER ?? '',
+      publisher: process.env.DEMO_PICK_FIRST_PUBLISHER ?? '',
+      feed: process.env.DEMO_PICK_FIRST_FEED ?? '',
+    },
+    ...(traceFile ? { traceFile } : {}),
+    ...(otlpUrl ? { otlpUrl } : {}),
+    workMs: intEnv('DEMO_WORK_MS', 4),
+  };
+}
+
+/**
+ * Sends a message to the parent (the demo runner) when there is one; ignored otherwise. The promise settles
+ * once the message is handed to the IPC channel (so a process may exit right after awaiting it).
+ */
+export function tellParent(message: Record<string, unknown>): Promise<void> {
+  return new Promise((resolve) => {
+    if (typeof process.send !== 'function' || !process.connected) {
+      resolve();
+      return;
+    }
+    try {
+      process.send(message, undefined, {}, () => resolve());
+    } catch {
+      resolve(); // parent gone: nothing to tell
+    }
+  });
+}
+
+/** Logs one line to stderr with the process's identity. */
+export function log(env: Pick<PodEnv, 'instance'>, message: string): void {
+  process.stderr.write(`[${env.instance}] ${message}\n`);
+}

@@ -1,0 +1,124 @@
+/**
+ * A pricer pod: subscribes to the price feed (one server stream, identified by its instance and incarnation),
+ * answers `Pricer.Quote` from the latest tick, and publishes each quote through a publisher. It calls the feed
+ * and the publishers through Fairway (`etcd:///price-feed`, `etcd:///publisher`) with its own zone, and
+ * registers itself in etcd as service `pricer`. Each reply says which pod answered, so the caller can see
+ * where its traffic went.
+ */
+import {
+  Server,
+  ServerCredentials,
+  type ServerUnaryCall,
+  type sendUnaryData,
+  type ClientReadableStream,
+  type Client,
+  status,
+} from '@grpc/grpc-js';
+import {
+  loadTradingProto,
+  type PublishReply,
+  type PublishRequest,
+  type QuoteReply,
+  type QuoteRequest,
+  type SubscribeRequest,
+  type Tick,
+} from './proto.js';
+import { readPodEnv, tellParent, log } from './env.js';
+import { SYMBOLS } from './symbols.js';
+import { setupPodTelemetry, serveAndRegister, onShutdownSignal, makeClient, waitForGo } from './fairway-glue.js';
+
+const env = readPodEnv({ instance: 'pricer' });
+const telemetry = await setupPodTelemetry(env, 'pricer');
+const proto = loadTradingProto();
+
+type FeedClient = Client & { Subscribe(req: SubscribeRequest): ClientReadableStream<Tick> };
+type PublisherClient = Client & {
+  Publish(req: PublishRequest, options: { deadline: number }, cb: (err: Error | null, reply?: PublishReply) => void): void;
+};
+
+const feed = makeClient(proto.PriceFeed, 'price-feed', env, telemetry) as FeedClient;
+const publisher = makeClient(proto.Publisher, 'publisher', env, telemetry) as PublisherClient;
+
+// Latest tick per symbol, fed by one long-lived stream from the feed.
+const book = new Map<string, Tick>();
+let stopping = false;
+let stream: ClientReadableStream<Tick> | undefined;
+let ticksSeen = 0;
+function subscribe(): void {
+  if (stopping) return;
+  const s = feed.Subscribe({ subscriber: env.instance, incarnation: env.incarnation, symbols: [] });
+  stream = s;
+  s.on('data', (t: Tick) => {
+    ticksSeen += 1;
+    book.set(t.symbol, t);
+  });
+  s.on('error', () => {
+    /* ended below */
+  });
+  s.on('close', () => {
+    if (stream === s && !stopping) setTimeout(subscribe, 200).unref();
+  });
+}
+
+// A replacement pod (rolling restart) is started ahead and waits here until its predecessor has stopped.
+await waitForGo();
+subscribe();
+
+let inFlight = 0;
+const server = new Server();
+server.addService(proto.Pricer.service, {
+  Quote(call: ServerUnaryCall<QuoteRequest, QuoteReply>, callback: sendUnaryData<QuoteReply>) {
+    const { symbol, quantity, side } = call.request;
+    if (!(symbol in SYMBOLS)) {
+      callback({ code: status.INVALID_ARGUMENT, details: `unknown symbol ${JSON.stringify(symbol)}` } as never);
+      return;
+    }
+    inFlight += 1;
+    const inFlightAtStart = inFlight;
+    const finish = (err: { code: number; details: string } | null, reply?: QuoteReply) => {
+      inFlight -= 1;
+      if (err) callback(err as never);
+      else callback(null, reply);
+    };
+    // Simulated pricing work (risk checks, a model): an async wait, so a pod serves many calls at once.
+    setTimeout(() => {
+      const t = book.get(symbol);
+      const mid = t ? (t.bid + t.ask) / 2 : SYMBOLS[symbol]!;
+      const spread = 0.0005 * Math.log10(10 + Math.abs(quantity));
+      const price = Math.round(mid * (side === 'sell' ? 1 - spread : 1 + spread) * 100) / 100;
+      publisher.Publish({ symbol, price, pricer: env.instance }, { deadline: Date.now() + 2000 }, (err, pub) => {
+        if (err || !pub) {
+          const e = err as (Error & { code?: number; details?: string }) | null;
+          finish({ code: status.UNAVAILABLE, details: `publish failed: ${e?.details ?? e?.message ?? 'no reply'}` });
+          return;
+        }
+        finish(null, {
+          symbol,
+          price,
+          tickSeq: t?.seq ?? 0,
+          pod: env.instance,
+          zone: env.zone,
+          incarnation: env.incarnation,
+          inFlight: inFlightAtStart,
+          publisherPod: pub.pod,
+          publisherZone: pub.zone,
+        });
+      });
+    }, env.workMs);
+  },
+});
+
+const registration = await serveAndRegister(server, ServerCredentials.createInsecure(), env, 'pricer');
+log(env, `serving on ${env.host}:${env.port} in ${env.zone}, registered as pricer (incarnation ${env.incarnation})`);
+void tellParent({ type: 'ready', instance: env.instance, incarnation: env.incarnation });
+
+onShutdownSignal(async () => {
+  // Deregister first (callers stop picking this pod), then drain in-flight quotes, then drop the feed stream.
+  await registration.stop();
+  stopping = true;
+  stream?.cancel();
+  feed.close();
+  publisher.close();
+  log(env, `stopped after ${ticksSeen} ticks`);
+  await telemetry.shutdown();
+});

@@ -1,0 +1,251 @@
+/**
+ * Runs the pipeline once in one balancing mode: starts etcd on loopback, the feed, 3 publishers, 6 pricers
+ * and the driver; drives load for the given duration; midway restarts the pricers one by one (each
+ * replacement is a new process, a new incarnation of the same instance, on the same address); feeds the live
+ * view every second; and stops everything it started, whatever happens.
+ */
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { startEtcd, freePort, type EtcdHarness } from '@fairway/testing';
+import type { BalancingMode } from './env.js';
+import { spawnPipelineProcess, type PipelineProcess } from './processes.js';
+import type { DriverStats } from './stats.js';
+import type { ViewState } from './view.js';
+
+export const ZONES = ['zone-a', 'zone-b', 'zone-c'] as const;
+
+/** The pipeline's pods: 2 pricers and 1 publisher per zone, the feed in the first zone. */
+export const PRICERS = ZONES.flatMap((z) => [1, 2].map((i) => ({ name: `pricer-${z.slice(-1)}-${i}`, zone: z })));
+export const PUBLISHERS = ZONES.map((z) => ({ name: `publisher-${z.slice(-1)}`, zone: z }));
+export const FEED = { name: 'feed-a', zone: 'zone-a' };
+
+export interface ArmOptions {
+  readonly mode: BalancingMode;
+  readonly durationMs: number;
+  readonly ratePerSecond: number;
+  /** Directory for this arm's logs and trace files (made if missing). */
+  readonly workDir: string;
+  /** OTLP/gRPC URL for traces; when absent every process writes a Jaeger JSON file into `workDir/traces`. */
+  readonly otlpUrl?: string;
+  /** Simulated pricing work per quote, ms. */
+  readonly workMs: number;
+  /** Called every second (and at phase changes) with what to show. */
+  readonly onView: (v: Omit<ViewState, 'title'>) => void;
+  /** Aborts the run (Ctrl-C): everything is stopped and the promise rejects. */
+  readonly signal: AbortSignal;
+}
+
+export interface RestartReport {
+  readonly done: boolean;
+  readonly restarted: number;
+  readonly of: number;
+  readonly startedAtS?: number;
+  readonly endedAtS?: number;
+  /** For each pricer: its old and new incarnation. */
+  readonly replaced: readonly { readonly pod: string; readonly from: string; readonly to: string }[];
+}
+
+export interface ArmResult {
+  readonly mode: BalancingMode;
+  readonly final: DriverStats;
+  readonly restart: RestartReport;
+  readonly pods: readonly string[];
+  /** ms from the first spawn until every process was ready. */
+  readonly startupMs: number;
+  /** How long load ran, in ms (the duration, or longer when the restart needed it). */
+  readonly loadMs: number;
+  readonly traceDir: string;
+  readonly logDir: string;
+}
+
+const READY_TIMEOUT_MS = 90_000;
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/** Runs one arm; always stops every process and etcd before it settles. */
+export async function runArm(o: ArmOptions): Promise<ArmResult> {
+  const logDir = join(o.workDir, 'logs');
+  const traceDir = join(o.workDir, 'traces');
+  mkdirSync(logDir, { recursive: true });
+  mkdirSync(traceDir, { recursive: true });
+  const procs: PipelineProcess[] = [];
+  let etcd: EtcdHarness | undefined;
+  let restartState = 'not yet';
+  let latest: DriverStats | undefined;
+  let final: DriverStats | undefined;
+  let loadStartedAt = 0;
+  const view = () =>
+    o.onView({
+      elapsedMs: loadStartedAt ? performance.now() - loadStartedAt : 0,
+      durationMs: o.durationMs,
+      restart: restartState,
+      podNames: PRICERS.map((p) => p.name),
+      ...(latest ? { stats: latest } : {}),
+    });
+  const aborted = () => {
+    if (o.signal.aborted) throw new Error('interrupted');
+  };
+
+  try {
+    const t0 = performance.now();
+    restartState = 'starting etcd';
+    view();
+    etcd = await startEtcd({ heartbeatIntervalMs: 100, electionTimeoutMs: 1000 });
+    aborted();
+    const ports = new Map<string, number>();
+    for (const p of [FEED, ...PUBLISHERS, ...PRICERS]) ports.set(p.name, await freePort());
+    const addr = (n: string) => `127.0.0.1:${ports.get(n)}`;
+    const common: Record<string, string> = {
+      FAIRWAY_ETCD_ENDPOINTS: etcd.endpointsCsv,
+      DEMO_MODE: o.mode,
+      DEMO_WORK_MS: String(o.workMs),
+      // The baseline's static lists, in the same order for every client (as a Service VIP would be).
+      DEMO_PICK_FIRST_PRICER: PRICERS.map((p) => addr(p.name)).join(','),
+      DEMO_PICK_FIRST_PUBLISHER: PUBLISHERS.map((p) => addr(p.name)).join(','),
+      DEMO_PICK_FIRST_FEED: addr(FEED.name),
+      ...(o.otlpUrl ? { DEMO_OTLP_URL: o.otlpUrl } : {}),
+    };
+    let generation = 0;
+    const spawnPod = (pod: { name: string; zone: string }, script: string, extra: Record<string, string> = {}) => {
+      generation += 1;
+      const p = spawnPipelineProcess({
+        name: `${pod.name}.${generation}`,
+        script,
+        logDir,
+        env: {
+          ...common,
+          FAIRWAY_ZONE: pod.zone,
+          DEMO_INSTANCE: pod.name,
+          DEMO_PORT: String(ports.get(pod.name)),
+          ...(o.otlpUrl ? {} : { DEMO_TRACE_FILE: join(traceDir, `${pod.name}.${generation}.json`) }),
+          ...extra,
+        },
+      });
+      procs.push(p);
+      return p;
+    };
+
+    restartState = 'starting the feed, 3 publishers, 6 pricers';
+    view();
+    const feed = spawnPod(FEED, 'feed.ts');
+    const publishers = PUBLISHERS.map((p) => spawnPod(p, 'publisher.ts'));
+    await feed.waitFor('ready', READY_TIMEOUT_MS);
+    const pricers = new Map<string, PipelineProcess>();
+    for (const p of PRICERS) pricers.set(p.name, spawnPod(p, 'pricer.ts'));
+    const incarnations = new Map<string, string>();
+    await Promise.all(publishers.map((p) => p.waitFor('ready', READY_TIMEOUT_MS)));
+    for (const [name, p] of pricers) incarnations.set(name, String((await p.waitFor('ready', READY_TIMEOUT_MS)).incarnation));
+    aborted();
+    const driver = spawnPipelineProcess({
+      name: 'driver',
+      script: 'driver.ts',
+      logDir,
+      env: {
+        ...common,
+        FAIRWAY_ZONE: ZONES[0],
+        DEMO_INSTANCE: 'quote-driver',
+        DEMO_DRIVER_ZONES: ZONES.join(','),
+        DEMO_RATE: String(o.ratePerSecond),
+        ...(o.otlpUrl ? {} : { DEMO_TRACE_FILE: join(traceDir, 'driver.json') }),
+      },
+      onMessage: (m) => {
+        if (m.type === 'stats') {
+          latest = m as unknown as DriverStats;
+          view();
+        } else if (m.type === 'final') {
+          final = m as unknown as DriverStats;
+        }
+      },
+    });
+    procs.push(driver);
+    await driver.waitFor('ready', READY_TIMEOUT_MS);
+    const startupMs = performance.now() - t0;
+    aborted();
+
+    // Load.
+    restartState = `pending (starts at ${((o.durationMs * 0.25) / 1000).toFixed(0)}s)`;
+    loadStartedAt = performance.now();
+    driver.send({ type: 'start' });
+    view();
+
+    // Rolling restart, from a quarter of the run: one pricer at a time, zones interleaved so every zone
+    // keeps a pricer. The replacement process is started ahead ("loaded"), then the old one is stopped
+    // (it deregisters first, then drains), then the new one binds the same port and registers.
+    const order = [0, 2, 4, 1, 3, 5].map((i) => PRICERS[i]!);
+    const replaced: { pod: string; from: string; to: string }[] = [];
+    let restartStartedAtS: number | undefined;
+    let restartEndedAtS: number | undefined;
+    const restart = (async () => {
+      await sleep(o.durationMs * 0.25);
+      aborted();
+      restartStartedAtS = (performance.now() - loadStartedAt) / 1000;
+      let next = spawnPod(order[0]!, 'pricer.ts', { DEMO_WAIT_FOR_GO: '1' });
+      for (let i = 0; i < order.length; i++) {
+        const pod = order[i]!;
+        restartState = `${pod.name} (${i + 1}/${order.length}): starting its replacement`;
+        const fresh = next;
+        await fresh.waitFor('loaded', READY_TIMEOUT_MS);
+        aborted();
+        if (i + 1 < order.length) next = spawnPod(order[i + 1]!, 'pricer.ts', { DEMO_WAIT_FOR_GO: '1' });
+        restartState = `${pod.name} (${i + 1}/${order.length}): old one deregisters and drains`;
+        const old = pricers.get(pod.name)!;
+        await old.stop();
+        restartState = `${pod.name} (${i + 1}/${order.length}): new incarnation registers`;
+        fresh.send({ type: 'go' });
+        const ready = await fresh.waitFor('ready', READY_TIMEOUT_MS);
+        pricers.set(pod.name, fresh);
+        replaced.push({ pod: pod.name, from: incarnations.get(pod.name) ?? '', to: String(ready.incarnation) });
+        incarnations.set(pod.name, String(ready.incarnation));
+        await sleep(Math.min(1000, o.durationMs * 0.03));
+      }
+      restartEndedAtS = (performance.now() - loadStartedAt) / 1000;
+      restartState = `done: ${order.length}/${order.length} pricers replaced (${restartStartedAtS.toFixed(1)}s-${restartEndedAtS.toFixed(1)}s)`;
+    })();
+    let restartError: unknown;
+    restart.catch((e) => {
+      restartError = e;
+    });
+
+    // Run for the duration; keep the load on until the restart is over (at most 60 s more) so the run
+    // always covers it, plus one second after it.
+    const hardEnd = loadStartedAt + o.durationMs + 60_000;
+    while (!o.signal.aborted && performance.now() < hardEnd) {
+      const now = performance.now();
+      const restartOver = restartEndedAtS !== undefined || restartError !== undefined;
+      const pastRestart = restartEndedAtS === undefined || now - loadStartedAt >= (restartEndedAtS + 1) * 1000;
+      if (now - loadStartedAt >= o.durationMs && restartOver && pastRestart) break;
+      await sleep(100);
+    }
+    aborted();
+    if (restartError) throw restartError;
+    const loadMs = performance.now() - loadStartedAt;
+    driver.send({ type: 'stop' });
+    await driver.waitFor('final', 15_000);
+    await driver.exited;
+    view();
+    return {
+      mode: o.mode,
+      final: final!,
+      restart: {
+        done: restartEndedAtS !== undefined && replaced.length === order.length,
+        restarted: replaced.length,
+        of: order.length,
+        ...(restartStartedAtS !== undefined ? { startedAtS: round1(restartStartedAtS) } : {}),
+        ...(restartEndedAtS !== undefined ? { endedAtS: round1(restartEndedAtS) } : {}),
+        replaced,
+      },
+      pods: PRICERS.map((p) => p.name),
+      startupMs,
+      loadMs,
+      traceDir,
+      logDir,
+    };
+  } finally {
+    // Stop in reverse order: the driver, then pricers, publishers and the feed, then etcd.
+    await Promise.all([...procs].reverse().map((p) => p.stop(5000).catch(() => undefined)));
+    await etcd?.close().catch(() => undefined);
+  }
+}
+
+function round1(x: number): number {
+  return Math.round(x * 10) / 10;
+}

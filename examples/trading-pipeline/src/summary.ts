@@ -1,0 +1,160 @@
+/**
+ * Turns an arm's final driver report into the demo's summary (printed and written as JSON), and prints the
+ * pod-by-pod comparison of Fairway and pick_first.
+ */
+import type { ArmResult, RestartReport } from './run-arm.js';
+
+export interface PodSummary {
+  readonly pod: string;
+  readonly zone: string;
+  readonly calls: number;
+  /** Fraction of all OK calls this pod answered (0..1). */
+  readonly share: number;
+  readonly p50Ms: number;
+  readonly p99Ms: number;
+  /** How many incarnations of this pod answered calls (2 after a restart). */
+  readonly incarnationsServed: number;
+}
+
+export interface ArmSummary {
+  readonly mode: 'fairway' | 'pick_first';
+  readonly loadSeconds: number;
+  readonly startupSeconds: number;
+  readonly calls: {
+    readonly sent: number;
+    readonly ok: number;
+    readonly failed: number;
+    /** Sent but never answered, neither with a reply nor a status. */
+    readonly lost: number;
+    /** Not sent: the driver's in-flight cap was reached. */
+    readonly shed: number;
+  };
+  readonly pods: readonly PodSummary[];
+  /** 1 / number of pricer pods. */
+  readonly fairShare: number;
+  readonly busiestPod: string;
+  /** Busiest pod's share / fair share: 1.0 is perfect, 6.0 is one pod taking everything. */
+  readonly imbalance: number;
+  /** Percent of calls that stayed in the caller's zone. */
+  readonly inZonePercent: { readonly quote: number; readonly publish: number; readonly overall: number };
+  readonly retries: number;
+  readonly latencyMs: { readonly p50: number; readonly p99: number };
+  readonly rollingRestart: RestartReport & {
+    /** Restarted pods whose new incarnation answered at least one call. */
+    readonly newIncarnationsServing: number;
+  };
+  readonly errors: Readonly<Record<string, number>>;
+}
+
+export interface TraceSummary {
+  readonly kind: 'jaeger-json-file' | 'otlp';
+  /** The Jaeger JSON file (kind `jaeger-json-file`). */
+  readonly file?: string;
+  /** The OTLP URL (kind `otlp`). */
+  readonly url?: string;
+  readonly traces?: number;
+  readonly spans?: number;
+}
+
+export interface DemoSummary {
+  readonly version: 1;
+  readonly finishedAt: string;
+  readonly durationSeconds: number;
+  readonly ratePerSecond: number;
+  readonly arms: { readonly fairway?: ArmSummary; readonly pick_first?: ArmSummary };
+  readonly comparison?: {
+    readonly fairwayImbalance: number;
+    readonly pickFirstImbalance: number;
+    /** pick_first's imbalance / Fairway's. */
+    readonly ratio: number;
+  };
+  readonly traces: TraceSummary;
+}
+
+const r1 = (x: number) => Math.round(x * 10) / 10;
+const r3 = (x: number) => Math.round(x * 1000) / 1000;
+const percent = (a: number, b: number) => (a + b === 0 ? 0 : r1((100 * a) / (a + b)));
+
+/** Summarises one arm. */
+export function summarizeArm(arm: ArmResult): ArmSummary {
+  const f = arm.final;
+  const pods: PodSummary[] = arm.pods.map((name) => {
+    const p = f.pods[name];
+    return {
+      pod: name,
+      zone: p?.zone ?? '',
+      calls: p?.calls ?? 0,
+      share: f.ok > 0 ? r3((p?.calls ?? 0) / f.ok) : 0,
+      p50Ms: p?.p50Ms ?? 0,
+      p99Ms: p?.p99Ms ?? 0,
+      incarnationsServed: p?.incarnations.length ?? 0,
+    };
+  });
+  const fairShare = 1 / Math.max(1, pods.length);
+  const busiest = pods.reduce((a, b) => (b.calls > a.calls ? b : a), pods[0]!);
+  const newIncarnationsServing = arm.restart.replaced.filter((r) => f.pods[r.pod]?.incarnations.includes(r.to)).length;
+  return {
+    mode: arm.mode,
+    loadSeconds: r1(arm.loadMs / 1000),
+    startupSeconds: r1(arm.startupMs / 1000),
+    calls: { sent: f.sent, ok: f.ok, failed: f.failed, lost: Math.max(0, f.sent - f.ok - f.failed), shed: f.shed },
+    pods,
+    fairShare: r3(fairShare),
+    busiestPod: busiest.pod,
+    imbalance: f.ok > 0 ? Math.round((busiest.calls / f.ok / fairShare) * 100) / 100 : 0,
+    inZonePercent: {
+      quote: percent(f.inZone, f.crossZone),
+      publish: percent(f.publishInZone, f.publishCrossZone),
+      overall: percent(f.inZone + f.publishInZone, f.crossZone + f.publishCrossZone),
+    },
+    retries: f.retries,
+    latencyMs: { p50: f.p50Ms, p99: f.p99Ms },
+    rollingRestart: { ...arm.restart, newIncarnationsServing },
+    errors: f.errors,
+  };
+}
+
+const pad = (s: string | number, n: number) => String(s).padEnd(n);
+const lpad = (s: string | number, n: number) => String(s).padStart(n);
+const pct = (x: number) => `${(x * 100).toFixed(1)}%`;
+
+/** The printed summary of one arm. */
+export function formatArm(a: ArmSummary): string[] {
+  const name = a.mode === 'fairway' ? 'Fairway (p2c peak-EWMA, zone-aware, via etcd)' : "grpc-js default (pick_first)";
+  const lines = [`${name}: ${a.loadSeconds}s of load`];
+  lines.push(`  ${pad('pricer pod', 16)}${pad('zone', 8)}${lpad('calls', 7)}${lpad('share', 8)}${lpad('p50 ms', 8)}${lpad('p99 ms', 8)}`);
+  for (const p of a.pods) {
+    lines.push(`  ${pad(p.pod, 16)}${pad(p.zone, 8)}${lpad(p.calls, 7)}${lpad(pct(p.share), 8)}${lpad(p.p50Ms.toFixed(1), 8)}${lpad(p.p99Ms.toFixed(1), 8)}`);
+  }
+  lines.push(`  imbalance: ${a.imbalance.toFixed(2)} (busiest pod ${a.busiestPod} / fair share ${pct(a.fairShare)}; 1.00 is perfect)`);
+  lines.push(`  in-zone: ${a.inZonePercent.overall}% (driver->pricer ${a.inZonePercent.quote}%, pricer->publisher ${a.inZonePercent.publish}%)`);
+  lines.push(
+    `  calls: ${a.calls.sent} sent, ${a.calls.ok} ok, ${a.calls.failed} failed, ${a.calls.lost} lost` +
+      (a.calls.shed ? `, ${a.calls.shed} shed` : '') +
+      `; retries ${a.retries}; p50 ${a.latencyMs.p50} ms, p99 ${a.latencyMs.p99} ms`,
+  );
+  const rr = a.rollingRestart;
+  lines.push(
+    rr.done
+      ? `  rolling restart: done, ${rr.restarted}/${rr.of} pricers replaced by new processes (${rr.startedAtS}s-${rr.endedAtS}s), ${rr.newIncarnationsServing} new incarnations served calls`
+      : `  rolling restart: NOT done (${rr.restarted}/${rr.of})`,
+  );
+  for (const [e, n] of Object.entries(a.errors)) lines.push(`  error x${n}: ${e}`);
+  return lines;
+}
+
+/** Fairway and pick_first side by side, pod by pod. */
+export function formatComparison(f: ArmSummary, p: ArmSummary): string[] {
+  const lines = ['Pod by pod: share of calls (fair share ' + pct(f.fairShare) + ')'];
+  lines.push(`  ${pad('pricer pod', 16)}${pad('zone', 8)}${lpad('Fairway', 9)}${lpad('pick_first', 12)}`);
+  for (const pod of f.pods) {
+    const q = p.pods.find((x) => x.pod === pod.pod);
+    const hot = q && q.pod === p.busiestPod ? '  <- hot pod' : '';
+    lines.push(`  ${pad(pod.pod, 16)}${pad(pod.zone, 8)}${lpad(pct(pod.share), 9)}${lpad(pct(q?.share ?? 0), 12)}${hot}`);
+  }
+  lines.push(`  imbalance:              ${lpad(f.imbalance.toFixed(2), 7)}${lpad(p.imbalance.toFixed(2), 12)}`);
+  lines.push(`  in-zone:                ${lpad(f.inZonePercent.overall + '%', 7)}${lpad(p.inZonePercent.overall + '%', 12)}`);
+  lines.push(`  p99 ms:                 ${lpad(f.latencyMs.p99, 7)}${lpad(p.latencyMs.p99, 12)}`);
+  lines.push(`  failed calls:           ${lpad(f.calls.failed, 7)}${lpad(p.calls.failed, 12)}`);
+  return lines;
+}
