@@ -3,8 +3,8 @@
  *
  * 1. A consistent (linearizable) read of `<prefix><service>/`, then a watch from that revision + 1.
  * 2. Watch events update the set; every change is delivered as a full snapshot.
- * 3. A dropped watch is resumed from the last revision seen; when etcd has compacted that revision away, the
- *    source re-lists and re-watches. Retries back off (100 ms doubling to `maxBackoffMs`).
+ * 3. After a dropped watch, an etcd error or a compaction, the source re-reads the prefix and watches again
+ *    from the new revision. Retries back off (100 ms doubling to `maxBackoffMs`).
  * 4. While etcd is unreachable the last good set is kept and re-sent with `stale: true` and a note, a
  *    rate-limited log line says so, and `status()` counts it. The set is never emptied for that reason.
  * 5. When etcd cannot be reached at start, after `dialTimeoutMs` the listener gets a `fatalForNow` error
@@ -148,7 +148,7 @@ class EtcdSource implements EtcdDiscoverySource {
     this.listener = listener;
     this.startedAtMs = Date.now();
     this.client = createEtcd3Client(this.endpoints, this.options, `etcd target ${JSON.stringify(this.target.raw)}`);
-    this.schedule(0, () => this.sync(true));
+    this.schedule(0, () => this.sync());
   }
 
   refresh(): void {
@@ -156,7 +156,7 @@ class EtcdSource implements EtcdDiscoverySource {
     if (this.closed || !this.started) return;
     if (this.state === 'unreachable' && this.timer) {
       this.backoffMs = 100;
-      this.schedule(0, () => this.sync(false));
+      this.schedule(0, () => this.sync());
     }
   }
 
@@ -205,15 +205,13 @@ class EtcdSource implements EtcdDiscoverySource {
     return this.endpoints.join(',');
   }
 
-  /** One attempt to get in sync: resume the watch from the last revision, or (first time / compacted) list + watch. */
-  private async sync(relist: boolean): Promise<void> {
+  /** One attempt to get in sync: a consistent read of the prefix, then a watch from its revision + 1. */
+  private async sync(): Promise<void> {
     if (this.closed || !this.client) return;
     const epoch = ++this.epoch;
     try {
-      if (relist || this.revision === 0) {
-        await this.list(epoch);
-        if (epoch !== this.epoch) return;
-      }
+      await this.list(epoch);
+      if (epoch !== this.epoch) return;
       const outcome = await this.watchFrom(this.revision + 1, epoch);
       if (epoch !== this.epoch) return;
       if (outcome === 'compacted') {
@@ -273,8 +271,18 @@ class EtcdSource implements EtcdDiscoverySource {
       }, this.dialTimeoutMs);
       const fail = (err: unknown) => {
         if (settled) {
-          // A watch that was running broke: resume.
-          if (this.watcher === w && epoch === this.epoch) this.onWatchLost(err);
+          if (this.watcher !== w || epoch !== this.epoch) return;
+          const msg = describeError(err);
+          if (/cancel/i.test(msg) && !/CANCELLED/.test(msg)) {
+            // etcd itself ended the watch (e.g. its start revision was compacted right after it was created):
+            // etcd is reachable, so no stale marking; read again at once.
+            this.rl.info('canceled:' + this.keyPrefix, `etcd discovery ${this.keyPrefix}: etcd canceled the watch (${msg}); re-reading the prefix`);
+            this.dropWatcher();
+            this.schedule(0, () => this.sync());
+            return;
+          }
+          // A watch that was running broke (etcd down, connection lost): keep the set, re-list and re-watch.
+          this.onWatchLost(err);
           return;
         }
         settled = true;
@@ -350,8 +358,8 @@ class EtcdSource implements EtcdDiscoverySource {
     this.dropWatcher();
     this.lastError = describeError(err);
     this.markUnreachable();
-    // Resume from the last revision seen (a compaction meanwhile makes sync() re-list).
-    this.schedule(this.jitter(100), () => this.sync(false));
+    // Re-read the prefix (whatever happened meanwhile, compactions included), then watch again.
+    this.schedule(this.jitter(100), () => this.sync());
   }
 
   private onFailure(err: unknown): void {
@@ -372,7 +380,7 @@ class EtcdSource implements EtcdDiscoverySource {
     }
     const wait = this.jitter(this.backoffMs);
     this.backoffMs = Math.min(this.backoffMs * 2, this.maxBackoffMs);
-    this.schedule(wait, () => this.sync(false));
+    this.schedule(wait, () => this.sync());
   }
 
   private markUnreachable(): void {

@@ -76,7 +76,7 @@ export interface EtcdHarness {
   restart(i?: number): Promise<void>;
   /** Index of the current leader (asks the running members). */
   leader(): Promise<number>;
-  /** Kills the leader and returns its index. */
+  /** Kills the leader, waits until the remaining members elect a new one, and returns the killed index. */
   killLeader(): Promise<number>;
   /** The current revision of the keyspace. */
   revision(): Promise<number>;
@@ -382,6 +382,8 @@ export async function startEtcd(options: EtcdHarnessOptions = {}): Promise<EtcdH
     killLeader: async () => {
       const i = await leader();
       await harness.kill(i);
+      // Wait until the others have elected a new leader (requests before that time out).
+      if (members.filter((m) => m.proc).length > 1) await leader();
       return i;
     },
     revision,

@@ -1,0 +1,133 @@
+/**
+ * Registration glue for a grpc-js `Server`: bind, then register in etcd; on shutdown (and, if asked, on
+ * SIGTERM) deregister first, so clients stop picking this process, then drain with `tryShutdown`, then force
+ * after a timeout.
+ *
+ * ```ts
+ * const served = await serveAndRegisterInEtcd(server, { bind: '0.0.0.0:50051', address: `${podIp}:50051`,
+ *   service: 'pricer', zone: 'eu-west-1a', instance: podName, shutdownOnSignals: ['SIGTERM'] });
+ * // later
+ * await served.shutdown();
+ * ```
+ */
+import { ServerCredentials } from '@grpc/grpc-js';
+import type { Server } from '@grpc/grpc-js';
+import { register } from '@fairway/discovery-etcd';
+import type { RegisterOptions, Registration } from '@fairway/discovery-etcd';
+
+/** Options of {@link serveAndRegisterInEtcd}: what to bind, what to register, how to stop. */
+export interface ServeAndRegisterOptions extends Omit<RegisterOptions, 'address'> {
+  /**
+   * `host:port` to bind (`bindAsync`), e.g. `0.0.0.0:50051`; port 0 picks a free port. Default: the server is
+   * already bound and `address` says where.
+   */
+  readonly bind?: string;
+  /** Server credentials for `bind`. Default: insecure. */
+  readonly credentials?: ServerCredentials;
+  /**
+   * `host:port` clients should connect to. Default: the `bind` host with the bound port (refused when that
+   * host is a wildcard such as `0.0.0.0`: give the pod's own address then).
+   */
+  readonly address?: string;
+  /** Longest graceful drain (`tryShutdown`) before `forceShutdown`, in ms. Default 10000. */
+  readonly drainTimeoutMs?: number;
+  /** Pause between deregistering and starting the drain, so watching clients see the removal first, in ms. Default 0. */
+  readonly deregisterGraceMs?: number;
+  /**
+   * Signals that trigger `shutdown()`; after it the signal is raised again so the process ends as it would
+   * have. Default: none (call `shutdown()` yourself).
+   */
+  readonly shutdownOnSignals?: readonly NodeJS.Signals[];
+}
+
+/** A served and registered server. */
+export interface ServedInEtcd {
+  /** The registered `host:port`. */
+  readonly address: string;
+  /** The bound port. */
+  readonly port: number;
+  readonly registration: Registration;
+  /**
+   * Deregisters (key deleted, lease revoked), waits `deregisterGraceMs`, drains the server (`tryShutdown`),
+   * forces it after `drainTimeoutMs`. Idempotent: later calls return the same promise.
+   */
+  shutdown(): Promise<void>;
+}
+
+function bindAsync(server: Server, hostPort: string, creds: ServerCredentials): Promise<number> {
+  return new Promise((resolve, reject) => {
+    server.bindAsync(hostPort, creds, (err, port) => (err ? reject(err) : resolve(port)));
+  });
+}
+
+function splitHostPort(hp: string): { host: string; port: string } {
+  const i = hp.lastIndexOf(':');
+  return { host: hp.slice(0, i), port: hp.slice(i + 1) };
+}
+
+/** Binds (if `bind` is given), registers in etcd, and returns a handle whose `shutdown()` deregisters, then drains. */
+export async function serveAndRegisterInEtcd(server: Server, options: ServeAndRegisterOptions): Promise<ServedInEtcd> {
+  const { bind, credentials, address: advertised, drainTimeoutMs = 10_000, deregisterGraceMs = 0, shutdownOnSignals = [], ...reg } = options;
+  let port: number;
+  let address: string;
+  if (bind !== undefined) {
+    port = await bindAsync(server, bind, credentials ?? ServerCredentials.createInsecure());
+    const { host } = splitHostPort(bind);
+    if (advertised !== undefined) {
+      address = advertised;
+    } else {
+      if (host === '0.0.0.0' || host === '[::]' || host === '::' || host === '') {
+        server.forceShutdown();
+        throw new Error(`serveAndRegisterInEtcd: bound ${bind}, a wildcard address; pass "address" (the host:port clients should use, e.g. the pod IP)`);
+      }
+      address = `${host}:${port}`;
+    }
+  } else {
+    if (advertised === undefined) throw new Error('serveAndRegisterInEtcd: pass "bind" (to bind here) or "address" (where the already bound server listens)');
+    address = advertised;
+    port = Number(splitHostPort(advertised).port);
+  }
+  let registration: Registration;
+  try {
+    registration = await register({ ...reg, address });
+  } catch (err) {
+    if (bind !== undefined) server.forceShutdown();
+    throw err;
+  }
+
+  let done: Promise<void> | undefined;
+  const handlers = new Map<NodeJS.Signals, () => void>();
+  const removeHandlers = () => {
+    for (const [sig, h] of handlers) process.removeListener(sig, h);
+    handlers.clear();
+  };
+  const shutdown = (): Promise<void> => {
+    done ??= (async () => {
+      removeHandlers();
+      await registration.deregister();
+      if (deregisterGraceMs > 0) await new Promise((r) => setTimeout(r, deregisterGraceMs));
+      await new Promise<void>((resolve) => {
+        const force = setTimeout(() => {
+          server.forceShutdown();
+          resolve();
+        }, drainTimeoutMs);
+        server.tryShutdown(() => {
+          clearTimeout(force);
+          resolve();
+        });
+      });
+    })();
+    return done;
+  };
+  for (const sig of shutdownOnSignals) {
+    const h = () => {
+      void shutdown().finally(() => {
+        // The default action of the signal (end the process), as if we had not caught it.
+        if (process.listenerCount(sig) === 0) process.kill(process.pid, sig);
+      });
+    };
+    handlers.set(sig, h);
+    process.once(sig, h);
+  }
+  return { address, port, registration, shutdown };
+}
