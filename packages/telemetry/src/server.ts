@@ -172,6 +172,12 @@ export function traceGrpcHandlers<T extends object>(implementation: T, options: 
         return callback === undefined ? original.call(this, call) : original.call(this, call, callback);
       }
       if (typeof callback === 'function') {
+        try {
+          // The caller gave up (deadline, cancel, a Fairway attempt timeout): the span ends now, as CANCELLED.
+          call.once?.('cancelled', () => server.end({ code: 1, details: 'cancelled by the client' }));
+        } catch {
+          /* not an event emitter */
+        }
         const wrappedCallback = (...args: unknown[]) => {
           const err = args[0];
           server.end(err ? statusOf(err) : { code: 0 });
