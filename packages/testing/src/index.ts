@@ -20,3 +20,5 @@ export { startTcpProxy } from './tcp-proxy.js';
 export type { TcpProxy } from './tcp-proxy.js';
 export { createScriptedDiscovery } from './backend/scripted-discovery.js';
 export type { ScriptedDiscovery } from './backend/scripted-discovery.js';
+export { echoUnary, runEchoLoad, countByServer } from './backend/echo-calls.js';
+export type { EchoResult, UnaryCallOptions, LoadOptions } from './backend/echo-calls.js';

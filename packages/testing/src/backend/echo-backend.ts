@@ -85,13 +85,14 @@ export async function startEchoBackend(options: EchoBackendOptions = {}): Promis
       }, ms);
       timers.add(t);
     });
-  const reply = (message: string, callNumber: number, sequence: number): EchoReply => ({
+  const reply = (message: string, callNumber: number, sequence: number, peer: string): EchoReply => ({
     message,
     server_id: id,
     zone,
     call_number: callNumber,
     sequence,
     address,
+    peer,
   });
   const echoMetadata = (incoming: Metadata): Metadata => {
     const md = new Metadata();
@@ -120,7 +121,7 @@ export async function startEchoBackend(options: EchoBackendOptions = {}): Promis
         }
         if (code) return callback(failure(code));
         call.sendMetadata(echoMetadata(call.metadata));
-        callback(null, reply(call.request.message ?? '', n, 1), echoMetadata(call.metadata));
+        callback(null, reply(call.request.message ?? '', n, 1, call.getPeer()), echoMetadata(call.metadata));
       } finally {
         counts.inFlight--;
       }
@@ -141,7 +142,7 @@ export async function startEchoBackend(options: EchoBackendOptions = {}): Promis
             call.emit('error', failure(code));
             return;
           }
-          call.write(reply(call.request.message ?? '', n, i));
+          call.write(reply(call.request.message ?? '', n, i, call.getPeer()));
         }
         call.end(echoMetadata(call.metadata));
       } finally {
@@ -166,7 +167,7 @@ export async function startEchoBackend(options: EchoBackendOptions = {}): Promis
           }
           const code = last?.fail_code || failCode;
           if (code) return callback(failure(code));
-          callback(null, reply(messages.join(','), n, messages.length), echoMetadata(call.metadata));
+          callback(null, reply(messages.join(','), n, messages.length, call.getPeer()), echoMetadata(call.metadata));
         } finally {
           counts.inFlight--;
         }
@@ -195,7 +196,7 @@ export async function startEchoBackend(options: EchoBackendOptions = {}): Promis
             finish();
             return;
           }
-          call.write(reply(req.message ?? '', n, i));
+          call.write(reply(req.message ?? '', n, i, call.getPeer()));
         });
       });
       call.on('end', () => {

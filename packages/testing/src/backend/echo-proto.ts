@@ -33,6 +33,7 @@ export interface EchoReply {
   call_number: number;
   sequence: number;
   address: string;
+  peer: string;
 }
 
 let cached: { EchoClient: ServiceClientConstructor; service: ServiceDefinition } | undefined;
