@@ -2,24 +2,37 @@
  * `setupTelemetry`: the OpenTelemetry SDK (traces + metrics) with an exporter in one call, honouring the
  * standard `OTEL_*` environment variables.
  */
+import { createRequire } from 'node:module';
 import { diag, metrics, ProxyTracerProvider, trace, context, propagation, type Attributes, type TracerProvider } from '@opentelemetry/api';
 import { ExportResultCode, type ExportResult } from '@opentelemetry/core';
-import { NodeSDK } from '@opentelemetry/sdk-node';
-import { envDetector, hostDetector, resourceFromAttributes, defaultResource } from '@opentelemetry/resources';
-import {
-  BatchSpanProcessor,
-  ConsoleSpanExporter,
-  SimpleSpanProcessor,
-  type ReadableSpan,
-  type SpanExporter,
-  type SpanProcessor,
-} from '@opentelemetry/sdk-trace-base';
-import { ConsoleMetricExporter, PeriodicExportingMetricReader, type IMetricReader, type PushMetricExporter } from '@opentelemetry/sdk-metrics';
-import { OTLPTraceExporter as OTLPGrpcTraceExporter } from '@opentelemetry/exporter-trace-otlp-grpc';
-import { OTLPTraceExporter as OTLPProtoTraceExporter } from '@opentelemetry/exporter-trace-otlp-proto';
-import { OTLPMetricExporter as OTLPGrpcMetricExporter } from '@opentelemetry/exporter-metrics-otlp-grpc';
-import { OTLPMetricExporter as OTLPProtoMetricExporter } from '@opentelemetry/exporter-metrics-otlp-proto';
+import type { ReadableSpan, SpanExporter, SpanProcessor } from '@opentelemetry/sdk-trace-base';
+import type { IMetricReader, PushMetricExporter } from '@opentelemetry/sdk-metrics';
 import { JaegerJsonFileExporter } from './jaeger-json.js';
+
+/*
+ * The SDK, its resource detectors and the exporters are loaded on the first setupTelemetry() call, not when
+ * the package is imported: they take a second or more to load, and a process that only uses the observer
+ * (with its own SDK set-up, or none) should not pay for them. All are CommonJS packages, loaded synchronously.
+ */
+declare const require: NodeJS.Require | undefined;
+const requireHere: NodeJS.Require = typeof require === 'function' ? require : createRequire(import.meta.url);
+
+interface SdkModules {
+  NodeSDK: typeof import('@opentelemetry/sdk-node').NodeSDK;
+  resources: typeof import('@opentelemetry/resources');
+  traceBase: typeof import('@opentelemetry/sdk-trace-base');
+  sdkMetrics: typeof import('@opentelemetry/sdk-metrics');
+}
+let sdkModules: SdkModules | undefined;
+function sdk(): SdkModules {
+  sdkModules ??= {
+    NodeSDK: (requireHere('@opentelemetry/sdk-node') as typeof import('@opentelemetry/sdk-node')).NodeSDK,
+    resources: requireHere('@opentelemetry/resources') as typeof import('@opentelemetry/resources'),
+    traceBase: requireHere('@opentelemetry/sdk-trace-base') as typeof import('@opentelemetry/sdk-trace-base'),
+    sdkMetrics: requireHere('@opentelemetry/sdk-metrics') as typeof import('@opentelemetry/sdk-metrics'),
+  };
+  return sdkModules;
+}
 
 /**
  * Where spans go.
@@ -310,10 +323,14 @@ class LazySpanExporter implements SpanExporter {
 
 function makeSpanExporter(config: ResolvedTelemetryConfig, options: SetupTelemetryOptions, env: Env): SpanExporter | undefined {
   switch (config.exporter) {
-    case 'otlp-http':
-      return new OTLPProtoTraceExporter({ url: config.tracesDestination!, timeoutMillis: config.exportTimeoutMs });
-    case 'otlp-grpc':
-      return new OTLPGrpcTraceExporter({ url: config.tracesDestination!, timeoutMillis: config.exportTimeoutMs });
+    case 'otlp-http': {
+      const { OTLPTraceExporter } = requireHere('@opentelemetry/exporter-trace-otlp-proto') as typeof import('@opentelemetry/exporter-trace-otlp-proto');
+      return new OTLPTraceExporter({ url: config.tracesDestination!, timeoutMillis: config.exportTimeoutMs });
+    }
+    case 'otlp-grpc': {
+      const { OTLPTraceExporter } = requireHere('@opentelemetry/exporter-trace-otlp-grpc') as typeof import('@opentelemetry/exporter-trace-otlp-grpc');
+      return new OTLPTraceExporter({ url: config.tracesDestination!, timeoutMillis: config.exportTimeoutMs });
+    }
     case 'jaeger': {
       const endpoint = envString(env, 'OTEL_EXPORTER_JAEGER_ENDPOINT') ?? options.jaeger?.endpoint;
       const host = envString(env, 'OTEL_EXPORTER_JAEGER_AGENT_HOST') ?? options.jaeger?.host;
@@ -334,7 +351,7 @@ function makeSpanExporter(config: ResolvedTelemetryConfig, options: SetupTelemet
         ...(options.maxFileSpans !== undefined ? { maxSpans: options.maxFileSpans } : {}),
       });
     case 'console':
-      return new ConsoleSpanExporter();
+      return new (sdk().traceBase.ConsoleSpanExporter)();
     case 'none':
       return undefined;
   }
@@ -346,16 +363,20 @@ function makeMetricReader(config: ResolvedTelemetryConfig): IMetricReader | unde
     case 'none':
       return undefined;
     case 'console':
-      exporter = new ConsoleMetricExporter();
+      exporter = new (sdk().sdkMetrics.ConsoleMetricExporter)();
       break;
-    case 'otlp-http':
-      exporter = new OTLPProtoMetricExporter({ url: config.metricsUrl!, timeoutMillis: config.exportTimeoutMs });
+    case 'otlp-http': {
+      const { OTLPMetricExporter } = requireHere('@opentelemetry/exporter-metrics-otlp-proto') as typeof import('@opentelemetry/exporter-metrics-otlp-proto');
+      exporter = new OTLPMetricExporter({ url: config.metricsUrl!, timeoutMillis: config.exportTimeoutMs });
       break;
-    case 'otlp-grpc':
-      exporter = new OTLPGrpcMetricExporter({ url: config.metricsUrl!, timeoutMillis: config.exportTimeoutMs });
+    }
+    case 'otlp-grpc': {
+      const { OTLPMetricExporter } = requireHere('@opentelemetry/exporter-metrics-otlp-grpc') as typeof import('@opentelemetry/exporter-metrics-otlp-grpc');
+      exporter = new OTLPMetricExporter({ url: config.metricsUrl!, timeoutMillis: config.exportTimeoutMs });
       break;
+    }
   }
-  return new PeriodicExportingMetricReader({
+  return new (sdk().sdkMetrics.PeriodicExportingMetricReader)({
     exporter,
     exportIntervalMillis: config.metricExportIntervalMs,
     exportTimeoutMillis: Math.min(config.exportTimeoutMs, config.metricExportIntervalMs),
@@ -417,6 +438,9 @@ export function setupTelemetry(options: SetupTelemetryOptions = {}): TelemetryHa
         'and pass nothing: createTelemetryObserver() uses the global provider.',
     );
   }
+  const { NodeSDK, resources, traceBase } = sdk();
+  const { BatchSpanProcessor, SimpleSpanProcessor, ConsoleSpanExporter } = traceBase;
+  const { envDetector, hostDetector, resourceFromAttributes, defaultResource } = resources;
   const exporter = makeSpanExporter(config, options, env);
   const processors: SpanProcessor[] = [];
   if (exporter) {
@@ -441,7 +465,7 @@ export function setupTelemetry(options: SetupTelemetryOptions = {}): TelemetryHa
       ...(options.serviceVersion ? { 'service.version': options.serviceVersion } : {}),
     }),
   );
-  const sdk = new NodeSDK({
+  const nodeSdk = new NodeSDK({
     serviceName: config.serviceName,
     resource,
     // envDetector reads OTEL_RESOURCE_ATTRIBUTES; the process detector is left out because it records the
@@ -452,7 +476,7 @@ export function setupTelemetry(options: SetupTelemetryOptions = {}): TelemetryHa
     logRecordProcessors: [],
     instrumentations: [],
   });
-  sdk.start();
+  nodeSdk.start();
   const ourTracer = processors.length > 0 ? globalTracerDelegate() : undefined;
   const ourMeter = reader ? metrics.getMeterProvider() : undefined;
   let stopped: Promise<void> | undefined;
@@ -468,7 +492,7 @@ export function setupTelemetry(options: SetupTelemetryOptions = {}): TelemetryHa
     },
     shutdown() {
       stopped ??= (async () => {
-        await bounded(sdk.shutdown(), shutdownTimeoutMs);
+        await bounded(nodeSdk.shutdown(), shutdownTimeoutMs);
         if (ourTracer && globalTracerDelegate() === ourTracer) {
           trace.disable();
           propagation.disable();

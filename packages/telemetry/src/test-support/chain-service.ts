@@ -87,7 +87,7 @@ async function serve(): Promise<void> {
       traceGrpcHandlers({
         Quote(call: grpc.ServerUnaryCall<{ symbol: string }, unknown>, callback: grpc.sendUnaryData<unknown>) {
           const price = 100 + call.request.symbol.length;
-          publisher.Publish(
+          publisher.Publish!(
             { symbol: call.request.symbol, price },
             { deadline: Date.now() + 10_000 },
             (err: grpc.ServiceError | null, reply: { id: string }) => {
@@ -123,7 +123,7 @@ async function runClient(): Promise<void> {
     }
     results.push(
       await new Promise((resolve) =>
-        pricer.Quote(
+        pricer.Quote!(
           { symbol: `SYM${i}` },
           metadata,
           { deadline: Date.now() + 15_000 },
