@@ -14,8 +14,9 @@ import {
   type ServiceClientConstructor,
 } from '@grpc/grpc-js';
 import type { CallObserverFactory } from '@fairway/core';
-import { createClient, registerDiscoveryScheme, isDiscoverySchemeRegistered } from '@fairway/grpc';
-import { createEtcdSource, register } from '@fairway/discovery-etcd';
+import { createClient, registerAll, registerDiscoveryScheme, isDiscoverySchemeRegistered } from 'fairway';
+import { createEtcdSource } from '@fairway/discovery-etcd';
+import { serveAndRegisterInEtcd } from '@fairway/server';
 import type { PodEnv } from './env.js';
 import { log } from './env.js';
 
@@ -50,6 +51,7 @@ export function makeClient(
     if (!list) throw new Error(`pick_first mode: no address list for ${service} (DEMO_PICK_FIRST_${service.toUpperCase().replace('-', '_')})`);
     return new ctor(`ipv4:${list}`, credentials.createInsecure());
   }
+  registerAll();
   if (!isDiscoverySchemeRegistered('etcd')) registerDiscoveryScheme('etcd', createEtcdSource);
   return createClient(ctor, `etcd:///${service}`, credentials.createInsecure(), {
     zone: env.zone,
@@ -70,34 +72,19 @@ export async function serveAndRegister(
   env: PodEnv,
   service: PipelineService,
 ): Promise<ServingRegistration> {
-  await new Promise<number>((resolve, reject) =>
-    server.bindAsync(`${env.host}:${env.port}`, creds, (err, port) => (err ? reject(err) : resolve(port))),
-  );
-  const registration = await register({
+  const served = await serveAndRegisterInEtcd(server, {
+    bind: `${env.host}:${env.port}`,
+    credentials: creds,
     service,
-    address: `${env.host}:${env.port}`,
     zone: env.zone,
     instance: env.instance,
     incarnation: env.incarnation,
     endpoints: env.etcdEndpoints,
+    // Deregister, give watching clients a moment to drop this pod, then drain calls in flight.
+    deregisterGraceMs: 300,
+    drainTimeoutMs: 5000,
   });
-  return {
-    async stop() {
-      await registration.deregister();
-      // Give callers a moment to see the deregistration before the server stops taking calls.
-      await new Promise((r) => setTimeout(r, 300));
-      await new Promise<void>((resolve) => {
-        const force = setTimeout(() => {
-          server.forceShutdown();
-          resolve();
-        }, 5000);
-        server.tryShutdown(() => {
-          clearTimeout(force);
-          resolve();
-        });
-      });
-    },
-  };
+  return { stop: () => served.shutdown() };
 }
 
 /** Keeps the newest stream per subscriber instance; an older one is ended when a newer one arrives. */

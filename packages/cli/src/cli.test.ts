@@ -1,0 +1,218 @@
+// The fairway CLI against a real etcd (packages/testing's harness: /usr/bin/etcd on loopback): resolve's
+// table and --json, watch's stream of changes, register/deregister, a bad target (exit 2), an unreachable
+// etcd (exit 3); and the real executable as a child process (exit codes, Ctrl-C deregisters).
+import { test, describe, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { startEtcd, freePort, type EtcdHarness } from '@fairway/testing';
+import { runCli, EXIT, rowsOf, formatTable, diffRows, formatDiff } from './index.js';
+
+const BIN = fileURLToPath(new URL('./bin.ts', import.meta.url));
+
+function captureIo() {
+  let out = '';
+  let err = '';
+  let interrupt: (s: NodeJS.Signals) => void = () => {};
+  const interrupted = new Promise<NodeJS.Signals>((r) => (interrupt = r));
+  return {
+    io: { out: (t: string) => void (out += t), err: (t: string) => void (err += t), interrupted },
+    get out() {
+      return out;
+    },
+    get err() {
+      return err;
+    },
+    interrupt: (s: NodeJS.Signals = 'SIGINT') => interrupt(s),
+  };
+}
+
+async function until(what: string, cond: () => boolean, timeoutMs = 20_000): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+describe('fairway CLI against a real etcd', { timeout: 60_000 }, () => {
+  let etcd: EtcdHarness;
+  before(async () => {
+    etcd = await startEtcd();
+  });
+  after(async () => {
+    await etcd?.close();
+  });
+
+  test('register, then resolve prints the table and --json; bad inputs exit 2', { timeout: 40_000 }, async () => {
+    const ep = etcd.endpointsCsv;
+    const a = captureIo();
+    const b = captureIo();
+    const regA = runCli(['register', '--service', 'pricer', '--address', '127.0.0.1:50051', '--zone', 'zone-a', '--instance', 'pricer-a-1', '--etcd-endpoints', ep], a.io);
+    const regB = runCli(['register', '--service', 'pricer', '--address', '[::1]:50052', '--zone', 'zone-b', '--instance', 'pricer-b-1', '--weight', '2', '--etcd-endpoints', ep, '--json'], b.io);
+    try {
+      await until('both registrations', () => a.out.includes('registered pricer/pricer-a-1') && b.out.includes('"event":"registered"'));
+      assert.match(a.out, /registered pricer\/pricer-a-1 = \{"Op":0,"Addr":"127\.0\.0\.1:50051","Metadata":\{"zone":"zone-a","instance":"pricer-a-1"/);
+      const regJson = JSON.parse(b.out.trim().split('\n')[0]!);
+      assert.equal(regJson.key, 'pricer/pricer-b-1');
+      assert.equal(regJson.value.Addr, '[::1]:50052');
+      assert.equal(regJson.value.Metadata.weight, 2);
+
+      const text = captureIo();
+      assert.equal(await runCli(['resolve', 'etcd:///pricer', '--etcd-endpoints', ep], text.io), EXIT.OK);
+      const lines = text.out.trim().split('\n');
+      assert.equal(lines[0], 'etcd:///pricer (etcd): 2 endpoint(s), 2 ready (zone-a: 1, zone-b: 1)');
+      assert.match(lines[1]!, /^ADDRESS\s+ZONE\s+INSTANCE\s+INCARNATION\s+WEIGHT\s+STATE$/);
+      assert.match(lines[2]!, /^127\.0\.0\.1:50051\s+zone-a\s+pricer-a-1\s+\d+-[0-9a-f]+\s+1\s+ready$/);
+      assert.match(lines[3]!, /^\[::1\]:50052\s+zone-b\s+pricer-b-1\s+\d+-[0-9a-f]+\s+2\s+ready$/);
+      assert.equal(lines.length, 4);
+
+      // The authority form needs no --etcd-endpoints; --json gives one object.
+      const json = captureIo();
+      assert.equal(await runCli(['resolve', `etcd://${ep}/pricer`, '--json'], json.io), EXIT.OK);
+      const doc = JSON.parse(json.out);
+      assert.equal(doc.source, 'etcd');
+      assert.equal(doc.stale, false);
+      assert.deepEqual(
+        doc.endpoints.map((e: { address: string; zone: string; instance: string; state: string; weight: number }) => [e.address, e.zone, e.instance, e.state, e.weight]),
+        [
+          ['127.0.0.1:50051', 'zone-a', 'pricer-a-1', 'ready', 1],
+          ['[::1]:50052', 'zone-b', 'pricer-b-1', 'ready', 2],
+        ],
+      );
+      assert.match(doc.endpoints[0].incarnation, /^\d+-[0-9a-f]+$/);
+
+      // A service nobody registered: an empty table, exit 0.
+      const empty = captureIo();
+      assert.equal(await runCli(['resolve', 'etcd:///nobody', '--etcd-endpoints', ep], empty.io), EXIT.OK);
+      assert.match(empty.out, /0 endpoint\(s\)[\s\S]*\(no endpoints\)/);
+    } finally {
+      a.interrupt();
+      b.interrupt('SIGTERM');
+    }
+    assert.equal(await regA, EXIT.OK);
+    assert.equal(await regB, EXIT.OK);
+    assert.match(a.out, /deregistered pricer\/pricer-a-1 \(SIGINT\)/);
+    assert.match(b.out, /"event":"deregistered","key":"pricer\/pricer-b-1","reason":"SIGTERM"/);
+    // Deregistered: the keys are gone.
+    const gone = captureIo();
+    assert.equal(await runCli(['resolve', 'etcd:///pricer', '--etcd-endpoints', ep, '--json'], gone.io), EXIT.OK);
+    assert.deepEqual(JSON.parse(gone.out).endpoints, []);
+  });
+
+  test('bad targets and options exit 2 with a message naming what is wrong', { timeout: 20_000 }, async () => {
+    const cases: [string[], RegExp][] = [
+      [['resolve', 'pricer'], /invalid gRPC target "pricer": no scheme/],
+      [['resolve', 'etcd:///'], /invalid gRPC target "etcd:\/\/\/": no service name/],
+      [['resolve', 'static:///10.0.0.1:99999'], /port 99999 is out of range/],
+      [['resolve', 'k8s:///Pricer.trading:grpc'], /service name "Pricer" is not a valid DNS label/],
+      [['resolve', 'dns:///pricer:50051'], /the fairway CLI resolves static:, etcd:, k8s: targets, not "dns:"/],
+      [['resolve', 'etcd:///pricer', '--etcd-endpoints', 'localhost'], /etcd endpoint "localhost": no port/],
+      [['resolve', 'etcd:///pricer', '--timeout', 'soon'], /--timeout "soon": write a duration/],
+      [['register', '--service', 'pricer', '--address', 'nowhere', '--etcd-endpoints', etcd.endpointsCsv], /address "nowhere": no port/],
+      [['register', '--service', 'pricer'], /required option '--address <host:port>' not specified/],
+      [['frobnicate'], /unknown command 'frobnicate'/],
+    ];
+    for (const [argv, message] of cases) {
+      const c = captureIo();
+      const code = await runCli(argv, c.io);
+      assert.equal(code, EXIT.USAGE, `${argv.join(' ')} -> ${code}: ${c.err}`);
+      assert.match(c.err, message, argv.join(' '));
+    }
+    // --json errors are JSON on stdout too.
+    const j = captureIo();
+    assert.equal(await runCli(['resolve', 'bogus', '--json'], j.io), EXIT.USAGE);
+    assert.deepEqual(Object.keys(JSON.parse(j.out)), ['error', 'exitCode']);
+    assert.equal(JSON.parse(j.out).exitCode, 2);
+  });
+
+  test('an unreachable etcd exits 3 naming the endpoints (resolve, watch, register)', { timeout: 30_000 }, async () => {
+    const dead = `127.0.0.1:${await freePort()}`;
+    for (const argv of [
+      ['resolve', 'etcd:///pricer', '--etcd-endpoints', dead, '--timeout', '2s'],
+      ['watch', 'etcd:///pricer', '--etcd-endpoints', dead, '--timeout', '2s'],
+      ['register', '--service', 'pricer', '--address', '127.0.0.1:1', '--etcd-endpoints', dead, '--timeout', '1s'],
+    ]) {
+      const c = captureIo();
+      const started = Date.now();
+      const code = await runCli(argv, c.io);
+      assert.equal(code, EXIT.UNREACHABLE, `${argv[0]}: ${c.err}`);
+      assert.ok(c.err.includes(dead), `${argv[0]} names the etcd endpoint: ${c.err}`);
+      assert.ok(Date.now() - started < 15_000, `${argv[0]} gave up in time`);
+    }
+  });
+
+  test('watch prints the table, then each change, as JSON lines', { timeout: 40_000 }, async () => {
+    const ep = etcd.endpointsCsv;
+    const w = captureIo();
+    const watching = runCli(['watch', 'etcd:///quotes', '--etcd-endpoints', ep, '--json'], w.io);
+    await until('the first snapshot', () => w.out.includes('"event":"snapshot"'));
+    const r = captureIo();
+    const reg = runCli(['register', '--service', 'quotes', '--address', '127.0.0.1:6001', '--zone', 'zone-c', '--instance', 'q-1', '--etcd-endpoints', ep], r.io);
+    await until('the added endpoint', () => w.out.includes('"added":[{"address":"127.0.0.1:6001"'));
+    r.interrupt();
+    assert.equal(await reg, EXIT.OK);
+    await until('the removed endpoint', () => w.out.includes('"removed":[{"address":"127.0.0.1:6001"'));
+    w.interrupt();
+    assert.equal(await watching, EXIT.OK);
+    const events = w.out.trim().split('\n').map((l) => JSON.parse(l) as { event: string; endpoints?: unknown[] });
+    assert.equal(events[0]!.event, 'snapshot');
+    assert.deepEqual(events[0]!.endpoints, []);
+    assert.deepEqual(events.filter((e) => e.event === 'update').map((e) => e.endpoints!.length), [1, 0]);
+    assert.equal(events.at(-1)!.event, 'end');
+  });
+
+  test('the fairway executable: table output, exit 2 for a bad target, Ctrl-C deregisters', { timeout: 50_000 }, async () => {
+    const ep = etcd.endpointsCsv;
+    const run = (args: string[]) => {
+      const child = spawn(process.execPath, ['--conditions=fairway:source', '--import', 'tsx', BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+      let out = '';
+      let err = '';
+      child.stdout.on('data', (d) => (out += d));
+      child.stderr.on('data', (d) => (err += d));
+      const done = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
+      return { child, done, out: () => out, err: () => err };
+    };
+    const reg = run(['register', '--service', 'feed', '--address', '127.0.0.1:7001', '--zone', 'zone-a', '--instance', 'feed-1', '--etcd-endpoints', ep]);
+    try {
+      await until('the executable registered', () => reg.out().includes('registered feed/feed-1'), 30_000);
+      const bad = run(['resolve', 'nope']);
+      assert.equal(await bad.done, 2);
+      assert.match(bad.err(), /^fairway: invalid gRPC target "nope": no scheme/);
+      const ok = captureIo();
+      assert.equal(await runCli(['resolve', 'etcd:///feed', '--etcd-endpoints', ep], ok.io), EXIT.OK);
+      assert.match(ok.out, /127\.0\.0\.1:7001\s+zone-a\s+feed-1/);
+      reg.child.kill('SIGINT');
+      assert.equal(await reg.done, 0);
+      assert.match(reg.out(), /deregistered feed\/feed-1 \(SIGINT\)/);
+      const gone = captureIo();
+      assert.equal(await runCli(['resolve', 'etcd:///feed', '--etcd-endpoints', ep], gone.io), EXIT.OK);
+      assert.match(gone.out, /\(no endpoints\)/);
+    } finally {
+      reg.child.kill('SIGKILL');
+    }
+  });
+});
+
+describe('endpoint table (pure)', () => {
+  test('static targets resolve without any back end; an older incarnation is shown as superseded', async () => {
+    const c = captureIo();
+    assert.equal(await runCli(['resolve', 'static:///127.0.0.1:1@zone-a,[::1]:2'], c.io), EXIT.OK);
+    assert.match(c.out, /^static:\/\/\/127\.0\.0\.1:1@zone-a,\[::1\]:2 \(static\): 2 endpoint\(s\), 2 ready \(\(no zone\): 1, zone-a: 1\)/);
+    const rows = rowsOf({
+      endpoints: [
+        { address: '10.0.0.1:1', zone: 'a', instance: 'p', incarnation: '1000-aa' },
+        { address: '10.0.0.2:1', zone: 'a', instance: 'p', incarnation: '2000-bb' },
+      ],
+    });
+    assert.deepEqual(rows.map((r) => [r.address, r.state]), [
+      ['10.0.0.1:1', 'superseded'],
+      ['10.0.0.2:1', 'ready'],
+    ]);
+    assert.match(formatTable(rows), /10\.0\.0\.1:1\s+a\s+p\s+1000-aa\s+1\s+superseded/);
+    const stale = rowsOf({ endpoints: [{ address: '10.0.0.3:1' }], stale: true });
+    assert.equal(stale[0]!.state, 'stale');
+    const d = diffRows(rows, rowsOf({ endpoints: [{ address: '10.0.0.2:1', zone: 'b', instance: 'p', incarnation: '2000-bb' }] }));
+    assert.deepEqual(formatDiff(d), ['- 10.0.0.1:1 zone=a instance=p incarnation=1000-aa superseded', '~ 10.0.0.2:1 zone a -> b']);
+  });
+});

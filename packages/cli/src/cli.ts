@@ -1,0 +1,287 @@
+/**
+ * The `fairway` command (commander): `resolve`, `watch`, `register`. Every command takes `--json`. Exit codes
+ * are in {@link EXIT}.
+ */
+import { Command, CommanderError, Option } from 'commander';
+import { register as registerInEtcd, EtcdOptionsError } from '@fairway/discovery-etcd';
+import { openSource, firstAnswer, UsageError, UnreachableError, type SourceOptions } from './sources.js';
+import { rowsOf, formatTable, formatCounts, diffRows, formatDiff, type EndpointRow } from './table.js';
+
+/** Exit codes of the `fairway` command. */
+export const EXIT = {
+  /** Success (for `watch` and `register`: ended by Ctrl-C, SIGTERM or `--timeout`). */
+  OK: 0,
+  /** An unexpected internal error. */
+  INTERNAL: 1,
+  /** Usage: unknown command or option, a malformed target or option value. */
+  USAGE: 2,
+  /** The discovery source (etcd, the Kubernetes API) could not be reached or gave no answer in time. */
+  UNREACHABLE: 3,
+} as const;
+
+/** Where the command writes; the process's streams by default (tests may pass their own). */
+export interface CliIo {
+  readonly out: (text: string) => void;
+  readonly err: (text: string) => void;
+  /** Resolves on the first SIGINT/SIGTERM (watch and register end there). */
+  readonly interrupted: Promise<NodeJS.Signals>;
+}
+
+/** Parses `5s`, `500ms`, `2m` or plain seconds into ms; throws {@link UsageError}. */
+export function parseDurationMs(raw: string, option: string): number {
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m)?$/.exec(raw.trim());
+  if (!m) throw new UsageError(`${option} ${JSON.stringify(raw)}: write a duration like 5s, 500ms, 2m or 10`);
+  const n = Number(m[1]);
+  const ms = m[2] === 'ms' ? n : m[2] === 'm' ? n * 60_000 : n * 1000;
+  if (!(ms > 0)) throw new UsageError(`${option} ${raw}: must be more than 0`);
+  return ms;
+}
+
+interface CommonOpts {
+  json?: boolean;
+  etcdEndpoints?: string;
+  kubeconfig?: string;
+  timeout?: string;
+}
+
+function sourceOptions(o: CommonOpts, timeoutMs: number, warn: (m: string) => void): SourceOptions {
+  return {
+    ...(o.etcdEndpoints !== undefined ? { etcdEndpoints: o.etcdEndpoints } : {}),
+    ...(o.kubeconfig !== undefined ? { kubeconfig: o.kubeconfig } : {}),
+    dialTimeoutMs: Math.max(200, Math.min(5000, Math.round(timeoutMs * 0.6))),
+    warn,
+  };
+}
+
+const now = () => new Date().toISOString();
+
+async function resolveCommand(target: string, o: CommonOpts, io: CliIo): Promise<number> {
+  const timeoutMs = parseDurationMs(o.timeout ?? '5s', '--timeout');
+  const opened = openSource(target, sourceOptions(o, timeoutMs, () => {}));
+  try {
+    const snapshot = await firstAnswer(opened, timeoutMs);
+    const rows = rowsOf(snapshot);
+    if (o.json) {
+      io.out(
+        JSON.stringify({
+          target,
+          source: opened.kind,
+          stale: snapshot.stale === true,
+          ...(snapshot.note ? { note: snapshot.note } : {}),
+          endpoints: rows,
+        }) + '\n',
+      );
+    } else {
+      io.out(`${target} (${opened.kind}): ${formatCounts(rows)}${snapshot.stale ? ` [stale: ${snapshot.note ?? 'source unreachable'}]` : ''}\n`);
+      io.out(formatTable(rows) + '\n');
+    }
+    return EXIT.OK;
+  } finally {
+    await opened.source.close();
+  }
+}
+
+async function watchCommand(target: string, o: CommonOpts, io: CliIo): Promise<number> {
+  const timeoutMs = o.timeout !== undefined ? parseDurationMs(o.timeout, '--timeout') : undefined;
+  const firstTimeoutMs = Math.min(timeoutMs ?? 10_000, 10_000);
+  const warn = (m: string) => (o.json ? io.out(JSON.stringify({ time: now(), event: 'warning', message: m }) + '\n') : io.err(`${now()} warning: ${m}\n`));
+  const opened = openSource(target, sourceOptions(o, firstTimeoutMs, warn));
+  let previous: EndpointRow[] | undefined;
+  let gotFirst = false;
+  let failFirst: (e: Error) => void = () => {};
+  const first = new Promise<void>((resolve, reject) => {
+    failFirst = reject;
+    const timer = setTimeout(() => reject(new UnreachableError(`${opened.kind} source of ${target}: no answer within ${firstTimeoutMs} ms`)), firstTimeoutMs);
+    opened.source.start({
+      onSnapshot(snapshot) {
+        clearTimeout(timer);
+        gotFirst = true;
+        resolve();
+        const rows = rowsOf(snapshot);
+        const diff = previous ? diffRows(previous, rows) : undefined;
+        if (o.json) {
+          io.out(
+            JSON.stringify({
+              time: now(),
+              event: previous ? 'update' : 'snapshot',
+              stale: snapshot.stale === true,
+              ...(snapshot.note ? { note: snapshot.note } : {}),
+              endpoints: rows,
+              ...(diff ? diff : {}),
+            }) + '\n',
+          );
+        } else if (!diff) {
+          io.out(`${now()} ${target} (${opened.kind}): ${formatCounts(rows)}\n${formatTable(rows)}\n`);
+        } else {
+          const lines = formatDiff(diff);
+          if (lines.length > 0 || snapshot.stale) {
+            io.out(`${now()} ${formatCounts(rows)}${snapshot.stale ? ' [stale]' : ''}\n${lines.map((l) => `  ${l}\n`).join('')}`);
+          }
+        }
+        previous = rows;
+      },
+      onError(error) {
+        if (!gotFirst && error.fatalForNow) {
+          clearTimeout(timer);
+          reject(new UnreachableError(error.message));
+          return;
+        }
+        warn(error.message);
+      },
+    });
+  });
+  try {
+    await first;
+    if (!o.json) io.err(`watching ${target}; Ctrl-C to stop${timeoutMs !== undefined ? ` (or after ${timeoutMs} ms)` : ''}\n`);
+    const ended = await Promise.race([
+      io.interrupted.then((s) => s as string),
+      ...(timeoutMs !== undefined ? [new Promise<string>((r) => setTimeout(() => r('timeout'), timeoutMs).unref())] : []),
+    ]);
+    if (o.json) io.out(JSON.stringify({ time: now(), event: 'end', reason: ended }) + '\n');
+    return EXIT.OK;
+  } finally {
+    void failFirst;
+    await opened.source.close();
+  }
+}
+
+interface RegisterOpts {
+  json?: boolean;
+  service: string;
+  address: string;
+  zone?: string;
+  instance?: string;
+  incarnation?: string;
+  weight?: string;
+  ttl?: string;
+  etcdEndpoints?: string;
+  timeout?: string;
+}
+
+async function registerCommand(o: RegisterOpts, io: CliIo): Promise<number> {
+  const dialTimeoutMs = parseDurationMs(o.timeout ?? '5s', '--timeout');
+  const weight = o.weight !== undefined ? Number(o.weight) : undefined;
+  if (weight !== undefined && !(weight > 0)) throw new UsageError(`--weight ${o.weight}: must be a positive number`);
+  const ttlSeconds = o.ttl !== undefined ? Number(o.ttl) : undefined;
+  if (ttlSeconds !== undefined && !(Number.isInteger(ttlSeconds) && ttlSeconds >= 1)) {
+    throw new UsageError(`--ttl ${o.ttl}: must be a whole number of seconds >= 1`);
+  }
+  const log = {
+    info: (m: string) => io.err(`${now()} ${m}\n`),
+    warn: (m: string) => io.err(`${now()} warning: ${m}\n`),
+    error: (m: string) => io.err(`${now()} error: ${m}\n`),
+  };
+  let registration;
+  try {
+    registration = await registerInEtcd({
+      service: o.service,
+      address: o.address,
+      ...(o.zone !== undefined ? { zone: o.zone } : {}),
+      ...(o.instance !== undefined ? { instance: o.instance } : {}),
+      ...(o.incarnation !== undefined ? { incarnation: o.incarnation } : {}),
+      ...(weight !== undefined ? { weight } : {}),
+      ...(ttlSeconds !== undefined ? { ttlSeconds } : {}),
+      ...(o.etcdEndpoints !== undefined ? { endpoints: o.etcdEndpoints } : {}),
+      dialTimeoutMs,
+      logger: log,
+    });
+  } catch (e) {
+    if (e instanceof EtcdOptionsError) throw new UsageError(e.message);
+    throw new UnreachableError((e as Error).message);
+  }
+  const status = registration.status();
+  if (o.json) {
+    io.out(JSON.stringify({ time: now(), event: 'registered', key: registration.key, value: JSON.parse(registration.value), leaseId: status.leaseId ?? null }) + '\n');
+  } else {
+    io.out(`registered ${registration.key} = ${registration.value} (lease ${status.leaseId ?? '?'}); Ctrl-C to deregister\n`);
+  }
+  const signal = await io.interrupted;
+  await registration.deregister();
+  if (o.json) io.out(JSON.stringify({ time: now(), event: 'deregistered', key: registration.key, reason: signal }) + '\n');
+  else io.out(`deregistered ${registration.key} (${signal})\n`);
+  return EXIT.OK;
+}
+
+/** Builds the commander program; each action stores its exit code in `result.code`. */
+export function createProgram(io: CliIo, result: { code: number }): Command {
+  const program = new Command('fairway');
+  const run = (fn: () => Promise<number>) => async () => {
+    result.code = await fn();
+  };
+  program
+    .description("Fairway's command line: see where a target's traffic can go, and register endpoints in etcd.")
+    .version('0.1.0')
+    .showHelpAfterError('(run "fairway --help" for usage)')
+    .configureOutput({ writeOut: (s) => io.out(s), writeErr: (s) => io.err(s) })
+    .exitOverride()
+    .addHelpText(
+      'after',
+      `
+Targets: static:///10.0.0.1:50051@zone-a,10.0.0.2:50051   etcd:///pricer   etcd://127.0.0.1:2379/pricer
+         k8s:///pricer.trading:grpc
+Exit codes: 0 ok (watch/register: ended by Ctrl-C, SIGTERM or --timeout), 1 internal error,
+            2 usage error or malformed target, 3 discovery source unreachable or no answer in time.`,
+    );
+
+  const etcdOption = () => new Option('--etcd-endpoints <list>', 'etcd endpoints, comma-separated (default: the target, then FAIRWAY_ETCD_ENDPOINTS)');
+  program
+    .command('resolve')
+    .description('print the live endpoint table of a target: address, zone, instance, incarnation, weight, state')
+    .argument('<target>', 'e.g. etcd:///pricer or k8s:///pricer.trading:grpc')
+    .option('--json', 'print one JSON object')
+    .addOption(etcdOption())
+    .option('--kubeconfig <file>', 'kubeconfig for k8s: targets (default: in-cluster, then $KUBECONFIG, then ~/.kube/config)')
+    .option('--timeout <duration>', 'how long to wait for the source (default 5s)')
+    .action((target: string, o: CommonOpts) => run(() => resolveCommand(target, o, io))());
+
+  program
+    .command('watch')
+    .description('print the endpoint table, then every change, until Ctrl-C or --timeout')
+    .argument('<target>', 'e.g. etcd:///pricer or k8s:///pricer.trading:grpc')
+    .option('--json', 'print one JSON object per line (snapshot, update, warning, end)')
+    .addOption(etcdOption())
+    .option('--kubeconfig <file>', 'kubeconfig for k8s: targets')
+    .option('--timeout <duration>', 'stop after this long (default: run until Ctrl-C)')
+    .action((target: string, o: CommonOpts) => run(() => watchCommand(target, o, io))());
+
+  program
+    .command('register')
+    .description('register an endpoint in etcd under a lease until Ctrl-C (then deregister)')
+    .requiredOption('--service <name>', 'service name, e.g. pricer (what etcd:///pricer resolves)')
+    .requiredOption('--address <host:port>', 'address clients connect to')
+    .option('--zone <zone>', 'zone of the endpoint, e.g. eu-west-1a')
+    .option('--instance <name>', 'stable instance name, the last part of the key (default: the host name)')
+    .option('--incarnation <id>', 'incarnation (default: a fresh <start ms>-<hex>)')
+    .option('--weight <n>', 'relative capacity (default 1)')
+    .option('--ttl <seconds>', 'lease TTL in seconds (default 10)')
+    .option('--json', 'print JSON lines (registered, deregistered)')
+    .addOption(etcdOption())
+    .option('--timeout <duration>', 'how long to wait for etcd (default 5s)')
+    .action((o: RegisterOpts) => run(() => registerCommand(o, io))());
+
+  return program;
+}
+
+/** Runs the command line `argv` (without `node` and the script); resolves with the exit code. */
+export async function runCli(argv: readonly string[], io: CliIo): Promise<number> {
+  const result = { code: EXIT.OK as number };
+  const program = createProgram(io, result);
+  const json = argv.includes('--json');
+  const fail = (code: number, message: string) => {
+    if (json) io.out(JSON.stringify({ error: message, exitCode: code }) + '\n');
+    io.err(`fairway: ${message}\n`);
+    return code;
+  };
+  try {
+    await program.parseAsync([...argv], { from: 'user' });
+    return result.code;
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help') return EXIT.OK;
+      return e.exitCode === 0 ? EXIT.OK : EXIT.USAGE; // commander has printed the message
+    }
+    if (e instanceof UsageError) return fail(EXIT.USAGE, e.message);
+    if (e instanceof UnreachableError) return fail(EXIT.UNREACHABLE, e.message);
+    return fail(EXIT.INTERNAL, (e as Error).stack ?? String(e));
+  }
+}

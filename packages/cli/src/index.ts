@@ -1,0 +1,13 @@
+/**
+ * `@fairway/cli`: the `fairway` command. `fairway resolve <target>` prints the live endpoint table,
+ * `fairway watch <target>` streams changes, `fairway register --service S --address A --zone Z` registers an
+ * endpoint in etcd until Ctrl-C. `--json` on every command. Exit codes: {@link EXIT}.
+ *
+ * @packageDocumentation
+ */
+export { runCli, createProgram, parseDurationMs, EXIT } from './cli.js';
+export type { CliIo } from './cli.js';
+export { openSource, firstAnswer, UsageError, UnreachableError, CLI_SCHEMES } from './sources.js';
+export type { SourceOptions, OpenedSource } from './sources.js';
+export { rowsOf, formatTable, formatCounts, diffRows, formatDiff } from './table.js';
+export type { EndpointRow, EndpointState, SnapshotDiff } from './table.js';

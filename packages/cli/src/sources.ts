@@ -1,0 +1,116 @@
+/**
+ * Opens the discovery source of a target the way a Fairway client would (same parser, same sources), and
+ * waits for its first answer.
+ */
+import { parseTarget, TargetError } from '@fairway/core';
+import type { DiscoveryError, DiscoverySource, EndpointSnapshot, ParsedTarget } from '@fairway/core';
+import { createEtcdSource } from '@fairway/discovery-etcd';
+import { createKubernetesSource } from '@fairway/discovery-kubernetes';
+import { createStaticSource } from '@fairway/grpc';
+
+/** Schemes the CLI can resolve. */
+export const CLI_SCHEMES = ['static', 'etcd', 'k8s', 'kubernetes'] as const;
+
+/** A user error (bad target, bad option): exit code 2. */
+export class UsageError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'UsageError';
+  }
+}
+
+/** The source could not be reached or gave no answer in time: exit code 3. */
+export class UnreachableError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'UnreachableError';
+  }
+}
+
+export interface SourceOptions {
+  /** etcd endpoints (comma-separated); default the target's authority, then FAIRWAY_ETCD_ENDPOINTS. */
+  readonly etcdEndpoints?: string;
+  /** A kubeconfig file for `k8s:` targets. */
+  readonly kubeconfig?: string;
+  /** How long one etcd request (the connect included) may take, ms. */
+  readonly dialTimeoutMs: number;
+  /** Where the source's own warnings go. */
+  readonly warn: (message: string) => void;
+}
+
+export interface OpenedSource {
+  readonly target: ParsedTarget;
+  /** `static`, `etcd` or `k8s`. */
+  readonly kind: string;
+  readonly source: DiscoverySource;
+}
+
+/** Parses the target and makes its source; throws {@link UsageError} for a bad target or option. */
+export function openSource(rawTarget: string, o: SourceOptions): OpenedSource {
+  let target: ParsedTarget;
+  try {
+    target = parseTarget(rawTarget);
+  } catch (e) {
+    throw new UsageError(e instanceof TargetError ? e.message : String(e));
+  }
+  const logger = { info: () => {}, warn: o.warn, error: o.warn };
+  try {
+    switch (target.scheme) {
+      case 'static':
+        return { target, kind: 'static', source: createStaticSource(target, undefined) };
+      case 'etcd':
+        return {
+          target,
+          kind: 'etcd',
+          source: createEtcdSource(target, {
+            ...(o.etcdEndpoints !== undefined ? { endpoints: o.etcdEndpoints } : {}),
+            dialTimeoutMs: o.dialTimeoutMs,
+            logger,
+          }),
+        };
+      case 'k8s':
+      case 'kubernetes':
+        return {
+          target,
+          kind: 'k8s',
+          source: createKubernetesSource(target, {
+            ...(o.kubeconfig !== undefined ? { kubeconfigPath: o.kubeconfig } : {}),
+            requestTimeoutMs: o.dialTimeoutMs,
+            logger: { warn: o.warn, error: o.warn },
+          }),
+        };
+      default:
+        throw new UsageError(
+          `${new TargetError(rawTarget, `the fairway CLI resolves ${CLI_SCHEMES.filter((s) => s !== 'kubernetes').map((s) => `${s}:`).join(', ')} targets, not "${target.scheme}:"`).message}`,
+        );
+    }
+  } catch (e) {
+    if (e instanceof UsageError) throw e;
+    // The sources throw an error naming the target for a bad target or option (e.g. no etcd endpoints).
+    throw new UsageError((e as Error).message);
+  }
+}
+
+export type FirstAnswer =
+  | { readonly kind: 'snapshot'; readonly snapshot: EndpointSnapshot }
+  | { readonly kind: 'error'; readonly error: DiscoveryError };
+
+/** Listens to `source`; resolves with its first snapshot, or rejects with {@link UnreachableError}. */
+export function firstAnswer(opened: OpenedSource, timeoutMs: number): Promise<EndpointSnapshot> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      reject(new UnreachableError(`${opened.kind} source of ${opened.target.raw}: no answer within ${timeoutMs} ms`));
+    }, timeoutMs);
+    opened.source.start({
+      onSnapshot(snapshot) {
+        clearTimeout(timer);
+        resolve(snapshot);
+      },
+      onError(error) {
+        if (!error.fatalForNow) return; // a last good set is being kept: a snapshot follows or already came
+        clearTimeout(timer);
+        reject(new UnreachableError(error.message));
+      },
+    });
+  });
+}

@@ -1,0 +1,107 @@
+/**
+ * The endpoint table: one row per endpoint with its state, as text or JSON, and the difference between two
+ * snapshots (for `watch`).
+ */
+import { compareIncarnations } from '@fairway/core';
+import type { EndpointInfo, EndpointSnapshot } from '@fairway/core';
+
+/**
+ * `ready`: a Fairway client routes to it. `superseded`: a newer incarnation of the same instance is listed,
+ * so clients use that one instead. `stale`: the source cannot reach its back end and is re-sending its last
+ * good set.
+ */
+export type EndpointState = 'ready' | 'superseded' | 'stale';
+
+export interface EndpointRow {
+  readonly address: string;
+  readonly zone: string | null;
+  readonly instance: string | null;
+  readonly incarnation: string | null;
+  readonly weight: number;
+  readonly state: EndpointState;
+}
+
+/** Rows of a snapshot, sorted by zone, instance, address. */
+export function rowsOf(snapshot: EndpointSnapshot): EndpointRow[] {
+  const newest = new Map<string, string>();
+  for (const e of snapshot.endpoints) {
+    if (e.instance === undefined || e.incarnation === undefined) continue;
+    const seen = newest.get(e.instance);
+    if (seen === undefined || (compareIncarnations(e.incarnation, seen) ?? 0) > 0) newest.set(e.instance, e.incarnation);
+  }
+  const state = (e: EndpointInfo): EndpointState => {
+    if (e.instance !== undefined && e.incarnation !== undefined && newest.get(e.instance) !== e.incarnation) return 'superseded';
+    return snapshot.stale ? 'stale' : 'ready';
+  };
+  return snapshot.endpoints
+    .map((e) => ({
+      address: e.address,
+      zone: e.zone ?? null,
+      instance: e.instance ?? null,
+      incarnation: e.incarnation ?? null,
+      weight: e.weight ?? 1,
+      state: state(e),
+    }))
+    .sort((a, b) => (a.zone ?? '').localeCompare(b.zone ?? '') || (a.instance ?? '').localeCompare(b.instance ?? '') || a.address.localeCompare(b.address));
+}
+
+const HEADERS = ['ADDRESS', 'ZONE', 'INSTANCE', 'INCARNATION', 'WEIGHT', 'STATE'] as const;
+
+/** The rows as an aligned text table (with a header), or a line saying there are none. */
+export function formatTable(rows: readonly EndpointRow[]): string {
+  if (rows.length === 0) return '(no endpoints)';
+  const cells = rows.map((r) => [r.address, r.zone ?? '-', r.instance ?? '-', r.incarnation ?? '-', String(r.weight), r.state]);
+  const widths = HEADERS.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i]!.length)));
+  const line = (c: readonly string[]) => c.map((v, i) => (i === c.length - 1 ? v : v.padEnd(widths[i]!))).join('  ');
+  return [line(HEADERS), ...cells.map(line)].join('\n');
+}
+
+/** One-line summary: counts per state and per zone. */
+export function formatCounts(rows: readonly EndpointRow[]): string {
+  const zones = new Map<string, number>();
+  for (const r of rows) if (r.state !== 'superseded') zones.set(r.zone ?? '(no zone)', (zones.get(r.zone ?? '(no zone)') ?? 0) + 1);
+  const byState = (s: EndpointState) => rows.filter((r) => r.state === s).length;
+  const parts = [`${rows.length} endpoint(s)`, `${byState('ready')} ready`];
+  if (byState('superseded')) parts.push(`${byState('superseded')} superseded`);
+  if (byState('stale')) parts.push(`${byState('stale')} stale`);
+  const z = [...zones].sort(([a], [b]) => a.localeCompare(b)).map(([k, n]) => `${k}: ${n}`);
+  return `${parts.join(', ')}${z.length ? ` (${z.join(', ')})` : ''}`;
+}
+
+export interface SnapshotDiff {
+  readonly added: EndpointRow[];
+  readonly removed: EndpointRow[];
+  /** Same address, something else changed (zone, instance, incarnation, weight, state). */
+  readonly changed: { readonly from: EndpointRow; readonly to: EndpointRow }[];
+}
+
+/** What changed from `before` to `after`, by address. */
+export function diffRows(before: readonly EndpointRow[], after: readonly EndpointRow[]): SnapshotDiff {
+  const old = new Map(before.map((r) => [r.address, r]));
+  const now = new Map(after.map((r) => [r.address, r]));
+  const added = after.filter((r) => !old.has(r.address));
+  const removed = before.filter((r) => !now.has(r.address));
+  const changed = after
+    .filter((r) => old.has(r.address) && JSON.stringify(old.get(r.address)) !== JSON.stringify(r))
+    .map((to) => ({ from: old.get(to.address)!, to }));
+  return { added, removed, changed };
+}
+
+function describe(r: EndpointRow): string {
+  return `${r.address} zone=${r.zone ?? '-'} instance=${r.instance ?? '-'} incarnation=${r.incarnation ?? '-'} ${r.state}`;
+}
+
+/** The diff as lines: `+ added`, `- removed`, `~ changed`. */
+export function formatDiff(d: SnapshotDiff): string[] {
+  return [
+    ...d.added.map((r) => `+ ${describe(r)}`),
+    ...d.removed.map((r) => `- ${describe(r)}`),
+    ...d.changed.map(({ from, to }) => {
+      const what = (['zone', 'instance', 'incarnation', 'weight', 'state'] as const)
+        .filter((k) => from[k] !== to[k])
+        .map((k) => `${k} ${from[k] ?? '-'} -> ${to[k] ?? '-'}`)
+        .join(', ');
+      return `~ ${to.address} ${what}`;
+    }),
+  ];
+}
