@@ -89,7 +89,10 @@ export class Balancer implements ReleaseSink {
         this.refresh(st, info, nowMs);
         continue;
       }
-      if (seed !== seed) seed = this.setMedian(nowMs);
+      if (seed !== seed) {
+        this.medianAtMs = Number.NEGATIVE_INFINITY; // always a fresh median for seeding
+        seed = this.setMedian(nowMs);
+      }
       const group = this.group(info.zone ?? '', nowMs);
       group.members++;
       const load = createLoadState(seed, info.weight ?? 1, nowMs);

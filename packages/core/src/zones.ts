@@ -120,6 +120,7 @@ export class ZoneSelector {
     const { low, high } = this.o;
     const before = this.opened.length;
     if (poolInFlight / poolReady > high) {
+      const loadBefore = poolInFlight / poolReady;
       for (const g of this.remoteByPreference(nowMs, loads)) {
         if (poolInFlight / poolReady <= high) break;
         if (this.opened.includes(g)) continue;
@@ -128,7 +129,7 @@ export class ZoneSelector {
       }
       if (this.opened.length !== before) {
         this.poolCache = undefined;
-        this.set('spill', `local load ${fmt(poolInFlight / (poolReady || 1))} > high ${high}: opened ${this.openedZones().join(',')}`);
+        this.set('spill', `load ${fmt(loadBefore)} > high ${high}: opened ${this.openedZones().join(',')}`);
       }
       return;
     }
