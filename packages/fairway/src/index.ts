@@ -91,3 +91,35 @@ export type {
   ZoneMode,
 } from '@fairway/core';
 // ---- other re-exports (registrar, telemetry set-up): owners add their lines below ----------------------
+// etcd: the registrar (`register` from @fairway/discovery-etcd, named for what it does here) and the grpc-js serve helper.
+export { register as registerInEtcd, createEtcdSource, decodeEtcdValue, encodeEtcdValue, EtcdOptionsError } from '@fairway/discovery-etcd';
+export type {
+  RegisterOptions as EtcdRegisterOptions,
+  Registration as EtcdRegistration,
+  RegistrationStatus as EtcdRegistrationStatus,
+  EtcdDiscoveryOptions,
+  EtcdDiscoverySource,
+  EtcdSourceStatus,
+  EtcdConnectionOptions,
+  EtcdLogger,
+} from '@fairway/discovery-etcd';
+export { serveAndRegisterInEtcd } from '@fairway/server';
+export type { ServeAndRegisterOptions, ServedInEtcd } from '@fairway/server';
+export {
+  setupTelemetry,
+  createTelemetryObserver,
+  continueTrace,
+  startServerSpan,
+  traceGrpcHandlers,
+  mergeJaegerJsonFiles,
+  readJaegerJsonFile,
+  FairwayAttributes,
+  FairwayMetrics,
+} from '@fairway/telemetry';
+export type {
+  SetupTelemetryOptions,
+  TelemetryHandle,
+  TraceExporterKind,
+  TelemetryObserverOptions,
+  ServerTraceOptions,
+} from '@fairway/telemetry';
