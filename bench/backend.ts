@@ -27,6 +27,8 @@ interface Running {
 }
 
 const servers = new Map<string, Running>();
+// Bind failures are reported to the parent, which retries; grpc-js's own error log would only add noise.
+grpc.setLogVerbosity(grpc.logVerbosity.NONE);
 
 function handlerFor(running: { settings: Settings }): grpc.handleUnaryCall<Buffer, Buffer> {
   let reply: Buffer | undefined;

@@ -14,11 +14,13 @@ import { Progress } from './lib/progress.js';
 import type { BenchContext } from './lib/context.js';
 import { newScenario, scenarioTable, summarize, summaryTable, type RunReport, type ScenarioResult } from './lib/report.js';
 import { runB1 } from './scenarios/b1-slow-endpoint.js';
+import { runB3 } from './scenarios/b3-zones.js';
 import { runB4 } from './scenarios/b4-overhead.js';
 import { runB5 } from './scenarios/b5-scale.js';
 
 const SCENARIOS: Record<string, { title: string; run: (ctx: BenchContext) => Promise<ScenarioResult> }> = {
   B1: { title: 'slow endpoint', run: runB1 },
+  B3: { title: 'zones', run: runB3 },
   B4: { title: 'overhead and the sidecar tax', run: runB4 },
   B5: { title: 'scale (pure core)', run: runB5 },
 };

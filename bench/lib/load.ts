@@ -27,8 +27,13 @@ export interface OpenLoopOptions {
   readonly call: CallFn;
   /** Called about every 250 ms with the elapsed fraction (progress bars). */
   readonly onProgress?: (fraction: number) => void;
-  /** Called once at these offsets (ms from start), for scripted events (kill, freeze, register). */
-  readonly events?: ReadonlyArray<{ atMs: number; run: () => void | Promise<void> }>;
+  /**
+   * Called once at these offsets (ms from start), for scripted events (kill, freeze, register). `now()` is
+   * the time since the start in the records' time base.
+   */
+  readonly events?: ReadonlyArray<{ atMs: number; run: (now: () => number) => void | Promise<void> }>;
+  /** Called with the start time (performance.now()) just before the first call. */
+  readonly onStart?: (t0: number) => void;
   /** Hard cap on waiting for outstanding calls after the last send. Default 15 s. */
   readonly drainTimeoutMs?: number;
 }
@@ -57,14 +62,38 @@ async function drain(records: CallRecord[], pending: Set<Promise<void>>, timeout
   return n;
 }
 
-function runEvents(t0: number, events: OpenLoopOptions['events'], errors: unknown[]): Array<NodeJS.Timeout> {
-  return (events ?? []).map((e) =>
-    setTimeout(() => {
-      Promise.resolve()
-        .then(e.run)
-        .catch((err: unknown) => errors.push(err));
-    }, Math.max(0, e.atMs - (performance.now() - t0))),
-  );
+interface EventRunner {
+  timers: Array<NodeJS.Timeout>;
+  running: Set<Promise<void>>;
+  errors: unknown[];
+}
+
+function runEvents(t0: number, events: OpenLoopOptions['events']): EventRunner {
+  const now = (): number => performance.now() - t0;
+  const runner: EventRunner = { timers: [], running: new Set(), errors: [] };
+  for (const e of events ?? []) {
+    runner.timers.push(
+      setTimeout(() => {
+        const p: Promise<void> = Promise.resolve()
+          .then(() => e.run(now))
+          .catch((err: unknown) => {
+            runner.errors.push(err);
+          })
+          .finally(() => runner.running.delete(p));
+        runner.running.add(p);
+      }, Math.max(0, e.atMs - now())),
+    );
+  }
+  return runner;
+}
+
+/** Cancels events not yet started, waits (bounded: 30 s) for started ones, rethrows the first error. */
+async function finishEvents(runner: EventRunner): Promise<void> {
+  for (const t of runner.timers) clearTimeout(t);
+  if (runner.running.size > 0) {
+    await Promise.race([Promise.all([...runner.running]), new Promise((r) => setTimeout(r, 30_000))]);
+  }
+  if (runner.errors.length > 0) throw runner.errors[0];
 }
 
 /** Fixed-rate load. Every call is issued (late calls are sent at once, their latency still counts from the intended time). */
@@ -73,9 +102,9 @@ export async function openLoop(opts: OpenLoopOptions): Promise<LoadResult> {
   const intervalMs = 1000 / opts.ratePerSec;
   const records: CallRecord[] = [];
   const pending = new Set<Promise<void>>();
-  const eventErrors: unknown[] = [];
   const t0 = performance.now();
-  const timers = runEvents(t0, opts.events, eventErrors);
+  opts.onStart?.(t0);
+  const events = runEvents(t0, opts.events);
   let i = 0;
   let lastProgress = 0;
   await new Promise<void>((resolve) => {
@@ -106,9 +135,8 @@ export async function openLoop(opts: OpenLoopOptions): Promise<LoadResult> {
     tick();
   });
   const abandoned = await drain(records, pending, opts.drainTimeoutMs ?? 15_000);
-  for (const t of timers) clearTimeout(t);
   opts.onProgress?.(1);
-  if (eventErrors.length > 0) throw eventErrors[0];
+  await finishEvents(events);
   return { records, t0, wallMs: performance.now() - t0, abandoned };
 }
 
@@ -120,6 +148,7 @@ export interface ClosedLoopOptions {
   readonly call: CallFn;
   readonly onProgress?: (fraction: number) => void;
   readonly events?: OpenLoopOptions['events'];
+  readonly onStart?: (t0: number) => void;
 }
 
 /** Fixed-concurrency load: `concurrency` workers, each sending its next call when the last one ends. */
@@ -128,9 +157,9 @@ export async function closedLoop(opts: ClosedLoopOptions): Promise<LoadResult> {
   const total = opts.totalCalls ?? Number.MAX_SAFE_INTEGER;
   const durationMs = opts.durationMs ?? 10 * 60_000;
   const records: CallRecord[] = [];
-  const eventErrors: unknown[] = [];
   const t0 = performance.now();
-  const timers = runEvents(t0, opts.events, eventErrors);
+  opts.onStart?.(t0);
+  const events = runEvents(t0, opts.events);
   let issued = 0;
   let lastProgress = 0;
   const worker = async (): Promise<void> => {
@@ -151,8 +180,7 @@ export async function closedLoop(opts: ClosedLoopOptions): Promise<LoadResult> {
     }
   };
   await Promise.all(Array.from({ length: opts.concurrency }, worker));
-  for (const t of timers) clearTimeout(t);
   opts.onProgress?.(1);
-  if (eventErrors.length > 0) throw eventErrors[0];
+  await finishEvents(events);
   return { records, t0, wallMs: performance.now() - t0, abandoned: 0 };
 }
