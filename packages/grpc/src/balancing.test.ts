@@ -35,14 +35,14 @@ describe('balancing on one client connection', { concurrency: false }, () => {
       { id: 'fast-1', serviceTimeMs: 2 },
       { id: 'fast-2', serviceTimeMs: 2 },
       { id: 'fast-3', serviceTimeMs: 2 },
-      { id: 'slow', serviceTimeMs: 300 },
+      { id: 'slow', serviceTimeMs: 1_000 },
     ]);
     const c = client(staticTarget(bs));
-    const results = await runEchoLoad(c, { calls: 600, concurrency: 8, deadlineMs: 10_000 });
+    const results = await runEchoLoad(c, { calls: 400, concurrency: 4, deadlineMs: 10_000 });
     const counts = countByServer(results);
-    assert.equal(results.filter((r) => r.ok).length, 600, JSON.stringify(counts));
-    for (const id of ['fast-1', 'fast-2', 'fast-3']) assert.ok((counts[id] ?? 0) >= 90, `${id} got ${counts[id]}: ${JSON.stringify(counts)}`);
-    assert.ok((counts['slow'] ?? 0) <= 30, `slow got ${counts['slow']} of 600: ${JSON.stringify(counts)}`);
+    assert.equal(results.filter((r) => r.ok).length, 400, JSON.stringify(counts));
+    for (const id of ['fast-1', 'fast-2', 'fast-3']) assert.ok((counts[id] ?? 0) >= 60, `${id} got ${counts[id]}: ${JSON.stringify(counts)}`);
+    assert.ok((counts['slow'] ?? 0) <= 20, `slow got ${counts['slow']} of 400: ${JSON.stringify(counts)}`);
   });
 
   test('>= 95% of calls stay in the caller zone while it can carry the load', { timeout: 60_000 }, async () => {
@@ -91,9 +91,9 @@ describe('balancing on one client connection', { concurrency: false }, () => {
   test('grpc-js ipv4: and dns: targets are balanced too (zone-blind)', { timeout: 60_000 }, async () => {
     const bs = await start(3, [{ id: 'v1' }, { id: 'v2' }, { id: 'v3' }]);
     const c = client(`ipv4:${bs.map((b) => b.address).join(',')}`);
-    const results = await runEchoLoad(c, { calls: 300, concurrency: 6, request: { delay_ms: 2 } });
+    const results = await runEchoLoad(c, { calls: 300, concurrency: 6, request: { delay_ms: 20 } });
     const counts = countByServer(results);
-    for (const id of ['v1', 'v2', 'v3']) assert.ok((counts[id] ?? 0) >= 40, JSON.stringify(counts));
+    for (const id of ['v1', 'v2', 'v3']) assert.ok((counts[id] ?? 0) >= 30, JSON.stringify(counts));
     const d = client(`dns:///127.0.0.1:${bs[0]!.port}`);
     const r = await echoUnary(d, { message: 'via dns' });
     assert.ok(r.ok && r.reply.server_id === 'v1' && r.reply.message === 'via dns');
