@@ -36,8 +36,9 @@ export interface ZoneSelectorOptions {
 
 export class ZoneSelector {
   mode: ZoneMode;
-  /** Number of mode changes so far. */
+  /** Number of mode changes so far (the first determination, at the first pick, is not counted). */
   changes = 0;
+  private started = false;
   /** Why the current mode was chosen. */
   why: string;
   /** Remote zones open in `spill` mode, in opening order. */
@@ -67,14 +68,17 @@ export class ZoneSelector {
     if (local === undefined || local.ready.length === 0) {
       if (this.mode !== 'all') {
         this.opened = [];
-        this.set('all', `no READY endpoint in local zone ${zone}: using all zones`);
+        const zoneless = this.groups.size === 1 && this.groups.has('');
+        this.set('all', zoneless ? 'endpoints carry no zone: zone-blind' : `no READY endpoint in local zone ${zone}: using all zones`);
       }
+      this.started = true;
       return this.allPool;
     }
+    this.started = true;
     if (this.mode === 'all') {
-      // Local is back: keep every zone open and let evaluations close them one by one.
+      // Local is back: keep every zone open and let evaluations close them as the band allows.
       this.opened = this.remoteByPreference(nowMs);
-      this.lastEvalMs = nowMs;
+      this.restartAverages(nowMs);
       this.set(this.opened.length > 0 ? 'spill' : 'local', `local zone ${zone} READY again`);
     } else if (nowMs - this.lastEvalMs >= this.o.minEvaluationIntervalMs) {
       this.evaluate(local, nowMs);
@@ -85,6 +89,16 @@ export class ZoneSelector {
       this.poolCache = arrays;
     }
     return this.poolCache;
+  }
+
+  /** Starts a new averaging interval at `nowMs`. */
+  private restartAverages(nowMs: number): void {
+    this.lastEvalMs = nowMs;
+    for (const g of this.groups.values()) {
+      accrue(g, nowMs);
+      g.inFlightArea = 0;
+      g.readyArea = 0;
+    }
   }
 
   /** Forgets a zone group that was dropped from the set. */
@@ -169,6 +183,7 @@ export class ZoneSelector {
     this.poolCache = undefined;
     if (from === to) return;
     this.mode = to;
+    if (!this.started) return; // the first determination is not a change
     this.changes++;
     try {
       this.o.onModeChange?.(from, to, why);
