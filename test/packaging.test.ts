@@ -1,0 +1,48 @@
+// The built packages load with require() and import, without the source condition, and their declarations
+// type-check for both (module node16). CI builds first (`npm run test:ci`); locally, run `npm run build`.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { spawnSync } from 'node:child_process';
+
+const root = new URL('..', import.meta.url).pathname;
+const dir = join(root, 'test', 'packaging');
+const needed = ['core', 'grpc', 'fairway'].flatMap((p) =>
+  ['index.js', 'index.cjs', 'index.d.ts', 'index.d.cts'].map((f) => join(root, 'packages', p, 'dist', f)),
+);
+
+function assertBuilt(): void {
+  const missing = needed.filter((f) => !existsSync(f));
+  assert.deepEqual(missing, [], `not built (run \`npm run build\` first): ${missing.join(', ')}`);
+}
+
+// Plain node: no `--conditions=fairway:source`, no tsx, so the packages' dist/ is what loads.
+function runNode(file: string): { kind: string; reply: string; exports: string[] } {
+  const r = spawnSync(process.execPath, [join(dir, file)], { cwd: root, encoding: 'utf8', timeout: 60_000 });
+  assert.equal(r.status, 0, `${file} failed:\n${r.stderr}\n${r.stdout}`);
+  return JSON.parse(r.stdout.trim().split('\n').pop()!);
+}
+
+test('require("fairway") from dist makes a balanced call', { timeout: 90_000 }, () => {
+  assertBuilt();
+  const out = runNode('consumer.cjs');
+  assert.equal(out.reply, 'hello');
+  for (const name of ['createClient', 'createChannel', 'clientOptions', 'register', 'registerAll', 'registerDiscoveryScheme']) {
+    assert.ok(out.exports.includes(name), `require('fairway') lacks ${name}`);
+  }
+});
+
+test('import "fairway" from dist makes balanced calls (createClient and clientOptions)', { timeout: 90_000 }, () => {
+  assertBuilt();
+  const out = runNode('consumer.mjs');
+  assert.equal(out.reply, 'hello,hello');
+  assert.ok(out.exports.includes('createClient'));
+});
+
+test('the declarations type-check for import (.mts) and require (.cts)', { timeout: 120_000 }, () => {
+  assertBuilt();
+  const tsc = join(root, 'node_modules', 'typescript', 'bin', 'tsc');
+  const r = spawnSync(process.execPath, [tsc, '-p', join(dir, 'tsconfig.json')], { cwd: root, encoding: 'utf8', timeout: 110_000 });
+  assert.equal(r.status, 0, `tsc failed:\n${r.stdout}\n${r.stderr}`);
+});
