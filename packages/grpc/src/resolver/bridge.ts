@@ -83,7 +83,9 @@ function createBridgeResolverClass(scheme: string) {
       // The first entry of a list (`a:1@z,b:2`), without its zone; otherwise the path (e.g. `pricer`).
       const first = target.path.split(',')[0] ?? target.path;
       const at = first.indexOf('@');
-      return at < 0 ? first : first.slice(0, at);
+      const authority = at < 0 ? first : first.slice(0, at);
+      // grpc-js builds a URL from the authority: a named port (`k8s:///pricer.trading:grpc`) is no URL port.
+      return authority.replace(/^([^[\]:]+):([^:]*[^0-9:][^:]*)$/, '$1');
     }
 
     private readonly raw: string;
