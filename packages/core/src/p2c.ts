@@ -87,5 +87,6 @@ function drawOne(
 
 function index(random: () => number, n: number): number {
   const i = Math.floor(random() * n);
-  return i < n ? i : n - 1; // guard against a source returning exactly 1
+  if (i >= 0 && i < n) return i;
+  return i >= n ? n - 1 : 0; // a source outside [0, 1) (or NaN) must not break the pick
 }

@@ -1,0 +1,70 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import fc from 'fast-check';
+import { createSeededRandom } from '@fairway/testing';
+import type { EndpointState } from './endpoint-state.js';
+import { drawCandidates, poolSize } from './p2c.js';
+
+const fakeEndpoint = (key: string): EndpointState => ({ key }) as EndpointState;
+const makePool = (sizes: number[]): EndpointState[][] =>
+  sizes.map((n, z) => Array.from({ length: n }, (_, i) => fakeEndpoint(`z${z}-${i}`)));
+
+test('two candidates are distinct members of the pool, across several zone arrays', { timeout: 30_000 }, () => {
+  fc.assert(
+    fc.property(fc.array(fc.integer({ min: 0, max: 6 }), { minLength: 1, maxLength: 4 }), fc.integer(), (sizes, seed) => {
+      const pool = makePool(sizes);
+      const n = poolSize(pool);
+      fc.pre(n > 0);
+      const members = new Set(pool.flat());
+      const random = createSeededRandom(seed);
+      for (let i = 0; i < 20; i++) {
+        const c = drawCandidates(pool, n, random, undefined)!;
+        assert.ok(members.has(c.first));
+        if (n === 1) assert.equal(c.second, undefined);
+        else {
+          assert.ok(c.second !== undefined && members.has(c.second));
+          assert.notEqual(c.first, c.second);
+        }
+      }
+    }),
+    { seed: 3, numRuns: 300 },
+  );
+});
+
+test('every endpoint of a multi-array pool is drawn equally often (within 5%)', { timeout: 30_000 }, () => {
+  const pool = makePool([3, 5, 2]);
+  const random = createSeededRandom(17);
+  const counts = new Map<string, number>();
+  const draws = 100_000;
+  for (let i = 0; i < draws; i++) {
+    const c = drawCandidates(pool, 10, random, undefined)!;
+    for (const e of [c.first, c.second!]) counts.set(e.key, (counts.get(e.key) ?? 0) + 1);
+  }
+  const expected = (2 * draws) / 10;
+  for (const [k, v] of counts) assert.ok(Math.abs(v - expected) < 0.05 * expected, `${k}: ${v} vs ${expected}`);
+  assert.equal(counts.size, 10);
+});
+
+test('avoid: never an avoided key while another exists; undefined when all are avoided', { timeout: 30_000 }, () => {
+  fc.assert(
+    fc.property(fc.integer({ min: 1, max: 30 }), fc.integer({ min: 0, max: 30 }), fc.integer(), (n, avoidCount, seed) => {
+      const pool = makePool([n]);
+      const avoid = new Set(pool[0]!.slice(0, Math.min(avoidCount, n)).map((e) => e.key));
+      const c = drawCandidates(pool, n, createSeededRandom(seed), avoid);
+      const left = n - avoid.size;
+      if (left === 0) return assert.equal(c, undefined);
+      assert.ok(c && !avoid.has(c.first.key));
+      if (left === 1) assert.equal(c.second, undefined);
+      else assert.ok(c.second && !avoid.has(c.second.key) && c.second !== c.first);
+    }),
+    { seed: 5, numRuns: 500 },
+  );
+});
+
+test('a random source outside [0, 1) does not break a draw', () => {
+  const pool = makePool([4]);
+  for (const value of [1, 1.5, -0.2, Number.NaN]) {
+    const c = drawCandidates(pool, 4, () => value, undefined)!;
+    assert.ok(pool[0]!.includes(c.first));
+  }
+});
