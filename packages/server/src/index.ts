@@ -5,3 +5,7 @@
  */
 export { serveAndRegisterInEtcd } from './etcd-serve.js';
 export type { ServeAndRegisterOptions, ServedInEtcd } from './etcd-serve.js';
+export { createStreamTakeover, newestStreamWins } from './stream-takeover.js';
+export type { StreamTakeover, StreamTakeoverOptions, StreamTakeoverEvent, PeerIdentity } from './stream-takeover.js';
+export { drainServer } from './drain.js';
+export type { DrainOptions } from './drain.js';
