@@ -14,15 +14,21 @@ import { Progress } from './lib/progress.js';
 import type { BenchContext } from './lib/context.js';
 import { newScenario, scenarioTable, summarize, summaryTable, type RunReport, type ScenarioResult } from './lib/report.js';
 import { runB1 } from './scenarios/b1-slow-endpoint.js';
+import { runB2 } from './scenarios/b2-rolling-deploy.js';
 import { runB3 } from './scenarios/b3-zones.js';
 import { runB4 } from './scenarios/b4-overhead.js';
 import { runB5 } from './scenarios/b5-scale.js';
+import { runB6 } from './scenarios/b6-half-open.js';
+import { runB7 } from './scenarios/b7-propagation.js';
 
 const SCENARIOS: Record<string, { title: string; run: (ctx: BenchContext) => Promise<ScenarioResult> }> = {
   B1: { title: 'slow endpoint', run: runB1 },
+  B2: { title: 'rolling deploy', run: runB2 },
   B3: { title: 'zones', run: runB3 },
   B4: { title: 'overhead and the sidecar tax', run: runB4 },
   B5: { title: 'scale (pure core)', run: runB5 },
+  B6: { title: 'half-open peer', run: runB6 },
+  B7: { title: 'discovery propagation and cold start', run: runB7 },
 };
 const ALL_IDS = ['B1', 'B2', 'B3', 'B4', 'B5', 'B6', 'B7'];
 

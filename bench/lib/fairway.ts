@@ -3,7 +3,7 @@
  * and its baselines still run, and say plainly what is missing, while a Fairway part is not built.
  */
 import type * as grpc from '@grpc/grpc-js';
-import type { CallObserverFactory, AttemptObserver, CallObserver, PickExplanation, ZoneMode } from '@fairway/core';
+import type { CallObserverFactory, AttemptObserver, AttemptOutcome, CallObserver, PickExplanation, ZoneMode } from '@fairway/core';
 import { performance } from 'node:perf_hooks';
 
 /** The factory options the benchmark uses (a subset of `FairwayOptions`). */
@@ -70,6 +70,10 @@ export interface PickEvent {
 /** A CallObserverFactory that records every pick (address, zone mode, time). Never throws. */
 export class PickRecorder implements CallObserverFactory {
   readonly picks: PickEvent[] = [];
+  /** Attempts whose own timer fired. */
+  attemptsTimedOut = 0;
+  /** Why retries were refused (e.g. budget), with counts. */
+  readonly retryRefused: Record<string, number> = {};
   private readonly maxPicks = 2_000_000;
   constructor(public t0: number = performance.now()) {}
 
@@ -83,11 +87,25 @@ export class PickRecorder implements CallObserverFactory {
             if (picks.length < rec.maxPicks) picks.push({ atMs: performance.now() - rec.t0, address: pick.address, zoneMode: pick.zoneMode, attempt });
           },
           outgoingHeaders: () => ({}),
-          onEnd: () => {},
+          onEnd: (outcome: AttemptOutcome) => {
+            if (outcome.timedOut) rec.attemptsTimedOut++;
+            if (outcome.retryRefusedReason) {
+              const why = outcome.retryRefusedReason.replace(/-?\d+(\.\d+)?/g, 'N');
+              rec.retryRefused[why] = (rec.retryRefused[why] ?? 0) + 1;
+            }
+          },
         };
       },
       onEnd: () => {},
     };
+  }
+
+  /** Forgets everything recorded (start of a measured run). */
+  reset(t0: number): void {
+    this.picks.length = 0;
+    this.t0 = t0;
+    this.attemptsTimedOut = 0;
+    for (const k of Object.keys(this.retryRefused)) delete this.retryRefused[k];
   }
 
   /** Zone-mode changes between consecutive picks whose time is in [fromMs, toMs). */

@@ -34,6 +34,8 @@ export interface OpenLoopOptions {
   readonly events?: ReadonlyArray<{ atMs: number; run: (now: () => number) => void | Promise<void> }>;
   /** Called with the start time (performance.now()) just before the first call. */
   readonly onStart?: (t0: number) => void;
+  /** Checked on every tick: true ends the run early (durationMs stays the upper bound). */
+  readonly shouldStop?: () => boolean;
   /** Hard cap on waiting for outstanding calls after the last send. Default 15 s. */
   readonly drainTimeoutMs?: number;
 }
@@ -126,7 +128,7 @@ export async function openLoop(opts: OpenLoopOptions): Promise<LoadResult> {
         lastProgress = now;
         opts.onProgress(Math.min(1, now / opts.durationMs));
       }
-      if (i >= total) {
+      if (i >= total || opts.shouldStop?.()) {
         resolve();
         return;
       }

@@ -12,12 +12,15 @@ export interface LatencySummary {
   readonly mean: number;
 }
 
-/** Summarises latencies (ms) of successful calls, measured from each call's intended send time. */
-export function latency(records: readonly CallRecord[], filter?: (r: CallRecord) => boolean): LatencySummary {
+/**
+ * Summarises latencies (ms) measured from each call's intended send time: of successful calls, or of every
+ * call that ended (failed ones at the time they failed) when `includeFailed`.
+ */
+export function latency(records: readonly CallRecord[], filter?: (r: CallRecord) => boolean, includeFailed = false): LatencySummary {
   const h = hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 600_000_000, numberOfSignificantValueDigits: 3 });
   let n = 0;
   for (const r of records) {
-    if (r.code !== 0 || r.endMs < 0) continue;
+    if ((r.code !== 0 && !includeFailed) || r.endMs < 0) continue;
     if (filter && !filter(r)) continue;
     h.recordValue(Math.max(1, Math.round((r.endMs - r.intendedMs) * 1000)));
     n++;

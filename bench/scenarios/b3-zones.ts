@@ -81,10 +81,7 @@ export async function runB3(ctx: BenchContext): Promise<ScenarioResult> {
           ratePerSec,
           durationMs: total,
           call,
-          onStart: (t0) => {
-            rec.picks.length = 0;
-            rec.t0 = t0;
-          },
+          onStart: (t0) => rec.reset(t0),
           onProgress: ctx.progress.phase(`B3 ${v.name}`),
           events: [
             { atMs: ph.p1, run: () => Promise.all(local.map((e) => e.proc.set({ baseMs: SERVICE_MS * SLOW_FACTOR, jitterMs: JITTER_MS * SLOW_FACTOR }))).then(() => undefined) },
