@@ -42,7 +42,8 @@ export interface FairwayOptions {
   readonly zoneBandHigh?: number;
   /**
    * Retry settings (timeout-only retries), passed to the call layer's `parseRetryOptions`. Default: no
-   * attempt timeout, so no retries. grpc-js's own retries are turned off (`grpc.enable_retries: 0`).
+   * attempt timeout, so no retries. grpc-js makes only its transparent retries (requests that never left the
+   * client); no status-code retry policy is ever configured.
    */
   readonly retry?: unknown;
   /** Observers told about every call and attempt (e.g. telemetry). Default none. */

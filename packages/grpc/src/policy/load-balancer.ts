@@ -8,7 +8,9 @@
  * - The shared `Balancer` (`@fairway/core`) keeps per-endpoint load across pickers; children's READY state
  *   feeds `setReady`. Released calls of a removed endpoint land on a handle the Balancer no longer tracks.
  * - State: READY when any child is READY (a new `FairwayPicker`), CONNECTING/IDLE while any child may still
- *   connect (calls queue), TRANSIENT_FAILURE only when every child failed.
+ *   connect (calls queue), TRANSIENT_FAILURE only when every child failed. At cold start the first READY
+ *   child waits up to `STARTUP_GRACE_MS` for the others still connecting, so calls queued before any
+ *   connection do not all land on the first endpoint to connect.
  * - Re-resolution requests from children are ignored while an update is being applied (pick_first asks
  *   synchronously inside `updateAddressList`, the start of the storm) and passed on at most once per
  *   `REREQUEST_MIN_INTERVAL_MS`.

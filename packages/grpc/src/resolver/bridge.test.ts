@@ -111,6 +111,18 @@ describe('resolver bridge', { concurrency: false }, () => {
     assert.equal(d.stats.closed, 1);
   });
 
+  test('per-channel discovery options do not break connection reuse between channels', { timeout: 30_000 }, async () => {
+    const d = createScriptedDiscovery();
+    registerDiscoveryScheme('test-reuse', d.factory);
+    const b = await backend('reuse');
+    d.push([{ address: b.address }]);
+    const c1 = client('test-reuse:///svc', { discovery: { 'test-reuse': { n: 1 } } });
+    const c2 = client('test-reuse:///svc', { discovery: { 'test-reuse': { n: 2 } } });
+    const [r1, r2] = [await echoUnary(c1), await echoUnary(c2)];
+    assert.ok(r1.ok && r2.ok);
+    assert.equal(r1.reply.peer, r2.reply.peer, 'both channels use one connection (one subchannel)');
+  });
+
   test('the re-resolution storm is closed: a refused endpoint does not make the resolver spin', { timeout: 60_000 }, async () => {
     const d = createScriptedDiscovery();
     registerDiscoveryScheme('test-storm', d.factory);
