@@ -158,6 +158,6 @@ const noopPolicy = {
 
 /** A short description of an error for logs and notes (no credentials: etcd3 errors carry none). */
 export function describeError(err: unknown): string {
-  if (err instanceof Error) return err.message.split('\n')[0] ?? err.name;
+  if (err instanceof Error) return (err.message.split('\n')[0] ?? err.name).replace(/\.?\s*Resolution note:\s*$/, '');
   return String(err);
 }

@@ -127,6 +127,8 @@ class EtcdSource implements EtcdDiscoverySource {
   private unreachableSinceMs: number | undefined;
   private lastError: string | undefined;
   private lastSentKey = '';
+  private lastFatalAtMs: number | undefined;
+  private readonly logIntervalMs: number;
   private epoch = 0;
   private counters = { reconnects: 0, relists: 0, skippedValues: 0, snapshots: 0 };
 
@@ -137,7 +139,8 @@ class EtcdSource implements EtcdDiscoverySource {
   ) {
     this.keyPrefix = servicePrefix(options.prefix ?? '', target.path);
     this.log = options.logger ?? defaultEtcdLogger;
-    this.rl = createRateLimitedLog(this.log, options.logIntervalMs ?? 30_000);
+    this.logIntervalMs = options.logIntervalMs ?? 30_000;
+    this.rl = createRateLimitedLog(this.log, this.logIntervalMs);
     this.dialTimeoutMs = options.dialTimeoutMs ?? 5000;
     this.maxBackoffMs = options.maxBackoffMs ?? 5000;
   }
@@ -373,7 +376,12 @@ class EtcdSource implements EtcdDiscoverySource {
         this.unreachableSinceMs ??= this.startedAtMs;
         const message = `etcd discovery for ${JSON.stringify(this.target.raw)}: cannot read ${JSON.stringify(this.keyPrefix)} from etcd at ${this.describeEndpoints()} (tried for ${elapsed}ms): ${this.lastError}`;
         this.rl.error('fatal', message);
-        this.listener.onError({ message, fatalForNow: true, cause: err });
+        // Once at first, then at most every logIntervalMs (the channel keeps the error until a set arrives).
+        const now = Date.now();
+        if (this.lastFatalAtMs === undefined || now - this.lastFatalAtMs >= this.logIntervalMs) {
+          this.lastFatalAtMs = now;
+          this.listener.onError({ message, fatalForNow: true, cause: err });
+        }
       }
     } else {
       this.markUnreachable();

@@ -4,6 +4,7 @@
  */
 import { register, registerDiscoveryScheme } from '@fairway/grpc';
 import { createKubernetesSource } from '@fairway/discovery-kubernetes';
+import { createEtcdSource } from '@fairway/discovery-etcd';
 
 let done = false;
 
@@ -14,6 +15,7 @@ export function registerAll(): void {
   // ---- discovery sources: one line each (owners: discovery-etcd, discovery-kubernetes) ----------------
   // FAIRWAY-DISCOVERY-SOURCES: e.g. registerDiscoveryScheme('etcd', createEtcdSource);
   void registerDiscoveryScheme;
+  registerDiscoveryScheme('etcd', createEtcdSource);
   registerDiscoveryScheme('k8s', createKubernetesSource);
   registerDiscoveryScheme('kubernetes', createKubernetesSource); // kuberesolver's scheme name
   // ---- end of discovery sources --------------------------------------------------------------------------
