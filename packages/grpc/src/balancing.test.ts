@@ -100,6 +100,16 @@ describe('balancing on one client connection', { concurrency: false }, () => {
   });
 });
 
+test('when every endpoint refuses connections, calls fail fast with UNAVAILABLE saying so', { timeout: 30_000 }, async () => {
+  const dead = await Promise.all([startEchoBackend({ id: 'dead-1' }), startEchoBackend({ id: 'dead-2' })]);
+  dead.forEach((b) => b.forceStop());
+  const c = client(staticTarget(dead));
+  const r = await echoUnary(c, {}, { deadlineMs: 10_000 });
+  assert.ok(!r.ok && r.code === status.UNAVAILABLE, JSON.stringify(r));
+  assert.ok(r.ms < 9_000, `failed after ${r.ms} ms: should not wait for the deadline`);
+  assert.match(r.details, /no endpoint reachable|ECONNREFUSED|connect/i);
+});
+
 describe('every call kind passes through unchanged', { concurrency: false }, () => {
   let c: Client;
   const ready = (async () => {

@@ -126,6 +126,30 @@ describe('loud misconfiguration', () => {
   });
 });
 
+describe('zone', () => {
+  test('with no zone anywhere, Fairway says once that it balances zone-blind', () => {
+    const saved = process.env['FAIRWAY_ZONE'];
+    delete process.env['FAIRWAY_ZONE'];
+    try {
+      const said: string[] = [];
+      const logger = { info: (m: string) => said.push(m), warn: (m: string) => said.push(m), error: (m: string) => said.push(m) };
+      createChannel('static:///127.0.0.1:1', creds, { logger }).close();
+      createChannel('static:///127.0.0.1:1', creds, { logger }).close();
+      assert.equal(said.length, 1);
+      assert.match(said[0]!, /zone-blind/);
+      const quiet: string[] = [];
+      const other = { info: (m: string) => quiet.push(m), warn: (m: string) => quiet.push(m), error: (m: string) => quiet.push(m) };
+      process.env['FAIRWAY_ZONE'] = 'zone-env';
+      const opts = clientOptions({ logger: other });
+      assert.deepEqual(quiet, []);
+      assert.equal(JSON.parse(String(opts['grpc.service_config'])).loadBalancingConfig[0][POLICY_NAME].zone, 'zone-env');
+    } finally {
+      if (saved === undefined) delete process.env['FAIRWAY_ZONE'];
+      else process.env['FAIRWAY_ZONE'] = saved;
+    }
+  });
+});
+
 describe('register', () => {
   test('is idempotent and installs the policy and the static scheme', () => {
     register();

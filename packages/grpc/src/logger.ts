@@ -24,11 +24,13 @@ export function setDefaultLogger(logger: Logger): void {
   defaultLogger = logger;
 }
 
-const said = new Set<string>();
+const said = new WeakMap<Logger, Set<string>>();
 
-/** Logs `message` once per process per `key` (e.g. "running zone-blind"). */
+/** Logs `message` once per logger per `key` (e.g. "running zone-blind"). */
 export function logOnce(logger: Logger, key: string, level: keyof Logger, message: string): void {
-  if (said.has(key)) return;
-  said.add(key);
+  let keys = said.get(logger);
+  if (!keys) said.set(logger, (keys = new Set()));
+  if (keys.has(key)) return;
+  keys.add(key);
   logger[level](message);
 }
