@@ -74,6 +74,18 @@ describe('resolver bridge', { concurrency: false }, () => {
     assert.ok(r.ok);
   });
 
+  test('an invalid endpoint in a snapshot is skipped with a warning; the others are used', { timeout: 30_000 }, async () => {
+    const d = createScriptedDiscovery();
+    registerDiscoveryScheme('test-invalid', d.factory);
+    const b = await backend('valid');
+    d.push([{ address: 'not an address' }, { address: b.address, weight: -1 }, { address: b.address }]);
+    const warnings: string[] = [];
+    const logger = { info: () => undefined, warn: (m: string) => warnings.push(m), error: (m: string) => warnings.push(m) };
+    const r = await echoUnary(client('test-invalid:///svc', { logger }), {}, { deadlineMs: 5_000 });
+    assert.ok(r.ok && r.reply.server_id === 'valid', JSON.stringify(r));
+    assert.ok(warnings.some((w) => /not an address/.test(w)), warnings.join('\n'));
+  });
+
   test('a fatal discovery error fails calls with UNAVAILABLE naming the message', { timeout: 30_000 }, async () => {
     const d = createScriptedDiscovery();
     registerDiscoveryScheme('test-fatal', d.factory);

@@ -11,7 +11,7 @@
  *   next call: the source is closed on destroy and started afresh then.
  */
 import { Metadata, status as Status } from '@grpc/grpc-js';
-import { parseTarget } from '@fairway/core';
+import { hostPortProblem, parseTarget } from '@fairway/core';
 import type {
   DiscoveryError,
   DiscoverySource,
@@ -71,6 +71,17 @@ export function isDiscoverySchemeRegistered(scheme: string): boolean {
 /** Schemes registered through `registerDiscoveryScheme`, sorted. */
 export function registeredDiscoverySchemes(): string[] {
   return [...factories.keys()].sort();
+}
+
+/** What is wrong with an endpoint a source reported, or undefined. */
+function endpointProblem(info: EndpointInfo): string | undefined {
+  if (info === null || typeof info !== 'object' || typeof info.address !== 'string') return 'no address';
+  const problem = hostPortProblem(info.address);
+  if (problem) return `address: ${problem}`;
+  if (info.weight !== undefined && !(typeof info.weight === 'number' && info.weight > 0 && Number.isFinite(info.weight))) {
+    return `weight must be a positive number, got ${JSON.stringify(info.weight)}`;
+  }
+  return undefined;
 }
 
 function snapshotSignature(endpoints: readonly EndpointInfo[]): string {
@@ -206,13 +217,27 @@ function createBridgeResolverClass(scheme: string) {
       const byAddress = new Map<string, EndpointInfo>();
       const list: Endpoint[] = [];
       for (const info of endpoints) {
+        const problem = endpointProblem(info);
+        if (problem) {
+          // One bad entry (e.g. a hand-written etcd value) must not take the others down: skip it, say why.
+          this.logError(`ignoring endpoint ${JSON.stringify(info)}: ${problem}`);
+          continue;
+        }
         const address = toSubchannelAddress(info.address);
         const key = subchannelAddressToString(address);
         if (!byAddress.has(key)) list.push({ addresses: [address] });
         byAddress.set(key, info);
       }
       bump(bridgeStats.listenerCalls, scheme);
-      const accepted = this.listener(statusOrFromValue(list), { [ENDPOINT_INFO_ATTRIBUTE]: byAddress }, null, note ?? '');
+      let accepted: boolean;
+      try {
+        accepted = this.listener(statusOrFromValue(list), { [ENDPOINT_INFO_ATTRIBUTE]: byAddress }, null, note ?? '');
+      } catch (e) {
+        // Never let an update crash the host process (this runs on its own tick).
+        this.logger.error(`${this.raw}: applying the endpoint update failed: ${(e as Error).message}`);
+        this.lastSignature = undefined;
+        return;
+      }
       if (!accepted) {
         this.logger.error(`${this.raw}: the channel rejected the resolved endpoints (is the load-balancing config valid?)`);
       }
