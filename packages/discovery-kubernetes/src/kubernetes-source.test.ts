@@ -222,6 +222,34 @@ describe('k8s: source against the API stand-in', { timeout: 60_000 }, () => {
     assert.equal(rec.snapshots.length, 0);
   });
 
+  test('a token revoked after the first set: the set is kept (stale), and the error names the server and 401', async () => {
+    const own = await startKubeApiStandIn({ tokens: [{ token: 'first-token-value' }] });
+    try {
+      own.applySlice(makeEndpointSlice({ name: 's1', namespace: 'ns', service: 'pricer', endpoints: [ep(1)] }));
+      const rec = recorder();
+      const src = createKubernetesSource(parseTarget('k8s:///pricer.ns:grpc'), opts(own, rec, { token: 'first-token-value' }));
+      src.start(rec);
+      try {
+        await waitFor('first', () => rec.snapshots.length > 0);
+        await waitFor('watching', () => own.openWatches > 0);
+        own.setTokens([{ token: 'another-token' }]);
+        own.dropWatches();
+        await waitFor('stale snapshot', () => rec.last()?.stale === true);
+        await waitFor('error', () => rec.errors.length > 0);
+        assert.deepEqual(addresses(rec.last()), ['10.1.0.2:50051']);
+        assert.equal(rec.errors[0]!.fatalForNow, false);
+        assert.ok(rec.errors[0]!.message.includes(own.url));
+        assert.match(rec.errors[0]!.message, /401 Unauthorized/);
+        assert.match(rec.last()!.note ?? '', /401 Unauthorized.*keeping the last 1 endpoints/);
+        assert.ok(!JSON.stringify({ e: rec.errors, l: rec.logs, s: rec.snapshots }).includes('first-token-value'));
+      } finally {
+        await src.close();
+      }
+    } finally {
+      await own.close();
+    }
+  });
+
   test('a token without RBAC in the namespace (403) names the missing RBAC', async () => {
     const rbac = await startKubeApiStandIn({ tokens: [{ token: 'limited-token-value', user: 'system:serviceaccount:trading:pricer-client', namespaces: ['elsewhere'] }] });
     try {

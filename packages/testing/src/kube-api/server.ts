@@ -153,6 +153,8 @@ export interface KubeApiStandIn {
   compactHistory(): void;
   /** Sends a BOOKMARK now on every watch that allows bookmarks. */
   sendBookmarks(): void;
+  /** Replaces the accepted tokens from now on (e.g. to revoke one); open watches are not affected. */
+  setTokens(tokens: readonly KubeApiToken[]): void;
   /** Writes `line` + "\n" as is into every open watch stream (to test garbage handling). */
   injectWatchLine(line: string): void;
   /** false: closes the listener and every connection, so connections are refused; true: listens on the same port again. */
@@ -480,6 +482,9 @@ export async function startKubeApiStandIn(options: KubeApiStandInOptions = {}): 
       store.compact();
     },
     sendBookmarks,
+    setTokens(next) {
+      tokens.splice(0, tokens.length, ...next);
+    },
     injectWatchLine(line) {
       for (const w of watchers) if (!w.res.destroyed) w.res.write(line + '\n');
     },
