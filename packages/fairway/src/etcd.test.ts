@@ -1,9 +1,8 @@
 // End to end: `createClient` with `etcd:` targets, a real etcd started by the test, real grpc-js Echo
-// backends on loopback, and the registrar / serve helper on the server side. Also runs the README examples
-// examples/readme/etcd-server.ts and examples/readme/etcd-client.ts as child processes.
+// backends on loopback, and the registrar / serve helper on the server side. (The README examples run in
+// etcd-readme.test.ts.)
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { Server, credentials, status, type Client, type ServerUnaryCall, type sendUnaryData } from '@grpc/grpc-js';
 import { startEtcd, startEchoBackend, loadEcho, freePort, type EtcdHarness, type EchoBackend, type EchoReply, type EchoRequest } from '@fairway/testing';
 import { createClient, registerInEtcd, serveAndRegisterInEtcd } from './index.js';
@@ -12,7 +11,6 @@ type EchoClient = Client & {
   Unary(req: EchoRequest, opts: { deadline: number }, cb: (err: (Error & { code?: number; details?: string }) | null, reply?: EchoReply) => void): void;
 };
 
-const root = new URL('../../..', import.meta.url).pathname;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const goValue = (addr: string, md: unknown = null) => JSON.stringify({ Op: 0, Addr: addr, Metadata: md });
 
@@ -216,34 +214,5 @@ describe('etcd: targets through createClient from fairway', { timeout: 150_000 }
     await down;
     assert.ok(Date.now() - t0 < 5000);
     assert.equal(handle.registration.status().state, 'deregistered');
-  });
-
-  test('README examples: examples/readme/etcd-server.ts and examples/readme/etcd-client.ts', { timeout: 60_000 }, async () => {
-    const env = { ...process.env, FAIRWAY_ETCD_ENDPOINTS: etcd.endpointsCsv, FAIRWAY_ZONE: 'zone-a' };
-    const node = (file: string): ChildProcess =>
-      spawn(process.execPath, ['--conditions=fairway:source', '--import', 'tsx', file], { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] });
-    const server = node('examples/readme/etcd-server.ts');
-    let serverOut = '';
-    server.stdout!.on('data', (b: Buffer) => (serverOut += b.toString()));
-    server.stderr!.on('data', (b: Buffer) => (serverOut += b.toString()));
-    const serverExit = new Promise<number | null>((r) => server.once('exit', (code) => r(code)));
-    try {
-      for (let i = 0; i < 200 && !serverOut.includes('registered'); i++) await sleep(100);
-      assert.match(serverOut, /registered pricer\/pricer-1/, serverOut);
-      const clientProc = node('examples/readme/etcd-client.ts');
-      let clientOut = '';
-      clientProc.stdout!.on('data', (b: Buffer) => (clientOut += b.toString()));
-      clientProc.stderr!.on('data', (b: Buffer) => (clientOut += b.toString()));
-      const code = await new Promise<number | null>((r) => clientProc.once('exit', (c) => r(c)));
-      assert.equal(code, 0, clientOut);
-      assert.match(clientOut, /answered by pricer-1/);
-      // SIGTERM: deregister first, then drain, then the process ends.
-      server.kill('SIGTERM');
-      const exitCode = await Promise.race([serverExit, sleep(15_000).then(() => 'timeout' as const)]);
-      assert.notEqual(exitCode, 'timeout', serverOut);
-      assert.equal((await etcd.etcdctl(['get', 'pricer/pricer-1', '--print-value-only'])).trim(), '');
-    } finally {
-      server.kill('SIGKILL');
-    }
   });
 });
