@@ -125,6 +125,19 @@ describe('k8s: targets through createClient from fairway', { timeout: 90_000 }, 
     assert.ok(counts.every((n) => n > 0), `calls per pod: ${counts}`);
   });
 
+  test('IPv6 pods: an IPv6 EndpointSlice reaches backends on ::1', async () => {
+    const ns = 'six';
+    const pods = [await startEchoBackend({ id: 'v6-0', host: '::1' }), await startEchoBackend({ id: 'v6-1', host: '::1' })];
+    backends.push(...pods);
+    pods.forEach((b, i) =>
+      api.applySlice(makeEndpointSlice({ name: `echo-v6-${i}`, namespace: ns, service: 'echo', addressType: 'IPv6', ports: [{ name: 'grpc', port: b.port }], endpoints: [{ ip: '::1', pod: `v6-${i}` }] })),
+    );
+    const c = client(ns);
+    const seen = new Set<string>();
+    for (let i = 0; i < 40; i++) seen.add((await call(c)).server_id);
+    assert.deepEqual([...seen].sort(), ['v6-0', 'v6-1']);
+  });
+
   test('README example examples/readme/k8s-client.ts runs against the stand-in', async () => {
     const ns = 'demo';
     const b = await backend('readme-echo');
