@@ -13,12 +13,12 @@
  * @packageDocumentation
  */
 import type { EndpointInfo, ZoneMode } from './contracts.js';
-import { accrue, createZoneGroup, joinReady, leaveReady, type EndpointState, type ZoneGroup } from './endpoint-state.js';
+import { EndpointRecord, accrue, createZoneGroup, joinReady, leaveReady, type EndpointState, type ZoneGroup } from './endpoint-state.js';
 import { resolveBalancerOptions, type BalancerOptions, type ResolvedBalancerOptions } from './balancer-options.js';
-import { createLoadState, decayedRttMs, loadCost, recordSample } from './peak-ewma.js';
+import { RTT_FLOOR_MS, costFrom, decayedRttMs, recordSample } from './peak-ewma.js';
 import { medianInPlace } from './median.js';
 import { drawCandidates, poolSize, type Candidates } from './p2c.js';
-import { Pick, type CandidateView, type PickHandle, type PickOutcome, type ReleaseSink } from './pick-handle.js';
+import { Pick, type PickHandle, type PickOutcome, type ReleaseSink } from './pick-handle.js';
 import { ZoneSelector } from './zones.js';
 import { NewestIncarnation } from './newest-incarnation.js';
 import { endpointStats, type EndpointStats } from './endpoint-stats.js';
@@ -95,8 +95,7 @@ export class Balancer implements ReleaseSink {
       }
       const group = this.group(info.zone ?? '', nowMs);
       group.members++;
-      const load = createLoadState(seed, info.weight ?? 1, nowMs);
-      this.endpoints.set(k, { ...load, key: k, info, group, ready: false, removed: false, groupIndex: -1, allIndex: -1 });
+      this.endpoints.set(k, new EndpointRecord(k, info, group, Math.max(seed, RTT_FLOOR_MS), info.weight ?? 1, nowMs));
       added.push(k);
     }
     if (added.length > 0 || removed.length > 0) this.medianAtMs = Number.NEGATIVE_INFINITY;
@@ -132,23 +131,34 @@ export class Balancer implements ReleaseSink {
       }
       if (c === undefined) ((c = drawCandidates(pool, n, random, undefined)), (note = 'every READY endpoint already tried'));
     }
-    const first = this.view(c!.first, nowMs);
-    const second = c!.second === undefined ? undefined : this.view(c!.second, nowMs);
-    let chosen = first;
-    let other = second;
+    const decayMs = this.o.decayMs;
+    let e = c!.first;
+    let o = c!.second;
+    let eRtt = decayedRttMs(e, nowMs, decayMs);
+    let eCost = costFrom(e, eRtt);
+    let oRtt = o === undefined ? 0 : decayedRttMs(o, nowMs, decayMs);
+    let oCost = o === undefined ? 0 : costFrom(o, oRtt);
     let tie = false;
-    if (second === undefined) {
+    if (o === undefined) {
       const why = avoid !== undefined && avoid.size > 0 && n > 1 ? 'only one READY endpoint not yet tried' : `only one READY endpoint in the pool (${mode})`;
       note = note === undefined ? why : `${note}; ${why}`;
-    } else if (second.cost < first.cost || (second.cost === first.cost && ((tie = true), random() < 0.5))) {
-      chosen = second;
-      other = first;
+    } else if (oCost < eCost || (oCost === eCost && ((tie = true), random() < 0.5))) {
+      const t = e;
+      e = o;
+      o = t;
+      const tr = eRtt;
+      eRtt = oRtt;
+      oRtt = tr;
+      const tc = eCost;
+      eCost = oCost;
+      oCost = tc;
     }
-    const e = chosen.e;
+    const eIn = e.inFlight;
+    const oIn = o === undefined ? 0 : o.inFlight;
     e.inFlight++;
     accrue(e.group, nowMs);
     e.group.inFlightReady++;
-    return new Pick(this, chosen, other, tie, mode, this.o.clientZone, note);
+    return new Pick(this, e, eRtt, eIn, eCost, o, oRtt, oIn, oCost, tie, mode, this.o.clientZone, note);
   }
 
   /** @internal Applies a handle's release (see `PickHandle.release`). */
@@ -185,10 +195,6 @@ export class Balancer implements ReleaseSink {
     const rows: EndpointStats[] = [];
     for (const st of this.endpoints.values()) rows.push(endpointStats(st, nowMs, this.o.decayMs));
     return rows;
-  }
-
-  private view(e: EndpointState, nowMs: number): CandidateView {
-    return { e, rttMs: decayedRttMs(e, nowMs, this.o.decayMs), inFlight: e.inFlight, cost: loadCost(e, nowMs, this.o.decayMs) };
   }
 
   /** Median decayed estimate of the endpoints that have answered; `seedRttMs` when none has. */

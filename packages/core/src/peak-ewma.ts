@@ -75,8 +75,13 @@ export function decayedRttMs(s: LoadState, nowMs: number, decayMs: number): numb
  * `PROBE_PENDING_COST_MS + inFlight` while a never-answered endpoint has a call in flight.
  */
 export function loadCost(s: LoadState, nowMs: number, decayMs: number): number {
+  return costFrom(s, decayedRttMs(s, nowMs, decayMs));
+}
+
+/** {@link loadCost} from an already decayed estimate. */
+export function costFrom(s: LoadState, decayedMs: number): number {
   if (!s.answered && s.inFlight > 0) return PROBE_PENDING_COST_MS + s.inFlight;
-  return (decayedRttMs(s, nowMs, decayMs) * (s.inFlight + 1)) / s.weight;
+  return (decayedMs * (s.inFlight + 1)) / s.weight;
 }
 
 /**

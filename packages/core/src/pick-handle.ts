@@ -52,10 +52,17 @@ export class Pick implements PickHandle {
   private released = false;
   private built: PickExplanation | undefined;
 
+  /** Candidate figures are kept as plain fields (no per-pick objects besides the handle). */
   constructor(
     private readonly sink: ReleaseSink,
-    private readonly chosen: CandidateView,
-    private readonly other: CandidateView | undefined,
+    private readonly chosen: EndpointState,
+    private readonly chosenRttMs: number,
+    private readonly chosenInFlight: number,
+    private readonly chosenCost: number,
+    private readonly other: EndpointState | undefined,
+    private readonly otherRttMs: number,
+    private readonly otherInFlight: number,
+    private readonly otherCost: number,
     private readonly tie: boolean,
     private readonly zoneMode: ZoneMode,
     private readonly clientZone: string | undefined,
@@ -64,19 +71,20 @@ export class Pick implements PickHandle {
   ) {}
 
   get key(): string {
-    return this.chosen.e.key;
+    return this.chosen.key;
   }
 
   get explanation(): PickExplanation {
     if (this.built === undefined) {
-      const info = this.chosen.e.info;
+      const info = this.chosen.info;
       const head = this.note === undefined ? '' : `${this.note}: `;
+      const chosen = describe({ e: this.chosen, rttMs: this.chosenRttMs, inFlight: this.chosenInFlight, cost: this.chosenCost });
       const reason =
         this.other === undefined
-          ? `${head}${describe(this.chosen)}`
-          : `${head}p2c ${describe(this.chosen)} ${this.tie ? '=' : '<'} ${describe(this.other)}${this.tie ? ' (tie, chosen at random)' : ''}`;
+          ? `${head}${chosen}`
+          : `${head}p2c ${chosen} ${this.tie ? '=' : '<'} ${describe({ e: this.other, rttMs: this.otherRttMs, inFlight: this.otherInFlight, cost: this.otherCost })}${this.tie ? ' (tie, chosen at random)' : ''}`;
       const x: { -readonly [K in keyof PickExplanation]: PickExplanation[K] } = {
-        endpointKey: this.chosen.e.key,
+        endpointKey: this.chosen.key,
         address: info.address,
         zoneMode: this.zoneMode,
         reason,
@@ -93,7 +101,7 @@ export class Pick implements PickHandle {
   release(outcome: PickOutcome, nowMs: number): void {
     if (this.released) return;
     this.released = true;
-    this.sink.releaseEndpoint(this.chosen.e, outcome, nowMs);
+    this.sink.releaseEndpoint(this.chosen, outcome, nowMs);
   }
 }
 
