@@ -20,8 +20,9 @@
  * Both only ever move the estimate down relative to tower's, so for answers of `r` ms after a lone spike
  * in a set of median `m` the estimate is at most `r + (k m - r) exp(-t / decayMs)` at time `t` (both the
  * idle decay and each blend contract toward values <= r at least that fast). With k = 3, m = r = 10 ms,
- * decay 10 s: under 20 ms after 10 s x ln 2 = 6.9 s with no traffic at all, or after 4 fast answers
- * (1 unagreeing + 3 agreeing: 20 x 0.75^3 < 10), whichever comes first.
+ * decay 10 s: under 20 ms within 10 s x ln 2 = 6.9 s whatever the traffic (with none at all, the idle
+ * decay 30 x exp(-t/10 s) gets there in 4.1 s), or after 4 fast answers (1 unagreeing + 3 agreeing:
+ * 20 x 0.75^3 < 10), whichever comes first.
  *
  * @packageDocumentation
  */
