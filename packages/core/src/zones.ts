@@ -16,10 +16,11 @@
  * - `spill`: local plus opened zones. The last opened zone closes only when the projected load without it
  *   is < LOW. Opening needs > HIGH and closing needs the load *after* closing to be < LOW, so a steady
  *   demand can never open and close the same zone: no flapping.
- * Endpoints without a zone form one more group (named `''`), treated as a remote zone.
  * - `all`: the caller has no zone, or the local zone has no READY endpoint (switched at once, in the pick,
  *   so no call fails). When the local zone is READY again the selector returns through `spill` with every
  *   zone open, then closes zones as the band allows, so the local zone is not flooded.
+ *
+ * Endpoints without a zone form one more group (named `''`), treated as a remote zone.
  *
  * @packageDocumentation
  */
