@@ -26,6 +26,8 @@ const USAGE = `Usage: npm run demo -- [options]
                          instead of writing a Jaeger JSON file
   --trace-file <file>    where the Jaeger JSON trace file goes (default ./fairway-demo-traces.json)
   --json-summary <file>  also write the summary as JSON to this file
+  --trace-ratio <r>      share of quotes traced, 0..1 (default 0.1)
+  --work-ms <ms>         simulated pricing work per quote (default 4)
   --plain                one line per second even on a terminal
   --keep-logs            keep the processes' logs (printed path) even when the run succeeds
   -h, --help             this help
@@ -56,6 +58,7 @@ async function main(): Promise<number> {
         plain: { type: 'boolean', default: false },
         'keep-logs': { type: 'boolean', default: false },
         'work-ms': { type: 'string', default: '4' },
+        'trace-ratio': { type: 'string', default: '0.1' },
         help: { type: 'boolean', short: 'h', default: false },
       },
       strict: true,
@@ -85,6 +88,15 @@ async function main(): Promise<number> {
     return 2;
   }
   const workMs = Number(args['work-ms']);
+  const traceRatio = Number(args['trace-ratio']);
+  if (!(workMs >= 0 && workMs <= 1000)) {
+    process.stderr.write(`demo: --work-ms ${args['work-ms']}: must be between 0 and 1000\n`);
+    return 2;
+  }
+  if (!(traceRatio >= 0 && traceRatio <= 1)) {
+    process.stderr.write(`demo: --trace-ratio ${args['trace-ratio']}: must be between 0 and 1\n`);
+    return 2;
+  }
 
   const workDir = mkdtempSync(join(tmpdir(), 'fairway-demo-'));
   const controller = new AbortController();
@@ -123,6 +135,7 @@ async function main(): Promise<number> {
         ratePerSecond: rate,
         workDir: join(workDir, mode),
         workMs,
+        traceRatio,
         signal: controller.signal,
         ...(args.otlp ? { otlpUrl: args.otlp } : {}),
         onView: (v) => {

@@ -6,10 +6,11 @@
  * on its own. Starts on the runner's `start` message (or at once when alone), stops on `stop`, then waits for
  * every call in flight and reports a final tally: a call that got neither a reply nor a status is "lost".
  *
- * Env: DEMO_DRIVER_ZONES (default `zone-a,zone-b,zone-c`), DEMO_RATE (calls/s over all zones, default 300),
+ * Env: DEMO_DRIVER_ZONES (zones to act as, default FAIRWAY_ZONE), DEMO_RATE (calls/s over all zones, default 300),
+ * DEMO_DURATION_S (when run alone: seconds, 0 = until SIGTERM; default 0),
  * DEMO_DEADLINE_MS (per call, default 3000), DEMO_MAX_IN_FLIGHT (per zone, default 200), plus the pod env.
  */
-import type { Client, ServiceError } from '@grpc/grpc-js';
+import { status, type Client, type ServiceError } from '@grpc/grpc-js';
 import * as hdr from 'hdr-histogram-js';
 import type { CallObserverFactory, CallObserver, AttemptObserver } from '@fairway/core';
 import { loadTradingProto, type QuoteReply, type QuoteRequest } from './proto.js';
@@ -19,7 +20,7 @@ import { setupPodTelemetry, makeClient } from './fairway-glue.js';
 import type { DriverStats, PodStats } from './stats.js';
 
 const env = readPodEnv({ instance: 'driver' });
-const zones = (process.env.DEMO_DRIVER_ZONES ?? 'zone-a,zone-b,zone-c').split(',').filter(Boolean);
+const zones = (process.env.DEMO_DRIVER_ZONES ?? env.zone).split(',').filter(Boolean);
 const ratePerSecond = Number(process.env.DEMO_RATE ?? 300);
 const deadlineMs = Number(process.env.DEMO_DEADLINE_MS ?? 3000);
 const maxInFlightPerZone = Number(process.env.DEMO_MAX_IN_FLIGHT ?? 200);
@@ -102,7 +103,8 @@ function sendOne(zone: string): void {
     const micros = Math.max(1, Math.round((performance.now() - started) * 1000));
     if (err || !reply) {
       totals.failed += 1;
-      const key = err ? `${err.code} ${err.details}` : 'no reply';
+      // Group by status and the stable part of the details (grpc-js appends timings to deadline errors).
+      const key = err ? `${status[err.code] ?? err.code}: ${String(err.details).replace(/ after [\d.]+s.*$/, '').slice(0, 120)}` : 'no reply';
       const seen = errors.get(key) ?? 0;
       errors.set(key, seen + 1);
       if (seen < 3) log(env, `quote from ${zone} failed: ${key}`);
@@ -221,7 +223,7 @@ process.on('SIGINT', () => void stop().finally(() => process.exit(0)));
 
 void tellParent({ type: 'ready', instance: env.instance });
 if (!process.send) {
-  const seconds = Number(process.env.DEMO_DURATION_S ?? 10);
+  const seconds = Number(process.env.DEMO_DURATION_S ?? 0);
   start();
-  setTimeout(() => void stop().finally(() => process.exit(0)), seconds * 1000);
+  if (seconds > 0) setTimeout(() => void stop().finally(() => process.exit(0)), seconds * 1000);
 }

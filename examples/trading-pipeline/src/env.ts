@@ -20,6 +20,11 @@ export interface PodEnv {
   readonly host: string;
   /** DEMO_MODE, default `fairway`. */
   readonly mode: BalancingMode;
+  /**
+   * DEMO_DISCOVERY, default `etcd`: services register in etcd and call `etcd:///<service>`. `k8s`: in a
+   * cluster, Kubernetes lists the pods (EndpointSlices) and services call `k8s:///<service>:grpc`.
+   */
+  readonly discovery: 'etcd' | 'k8s';
   /** FAIRWAY_ETCD_ENDPOINTS, comma-separated host:port. */
   readonly etcdEndpoints: string;
   /** For `pick_first`: the static address lists the baseline clients use (DEMO_PICK_FIRST_<SERVICE>). */
@@ -48,6 +53,10 @@ export function readPodEnv(defaults: { instance: string }): PodEnv {
   }
   const zone = process.env.FAIRWAY_ZONE ?? '';
   if (zone === '') throw new Error('FAIRWAY_ZONE is not set: every pipeline process needs its zone');
+  const discovery = (process.env.DEMO_DISCOVERY ?? 'etcd') as 'etcd' | 'k8s';
+  if (discovery !== 'etcd' && discovery !== 'k8s') {
+    throw new Error(`DEMO_DISCOVERY=${JSON.stringify(discovery)}: expected "etcd" or "k8s"`);
+  }
   const traceFile = process.env.DEMO_TRACE_FILE;
   const otlpUrl = process.env.DEMO_OTLP_URL;
   return {
@@ -57,6 +66,7 @@ export function readPodEnv(defaults: { instance: string }): PodEnv {
     port: intEnv('DEMO_PORT', 50051),
     host: process.env.DEMO_HOST || '127.0.0.1',
     mode,
+    discovery,
     etcdEndpoints: process.env.FAIRWAY_ETCD_ENDPOINTS ?? '127.0.0.1:2379',
     pickFirst: {
       pricer: process.env.DEMO_PICK_FIRST_PRICER ?? '',

@@ -16,7 +16,8 @@ import {
 import type { CallObserverFactory } from '@fairway/core';
 import { createClient, registerAll, registerDiscoveryScheme, isDiscoverySchemeRegistered } from 'fairway';
 import { createEtcdSource } from '@fairway/discovery-etcd';
-import { serveAndRegisterInEtcd } from '@fairway/server';
+import { serveAndRegisterInEtcd, drainServer } from '@fairway/server';
+import { setupTelemetry, createTelemetryObserver } from '@fairway/telemetry';
 import type { PodEnv } from './env.js';
 import { log } from './env.js';
 
@@ -30,9 +31,24 @@ export interface PodTelemetry {
   shutdown(): Promise<void>;
 }
 
-/** Turns traces and metrics on for this process (a Jaeger JSON file, or OTLP when DEMO_OTLP_URL is set). */
-export async function setupPodTelemetry(_env: PodEnv, _serviceName: string): Promise<PodTelemetry> {
-  return { observers: [], shutdown: async () => {} };
+/**
+ * Turns traces and metrics on for this process: traces and metrics over OTLP/gRPC when DEMO_OTLP_URL is set;
+ * otherwise traces into a Jaeger JSON file (DEMO_TRACE_FILE), and metrics recorded but not exported. The
+ * standard OTEL_* variables (e.g. OTEL_TRACES_SAMPLER) apply.
+ */
+export async function setupPodTelemetry(env: PodEnv, serviceName: string): Promise<PodTelemetry> {
+  const handle = setupTelemetry({
+    serviceName,
+    resourceAttributes: { 'service.instance.id': `${env.instance}/${env.incarnation}`, 'cloud.availability_zone': env.zone },
+    ...(env.otlpUrl
+      ? { exporter: 'otlp-grpc' as const, endpoint: env.otlpUrl, metrics: true, metricExportIntervalMs: 5000 }
+      : env.traceFile
+        ? { exporter: 'jaeger-json-file' as const, file: env.traceFile }
+        : { exporter: 'none' as const }),
+    scheduledDelayMs: 1000,
+    maxQueueSize: 8192,
+  });
+  return { observers: [createTelemetryObserver()], shutdown: () => handle.shutdown() };
 }
 
 /**
@@ -53,7 +69,8 @@ export function makeClient(
   }
   registerAll();
   if (!isDiscoverySchemeRegistered('etcd')) registerDiscoveryScheme('etcd', createEtcdSource);
-  return createClient(ctor, `etcd:///${service}`, credentials.createInsecure(), {
+  const target = env.discovery === 'k8s' ? `k8s:///${service}:grpc` : `etcd:///${service}`;
+  return createClient(ctor, target, credentials.createInsecure(), {
     zone: env.zone,
     observers: [...telemetry.observers, ...extraObservers],
     discovery: { etcd: { endpoints: env.etcdEndpoints } },
@@ -65,13 +82,24 @@ export interface ServingRegistration {
   stop(): Promise<void>;
 }
 
-/** Binds the server on `env.host:env.port`, then registers `service` in etcd with this pod's zone and identity. */
+/**
+ * Binds the server on `env.host:env.port`, then registers `service` in etcd with this pod's zone and identity
+ * (in `k8s` discovery mode: binds only; Kubernetes lists the pod).
+ */
 export async function serveAndRegister(
   server: Server,
   creds: ServerCredentials,
   env: PodEnv,
   service: PipelineService,
 ): Promise<ServingRegistration> {
+  if (env.discovery === 'k8s') {
+    // Kubernetes lists the pod in the Service's EndpointSlices once its readiness probe passes, and marks it
+    // terminating on deletion: nothing to register; on SIGTERM, drain.
+    await new Promise<number>((resolve, reject) =>
+      server.bindAsync(`${env.host}:${env.port}`, creds, (err, port) => (err ? reject(err) : resolve(port))),
+    );
+    return { stop: async () => void (await drainServer(server, { graceMs: 5000 })) };
+  }
   const served = await serveAndRegisterInEtcd(server, {
     bind: `${env.host}:${env.port}`,
     credentials: creds,
@@ -85,31 +113,6 @@ export async function serveAndRegister(
     drainTimeoutMs: 5000,
   });
   return { stop: () => served.shutdown() };
-}
-
-/** Keeps the newest stream per subscriber instance; an older one is ended when a newer one arrives. */
-export function createStreamRegistry<S extends { end(): void; on(event: 'close' | 'cancelled', fn: () => void): unknown }>(
-  env: PodEnv,
-) {
-  const byInstance = new Map<string, { incarnation: string; call: S }>();
-  return {
-    accept(instance: string, incarnation: string, call: S): void {
-      const old = byInstance.get(instance);
-      if (old && old.call !== call) {
-        log(env, `${instance}: newer stream (incarnation ${incarnation}) replaces ${old.incarnation}`);
-        old.call.end();
-      }
-      byInstance.set(instance, { incarnation, call });
-      const drop = () => {
-        if (byInstance.get(instance)?.call === call) byInstance.delete(instance);
-      };
-      call.on('close', drop);
-      call.on('cancelled', drop);
-    },
-    current(): S[] {
-      return [...byInstance.values()].map((e) => e.call);
-    },
-  };
 }
 
 /** Runs `stop` once on SIGTERM or SIGINT, then exits (0, or 1 if stopping failed; forced after 10 s). */

@@ -12,8 +12,11 @@ import {
   type sendUnaryData,
   type ClientReadableStream,
   type Client,
+  Metadata,
   status,
 } from '@grpc/grpc-js';
+import { CLIENT_INCARNATION_HEADER, CLIENT_INSTANCE_HEADER } from '@fairway/core';
+import { traceGrpcHandlers } from '@fairway/telemetry';
 import {
   loadTradingProto,
   type PublishReply,
@@ -31,7 +34,7 @@ const env = readPodEnv({ instance: 'pricer' });
 const telemetry = await setupPodTelemetry(env, 'pricer');
 const proto = loadTradingProto();
 
-type FeedClient = Client & { Subscribe(req: SubscribeRequest): ClientReadableStream<Tick> };
+type FeedClient = Client & { Subscribe(req: SubscribeRequest, metadata: Metadata): ClientReadableStream<Tick> };
 type PublisherClient = Client & {
   Publish(req: PublishRequest, options: { deadline: number }, cb: (err: Error | null, reply?: PublishReply) => void): void;
 };
@@ -46,17 +49,26 @@ let stream: ClientReadableStream<Tick> | undefined;
 let ticksSeen = 0;
 function subscribe(): void {
   if (stopping) return;
-  const s = feed.Subscribe({ subscriber: env.instance, incarnation: env.incarnation, symbols: [] });
+  // Our identity, so the feed keeps only this incarnation's stream (newest connection wins).
+  const md = new Metadata();
+  md.set(CLIENT_INSTANCE_HEADER, env.instance);
+  md.set(CLIENT_INCARNATION_HEADER, env.incarnation);
+  const s = feed.Subscribe({ subscriber: env.instance, incarnation: env.incarnation, symbols: [] }, md);
   stream = s;
+  let superseded = false;
   s.on('data', (t: Tick) => {
     ticksSeen += 1;
     book.set(t.symbol, t);
   });
-  s.on('error', () => {
-    /* ended below */
+  s.on('error', (e: Error & { code?: number }) => {
+    // ABORTED: a newer incarnation of this pricer took the stream; FAILED_PRECONDITION: we are the older one.
+    if (e.code === status.ABORTED || e.code === status.FAILED_PRECONDITION) {
+      superseded = true;
+      log(env, `feed stream ended: ${e.message}; not resubscribing`);
+    }
   });
   s.on('close', () => {
-    if (stream === s && !stopping) setTimeout(subscribe, 200).unref();
+    if (stream === s && !stopping && !superseded) setTimeout(subscribe, 200).unref();
   });
 }
 
@@ -66,7 +78,7 @@ subscribe();
 
 let inFlight = 0;
 const server = new Server();
-server.addService(proto.Pricer.service, {
+server.addService(proto.Pricer.service, traceGrpcHandlers({
   Quote(call: ServerUnaryCall<QuoteRequest, QuoteReply>, callback: sendUnaryData<QuoteReply>) {
     const { symbol, quantity, side } = call.request;
     if (!(symbol in SYMBOLS)) {
@@ -106,7 +118,7 @@ server.addService(proto.Pricer.service, {
       });
     }, env.workMs);
   },
-});
+}));
 
 const registration = await serveAndRegister(server, ServerCredentials.createInsecure(), env, 'pricer');
 log(env, `serving on ${env.host}:${env.port} in ${env.zone}, registered as pricer (incarnation ${env.incarnation})`);

@@ -3,6 +3,7 @@
  * service `publisher` with its zone. Run with FAIRWAY_ZONE, FAIRWAY_ETCD_ENDPOINTS, DEMO_INSTANCE, DEMO_PORT.
  */
 import { Server, ServerCredentials, type ServerUnaryCall, type sendUnaryData } from '@grpc/grpc-js';
+import { traceGrpcHandlers } from '@fairway/telemetry';
 import { loadTradingProto, type PublishReply, type PublishRequest } from './proto.js';
 import { readPodEnv, tellParent, log } from './env.js';
 import { setupPodTelemetry, serveAndRegister, onShutdownSignal } from './fairway-glue.js';
@@ -13,7 +14,7 @@ const proto = loadTradingProto();
 let sequence = 0;
 
 const server = new Server();
-server.addService(proto.Publisher.service, {
+server.addService(proto.Publisher.service, traceGrpcHandlers({
   Publish(call: ServerUnaryCall<PublishRequest, PublishReply>, callback: sendUnaryData<PublishReply>) {
     if (!call.request.symbol) {
       callback({ code: 3, details: 'symbol is empty' } as never);
@@ -22,7 +23,7 @@ server.addService(proto.Publisher.service, {
     sequence += 1;
     callback(null, { pod: env.instance, zone: env.zone, sequence });
   },
-});
+}));
 
 const registration = await serveAndRegister(server, ServerCredentials.createInsecure(), env, 'publisher');
 log(env, `serving on ${env.host}:${env.port} in ${env.zone}, registered as publisher (incarnation ${env.incarnation})`);

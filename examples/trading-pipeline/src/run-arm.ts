@@ -18,6 +18,8 @@ export const ZONES = ['zone-a', 'zone-b', 'zone-c'] as const;
 export const PRICERS = ZONES.flatMap((z) => [1, 2].map((i) => ({ name: `pricer-${z.slice(-1)}-${i}`, zone: z })));
 export const PUBLISHERS = ZONES.map((z) => ({ name: `publisher-${z.slice(-1)}`, zone: z }));
 export const FEED = { name: 'feed-a', zone: 'zone-a' };
+/** Rolling-restart order: zones interleaved, so every zone always keeps one pricer. */
+const RESTART_ORDER = [0, 2, 4, 1, 3, 5].map((i) => PRICERS[i]!);
 
 export interface ArmOptions {
   readonly mode: BalancingMode;
@@ -27,6 +29,8 @@ export interface ArmOptions {
   readonly workDir: string;
   /** OTLP/gRPC URL for traces; when absent every process writes a Jaeger JSON file into `workDir/traces`. */
   readonly otlpUrl?: string;
+  /** Share of quotes traced (0..1). */
+  readonly traceRatio: number;
   /** Simulated pricing work per quote, ms. */
   readonly workMs: number;
   /** Called every second (and at phase changes) with what to show. */
@@ -103,6 +107,9 @@ export async function runArm(o: ArmOptions): Promise<ArmResult> {
       DEMO_PICK_FIRST_PUBLISHER: PUBLISHERS.map((p) => addr(p.name)).join(','),
       DEMO_PICK_FIRST_FEED: addr(FEED.name),
       ...(o.otlpUrl ? { DEMO_OTLP_URL: o.otlpUrl } : {}),
+      // Trace a share of the quotes (the driver decides; every hop follows its decision).
+      OTEL_TRACES_SAMPLER: 'parentbased_traceidratio',
+      OTEL_TRACES_SAMPLER_ARG: String(o.traceRatio),
     };
     let generation = 0;
     const spawnPod = (pod: { name: string; zone: string }, script: string, extra: Record<string, string> = {}) => {
@@ -131,9 +138,13 @@ export async function runArm(o: ArmOptions): Promise<ArmResult> {
     await feed.waitFor('ready', READY_TIMEOUT_MS);
     const pricers = new Map<string, PipelineProcess>();
     for (const p of PRICERS) pricers.set(p.name, spawnPod(p, 'pricer.ts'));
+    // The rolling restart's replacements: started now, they load and then wait for "go".
+    const replacements = new Map<string, PipelineProcess>();
+    for (const p of RESTART_ORDER) replacements.set(p.name, spawnPod(p, 'pricer.ts', { DEMO_WAIT_FOR_GO: '1' }));
     const incarnations = new Map<string, string>();
     await Promise.all(publishers.map((p) => p.waitFor('ready', READY_TIMEOUT_MS)));
     for (const [name, p] of pricers) incarnations.set(name, String((await p.waitFor('ready', READY_TIMEOUT_MS)).incarnation));
+    await Promise.all([...replacements.values()].map((p) => p.waitFor('loaded', READY_TIMEOUT_MS)));
     aborted();
     const driver = spawnPipelineProcess({
       name: 'driver',
@@ -168,9 +179,9 @@ export async function runArm(o: ArmOptions): Promise<ArmResult> {
     view();
 
     // Rolling restart, from a quarter of the run: one pricer at a time, zones interleaved so every zone
-    // keeps a pricer. The replacement process is started ahead ("loaded"), then the old one is stopped
-    // (it deregisters first, then drains), then the new one binds the same port and registers.
-    const order = [0, 2, 4, 1, 3, 5].map((i) => PRICERS[i]!);
+    // keeps a pricer. Each replacement is a new process, started (and loaded) before the load began, waiting
+    // for "go"; then the old one is stopped (it deregisters first, then drains), then the new one binds the
+    // same port and registers with a new incarnation.
     const replaced: { pod: string; from: string; to: string }[] = [];
     let restartStartedAtS: number | undefined;
     let restartEndedAtS: number | undefined;
@@ -178,27 +189,23 @@ export async function runArm(o: ArmOptions): Promise<ArmResult> {
       await sleep(o.durationMs * 0.25);
       aborted();
       restartStartedAtS = (performance.now() - loadStartedAt) / 1000;
-      let next = spawnPod(order[0]!, 'pricer.ts', { DEMO_WAIT_FOR_GO: '1' });
-      for (let i = 0; i < order.length; i++) {
-        const pod = order[i]!;
-        restartState = `${pod.name} (${i + 1}/${order.length}): starting its replacement`;
-        const fresh = next;
-        await fresh.waitFor('loaded', READY_TIMEOUT_MS);
-        aborted();
-        if (i + 1 < order.length) next = spawnPod(order[i + 1]!, 'pricer.ts', { DEMO_WAIT_FOR_GO: '1' });
-        restartState = `${pod.name} (${i + 1}/${order.length}): old one deregisters and drains`;
+      for (let i = 0; i < RESTART_ORDER.length; i++) {
+        const pod = RESTART_ORDER[i]!;
+        const fresh = replacements.get(pod.name)!;
+        restartState = `${pod.name} (${i + 1}/${RESTART_ORDER.length}): old one deregisters and drains`;
         const old = pricers.get(pod.name)!;
         await old.stop();
-        restartState = `${pod.name} (${i + 1}/${order.length}): new incarnation registers`;
+        aborted();
+        restartState = `${pod.name} (${i + 1}/${RESTART_ORDER.length}): new incarnation registers`;
         fresh.send({ type: 'go' });
         const ready = await fresh.waitFor('ready', READY_TIMEOUT_MS);
         pricers.set(pod.name, fresh);
         replaced.push({ pod: pod.name, from: incarnations.get(pod.name) ?? '', to: String(ready.incarnation) });
         incarnations.set(pod.name, String(ready.incarnation));
-        await sleep(Math.min(1000, o.durationMs * 0.03));
+        await sleep(Math.min(1000, o.durationMs * 0.04));
       }
       restartEndedAtS = (performance.now() - loadStartedAt) / 1000;
-      restartState = `done: ${order.length}/${order.length} pricers replaced (${restartStartedAtS.toFixed(1)}s-${restartEndedAtS.toFixed(1)}s)`;
+      restartState = `done: ${RESTART_ORDER.length}/${RESTART_ORDER.length} pricers replaced by new processes (${restartStartedAtS.toFixed(1)}s-${restartEndedAtS.toFixed(1)}s)`;
     })();
     let restartError: unknown;
     restart.catch((e) => {
@@ -226,9 +233,9 @@ export async function runArm(o: ArmOptions): Promise<ArmResult> {
       mode: o.mode,
       final: final!,
       restart: {
-        done: restartEndedAtS !== undefined && replaced.length === order.length,
+        done: restartEndedAtS !== undefined && replaced.length === RESTART_ORDER.length,
         restarted: replaced.length,
-        of: order.length,
+        of: RESTART_ORDER.length,
         ...(restartStartedAtS !== undefined ? { startedAtS: round1(restartStartedAtS) } : {}),
         ...(restartEndedAtS !== undefined ? { endedAtS: round1(restartEndedAtS) } : {}),
         replaced,
