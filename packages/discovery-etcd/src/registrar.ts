@@ -170,6 +170,7 @@ class EtcdRegistration implements Registration {
         await new Promise((r) => setTimeout(r, Math.min(200 * (i + 1), Math.max(0, deadline - Date.now()))));
       }
     }
+    this.closed = true; // nothing keeps running after a failed start
     this.closeLease();
     throw last ?? new Error(`no answer within ${this.o.dialTimeoutMs ?? 5000}ms`);
   }
@@ -206,7 +207,13 @@ class EtcdRegistration implements Registration {
     lease.on('lost', (err: unknown) => this.onLost(lease, err));
     const id = await lease.grant();
     await lease.put(this.key).value(this.value).options({ deadline: deadlineMs }).exec();
-    if (this.closed || this.lease !== lease) return;
+    if (this.closed || this.lease !== lease) {
+      // Deregistered (or replaced) while this put was on its way: take the key away again with its lease.
+      lease.removeAllListeners('lost');
+      lease.on('lost', () => undefined);
+      lease.revoke().catch(() => undefined);
+      return;
+    }
     this.leaseId = String(id);
     this.puts++;
     this.state = 'registered';
@@ -215,7 +222,8 @@ class EtcdRegistration implements Registration {
   }
 
   private onLost(lease: Lease, err: unknown): void {
-    if (this.closed || this.lease !== lease) return;
+    // Only a lease that carried the key counts as lost; a failed grant is handled by whoever awaited it.
+    if (this.closed || this.lease !== lease || this.state !== 'registered') return;
     this.leaseLosses++;
     this.state = 're-registering';
     this.lastError = describeError(err);
