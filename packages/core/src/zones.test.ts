@@ -116,4 +116,22 @@ describe('zone selection (fake clock, exact thresholds)', { timeout: 30_000 }, (
     assert.ok(z.b.pick(0, z.random));
     assert.equal(z.b.zoneModeChanges, 1);
   });
+  test('every local endpoint replaced at once (a rolling update of the local zone) keeps picking', () => {
+    const clock = createFakeClock();
+    const b = createBalancer({ clientZone: 'a' });
+    const random = createSeededRandom(5);
+    const old = b.update([{ address: '10.0.0.1:1', zone: 'a' }, { address: '10.0.0.2:1', zone: 'b' }], 0).added;
+    for (const k of old) b.setReady(k, true, 0);
+    b.pick(clock.now(), random)!.release({ kind: 'success', latencyMs: 5 }, clock.now());
+    clock.advance(2_000);
+    // The only local endpoint goes away and a new one arrives: the local zone group is dropped and re-created.
+    const next = b.update([{ address: '10.0.0.3:1', zone: 'a' }, { address: '10.0.0.2:1', zone: 'b' }], clock.now());
+    for (const k of next.added) b.setReady(k, true, clock.now());
+    for (let i = 0; i < 50; i++) {
+      const h = b.pick(clock.now(), random);
+      assert.ok(h, 'a READY endpoint exists, so pick must succeed');
+      h.release({ kind: 'success', latencyMs: 5 }, clock.now());
+      clock.advance(10);
+    }
+  });
 });

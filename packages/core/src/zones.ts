@@ -106,10 +106,11 @@ export class ZoneSelector {
   /** Forgets a zone group that was dropped from the set. */
   dropGroup(g: ZoneGroup): void {
     const i = this.opened.indexOf(g);
-    if (i >= 0) {
-      this.opened.splice(i, 1);
-      this.poolCache = undefined;
-    }
+    if (i >= 0) this.opened.splice(i, 1);
+    // Always: the cached pool holds the local group's `ready` array too, and a local group that is dropped
+    // and re-created (every local endpoint replaced, as in a rolling update) must not leave a stale, empty
+    // array behind.
+    this.poolCache = undefined;
   }
 
   /** Names of the opened remote zones (for snapshots and tests). */
