@@ -65,4 +65,25 @@ describe('etcd source under failures', { timeout: 120_000 }, () => {
     await etcd.etcdctl(['put', 'cmp/d', goValue('127.0.0.1:7605')]);
     await rec.waitFor((x) => addrs(x).includes('127.0.0.1:7605'), 10_000, 'a put on the new watch');
   });
+  test('etcd unreachable at start, reachable later: a fatal error first, then the set', { timeout: 40_000 }, async () => {
+    const etcd = await startEtcd();
+    cleanup.push(() => etcd.close());
+    const proxy = await startTcpProxy(etcd.members[0]!.clientPort);
+    cleanup.push(() => proxy.close());
+    await etcd.etcdctl(['put', 'late/a', goValue('127.0.0.1:7701')]);
+    proxy.cut();
+    const src = createEtcdSource(parseTarget(`etcd://${proxy.address}/late`), { logger: memoryLogger(), dialTimeoutMs: 500, maxBackoffMs: 300 });
+    cleanup.push(() => src.close());
+    const rec = recorder();
+    src.start(rec);
+    const err = await rec.waitForError(10_000);
+    assert.equal(err.fatalForNow, true);
+    assert.ok(err.message.includes(proxy.address), err.message);
+    assert.equal(src.status().state, 'unreachable');
+    proxy.restore();
+    const s = await rec.waitFor((x) => x.endpoints.length === 1, 15_000, 'the set once etcd is reachable');
+    assert.deepEqual(addrs(s), ['127.0.0.1:7701']);
+    assert.equal(s.stale, undefined);
+    assert.equal(src.status().state, 'watching');
+  });
 });

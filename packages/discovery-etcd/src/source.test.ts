@@ -134,6 +134,28 @@ describe('etcd source (single member)', { timeout: 90_000 }, () => {
     }
   });
 
+  test('a key prefix: only <prefix><service>/ is read and watched; FAIRWAY_ETCD_ENDPOINTS supplies the endpoints', { timeout: 30_000 }, async () => {
+    await etcd.etcdctl(['put', '/services/pfx/a', goValue('127.0.0.1:7801')]);
+    await etcd.etcdctl(['put', 'pfx/not-under-prefix', goValue('127.0.0.1:7802')]);
+    const saved = process.env['FAIRWAY_ETCD_ENDPOINTS'];
+    process.env['FAIRWAY_ETCD_ENDPOINTS'] = etcd.endpointsCsv;
+    const src = createEtcdSource(parseTarget('etcd:///pfx'), { prefix: '/services/', logger: memoryLogger() });
+    if (saved === undefined) delete process.env['FAIRWAY_ETCD_ENDPOINTS'];
+    else process.env['FAIRWAY_ETCD_ENDPOINTS'] = saved;
+    const rec = recorder();
+    try {
+      src.start(rec);
+      const s = await rec.waitFor((x) => x.endpoints.length === 1);
+      assert.deepEqual(s.endpoints, [{ address: '127.0.0.1:7801', instance: 'a' }]);
+      await etcd.etcdctl(['put', '/services/pfx/b', goValue('127.0.0.1:7803')]);
+      await rec.waitFor((x) => addrs(x).includes('127.0.0.1:7803'), 10_000, 'a watched put under the prefix');
+    } finally {
+      await src.close();
+      await etcd.etcdctl(['del', '/services/', '--prefix']);
+      await etcd.etcdctl(['del', 'pfx/', '--prefix']);
+    }
+  });
+
   test('unreachable etcd at start: a fatal error naming the endpoints after the connect timeout', { timeout: 20_000 }, async () => {
     const port = await freePort();
     const src = createEtcdSource(parseTarget(`etcd://127.0.0.1:${port}/nobody`), { dialTimeoutMs: 800, logger: memoryLogger() });
