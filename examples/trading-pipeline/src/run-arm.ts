@@ -88,12 +88,19 @@ export async function runArm(o: ArmOptions): Promise<ArmResult> {
   const aborted = () => {
     if (o.signal.aborted) throw new Error('interrupted');
   };
+  // Every wait below gives up at once on Ctrl-C.
+  const interrupted = new Promise<never>((_, reject) => {
+    if (o.signal.aborted) reject(new Error('interrupted'));
+    o.signal.addEventListener('abort', () => reject(new Error('interrupted')), { once: true });
+  });
+  interrupted.catch(() => undefined);
+  const guard = <T>(p: Promise<T>): Promise<T> => Promise.race([p, interrupted]);
 
   try {
     const t0 = performance.now();
     restartState = 'starting etcd';
     view();
-    etcd = await startEtcd({ heartbeatIntervalMs: 100, electionTimeoutMs: 1000 });
+    etcd = await guard(startEtcd({ heartbeatIntervalMs: 100, electionTimeoutMs: 1000 }));
     aborted();
     const ports = new Map<string, number>();
     for (const p of [FEED, ...PUBLISHERS, ...PRICERS]) ports.set(p.name, await freePort());
@@ -135,16 +142,16 @@ export async function runArm(o: ArmOptions): Promise<ArmResult> {
     view();
     const feed = spawnPod(FEED, 'feed.ts');
     const publishers = PUBLISHERS.map((p) => spawnPod(p, 'publisher.ts'));
-    await feed.waitFor('ready', READY_TIMEOUT_MS);
+    await guard(feed.waitFor('ready', READY_TIMEOUT_MS));
     const pricers = new Map<string, PipelineProcess>();
     for (const p of PRICERS) pricers.set(p.name, spawnPod(p, 'pricer.ts'));
     // The rolling restart's replacements: started now, they load and then wait for "go".
     const replacements = new Map<string, PipelineProcess>();
     for (const p of RESTART_ORDER) replacements.set(p.name, spawnPod(p, 'pricer.ts', { DEMO_WAIT_FOR_GO: '1' }));
     const incarnations = new Map<string, string>();
-    await Promise.all(publishers.map((p) => p.waitFor('ready', READY_TIMEOUT_MS)));
-    for (const [name, p] of pricers) incarnations.set(name, String((await p.waitFor('ready', READY_TIMEOUT_MS)).incarnation));
-    await Promise.all([...replacements.values()].map((p) => p.waitFor('loaded', READY_TIMEOUT_MS)));
+    await guard(Promise.all(publishers.map((p) => p.waitFor('ready', READY_TIMEOUT_MS))));
+    for (const [name, p] of pricers) incarnations.set(name, String((await guard(p.waitFor('ready', READY_TIMEOUT_MS))).incarnation));
+    await guard(Promise.all([...replacements.values()].map((p) => p.waitFor('loaded', READY_TIMEOUT_MS))));
     aborted();
     const driver = spawnPipelineProcess({
       name: 'driver',
@@ -168,7 +175,7 @@ export async function runArm(o: ArmOptions): Promise<ArmResult> {
       },
     });
     procs.push(driver);
-    await driver.waitFor('ready', READY_TIMEOUT_MS);
+    await guard(driver.waitFor('ready', READY_TIMEOUT_MS));
     const startupMs = performance.now() - t0;
     aborted();
 
@@ -186,7 +193,7 @@ export async function runArm(o: ArmOptions): Promise<ArmResult> {
     let restartStartedAtS: number | undefined;
     let restartEndedAtS: number | undefined;
     const restart = (async () => {
-      await sleep(o.durationMs * 0.25);
+      await guard(sleep(o.durationMs * 0.25));
       aborted();
       restartStartedAtS = (performance.now() - loadStartedAt) / 1000;
       for (let i = 0; i < RESTART_ORDER.length; i++) {
@@ -194,11 +201,11 @@ export async function runArm(o: ArmOptions): Promise<ArmResult> {
         const fresh = replacements.get(pod.name)!;
         restartState = `${pod.name} (${i + 1}/${RESTART_ORDER.length}): old one deregisters and drains`;
         const old = pricers.get(pod.name)!;
-        await old.stop();
+        await guard(old.stop());
         aborted();
         restartState = `${pod.name} (${i + 1}/${RESTART_ORDER.length}): new incarnation registers`;
         fresh.send({ type: 'go' });
-        const ready = await fresh.waitFor('ready', READY_TIMEOUT_MS);
+        const ready = await guard(fresh.waitFor('ready', READY_TIMEOUT_MS));
         pricers.set(pod.name, fresh);
         replaced.push({ pod: pod.name, from: incarnations.get(pod.name) ?? '', to: String(ready.incarnation) });
         incarnations.set(pod.name, String(ready.incarnation));
@@ -226,8 +233,8 @@ export async function runArm(o: ArmOptions): Promise<ArmResult> {
     if (restartError) throw restartError;
     const loadMs = performance.now() - loadStartedAt;
     driver.send({ type: 'stop' });
-    await driver.waitFor('final', 15_000);
-    await driver.exited;
+    await guard(driver.waitFor('final', 15_000));
+    await guard(driver.exited);
     view();
     return {
       mode: o.mode,
