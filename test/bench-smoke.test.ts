@@ -1,0 +1,112 @@
+// Smoke test of the benchmark harness: `npm run bench -- --quick --only B5,B1` must run (compiled JavaScript,
+// real backend processes, the baselines) and write a well-formed report. It never checks a figure against its
+// goal: speed on a shared CI machine is not a test result. It fails only when the benchmark itself breaks
+// (exit code, missing or malformed JSON, a scenario that errored, Fairway not measured at all).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+const root = new URL('..', import.meta.url).pathname;
+
+function runBench(args: string[], timeoutMs: number): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const env = { ...process.env };
+    delete env['NODE_OPTIONS'];
+    // CI builds every package just before the tests; rebuilding here would only cost time. Without built
+    // packages (a fresh checkout), scripts/bench.mjs builds what the benchmark needs.
+    const built = ['fairway', 'grpc', 'core', 'testing', 'discovery-etcd', 'discovery-kubernetes'].every((p) => existsSync(join(root, 'packages', p, 'dist', 'index.js')));
+    if (built) env['FAIRWAY_BENCH_SKIP_BUILD'] = '1';
+    const child = spawn(process.execPath, [join(root, 'scripts/bench.mjs'), ...args], { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => {
+      if (stderr.length < 20_000) stderr += d.toString();
+    });
+    const timer = setTimeout(() => child.kill('SIGTERM'), timeoutMs);
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+interface Figure {
+  name: string;
+  unit: string;
+  values: Record<string, number | null>;
+  verdict: string;
+  goal?: string;
+  ratio?: number | null;
+}
+interface Scenario {
+  id: string;
+  status: string;
+  reason?: string;
+  variants: string[];
+  figures: Figure[];
+  params: Record<string, unknown>;
+}
+
+test('npm run bench -- --quick --only B5,B1 runs and writes a well-formed report', { timeout: 420_000 }, async () => {
+  const out = mkdtempSync(join(tmpdir(), 'fairway-bench-smoke-'));
+  try {
+    const r = await runBench(['--quick', '--only', 'B5,B1', '--no-progress', '--out', out], 400_000);
+    assert.equal(r.code, 0, `bench exited with ${r.code}\nstdout:\n${r.stdout.slice(-4000)}\nstderr:\n${r.stderr.slice(-4000)}`);
+    // The readable table: each scenario, the goal columns, the summary.
+    assert.match(r.stdout, /^B5 {2}scale/m);
+    assert.match(r.stdout, /^B1 {2}slow endpoint/m);
+    assert.match(r.stdout, /figure .* goal +ratio +result/);
+    assert.match(r.stdout, /^Summary$/m);
+
+    const files = readdirSync(out);
+    assert.ok(files.includes('latest.json'), `latest.json missing in ${files.join(', ')}`);
+    assert.ok(files.some((f) => /^\d{4}-\d\d-\d\dT.*-quick\.json$/.test(f)), `no timestamped copy in ${files.join(', ')}`);
+    const report = JSON.parse(readFileSync(join(out, 'latest.json'), 'utf8')) as {
+      schema: string;
+      quick: boolean;
+      startedAt: string;
+      finishedAt: string;
+      machine: { cpus: number; node: string };
+      scenarios: Scenario[];
+      summary: Record<string, number>;
+    };
+    assert.equal(report.schema, 'fairway-bench/1');
+    assert.equal(report.quick, true);
+    assert.ok(Date.parse(report.finishedAt) >= Date.parse(report.startedAt));
+    assert.equal(typeof report.machine.cpus, 'number');
+    assert.deepEqual(report.scenarios.map((s) => s.id), ['B5', 'B1']);
+    for (const key of ['pass', 'miss', 'na', 'errors', 'skipped']) assert.equal(typeof report.summary[key], 'number', `summary.${key}`);
+    assert.equal(report.summary['errors'], 0);
+    for (const s of report.scenarios) {
+      assert.equal(s.status, 'ok', `${s.id}: ${s.status} ${s.reason ?? ''}`);
+      assert.equal(s.variants[0], 'fairway', `${s.id}: fairway is the first column`);
+      assert.ok(s.figures.length > 0, `${s.id} has figures`);
+      for (const f of s.figures) {
+        assert.ok(['PASS', 'MISS', 'INFO', 'N/A'].includes(f.verdict), `${s.id} ${f.name}: verdict ${f.verdict}`);
+        assert.equal(typeof f.name, 'string');
+        assert.equal(typeof f.unit, 'string');
+        for (const v of Object.values(f.values)) assert.ok(v === null || typeof v === 'number', `${s.id} ${f.name}: value ${String(v)}`);
+        if (f.verdict === 'PASS' || f.verdict === 'MISS') assert.equal(typeof f.goal, 'string', `${s.id} ${f.name}: a checked figure states its goal`);
+      }
+    }
+    const fig = (id: string, name: string): Figure => {
+      const f = report.scenarios.find((s) => s.id === id)?.figures.find((x) => x.name === name);
+      assert.ok(f, `${id} has figure "${name}"`);
+      return f;
+    };
+    // Fairway itself was measured (a figure may miss its goal; it may not be absent).
+    for (const n of [10, 100, 1000]) assert.equal(typeof fig('B5', `pick, ${n} endpoints`).values['fairway'], 'number');
+    assert.equal(typeof fig('B5', 'balancer state per endpoint (1,000 set)').values['fairway'], 'number');
+    const p99 = fig('B1', 'p99 latency');
+    assert.equal(typeof p99.values['fairway'], 'number');
+    assert.equal(typeof p99.values['oracle'], 'number');
+    assert.equal(typeof p99.values['round_robin'], 'number');
+    assert.equal(typeof fig('B1', 'share sent to the slow one').values['fairway'], 'number');
+  } finally {
+    rmSync(out, { recursive: true, force: true });
+  }
+});
