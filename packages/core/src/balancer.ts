@@ -129,11 +129,15 @@ export class Balancer implements ReleaseSink {
         c = drawCandidates([this.all], this.all.length, random, avoid);
         if (c !== undefined) ((note = 'every READY endpoint of the zone pool already tried; widened to all zones'), (mode = 'all'));
       }
-      if (c === undefined) ((c = drawCandidates(pool, n, random, undefined)), (note = 'every READY endpoint already tried'));
+      if (c === undefined) {
+        c = n > 0 ? drawCandidates(pool, n, random, undefined) : drawCandidates([this.all], this.all.length, random, undefined);
+        note = 'every READY endpoint already tried';
+      }
+      if (c === undefined) return undefined;
     }
     const decayMs = this.o.decayMs;
-    let e = c!.first;
-    let o = c!.second;
+    let e = c.first;
+    let o = c.second;
     let eRtt = decayedRttMs(e, nowMs, decayMs);
     let eCost = costFrom(e, eRtt);
     let oRtt = o === undefined ? 0 : decayedRttMs(o, nowMs, decayMs);

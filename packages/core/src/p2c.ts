@@ -49,6 +49,7 @@ export function drawCandidates(
   random: () => number,
   avoid: ReadonlySet<string> | undefined,
 ): Candidates | undefined {
+  if (n <= 0) return undefined; // an empty pool is "nothing READY", never an index into nothing
   if (avoid === undefined || avoid.size === 0) {
     const i = index(random, n);
     if (n === 1) return { first: at(pool, 0), second: undefined };
