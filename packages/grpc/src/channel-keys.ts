@@ -6,7 +6,7 @@
  */
 import { NO_SUBCHANNEL_PREFIX } from './grpc-internals.js';
 
-/** Resolution attribute: `ReadonlyMap<"host:port", EndpointInfo>` for the current snapshot. */
+/** Resolution attribute: the snapshot's valid `EndpointInfo[]` (zone, instance, incarnation, weight). */
 export const ENDPOINT_INFO_ATTRIBUTE = `${NO_SUBCHANNEL_PREFIX}fairway.endpoints`;
 /** Channel option: the factory's `discovery` option (per-scheme source options). */
 export const DISCOVERY_OPTIONS_KEY = `${NO_SUBCHANNEL_PREFIX}fairway.discovery`;

@@ -37,6 +37,7 @@ import { FairwayPolicyConfig, POLICY_NAME } from './config.js';
 import type { FairwayPolicySettings } from './config.js';
 import { FairwayPicker } from './picker.js';
 import { PickTracker } from './pick-tracker.js';
+import { toSubchannelAddress } from '../resolver/address.js';
 
 export const REREQUEST_MIN_INTERVAL_MS = 1_000;
 /** At start, how long the first READY endpoint waits for the others still connecting (ms). */
@@ -83,14 +84,18 @@ export class FairwayLoadBalancer implements LoadBalancer {
       return true;
     }
     this.applySettings(lbConfig.settings);
-    const infos = options[ENDPOINT_INFO_ATTRIBUTE] as ReadonlyMap<string, EndpointInfo> | undefined;
+    // From Fairway's bridge: every entry with its details. From grpc-js's own resolvers (dns:, ipv4:): addresses.
+    const infos = options[ENDPOINT_INFO_ATTRIBUTE] as readonly EndpointInfo[] | undefined;
     const wanted = new Map<string, { info: EndpointInfo; endpoint: Endpoint }>();
-    for (const endpoint of endpointList.value) {
-      const first = endpoint.addresses[0];
-      if (!first) continue;
-      const address = subchannelAddressToString(first);
-      const info = infos?.get(address) ?? { address };
-      wanted.set(endpointKey(info), { info, endpoint });
+    if (infos) {
+      for (const info of infos) wanted.set(endpointKey(info), { info, endpoint: { addresses: [toSubchannelAddress(info.address)] } });
+    } else {
+      for (const endpoint of endpointList.value) {
+        const first = endpoint.addresses[0];
+        if (!first) continue;
+        const info = { address: subchannelAddressToString(first) };
+        wanted.set(endpointKey(info), { info, endpoint });
+      }
     }
     const now = nowMs();
     this.applying = true;

@@ -214,7 +214,10 @@ function createBridgeResolverClass(scheme: string) {
       if (signature === this.lastSignature) return; // report once per change
       this.lastSignature = signature;
       this.lastLoggedError = undefined;
-      const byAddress = new Map<string, EndpointInfo>();
+      // grpc-js gets one endpoint per address; the policy gets every entry (two incarnations of one instance
+      // may share an address: the Balancer keeps the newest, whatever the order here).
+      const valid: EndpointInfo[] = [];
+      const seen = new Set<string>();
       const list: Endpoint[] = [];
       for (const info of endpoints) {
         const problem = endpointProblem(info);
@@ -223,15 +226,16 @@ function createBridgeResolverClass(scheme: string) {
           this.logError(`ignoring endpoint ${JSON.stringify(info)}: ${problem}`);
           continue;
         }
+        valid.push(info);
         const address = toSubchannelAddress(info.address);
         const key = subchannelAddressToString(address);
-        if (!byAddress.has(key)) list.push({ addresses: [address] });
-        byAddress.set(key, info);
+        if (!seen.has(key)) list.push({ addresses: [address] });
+        seen.add(key);
       }
       bump(bridgeStats.listenerCalls, scheme);
       let accepted: boolean;
       try {
-        accepted = this.listener(statusOrFromValue(list), { [ENDPOINT_INFO_ATTRIBUTE]: byAddress }, null, note ?? '');
+        accepted = this.listener(statusOrFromValue(list), { [ENDPOINT_INFO_ATTRIBUTE]: valid }, null, note ?? '');
       } catch (e) {
         // Never let an update crash the host process (this runs on its own tick).
         this.logger.error(`${this.raw}: applying the endpoint update failed: ${(e as Error).message}`);
