@@ -103,6 +103,15 @@ describe('etcd: targets through createClient from fairway', { timeout: 150_000 }
       await callUntil(c, (r) => r.server_id === 'u3', 'u3 after the update');
       await sleep(300);
       assert.deepEqual([...(await servers(c, 20))], ['u3']);
+      // A registrar registration (with an incarnation) whose key is then overwritten by hand, without one.
+      const reg = await registerInEtcd({ service: 'echo6', address: u1.address, zone: 'zone-a', instance: 'u9', endpoints: etcd.endpoints });
+      await etcd.etcdctl(['del', 'echo6/u2']);
+      await callUntil(c, (r) => r.server_id === 'u1', 'u1 registered as u9');
+      await etcd.etcdctl(['put', reg.key, goValue(u2.address, { zone: 'zone-a', instance: 'u9' })]);
+      await callUntil(c, (r) => r.server_id === 'u2', 'u2 after the hand-written update');
+      await sleep(300);
+      assert.deepEqual([...(await servers(c, 20))], ['u2']);
+      await reg.deregister();
     } finally {
       await etcd.etcdctl(['del', 'echo6/', '--prefix']);
     }
