@@ -13,8 +13,6 @@ export function registerAll(): void {
   if (done) return;
   register(); // the policy and the built-in `static:` scheme
   // ---- discovery sources: one line each (owners: discovery-etcd, discovery-kubernetes) ----------------
-  // FAIRWAY-DISCOVERY-SOURCES: e.g. registerDiscoveryScheme('etcd', createEtcdSource);
-  void registerDiscoveryScheme;
   registerDiscoveryScheme('etcd', createEtcdSource);
   registerDiscoveryScheme('k8s', createKubernetesSource);
   registerDiscoveryScheme('kubernetes', createKubernetesSource); // kuberesolver's scheme name
