@@ -8,7 +8,7 @@
  */
 import * as grpc from '@grpc/grpc-js';
 import { createClient } from '@fairway/grpc';
-import { loadEcho, startEchoBackend } from '@fairway/testing';
+import { loadEcho, startBackendProcess } from '@fairway/testing';
 import { createTelemetryObserver, setupTelemetry, type TraceExporterKind } from '../index.js';
 
 const gc = (globalThis as { gc?: () => void }).gc;
@@ -32,13 +32,14 @@ async function main(): Promise<void> {
     exportTimeoutMs: 2000,
     shutdownTimeoutMs: 3000,
   });
-  const backend = await startEchoBackend({ zone: 'zone-a' });
+  // The backend is its own process, so the two share the machine's cores.
+  const backend = await startBackendProcess({ zone: 'zone-a', startTimeoutMs: 60_000 });
   const { EchoClient } = loadEcho();
   const client = createClient(EchoClient, `static:///${backend.address}@zone-a`, grpc.credentials.createInsecure(), {
     zone: 'zone-a',
     observers: process.env.FW_NO_OBSERVER ? [] : [createTelemetryObserver()],
     logger: { info() {}, warn() {}, error: (m: string) => console.error(m) },
-  }) as grpc.Client & { Unary: Function };
+  }) as unknown as grpc.Client & { Unary: Function };
 
   const total = Number(process.env.FW_CALLS ?? 50_000);
   const warmup = Number(process.env.FW_WARMUP ?? 2000);
@@ -78,7 +79,7 @@ async function main(): Promise<void> {
   }
   const wallMs = Math.round(performance.now() - t0);
   client.close();
-  await backend.stop();
+  await backend.close();
   await telemetry.shutdown();
   process.stdout.write(
     `MEMORY ${JSON.stringify({ ok, failed, firstError, warmup, samples, wallMs, rss: process.memoryUsage().rss, config: telemetry.config })}\n`,
