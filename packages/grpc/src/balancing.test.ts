@@ -2,11 +2,11 @@
 // zone preference, same-tick bursts spread, and every call kind passing through unchanged.
 import { test, describe, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { credentials, Metadata, status } from '@grpc/grpc-js';
+import { credentials, Metadata, status, makeGenericClientConstructor } from '@grpc/grpc-js';
 import type { ClientDuplexStream, ClientReadableStream, ClientWritableStream, Client, ServiceError } from '@grpc/grpc-js';
 import { startEchoBackend, loadEcho, runEchoLoad, countByServer, echoUnary } from '@fairway/testing';
 import type { EchoBackend, EchoReply, EchoRequest } from '@fairway/testing';
-import { createClient } from './index.js';
+import { createClient, createChannel, clientOptions } from './index.js';
 
 const creds = credentials.createInsecure();
 const { EchoClient } = loadEcho();
@@ -167,6 +167,22 @@ describe('every call kind passes through unchanged', { concurrency: false }, () 
       for (const m of ['x', 'y', 'z']) s.write({ message: m });
     });
     assert.deepEqual(echoed, ['x', 'y', 'z']);
+  });
+
+  test('a generated-style client (makeGenericClientConstructor) and a shared channel work unchanged', { timeout: 30_000 }, async () => {
+    await ready;
+    const Generated = makeGenericClientConstructor(EchoClient.service, 'Echo');
+    const target = staticTarget(backends.filter((b) => b.id === 'p1' || b.id === 'p2'));
+    const g = createClient(Generated, target, creds, {});
+    clients.push(g);
+    const r = await echoUnary(g, { message: 'generated' });
+    assert.ok(r.ok && r.reply.message === 'generated');
+    const channel = createChannel(target, creds);
+    const s1 = new EchoClient(target, creds, { ...clientOptions(), channelOverride: channel });
+    const s2 = new Generated(target, creds, { ...clientOptions(), channelOverride: channel });
+    clients.push(s1, s2);
+    assert.ok((await echoUnary(s1)).ok && (await echoUnary(s2)).ok);
+    assert.equal(s1.getChannel(), s2.getChannel());
   });
 
   test('deadlines and cancellation', { timeout: 30_000 }, async () => {
