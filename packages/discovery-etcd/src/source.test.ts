@@ -1,10 +1,12 @@
 // The etcd discovery source against a real etcd (single member): list + watch, the Go naming format, bad
-// values, newest incarnation, etcd restart (stale set kept), unreachable etcd at start, TLS + auth.
+// values, newest incarnation, etcd restart (stale set kept), unreachable etcd at start, TLS + auth (source
+// and registrar).
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startEtcd, freePort, type EtcdHarness } from '@fairway/testing';
 import { parseTarget } from '@fairway/core';
 import { createEtcdSource } from './source.js';
+import { register } from './registrar.js';
 import { recorder, memoryLogger, addrs, goValue } from './test-helpers.test-util.js';
 
 describe('etcd source (single member)', { timeout: 90_000 }, () => {
@@ -218,6 +220,15 @@ describe('etcd source with TLS and authentication', { timeout: 60_000 }, () => {
     } finally {
       await src.close();
     }
+    // The registrar passes them through too.
+    const reg = await register({ service: 'sec', address: '127.0.0.1:7403', instance: 'r', endpoints: etcd.endpoints, tls, auth: { username: 'root', password: 's3cret' }, logger: memoryLogger() });
+    assert.match(await etcd.etcdctl(['get', 'sec/r', '--print-value-only']), /"Addr":"127\.0\.0\.1:7403"/);
+    await reg.deregister();
+    assert.equal((await etcd.etcdctl(['get', 'sec/r', '--print-value-only'])).trim(), '');
+    await assert.rejects(
+      register({ service: 'sec', address: '127.0.0.1:7404', instance: 'r2', endpoints: etcd.endpoints, tls, auth: { username: 'root', password: 'nope' }, dialTimeoutMs: 3000, logger: memoryLogger() }),
+      (e: Error) => /auth/i.test(e.message) && !e.message.includes('nope'),
+    );
     // A wrong password is reported as a fatal error, not retried silently.
     const bad = createEtcdSource(parseTarget('etcd:///sec'), { endpoints: etcd.endpoints, tls, auth: { username: 'root', password: 'wrong' }, dialTimeoutMs: 3000, logger: memoryLogger() });
     const rec2 = recorder();

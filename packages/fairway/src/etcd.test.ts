@@ -224,4 +224,25 @@ describe('etcd: targets through createClient from fairway', { timeout: 150_000 }
     assert.ok(Date.now() - t0 < 5000);
     assert.equal(handle.registration.status().state, 'deregistered');
   });
+  test('serveAndRegisterInEtcd: a drain that takes too long is forced after drainTimeoutMs', { timeout: 30_000 }, async () => {
+    const { service } = loadEcho();
+    const server = new Server();
+    server.addService(service, {
+      Unary: (callObj: ServerUnaryCall<EchoRequest, EchoReply>, cb: sendUnaryData<EchoReply>) => {
+        setTimeout(() => cb(null, { message: 'late', server_id: 'slow-1', zone: 'zone-a', call_number: 1, sequence: 1, address: '', peer: '' }), callObj.request.delay_ms ?? 0);
+      },
+    });
+    const handle = await serveAndRegisterInEtcd(server, { bind: '127.0.0.1:0', service: 'echo8', instance: 'slow-1', endpoints: etcd.endpoints, drainTimeoutMs: 500 });
+    const c = client('etcd:///echo8');
+    const stuck = call(c, 10_000, { message: 'x', delay_ms: 8000 }).then(
+      () => 'answered',
+      (e: Error & { code?: number }) => `failed ${e.code}`,
+    );
+    await sleep(300);
+    const t0 = Date.now();
+    await handle.shutdown();
+    const took = Date.now() - t0;
+    assert.ok(took >= 400 && took < 4000, `shutdown took ${took}ms`);
+    assert.match(await stuck, /^failed /, 'the call still running at the force timeout was ended');
+  });
 });
