@@ -72,6 +72,10 @@ describe('loud misconfiguration', () => {
     assert.throws(() => clientOptions({ keepalive: { timeMs: 5 } }), (e: unknown) => e instanceof FairwayOptionsError && e.option === 'keepalive.timeMs');
     assert.throws(() => clientOptions({ observers: [{}] as never }), (e: unknown) => e instanceof FairwayOptionsError && e.option === 'observers[0]');
     assert.throws(() => clientOptions({ retry: { attemptTimeoutMs: -5 } }), RetryOptionsError);
+    assert.throws(
+      () => clientOptions({ discovery: { etdc: { endpoints: [] } } }),
+      (e: unknown) => e instanceof FairwayOptionsError && e.option === 'discovery.etdc',
+    );
   });
 
   test('a service config naming another policy is an error; method configs are kept', () => {

@@ -16,7 +16,7 @@ import type { ChannelCredentials, ChannelOptions, Client, ClientOptions, Interce
 import { TargetError, parseTarget } from '@fairway/core';
 import type { ParsedTarget } from '@fairway/core';
 import { consoleLogger, logOnce } from './logger.js';
-import { resolveOptions, toChannelOptions } from './options.js';
+import { FairwayOptionsError, resolveOptions, toChannelOptions } from './options.js';
 import type { FairwayOptions, ResolvedOptions } from './options.js';
 import { assertSameGrpcClient, assertSameGrpcCredentials, register } from './register.js';
 import { isDiscoverySchemeRegistered, registeredDiscoverySchemes } from './resolver/bridge.js';
@@ -82,6 +82,15 @@ interface Prepared {
 function prepare(options: FairwayOptions | undefined): Prepared {
   register();
   const resolved = resolveOptions(options, process.env);
+  for (const key of Object.keys(resolved.discovery ?? {})) {
+    const scheme = key === 'kubernetes' ? 'k8s' : key;
+    if (!isDiscoverySchemeRegistered(scheme)) {
+      throw new FairwayOptionsError(
+        `discovery.${key}`,
+        `names no registered discovery scheme (registered: ${registeredDiscoverySchemes().join(', ')}; Kubernetes options go under "kubernetes")`,
+      );
+    }
+  }
   const retry = parseRetryOptions(resolved.retry); // throws RetryOptionsError naming the field
   announce(resolved);
   return { resolved, retry, channelOptions: toChannelOptions(resolved, RETRIES_OFF) };
