@@ -14,8 +14,7 @@ import { JaegerJsonFileExporter } from './jaeger-json.js';
  * the package is imported: they take a second or more to load, and a process that only uses the observer
  * (with its own SDK set-up, or none) should not pay for them. All are CommonJS packages, loaded synchronously.
  */
-declare const require: NodeJS.Require | undefined;
-const requireHere: NodeJS.Require = typeof require === 'function' ? require : createRequire(import.meta.url);
+const requireHere: NodeJS.Require = createRequire(typeof __filename === 'string' ? __filename : import.meta.url);
 
 interface SdkModules {
   NodeSDK: typeof import('@opentelemetry/sdk-node').NodeSDK;
