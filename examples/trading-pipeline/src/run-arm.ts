@@ -62,7 +62,7 @@ export interface ArmResult {
   readonly logDir: string;
 }
 
-const READY_TIMEOUT_MS = 90_000;
+const READY_TIMEOUT_MS = 180_000;
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 /** Runs one arm; always stops every process and etcd before it settles. */

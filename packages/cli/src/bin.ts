@@ -6,12 +6,17 @@ const interrupted = new Promise<NodeJS.Signals>((resolve) => {
   for (const s of ['SIGINT', 'SIGTERM'] as const) process.once(s, () => resolve(s));
 });
 
+// watch and register run until a signal: keep the process alive even when every socket and timer of the
+// libraries underneath is unref'd.
+const keepAlive = setInterval(() => {}, 1 << 30);
+
 runCli(process.argv.slice(2), {
   out: (t) => process.stdout.write(t),
   err: (t) => process.stderr.write(t),
   interrupted,
 }).then(
   (code) => {
+    clearInterval(keepAlive);
     process.exitCode = code;
     // Sources and etcd clients are closed by now; exit even if a library left a handle open.
     setTimeout(() => process.exit(code), 200).unref();
