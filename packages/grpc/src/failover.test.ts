@@ -19,7 +19,7 @@ after(async () => {
   await Promise.all(procs.map((p) => p.kill('SIGKILL')));
 });
 
-test('killing the local zone spills to the other zone; every call accounted for', { timeout: 90_000 }, async () => {
+test('killing the local zone spills to the other zone; every call accounted for', { timeout: 120_000 }, async () => {
   const specs = [
     { id: 'a1', zone: 'zone-a' },
     { id: 'a2', zone: 'zone-a' },

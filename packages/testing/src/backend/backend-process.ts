@@ -43,7 +43,7 @@ function mainScript(): { file: string; args: string[] } {
 
 /** Starts an Echo backend in a child process on loopback; resolves once it listens. */
 export async function startBackendProcess(options: EchoBackendOptions & { readonly startTimeoutMs?: number } = {}): Promise<BackendProcess> {
-  const { startTimeoutMs = 20_000, ...backendOptions } = options;
+  const { startTimeoutMs = 45_000, ...backendOptions } = options;
   const { file, args } = mainScript();
   const child: ChildProcess = spawn(process.execPath, [...args, file, JSON.stringify(backendOptions)], {
     stdio: ['ignore', 'pipe', 'inherit', 'ipc'],
