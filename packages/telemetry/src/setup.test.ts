@@ -10,6 +10,8 @@ import { fileURLToPath } from 'node:url';
 import { trace } from '@opentelemetry/api';
 import { startOtlpReceiver, type OtlpReceiver } from '@fairway/testing';
 import { resolveTelemetryConfig, setupTelemetry } from './setup.js';
+import { continueTrace } from './server.js';
+import { createTelemetryObserver } from './observer.js';
 import { readJaegerJsonFile } from './jaeger-json.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -239,5 +241,25 @@ describe('setupTelemetry in a process', () => {
     const second = setupTelemetry({ serviceName: 'again', exporter: 'jaeger-json-file', file: join(dir, 'second.json') });
     await second.shutdown();
     await second.shutdown(); // idempotent
+  });
+
+  test("exporter 'none' records nothing but still passes the caller's trace context downstream", { timeout: 30_000 }, async () => {
+    const handle = setupTelemetry({ serviceName: 'pass-through', exporter: 'none' });
+    try {
+      const incoming = '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01';
+      const observer = createTelemetryObserver();
+      const outgoing = await continueTrace({ traceparent: incoming }, '/trading.Pricer/Quote', async () => {
+        await new Promise((r) => setTimeout(r, 5)); // across an await, as in a real handler
+        const call = observer.onCallStart({ method: '/trading.Publisher/Publish', kind: 'unary', target: 't' });
+        const attempt = call.onAttemptStart(1);
+        const headers = attempt.outgoingHeaders();
+        attempt.onEnd({ code: 0, details: '', timedOut: false });
+        call.onEnd({ code: 0, details: '' });
+        return headers;
+      });
+      assert.equal(outgoing.traceparent, incoming, 'the same trace and parent go on to the next service');
+    } finally {
+      await handle.shutdown();
+    }
   });
 });
