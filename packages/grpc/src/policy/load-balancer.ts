@@ -109,10 +109,9 @@ export class FairwayLoadBalancer implements LoadBalancer {
       }
       for (const [key, w] of wanted) {
         if (this.children.has(key) || !live.has(key)) continue;
-        this.createChild(key, w.info, w.endpoint, options, resolutionNote);
+        // New children connect at once (p2c needs every endpoint ready); existing ones are left alone.
+        this.createChild(key, w.info, w.endpoint, options, resolutionNote).leaf.startConnecting();
       }
-      // Children created above start in IDLE/CONNECTING; connect them all (p2c needs every endpoint ready).
-      for (const child of this.children.values()) child.leaf.startConnecting();
     } finally {
       this.applying = false;
     }
@@ -170,7 +169,7 @@ export class FairwayLoadBalancer implements LoadBalancer {
 
   private reapplyReadiness = false;
 
-  private createChild(key: string, info: EndpointInfo, endpoint: Endpoint, options: ChannelOptions, note: string): void {
+  private createChild(key: string, info: EndpointInfo, endpoint: Endpoint, options: ChannelOptions, note: string): Child {
     const childOptions: ChannelOptions =
       info.incarnation !== undefined ? { ...options, [INCARNATION_SUBCHANNEL_KEY]: info.incarnation } : options;
     const record = { key, info, state: ConnectivityState.IDLE, destroyed: false } as Child;
@@ -197,11 +196,13 @@ export class FairwayLoadBalancer implements LoadBalancer {
     });
     (record as { leaf: InstanceType<typeof LeafLoadBalancer> }).leaf = new LeafLoadBalancer(endpoint, childHelper, childOptions, note);
     this.children.set(key, record);
+    return record;
   }
 
   private destroyChild(key: string, child: Child): void {
     child.destroyed = true;
     this.children.delete(key);
+    this.balancer?.setReady(key, false, nowMs()); // ignored when the Balancer already dropped the key
     child.leaf.destroy();
   }
 
