@@ -17,7 +17,7 @@ import { sleep } from '../lib/procs.js';
 
 export async function runB1(ctx: BenchContext): Promise<ScenarioResult> {
   const s = newScenario('B1', 'slow endpoint: 9 endpoints in 3 zones, one 10x slower');
-  const ratePerSec = ctx.quick ? 500 : 1000;
+  const ratePerSec = ctx.quick ? 300 : 1000;
   const durationMs = ctx.quick ? 3_000 : 15_000;
   const warmupMs = ctx.quick ? 500 : 1_000;
   const slowIndex = 4;

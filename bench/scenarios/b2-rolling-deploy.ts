@@ -30,7 +30,7 @@ interface Live {
 
 export async function runB2(ctx: BenchContext): Promise<ScenarioResult> {
   const s = newScenario('B2', 'rolling deploy: 6 endpoints in etcd, one replaced every 2 s by a new process on a new port');
-  const durationMs = ctx.quick ? 8_000 : 20_000;
+  const durationMs = ctx.quick ? 6_000 : 20_000;
   const concurrency = 64;
   const replacements = Math.floor((durationMs - 1_000) / REPLACE_EVERY_MS) - 0;
   s.params = { endpoints: 6, serviceMs: 2, jitterMs: 1, concurrency, durationMs, replaceEveryMs: REPLACE_EVERY_MS, replacements, drainBeforeKillMs: DRAIN_MS, discovery: 'etcd', load: 'closed loop' };
@@ -83,7 +83,9 @@ export async function runB2(ctx: BenchContext): Promise<ScenarioResult> {
         await closedLoop({ concurrency, totalCalls: 2_000, call });
         const replacedAt: number[] = [];
         /** Which ids were live (registered) during each check window. */
-        const windows: Array<{ from: number; to: number; ids: string[] }> = [];
+        const windows: Array<{ from: number; to: number; ids: string[]; fresh: string }> = [];
+        /** The first second after each replacement: how much the new endpoint got (hot pod or cold pod). */
+        const firstSecond: Array<{ from: number; to: number; ids: string[]; fresh: string }> = [];
         const drains: Promise<void>[] = [];
         const r = await closedLoop({
           concurrency,
@@ -100,7 +102,8 @@ export async function runB2(ctx: BenchContext): Promise<ScenarioResult> {
               await etcdDelete(etcd as EtcdEnv, service, old.instance);
               live.push(fresh);
               replacedAt.push(at);
-              windows.push({ from: at + 1_000, to: at + 2_000, ids: live.map((l) => l.id) });
+              windows.push({ from: at + 1_000, to: at + 2_000, ids: live.map((l) => l.id), fresh: fresh.id });
+              firstSecond.push({ from: at, to: at + 1_000, fresh: fresh.id, ids: live.map((l) => l.id) });
               drains.push(sleep(DRAIN_MS).then(() => old.proc.kill()));
             },
           })),
@@ -110,6 +113,10 @@ export async function runB2(ctx: BenchContext): Promise<ScenarioResult> {
         const imbalances = windows.filter((w) => w.to <= r.wallMs).map((w) => ({ ...w, imbalance: imbalance(r.records, w.from, w.to, w.ids) }));
         const checked = imbalances.map((w) => w.imbalance).filter((x): x is number => x !== null);
         put('worst imbalance, 1-2 s after each replacement', name, checked.length ? Math.max(...checked) : null);
+        const freshShares = firstSecond.filter((w) => w.to <= r.wallMs).map((w) => shareOf(r.records, w.from, w.to, w.fresh, w.ids.length));
+        const fs = freshShares.filter((x): x is number => x !== null);
+        put("new endpoint's share in its first second, highest", name, fs.length ? Math.max(...fs) : null);
+        put("new endpoint's share in its first second, lowest", name, fs.length ? Math.min(...fs) : null);
         put('mean imbalance, 1-2 s after each replacement', name, checked.length ? checked.reduce((a, b) => a + b, 0) / checked.length : null);
         put('failed calls', name, failures(r.records));
         put('calls/s', name, (r.records.length / r.wallMs) * 1000);
@@ -135,6 +142,8 @@ export async function runB2(ctx: BenchContext): Promise<ScenarioResult> {
     const get = (f: string): Record<string, number | null> => fig[f] ?? {};
     s.figures.push(absoluteFigure('worst imbalance, 1-2 s after each replacement', 'x fair', get('worst imbalance, 1-2 s after each replacement'), '<=', 1.3));
     s.figures.push(infoFigure('mean imbalance, 1-2 s after each replacement', 'x fair', get('mean imbalance, 1-2 s after each replacement')));
+    s.figures.push(infoFigure("new endpoint's share in its first second, highest", 'x fair', get("new endpoint's share in its first second, highest"), 'above 1 = the new pod ran hot'));
+    s.figures.push(infoFigure("new endpoint's share in its first second, lowest", 'x fair', get("new endpoint's share in its first second, lowest"), 'below 1 = the new pod was slow to get traffic'));
     s.figures.push(absoluteFigure('failed calls', 'calls', get('failed calls'), '<=', 0));
     s.figures.push(infoFigure('calls/s', 'calls/s', get('calls/s')));
     s.figures.push(infoFigure('p99 latency', 'ms', get('p99 latency')));
@@ -143,6 +152,18 @@ export async function runB2(ctx: BenchContext): Promise<ScenarioResult> {
   } finally {
     await (etcd as EtcdEnv).close();
   }
+}
+
+/** Calls served by `id` in [from, to) / fair share among `k` endpoints. */
+function shareOf(records: readonly CallRecord[], from: number, to: number, id: string, k: number): number | null {
+  let n = 0;
+  let mine = 0;
+  for (const r of records) {
+    if (r.code !== 0 || r.sentMs < from || r.sentMs >= to) continue;
+    n++;
+    if (r.backend === id) mine++;
+  }
+  return n === 0 ? null : mine / (n / k);
 }
 
 /** Busiest endpoint's calls / fair share in [from, to); `ids` = the endpoints that should share (default: those that served). */

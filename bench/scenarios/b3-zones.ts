@@ -13,7 +13,7 @@ import type { BenchContext } from '../lib/context.js';
 import { loadFairway, PickRecorder } from '../lib/fairway.js';
 import { openLoop, type CallRecord } from '../lib/load.js';
 import { absoluteFigure, infoFigure, newScenario, relativeFigure, type ScenarioResult } from '../lib/report.js';
-import { failures, latency } from '../lib/stats.js';
+import { failureCodes, failures, latency } from '../lib/stats.js';
 import { sleep } from '../lib/procs.js';
 
 const SERVICE_MS = 2;
@@ -32,7 +32,7 @@ interface Phases {
 export async function runB3(ctx: BenchContext): Promise<ScenarioResult> {
   const s = newScenario('B3', 'zones: 3 x 3 endpoints, client in zone a; healthy, zone a 5x slower, zone a killed and back');
   const ratePerSec = ctx.quick ? 300 : 600;
-  const ph: Phases = ctx.quick ? { p1: 2_500, p2: 2_500, returnAfterMs: 1_500, tailMs: 5_500 } : { p1: 6_000, p2: 6_000, returnAfterMs: 3_000, tailMs: 7_000 };
+  const ph: Phases = ctx.quick ? { p1: 2_000, p2: 2_000, returnAfterMs: 1_000, tailMs: 5_000 } : { p1: 6_000, p2: 6_000, returnAfterMs: 3_000, tailMs: 7_000 };
   const total = ph.p1 + ph.p2 + ph.returnAfterMs + ph.tailMs;
   s.params = { endpoints: 9, zones: 3, clientZone: 'a', serviceMs: SERVICE_MS, jitterMs: JITTER_MS, crossZoneMs: CROSS_ZONE_MS, slowFactor: SLOW_FACTOR, ratePerSec, phasesMs: ph, load: 'open loop' };
   const zones = ['a', 'b', 'c'];
@@ -159,7 +159,16 @@ export async function runB3(ctx: BenchContext): Promise<ScenarioResult> {
         }
         const modes: Record<string, number> = {};
         for (const p of recorder.picks) modes[p.zoneMode] = (modes[p.zoneMode] ?? 0) + 1;
-        s.details[name] = { killAtMs: killAt, returnedAtMs: returnedAt, runEndMs: total, picksRecorded: recorder.picks.length, picksByZoneMode: modes };
+        s.details[name] = {
+          killAtMs: killAt,
+          returnedAtMs: returnedAt,
+          runEndMs: total,
+          picksRecorded: recorder.picks.length,
+          picksByZoneMode: modes,
+          failureCodesSentAfterKill: failureCodes(records.filter((x) => x.sentMs >= killAt)),
+          failureCodesBeforeKill: failureCodes(records.filter((x) => x.sentMs < killAt)),
+          ...(hasModes ? { attemptsTimedOut: recorder.attemptsTimedOut } : {}),
+        };
       }
     }
     const get = (f: string): Record<string, number | null> => fig[f] ?? {};
@@ -176,6 +185,7 @@ export async function runB3(ctx: BenchContext): Promise<ScenarioResult> {
     s.figures.push(infoFigure('zone-mode changes, phase 2', 'changes', get('zone-mode changes, phase 2')));
     s.figures.push(infoFigure('zone-mode changes, phase 3', 'changes', get('zone-mode changes, phase 3')));
     s.figures.push(absoluteFigure('most zone-mode changes in any 2 s', 'changes', get('most zone-mode changes in any 2 s'), '<=', 2, 'flapping check (zone modes come from Fairway\'s pick explanations)'));
+    s.notes.push('haproxy is not run in B3 (a sidecar with random(2) and no health checks is zone-blind like round_robin)');
     s.notes.push('every variant\'s calls come from zone a (cross-zone calls pay 1 ms); latency from the intended send time; phase boundaries by intended send time');
     return s;
   } finally {
