@@ -84,64 +84,73 @@ function tags(attributes: Attributes | undefined): JaegerTag[] {
   return out;
 }
 
-/** Converts finished OpenTelemetry spans to Jaeger JSON traces (grouped by trace id; one process per resource). */
-export function spansToJaegerTraces(spans: readonly ReadableSpan[]): JaegerTrace[] {
-  const traces = new Map<string, { spans: JaegerSpan[]; processes: Map<string, { id: string; process: JaegerProcess }> }>();
-  for (const span of spans) {
-    const ctx = span.spanContext();
-    let trace = traces.get(ctx.traceId);
-    if (!trace) {
-      trace = { spans: [], processes: new Map() };
-      traces.set(ctx.traceId, trace);
-    }
-    const resourceAttrs = span.resource?.attributes ?? {};
-    const serviceName = String(resourceAttrs['service.name'] ?? 'unknown_service');
-    const processTags = tags(Object.fromEntries(Object.entries(resourceAttrs).filter(([k]) => k !== 'service.name')));
-    const processKey = JSON.stringify([serviceName, processTags]);
-    let proc = trace.processes.get(processKey);
-    if (!proc) {
-      proc = { id: `p${trace.processes.size + 1}`, process: { serviceName, tags: processTags } };
-      trace.processes.set(processKey, proc);
-    }
-    const spanTags = tags(span.attributes);
-    if (span.kind !== SpanKind.INTERNAL) spanTags.push({ key: 'span.kind', type: 'string', value: SpanKind[span.kind].toLowerCase() });
-    if (span.status.code !== SpanStatusCode.UNSET) {
-      spanTags.push({ key: 'otel.status_code', type: 'string', value: SpanStatusCode[span.status.code] });
-      if (span.status.message) spanTags.push({ key: 'otel.status_description', type: 'string', value: span.status.message });
-    }
-    if (span.status.code === SpanStatusCode.ERROR) spanTags.push({ key: 'error', type: 'bool', value: true });
-    if (span.instrumentationScope?.name) {
-      spanTags.push({ key: 'otel.scope.name', type: 'string', value: span.instrumentationScope.name });
-    }
-    const references: JaegerReference[] = [];
-    const parent = span.parentSpanContext;
-    if (parent?.spanId) references.push({ refType: 'CHILD_OF', traceID: parent.traceId, spanID: parent.spanId });
-    for (const link of span.links ?? []) {
-      references.push({ refType: 'FOLLOWS_FROM', traceID: link.context.traceId, spanID: link.context.spanId });
-    }
-    trace.spans.push({
-      traceID: ctx.traceId,
-      spanID: ctx.spanId,
-      flags: ctx.traceFlags,
-      operationName: span.name,
-      references,
-      startTime: hrToMicros(span.startTime),
-      duration: Math.max(0, hrToMicros(span.duration)),
-      tags: spanTags,
-      logs: (span.events ?? []).map((event) => ({
-        timestamp: hrToMicros(event.time),
-        fields: [{ key: 'event', type: 'string', value: event.name } as JaegerTag, ...tags(event.attributes)],
-      })),
-      processID: proc.id,
-      warnings: null,
-    });
+type TraceAccumulator = Map<string, { spans: JaegerSpan[]; processes: Map<string, { id: string; process: JaegerProcess }> }>;
+
+/** Converts one finished span and adds it to `acc` (grouped by trace id; one process per distinct resource). */
+function addSpan(acc: TraceAccumulator, span: ReadableSpan): void {
+  const ctx = span.spanContext();
+  let trace = acc.get(ctx.traceId);
+  if (!trace) {
+    trace = { spans: [], processes: new Map() };
+    acc.set(ctx.traceId, trace);
   }
-  return [...traces].map(([traceID, t]) => ({
+  const resourceAttrs = span.resource?.attributes ?? {};
+  const serviceName = String(resourceAttrs['service.name'] ?? 'unknown_service');
+  const processTags = tags(Object.fromEntries(Object.entries(resourceAttrs).filter(([k]) => k !== 'service.name')));
+  const processKey = JSON.stringify([serviceName, processTags]);
+  let proc = trace.processes.get(processKey);
+  if (!proc) {
+    proc = { id: `p${trace.processes.size + 1}`, process: { serviceName, tags: processTags } };
+    trace.processes.set(processKey, proc);
+  }
+  const spanTags = tags(span.attributes);
+  if (span.kind !== SpanKind.INTERNAL) spanTags.push({ key: 'span.kind', type: 'string', value: SpanKind[span.kind].toLowerCase() });
+  if (span.status.code !== SpanStatusCode.UNSET) {
+    spanTags.push({ key: 'otel.status_code', type: 'string', value: SpanStatusCode[span.status.code] });
+    if (span.status.message) spanTags.push({ key: 'otel.status_description', type: 'string', value: span.status.message });
+  }
+  if (span.status.code === SpanStatusCode.ERROR) spanTags.push({ key: 'error', type: 'bool', value: true });
+  if (span.instrumentationScope?.name) {
+    spanTags.push({ key: 'otel.scope.name', type: 'string', value: span.instrumentationScope.name });
+  }
+  const references: JaegerReference[] = [];
+  const parent = span.parentSpanContext;
+  if (parent?.spanId) references.push({ refType: 'CHILD_OF', traceID: parent.traceId, spanID: parent.spanId });
+  for (const link of span.links ?? []) {
+    references.push({ refType: 'FOLLOWS_FROM', traceID: link.context.traceId, spanID: link.context.spanId });
+  }
+  trace.spans.push({
+    traceID: ctx.traceId,
+    spanID: ctx.spanId,
+    flags: ctx.traceFlags,
+    operationName: span.name,
+    references,
+    startTime: hrToMicros(span.startTime),
+    duration: Math.max(0, hrToMicros(span.duration)),
+    tags: spanTags,
+    logs: (span.events ?? []).map((event) => ({
+      timestamp: hrToMicros(event.time),
+      fields: [{ key: 'event', type: 'string', value: event.name } as JaegerTag, ...tags(event.attributes)],
+    })),
+    processID: proc.id,
+    warnings: null,
+  });
+}
+
+function tracesOf(acc: TraceAccumulator): JaegerTrace[] {
+  return [...acc].map(([traceID, t]) => ({
     traceID,
     spans: t.spans,
     processes: Object.fromEntries([...t.processes.values()].map((p) => [p.id, p.process])),
     warnings: null,
   }));
+}
+
+/** Converts finished OpenTelemetry spans to Jaeger JSON traces (grouped by trace id; one process per resource). */
+export function spansToJaegerTraces(spans: readonly ReadableSpan[]): JaegerTrace[] {
+  const acc: TraceAccumulator = new Map();
+  for (const span of spans) addSpan(acc, span);
+  return tracesOf(acc);
 }
 
 function fileOf(traces: JaegerTrace[]): JaegerTraceFile {
@@ -160,8 +169,8 @@ export interface JaegerJsonFileExporterOptions {
   /** Path of the JSON file; written (replaced) on every `forceFlush()` and on `shutdown()`. Required. */
   readonly file: string;
   /**
-   * Most spans kept in memory (and so in the file), default 100000. Further spans are dropped and counted;
-   * the file's first trace then carries a warning saying how many.
+   * Most spans kept in memory (and so in the file), default 50000 (about 1-2 KB each). Further spans are
+   * dropped and counted; the file's first trace then carries a warning saying how many.
    */
   readonly maxSpans?: number;
 }
@@ -173,7 +182,9 @@ export interface JaegerJsonFileExporterOptions {
 export class JaegerJsonFileExporter implements SpanExporter {
   readonly file: string;
   private readonly maxSpans: number;
-  private readonly spans: ReadableSpan[] = [];
+  /** Spans are converted as they arrive (the SDK's span objects are not kept). */
+  private readonly traces: TraceAccumulator = new Map();
+  private kept = 0;
   private droppedSpans = 0;
   private stopped = false;
 
@@ -181,7 +192,7 @@ export class JaegerJsonFileExporter implements SpanExporter {
     if (!options || typeof options.file !== 'string' || options.file === '') {
       throw new TypeError('JaegerJsonFileExporter: option `file` (the path of the JSON file to write) is required');
     }
-    const maxSpans = options.maxSpans ?? 100_000;
+    const maxSpans = options.maxSpans ?? 50_000;
     if (!Number.isInteger(maxSpans) || maxSpans < 1) {
       throw new RangeError(`JaegerJsonFileExporter: maxSpans must be a positive integer, got ${String(options.maxSpans)}`);
     }
@@ -194,11 +205,17 @@ export class JaegerJsonFileExporter implements SpanExporter {
       resultCallback({ code: ExportResultCode.FAILED, error: new Error('JaegerJsonFileExporter is shut down') });
       return;
     }
-    for (const span of spans) {
-      if (this.spans.length < this.maxSpans) this.spans.push(span);
-      else this.droppedSpans += 1;
+    try {
+      for (const span of spans) {
+        if (this.kept < this.maxSpans) {
+          addSpan(this.traces, span);
+          this.kept += 1;
+        } else this.droppedSpans += 1;
+      }
+      resultCallback({ code: ExportResultCode.SUCCESS });
+    } catch (error) {
+      resultCallback({ code: ExportResultCode.FAILED, error: error as Error });
     }
-    resultCallback({ code: ExportResultCode.SUCCESS });
   }
 
   /** Spans dropped because `maxSpans` was reached. */
@@ -218,7 +235,7 @@ export class JaegerJsonFileExporter implements SpanExporter {
   }
 
   private write(): void {
-    const traces = spansToJaegerTraces(this.spans);
+    const traces = tracesOf(this.traces);
     if (this.droppedSpans > 0 && traces[0]) {
       (traces[0] as { warnings: string[] | null }).warnings = [
         `${this.droppedSpans} spans were dropped: the file exporter keeps at most ${this.maxSpans}`,

@@ -73,7 +73,7 @@ export interface SetupTelemetryOptions {
   readonly endpoint?: string;
   /** For `jaeger-json-file`: the path to write. Default `./<serviceName>-traces.json`. */
   readonly file?: string;
-  /** For `jaeger-json-file`: most spans kept, default 100000. */
+  /** For `jaeger-json-file`: most spans kept (and written), default 50000; later ones are dropped and counted in the file. */
   readonly maxFileSpans?: number;
   /**
    * For `jaeger` (deprecated exporter): agent `host` (default `localhost`) and UDP `port` (default 6832), or a
