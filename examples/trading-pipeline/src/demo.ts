@@ -15,6 +15,7 @@ import type { BalancingMode } from './env.js';
 import { createLiveView } from './view.js';
 import { summarizeArm, formatArm, formatComparison, type DemoSummary, type ArmSummary, type TraceSummary } from './summary.js';
 import { mergeJaegerFiles } from './traces.js';
+import { bundlePipeline, type PipelineBundle } from './bundle.js';
 
 const USAGE = `Usage: npm run demo -- [options]
 
@@ -120,7 +121,10 @@ async function main(): Promise<number> {
   const modes: BalancingMode[] = args.compare ? ['fairway', 'pick_first'] : [args.mode];
   const results: ArmResult[] = [];
   let failed = false;
+  let bundle: PipelineBundle | undefined;
   try {
+    const fromSource = process.execArgv.some((a) => a.includes('fairway:source'));
+    bundle = await bundlePipeline(`${process.pid}-${Date.now().toString(36)}`, fromSource);
     out.write(
       `Fairway demo: 1 price feed, 6 pricers (2 per zone), 3 publishers (1 per zone), zones zone-a/b/c, etcd on loopback.\n` +
         `A driver in each zone sends ${rate} quotes/s in all for ${durationMs / 1000}s; the pricers get a rolling restart midway.\n\n`,
@@ -131,6 +135,7 @@ async function main(): Promise<number> {
       let lastLine = 0;
       const result = await runArm({
         mode,
+        bundle,
         durationMs,
         ratePerSecond: rate,
         workDir: join(workDir, mode),
@@ -223,6 +228,7 @@ async function main(): Promise<number> {
     }
     return 0;
   } finally {
+    bundle?.remove();
     rmSync(workDir, { recursive: true, force: true });
   }
 }

@@ -48,7 +48,7 @@ type PricerClient = Client & {
 };
 const clients = new Map<string, PricerClient>();
 for (const zone of zones) {
-  clients.set(zone, makeClient(proto.Pricer, 'pricer', { ...env, zone }, telemetry, [retryCounter]) as PricerClient);
+  clients.set(zone, (await makeClient(proto.Pricer, 'pricer', { ...env, zone }, telemetry, [retryCounter])) as PricerClient);
 }
 
 function histogram(): hdr.Histogram {

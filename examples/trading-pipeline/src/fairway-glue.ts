@@ -14,8 +14,6 @@ import {
   type ServiceClientConstructor,
 } from '@grpc/grpc-js';
 import type { CallObserverFactory } from '@fairway/core';
-import { createClient, registerAll, registerDiscoveryScheme, isDiscoverySchemeRegistered } from 'fairway';
-import { createEtcdSource } from '@fairway/discovery-etcd';
 import { serveAndRegisterInEtcd, drainServer } from '@fairway/server';
 import { setupTelemetry, createTelemetryObserver } from '@fairway/telemetry';
 import type { PodEnv } from './env.js';
@@ -37,6 +35,8 @@ export interface PodTelemetry {
  * standard OTEL_* variables (e.g. OTEL_TRACES_SAMPLER) apply.
  */
 export async function setupPodTelemetry(env: PodEnv, serviceName: string): Promise<PodTelemetry> {
+  // The baseline (plain grpc-js clients) is not traced: it only shows where pick_first sends the calls.
+  if (env.mode === 'pick_first') return { observers: [], shutdown: async () => {} };
   const handle = setupTelemetry({
     serviceName,
     resourceAttributes: { 'service.instance.id': `${env.instance}/${env.incarnation}`, 'cloud.availability_zone': env.zone },
@@ -55,20 +55,20 @@ export async function setupPodTelemetry(env: PodEnv, serviceName: string): Promi
  * A client for one of the pipeline's services: through Fairway (`etcd:///<service>`, this process's zone)
  * or, in `pick_first` mode, a plain grpc-js client on the static address list.
  */
-export function makeClient(
+export async function makeClient(
   ctor: ServiceClientConstructor,
   service: PipelineService,
   env: PodEnv,
   telemetry: PodTelemetry,
   extraObservers: readonly CallObserverFactory[] = [],
-): Client {
+): Promise<Client> {
   if (env.mode === 'pick_first') {
     const list = service === 'pricer' ? env.pickFirst.pricer : service === 'publisher' ? env.pickFirst.publisher : env.pickFirst.feed;
     if (!list) throw new Error(`pick_first mode: no address list for ${service} (DEMO_PICK_FIRST_${service.toUpperCase().replace('-', '_')})`);
     return new ctor(`ipv4:${list}`, credentials.createInsecure());
   }
-  registerAll();
-  if (!isDiscoverySchemeRegistered('etcd')) registerDiscoveryScheme('etcd', createEtcdSource);
+  // Loaded here, not at the top, so the baseline's processes do not load Fairway's client side at all.
+  const { createClient } = await import('fairway');
   const target = env.discovery === 'k8s' ? `k8s:///${service}:grpc` : `etcd:///${service}`;
   return createClient(ctor, target, credentials.createInsecure(), {
     zone: env.zone,

@@ -39,8 +39,8 @@ type PublisherClient = Client & {
   Publish(req: PublishRequest, options: { deadline: number }, cb: (err: Error | null, reply?: PublishReply) => void): void;
 };
 
-const feed = makeClient(proto.PriceFeed, 'price-feed', env, telemetry) as FeedClient;
-const publisher = makeClient(proto.Publisher, 'publisher', env, telemetry) as PublisherClient;
+const feed = (await makeClient(proto.PriceFeed, 'price-feed', env, telemetry)) as FeedClient;
+const publisher = (await makeClient(proto.Publisher, 'publisher', env, telemetry)) as PublisherClient;
 
 // Latest tick per symbol, fed by one long-lived stream from the feed.
 const book = new Map<string, Tick>();

@@ -1,15 +1,12 @@
 /**
- * The demo runner's process table: spawns each pipeline process as its own Node.js child (TypeScript through
- * tsx, with the runner's own module conditions), sends its output to a log file, tracks `ready` messages, and
+ * The demo runner's process table: spawns each pipeline process as its own Node.js child (a compiled entry,
+ * see bundle.ts, run by plain `node`), sends its output to a log file, tracks `ready` messages, and
  * stops everything it started: SIGTERM, then SIGKILL after a grace period; a synchronous last-resort kill on
  * exit of the runner.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, readFileSync, type WriteStream } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-
-const SRC_DIR = fileURLToPath(new URL('.', import.meta.url));
 
 /** One running child. */
 export interface PipelineProcess {
@@ -24,13 +21,6 @@ export interface PipelineProcess {
   send(message: Record<string, unknown>): void;
   /** SIGTERM, then SIGKILL after `graceMs`; resolves when it has exited. */
   stop(graceMs?: number): Promise<void>;
-}
-
-/** Node arguments for a child: the runner's own (`--conditions`, `--import tsx`), plus tsx if missing. */
-function childExecArgv(): string[] {
-  const args = process.execArgv.filter((a) => !a.startsWith('--test') && !a.startsWith('--inspect'));
-  const hasTsx = args.some((a, i) => a.includes('tsx') && (args[i - 1] === '--import' || a.startsWith('--import')));
-  return hasTsx ? args : [...args, '--import', 'tsx'];
 }
 
 const live = new Set<ChildProcess>();
@@ -51,7 +41,7 @@ function installExitHook(): void {
 
 export interface SpawnOptions {
   readonly name: string;
-  /** File under src/, e.g. `pricer.ts`. */
+  /** The compiled entry to run (absolute path). */
   readonly script: string;
   readonly env: Record<string, string>;
   readonly logDir: string;
@@ -59,12 +49,12 @@ export interface SpawnOptions {
   readonly onMessage?: (message: Record<string, unknown>) => void;
 }
 
-/** Spawns `src/<script>` as a child process with an IPC channel. */
+/** Spawns `node <script>` as a child process with an IPC channel. */
 export function spawnPipelineProcess(options: SpawnOptions): PipelineProcess {
   installExitHook();
   const logFile = join(options.logDir, `${options.name}.log`);
   const log: WriteStream = createWriteStream(logFile, { flags: 'a' });
-  const proc = spawn(process.execPath, [...childExecArgv(), join(SRC_DIR, options.script)], {
+  const proc = spawn(process.execPath, ['--enable-source-maps', options.script], {
     env: { ...process.env, ...options.env },
     stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
   });

@@ -11,6 +11,7 @@ import type { BalancingMode } from './env.js';
 import { spawnPipelineProcess, type PipelineProcess } from './processes.js';
 import type { DriverStats } from './stats.js';
 import type { ViewState } from './view.js';
+import type { PipelineBundle } from './bundle.js';
 
 export const ZONES = ['zone-a', 'zone-b', 'zone-c'] as const;
 
@@ -23,6 +24,8 @@ const RESTART_ORDER = [0, 2, 4, 1, 3, 5].map((i) => PRICERS[i]!);
 
 export interface ArmOptions {
   readonly mode: BalancingMode;
+  /** The compiled processes (bundle.ts). */
+  readonly bundle: PipelineBundle;
   readonly durationMs: number;
   readonly ratePerSecond: number;
   /** Directory for this arm's logs and trace files (made if missing). */
@@ -140,14 +143,14 @@ export async function runArm(o: ArmOptions): Promise<ArmResult> {
 
     restartState = 'starting the feed, 3 publishers, 6 pricers';
     view();
-    const feed = spawnPod(FEED, 'feed.ts');
-    const publishers = PUBLISHERS.map((p) => spawnPod(p, 'publisher.ts'));
+    const feed = spawnPod(FEED, o.bundle.files.feed);
+    const publishers = PUBLISHERS.map((p) => spawnPod(p, o.bundle.files.publisher));
     await guard(feed.waitFor('ready', READY_TIMEOUT_MS));
     const pricers = new Map<string, PipelineProcess>();
-    for (const p of PRICERS) pricers.set(p.name, spawnPod(p, 'pricer.ts'));
+    for (const p of PRICERS) pricers.set(p.name, spawnPod(p, o.bundle.files.pricer));
     // The rolling restart's replacements: started now, they load and then wait for "go".
     const replacements = new Map<string, PipelineProcess>();
-    for (const p of RESTART_ORDER) replacements.set(p.name, spawnPod(p, 'pricer.ts', { DEMO_WAIT_FOR_GO: '1' }));
+    for (const p of RESTART_ORDER) replacements.set(p.name, spawnPod(p, o.bundle.files.pricer, { DEMO_WAIT_FOR_GO: '1' }));
     const incarnations = new Map<string, string>();
     await guard(Promise.all(publishers.map((p) => p.waitFor('ready', READY_TIMEOUT_MS))));
     for (const [name, p] of pricers) incarnations.set(name, String((await guard(p.waitFor('ready', READY_TIMEOUT_MS))).incarnation));
@@ -155,7 +158,7 @@ export async function runArm(o: ArmOptions): Promise<ArmResult> {
     aborted();
     const driver = spawnPipelineProcess({
       name: 'driver',
-      script: 'driver.ts',
+      script: o.bundle.files.driver,
       logDir,
       env: {
         ...common,
