@@ -123,3 +123,8 @@ export type {
   TelemetryObserverOptions,
   ServerTraceOptions,
 } from '@fairway/telemetry';
+// Retries and newest-connection-wins: the client identity every call carries, and the server-side helpers.
+export { setClientIdentity, getClientIdentity, processIncarnation } from '@fairway/grpc';
+export { createStreamTakeover, newestStreamWins, drainServer } from '@fairway/server';
+export type { StreamTakeover, StreamTakeoverOptions, StreamTakeoverEvent, PeerIdentity, DrainOptions } from '@fairway/server';
+export { newIncarnation, compareIncarnations } from '@fairway/core';

@@ -17,7 +17,15 @@ export { setDefaultLogger, consoleLogger } from './logger.js';
 export type { Logger } from './logger.js';
 export { setAttemptPickContext, getAttemptPickContext } from './attempt-context.js';
 export type { AttemptPickContext } from './attempt-context.js';
-export { createCallInterceptor, parseRetryOptions, RetryOptionsError, ATTEMPT_TIMEOUT_DETAILS_PREFIX } from './call/index.js';
+export {
+  createCallInterceptor,
+  parseRetryOptions,
+  RetryOptionsError,
+  ATTEMPT_TIMEOUT_DETAILS_PREFIX,
+  setClientIdentity,
+  getClientIdentity,
+  processIncarnation,
+} from './call/index.js';
 export type {
   CallInterceptorConfig,
   ClientIdentity,

@@ -139,7 +139,7 @@ export function createStreamTakeover(options: StreamTakeoverOptions = {}): Strea
       previous.end(
         Status.ABORTED,
         `stream superseded by a newer ${method} stream from peer instance "${peer.instance}" ` +
-          (same ? `(same incarnation ${peer.incarnation}, new connection)` : `incarnation ${peer.incarnation} (this stream: incarnation ${previous.incarnation})`) +
+          (same ? `(same incarnation ${peer.incarnation}, opened again)` : `incarnation ${peer.incarnation} (this stream: incarnation ${previous.incarnation})`) +
           ' (newest connection wins)',
       );
     }

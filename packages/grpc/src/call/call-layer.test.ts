@@ -5,7 +5,8 @@ import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { Metadata, status } from '@grpc/grpc-js';
 import type { AttemptOutcome, CallObserverFactory, PickExplanation } from '@fairway/core';
-import { createCallInterceptor, parseRetryOptions } from './index.js';
+import { createCallInterceptor, parseRetryOptions, processIncarnation, setClientIdentity } from './index.js';
+import { attemptDeadlineGraceMs } from './fairway-call.js';
 import { startProbeServers } from './test-support/probe-harness.js';
 import type { ProbeServer } from './test-support/probe-harness.js';
 import { callStream, callUnary, roundRobinProbeClient, sleep, waitFor } from './test-support/probe-client.js';
@@ -99,12 +100,14 @@ describe('call layer: timeout-only retries on loopback servers', { timeout: 120_
       const r = await callUnary(c, { id, default: { sleepMs: 2000 } }, Date.now() + 10_000);
       assert.equal(r.error?.code, status.DEADLINE_EXCEEDED);
       assert.match(r.error!.details, /attempt 4 timed out after \d+ms: all 4 attempts used \(maxAttempts 4\)/);
+      // A loaded machine may print a server's log line a little late.
+      await waitFor(() => allCalls(id).length >= 4, 3000);
       const calls = allCalls(id);
       assert.equal(calls.length, 4, 'four attempts reached the servers');
       assert.equal(new Set(calls.map((e) => e.server)).size, 3, '3 servers, 4 attempts: 3 distinct + 1');
       for (const e of calls) {
         assert.ok(
-          e.remainingMs !== null && e.remainingMs <= attemptTimeoutMs + 2 && e.remainingMs >= attemptTimeoutMs / 2,
+          e.remainingMs !== null && e.remainingMs <= attemptTimeoutMs + attemptDeadlineGraceMs(attemptTimeoutMs) + 2 && e.remainingMs >= attemptTimeoutMs / 2,
           `each attempt carries its own deadline (grpc-timeout): ${e.remainingMs}ms left at arrival`,
         );
       }
@@ -113,11 +116,11 @@ describe('call layer: timeout-only retries on loopback servers', { timeout: 120_
       const starts = rec.calls.at(-1)!.attempts.map((a) => a.startedAt);
       const gaps = starts.slice(1).map((t, i) => t - starts[i]!);
       assert.equal(gaps.length, 3);
-      for (const g of gaps) assert.ok(g >= expected - 2 && g <= expected + 150, `client gap ${g.toFixed(1)}ms not within [${expected - 2}, ${expected + 150}]`);
-      assert.ok(Math.max(...gaps) - Math.min(...gaps) < 100, `gaps do not grow: ${gaps.map((g) => g.toFixed(1)).join(', ')}`);
-      // The same gaps as the servers saw them (arrival times, so a little looser).
+      for (const g of gaps) assert.ok(g >= expected - 2 && g <= expected + 250, `client gap ${g.toFixed(1)}ms not within [${expected - 2}, ${expected + 250}]`);
+      assert.ok(Math.max(...gaps) - Math.min(...gaps) < 200, `gaps do not grow: ${gaps.map((g) => g.toFixed(1)).join(', ')}`);
+      // The same gaps as the servers saw them (arrival times in other busy processes: coarser).
       const serverGaps = calls.slice(1).map((e, i) => e.t - calls[i]!.t);
-      for (const g of serverGaps) assert.ok(g >= expected - 40 && g <= expected + 200, `server gap ${g.toFixed(1)}ms not within [${expected - 40}, ${expected + 200}]`);
+      for (const g of serverGaps) assert.ok(g >= expected - 100 && g <= expected + 300, `server gap ${g.toFixed(1)}ms not within [${expected - 100}, ${expected + 300}]`);
     }
     // What the observers saw: four attempts, the first three with a retry reason, the last with a refusal.
     const last = rec.calls.at(-1)!;
@@ -133,18 +136,19 @@ describe('call layer: timeout-only retries on loopback servers', { timeout: 120_
   });
 
   test('a slow first endpoint is retried and the call succeeds on another, with one response', { timeout: 30_000 }, async () => {
-    const c = client({ attemptTimeoutMs: 150, retryIntervalMs: 20 });
+    const c = client({ attemptTimeoutMs: 400, retryIntervalMs: 20 });
     let retried = 0;
     for (let i = 0; i < 6; i++) {
       const id = nextId('one-slow');
-      const r = await callUnary(c, { id, servers: { a: { sleepMs: 1000 } } }, Date.now() + 5000);
+      const r = await callUnary(c, { id, servers: { a: { sleepMs: 3000 } } }, Date.now() + 8000);
       assert.equal(r.error, undefined, r.error?.message);
       assert.notEqual(r.reply?.server, 'a');
+      await waitFor(() => allCalls(id).length >= 1, 2000);
       const calls = allCalls(id);
       if (calls[0]?.server === 'a') {
         retried++;
-        assert.equal(calls.length, 2);
-      } else assert.equal(calls.length, 1);
+        assert.ok(calls.length >= 2, 'the attempt on the slow server was retried');
+      }
     }
     assert.ok(retried >= 1, 'round robin put at least one first attempt on the slow server');
   });
@@ -172,23 +176,31 @@ describe('call layer: timeout-only retries on loopback servers', { timeout: 120_
     const rec = recordingObserver();
     const c = client({ attemptTimeoutMs: 100, retryIntervalMs: 50, maxAttempts: 6 }, { observers: [rec.factory] });
     const id = nextId('cancel');
+    let attemptsAtCancel = 0;
     const result = new Promise<{ code: number; details: string }>((resolve) => {
       const call = c.unary({ id, default: { sleepMs: 3000 } }, new Metadata(), { deadline: Date.now() + 10_000 }, (err) =>
         resolve({ code: err?.code ?? 0, details: err?.details ?? '' }),
       );
-      // Cancel during attempt 2 (attempt 1 times out at 100 ms, attempt 2 starts at ~150 ms).
-      setTimeout(() => call.cancel(), 200);
+      // Cancel while attempt 2 runs (attempt 1 times out at 100 ms, attempt 2 starts at ~150 ms).
+      const started = () => rec.calls.at(-1)?.attempts.length ?? 0;
+      void waitFor(() => started() >= 2, 5000).then(() =>
+        setTimeout(() => {
+          attemptsAtCancel = started();
+          call.cancel();
+        }, 20),
+      );
     });
     const r = await result;
     assert.equal(r.code, status.CANCELLED);
-    await waitFor(() => servers.flatMap((s) => s.events).filter((e) => e.id === id && e.ev === 'end').length >= 2, 2000);
+    assert.equal(attemptsAtCancel, 2);
+    await waitFor(() => servers.flatMap((s) => s.events).filter((e) => e.id === id && e.ev === 'end').length >= 2, 3000);
     const ends = servers.flatMap((s) => s.events).filter((e) => e.id === id && e.ev === 'end');
     assert.ok(ends.every((e) => e.cancelled === true), 'the servers saw every attempt cancelled');
     await sleep(600);
-    assert.equal(allCalls(id).length, 2, 'no attempt after the cancel');
+    assert.ok(allCalls(id).length <= 2, 'no attempt after the cancel reached a server');
     const call = rec.calls.at(-1)!;
     assert.equal(call.status?.code, status.CANCELLED);
-    assert.equal(call.attempts.length, 2);
+    assert.equal(call.attempts.length, 2, 'no attempt after the cancel was made');
     assert.equal(call.attempts[1]!.outcome?.code, status.CANCELLED);
 
     // Cancelled during the interval between attempts: the next attempt is never sent.
@@ -231,7 +243,7 @@ describe('call layer: timeout-only retries on loopback servers', { timeout: 120_
       }),
     };
     const c = client(
-      { attemptTimeoutMs: 150, retryIntervalMs: 10 },
+      { attemptTimeoutMs: 400, retryIntervalMs: 10 },
       {
         observers: [throwing, throwingLater, rec.factory],
         identity: { instance: 'probe-client-1', incarnation: '1764032400123-4f1c' },
@@ -239,7 +251,7 @@ describe('call layer: timeout-only retries on loopback servers', { timeout: 120_
       },
     );
     const id = nextId('observers');
-    const r = await callUnary(c, { id, servers: { a: { sleepMs: 1000 } } }, Date.now() + 5000);
+    const r = await callUnary(c, { id, servers: { a: { sleepMs: 3000 } } }, Date.now() + 8000);
     assert.equal(r.error, undefined);
     assert.ok(errors.some((e) => String(e).includes('boom at call start')));
     assert.ok(errors.some((e) => String(e).includes('boom at headers')));
@@ -254,18 +266,41 @@ describe('call layer: timeout-only retries on loopback servers', { timeout: 120_
     }
   });
 
+  test('setClientIdentity: every client of the process sends the identity; undefined stops it', { timeout: 20_000 }, async () => {
+    assert.throws(() => setClientIdentity({ instance: '' }), /instance must be a non-empty string/);
+    setClientIdentity({ instance: 'proc-identity-1' });
+    try {
+      const c = client({});
+      const id = nextId('identity');
+      assert.equal((await callUnary(c, { id }, Date.now() + 5000)).error, undefined);
+      await waitFor(() => allCalls(id).length >= 1, 2000);
+      assert.equal(allCalls(id)[0]!.clientInstance, 'proc-identity-1');
+      assert.equal(allCalls(id)[0]!.clientIncarnation, processIncarnation());
+      assert.match(processIncarnation(), /^\d{13}-[0-9a-f]{4}$/);
+    } finally {
+      setClientIdentity(undefined);
+    }
+    const c2 = client({});
+    const id2 = nextId('no-identity');
+    assert.equal((await callUnary(c2, { id: id2 }, Date.now() + 5000)).error, undefined);
+    await waitFor(() => allCalls(id2).length >= 1, 2000);
+    assert.equal(allCalls(id2)[0]!.clientInstance, null);
+  });
+
   test('server streams retry only before their first message', { timeout: 30_000 }, async () => {
-    const c = client({ attemptTimeoutMs: 150, retryIntervalMs: 20, maxAttempts: 3 });
+    const c = client({ attemptTimeoutMs: 400, retryIntervalMs: 20, maxAttempts: 3 });
     // First message late everywhere: retried up to maxAttempts.
     const id1 = nextId('stream-slow');
-    const r1 = await callStream(c, { id: id1, default: { sleepMs: 1000, messages: 2 } }, Date.now() + 5000);
+    const r1 = await callStream(c, { id: id1, default: { sleepMs: 3000, messages: 2 } }, Date.now() + 8000);
     assert.equal(r1.error?.code, status.DEADLINE_EXCEEDED);
+    assert.match(r1.error!.details, /all 3 attempts used/);
     assert.equal(r1.messages.length, 0);
+    await waitFor(() => allCalls(id1).length >= 3, 3000);
     assert.equal(allCalls(id1).length, 3);
 
     // First message on time, then a pause far longer than the attempt timeout: not retried, the stream completes.
     const id2 = nextId('stream-pause');
-    const r2 = await callStream(c, { id: id2, default: { messages: 3, afterFirstMs: 500, gapMs: 10 } }, Date.now() + 5000);
+    const r2 = await callStream(c, { id: id2, default: { messages: 3, afterFirstMs: 1200, gapMs: 10 } }, Date.now() + 8000);
     assert.equal(r2.error, undefined, r2.error?.message);
     assert.equal(r2.messages.length, 3);
     assert.equal(new Set(r2.messages.map((m) => m.server)).size, 1, 'all messages from one attempt');
@@ -281,7 +316,7 @@ describe('call layer: timeout-only retries on loopback servers', { timeout: 120_
     // Slow on a, fast elsewhere: the stream lands on another server once a times out.
     for (let i = 0; i < 3; i++) {
       const id4 = nextId('stream-one-slow');
-      const r4 = await callStream(c, { id: id4, servers: { a: { sleepMs: 1000 } }, default: { messages: 2 } }, Date.now() + 5000);
+      const r4 = await callStream(c, { id: id4, servers: { a: { sleepMs: 3000 } }, default: { messages: 2 } }, Date.now() + 8000);
       assert.equal(r4.error, undefined);
       assert.deepEqual(r4.messages.map((m) => m.i), [0, 1]);
       assert.notEqual(r4.messages[0]!.server, 'a');
@@ -327,8 +362,12 @@ describe('call layer: timeout-only retries on loopback servers', { timeout: 120_
     );
     const ids = Array.from({ length: 30 }, () => nextId('storm'));
     const results = await Promise.all(ids.map((id) => callUnary(c, { id, default: { sleepMs: 3000 } }, Date.now() + 10_000)));
-    await sleep(100);
-    const attempts = ids.reduce((n, id) => n + allCalls(id).length, 0);
+    await sleep(300);
+    // Attempts as the client made them (exact), and as the servers saw them (never more).
+    const attempts = rec.calls.reduce((n, call) => n + call.attempts.length, 0);
+    const atServers = ids.reduce((n, id) => n + allCalls(id).length, 0);
+    assert.ok(atServers <= attempts);
+    assert.equal(rec.calls.length, ids.length);
     const retries = attempts - ids.length;
     assert.ok(retries <= Math.floor(0.2 * ids.length), `retries ${retries} > 20% of ${ids.length} calls`);
     assert.ok(retries >= 1, 'the budget did allow some retries');

@@ -46,6 +46,17 @@ type MessageContext = Parameters<AttemptCall['sendMessageWithContext']>[0];
 /** The `details` of the status an attempt cancelled by Fairway's own timer ends with (what the picker sees). */
 export const ATTEMPT_TIMEOUT_DETAILS_PREFIX = 'Fairway attempt timer:';
 
+/**
+ * How much later than the attempt timer the attempt's grpc-js deadline (and so its grpc-timeout) is: as long as
+ * the timer itself, at least 50 ms, at most 1 s. Our timer ends an attempt that has not answered (and cancels
+ * it, which the server sees at once); grpc-js's deadline only has to stay out of the way of an answer whose
+ * message arrived in time but whose trailers were held up by a busy event loop. The server's deadline stays a
+ * bounded fallback for a cancel that never reaches it.
+ */
+export function attemptDeadlineGraceMs(timerMs: number): number {
+  return Math.min(1000, Math.max(50, timerMs));
+}
+
 /** What one call needs from its client. */
 export interface FairwayCallSetup {
   readonly description: CallDescription;
@@ -78,8 +89,8 @@ interface AttemptState {
   readonly call: AttemptCall;
   readonly observer: AttemptObserver | undefined;
   readonly startedMs: number;
-  /** grpc-js deadline (wall ms) given to this attempt. */
-  readonly deadlineWallMs: number;
+  /** When this attempt's timer fires (wall ms). */
+  readonly timerWallMs: number;
   readonly byDeadline: boolean;
   timer: TimerHandle | undefined;
   /** Ended by our timer or by cancellation: ignore whatever it still reports. */
@@ -170,7 +181,7 @@ export class FairwayCall {
   cancelWithStatus(code: Status, details: string): void {
     if (this.finished) return;
     this.cancelledWith = { code, details };
-    this.abort.abort(new Error(details));
+    if (this.retrying) this.abort.abort(new Error(details));
     const attempt = this.current;
     if (this.committed || !this.retrying) {
       // The attempt's own status (the cancel) reaches the caller through the normal path.
@@ -227,7 +238,7 @@ export class FairwayCall {
     return md;
   }
 
-  private openAttempt(listener: InterceptingListener, deadline: number, byDeadline: boolean): AttemptState {
+  private openAttempt(listener: InterceptingListener, deadline: number, timerWallMs: number, byDeadline: boolean): AttemptState {
     const n = ++this.attemptsStarted;
     const observer = this.setup.observer ? this.safe(() => this.setup.observer!.onAttemptStart(n), undefined) : undefined;
     const ref: { state?: AttemptState } = {};
@@ -238,7 +249,7 @@ export class FairwayCall {
       call,
       observer,
       startedMs: nowMs(),
-      deadlineWallMs: deadline,
+      timerWallMs,
       byDeadline,
       timer: undefined,
       abandoned: false,
@@ -266,7 +277,7 @@ export class FairwayCall {
       },
     };
     this.committed = true;
-    state = this.openAttempt(listener, this.callDeadlineWallMs, true);
+    state = this.openAttempt(listener, this.callDeadlineWallMs, this.callDeadlineWallMs, true);
   }
 
   private async runRetryLoop(): Promise<void> {
@@ -343,10 +354,15 @@ export class FairwayCall {
       const remaining = this.callDeadlineWallMs - Date.now();
       const timer = attemptTimer(this.setup.settings.attemptTimeoutMs, remaining);
       const unary = this.setup.description.kind === 'unary';
-      // Unary: the attempt's own deadline goes to grpc-js (and so to the server as grpc-timeout). A server
-      // stream gets the call's deadline: the attempt timer only covers the wait for its first message.
+      // Unary: the attempt's own deadline goes to grpc-js (and so to the server as grpc-timeout), plus a grace
+      // so that our timer, not grpc-js's, ends an attempt that has not answered; without the grace a response
+      // message that arrives just before the deadline could lose its trailers to grpc-js's timer.
+      // A server stream gets the call's deadline: the attempt timer only covers the wait for its first message.
       const startWall = Date.now();
-      const grpcDeadline = unary ? Math.min(this.callDeadlineWallMs, startWall + timer.timerMs) : this.callDeadlineWallMs;
+      const timerWallMs = startWall + timer.timerMs;
+      const grpcDeadline = unary
+        ? Math.min(this.callDeadlineWallMs, timerWallMs + attemptDeadlineGraceMs(timer.timerMs))
+        : this.callDeadlineWallMs;
       let state: AttemptState | undefined = undefined;
       const commit = (s: AttemptState) => {
         if (this.committed) return;
@@ -392,9 +408,9 @@ export class FairwayCall {
           const s = state!;
           if (s.abandoned) return;
           if (!this.committed) {
-            // grpc-js's own timer for this attempt's deadline may fire a moment before ours.
+            // grpc-js's timer for this attempt's deadline may still beat ours on a stalled event loop.
             const ourDeadline =
-              !s.byDeadline && status.code === Status.DEADLINE_EXCEEDED && Date.now() >= s.deadlineWallMs - 1;
+              !s.byDeadline && status.code === Status.DEADLINE_EXCEEDED && Date.now() >= s.timerWallMs - 1;
             if (ourDeadline && unary) {
               timeOut(s);
               return;
@@ -406,7 +422,7 @@ export class FairwayCall {
           this.finish(status);
         },
       };
-      state = this.openAttempt(listener, grpcDeadline, timer.byDeadline);
+      state = this.openAttempt(listener, grpcDeadline, timerWallMs, timer.byDeadline);
       if (!timer.byDeadline) {
         const s = state;
         s.timer = startTimer(timer.timerMs, () => timeOut(s));
@@ -434,7 +450,7 @@ export class FairwayCall {
   private finish(status: StatusObject): void {
     if (this.finished) return;
     this.finished = true;
-    this.abort.abort(new Error('call finished'));
+    if (this.retrying) this.abort.abort(new Error('call finished'));
     const observer = this.setup.observer;
     if (observer) this.safe(() => observer.onEnd({ code: status.code, details: status.details }), undefined);
     this.listener?.onReceiveStatus?.(status);

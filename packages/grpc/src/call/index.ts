@@ -21,12 +21,14 @@
  *
  * @packageDocumentation
  */
+import { performance } from 'node:perf_hooks';
 import { InterceptingCall } from '@grpc/grpc-js';
 import type { Interceptor } from '@grpc/grpc-js';
 import {
   parseRetryOptions as parseRetryOptionsCore,
   retrySettingsFor,
   createRetryBudget,
+  newIncarnation,
 } from '@fairway/core';
 import type { CallDescription, CallObserver, CallObserverFactory, RetryConfig } from '@fairway/core';
 import { FairwayCall } from './fairway-call.js';
@@ -60,6 +62,48 @@ export interface ClientIdentity {
   readonly incarnation: string;
 }
 
+let processIdentity: ClientIdentity | undefined;
+let processIncarnationValue: string | undefined;
+
+/**
+ * This process's incarnation: `<process start time in ms>-<4 hex digits>` (see `newIncarnation` in core), made
+ * once per process, so every client in the process reports the same one and a restart gets a newer one.
+ */
+export function processIncarnation(): string {
+  processIncarnationValue ??= newIncarnation(Math.floor(performance.timeOrigin), Math.random);
+  return processIncarnationValue;
+}
+
+/**
+ * Sets the identity every Fairway client in this process sends on every call (`fairway-client-instance`,
+ * `fairway-client-incarnation`), so that servers using `newestStreamWins` keep only this process's newest
+ * streams. `instance` must be stable across restarts and unique per process (e.g. the pod name, plus a worker
+ * number when one pod runs several processes); `incarnation` defaults to {@link processIncarnation}.
+ * `undefined` stops sending it. Default: none, unless the `FAIRWAY_INSTANCE` environment variable is set
+ * (then `{ instance: FAIRWAY_INSTANCE, incarnation: processIncarnation() }`).
+ */
+export function setClientIdentity(identity: { readonly instance: string; readonly incarnation?: string } | undefined): void {
+  if (identity === undefined) {
+    processIdentity = undefined;
+    return;
+  }
+  if (typeof identity.instance !== 'string' || identity.instance.trim() === '') {
+    throw new TypeError(`setClientIdentity: instance must be a non-empty string, got ${JSON.stringify(identity.instance)}`);
+  }
+  if (identity.incarnation !== undefined && (typeof identity.incarnation !== 'string' || identity.incarnation === '')) {
+    throw new TypeError(`setClientIdentity: incarnation must be a non-empty string, got ${JSON.stringify(identity.incarnation)}`);
+  }
+  processIdentity = { instance: identity.instance, incarnation: identity.incarnation ?? processIncarnation() };
+}
+
+/** The identity set by {@link setClientIdentity} or `FAIRWAY_INSTANCE`, if any. */
+export function getClientIdentity(): ClientIdentity | undefined {
+  if (processIdentity) return processIdentity;
+  const fromEnv = process.env['FAIRWAY_INSTANCE'];
+  if (fromEnv) return { instance: fromEnv, incarnation: processIncarnation() };
+  return undefined;
+}
+
 /** What {@link createCallInterceptor} needs. */
 export interface CallInterceptorConfig {
   /** From {@link parseRetryOptions}. */
@@ -70,7 +114,7 @@ export interface CallInterceptorConfig {
   readonly target: string;
   /** The caller's zone, when known. */
   readonly clientZone?: string;
-  /** Sent in metadata on every call when set. Default: not sent. */
+  /** Sent in metadata on every call. Default: the process identity ({@link setClientIdentity}), if any. */
   readonly identity?: ClientIdentity;
   /** Where an observer's exception is reported (once per distinct message). Default `console.error`. */
   readonly onObserverError?: (error: unknown) => void;
@@ -167,7 +211,7 @@ export function createCallInterceptor(config: CallInterceptorConfig): Intercepto
       settings: retrySettingsFor(config.retry, def.path),
       budget,
       observer: fanOut(observers),
-      identity: config.identity,
+      identity: config.identity ?? getClientIdentity(),
       onObserverError: report,
     });
     return new InterceptingCall(call);
