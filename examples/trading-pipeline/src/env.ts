@@ -2,7 +2,7 @@
  * What each pipeline process reads from its environment. The demo runner sets these; in Kubernetes the
  * manifests in `k8s/` set them (FAIRWAY_ZONE from the node's zone label, see k8s/README.md).
  */
-import { randomBytes } from 'node:crypto';
+import { newIncarnation } from '@fairway/core';
 
 /** `fairway`: every hop balanced by Fairway over etcd. `pick_first`: plain grpc-js clients (the baseline). */
 export type BalancingMode = 'fairway' | 'pick_first';
@@ -10,7 +10,10 @@ export type BalancingMode = 'fairway' | 'pick_first';
 export interface PodEnv {
   /** Stable instance name, e.g. `pricer-zone-a-1` (DEMO_INSTANCE, default the host name). */
   readonly instance: string;
-  /** A fresh value per process start: `<start ms>-<random hex>`. */
+  /**
+   * A fresh value per start: `<start ms>-<random hex>` (Fairway's `newIncarnation`); a process started ahead
+   * of time takes a new one when it starts serving (see `freshIncarnation`), so it is newer than the one it replaces.
+   */
   readonly incarnation: string;
   /** FAIRWAY_ZONE. */
   readonly zone: string;
@@ -37,6 +40,11 @@ export interface PodEnv {
   readonly workMs: number;
 }
 
+/** A new incarnation id, ordered by the time it is made. */
+export function freshIncarnation(): string {
+  return newIncarnation(Date.now(), Math.random);
+}
+
 function intEnv(name: string, fallback: number): number {
   const raw = process.env[name];
   if (raw === undefined || raw === '') return fallback;
@@ -61,7 +69,7 @@ export function readPodEnv(defaults: { instance: string }): PodEnv {
   const otlpUrl = process.env.DEMO_OTLP_URL;
   return {
     instance: process.env.DEMO_INSTANCE || defaults.instance,
-    incarnation: `${Date.now()}-${randomBytes(3).toString('hex')}`,
+    incarnation: freshIncarnation(),
     zone,
     port: intEnv('DEMO_PORT', 50051),
     host: process.env.DEMO_HOST || '127.0.0.1',

@@ -39,7 +39,7 @@ export async function setupPodTelemetry(env: PodEnv, serviceName: string): Promi
   if (env.mode === 'pick_first') return { observers: [], shutdown: async () => {} };
   const handle = setupTelemetry({
     serviceName,
-    resourceAttributes: { 'service.instance.id': `${env.instance}/${env.incarnation}`, 'cloud.availability_zone': env.zone },
+    resourceAttributes: { 'service.instance.id': env.instance, 'cloud.availability_zone': env.zone },
     ...(env.otlpUrl
       ? { exporter: 'otlp-grpc' as const, endpoint: env.otlpUrl, metrics: true, metricExportIntervalMs: 5000 }
       : env.traceFile

@@ -26,12 +26,12 @@ import {
   type SubscribeRequest,
   type Tick,
 } from './proto.js';
-import { readPodEnv, tellParent, log } from './env.js';
+import { readPodEnv, tellParent, log, freshIncarnation } from './env.js';
 import { SYMBOLS } from './symbols.js';
 import { setupPodTelemetry, serveAndRegister, onShutdownSignal, makeClient, waitForGo } from './fairway-glue.js';
 
-const env = readPodEnv({ instance: 'pricer' });
-const telemetry = await setupPodTelemetry(env, 'pricer');
+const loadedEnv = readPodEnv({ instance: 'pricer' });
+const telemetry = await setupPodTelemetry(loadedEnv, 'pricer');
 const proto = loadTradingProto();
 
 type FeedClient = Client & { Subscribe(req: SubscribeRequest, metadata: Metadata): ClientReadableStream<Tick> };
@@ -39,8 +39,13 @@ type PublisherClient = Client & {
   Publish(req: PublishRequest, options: { deadline: number }, cb: (err: Error | null, reply?: PublishReply) => void): void;
 };
 
-const feed = (await makeClient(proto.PriceFeed, 'price-feed', env, telemetry)) as FeedClient;
-const publisher = (await makeClient(proto.Publisher, 'publisher', env, telemetry)) as PublisherClient;
+const feed = (await makeClient(proto.PriceFeed, 'price-feed', loadedEnv, telemetry)) as FeedClient;
+const publisher = (await makeClient(proto.Publisher, 'publisher', loadedEnv, telemetry)) as PublisherClient;
+
+// A replacement pod (rolling restart) is started ahead and waits here until its predecessor has stopped;
+// its incarnation is taken now, when it starts serving, so it is newer than its predecessor's.
+await waitForGo();
+const env = process.env.DEMO_WAIT_FOR_GO ? { ...loadedEnv, incarnation: freshIncarnation() } : loadedEnv;
 
 // Latest tick per symbol, fed by one long-lived stream from the feed.
 const book = new Map<string, Tick>();
@@ -72,8 +77,6 @@ function subscribe(): void {
   });
 }
 
-// A replacement pod (rolling restart) is started ahead and waits here until its predecessor has stopped.
-await waitForGo();
 subscribe();
 
 let inFlight = 0;
