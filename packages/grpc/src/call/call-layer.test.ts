@@ -313,6 +313,22 @@ describe('call layer: timeout-only retries on loopback servers', { timeout: 120_
     assert.equal(r3.messages.length, 1);
     assert.equal(allCalls(id3).length, 1);
 
+    // A caller that starts reading later than the attempt timeout is not mistaken for a slow server.
+    const id5 = nextId('stream-late-reader');
+    const s5 = c.stream({ id: id5, default: { messages: 2 } }, new Metadata(), { deadline: Date.now() + 8000 });
+    let code5 = -1;
+    s5.on('error', () => undefined);
+    s5.on('status', (st: { code: number }) => (code5 = st.code));
+    await sleep(700); // longer than the attempt timeout, before reading
+    const n5 = await new Promise<number>((resolve) => {
+      let n = 0;
+      s5.on('data', () => n++);
+      s5.on('end', () => resolve(n));
+    });
+    await waitFor(() => code5 !== -1, 3000);
+    assert.deepEqual({ n: n5, code: code5 }, { n: 2, code: status.OK });
+    assert.equal(allCalls(id5).length, 1);
+
     // Slow on a, fast elsewhere: the stream lands on another server once a times out.
     for (let i = 0; i < 3; i++) {
       const id4 = nextId('stream-one-slow');

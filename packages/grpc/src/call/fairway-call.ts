@@ -109,7 +109,6 @@ export class FairwayCall {
   private metadata: Metadata | undefined;
   private request: { context: MessageContext; message: unknown } | undefined;
   private halfClosed = false;
-  private readRequested = false;
   private current: AttemptState | undefined;
   private committed = false;
   private finished = false;
@@ -173,9 +172,10 @@ export class FairwayCall {
   }
 
   startRead(): void {
-    this.readRequested = true;
-    const attempt = this.current;
-    if (attempt && !attempt.abandoned) attempt.call.startRead();
+    // Before an attempt commits, each attempt has already asked for its first message itself (see
+    // runAttempt), so that a caller slow to start reading is not mistaken for a slow server.
+    if (this.retrying && !this.committed) return;
+    this.current?.call.startRead();
   }
 
   cancelWithStatus(code: Status, details: string): void {
@@ -434,7 +434,7 @@ export class FairwayCall {
       }
       state.settle = () => resolve();
       if (this.halfClosed) state.call.halfClose();
-      if (this.readRequested && !unary) state.call.startRead();
+      if (!unary) state.call.startRead(); // the first message (unary calls read by themselves)
     });
   }
 
