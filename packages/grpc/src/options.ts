@@ -3,7 +3,7 @@
  * naming the key), and turned into grpc-js channel options.
  */
 import type { ChannelOptions } from '@grpc/grpc-js';
-import type { CallObserverFactory } from '@fairway/core';
+import type { CallObserverFactory, RetryOptions } from '@fairway/core';
 import { DISCOVERY_OPTIONS_KEY, LOGGER_KEY } from './channel-keys.js';
 import { POLICY_NAME, PolicyConfigError, parseFairwayPolicyConfig } from './policy/config.js';
 import type { FairwayPolicySettings } from './policy/config.js';
@@ -43,9 +43,10 @@ export interface FairwayOptions {
   /**
    * Retry settings (timeout-only retries), passed to the call layer's `parseRetryOptions`. Default: no
    * attempt timeout, so no retries. grpc-js makes only its transparent retries (requests that never left the
-   * client); no status-code retry policy is ever configured.
+   * client); no status-code retry policy is ever configured. Checked where the client is made: a bad value
+   * is an error naming the method and the field. See the README's "Retries" section.
    */
-  readonly retry?: unknown;
+  readonly retry?: RetryOptions;
   /** Observers told about every call and attempt (e.g. telemetry). Default none. */
   readonly observers?: readonly CallObserverFactory[];
   /** Per-scheme discovery settings. Default none. */
