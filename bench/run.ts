@@ -103,10 +103,13 @@ async function main(): Promise<number> {
       }
     }
     result.durationMs = Math.round(performance.now() - t);
+    // How busy the machine was (other jobs included) while this scenario ran: context for its figures.
+    result.params['loadavg1mAtEnd'] = Math.round((loadavg()[0] ?? 0) * 100) / 100;
     report.scenarios.push(result);
     process.stdout.write(`${scenarioTable(result)}\n(${(result.durationMs / 1000).toFixed(1)} s)\n\n`);
   }
   report.finishedAt = new Date().toISOString();
+  report.machine['loadavgAtEnd'] = loadavg().map((x) => Math.round(x * 100) / 100);
   report.summary = summarize(report);
   process.stdout.write(`${summaryTable(report)}\n`);
   const outDir = resolve(opts.out);

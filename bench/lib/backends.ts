@@ -45,11 +45,11 @@ export class BackendProcess {
     });
   }
 
-  /** Forks a backend process and waits until it is ready for commands (bounded: 15 s). */
+  /** Forks a backend process and waits until it is ready for commands (bounded: 60 s: shared machines can be very slow). */
   static async start(): Promise<BackendProcess> {
     const child = track(fork(BACKEND_SCRIPT, [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv: [] }));
     await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error('backend did not start within 15 s')), 15_000);
+      const timer = setTimeout(() => reject(new Error('backend did not start within 60 s')), 60_000);
       child.once('message', () => {
         clearTimeout(timer);
         resolve();
@@ -76,8 +76,8 @@ export class BackendProcess {
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         this.waiting.delete(seq);
-        reject(new Error(`backend pid ${this.pid} did not answer ${String(msg['op'])} within 15 s`));
-      }, 15_000);
+        reject(new Error(`backend pid ${this.pid} did not answer ${String(msg['op'])} within 60 s`));
+      }, 60_000);
       this.waiting.set(seq, {
         resolve: (m) => {
           clearTimeout(timer);

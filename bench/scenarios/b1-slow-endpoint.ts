@@ -101,6 +101,9 @@ export async function runB1(ctx: BenchContext): Promise<ScenarioResult> {
         values.failed[name] = failures(r.records);
         values.topShare[name] = Math.max(0, ...sh.values()) * 100;
         s.details[name] = { latency: lat, shares: Object.fromEntries([...sh].map(([k, v]) => [k, Math.round(v * 10000) / 100])), calls: r.records.length };
+      } catch (e) {
+        ctx.progress.end();
+        s.notes.push(`${name} broke, its figures are missing: ${e instanceof Error ? e.message : String(e)}`);
       } finally {
         client.close();
         if (name === 'haproxy' && haproxy) {

@@ -55,7 +55,12 @@ export async function runB2(ctx: BenchContext): Promise<ScenarioResult> {
         s.notes.push(`${name} skipped: ${schemes}`);
         continue;
       }
-      await runVariant(name);
+      try {
+        await runVariant(name);
+      } catch (e) {
+        ctx.progress.end();
+        s.notes.push(`${name} broke, its figures are missing: ${e instanceof Error ? e.message : String(e)}`);
+      }
     }
 
     async function runVariant(name: string): Promise<void> {

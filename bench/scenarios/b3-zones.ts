@@ -103,6 +103,9 @@ export async function runB3(ctx: BenchContext): Promise<ScenarioResult> {
         });
         ctx.progress.end();
         analyse(v.name, r.records, rec, v.name.startsWith('fairway'));
+      } catch (e) {
+        ctx.progress.end();
+        s.notes.push(`${v.name} broke, its figures are missing: ${e instanceof Error ? e.message : String(e)}`);
       } finally {
         client.close();
         // Make sure zone a is back and healthy (same ports) for the next variant.
