@@ -122,7 +122,11 @@ export async function runArm(o: ArmOptions): Promise<ArmResult> {
       OTEL_TRACES_SAMPLER_ARG: String(o.traceRatio),
     };
     let generation = 0;
-    const spawnPod = (pod: { name: string; zone: string }, script: string, extra: Record<string, string> = {}) => {
+    // With Fairway each new incarnation gets a new port (as a new pod gets a new IP) and etcd says where; the
+    // baseline has no discovery, so there a pricer comes back on its old address.
+    const replacementPorts = new Map<string, number>();
+    for (const p of PRICERS) replacementPorts.set(p.name, o.mode === 'fairway' ? await freePort() : ports.get(p.name)!);
+    const spawnPod = (pod: { name: string; zone: string }, script: string, extra: Record<string, string> = {}, port = ports.get(pod.name)!) => {
       generation += 1;
       const p = spawnPipelineProcess({
         name: `${pod.name}.${generation}`,
@@ -132,7 +136,7 @@ export async function runArm(o: ArmOptions): Promise<ArmResult> {
           ...common,
           FAIRWAY_ZONE: pod.zone,
           DEMO_INSTANCE: pod.name,
-          DEMO_PORT: String(ports.get(pod.name)),
+          DEMO_PORT: String(port),
           ...(o.otlpUrl ? {} : { DEMO_TRACE_FILE: join(traceDir, `${pod.name}.${generation}.json`) }),
           ...extra,
         },
@@ -150,7 +154,7 @@ export async function runArm(o: ArmOptions): Promise<ArmResult> {
     for (const p of PRICERS) pricers.set(p.name, spawnPod(p, o.bundle.files.pricer));
     // The rolling restart's replacements: started now, they load and then wait for "go".
     const replacements = new Map<string, PipelineProcess>();
-    for (const p of RESTART_ORDER) replacements.set(p.name, spawnPod(p, o.bundle.files.pricer, { DEMO_WAIT_FOR_GO: '1' }));
+    for (const p of RESTART_ORDER) replacements.set(p.name, spawnPod(p, o.bundle.files.pricer, { DEMO_WAIT_FOR_GO: '1' }, replacementPorts.get(p.name)));
     const incarnations = new Map<string, string>();
     await guard(Promise.all(publishers.map((p) => p.waitFor('ready', READY_TIMEOUT_MS))));
     for (const [name, p] of pricers) incarnations.set(name, String((await guard(p.waitFor('ready', READY_TIMEOUT_MS))).incarnation));
@@ -190,8 +194,10 @@ export async function runArm(o: ArmOptions): Promise<ArmResult> {
 
     // Rolling restart, from a quarter of the run: one pricer at a time, zones interleaved so every zone
     // keeps a pricer. Each replacement is a new process, started (and loaded) before the load began, waiting
-    // for "go"; then the old one is stopped (it deregisters first, then drains), then the new one binds the
-    // same port and registers with a new incarnation.
+    // for "go". With Fairway it is a surge, as Kubernetes does it: the new incarnation starts serving on its
+    // own port and registers (same instance, newer incarnation: clients switch to it at once, and the feed
+    // ends the old one's stream), then the old one deregisters and drains. The baseline cannot learn a new
+    // address, so there the old one stops first and the new one takes over its port.
     const replaced: { pod: string; from: string; to: string }[] = [];
     let restartStartedAtS: number | undefined;
     let restartEndedAtS: number | undefined;
@@ -202,13 +208,21 @@ export async function runArm(o: ArmOptions): Promise<ArmResult> {
       for (let i = 0; i < RESTART_ORDER.length; i++) {
         const pod = RESTART_ORDER[i]!;
         const fresh = replacements.get(pod.name)!;
-        restartState = `${pod.name} (${i + 1}/${RESTART_ORDER.length}): old one deregisters and drains`;
         const old = pricers.get(pod.name)!;
-        await guard(old.stop());
-        aborted();
-        restartState = `${pod.name} (${i + 1}/${RESTART_ORDER.length}): new incarnation registers`;
+        const step = `${pod.name} (${i + 1}/${RESTART_ORDER.length})`;
+        if (o.mode === 'pick_first') {
+          restartState = `${step}: old one stops`;
+          await guard(old.stop());
+          aborted();
+        }
+        restartState = `${step}: new incarnation starts and registers`;
         fresh.send({ type: 'go' });
         const ready = await guard(fresh.waitFor('ready', READY_TIMEOUT_MS));
+        if (o.mode === 'fairway') {
+          restartState = `${step}: old incarnation deregisters and drains`;
+          await guard(old.stop());
+          aborted();
+        }
         pricers.set(pod.name, fresh);
         replaced.push({ pod: pod.name, from: incarnations.get(pod.name) ?? '', to: String(ready.incarnation) });
         incarnations.set(pod.name, String(ready.incarnation));
