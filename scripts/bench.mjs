@@ -10,7 +10,8 @@ const root = fileURLToPath(new URL('..', import.meta.url));
 const args = process.argv.slice(2);
 
 function run(cmd, cmdArgs, label) {
-  const r = spawnSync(cmd, cmdArgs, { cwd: root, stdio: ['ignore', 'inherit', 'inherit'] });
+  // The build's output goes to stderr: stdout carries only the benchmark's tables.
+  const r = spawnSync(cmd, cmdArgs, { cwd: root, stdio: ['ignore', 2, 2] });
   if (r.status !== 0) {
     console.error(`bench: ${label} failed (${r.error?.message ?? `exit ${r.status ?? r.signal}`})`);
     process.exit(1);
