@@ -51,7 +51,7 @@ test('kill -9 of random backends and a SIGSTOP freeze under load: every call acc
     procs.push(p);
     return p;
   };
-  let live = await Promise.all([spawnOne(), spawnOne(), spawnOne(), spawnOne()]);
+  let live: BackendProcess[] = await Promise.all([spawnOne(), spawnOne(), spawnOne(), spawnOne()]);
   discovery.push(live.map((p) => ({ address: p.address, instance: p.id })));
   client = createClient(EchoClient, 'rel-kill:///echo', credentials.createInsecure(), {
     retry: { attemptTimeoutMs: 2_000, maxAttempts: 4, retryIntervalMs: 20 },
