@@ -100,18 +100,33 @@ export async function serveAndRegister(
     );
     return { stop: async () => void (await drainServer(server, { graceMs: 5000 })) };
   }
-  const served = await serveAndRegisterInEtcd(server, {
-    bind: `${env.host}:${env.port}`,
-    credentials: creds,
-    service,
-    zone: env.zone,
-    instance: env.instance,
-    incarnation: env.incarnation,
-    endpoints: env.etcdEndpoints,
-    // Deregister, give watching clients a moment to drop this pod, then drain calls in flight.
-    deregisterGraceMs: 300,
-    drainTimeoutMs: 5000,
-  });
+  await new Promise<number>((resolve, reject) =>
+    server.bindAsync(`${env.host}:${env.port}`, creds, (err, port) => (err ? reject(err) : resolve(port))),
+  );
+  // Register (retried: on a starved machine etcd's first answer can be late), then keep the lease alive.
+  let served: Awaited<ReturnType<typeof serveAndRegisterInEtcd>> | undefined;
+  for (let attempt = 1; served === undefined; attempt++) {
+    try {
+      served = await serveAndRegisterInEtcd(server, {
+        address: `${env.host}:${env.port}`,
+        service,
+        zone: env.zone,
+        instance: env.instance,
+        incarnation: env.incarnation,
+        endpoints: env.etcdEndpoints,
+        // Deregister, give watching clients a moment to drop this pod, then drain calls in flight.
+        deregisterGraceMs: 300,
+        drainTimeoutMs: 5000,
+      });
+    } catch (e) {
+      if (attempt >= 5) {
+        server.forceShutdown();
+        throw e;
+      }
+      log(env, `registration attempt ${attempt} failed (${(e as Error).message}); retrying`);
+      await new Promise((r) => setTimeout(r, 500 * attempt));
+    }
+  }
   return { stop: () => served.shutdown() };
 }
 
