@@ -5,6 +5,7 @@ import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { startEtcd, type EtcdHarness } from '@fairway/testing';
+import { childNodeArgs } from '@fairway/testing';
 
 const root = new URL('../../..', import.meta.url).pathname;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -21,7 +22,7 @@ describe('README etcd examples', { timeout: 120_000 }, () => {
   test('README examples: examples/readme/etcd-server.ts and examples/readme/etcd-client.ts', { timeout: 100_000 }, async () => {
     const env = { ...process.env, FAIRWAY_ETCD_ENDPOINTS: etcd.endpointsCsv, FAIRWAY_ZONE: 'zone-a' };
     const node = (file: string): ChildProcess =>
-      spawn(process.execPath, ['--conditions=fairway:source', '--import', 'tsx', file], { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] });
+      spawn(process.execPath, [...childNodeArgs(), file], { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] });
     const server = node('examples/readme/etcd-server.ts');
     let serverOut = '';
     server.stdout!.on('data', (b: Buffer) => (serverOut += b.toString()));

@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { credentials, type Client } from '@grpc/grpc-js';
 import { startKubeApiStandIn, makeEndpointSlice, startEchoBackend, loadEcho, type KubeApiStandIn, type EchoBackend, type EchoReply } from '@fairway/testing';
 import { createClient } from './index.js';
+import { childNodeArgs } from '@fairway/testing';
 
 type EchoClient = Client & {
   Unary(req: { message: string }, opts: { deadline: number }, cb: (err: Error | null, reply?: EchoReply) => void): void;
@@ -146,7 +147,7 @@ describe('k8s: targets through createClient from fairway', { timeout: 90_000 }, 
     try {
       const caFile = join(dir, 'ca.pem');
       writeFileSync(caFile, api.caPem);
-      const child = spawn(process.execPath, ['--conditions=fairway:source', '--import', 'tsx', join(root, 'examples/readme/k8s-client.ts')], {
+      const child = spawn(process.execPath, [...childNodeArgs(), join(root, 'examples/readme/k8s-client.ts')], {
         cwd: root,
         env: { ...process.env, K8S_API_URL: api.url, K8S_TOKEN: api.token, K8S_CA_FILE: caFile, FAIRWAY_ZONE: 'zone-a' },
         stdio: ['ignore', 'pipe', 'pipe'],

@@ -3,12 +3,13 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
+import { childNodeArgs } from '@fairway/testing';
 
 const root = new URL('../../..', import.meta.url).pathname;
 
 test('README example newest-stream.ts: the older stream of the same client ends with ABORTED', { timeout: 90_000 }, () => {
   const file = join(root, 'examples', 'readme', 'newest-stream.ts');
-  const r = spawnSync(process.execPath, ['--conditions=fairway:source', '--import', 'tsx', file], {
+  const r = spawnSync(process.execPath, [...childNodeArgs(), file], {
     cwd: root,
     encoding: 'utf8',
     timeout: 80_000,

@@ -12,6 +12,7 @@ import { CLIENT_INCARNATION_HEADER, CLIENT_INSTANCE_HEADER } from '@fairway/core
 import { createStreamTakeover, drainServer } from './index.js';
 import type { StreamTakeoverEvent } from './index.js';
 import { feedService, FeedClient } from './test-support/feed-service.js';
+import { childNodeArgs } from '@fairway/testing';
 
 const clientScript = fileURLToPath(new URL('./test-support/feed-client.ts', import.meta.url));
 
@@ -24,7 +25,7 @@ interface ClientProc {
 }
 
 function startClient(target: string, instance: string, incarnation: string, method: 'watch' | 'chat' = 'watch'): ClientProc {
-  const child = spawn(process.execPath, ['--conditions=fairway:source', '--import', 'tsx', clientScript], {
+  const child = spawn(process.execPath, [...childNodeArgs(), clientScript], {
     env: { ...process.env, FEED_TARGET: target, FEED_INSTANCE: instance, FEED_INCARNATION: incarnation, FEED_METHOD: method },
     stdio: ['pipe', 'pipe', 'inherit'],
   });

@@ -11,6 +11,7 @@ import { spawn } from 'node:child_process';
 import { createServer } from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { childNodeArgs } from '@fairway/testing';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const MB = 1024 * 1024;
@@ -33,7 +34,7 @@ describe('telemetry with an unreachable collector', () => {
     for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('OTEL_')) base[k] = v;
     const child = spawn(
       process.execPath,
-      ['--expose-gc', '--conditions=fairway:source', '--import', 'tsx', join(here, 'test-support', 'memory-child.ts')],
+      [...childNodeArgs('--expose-gc'), join(here, 'test-support', 'memory-child.ts')],
       {
         env: { ...base, FW_COLLECTOR: `http://127.0.0.1:${port}`, FW_PROTOCOL: 'otlp-grpc', FW_CALLS: '50000', FW_WARMUP: '2000' },
         stdio: ['ignore', 'pipe', 'pipe'],

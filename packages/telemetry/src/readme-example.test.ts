@@ -7,13 +7,14 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startOtlpReceiver, type OtlpReceiver } from '@fairway/testing';
+import { childNodeArgs } from '@fairway/testing';
 
 const root = fileURLToPath(new URL('../../../', import.meta.url));
 
 function node(file: string, env: Record<string, string>): { child: ChildProcess; out: () => string; exit: Promise<number | null> } {
   const base: NodeJS.ProcessEnv = {};
   for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('OTEL_')) base[k] = v;
-  const child = spawn(process.execPath, ['--conditions=fairway:source', '--import', 'tsx', join(root, file)], {
+  const child = spawn(process.execPath, [...childNodeArgs(), join(root, file)], {
     cwd: root,
     env: { ...base, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],

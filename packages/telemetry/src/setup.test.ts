@@ -13,6 +13,7 @@ import { resolveTelemetryConfig, setupTelemetry } from './setup.js';
 import { continueTrace } from './server.js';
 import { createTelemetryObserver } from './observer.js';
 import { readJaegerJsonFile } from './jaeger-json.js';
+import { childNodeArgs } from '@fairway/testing';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const PROBE = 'fairway.setup.Probe/Ping';
@@ -31,7 +32,7 @@ function runChild(env: Record<string, string>, options: Record<string, unknown>,
   const base: NodeJS.ProcessEnv = {};
   for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('OTEL_')) base[k] = v;
   const t0 = performance.now();
-  const child = spawn(process.execPath, ['--conditions=fairway:source', '--import', 'tsx', join(here, 'test-support', 'setup-child.ts')], {
+  const child = spawn(process.execPath, [...childNodeArgs(), join(here, 'test-support', 'setup-child.ts')], {
     env: { ...base, ...env, FW_SETUP_OPTIONS: JSON.stringify(options) },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

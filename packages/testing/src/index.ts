@@ -22,3 +22,4 @@ export { createScriptedDiscovery } from './backend/scripted-discovery.js';
 export type { ScriptedDiscovery } from './backend/scripted-discovery.js';
 export { echoUnary, runEchoLoad, countByServer } from './backend/echo-calls.js';
 export type { EchoResult, UnaryCallOptions, LoadOptions } from './backend/echo-calls.js';
+export { childNodeArgs } from './child-node.js';

@@ -2,6 +2,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { childNodeArgs } from '@fairway/testing';
 
 const here = dirname(fileURLToPath(import.meta.url));
 
@@ -32,7 +33,7 @@ function childEnv(env: Record<string, string>): NodeJS.ProcessEnv {
 export async function startChainProcess(env: Record<string, string>, readyTimeoutMs = 30_000): Promise<ChainProcess> {
   const child = spawn(
     process.execPath,
-    ['--conditions=fairway:source', '--import', 'tsx', join(here, 'chain-service.ts')],
+    [...childNodeArgs(), join(here, 'chain-service.ts')],
     { env: childEnv(env), stdio: ['ignore', 'pipe', 'pipe', 'ipc'] },
   );
   let out = '';

@@ -1,6 +1,6 @@
 /**
  * An Echo backend in its own child process, for tests that kill or freeze (SIGSTOP) a server.
- * Spawns `process.execPath --conditions=fairway:source --import tsx backend-main.ts` (or the built `.js`).
+ * Spawns `process.execPath <childNodeArgs()> backend-main.ts`.
  */
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
@@ -8,6 +8,7 @@ import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { EchoBackendOptions, EchoCounts } from './echo-backend.js';
+import { childNodeArgs } from '../child-node.js';
 
 const here = typeof __dirname === 'string' ? __dirname : dirname(fileURLToPath(import.meta.url));
 
@@ -36,7 +37,7 @@ export interface BackendProcess {
 function mainScript(): { file: string; args: string[] } {
   // From source (tests) or from dist/ (the package ships src/ too, run through tsx).
   for (const ts of [join(here, 'backend-main.ts'), join(here, '..', 'src', 'backend', 'backend-main.ts')]) {
-    if (existsSync(ts)) return { file: ts, args: ['--conditions=fairway:source', '--import', 'tsx'] };
+    if (existsSync(ts)) return { file: ts, args: childNodeArgs() };
   }
   throw new Error(`backend-main not found next to ${here}`);
 }

@@ -5,6 +5,7 @@ import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { childNodeArgs } from '@fairway/testing';
 
 export interface ProbeEvent {
   readonly ev: 'ready' | 'call' | 'end' | 'error';
@@ -40,7 +41,7 @@ export interface ProbeServer {
 const script = fileURLToPath(new URL('./probe-server.ts', import.meta.url));
 
 export async function startProbeServer(name: string, options: { port?: number; incarnation?: string } = {}): Promise<ProbeServer> {
-  const child = spawn(process.execPath, ['--conditions=fairway:source', '--import', 'tsx', script], {
+  const child = spawn(process.execPath, [...childNodeArgs(), script], {
     env: {
       ...process.env,
       PROBE_NAME: name,
