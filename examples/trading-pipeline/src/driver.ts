@@ -72,6 +72,8 @@ let windowLatency = histogram();
 let windowCalls = 0;
 const inFlightByZone = new Map<string, number>(zones.map((z) => [z, 0]));
 let nextRequestId = 1;
+/** 0 while warming up (results not counted), 1 once the measured run has started. */
+let epoch = 0;
 
 function pod(name: string, zone: string): PodAcc {
   let p = pods.get(name);
@@ -90,7 +92,8 @@ function sendOne(zone: string): void {
     return;
   }
   inFlightByZone.set(zone, inFlight + 1);
-  totals.sent += 1;
+  const sentIn = epoch;
+  if (sentIn === 1) totals.sent += 1;
   const started = performance.now();
   const request: QuoteRequest = {
     symbol: symbols[nextRequestId % symbols.length]!,
@@ -100,6 +103,7 @@ function sendOne(zone: string): void {
   };
   clients.get(zone)!.Quote(request, { deadline: Date.now() + deadlineMs }, (err, reply) => {
     inFlightByZone.set(zone, inFlightByZone.get(zone)! - 1);
+    if (sentIn !== epoch) return; // a warm-up call
     const micros = Math.max(1, Math.round((performance.now() - started) * 1000));
     if (err || !reply) {
       totals.failed += 1;
@@ -172,23 +176,42 @@ let loadTimer: NodeJS.Timeout | undefined;
 let reportTimer: NodeJS.Timeout | undefined;
 let startedAt = 0;
 
-function start(): void {
+/**
+ * Warm-up: the same load, not counted, so that every channel is connected and each client's zone choice has
+ * settled (a client starts with every zone open until its own zone's endpoints are READY) before measuring.
+ */
+function warmUp(): void {
   if (loadTimer) return;
+  runLoad();
+}
+
+function start(): void {
+  if (epoch === 1) return;
+  epoch = 1;
+  retries = 0;
+  totals.shed = 0;
+  pods.clear();
+  resetWindow();
+  if (!loadTimer) runLoad();
   startedAt = performance.now();
-  let due = 0;
-  let zoneTurn = 0;
-  // Open loop: every 5 ms send what the rate says is due by now, round-robin over the zones.
-  loadTimer = setInterval(() => {
-    const elapsedS = (performance.now() - startedAt) / 1000;
-    const target = Math.floor(elapsedS * ratePerSecond);
-    for (; due < target; due++) sendOne(zones[zoneTurn++ % zones.length]!);
-  }, 5);
   reportTimer = setInterval(() => {
     const s = snapshot('stats', performance.now() - startedAt);
     if (process.send) void tellParent(s as unknown as Record<string, unknown>);
     else log(env, `sent=${s.sent} ok=${s.ok} failed=${s.failed} p50=${s.p50Ms}ms p99=${s.p99Ms}ms`);
     resetWindow();
   }, 1000);
+}
+
+function runLoad(): void {
+  const loadStartedAt = performance.now();
+  let due = 0;
+  let zoneTurn = 0;
+  // Open loop: every 5 ms send what the rate says is due by now, round-robin over the zones.
+  loadTimer = setInterval(() => {
+    const elapsedS = (performance.now() - loadStartedAt) / 1000;
+    const target = Math.floor(elapsedS * ratePerSecond);
+    for (; due < target; due++) sendOne(zones[zoneTurn++ % zones.length]!);
+  }, 5);
 }
 
 async function stop(): Promise<void> {
@@ -207,6 +230,7 @@ async function stop(): Promise<void> {
 }
 
 process.on('message', (m: { type?: string }) => {
+  if (m?.type === 'warmup') warmUp();
   if (m?.type === 'start') start();
   if (m?.type === 'stop') {
     void stop().then(

@@ -66,6 +66,8 @@ export interface ArmResult {
 }
 
 const READY_TIMEOUT_MS = 180_000;
+/** Load before the measured run, not counted. */
+const WARMUP_MS = 3000;
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 /** Runs one arm; always stops every process and etcd before it settles. */
@@ -186,6 +188,11 @@ export async function runArm(o: ArmOptions): Promise<ArmResult> {
     const startupMs = performance.now() - t0;
     aborted();
 
+    // Warm-up (not counted): channels connect, each client's zone choice settles.
+    restartState = `warming up for ${WARMUP_MS / 1000}s (not counted)`;
+    view();
+    driver.send({ type: 'warmup' });
+    await guard(sleep(WARMUP_MS));
     // Load.
     restartState = `pending (starts at ${((o.durationMs * 0.25) / 1000).toFixed(0)}s)`;
     loadStartedAt = performance.now();
