@@ -20,7 +20,7 @@ import { bundlePipeline, type PipelineBundle } from './bundle.js';
 const USAGE = `Usage: npm run demo -- [options]
 
   --duration <time>      how long to drive load: 30s (default), 8s, 1m, 45
-  --rate <n>             quotes per second over all zones (default 300)
+  --rate <n>             quotes per second over all zones (default 100)
   --mode <mode>          fairway (default) or pick_first: which balancing to run (without --compare)
   --compare              also run the same pipeline on grpc-js's default pick_first, and compare pod by pod
   --otlp <url>           send traces over OTLP/gRPC to this collector (e.g. http://127.0.0.1:4317)
@@ -28,7 +28,7 @@ const USAGE = `Usage: npm run demo -- [options]
   --trace-file <file>    where the Jaeger JSON trace file goes (default ./fairway-demo-traces.json)
   --json-summary <file>  also write the summary as JSON to this file
   --trace-ratio <r>      share of quotes traced, 0..1 (default 0.1)
-  --work-ms <ms>         simulated pricing work per quote (default 4)
+  --work-ms <ms>         simulated pricing work per quote, an async wait (default 20)
   --plain                one line per second even on a terminal
   --keep-logs            keep the processes' logs (printed path) even when the run succeeds
   -h, --help             this help
@@ -50,7 +50,7 @@ async function main(): Promise<number> {
     args = parseArgs({
       options: {
         duration: { type: 'string', default: '30s' },
-        rate: { type: 'string', default: '300' },
+        rate: { type: 'string', default: '100' },
         compare: { type: 'boolean', default: false },
         mode: { type: 'string', default: 'fairway' },
         otlp: { type: 'string' },
@@ -58,7 +58,7 @@ async function main(): Promise<number> {
         'json-summary': { type: 'string' },
         plain: { type: 'boolean', default: false },
         'keep-logs': { type: 'boolean', default: false },
-        'work-ms': { type: 'string', default: '4' },
+        'work-ms': { type: 'string', default: '20' },
         'trace-ratio': { type: 'string', default: '0.1' },
         help: { type: 'boolean', short: 'h', default: false },
       },

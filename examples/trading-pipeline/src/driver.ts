@@ -6,7 +6,7 @@
  * on its own. Starts on the runner's `start` message (or at once when alone), stops on `stop`, then waits for
  * every call in flight and reports a final tally: a call that got neither a reply nor a status is "lost".
  *
- * Env: DEMO_DRIVER_ZONES (zones to act as, default FAIRWAY_ZONE), DEMO_RATE (calls/s over all zones, default 300),
+ * Env: DEMO_DRIVER_ZONES (zones to act as, default FAIRWAY_ZONE), DEMO_RATE (calls/s over all zones, default 100),
  * DEMO_DURATION_S (when run alone: seconds, 0 = until SIGTERM; default 0),
  * DEMO_DEADLINE_MS (per call, default 3000), DEMO_MAX_IN_FLIGHT (per zone, default 200), plus the pod env.
  */
@@ -21,7 +21,7 @@ import type { DriverStats, PodStats } from './stats.js';
 
 const env = readPodEnv({ instance: 'driver' });
 const zones = (process.env.DEMO_DRIVER_ZONES ?? env.zone).split(',').filter(Boolean);
-const ratePerSecond = Number(process.env.DEMO_RATE ?? 300);
+const ratePerSecond = Number(process.env.DEMO_RATE ?? 100);
 const deadlineMs = Number(process.env.DEMO_DEADLINE_MS ?? 3000);
 const maxInFlightPerZone = Number(process.env.DEMO_MAX_IN_FLIGHT ?? 200);
 if (!(ratePerSecond > 0)) throw new Error(`DEMO_RATE=${process.env.DEMO_RATE} must be a positive number`);
@@ -103,7 +103,7 @@ function sendOne(zone: string): void {
   };
   clients.get(zone)!.Quote(request, { deadline: Date.now() + deadlineMs }, (err, reply) => {
     inFlightByZone.set(zone, inFlightByZone.get(zone)! - 1);
-    if (sentIn !== epoch) return; // a warm-up call
+    if (sentIn !== 1) return; // a warm-up call: not counted
     const micros = Math.max(1, Math.round((performance.now() - started) * 1000));
     if (err || !reply) {
       totals.failed += 1;

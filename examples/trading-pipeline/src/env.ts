@@ -36,7 +36,7 @@ export interface PodEnv {
   readonly traceFile?: string;
   /** OTLP/gRPC collector URL (DEMO_OTLP_URL), which replaces the trace file when set. */
   readonly otlpUrl?: string;
-  /** Simulated pricing work per quote, in ms (DEMO_WORK_MS, default 4). */
+  /** Simulated pricing work per quote, in ms (DEMO_WORK_MS, default 20). */
   readonly workMs: number;
 }
 
@@ -83,7 +83,7 @@ export function readPodEnv(defaults: { instance: string }): PodEnv {
     },
     ...(traceFile ? { traceFile } : {}),
     ...(otlpUrl ? { otlpUrl } : {}),
-    workMs: intEnv('DEMO_WORK_MS', 4),
+    workMs: intEnv('DEMO_WORK_MS', 20),
   };
 }
 
