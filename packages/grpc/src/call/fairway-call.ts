@@ -46,17 +46,6 @@ type MessageContext = Parameters<AttemptCall['sendMessageWithContext']>[0];
 /** The `details` of the status an attempt cancelled by Fairway's own timer ends with (what the picker sees). */
 export const ATTEMPT_TIMEOUT_DETAILS_PREFIX = 'Fairway attempt timer:';
 
-/**
- * How much later than the attempt timer the attempt's grpc-js deadline (and so its grpc-timeout) is: as long as
- * the timer itself, at least 50 ms, at most 1 s. Our timer ends an attempt that has not answered (and cancels
- * it, which the server sees at once); grpc-js's deadline only has to stay out of the way of an answer whose
- * message arrived in time but whose trailers were held up by a busy event loop. The server's deadline stays a
- * bounded fallback for a cancel that never reaches it.
- */
-export function attemptDeadlineGraceMs(timerMs: number): number {
-  return Math.min(1000, Math.max(50, timerMs));
-}
-
 /** What one call needs from its client. */
 export interface FairwayCallSetup {
   readonly description: CallDescription;
@@ -354,15 +343,13 @@ export class FairwayCall {
       const remaining = this.callDeadlineWallMs - Date.now();
       const timer = attemptTimer(this.setup.settings.attemptTimeoutMs, remaining);
       const unary = this.setup.description.kind === 'unary';
-      // Unary: the attempt's own deadline goes to grpc-js (and so to the server as grpc-timeout), plus a grace
-      // so that our timer, not grpc-js's, ends an attempt that has not answered; without the grace a response
-      // message that arrives just before the deadline could lose its trailers to grpc-js's timer.
-      // A server stream gets the call's deadline: the attempt timer only covers the wait for its first message.
-      const startWall = Date.now();
-      const timerWallMs = startWall + timer.timerMs;
-      const grpcDeadline = unary
-        ? Math.min(this.callDeadlineWallMs, timerWallMs + attemptDeadlineGraceMs(timer.timerMs))
-        : this.callDeadlineWallMs;
+      // Every attempt carries the CALL's deadline to grpc-js (and so to the server as grpc-timeout); our own
+      // timer ends an attempt that has not answered, and its cancel reaches the server at once. A shorter
+      // grpc-js deadline per attempt would race the answer: a response whose message arrived in time but whose
+      // trailers came after that deadline was turned into DEADLINE_EXCEEDED although the server said OK
+      // (reproduced with trailers held back 300 ms, test/reliability/late-trailers.test.ts).
+      const grpcDeadline = this.callDeadlineWallMs;
+      const timerWallMs = Date.now() + timer.timerMs;
       let state: AttemptState | undefined = undefined;
       const commit = (s: AttemptState) => {
         if (this.committed) return;
