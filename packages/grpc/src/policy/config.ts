@@ -30,7 +30,8 @@ export const POLICY_DEFAULTS = { decayMs: 10_000, zoneBandLow: 0.8, zoneBandHigh
 export class PolicyConfigError extends Error {
   readonly field: string;
   constructor(field: string, problem: string) {
-    super(`invalid ${POLICY_NAME} config: ${field} ${problem}`);
+    // Quoted when it is not a plain name, so an empty or odd key is still visible in the message.
+    super(`invalid ${POLICY_NAME} config: ${/^[A-Za-z_(][\w.)]*$/.test(field) ? field : `"${field}"`} ${problem}`);
     this.name = 'PolicyConfigError';
     this.field = field;
   }
