@@ -57,7 +57,7 @@ const now = () => new Date().toISOString();
 
 async function resolveCommand(target: string, o: CommonOpts, io: CliIo): Promise<number> {
   const timeoutMs = parseDurationMs(o.timeout ?? '5s', '--timeout');
-  const opened = openSource(target, sourceOptions(o, timeoutMs, () => {}));
+  const opened = await openSource(target, sourceOptions(o, timeoutMs, () => {}));
   try {
     const snapshot = await firstAnswer(opened, timeoutMs);
     const rows = rowsOf(snapshot);
@@ -85,7 +85,7 @@ async function watchCommand(target: string, o: CommonOpts, io: CliIo): Promise<n
   const timeoutMs = o.timeout !== undefined ? parseDurationMs(o.timeout, '--timeout') : undefined;
   const firstTimeoutMs = Math.min(timeoutMs ?? 10_000, 10_000);
   const warn = (m: string) => (o.json ? io.out(JSON.stringify({ time: now(), event: 'warning', message: m }) + '\n') : io.err(`${now()} warning: ${m}\n`));
-  const opened = openSource(target, sourceOptions(o, firstTimeoutMs, warn));
+  const opened = await openSource(target, sourceOptions(o, firstTimeoutMs, warn));
   let previous: EndpointRow[] | undefined;
   let gotFirst = false;
   let failFirst: (e: Error) => void = () => {};

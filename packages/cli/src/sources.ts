@@ -5,7 +5,6 @@
 import { parseTarget, TargetError } from '@fairway/core';
 import type { DiscoveryError, DiscoverySource, EndpointSnapshot, ParsedTarget } from '@fairway/core';
 import { createEtcdSource } from '@fairway/discovery-etcd';
-import { createKubernetesSource } from '@fairway/discovery-kubernetes';
 import { createStaticSource } from '@fairway/grpc';
 
 /** Schemes the CLI can resolve. */
@@ -45,8 +44,11 @@ export interface OpenedSource {
   readonly source: DiscoverySource;
 }
 
-/** Parses the target and makes its source; throws {@link UsageError} for a bad target or option. */
-export function openSource(rawTarget: string, o: SourceOptions): OpenedSource {
+/**
+ * Parses the target and makes its source; rejects with {@link UsageError} for a bad target or option. The
+ * Kubernetes source (and its client library, slow to load) is loaded only for `k8s:` targets.
+ */
+export async function openSource(rawTarget: string, o: SourceOptions): Promise<OpenedSource> {
   let target: ParsedTarget;
   try {
     target = parseTarget(rawTarget);
@@ -69,7 +71,8 @@ export function openSource(rawTarget: string, o: SourceOptions): OpenedSource {
           }),
         };
       case 'k8s':
-      case 'kubernetes':
+      case 'kubernetes': {
+        const { createKubernetesSource } = await import('@fairway/discovery-kubernetes');
         return {
           target,
           kind: 'k8s',
@@ -79,6 +82,7 @@ export function openSource(rawTarget: string, o: SourceOptions): OpenedSource {
             logger: { warn: o.warn, error: o.warn },
           }),
         };
+      }
       default:
         throw new UsageError(
           `${new TargetError(rawTarget, `the fairway CLI resolves ${CLI_SCHEMES.filter((s) => s !== 'kubernetes').map((s) => `${s}:`).join(', ')} targets, not "${target.scheme}:"`).message}`,
