@@ -40,7 +40,7 @@ test('demo --compare (short): Fairway spreads the load in-zone through a rolling
   const dir = mkdtempSync(join(tmpdir(), 'fairway-demo-test-'));
   const summaryFile = join(dir, 'summary.json');
   const traceFile = join(dir, 'traces.json');
-  const run = runDemo(['--compare', '--duration', '8s', '--rate', '60', '--trace-ratio', '0.05', '--plain', '--json-summary', summaryFile, '--trace-file', traceFile]);
+  const run = runDemo(['--compare', '--duration', '8s', '--rate', '60', '--trace-ratio', '0.05', '--work-ms', '10', '--plain', '--json-summary', summaryFile, '--trace-file', traceFile]);
   try {
     const code = await run.done;
     assert.equal(code, 0, `demo exited ${code}\nstdout:\n${run.out().slice(-4000)}\nstderr:\n${run.err().slice(-4000)}`);
