@@ -8,7 +8,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { request as httpRequest, type IncomingMessage, type RequestOptions } from 'node:http';
 import { request as httpsRequest } from 'node:https';
-import { KubeConfig } from '@kubernetes/client-node';
+import type { KubeConfig } from '@kubernetes/client-node';
 
 /** Where the service account files are mounted in a pod. */
 export const SERVICE_ACCOUNT_DIR = '/var/run/secrets/kubernetes.io/serviceaccount';
@@ -31,10 +31,14 @@ export type LoadedConfig =
 /**
  * Loads the API configuration in this order: `kubeConfig`; `apiServerUrl` (+ `token`, `caPem`);
  * `kubeconfigPath`; `$KUBECONFIG`; the in-cluster service account (`KUBERNETES_SERVICE_HOST` and the token file);
- * `~/.kube/config`. Never throws.
+ * `~/.kube/config`. Never throws (rejects never).
+ *
+ * `@kubernetes/client-node` is imported here, on first use, not when the package loads: it costs about 1.2 s of
+ * CPU to load, which every process that imports `fairway` would otherwise pay without a `k8s:` target.
  */
-export function loadApiConfig(opts: ApiAuthOptions, env: NodeJS.ProcessEnv = process.env): LoadedConfig {
+export async function loadApiConfig(opts: ApiAuthOptions, env: NodeJS.ProcessEnv = process.env): Promise<LoadedConfig> {
   try {
+    const { KubeConfig } = await import('@kubernetes/client-node');
     let kc: KubeConfig;
     let source: string;
     if (opts.kubeConfig) {

@@ -167,14 +167,14 @@ class KubernetesSource implements DiscoverySource {
   }
 
   private async run(): Promise<void> {
-    this.config = loadApiConfig(this.opts);
+    this.config = await loadApiConfig(this.opts);
     if (!this.config.ok) {
       this.report(new ApiError(`${this.target.raw}: ${this.config.problem}`, 0, 'NoConfig'), 0);
       // Nothing will change by itself; wait for close (or a refresh, then try once more).
       while (!this.closed) {
         await this.sleep(this.opts.retryMaxMs ?? 10_000);
         if (this.closed) return;
-        this.config = loadApiConfig(this.opts);
+        this.config = await loadApiConfig(this.opts);
         if (this.config.ok) break;
       }
       if (this.closed || !this.config.ok) return;
