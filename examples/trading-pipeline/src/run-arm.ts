@@ -244,12 +244,13 @@ export async function runArm(o: ArmOptions): Promise<ArmResult> {
     });
 
     // Run for the duration; keep the load on until the restart is over (at most 60 s more) so the run
-    // always covers it, plus one second after it.
+    // always covers it, plus three seconds after it: the last new incarnation must be discovered, connected and
+    // picked before the run ends, which on a busy 2-core machine can take more than a second.
     const hardEnd = loadStartedAt + o.durationMs + 60_000;
     while (!o.signal.aborted && performance.now() < hardEnd) {
       const now = performance.now();
       const restartOver = restartEndedAtS !== undefined || restartError !== undefined;
-      const pastRestart = restartEndedAtS === undefined || now - loadStartedAt >= (restartEndedAtS + 1) * 1000;
+      const pastRestart = restartEndedAtS === undefined || now - loadStartedAt >= (restartEndedAtS + 3) * 1000;
       if (now - loadStartedAt >= o.durationMs && restartOver && pastRestart) break;
       await sleep(100);
     }
