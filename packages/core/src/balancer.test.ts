@@ -145,6 +145,23 @@ describe('Balancer.update', { timeout: 30_000 }, () => {
 });
 
 describe('Balancer.pick', { timeout: 30_000 }, () => {
+  test('endpoints added together are all probed at low load: a newcomer is valued at the current median', () => {
+    // Sequential calls (one in flight at a time), 1 ms answers: the first endpoint to answer must not keep every
+    // call because the others still carry the 30 ms seed they got when the set was empty.
+    const clock = createFakeClock();
+    const b = createBalancer({});
+    const keys = b.update([ep(1), ep(2), ep(3)], 0).added;
+    ready(b, keys);
+    const random = createSeededRandom(3);
+    const seen = new Map<string, number>();
+    for (let i = 0; i < 30; i++) {
+      const h = b.pick(clock.now(), random)!;
+      seen.set(h.key, (seen.get(h.key) ?? 0) + 1);
+      clock.advance(1);
+      h.release({ kind: 'success', latencyMs: 1 }, clock.now());
+    }
+    assert.equal(seen.size, 3, `every endpoint answered within 30 sequential calls: ${JSON.stringify([...seen])}`);
+  });
   test('returns undefined when nothing is READY; only READY endpoints are picked', () => {
     const b = createBalancer();
     const r = b.update([ep(1), ep(2), ep(3)], 0);

@@ -138,9 +138,9 @@ export class Balancer implements ReleaseSink {
     const decayMs = this.o.decayMs;
     let e = c.first;
     let o = c.second;
-    let eRtt = decayedRttMs(e, nowMs, decayMs);
+    let eRtt = this.rttOf(e, nowMs, decayMs);
     let eCost = costFrom(e, eRtt);
-    let oRtt = o === undefined ? 0 : decayedRttMs(o, nowMs, decayMs);
+    let oRtt = o === undefined ? 0 : this.rttOf(o, nowMs, decayMs);
     let oCost = o === undefined ? 0 : costFrom(o, oRtt);
     let tie = false;
     if (o === undefined) {
@@ -177,9 +177,30 @@ export class Balancer implements ReleaseSink {
     const latency = typeof latencyMs === 'number' && latencyMs >= 0 && Number.isFinite(latencyMs) ? latencyMs : undefined;
     if (kind === 'cancelled' || (kind === 'success' && latency === undefined)) return;
     const capMs = this.o.spikeCapFactor * this.setMedian(nowMs);
+    const firstAnswer = !e.answered;
     if (kind === 'success') recordSample(e, latency!, latency! > capMs, capMs, nowMs, this.o.decayMs);
     else if (kind === 'failure') recordSample(e, this.o.failurePenaltyMs, true, capMs, nowMs, this.o.decayMs);
     else recordSample(e, Math.max(latency ?? 0, this.o.timeoutPenaltyMs), true, capMs, nowMs, this.o.decayMs);
+    // A first answer is new evidence about the set: endpoints still waiting for their probe are valued at the
+    // median, so it is recomputed now rather than up to MEDIAN_REFRESH_MS later.
+    if (firstAnswer && e.answered) this.medianAtMs = Number.NEGATIVE_INFINITY;
+  }
+
+  /**
+   * The RTT the picker uses: the decayed estimate, or, for an endpoint that has never answered, the set's
+   * current median. A seed fixed when the endpoint joined would go stale: endpoints added together with an
+   * empty set all start at `seedRttMs` (30 ms), the first to answer drops to its real 1 ms, and at low load the
+   * others would never win a comparison until their seed decayed (about 30 s). Valued at the median, a
+   * newcomer ties with a typical endpoint and gets its single probe (Finagle probes unknown nodes likewise).
+   */
+  private rttOf(e: EndpointState, nowMs: number, decayMs: number): number {
+    if (e.answered) return decayedRttMs(e, nowMs, decayMs);
+    // Fresh, not the cached median: the answered endpoints' estimates move with every answer (a cached value
+    // would soon look worse than the endpoint it was taken from). O(n), but only while an unprobed endpoint is
+    // one of the two candidates, which ends with its first answer.
+    this.medianAtMs = Number.NEGATIVE_INFINITY;
+    const m = this.setMedian(nowMs);
+    return m > RTT_FLOOR_MS ? m : RTT_FLOOR_MS;
   }
 
   /** The zone mode picks use now (brings it up to date first). */

@@ -17,6 +17,6 @@ test('README quick start (quick-start.ts) balances per request inside the caller
   });
   assert.equal(r.status, 0, `quick-start.ts failed (status ${r.status}, signal ${r.signal}, ${String(r.error ?? "")}):\n${r.stderr}\n${r.stdout}`);
   const seen = JSON.parse(r.stdout.trim().split('\n').pop()!) as Record<string, number>;
-  assert.equal(Object.values(seen).reduce((a, b) => a + b, 0), 20);
+  assert.equal(Object.values(seen).reduce((a, b) => a + b, 0), 40);
   assert.deepEqual(Object.keys(seen).sort(), ['zone-a-0', 'zone-a-1'], JSON.stringify(seen));
 });
