@@ -91,7 +91,7 @@ async function watchCommand(target: string, o: CommonOpts, io: CliIo): Promise<n
   let failFirst: (e: Error) => void = () => {};
   const first = new Promise<void>((resolve, reject) => {
     failFirst = reject;
-    const timer = setTimeout(() => reject(new UnreachableError(`${opened.kind} source of ${target}: no answer within ${firstTimeoutMs} ms`)), firstTimeoutMs);
+    const timer = setTimeout(() => reject(new UnreachableError(`${opened.kind} source of ${target}: no answer from ${opened.where} within ${firstTimeoutMs} ms`)), firstTimeoutMs);
     opened.source.start({
       onSnapshot(snapshot) {
         clearTimeout(timer);

@@ -42,6 +42,8 @@ export interface OpenedSource {
   /** `static`, `etcd` or `k8s`. */
   readonly kind: string;
   readonly source: DiscoverySource;
+  /** Where the source asks (e.g. `etcd at 127.0.0.1:2379`), for messages when it gives no answer. */
+  readonly where: string;
 }
 
 /**
@@ -59,23 +61,22 @@ export async function openSource(rawTarget: string, o: SourceOptions): Promise<O
   try {
     switch (target.scheme) {
       case 'static':
-        return { target, kind: 'static', source: createStaticSource(target, undefined) };
-      case 'etcd':
-        return {
-          target,
-          kind: 'etcd',
-          source: createEtcdSource(target, {
-            ...(o.etcdEndpoints !== undefined ? { endpoints: o.etcdEndpoints } : {}),
-            dialTimeoutMs: o.dialTimeoutMs,
-            logger,
-          }),
-        };
+        return { target, kind: 'static', source: createStaticSource(target, undefined), where: 'the target itself' };
+      case 'etcd': {
+        const source = createEtcdSource(target, {
+          ...(o.etcdEndpoints !== undefined ? { endpoints: o.etcdEndpoints } : {}),
+          dialTimeoutMs: o.dialTimeoutMs,
+          logger,
+        });
+        return { target, kind: 'etcd', source, where: `etcd at ${source.status().etcdEndpoints.join(',')}` };
+      }
       case 'k8s':
       case 'kubernetes': {
         const { createKubernetesSource } = await import('@fairway/discovery-kubernetes');
         return {
           target,
           kind: 'k8s',
+          where: `the Kubernetes API server${o.kubeconfig !== undefined ? ` of ${o.kubeconfig}` : ''}`,
           source: createKubernetesSource(target, {
             ...(o.kubeconfig !== undefined ? { kubeconfigPath: o.kubeconfig } : {}),
             requestTimeoutMs: o.dialTimeoutMs,
@@ -103,7 +104,7 @@ export type FirstAnswer =
 export function firstAnswer(opened: OpenedSource, timeoutMs: number): Promise<EndpointSnapshot> {
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
-      reject(new UnreachableError(`${opened.kind} source of ${opened.target.raw}: no answer within ${timeoutMs} ms`));
+      reject(new UnreachableError(`${opened.kind} source of ${opened.target.raw}: no answer from ${opened.where} within ${timeoutMs} ms`));
     }, timeoutMs);
     opened.source.start({
       onSnapshot(snapshot) {
