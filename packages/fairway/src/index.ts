@@ -12,13 +12,12 @@
  *
  * @packageDocumentation
  */
-import type { Channel, ChannelCredentials, Client, ClientOptions } from '@grpc/grpc-js';
 import {
   createClient as createClientBase,
   createChannel as createChannelBase,
   clientOptions as clientOptionsBase,
 } from '@fairway/grpc';
-import type { ClientConstructor, FairwayOptions } from '@fairway/grpc';
+import type { Channel, ChannelCredentials, Client, ClientOptions, ClientConstructor, FairwayOptions } from '@fairway/grpc';
 import { registerAll } from './register-all.js';
 
 export { registerAll } from './register-all.js';

@@ -36,3 +36,22 @@ export type {
   MethodRetrySettings,
 } from './call/index.js';
 export { TargetError, parseTarget } from '@fairway/core';
+
+// The grpc-js names the other Fairway packages need (this package is the only one that imports grpc-js, so a
+// grpc-js upgrade is checked in one place). They are grpc-js's own objects, re-exported unchanged.
+export { status, ServerCredentials } from '@grpc/grpc-js';
+export type {
+  Channel,
+  ChannelCredentials,
+  Client,
+  ClientOptions,
+  Metadata,
+  Server,
+  ServerDuplexStream,
+  ServerReadableStream,
+  ServerWritableStream,
+  handleBidiStreamingCall,
+  handleClientStreamingCall,
+  handleServerStreamingCall,
+  sendUnaryData,
+} from '@grpc/grpc-js';

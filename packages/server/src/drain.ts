@@ -4,8 +4,8 @@
  *
  * Order on shutdown: deregister from discovery first (so clients stop picking this server), then drain.
  */
-import { status as Status } from '@grpc/grpc-js';
-import type { Server } from '@grpc/grpc-js';
+import { status as Status } from '@fairway/grpc';
+import type { Server } from '@fairway/grpc';
 import type { StreamTakeover } from './stream-takeover.js';
 
 /** Options of {@link drainServer}. */

@@ -10,8 +10,8 @@
  * await served.shutdown();
  * ```
  */
-import { ServerCredentials } from '@grpc/grpc-js';
-import type { Server } from '@grpc/grpc-js';
+import { ServerCredentials } from '@fairway/grpc';
+import type { Server } from '@fairway/grpc';
 import { register } from '@fairway/discovery-etcd';
 import type { RegisterOptions, Registration } from '@fairway/discovery-etcd';
 

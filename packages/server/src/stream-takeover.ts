@@ -18,7 +18,7 @@
  * The peer identity comes from the `fairway-client-instance` and `fairway-client-incarnation` metadata
  * headers, which Fairway's clients send on every call when given an `identity`.
  */
-import { status as Status } from '@grpc/grpc-js';
+import { status as Status } from '@fairway/grpc';
 import type {
   Metadata,
   ServerDuplexStream,
@@ -28,7 +28,7 @@ import type {
   handleClientStreamingCall,
   handleServerStreamingCall,
   sendUnaryData,
-} from '@grpc/grpc-js';
+} from '@fairway/grpc';
 import { CLIENT_INCARNATION_HEADER, CLIENT_INSTANCE_HEADER, compareIncarnations } from '@fairway/core';
 
 /** Who opened a stream. */
