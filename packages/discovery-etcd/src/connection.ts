@@ -45,6 +45,19 @@ export interface EtcdLogger {
   error(message: string): void;
 }
 
+/**
+ * What the discovery source and the registrar both take besides where etcd is: each works on keys under a
+ * prefix, tells the user what goes wrong, and retries with back-off while etcd fails.
+ */
+export interface EtcdClientOptions extends EtcdConnectionOptions {
+  /** Key prefix before the service name (keys are `<prefix><service>/<instanceId>`). Default `''` (as Go's naming package). */
+  readonly prefix?: string;
+  /** Where warnings go. Default: stderr with a `[fairway]` prefix. */
+  readonly logger?: EtcdLogger;
+  /** Longest wait between retries while etcd fails (the source's reconnects, the registrar's re-registrations), in ms. Default 5000. */
+  readonly maxBackoffMs?: number;
+}
+
 /** Writes to stderr with a `[fairway]` prefix. */
 export const defaultEtcdLogger: EtcdLogger = {
   info: (m) => console.error(`[fairway] ${m}`),
@@ -111,6 +124,25 @@ export function checkConnectionOptions(o: EtcdConnectionOptions, what: string): 
   if (o.tls && (o.tls.cert === undefined) !== (o.tls.key === undefined)) {
     throw new EtcdOptionsError(`${what}: tls.cert and tls.key must be given together`);
   }
+}
+
+/** Checked connection settings: where etcd is, and a way to open a client to it. */
+export interface EtcdConnection {
+  /** `host:port` of every etcd endpoint. */
+  readonly endpoints: readonly string[];
+  /** Makes a new `etcd3` client to {@link EtcdConnection.endpoints} (see {@link createEtcd3Client}); the caller closes it. */
+  connect(): Etcd3;
+}
+
+/**
+ * Checks the connection options and resolves the endpoints (see {@link resolveEndpoints}); throws
+ * {@link EtcdOptionsError} naming `what`. Nothing connects yet: the source connects when it starts, not when
+ * it is created.
+ */
+export function prepareConnection(authority: string, o: EtcdConnectionOptions, what: string): EtcdConnection {
+  checkConnectionOptions(o, what);
+  const endpoints = resolveEndpoints(authority, o.endpoints, what);
+  return { endpoints, connect: () => createEtcd3Client(endpoints, o, what) };
 }
 
 /** Makes an `etcd3` client for these endpoints and options. Fault handling: no circuit breaker (Fairway retries itself). */

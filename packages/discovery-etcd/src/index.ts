@@ -11,4 +11,4 @@ export type { RegisterOptions, Registration, RegistrationStatus } from './regist
 export { decodeEtcdValue, encodeEtcdValue, isDecodeError, endpointKeyFor, servicePrefix } from './decode.js';
 export type { DecodeError, EtcdEndpointMetadata, EtcdEndpointValue } from './decode.js';
 export { EtcdOptionsError, defaultEtcdLogger } from './connection.js';
-export type { EtcdConnectionOptions, EtcdAuthOptions, EtcdTlsOptions, EtcdLogger } from './connection.js';
+export type { EtcdConnectionOptions, EtcdClientOptions, EtcdAuthOptions, EtcdTlsOptions, EtcdLogger } from './connection.js';

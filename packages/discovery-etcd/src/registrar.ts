@@ -9,20 +9,11 @@ import { hostname } from 'node:os';
 import type { Etcd3, Lease } from 'etcd3';
 import { compareIncarnations, hostPortProblem, newIncarnation } from '@fairway/core';
 import { decodeEtcdValue, encodeEtcdValue, endpointKeyFor, isDecodeError, type EtcdEndpointMetadata } from './decode.js';
-import {
-  checkConnectionOptions,
-  createEtcd3Client,
-  defaultEtcdLogger,
-  describeError,
-  EtcdOptionsError,
-  resolveEndpoints,
-  type EtcdConnectionOptions,
-  type EtcdLogger,
-} from './connection.js';
+import { defaultEtcdLogger, describeError, EtcdOptionsError, prepareConnection, type EtcdClientOptions, type EtcdLogger } from './connection.js';
 import { createRateLimitedLog } from './rate-limited-log.js';
 
 /** What to register. */
-export interface RegisterOptions extends EtcdConnectionOptions {
+export interface RegisterOptions extends EtcdClientOptions {
   /** Service name, e.g. `pricer` (the path of `etcd:///pricer`). Required. */
   readonly service: string;
   /** `host:port` clients connect to, e.g. `10.0.0.7:50051`. Required. */
@@ -37,12 +28,6 @@ export interface RegisterOptions extends EtcdConnectionOptions {
   readonly incarnation?: string;
   /** Lease TTL in seconds (an integer >= 1). Default 10. */
   readonly ttlSeconds?: number;
-  /** Key prefix before the service name. Default `''`. */
-  readonly prefix?: string;
-  /** Where warnings go. Default: stderr with a `[fairway]` prefix. */
-  readonly logger?: EtcdLogger;
-  /** Longest wait between re-registration attempts, in ms. Default 5000. */
-  readonly maxBackoffMs?: number;
 }
 
 /** What a registration is doing now. */
@@ -97,7 +82,6 @@ function checkRegisterOptions(o: RegisterOptions): string {
     throw new EtcdOptionsError(`${w}: ttlSeconds must be an integer >= 1 (seconds), got ${JSON.stringify(o.ttlSeconds)}`);
   }
   if (o.prefix !== undefined && typeof o.prefix !== 'string') throw new EtcdOptionsError(`${w}: prefix must be a string`);
-  checkConnectionOptions(o, w);
   return w;
 }
 
@@ -107,8 +91,8 @@ function checkRegisterOptions(o: RegisterOptions): string {
  */
 export async function register(options: RegisterOptions): Promise<Registration> {
   const what = checkRegisterOptions(options);
-  const endpoints = resolveEndpoints('', options.endpoints, what);
-  const client = createEtcd3Client(endpoints, options, what);
+  const { endpoints, connect } = prepareConnection('', options, what);
+  const client = connect();
   const reg = new EtcdRegistration(client, endpoints, options, what);
   try {
     await reg.first();

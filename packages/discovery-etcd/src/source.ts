@@ -16,26 +16,11 @@ import type { Etcd3, IKeyValue, Watcher } from 'etcd3';
 import { compareIncarnations } from '@fairway/core';
 import type { DiscoveryListener, DiscoverySource, EndpointInfo, EndpointSnapshot, ParsedTarget } from '@fairway/core';
 import { decodeEtcdValue, isDecodeError, servicePrefix } from './decode.js';
-import {
-  checkConnectionOptions,
-  createEtcd3Client,
-  defaultEtcdLogger,
-  describeError,
-  EtcdOptionsError,
-  resolveEndpoints,
-  type EtcdConnectionOptions,
-  type EtcdLogger,
-} from './connection.js';
+import { defaultEtcdLogger, describeError, EtcdOptionsError, prepareConnection, type EtcdClientOptions, type EtcdConnection, type EtcdLogger } from './connection.js';
 import { createRateLimitedLog } from './rate-limited-log.js';
 
 /** Options of the etcd discovery source (`discovery: { etcd: {...} }` in the factory). */
-export interface EtcdDiscoveryOptions extends EtcdConnectionOptions {
-  /** Key prefix before the service name (keys are `<prefix><service>/<instanceId>`). Default `''` (as Go's naming package). */
-  readonly prefix?: string;
-  /** Where warnings go. Default: stderr with a `[fairway]` prefix. */
-  readonly logger?: EtcdLogger;
-  /** Longest wait between reconnect attempts, in ms. Default 5000. */
-  readonly maxBackoffMs?: number;
+export interface EtcdDiscoveryOptions extends EtcdClientOptions {
   /** The same warning (per key or per condition) is logged at most once per this many ms. Default 30000. */
   readonly logIntervalMs?: number;
 }
@@ -88,7 +73,6 @@ function parseOptions(options: unknown, what: string): EtcdDiscoveryOptions {
   if (o.logIntervalMs !== undefined && !(typeof o.logIntervalMs === 'number' && o.logIntervalMs >= 0)) {
     throw new EtcdOptionsError(`${what}: logIntervalMs must be a number of milliseconds >= 0`);
   }
-  checkConnectionOptions(o, what);
   return o;
 }
 
@@ -101,12 +85,12 @@ export function createEtcdSource(target: ParsedTarget, options?: unknown): EtcdD
   if (target.scheme !== 'etcd') throw new EtcdOptionsError(`${what}: scheme is "${target.scheme}", not "etcd"`);
   if (target.path === '' || /\s/.test(target.path)) throw new EtcdOptionsError(`${what}: no service name: write "etcd:///<service>"`);
   const o = parseOptions(options, what);
-  const endpoints = resolveEndpoints(target.authority, o.endpoints, what);
-  return new EtcdSource(target, o, endpoints);
+  return new EtcdSource(target, o, prepareConnection(target.authority, o, what));
 }
 
 class EtcdSource implements EtcdDiscoverySource {
   private readonly keyPrefix: string;
+  private readonly endpoints: readonly string[];
   private readonly log: EtcdLogger;
   private readonly rl: ReturnType<typeof createRateLimitedLog>;
   private readonly dialTimeoutMs: number;
@@ -134,9 +118,10 @@ class EtcdSource implements EtcdDiscoverySource {
 
   constructor(
     private readonly target: ParsedTarget,
-    private readonly options: EtcdDiscoveryOptions,
-    private readonly endpoints: readonly string[],
+    options: EtcdDiscoveryOptions,
+    private readonly connection: EtcdConnection,
   ) {
+    this.endpoints = connection.endpoints;
     this.keyPrefix = servicePrefix(options.prefix ?? '', target.path);
     this.log = options.logger ?? defaultEtcdLogger;
     this.logIntervalMs = options.logIntervalMs ?? 30_000;
@@ -150,7 +135,7 @@ class EtcdSource implements EtcdDiscoverySource {
     this.started = true;
     this.listener = listener;
     this.startedAtMs = Date.now();
-    this.client = createEtcd3Client(this.endpoints, this.options, `etcd target ${JSON.stringify(this.target.raw)}`);
+    this.client = this.connection.connect();
     this.schedule(0, () => this.sync());
   }
 
