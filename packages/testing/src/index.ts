@@ -23,3 +23,5 @@ export type { ScriptedDiscovery } from './backend/scripted-discovery.js';
 export { echoUnary, runEchoLoad, countByServer } from './backend/echo-calls.js';
 export type { EchoResult, UnaryCallOptions, LoadOptions } from './backend/echo-calls.js';
 export { childNodeArgs } from './child-node.js';
+export { defineJsonService } from './json-service.js';
+export type { JsonMethodKind, JsonService, JsonServiceDefinition } from './json-service.js';

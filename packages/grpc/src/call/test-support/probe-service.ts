@@ -3,8 +3,7 @@
  * kind. Each request says how each server (by name) should behave, so one call can find a slow server and
  * a fast one.
  */
-import { makeGenericClientConstructor } from '@grpc/grpc-js';
-import type { ServiceDefinition } from '@grpc/grpc-js';
+import { defineJsonService } from '@fairway/testing';
 
 /** How a probe server answers one call. */
 export interface ProbeBehaviour {
@@ -35,27 +34,13 @@ export interface ProbeReply {
   readonly incarnation?: string;
 }
 
-const ser = (v: unknown): Buffer => Buffer.from(JSON.stringify(v));
-const des = (b: Buffer): unknown => JSON.parse(b.toString('utf8'));
+const probe = defineJsonService('fairway.test.Probe', {
+  unary: 'unary',
+  stream: 'server-stream',
+  upload: 'client-stream',
+  chat: 'bidi',
+});
 
-function method(name: string, requestStream: boolean, responseStream: boolean) {
-  return {
-    path: `/fairway.test.Probe/${name}`,
-    requestStream,
-    responseStream,
-    requestSerialize: ser,
-    requestDeserialize: des,
-    responseSerialize: ser,
-    responseDeserialize: des,
-    originalName: name.charAt(0).toLowerCase() + name.slice(1),
-  };
-}
+export const probeService = probe.definition;
 
-export const probeService = {
-  unary: method('Unary', false, false),
-  stream: method('Stream', false, true),
-  upload: method('Upload', true, false),
-  chat: method('Chat', true, true),
-} satisfies ServiceDefinition;
-
-export const ProbeClient = makeGenericClientConstructor(probeService, 'fairway.test.Probe');
+export const ProbeClient = probe.Client;
