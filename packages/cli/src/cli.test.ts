@@ -1,11 +1,11 @@
 // The fairway CLI against a real etcd (packages/testing's harness: /usr/bin/etcd on loopback): resolve's
 // table and --json, watch's stream of changes, register/deregister, a bad target (exit 2), an unreachable
 // etcd (exit 3); and the real executable as a child process (exit codes, Ctrl-C deregisters).
-import { test, describe, before, after } from 'node:test';
+import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { startEtcd, freePort, type EtcdHarness } from '@fairway/testing';
+import { startEtcdForSuite, freePort } from '@fairway/testing';
 import { runCli, EXIT, rowsOf, formatTable, diffRows, formatDiff } from './index.js';
 
 const BIN = fileURLToPath(new URL('./bin.ts', import.meta.url));
@@ -36,13 +36,7 @@ async function until(what: string, cond: () => boolean, timeoutMs = 20_000): Pro
 }
 
 describe('fairway CLI against a real etcd', { timeout: 60_000 }, () => {
-  let etcd: EtcdHarness;
-  before(async () => {
-    etcd = await startEtcd();
-  });
-  after(async () => {
-    await etcd?.close();
-  });
+  const etcd = startEtcdForSuite();
 
   test('register, then resolve prints the table and --json; bad inputs exit 2', { timeout: 40_000 }, async () => {
     const ep = etcd.endpointsCsv;

@@ -1,8 +1,8 @@
 // The registrar against a real etcd: the exact key and value, lease kept alive, re-put after the lease is
 // revoked and after it expired while etcd was down, a newer incarnation is never overwritten, deregister.
-import { describe, test, before, after } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startEtcd, freePort, type EtcdHarness } from '@fairway/testing';
+import { startEtcdForSuite, freePort, type EtcdHarness } from '@fairway/testing';
 import { parseTarget } from '@fairway/core';
 import { register } from './registrar.js';
 import { createEtcdSource } from './source.js';
@@ -31,13 +31,7 @@ async function until<T>(fn: () => Promise<T | undefined>, timeoutMs: number, wha
 }
 
 describe('etcd registrar', { timeout: 120_000 }, () => {
-  let etcd: EtcdHarness;
-  before(async () => {
-    etcd = await startEtcd();
-  });
-  after(async () => {
-    await etcd?.close();
-  });
+  const etcd = startEtcdForSuite();
 
   test('puts the Go naming value under a lease; the source sees it; deregister deletes key and lease', { timeout: 30_000 }, async () => {
     const reg = await register({

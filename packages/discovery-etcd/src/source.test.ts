@@ -1,22 +1,16 @@
 // The etcd discovery source against a real etcd (single member): list + watch, the Go naming format, bad
 // values, newest incarnation, etcd restart (stale set kept), unreachable etcd at start, TLS + auth (source
 // and registrar).
-import { describe, test, before, after } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startEtcd, freePort, type EtcdHarness } from '@fairway/testing';
+import { startEtcdForSuite, freePort } from '@fairway/testing';
 import { parseTarget } from '@fairway/core';
 import { createEtcdSource } from './source.js';
 import { register } from './registrar.js';
 import { recorder, memoryLogger, addrs, goValue } from './test-helpers.test-util.js';
 
 describe('etcd source (single member)', { timeout: 90_000 }, () => {
-  let etcd: EtcdHarness;
-  before(async () => {
-    etcd = await startEtcd();
-  });
-  after(async () => {
-    await etcd?.close();
-  });
+  const etcd = startEtcdForSuite();
 
   test('reads the prefix, then adds, updates and removals arrive; Go values with and without Metadata', { timeout: 30_000 }, async () => {
     await etcd.etcdctl(['put', 'pricer/go-plain', goValue('127.0.0.1:7001')]);
@@ -198,13 +192,7 @@ describe('etcd source (single member)', { timeout: 90_000 }, () => {
 });
 
 describe('etcd source with TLS and authentication', { timeout: 60_000 }, () => {
-  let etcd: EtcdHarness;
-  before(async () => {
-    etcd = await startEtcd({ tls: true, auth: { password: 's3cret' } });
-  });
-  after(async () => {
-    await etcd?.close();
-  });
+  const etcd = startEtcdForSuite({ tls: true, auth: { password: 's3cret' } });
 
   test('user/password and CA/cert/key pass through to etcd', { timeout: 30_000 }, async () => {
     await etcd.etcdctl(['put', 'sec/a', goValue('127.0.0.1:7401', { zone: 'z1' })]);

@@ -1,23 +1,17 @@
 // The README's etcd examples, run as they are: examples/readme/etcd-server.ts (serves, registers, and on
 // SIGTERM deregisters, then drains) and examples/readme/etcd-client.ts (calls it through etcd:///pricer), as
 // child processes pointed at a real etcd through FAIRWAY_ETCD_ENDPOINTS.
-import { test, describe, before, after } from 'node:test';
+import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { startEtcd, type EtcdHarness } from '@fairway/testing';
+import { startEtcdForSuite } from '@fairway/testing';
 import { childNodeArgs } from '@fairway/testing';
 
 const root = new URL('../../..', import.meta.url).pathname;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe('README etcd examples', { timeout: 120_000 }, () => {
-  let etcd: EtcdHarness;
-  before(async () => {
-    etcd = await startEtcd();
-  });
-  after(async () => {
-    await etcd?.close();
-  });
+  const etcd = startEtcdForSuite();
 
   test('README examples: examples/readme/etcd-server.ts and examples/readme/etcd-client.ts', { timeout: 100_000 }, async () => {
     const env = { ...process.env, FAIRWAY_ETCD_ENDPOINTS: etcd.endpointsCsv, FAIRWAY_ZONE: 'zone-a' };

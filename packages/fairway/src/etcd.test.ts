@@ -1,10 +1,10 @@
 // End to end: `createClient` with `etcd:` targets, a real etcd started by the test, real grpc-js Echo
 // backends on loopback, and the registrar / serve helper on the server side. (The README examples run in
 // etcd-readme.test.ts.)
-import { test, describe, before, after } from 'node:test';
+import { test, describe, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { Server, credentials, status, type Client, type ServerUnaryCall, type sendUnaryData } from '@grpc/grpc-js';
-import { startEtcd, startEchoBackend, loadEcho, freePort, type EtcdHarness, type EchoBackend, type EchoReply, type EchoRequest } from '@fairway/testing';
+import { startEtcdForSuite, startEchoBackend, loadEcho, freePort, type EchoBackend, type EchoReply, type EchoRequest } from '@fairway/testing';
 import { createClient, registerInEtcd, serveAndRegisterInEtcd } from './index.js';
 
 type EchoClient = Client & {
@@ -15,17 +15,14 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const goValue = (addr: string, md: unknown = null) => JSON.stringify({ Op: 0, Addr: addr, Metadata: md });
 
 describe('etcd: targets through createClient from fairway', { timeout: 150_000 }, () => {
-  let etcd: EtcdHarness;
   const backends: EchoBackend[] = [];
   const clients: Client[] = [];
-  before(async () => {
-    etcd = await startEtcd();
-  });
-  after(async () => {
+  after(() => {
     for (const c of clients) c.close();
     for (const b of backends) b.forceStop();
-    await etcd?.close();
   });
+  // After the hook above, so etcd closes last (after hooks run in order), once nothing uses it any more.
+  const etcd = startEtcdForSuite();
   async function backend(id: string): Promise<EchoBackend> {
     const b = await startEchoBackend({ id, zone: 'zone-a' });
     backends.push(b);
