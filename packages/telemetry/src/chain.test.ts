@@ -2,42 +2,35 @@
 // through OTEL_* variables) and Fairway's createClient with the telemetry observer, exporting OTLP (gRPC and
 // HTTP/protobuf) to the receiver stand-in. One trace per call with the right parent links; no metadata value
 // (a secret, a bearer credential) in anything exported.
-import { test, describe, after } from 'node:test';
+import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { startOtlpReceiver, type OtlpReceiver, type ReceivedSpan } from '@fairway/testing';
-import { startChainProcess, type ChainProcess } from './test-support/chain-processes.js';
+import type { ReceivedSpan } from '@fairway/testing';
+import { chainSuite } from './test-support/chain-processes.js';
 
 const SERVER = 2;
 const CLIENT = 3;
 
 describe('a chain of three processes is one trace at the OTLP receiver', () => {
-  const started: ChainProcess[] = [];
-  let receiver: OtlpReceiver | undefined;
-  after(async () => {
-    await Promise.all(started.map((p) => p.stop()));
-    await receiver?.close();
-  });
+  const chain = chainSuite();
 
   test('client -> pricer -> publisher: parent links, attributes, metrics, and no secret anywhere', { timeout: 90_000 }, async () => {
-    receiver = await startOtlpReceiver();
+    const receiver = await chain.startReceiver();
     const secret = `s3cr3t-${randomBytes(12).toString('hex')}`;
-    const publisher = await startChainProcess({
+    const publisher = await chain.start({
       CHAIN_ROLE: 'publisher',
       CHAIN_ZONE: 'zone-b',
       OTEL_EXPORTER_OTLP_ENDPOINT: receiver.grpcEndpoint,
       OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc',
     });
-    started.push(publisher);
-    const pricer = await startChainProcess({
+    const pricer = await chain.start({
       CHAIN_ROLE: 'pricer',
       CHAIN_ZONE: 'zone-a',
       CHAIN_DOWNSTREAM: `static:///127.0.0.1:${publisher.port}@zone-b`,
       OTEL_EXPORTER_OTLP_ENDPOINT: receiver.httpEndpoint,
       OTEL_EXPORTER_OTLP_PROTOCOL: 'http/protobuf',
     });
-    started.push(pricer);
-    const client = await startChainProcess({
+    const client = await chain.start({
       CHAIN_ROLE: 'client',
       CHAIN_ZONE: 'zone-a',
       CHAIN_DOWNSTREAM: `static:///127.0.0.1:${pricer.port}@zone-a`,
@@ -46,7 +39,6 @@ describe('a chain of three processes is one trace at the OTLP receiver', () => {
       OTEL_EXPORTER_OTLP_ENDPOINT: receiver.grpcEndpoint,
       OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc',
     });
-    started.push(client);
     const results = await client.result();
     assert.equal(results.length, 3);
     assert.ok(results.every((r) => r.ok), `calls: ${JSON.stringify(results)}; client stderr: ${client.stderr()}`);

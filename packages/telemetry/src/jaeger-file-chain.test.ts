@@ -7,29 +7,27 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { mergeJaegerJsonFiles, readJaegerJsonFile } from './jaeger-json.js';
-import { startChainProcess, type ChainProcess } from './test-support/chain-processes.js';
+import { chainSuite } from './test-support/chain-processes.js';
 
 describe('Jaeger JSON files from a three-process chain', () => {
   const dir = mkdtempSync(join(tmpdir(), 'fairway-jaeger-chain-'));
-  const started: ChainProcess[] = [];
-  after(async () => {
-    await Promise.all(started.map((p) => p.stop()));
+  // Registered first: its after hook stops the processes before the one below removes their files.
+  const chain = chainSuite();
+  after(() => {
     rmSync(dir, { recursive: true, force: true });
   });
 
   test('each process writes a loadable file; merged, every span has its parent and each call is one trace', { timeout: 90_000 }, async () => {
     const file = (name: string) => join(dir, `${name}.json`);
-    const publisher = await startChainProcess({ CHAIN_ROLE: 'publisher', CHAIN_EXPORTER: 'jaeger-json-file', CHAIN_FILE: file('publisher') });
-    started.push(publisher);
-    const pricer = await startChainProcess({
+    const publisher = await chain.start({ CHAIN_ROLE: 'publisher', CHAIN_EXPORTER: 'jaeger-json-file', CHAIN_FILE: file('publisher') });
+    const pricer = await chain.start({
       CHAIN_ROLE: 'pricer',
       CHAIN_ZONE: 'zone-a',
       CHAIN_DOWNSTREAM: `static:///127.0.0.1:${publisher.port}@zone-a`,
       CHAIN_EXPORTER: 'jaeger-json-file',
       CHAIN_FILE: file('pricer'),
     });
-    started.push(pricer);
-    const client = await startChainProcess({
+    const client = await chain.start({
       CHAIN_ROLE: 'client',
       CHAIN_ZONE: 'zone-a',
       CHAIN_DOWNSTREAM: `static:///127.0.0.1:${pricer.port}@zone-a`,
@@ -37,7 +35,6 @@ describe('Jaeger JSON files from a three-process chain', () => {
       CHAIN_EXPORTER: 'jaeger-json-file',
       CHAIN_FILE: file('client'),
     });
-    started.push(client);
     const results = await client.result();
     assert.ok(results.every((r) => r.ok), JSON.stringify(results));
     await Promise.all([pricer.stop(), publisher.stop()]);

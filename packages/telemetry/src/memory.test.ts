@@ -8,30 +8,18 @@
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { createServer } from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { childNodeArgs } from '@fairway/testing';
+import { closedPort, parentEnvWithout } from './test-support/process-env.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const MB = 1024 * 1024;
 
-async function closedPort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      srv.close(() => resolve(typeof addr === 'object' && addr ? addr.port : 0));
-    });
-  });
-}
-
 describe('telemetry with an unreachable collector', () => {
   test('50,000 calls all succeed, no crash, heap bounded', { timeout: 400_000 }, async (t) => {
     const port = await closedPort();
-    const base: NodeJS.ProcessEnv = {};
-    for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('OTEL_')) base[k] = v;
+    const base = parentEnvWithout('OTEL_');
     const child = spawn(
       process.execPath,
       [...childNodeArgs('--expose-gc'), join(here, 'test-support', 'memory-child.ts')],

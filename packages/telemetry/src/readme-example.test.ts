@@ -8,12 +8,12 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startOtlpReceiver, type OtlpReceiver } from '@fairway/testing';
 import { childNodeArgs } from '@fairway/testing';
+import { parentEnvWithout } from './test-support/process-env.js';
 
 const root = fileURLToPath(new URL('../../../', import.meta.url));
 
 function node(file: string, env: Record<string, string>): { child: ChildProcess; out: () => string; exit: Promise<number | null> } {
-  const base: NodeJS.ProcessEnv = {};
-  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('OTEL_')) base[k] = v;
+  const base = parentEnvWithout('OTEL_');
   const child = spawn(process.execPath, [...childNodeArgs(), join(root, file)], {
     cwd: root,
     env: { ...base, ...env },

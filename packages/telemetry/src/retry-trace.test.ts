@@ -1,43 +1,35 @@
 // End to end: a retried call has one attempt span per try, each naming its endpoint and zone; the retried
 // ones name the reason. The pricer (its own process) calls two publishers (their own processes): the only
 // one in its zone is slow, so its attempts time out and are retried on the other.
-import { test, describe, after } from 'node:test';
+import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
-import { startOtlpReceiver, type OtlpReceiver, type ReceivedSpan } from '@fairway/testing';
-import { startChainProcess, type ChainProcess } from './test-support/chain-processes.js';
+import type { ReceivedSpan } from '@fairway/testing';
+import { chainSuite } from './test-support/chain-processes.js';
 
 describe('retries in the trace', () => {
-  const started: ChainProcess[] = [];
-  let receiver: OtlpReceiver | undefined;
-  after(async () => {
-    await Promise.all(started.map((p) => p.stop()));
-    await receiver?.close();
-  });
+  const chain = chainSuite();
 
   test('one attempt span per try, endpoint and zone on each, the reason on the retried ones', { timeout: 90_000 }, async () => {
-    receiver = await startOtlpReceiver();
+    const receiver = await chain.startReceiver();
     const otlp = { OTEL_EXPORTER_OTLP_ENDPOINT: receiver.grpcEndpoint, OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc' };
     const [slow, fast] = await Promise.all([
-      startChainProcess({ CHAIN_ROLE: 'publisher', CHAIN_ZONE: 'zone-a', CHAIN_DELAY_MS: '3000', ...otlp }),
-      startChainProcess({ CHAIN_ROLE: 'publisher', CHAIN_ZONE: 'zone-b', CHAIN_DELAY_MS: '0', ...otlp }),
+      chain.start({ CHAIN_ROLE: 'publisher', CHAIN_ZONE: 'zone-a', CHAIN_DELAY_MS: '3000', ...otlp }),
+      chain.start({ CHAIN_ROLE: 'publisher', CHAIN_ZONE: 'zone-b', CHAIN_DELAY_MS: '0', ...otlp }),
     ]);
-    started.push(slow!, fast!);
-    const pricer = await startChainProcess({
+    const pricer = await chain.start({
       CHAIN_ROLE: 'pricer',
       CHAIN_ZONE: 'zone-a',
       CHAIN_DOWNSTREAM: `static:///127.0.0.1:${slow!.port}@zone-a,127.0.0.1:${fast!.port}@zone-b`,
       CHAIN_ATTEMPT_TIMEOUT_MS: '300',
       ...otlp,
     });
-    started.push(pricer);
-    const client = await startChainProcess({
+    const client = await chain.start({
       CHAIN_ROLE: 'client',
       CHAIN_ZONE: 'zone-a',
       CHAIN_DOWNSTREAM: `static:///127.0.0.1:${pricer.port}@zone-a`,
       CHAIN_CALLS: '3',
       ...otlp,
     });
-    started.push(client);
     const results = await client.result();
     assert.ok(results.every((r) => r.ok), `calls: ${JSON.stringify(results)}; pricer stderr: ${pricer.stderr()}`);
     await pricer.stop();

@@ -3,7 +3,6 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { createSocket, type Socket } from 'node:dgram';
 import { mkdtempSync, rmSync, existsSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -14,6 +13,7 @@ import { continueTrace } from './server.js';
 import { createTelemetryObserver } from './observer.js';
 import { readJaegerJsonFile } from './jaeger-json.js';
 import { childNodeArgs } from '@fairway/testing';
+import { closedPort, parentEnvWithout } from './test-support/process-env.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const PROBE = 'fairway.setup.Probe/Ping';
@@ -29,8 +29,7 @@ interface ChildRun {
 
 /** Runs setup-child.ts with exactly these OTEL_* variables (the parent's are removed) and options. */
 function runChild(env: Record<string, string>, options: Record<string, unknown>, timeoutMs = 100_000): Promise<ChildRun> {
-  const base: NodeJS.ProcessEnv = {};
-  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('OTEL_')) base[k] = v;
+  const base = parentEnvWithout('OTEL_');
   const t0 = performance.now();
   const child = spawn(process.execPath, [...childNodeArgs(), join(here, 'test-support', 'setup-child.ts')], {
     env: { ...base, ...env, FW_SETUP_OPTIONS: JSON.stringify(options) },
@@ -54,17 +53,6 @@ function runChild(env: Record<string, string>, options: Record<string, unknown>,
         stderr,
         wallMs: performance.now() - t0,
       });
-    });
-  });
-}
-
-async function closedPort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      srv.close(() => resolve(typeof addr === 'object' && addr ? addr.port : 0));
     });
   });
 }

@@ -1,8 +1,10 @@
 /** Test-only: spawns `chain-service.ts` processes and reads their `READY`/`RESULT` lines. */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { dirname, join } from 'node:path';
+import { after } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { childNodeArgs } from '@fairway/testing';
+import { childNodeArgs, startOtlpReceiver, type OtlpReceiver } from '@fairway/testing';
+import { parentEnvWithout } from './process-env.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 
@@ -21,9 +23,7 @@ export interface ChainProcess {
 
 /** Cleans the parent's OTEL_* variables so each child gets exactly what the test passes. */
 function childEnv(env: Record<string, string>): NodeJS.ProcessEnv {
-  const base: NodeJS.ProcessEnv = {};
-  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('OTEL_') && !k.startsWith('CHAIN_')) base[k] = v;
-  return { ...base, ...env };
+  return { ...parentEnvWithout('OTEL_', 'CHAIN_'), ...env };
 }
 
 /**
@@ -88,6 +88,39 @@ export async function startChainProcess(env: Record<string, string>, readyTimeou
         clearTimeout(timer);
       })();
       return stopping;
+    },
+  };
+}
+
+/** What a suite starts through {@link chainSuite}: each is stopped or closed after the suite. */
+export interface ChainSuite {
+  /** {@link startChainProcess}, and the process is stopped after the suite. */
+  start(env: Record<string, string>, readyTimeoutMs?: number): Promise<ChainProcess>;
+  /** Starts an OTLP receiver stand-in, closed after the suite (once every process has stopped and flushed). */
+  startReceiver(): Promise<OtlpReceiver>;
+}
+
+/**
+ * The clean-up every chain suite needs, as an `after` hook of the calling `describe` (call it in the suite's
+ * body): the processes started through it are stopped (servers flush their telemetry on stop), then its
+ * receiver is closed.
+ */
+export function chainSuite(): ChainSuite {
+  const started: ChainProcess[] = [];
+  let receiver: OtlpReceiver | undefined;
+  after(async () => {
+    await Promise.all(started.map((p) => p.stop()));
+    await receiver?.close();
+  });
+  return {
+    async start(env, readyTimeoutMs) {
+      const p = await startChainProcess(env, readyTimeoutMs);
+      started.push(p);
+      return p;
+    },
+    async startReceiver() {
+      receiver = await startOtlpReceiver();
+      return receiver;
     },
   };
 }
