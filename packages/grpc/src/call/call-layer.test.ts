@@ -393,6 +393,23 @@ describe('call layer: timeout-only retries on loopback servers', { timeout: 120_
     assert.equal(refusedObserved.length, refused.length, 'observers see each refusal');
   });
 
+  test('with nothing to do (no attempt timer, observer or identity) a unary call passes straight through, and a zero deadline is still named', { timeout: 20_000 }, async () => {
+    const c = client(undefined);
+    const id = nextId('plain');
+    const r = await callUnary(c, { id }, Date.now() + 5000);
+    assert.equal(r.error, undefined);
+    assert.equal(r.reply?.id, id);
+    assert.equal(allCalls(id).length, 1);
+    const slow = nextId('plain-slow');
+    const s = await callUnary(c, { id: slow, default: { sleepMs: 400 } }, Date.now() + 150);
+    assert.equal(s.error?.code, status.DEADLINE_EXCEEDED, 'no attempt timer: the call deadline ends it');
+    await sleep(50);
+    assert.equal(allCalls(slow).length, 1, 'and nothing retried it');
+    const zid = nextId('plain-zero');
+    const z = await callUnary(c, { id: zid }, 0);
+    assert.match(z.error!.details, /Deadline exceeded before the call started: .*no attempt was sent/);
+  });
+
   test('a healthy unary call makes one attempt and returns its response and headers', { timeout: 20_000 }, async () => {
     const c = client({ attemptTimeoutMs: 3000 });
     const id = nextId('ok');

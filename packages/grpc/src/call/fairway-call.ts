@@ -57,7 +57,7 @@ export interface FairwayCallSetup {
 }
 
 /** Wall-clock ms of a grpc-js deadline (grpc-js deadlines are wall-clock); Infinity for none. */
-function deadlineWallMs(deadline: InterceptorOptions['deadline']): number {
+export function deadlineWallMs(deadline: InterceptorOptions['deadline']): number {
   if (deadline === undefined || deadline === null) return Infinity;
   if (deadline instanceof Date) return deadline.getTime();
   return Number(deadline);

@@ -31,7 +31,8 @@ import {
   newIncarnation,
 } from '@fairway/core';
 import type { CallDescription, CallObserver, CallObserverFactory, RetryConfig } from '@fairway/core';
-import { FairwayCall } from './fairway-call.js';
+import { FairwayCall, deadlineWallMs } from './fairway-call.js';
+import { nowMs } from '../clock.js';
 
 export type {
   RetryOptions,
@@ -206,12 +207,21 @@ export function createCallInterceptor(config: CallInterceptorConfig): Intercepto
         report(e);
       }
     }
+    const settings = retrySettingsFor(config.retry, def.path);
+    const identity = config.identity ?? getClientIdentity();
+    if (kind === 'unary' && settings.attemptTimeoutMs === undefined && observers.length === 0 && identity === undefined && deadlineWallMs(options.deadline) > Date.now()) {
+      // Nothing for the call layer to do: no attempt timer, nobody to tell, no headers to add, and the picker
+      // samples a unary call's latency by default. Pass the call straight to grpc-js (B4 measures what the
+      // per-call layer costs); it still counts towards the retry budget of the client's other methods.
+      budget.recordCall(nowMs());
+      return new InterceptingCall(nextCall(options));
+    }
     const call = new FairwayCall(options, nextCall, {
       description,
-      settings: retrySettingsFor(config.retry, def.path),
+      settings,
       budget,
       observer: fanOut(observers),
-      identity: config.identity ?? getClientIdentity(),
+      identity,
       onObserverError: report,
     });
     return new InterceptingCall(call);
