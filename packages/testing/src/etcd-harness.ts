@@ -403,8 +403,8 @@ export async function startEtcd(options: EtcdHarnessOptions = {}): Promise<EtcdH
 /**
  * A real etcd for the tests of the calling `describe`: started (see {@link startEtcd}) in a `before` hook and
  * closed in an `after` hook, the set-up every etcd suite needs. Call it in the suite's body. The returned
- * harness forwards to the one the hook started, so tests use it as they would `startEtcd`'s; it throws when
- * used before the hook ran (in the suite's body itself, for instance).
+ * harness forwards every property and method to the one the hook started, so tests use it as they would
+ * `startEtcd`'s; it throws when used before the hook ran (in the suite's body itself, for instance).
  */
 export function startEtcdForSuite(options: EtcdHarnessOptions = {}): EtcdHarness {
   let started: EtcdHarness | undefined;
@@ -414,40 +414,16 @@ export function startEtcdForSuite(options: EtcdHarnessOptions = {}): EtcdHarness
   after(async () => {
     await started?.close();
   });
-  const h = (): EtcdHarness => {
+  const current = (): EtcdHarness => {
     if (!started) throw new Error("the suite's etcd is not running yet: use it in tests and in hooks registered after startEtcdForSuite");
     return started;
   };
-  // Getters and arrow functions, not a copy: the harness exists only once the before hook has run.
-  return {
-    get members() {
-      return h().members;
+  // A forwarding proxy, not a copy: the harness exists only once the before hook has run.
+  return new Proxy({} as EtcdHarness, {
+    get(_target, key) {
+      const harness = current();
+      const value: unknown = Reflect.get(harness, key);
+      return typeof value === 'function' ? value.bind(harness) : value;
     },
-    get endpoints() {
-      return h().endpoints;
-    },
-    get endpointsCsv() {
-      return h().endpointsCsv;
-    },
-    get clientUrls() {
-      return h().clientUrls;
-    },
-    get tls() {
-      return h().tls;
-    },
-    get auth() {
-      return h().auth;
-    },
-    stop: (i) => h().stop(i),
-    kill: (i) => h().kill(i),
-    start: (i) => h().start(i),
-    restart: (i) => h().restart(i),
-    leader: () => h().leader(),
-    killLeader: () => h().killLeader(),
-    revision: () => h().revision(),
-    compact: () => h().compact(),
-    etcdctl: (args) => h().etcdctl(args),
-    waitHealthy: (timeoutMs) => h().waitHealthy(timeoutMs),
-    close: async () => started?.close(),
-  };
+  });
 }
