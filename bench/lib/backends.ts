@@ -142,6 +142,11 @@ export function address(e: Endpoint): string {
   return `127.0.0.1:${e.port}`;
 }
 
+/** Fairway's `static:` target for these endpoints, each with its zone: `static:///127.0.0.1:port@zone,...`. */
+export function staticTarget(list: readonly Endpoint[]): string {
+  return `static:///${list.map((e) => `${address(e)}@${e.zone}`).join(',')}`;
+}
+
 /** Starts one process per endpoint, in parallel (two at a time: this machine has 2 cores). */
 export async function startEndpoints(list: readonly ServerSettings[]): Promise<Endpoint[]> {
   const out: Endpoint[] = new Array(list.length);

@@ -10,8 +10,10 @@ import * as grpc from '@grpc/grpc-js';
 import { Etcd3 } from 'etcd3';
 import type { EtcdHarness, KubeApiStandIn, SliceSpec } from '@fairway/testing';
 import { EchoClient } from './echo.js';
-import { loadExport } from './fairway.js';
+import { loadExport, loadFairway, type BenchFairwayOptions } from './fairway.js';
 import type { BuiltinPolicy } from './baselines.js';
+import type { BenchContext } from './context.js';
+import { noteBroken, type ScenarioResult } from './report.js';
 
 export interface EtcdEnv {
   readonly harness: EtcdHarness;
@@ -90,6 +92,60 @@ export function builtinOverDiscovery(policy: BuiltinPolicy, target: string): grp
   return new EchoClient(target, grpc.credentials.createInsecure(), {
     'grpc.service_config': JSON.stringify({ loadBalancingConfig: [{ [policy]: {} }] }),
   });
+}
+
+/** One variant's turn in an etcd scenario (see {@link runEtcdVariants}). */
+export interface EtcdVariant {
+  readonly name: 'fairway' | BuiltinPolicy;
+  readonly etcd: EtcdEnv;
+  /** A client of this variant for an `etcd://` target: Fairway's (with `options`), or grpc-js's policy over the same discovery. */
+  connect(target: string, options?: BenchFairwayOptions): grpc.Client;
+}
+
+/**
+ * The frame of an etcd scenario (B2, B6): starts etcd, then runs `variant` for Fairway, round_robin and
+ * pick_first in turn, and closes etcd. A variant that cannot run here (Fairway or its discovery schemes not
+ * built) is noted as skipped; one that throws is noted as broken and the others still run. Returns false, with
+ * the scenario marked skipped, when etcd cannot start.
+ */
+export async function runEtcdVariants(ctx: BenchContext, s: ScenarioResult, variant: (v: EtcdVariant) => Promise<void>): Promise<boolean> {
+  const etcd = await startEtcdEnv();
+  if (typeof etcd === 'string') {
+    s.status = 'skipped';
+    s.reason = etcd;
+    return false;
+  }
+  try {
+    const fairway = await loadFairway();
+    const schemes = await registerFairwaySchemes();
+    for (const name of ['fairway', 'round_robin', 'pick_first'] as const) {
+      s.variants.push(name);
+      let connect: EtcdVariant['connect'];
+      if (name === 'fairway') {
+        if (typeof fairway === 'string') {
+          s.notes.push(`fairway skipped: ${fairway}`);
+          continue;
+        }
+        const f = fairway;
+        connect = (target, options = {}) => f.createClient(EchoClient, target, grpc.credentials.createInsecure(), options);
+      } else {
+        if (schemes) {
+          s.notes.push(`${name} skipped: ${schemes}`);
+          continue;
+        }
+        connect = (target) => builtinOverDiscovery(name, target);
+      }
+      try {
+        await variant({ name, etcd, connect });
+      } catch (e) {
+        ctx.progress.end();
+        noteBroken(s, name, e);
+      }
+    }
+    return true;
+  } finally {
+    await etcd.close();
+  }
 }
 
 export interface KubeEnv {

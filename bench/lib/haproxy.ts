@@ -111,6 +111,17 @@ export class Haproxy {
   }
 }
 
+/** Starts HAProxy in front of `backends` (see {@link Haproxy.start}), or says why it cannot: not installed, or it failed to start. */
+export async function startHaproxy(backends: readonly string[]): Promise<Haproxy | string> {
+  const why = haproxyUnavailable();
+  if (why) return why;
+  try {
+    return await Haproxy.start(backends);
+  } catch (e) {
+    return `haproxy could not start: ${e instanceof Error ? e.message : String(e)}`;
+  }
+}
+
 function canConnect(port: number): Promise<boolean> {
   return import('node:net').then(
     ({ connect }) =>

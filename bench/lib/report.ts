@@ -37,6 +37,26 @@ export function newScenario(id: string, title: string): ScenarioResult {
   return { id, title, status: 'ok', durationMs: 0, params: {}, variants: [], figures: [], notes: [], details: {} };
 }
 
+/** A scenario's figure values (figure name -> variant -> value), filled as each variant runs. */
+export interface FigureTable {
+  put(figure: string, variant: string, value: number | null): void;
+  /** Every variant's value of `figure` (empty when none was put). */
+  get(figure: string): Record<string, number | null>;
+}
+
+export function figureTable(): FigureTable {
+  const fig: Record<string, Record<string, number | null>> = {};
+  return {
+    put: (figure, variant, value) => void ((fig[figure] ??= {})[variant] = value),
+    get: (figure) => fig[figure] ?? {},
+  };
+}
+
+/** Notes that a variant broke: its figures are missing, and the scenario goes on with the other variants. */
+export function noteBroken(s: ScenarioResult, variant: string, e: unknown): void {
+  s.notes.push(`${variant} broke, its figures are missing: ${e instanceof Error ? e.message : String(e)}`);
+}
+
 type Op = '<=' | '>=' | '<' | '>';
 
 function holds(value: number, op: Op, bound: number): boolean {

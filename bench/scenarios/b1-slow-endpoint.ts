@@ -4,14 +4,14 @@
  * <= 3 %. The client has no zone here (zone-blind, like every baseline): zones are B3's subject.
  */
 import * as grpc from '@grpc/grpc-js';
-import { address, killEndpoints, startEndpoints, type Endpoint } from '../lib/backends.js';
+import { address, killEndpoints, startEndpoints, staticTarget, type Endpoint } from '../lib/backends.js';
 import { builtinClient, proxyClient, waitReady } from '../lib/baselines.js';
 import { callOnce, EchoClient } from '../lib/echo.js';
 import type { BenchContext } from '../lib/context.js';
 import { loadFairway } from '../lib/fairway.js';
-import { Haproxy, haproxyUnavailable } from '../lib/haproxy.js';
+import { startHaproxy, type Haproxy } from '../lib/haproxy.js';
 import { openLoop } from '../lib/load.js';
-import { absoluteFigure, infoFigure, newScenario, relativeFigure, type ScenarioResult } from '../lib/report.js';
+import { absoluteFigure, infoFigure, newScenario, noteBroken, relativeFigure, type ScenarioResult } from '../lib/report.js';
 import { failures, latency, shares } from '../lib/stats.js';
 import { sleep } from '../lib/procs.js';
 
@@ -47,8 +47,7 @@ export async function runB1(ctx: BenchContext): Promise<ScenarioResult> {
       async () => {
         const f = await loadFairway();
         if (typeof f === 'string') return f;
-        const target = `static:///${endpoints.map((e) => `${address(e)}@${e.zone}`).join(',')}`;
-        return f.createClient(EchoClient, target, grpc.credentials.createInsecure(), {});
+        return f.createClient(EchoClient, staticTarget(endpoints), grpc.credentials.createInsecure(), {});
       },
     ]);
     makers.push(['pick_first', async () => builtinClient('pick_first', all)]);
@@ -56,14 +55,10 @@ export async function runB1(ctx: BenchContext): Promise<ScenarioResult> {
     makers.push([
       'haproxy',
       async () => {
-        const why = haproxyUnavailable();
-        if (why) return why;
-        try {
-          haproxy = await Haproxy.start(all);
-        } catch (e) {
-          return `haproxy could not start: ${e instanceof Error ? e.message : String(e)}`;
-        }
-        return proxyClient(haproxy.target);
+        const hp = await startHaproxy(all);
+        if (typeof hp === 'string') return hp;
+        haproxy = hp;
+        return proxyClient(hp.target);
       },
     ]);
     makers.push(['oracle', async () => builtinClient('round_robin', healthy)]);
@@ -103,7 +98,7 @@ export async function runB1(ctx: BenchContext): Promise<ScenarioResult> {
         s.details[name] = { latency: lat, shares: Object.fromEntries([...sh].map(([k, v]) => [k, Math.round(v * 10000) / 100])), calls: r.records.length };
       } catch (e) {
         ctx.progress.end();
-        s.notes.push(`${name} broke, its figures are missing: ${e instanceof Error ? e.message : String(e)}`);
+        noteBroken(s, name, e);
       } finally {
         client.close();
         if (name === 'haproxy' && haproxy) {

@@ -6,15 +6,14 @@
  * Goals: per-second imbalance (busiest endpoint's share / fair share) <= 1.3 in every second from 1 s after
  * each replacement; 0 failed calls.
  */
-import * as grpc from '@grpc/grpc-js';
+import type * as grpc from '@grpc/grpc-js';
 import { address, BackendProcess, killEndpoints, startEndpoints, type Endpoint } from '../lib/backends.js';
 import { waitReady } from '../lib/baselines.js';
-import { callOnce, EchoClient } from '../lib/echo.js';
+import { callOnce } from '../lib/echo.js';
 import type { BenchContext } from '../lib/context.js';
-import { builtinOverDiscovery, etcdDelete, etcdPut, freshIncarnation, registerFairwaySchemes, startEtcdEnv, type EtcdEnv } from '../lib/discovery.js';
-import { loadFairway } from '../lib/fairway.js';
+import { etcdDelete, etcdPut, freshIncarnation, runEtcdVariants, type EtcdVariant } from '../lib/discovery.js';
 import { closedLoop, type CallRecord } from '../lib/load.js';
-import { absoluteFigure, infoFigure, newScenario, type ScenarioResult } from '../lib/report.js';
+import { absoluteFigure, figureTable, infoFigure, newScenario, type ScenarioResult } from '../lib/report.js';
 import { failureCodes, failures, latency, round } from '../lib/stats.js';
 import { sleep } from '../lib/procs.js';
 
@@ -34,128 +33,94 @@ export async function runB2(ctx: BenchContext): Promise<ScenarioResult> {
   const concurrency = 64;
   const replacements = Math.floor((durationMs - 1_000) / REPLACE_EVERY_MS) - 0;
   s.params = { endpoints: 6, serviceMs: 2, jitterMs: 1, concurrency, durationMs, replaceEveryMs: REPLACE_EVERY_MS, replacements, drainBeforeKillMs: DRAIN_MS, discovery: 'etcd', load: 'closed loop' };
-  const etcd = await startEtcdEnv();
-  if (typeof etcd === 'string') {
-    s.status = 'skipped';
-    s.reason = etcd;
-    return s;
-  }
-  try {
-    const fairway = await loadFairway();
-    const schemes = await registerFairwaySchemes();
-    const fig: Record<string, Record<string, number | null>> = {};
-    const put = (f: string, v: string, x: number | null): void => void ((fig[f] ??= {})[v] = x);
-    for (const name of ['fairway', 'round_robin', 'pick_first']) {
-      s.variants.push(name);
-      if (name === 'fairway' && typeof fairway === 'string') {
-        s.notes.push(`fairway skipped: ${fairway}`);
-        continue;
-      }
-      if (name !== 'fairway' && schemes) {
-        s.notes.push(`${name} skipped: ${schemes}`);
-        continue;
-      }
-      try {
-        await runVariant(name);
-      } catch (e) {
-        ctx.progress.end();
-        s.notes.push(`${name} broke, its figures are missing: ${e instanceof Error ? e.message : String(e)}`);
-      }
-    }
+  const fig = figureTable();
+  if (!(await runEtcdVariants(ctx, s, runVariant))) return s;
+  s.figures.push(absoluteFigure('worst imbalance, 1-2 s after each replacement', 'x fair', fig.get('worst imbalance, 1-2 s after each replacement'), '<=', 1.3));
+  s.figures.push(infoFigure('mean imbalance, 1-2 s after each replacement', 'x fair', fig.get('mean imbalance, 1-2 s after each replacement')));
+  s.figures.push(infoFigure("new endpoint's share in its first second, highest", 'x fair', fig.get("new endpoint's share in its first second, highest"), 'above 1 = the new pod ran hot'));
+  s.figures.push(infoFigure("new endpoint's share in its first second, lowest", 'x fair', fig.get("new endpoint's share in its first second, lowest"), 'below 1 = the new pod was slow to get traffic'));
+  s.figures.push(absoluteFigure('failed calls', 'calls', fig.get('failed calls'), '<=', 0));
+  s.figures.push(infoFigure('calls/s', 'calls/s', fig.get('calls/s')));
+  s.figures.push(infoFigure('p99 latency', 'ms', fig.get('p99 latency')));
+  s.notes.push('imbalance = calls of the busiest endpoint / (calls / number of registered endpoints), over calls sent in the window; fair = 1.0');
+  return s;
 
-    async function runVariant(name: string): Promise<void> {
-      const service = `bench-b2-${name}`;
-      let initial: Endpoint[] = [];
-      const spares: Live[] = [];
-      let client: grpc.Client | undefined;
-      try {
-        ctx.log(`B2 ${name}: starting 6 + ${replacements} backend processes`);
-        initial = await startEndpoints(Array.from({ length: 6 }, (_, i) => ({ id: `b2-${name}-e${i}`, zone: 'a', baseMs: 2, jitterMs: 1, crossZoneMs: 0 })));
-        const spareEps = await startEndpoints(
-          Array.from({ length: replacements }, (_, k) => ({ id: `b2-${name}-r${k}`, zone: 'a', baseMs: 2, jitterMs: 1, crossZoneMs: 0 })),
-        );
-        for (const e of spareEps) spares.push({ id: e.id, instance: `pod-r${e.id.split('-r').pop()}`, port: e.port, proc: e.proc });
-        const live: Live[] = initial.map((e, i) => ({ id: e.id, instance: `pod-${i}`, port: e.port, proc: e.proc }));
-        for (const l of live) await etcdPut(etcd as EtcdEnv, service, { address: `127.0.0.1:${l.port}`, zone: 'a', instance: l.instance, incarnation: freshIncarnation() });
-        const target = `etcd://${(etcd as EtcdEnv).authority}/${service}`;
-        client =
-          name === 'fairway'
-            ? (fairway as Exclude<typeof fairway, string>).createClient(EchoClient, target, grpc.credentials.createInsecure(), {})
-            : builtinOverDiscovery(name as 'round_robin' | 'pick_first', target);
-        await waitReady(client);
-        const c = client;
-        const call = (): ReturnType<typeof callOnce> => callOnce(c, undefined, 5_000);
-        await closedLoop({ concurrency, totalCalls: 2_000, call });
-        const replacedAt: number[] = [];
-        /** Which ids were live (registered) during each check window. */
-        const windows: Array<{ from: number; to: number; ids: string[]; fresh: string }> = [];
-        /** The first second after each replacement: how much the new endpoint got (hot pod or cold pod). */
-        const firstSecond: Array<{ from: number; to: number; ids: string[]; fresh: string }> = [];
-        const drains: Promise<void>[] = [];
-        const r = await closedLoop({
-          concurrency,
-          durationMs,
-          call,
-          onProgress: ctx.progress.phase(`B2 ${name}`),
-          events: Array.from({ length: replacements }, (_, k) => ({
-            atMs: REPLACE_EVERY_MS * (k + 1),
-            run: async (now: () => number) => {
-              const fresh = spares[k]!;
-              const old = live.shift()!;
-              const at = now();
-              await etcdPut(etcd as EtcdEnv, service, { address: `127.0.0.1:${fresh.port}`, zone: 'a', instance: fresh.instance, incarnation: freshIncarnation() });
-              await etcdDelete(etcd as EtcdEnv, service, old.instance);
-              live.push(fresh);
-              replacedAt.push(at);
-              windows.push({ from: at + 1_000, to: at + 2_000, ids: live.map((l) => l.id), fresh: fresh.id });
-              firstSecond.push({ from: at, to: at + 1_000, fresh: fresh.id, ids: live.map((l) => l.id) });
-              drains.push(sleep(DRAIN_MS).then(() => old.proc.kill()));
-            },
-          })),
-        });
-        await Promise.all(drains);
-        ctx.progress.end();
-        const imbalances = windows.filter((w) => w.to <= r.wallMs).map((w) => ({ ...w, imbalance: imbalance(r.records, w.from, w.to, w.ids) }));
-        const checked = imbalances.map((w) => w.imbalance).filter((x): x is number => x !== null);
-        put('worst imbalance, 1-2 s after each replacement', name, checked.length ? Math.max(...checked) : null);
-        const freshShares = firstSecond.filter((w) => w.to <= r.wallMs).map((w) => shareOf(r.records, w.from, w.to, w.fresh, w.ids.length));
-        const fs = freshShares.filter((x): x is number => x !== null);
-        put("new endpoint's share in its first second, highest", name, fs.length ? Math.max(...fs) : null);
-        put("new endpoint's share in its first second, lowest", name, fs.length ? Math.min(...fs) : null);
-        put('mean imbalance, 1-2 s after each replacement', name, checked.length ? checked.reduce((a, b) => a + b, 0) / checked.length : null);
-        put('failed calls', name, failures(r.records));
-        put('calls/s', name, (r.records.length / r.wallMs) * 1000);
-        put('p99 latency', name, latency(r.records).p99);
-        // Every whole second, for the JSON: imbalance over the endpoints that served in that second.
-        const perSecond: Array<number | null> = [];
-        for (let t = 0; t + 1_000 <= r.wallMs; t += 1_000) perSecond.push(imbalance(r.records, t, t + 1_000, undefined));
-        s.details[name] = {
-          replacedAtMs: replacedAt.map((x) => round(x, 1)),
-          windows: imbalances.map((w) => ({ fromMs: round(w.from, 1), imbalance: w.imbalance === null ? null : round(w.imbalance) })),
-          imbalancePerSecondOverServingEndpoints: perSecond.map((x) => (x === null ? null : round(x))),
-          failureCodes: failureCodes(r.records),
-          checkedWindows: checked.length,
-        };
-      } finally {
-        client?.close();
-        await killEndpoints(initial);
-        await Promise.all(spares.map((x) => x.proc.kill()));
-        await sleep(200);
-      }
+  async function runVariant({ name, etcd, connect }: EtcdVariant): Promise<void> {
+    const service = `bench-b2-${name}`;
+    let initial: Endpoint[] = [];
+    const spares: Live[] = [];
+    let client: grpc.Client | undefined;
+    try {
+      ctx.log(`B2 ${name}: starting 6 + ${replacements} backend processes`);
+      initial = await startEndpoints(Array.from({ length: 6 }, (_, i) => ({ id: `b2-${name}-e${i}`, zone: 'a', baseMs: 2, jitterMs: 1, crossZoneMs: 0 })));
+      const spareEps = await startEndpoints(
+        Array.from({ length: replacements }, (_, k) => ({ id: `b2-${name}-r${k}`, zone: 'a', baseMs: 2, jitterMs: 1, crossZoneMs: 0 })),
+      );
+      for (const e of spareEps) spares.push({ id: e.id, instance: `pod-r${e.id.split('-r').pop()}`, port: e.port, proc: e.proc });
+      const live: Live[] = initial.map((e, i) => ({ id: e.id, instance: `pod-${i}`, port: e.port, proc: e.proc }));
+      for (const l of live) await etcdPut(etcd, service, { address: `127.0.0.1:${l.port}`, zone: 'a', instance: l.instance, incarnation: freshIncarnation() });
+      const target = `etcd://${etcd.authority}/${service}`;
+      client = connect(target);
+      await waitReady(client);
+      const c = client;
+      const call = (): ReturnType<typeof callOnce> => callOnce(c, undefined, 5_000);
+      await closedLoop({ concurrency, totalCalls: 2_000, call });
+      const replacedAt: number[] = [];
+      /** Which ids were live (registered) during each check window. */
+      const windows: Array<{ from: number; to: number; ids: string[]; fresh: string }> = [];
+      /** The first second after each replacement: how much the new endpoint got (hot pod or cold pod). */
+      const firstSecond: Array<{ from: number; to: number; ids: string[]; fresh: string }> = [];
+      const drains: Promise<void>[] = [];
+      const r = await closedLoop({
+        concurrency,
+        durationMs,
+        call,
+        onProgress: ctx.progress.phase(`B2 ${name}`),
+        events: Array.from({ length: replacements }, (_, k) => ({
+          atMs: REPLACE_EVERY_MS * (k + 1),
+          run: async (now: () => number) => {
+            const fresh = spares[k]!;
+            const old = live.shift()!;
+            const at = now();
+            await etcdPut(etcd, service, { address: `127.0.0.1:${fresh.port}`, zone: 'a', instance: fresh.instance, incarnation: freshIncarnation() });
+            await etcdDelete(etcd, service, old.instance);
+            live.push(fresh);
+            replacedAt.push(at);
+            windows.push({ from: at + 1_000, to: at + 2_000, ids: live.map((l) => l.id), fresh: fresh.id });
+            firstSecond.push({ from: at, to: at + 1_000, fresh: fresh.id, ids: live.map((l) => l.id) });
+            drains.push(sleep(DRAIN_MS).then(() => old.proc.kill()));
+          },
+        })),
+      });
+      await Promise.all(drains);
+      ctx.progress.end();
+      const imbalances = windows.filter((w) => w.to <= r.wallMs).map((w) => ({ ...w, imbalance: imbalance(r.records, w.from, w.to, w.ids) }));
+      const checked = imbalances.map((w) => w.imbalance).filter((x): x is number => x !== null);
+      fig.put('worst imbalance, 1-2 s after each replacement', name, checked.length ? Math.max(...checked) : null);
+      const freshShares = firstSecond.filter((w) => w.to <= r.wallMs).map((w) => shareOf(r.records, w.from, w.to, w.fresh, w.ids.length));
+      const fs = freshShares.filter((x): x is number => x !== null);
+      fig.put("new endpoint's share in its first second, highest", name, fs.length ? Math.max(...fs) : null);
+      fig.put("new endpoint's share in its first second, lowest", name, fs.length ? Math.min(...fs) : null);
+      fig.put('mean imbalance, 1-2 s after each replacement', name, checked.length ? checked.reduce((a, b) => a + b, 0) / checked.length : null);
+      fig.put('failed calls', name, failures(r.records));
+      fig.put('calls/s', name, (r.records.length / r.wallMs) * 1000);
+      fig.put('p99 latency', name, latency(r.records).p99);
+      // Every whole second, for the JSON: imbalance over the endpoints that served in that second.
+      const perSecond: Array<number | null> = [];
+      for (let t = 0; t + 1_000 <= r.wallMs; t += 1_000) perSecond.push(imbalance(r.records, t, t + 1_000, undefined));
+      s.details[name] = {
+        replacedAtMs: replacedAt.map((x) => round(x, 1)),
+        windows: imbalances.map((w) => ({ fromMs: round(w.from, 1), imbalance: w.imbalance === null ? null : round(w.imbalance) })),
+        imbalancePerSecondOverServingEndpoints: perSecond.map((x) => (x === null ? null : round(x))),
+        failureCodes: failureCodes(r.records),
+        checkedWindows: checked.length,
+      };
+    } finally {
+      client?.close();
+      await killEndpoints(initial);
+      await Promise.all(spares.map((x) => x.proc.kill()));
+      await sleep(200);
     }
-
-    const get = (f: string): Record<string, number | null> => fig[f] ?? {};
-    s.figures.push(absoluteFigure('worst imbalance, 1-2 s after each replacement', 'x fair', get('worst imbalance, 1-2 s after each replacement'), '<=', 1.3));
-    s.figures.push(infoFigure('mean imbalance, 1-2 s after each replacement', 'x fair', get('mean imbalance, 1-2 s after each replacement')));
-    s.figures.push(infoFigure("new endpoint's share in its first second, highest", 'x fair', get("new endpoint's share in its first second, highest"), 'above 1 = the new pod ran hot'));
-    s.figures.push(infoFigure("new endpoint's share in its first second, lowest", 'x fair', get("new endpoint's share in its first second, lowest"), 'below 1 = the new pod was slow to get traffic'));
-    s.figures.push(absoluteFigure('failed calls', 'calls', get('failed calls'), '<=', 0));
-    s.figures.push(infoFigure('calls/s', 'calls/s', get('calls/s')));
-    s.figures.push(infoFigure('p99 latency', 'ms', get('p99 latency')));
-    s.notes.push('imbalance = calls of the busiest endpoint / (calls / number of registered endpoints), over calls sent in the window; fair = 1.0');
-    return s;
-  } finally {
-    await (etcd as EtcdEnv).close();
   }
 }
 

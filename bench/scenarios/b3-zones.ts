@@ -6,13 +6,13 @@
  * changes in any 2 s window).
  */
 import * as grpc from '@grpc/grpc-js';
-import { address, killEndpoints, restartEndpoint, startEndpoints, type Endpoint } from '../lib/backends.js';
+import { address, killEndpoints, restartEndpoint, startEndpoints, staticTarget, type Endpoint } from '../lib/backends.js';
 import { builtinClient, waitReady } from '../lib/baselines.js';
 import { callOnce, EchoClient } from '../lib/echo.js';
 import type { BenchContext } from '../lib/context.js';
 import { loadFairway, PickRecorder } from '../lib/fairway.js';
 import { openLoop, type CallRecord } from '../lib/load.js';
-import { absoluteFigure, infoFigure, newScenario, relativeFigure, type ScenarioResult } from '../lib/report.js';
+import { absoluteFigure, figureTable, infoFigure, newScenario, noteBroken, relativeFigure, type ScenarioResult } from '../lib/report.js';
 import { failureCodes, failures, latency } from '../lib/stats.js';
 import { sleep } from '../lib/procs.js';
 
@@ -45,24 +45,20 @@ export async function runB3(ctx: BenchContext): Promise<ScenarioResult> {
     const zoneOf = new Map(endpoints.map((e) => [e.id, e.zone]));
     const local = endpoints.filter((e) => e.zone === 'a');
     const fairway = await loadFairway();
-    const staticTarget = (): string => `static:///${endpoints.map((e) => `${address(e)}@${e.zone}`).join(',')}`;
 
     const variants: Array<{ name: string; make: (rec: PickRecorder) => grpc.Client | string }> = [
       {
         name: 'fairway',
-        make: (rec) => (typeof fairway === 'string' ? fairway : fairway.createClient(EchoClient, staticTarget(), grpc.credentials.createInsecure(), { zone: 'a', observers: [rec] })),
+        make: (rec) => (typeof fairway === 'string' ? fairway : fairway.createClient(EchoClient, staticTarget(endpoints), grpc.credentials.createInsecure(), { zone: 'a', observers: [rec] })),
       },
       {
         name: 'fairway_zone_blind',
-        make: (rec) => (typeof fairway === 'string' ? fairway : fairway.createClient(EchoClient, staticTarget(), grpc.credentials.createInsecure(), { observers: [rec] })),
+        make: (rec) => (typeof fairway === 'string' ? fairway : fairway.createClient(EchoClient, staticTarget(endpoints), grpc.credentials.createInsecure(), { observers: [rec] })),
       },
       { name: 'round_robin', make: () => builtinClient('round_robin', endpoints.map(address)) },
       { name: 'pick_first', make: () => builtinClient('pick_first', endpoints.map(address)) },
     ];
-    const fig: Record<string, Record<string, number | null>> = {};
-    const put = (figure: string, variant: string, v: number | null): void => {
-      (fig[figure] ??= {})[variant] = v;
-    };
+    const fig = figureTable();
     for (const v of variants) {
       s.variants.push(v.name);
       const rec = new PickRecorder();
@@ -105,7 +101,7 @@ export async function runB3(ctx: BenchContext): Promise<ScenarioResult> {
         analyse(v.name, r.records, rec, v.name.startsWith('fairway'));
       } catch (e) {
         ctx.progress.end();
-        s.notes.push(`${v.name} broke, its figures are missing: ${e instanceof Error ? e.message : String(e)}`);
+        noteBroken(s, v.name, e);
       } finally {
         client.close();
         // Make sure zone a is back and healthy (same ports) for the next variant.
@@ -128,18 +124,18 @@ export async function runB3(ctx: BenchContext): Promise<ScenarioResult> {
         const p1 = [0, ph.p1] as const;
         const p2 = [ph.p1, ph.p1 + ph.p2] as const;
         const p3 = [killAt, total + 1] as const;
-        put('phase 1 in-zone share', name, share(...p1));
-        put('phase 2 in-zone share', name, share(...p2));
-        put('phase 3 in-zone share after the return', name, Number.isNaN(returnedAt) ? null : share(returnedAt, total + 1));
+        fig.put('phase 1 in-zone share', name, share(...p1));
+        fig.put('phase 2 in-zone share', name, share(...p2));
+        fig.put('phase 3 in-zone share after the return', name, Number.isNaN(returnedAt) ? null : share(returnedAt, total + 1));
         const p99 = (from: number, to: number): number | null => {
           const l = latency(records, (x) => x.intendedMs >= from && x.intendedMs < to);
           return l.count === 0 ? null : l.p99;
         };
-        put('phase 1 p99', name, p99(...p1));
-        put('phase 2 p99', name, p99(...p2));
-        put('phase 3 p99', name, p99(...p3));
-        put('failed calls sent after the kill', name, failures(records, (x) => x.sentMs >= killAt));
-        put('failed calls in flight at the kill', name, failures(records, (x) => x.sentMs < killAt));
+        fig.put('phase 1 p99', name, p99(...p1));
+        fig.put('phase 2 p99', name, p99(...p2));
+        fig.put('phase 3 p99', name, p99(...p3));
+        fig.put('failed calls sent after the kill', name, failures(records, (x) => x.sentMs >= killAt));
+        fig.put('failed calls in flight at the kill', name, failures(records, (x) => x.sentMs < killAt));
         // Back in zone: the first 250 ms bin after the return with >= 95 % of its calls served in zone a.
         let back: number | null = null;
         if (!Number.isNaN(returnedAt)) {
@@ -151,14 +147,14 @@ export async function runB3(ctx: BenchContext): Promise<ScenarioResult> {
             }
           }
         }
-        put('time back in zone after the return', name, back);
+        fig.put('time back in zone after the return', name, back);
         if (hasModes) {
-          put('zone-mode changes, phase 1', name, recorder.modeChanges(...p1));
-          put('zone-mode changes, phase 2', name, recorder.modeChanges(...p2));
-          put('zone-mode changes, phase 3', name, recorder.modeChanges(p3[0], p3[1]));
-          put('most zone-mode changes in any 2 s', name, maxChangesInWindow(recorder, 2_000));
+          fig.put('zone-mode changes, phase 1', name, recorder.modeChanges(...p1));
+          fig.put('zone-mode changes, phase 2', name, recorder.modeChanges(...p2));
+          fig.put('zone-mode changes, phase 3', name, recorder.modeChanges(p3[0], p3[1]));
+          fig.put('most zone-mode changes in any 2 s', name, maxChangesInWindow(recorder, 2_000));
         } else {
-          for (const f of ['zone-mode changes, phase 1', 'zone-mode changes, phase 2', 'zone-mode changes, phase 3', 'most zone-mode changes in any 2 s']) put(f, name, null);
+          for (const f of ['zone-mode changes, phase 1', 'zone-mode changes, phase 2', 'zone-mode changes, phase 3', 'most zone-mode changes in any 2 s']) fig.put(f, name, null);
         }
         const modes: Record<string, number> = {};
         for (const p of recorder.picks) modes[p.zoneMode] = (modes[p.zoneMode] ?? 0) + 1;
@@ -174,20 +170,19 @@ export async function runB3(ctx: BenchContext): Promise<ScenarioResult> {
         };
       }
     }
-    const get = (f: string): Record<string, number | null> => fig[f] ?? {};
-    s.figures.push(absoluteFigure('phase 1 in-zone share', '%', get('phase 1 in-zone share'), '>=', 95));
-    s.figures.push(infoFigure('phase 1 p99', 'ms', get('phase 1 p99')));
-    s.figures.push(infoFigure('phase 2 in-zone share', '%', get('phase 2 in-zone share')));
-    s.figures.push(relativeFigure('phase 2 p99', 'ms', get('phase 2 p99'), '<=', 1.2, 'fairway_zone_blind'));
-    s.figures.push(infoFigure('phase 3 p99', 'ms', get('phase 3 p99')));
-    s.figures.push(infoFigure('failed calls in flight at the kill', 'calls', get('failed calls in flight at the kill')));
-    s.figures.push(absoluteFigure('failed calls sent after the kill', 'calls', get('failed calls sent after the kill'), '<=', 0));
-    s.figures.push(absoluteFigure('time back in zone after the return', 'ms', get('time back in zone after the return'), '<=', 5_000, 'first 250 ms bin after all 3 zone-a processes listen again with >= 95 % in zone; - = never within the run'));
-    s.figures.push(infoFigure('phase 3 in-zone share after the return', '%', get('phase 3 in-zone share after the return')));
-    s.figures.push(infoFigure('zone-mode changes, phase 1', 'changes', get('zone-mode changes, phase 1')));
-    s.figures.push(infoFigure('zone-mode changes, phase 2', 'changes', get('zone-mode changes, phase 2')));
-    s.figures.push(infoFigure('zone-mode changes, phase 3', 'changes', get('zone-mode changes, phase 3')));
-    s.figures.push(absoluteFigure('most zone-mode changes in any 2 s', 'changes', get('most zone-mode changes in any 2 s'), '<=', 2, 'flapping check (zone modes come from Fairway\'s pick explanations)'));
+    s.figures.push(absoluteFigure('phase 1 in-zone share', '%', fig.get('phase 1 in-zone share'), '>=', 95));
+    s.figures.push(infoFigure('phase 1 p99', 'ms', fig.get('phase 1 p99')));
+    s.figures.push(infoFigure('phase 2 in-zone share', '%', fig.get('phase 2 in-zone share')));
+    s.figures.push(relativeFigure('phase 2 p99', 'ms', fig.get('phase 2 p99'), '<=', 1.2, 'fairway_zone_blind'));
+    s.figures.push(infoFigure('phase 3 p99', 'ms', fig.get('phase 3 p99')));
+    s.figures.push(infoFigure('failed calls in flight at the kill', 'calls', fig.get('failed calls in flight at the kill')));
+    s.figures.push(absoluteFigure('failed calls sent after the kill', 'calls', fig.get('failed calls sent after the kill'), '<=', 0));
+    s.figures.push(absoluteFigure('time back in zone after the return', 'ms', fig.get('time back in zone after the return'), '<=', 5_000, 'first 250 ms bin after all 3 zone-a processes listen again with >= 95 % in zone; - = never within the run'));
+    s.figures.push(infoFigure('phase 3 in-zone share after the return', '%', fig.get('phase 3 in-zone share after the return')));
+    s.figures.push(infoFigure('zone-mode changes, phase 1', 'changes', fig.get('zone-mode changes, phase 1')));
+    s.figures.push(infoFigure('zone-mode changes, phase 2', 'changes', fig.get('zone-mode changes, phase 2')));
+    s.figures.push(infoFigure('zone-mode changes, phase 3', 'changes', fig.get('zone-mode changes, phase 3')));
+    s.figures.push(absoluteFigure('most zone-mode changes in any 2 s', 'changes', fig.get('most zone-mode changes in any 2 s'), '<=', 2, 'flapping check (zone modes come from Fairway\'s pick explanations)'));
     s.notes.push('haproxy is not run in B3 (a sidecar with random(2) and no health checks is zone-blind like round_robin)');
     s.notes.push('every variant\'s calls come from zone a (cross-zone calls pay 1 ms); latency from the intended send time; phase boundaries by intended send time');
     return s;

@@ -5,12 +5,12 @@
  * figure is the median over the rounds (this machine is shared and noisy).
  */
 import * as grpc from '@grpc/grpc-js';
-import { address, killEndpoints, startEndpoints, type Endpoint } from '../lib/backends.js';
+import { address, killEndpoints, startEndpoints, staticTarget, type Endpoint } from '../lib/backends.js';
 import { builtinClient, proxyClient, waitReady } from '../lib/baselines.js';
 import { callOnce, EchoClient } from '../lib/echo.js';
 import type { BenchContext } from '../lib/context.js';
 import { loadFairway } from '../lib/fairway.js';
-import { Haproxy, haproxyUnavailable } from '../lib/haproxy.js';
+import { startHaproxy, type Haproxy } from '../lib/haproxy.js';
 import { closedLoop } from '../lib/load.js';
 import { infoFigure, newScenario, relativeFigure, type ScenarioResult } from '../lib/report.js';
 import { failures, latency, median } from '../lib/stats.js';
@@ -41,28 +41,17 @@ export async function runB4(ctx: BenchContext): Promise<ScenarioResult> {
     );
     const addrs = endpoints.map(address);
     const fairway = await loadFairway();
-    let hpWhy = haproxyUnavailable();
-    if (!hpWhy) {
-      try {
-        haproxy = await Haproxy.start(addrs);
-      } catch (e) {
-        hpWhy = `haproxy could not start: ${e instanceof Error ? e.message : String(e)}`;
-      }
-    }
+    const hp = await startHaproxy(addrs);
+    if (typeof hp !== 'string') haproxy = hp;
     const names = ['fairway', 'round_robin', 'pick_first', 'haproxy'];
     s.variants = [...names];
     if (typeof fairway === 'string') s.notes.push(`fairway skipped: ${fairway}`);
-    if (hpWhy) s.notes.push(`haproxy skipped: ${hpWhy}`);
+    if (typeof hp === 'string') s.notes.push(`haproxy skipped: ${hp}`);
     const make = (name: string): grpc.Client | undefined => {
       switch (name) {
         case 'fairway':
           if (typeof fairway === 'string') return undefined;
-          return fairway.createClient(
-            EchoClient,
-            `static:///${endpoints.map((e) => `${address(e)}@${e.zone}`).join(',')}`,
-            grpc.credentials.createInsecure(),
-            {},
-          );
+          return fairway.createClient(EchoClient, staticTarget(endpoints), grpc.credentials.createInsecure(), {});
         case 'round_robin':
           return builtinClient('round_robin', addrs);
         case 'pick_first':
