@@ -45,6 +45,22 @@ export interface BalancerOptions {
    */
   spikeCapFactor?: number;
   /**
+   * Wait (ms) after a stalled outcome (a slow sample above the spike cap, or a timed-out attempt) before an
+   * endpoint with nothing in flight gets one recovery probe: valued at the set's median for one pick, and if
+   * that call comes back normal its sample replaces the stalled estimate. Default 1_000: a stall that is
+   * over costs about a second of reduced traffic instead of tower's ~40 s of decay (a 1 s penalty on a 10 ms
+   * set), and a probe into a stall that is not over costs one slow attempt (retried, where a retry policy is
+   * set). After a failure (e.g. UNAVAILABLE, which is never retried) no probe is sent: the penalty decays as
+   * in tower, so a failing endpoint does not fail a caller's call every few seconds. `Infinity` disables.
+   */
+  recoveryProbeMs?: number;
+  /**
+   * The wait before the next recovery probe doubles each time a probe comes back stalled, up to this (ms).
+   * Default 16_000: a frozen endpoint costs at most one probe per 16 s (an attempt that times out), about
+   * tower's own rate of re-trying it (a 5 s penalty decays under 2x a 10 ms median in ~55 s).
+   */
+  recoveryProbeMaxMs?: number;
+  /**
    * HAZL's load band, in calls in flight per READY endpoint (time-averaged over the evaluation interval,
    * this client's calls only: latency x throughput per endpoint by Little's law). Above `high` other zones
    * open; a zone closes when the load without it would be below `low`. Default `{ low: 0.8, high: 2.0 }`
@@ -75,6 +91,8 @@ export interface ResolvedBalancerOptions {
   readonly failurePenaltyMs: number;
   readonly timeoutPenaltyMs: number;
   readonly spikeCapFactor: number;
+  readonly recoveryProbeMs: number;
+  readonly recoveryProbeMaxMs: number;
   readonly zoneBand: { readonly low: number; readonly high: number };
   readonly minZoneEvaluationIntervalMs: number;
   readonly zoneOrder: readonly string[] | undefined;
@@ -87,6 +105,8 @@ export const BALANCER_DEFAULTS = {
   failurePenaltyMs: 5_000,
   timeoutPenaltyMs: 5_000,
   spikeCapFactor: 3,
+  recoveryProbeMs: 1_000,
+  recoveryProbeMaxMs: 16_000,
   zoneBand: { low: 0.8, high: 2.0 },
   minZoneEvaluationIntervalMs: 1_000,
 } as const;
@@ -125,6 +145,11 @@ export function resolveBalancerOptions(o: BalancerOptions = {}): ResolvedBalance
     failurePenaltyMs: positive('failurePenaltyMs', o.failurePenaltyMs, d.failurePenaltyMs),
     timeoutPenaltyMs: positive('timeoutPenaltyMs', o.timeoutPenaltyMs, d.timeoutPenaltyMs),
     spikeCapFactor: positive('spikeCapFactor', o.spikeCapFactor, d.spikeCapFactor, true),
+    recoveryProbeMs: positive('recoveryProbeMs', o.recoveryProbeMs, d.recoveryProbeMs, true),
+    recoveryProbeMaxMs: Math.max(
+      positive('recoveryProbeMaxMs', o.recoveryProbeMaxMs, d.recoveryProbeMaxMs, true),
+      positive('recoveryProbeMs', o.recoveryProbeMs, d.recoveryProbeMs, true),
+    ),
     zoneBand: { low: band.low, high: band.high },
     minZoneEvaluationIntervalMs: positive('minZoneEvaluationIntervalMs', o.minZoneEvaluationIntervalMs, d.minZoneEvaluationIntervalMs),
     zoneOrder: o.zoneOrder,

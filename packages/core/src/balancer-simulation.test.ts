@@ -140,6 +140,48 @@ describe('p2c + peak-EWMA simulations', { timeout: 60_000 }, () => {
   });
 });
 
+describe('recovery from a stall of many samples (recovery probes)', { timeout: 60_000 }, () => {
+  /**
+   * 10 nodes, 5 callers; from 5 s to 10 s every attempt on node x times out after 500 ms, then x is healthy
+   * again. Returns how long after the stall ended x's share of picks over a 1 s window is back above 6 %
+   * (fair: 10 %), or Infinity within the 60 s run.
+   */
+  function recoveryAfterStall(options: BalancerOptions): number {
+    const { b, keys } = setup(10, options);
+    const random = createSeededRandom(6);
+    const x = keys[0]!;
+    const stalled = (k: string, at: number) => k === x && at >= 5_000 && at < 10_000;
+    const windowPicks: number[] = []; // picks of x per 1 s window after the stall
+    const windowTotals: number[] = [];
+    runClosedLoop({
+      balancer: b,
+      random,
+      picks: 40_000,
+      concurrency: () => 5,
+      latencyMs: (k, now) => (stalled(k, now) ? 500 : 10 * (0.9 + 0.2 * random())),
+      outcome: (k, startedMs) => (stalled(k, startedMs) ? 'timeout' : 'success'),
+      onPick: (k, now) => {
+        if (now < 10_000) return;
+        const w = Math.floor((now - 10_000) / 1_000);
+        windowTotals[w] = (windowTotals[w] ?? 0) + 1;
+        if (k === x) windowPicks[w] = (windowPicks[w] ?? 0) + 1;
+      },
+    });
+    for (let w = 0; w < windowTotals.length; w++) if ((windowPicks[w] ?? 0) / windowTotals[w]! > 0.06) return w * 1_000;
+    return Infinity;
+  }
+
+  test('a 5 s stall (every attempt times out): back to a fair share within 8 s of its end; without probes (tower) > 25 s', () => {
+    const withProbes = recoveryAfterStall({});
+    const towerLike = recoveryAfterStall({ recoveryProbeMs: Infinity });
+    console.log(`back above a 6 % share ${withProbes} ms after the stall ended; without recovery probes ${towerLike} ms`);
+    // Probes after the first timeouts (~5.5 s) at +1 s, then waits of 2 and 4 s while the stall lasts: the first
+    // probe after 10 s comes by ~13.5 s and answers normally.
+    assert.ok(withProbes <= 8_000, `with probes: ${withProbes} ms`);
+    assert.ok(towerLike > 25_000, `without probes: ${towerLike} ms`);
+  });
+});
+
 describe('zone simulations (HAZL band 0.8..2.0, 120 nodes in 3 zones)', { timeout: 60_000 }, () => {
   const zoneOf = (i: number): string => ['a', 'b', 'c'][i % 3]!;
   const zones = (keys: string[]): Map<string, string> => new Map(keys.map((k, i) => [k, zoneOf(i)]));

@@ -4,7 +4,7 @@ import { getHeapStatistics, setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import fc from 'fast-check';
 import { createFakeClock, createSeededRandom } from '@fairway/testing';
-import { createBalancer, endpointKey, type Balancer, type EndpointInfo } from './index.js';
+import { createBalancer, endpointKey, type Balancer, type EndpointInfo, type PickHandle } from './index.js';
 
 const ep = (i: number, extra: Partial<EndpointInfo> = {}): EndpointInfo => ({ address: `10.0.${i >> 8}.${i & 255}:50051`, ...extra });
 
@@ -310,6 +310,83 @@ describe('PickHandle.release', { timeout: 30_000 }, () => {
     const before = estimate(keys[2]!);
     pickOn(keys[2]!).release({ kind: 'cancelled', latencyMs: 1 }, clock.now());
     assert.equal(estimate(keys[2]!), before);
+  });
+
+  test('a stalled endpoint gets one recovery probe after recoveryProbeMs; a normal answer ends the stall at once', () => {
+    const clock = createFakeClock();
+    const b = createBalancer({ timeoutPenaltyMs: 4_000 });
+    const keys = b.update([ep(1), ep(2), ep(3)], 0).added;
+    ready(b, keys);
+    const random = createSeededRandom(21);
+    for (let i = 0; i < 30; i++) b.pick(clock.now(), random)!.release({ kind: 'success', latencyMs: 10 }, clock.now());
+    const stalled = keys[0]!;
+    const others = new Set(keys.filter((k) => k !== stalled));
+    const estimate = (): number => b.snapshot(clock.now()).find((s) => s.key === stalled)!.rttEstimateMs;
+    for (let i = 0; i < 2; i++) b.pick(clock.now(), random, others)!.release({ kind: 'timeout', latencyMs: 500 }, clock.now());
+    assert.equal(estimate(), 4_000, 'two timeouts in a row: the full penalty');
+    // Until the wait is over, picks (released at once, 10 ms) never choose it; soon after, one does.
+    const firstPickOfStalled = (n: number, stepMs: number): PickHandle | undefined => {
+      for (let i = 0; i < n; i++) {
+        clock.advance(stepMs);
+        const h = b.pick(clock.now(), random)!;
+        if (h.key === stalled) return h; // left in flight: the test decides how it ends
+        h.release({ kind: 'success', latencyMs: 10 }, clock.now());
+      }
+      return undefined;
+    };
+    assert.equal(firstPickOfStalled(99, 10), undefined, 'not within 990 ms');
+    const probe = firstPickOfStalled(1_000, 1);
+    assert.ok(probe, 'probed soon after 1 s');
+    assert.match(probe.explanation.reason, /recovery probe/);
+    // While the probe is in flight, nothing else goes there.
+    for (let i = 0; i < 500; i++) {
+      const h = b.pick(clock.now(), random)!;
+      assert.notEqual(h.key, stalled, 'one probe at a time');
+      h.release({ kind: 'success', latencyMs: 10 }, clock.now());
+    }
+    // The probe answers in 12 ms: that replaces the 4 s estimate.
+    clock.advance(12);
+    probe.release({ kind: 'success', latencyMs: 12 }, clock.now());
+    assert.equal(estimate(), 12, 'recovered at once');
+  });
+
+  test('a probe into a stall that is not over: the wait doubles (1, 2, 4, 8, 16, 16 s); a failing endpoint gets no probe', () => {
+    // 60 s of traffic, one pick every 10 ms released at once (10 ms); the bad endpoint's picks end badly.
+    const run = (bad: 'timeout' | 'failure') => {
+      const clock = createFakeClock();
+      const b = createBalancer({ timeoutPenaltyMs: 4_000, failurePenaltyMs: 4_000 });
+      const keys = b.update([ep(1), ep(2), ep(3)], 0).added;
+      ready(b, keys);
+      const random = createSeededRandom(22);
+      for (let i = 0; i < 30; i++) b.pick(clock.now(), random)!.release({ kind: 'success', latencyMs: 10 }, clock.now());
+      const badKey = keys[0]!;
+      const end = (h: PickHandle, atMs: number) => h.release(bad === 'timeout' ? { kind: 'timeout', latencyMs: 500 } : { kind: 'failure' }, atMs);
+      for (let i = 0; i < 2; i++) end(b.pick(clock.now(), random, new Set(keys.slice(1)))!, clock.now());
+      const start = clock.now();
+      const picks: number[] = [];
+      let pending: { at: number; h: PickHandle } | undefined; // a timed-out attempt ends 500 ms after its pick
+      for (let t = 0; t < 60_000; t += 10) {
+        clock.advance(10);
+        if (pending && clock.now() >= pending.at) (end(pending.h, pending.at), (pending = undefined));
+        const h = b.pick(clock.now(), random)!;
+        if (h.key !== badKey) h.release({ kind: 'success', latencyMs: 10 }, clock.now());
+        else if (bad === 'timeout') (picks.push(clock.now() - start), (pending = { at: clock.now() + 500, h }));
+        else (picks.push(clock.now() - start), end(h, clock.now()));
+      }
+      return picks;
+    };
+    const probes = run('timeout');
+    assert.ok(probes[0]! >= 1_000 && probes[0]! < 1_300, `first probe ${probes[0]} ms after the stall`);
+    // From each probe's end to the next probe: the wait, plus a few picks until the endpoint is drawn (1 in 3).
+    const waits = probes.slice(1).map((t, i) => t - probes[i]! - 500);
+    const expected = [2_000, 4_000, 8_000, 16_000, 16_000];
+    assert.ok(waits.length >= expected.length, `probes at ${probes.join(', ')} ms`);
+    expected.forEach((w, i) => assert.ok(waits[i]! >= w && waits[i]! < w + 300, `wait ${i + 1}: ${waits[i]} ms, expected ${w}`));
+    assert.ok(probes.length <= 7, `at most 7 probes in 60 s: ${probes.length}`);
+    // A failing endpoint is not probed (UNAVAILABLE is never retried: a probe would fail a caller's call); its
+    // 4 s penalty decays as in tower, under 2 x 10 ms after ~53 s.
+    const failing = run('failure');
+    assert.ok(failing.length <= 2 && (failing[0] ?? Infinity) > 45_000, `failing endpoint picked at ${failing.join(', ')} ms`);
   });
 
   test('release after removal is dropped: nothing leaks, snapshot size returns to the live set', () => {

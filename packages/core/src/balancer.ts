@@ -138,9 +138,11 @@ export class Balancer implements ReleaseSink {
     const decayMs = this.o.decayMs;
     let e = c.first;
     let o = c.second;
-    let eRtt = this.rttOf(e, nowMs, decayMs);
+    let eProbe = this.recoveryProbeDue(e, nowMs);
+    let eRtt = eProbe ? this.probeRtt(e, nowMs, decayMs) : this.rttOf(e, nowMs, decayMs);
     let eCost = costFrom(e, eRtt);
-    let oRtt = o === undefined ? 0 : this.rttOf(o, nowMs, decayMs);
+    let oProbe = o !== undefined && this.recoveryProbeDue(o, nowMs);
+    let oRtt = o === undefined ? 0 : oProbe ? this.probeRtt(o, nowMs, decayMs) : this.rttOf(o, nowMs, decayMs);
     let oCost = o === undefined ? 0 : costFrom(o, oRtt);
     let tie = false;
     if (o === undefined) {
@@ -156,6 +158,14 @@ export class Balancer implements ReleaseSink {
       const tc = eCost;
       eCost = oCost;
       oCost = tc;
+      const tp = eProbe;
+      eProbe = oProbe;
+      oProbe = tp;
+    }
+    if (eProbe) {
+      e.probing = true;
+      const why = 'recovery probe: a stalled endpoint with nothing in flight, valued at the set median for one call';
+      note = note === undefined ? why : `${note}; ${why}`;
     }
     const eIn = e.inFlight;
     const oIn = o === undefined ? 0 : o.inFlight;
@@ -173,14 +183,22 @@ export class Balancer implements ReleaseSink {
       e.group.inFlightReady--;
     }
     e.inFlight--;
+    // Any release ends a recovery probe: only one of the endpoint's calls at a time is one (it is picked
+    // while nothing else is in flight there).
+    const recovering = e.probing;
+    e.probing = false;
     const { kind, latencyMs } = outcome;
     const latency = typeof latencyMs === 'number' && latencyMs >= 0 && Number.isFinite(latencyMs) ? latencyMs : undefined;
     if (kind === 'cancelled' || (kind === 'success' && latency === undefined)) return;
     const capMs = this.o.spikeCapFactor * this.setMedian(nowMs);
     const firstAnswer = !e.answered;
-    if (kind === 'success') recordSample(e, latency!, latency! > capMs, capMs, nowMs, this.o.decayMs);
-    else if (kind === 'failure') recordSample(e, this.o.failurePenaltyMs, true, capMs, nowMs, this.o.decayMs);
-    else recordSample(e, Math.max(latency ?? 0, this.o.timeoutPenaltyMs), true, capMs, nowMs, this.o.decayMs);
+    const decayMs = this.o.decayMs;
+    if (kind === 'success') recordSample(e, latency!, latency! > capMs, capMs, nowMs, decayMs, recovering);
+    else if (kind === 'failure') recordSample(e, this.o.failurePenaltyMs, true, capMs, nowMs, decayMs, recovering);
+    else recordSample(e, Math.max(latency ?? 0, this.o.timeoutPenaltyMs), true, capMs, nowMs, decayMs, recovering);
+    e.lastFailed = kind === 'failure';
+    if (!e.lastHigh) e.probeWaitMs = 0; // normal again: the next stall starts from the first wait
+    else if (recovering) e.probeWaitMs = Math.min(2 * (e.probeWaitMs || this.o.recoveryProbeMs), this.o.recoveryProbeMaxMs);
     // A first answer is new evidence about the set: endpoints still waiting for their probe are valued at the
     // median, so it is recomputed now rather than up to MEDIAN_REFRESH_MS later.
     if (firstAnswer && e.answered) this.medianAtMs = Number.NEGATIVE_INFINITY;
@@ -201,6 +219,21 @@ export class Balancer implements ReleaseSink {
     this.medianAtMs = Number.NEGATIVE_INFINITY;
     const m = this.setMedian(nowMs);
     return m > RTT_FLOOR_MS ? m : RTT_FLOOR_MS;
+  }
+
+  /**
+   * True when `e` is owed a recovery probe (see `recoveryProbeMs`): its last outcome was a stall (not a
+   * failure), nothing is in flight to it, and the wait since that outcome has passed.
+   */
+  private recoveryProbeDue(e: EndpointState, nowMs: number): boolean {
+    return e.lastHigh && !e.lastFailed && e.inFlight === 0 && nowMs - e.rttAtMs >= (e.probeWaitMs || this.o.recoveryProbeMs);
+  }
+
+  /** What a probe-due endpoint is valued at: the set median (its own estimate, if that is lower). */
+  private probeRtt(e: EndpointState, nowMs: number, decayMs: number): number {
+    const own = decayedRttMs(e, nowMs, decayMs);
+    const median = this.setMedian(nowMs);
+    return median < own ? (median > RTT_FLOOR_MS ? median : RTT_FLOOR_MS) : own;
   }
 
   /** The zone mode picks use now (brings it up to date first). */

@@ -53,6 +53,9 @@ export class EndpointRecord implements EndpointState {
   answered = false;
   lastHigh = false;
   lastSampleMs = Number.NaN;
+  lastFailed = false;
+  probing = false;
+  probeWaitMs = 0;
   ready = false;
   removed = false;
   groupIndex = -1;

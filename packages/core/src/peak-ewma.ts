@@ -17,7 +17,13 @@
  *    outcome in a row is taken in full. One slow answer is noise; two in a row is a signal.
  * 2. Agreeing samples. A faster sample within a factor 2 of the previous (normal) sample moves the estimate
  *    at least {@link AGREE_WEIGHT} (25 %) of the way to it, whatever the elapsed time.
- * Both only ever move the estimate down relative to tower's, so for answers of `r` ms after a lone spike
+ * 3. Recovery probes (in the Balancer, see `recoveryProbeMs`): an endpoint whose last outcome was a stall (a
+ *    slow sample or a timed-out attempt) and that has nothing in flight is valued at the set's median once
+ *    `recoveryProbeMs` has passed since that outcome, so it gets one call; if that call comes back normal,
+ *    its sample *replaces* the estimate (`recovered`): the stall is over. A stalled estimate otherwise only
+ *    decays (tower: ~40 s from a 1 s penalty to a 10 ms set), since a costly endpoint is not picked and so
+ *    gives no fresh answer. While probes keep coming back slow the wait doubles, up to `recoveryProbeMaxMs`.
+ * Both 1 and 2 only ever move the estimate down relative to tower's, so for answers of `r` ms after a lone spike
  * in a set of median `m` the estimate is at most `r + (k m - r) exp(-t / decayMs)` at time `t` (both the
  * idle decay and each blend contract toward values <= r at least that fast). With k = 3, m = r = 10 ms,
  * decay 10 s: under 20 ms within 10 s x ln 2 = 6.9 s whatever the traffic (with none at all, the idle
@@ -49,6 +55,12 @@ export interface LoadState {
   lastHigh: boolean;
   /** Last recorded sample (ms); NaN before the first. */
   lastSampleMs: number;
+  /** The last recorded outcome was a failure penalty (not a slow sample or a timeout). */
+  lastFailed: boolean;
+  /** A recovery probe (see the module doc) is in flight. */
+  probing: boolean;
+  /** Wait (ms) after a stalled outcome before the next recovery probe; 0 until the first probe is due. */
+  probeWaitMs: number;
 }
 
 /** Creates the load of a new endpoint seeded with `seedRttMs`. */
@@ -61,6 +73,9 @@ export function createLoadState(seedRttMs: number, weight: number, nowMs: number
     answered: false,
     lastHigh: false,
     lastSampleMs: Number.NaN,
+    lastFailed: false,
+    probing: false,
+    probeWaitMs: 0,
   };
 }
 
@@ -90,6 +105,7 @@ export function costFrom(s: LoadState, decayedMs: number): number {
  * @param high - true for a failure/timeout penalty, or a sample above `capMs`.
  * @param capMs - spike cap (`spikeCapFactor x set median`): a lone high outcome raises the estimate to at
  *   most this; `Infinity` disables the cap.
+ * @param recovered - the sample answers a recovery probe: a normal one replaces the estimate outright.
  */
 export function recordSample(
   s: LoadState,
@@ -98,6 +114,7 @@ export function recordSample(
   capMs: number,
   nowMs: number,
   decayMs: number,
+  recovered = false,
 ): void {
   const sample = sampleMs > RTT_FLOOR_MS ? sampleMs : RTT_FLOOR_MS;
   const elapsed = nowMs > s.rttAtMs ? nowMs - s.rttAtMs : 0;
@@ -107,6 +124,9 @@ export function recordSample(
   if (!s.answered) {
     // The seed was a guess, not evidence: the first answer replaces it (a lone high one up to the cap).
     next = high ? Math.min(sample, capMs) : sample;
+  } else if (recovered && !high) {
+    // A normal answer to a recovery probe: the stall the estimate remembers is over.
+    next = sample;
   } else if (sample >= decayed) {
     // Peak: a slower sample replaces the estimate at once; a lone high one only up to the cap.
     next = high && !s.lastHigh ? Math.max(decayed, Math.min(sample, capMs)) : sample;
