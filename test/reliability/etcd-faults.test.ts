@@ -2,56 +2,34 @@
 // the leader killed, then every member down for 10 s. Discovery keeps the last good set meanwhile, so no call
 // fails; after etcd returns the watch resumes (a registration made then is seen). A call ledger accounts for
 // every call (a reply or a status with details; none hanging).
-import { test, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { credentials } from '@grpc/grpc-js';
-import type { Client } from '@grpc/grpc-js';
-import { startEtcd, startEchoBackend, loadEcho, echoUnary } from '@fairway/testing';
-import type { EtcdHarness, EchoBackend } from '@fairway/testing';
+import { startEtcd, startEchoBackend, loadEcho } from '@fairway/testing';
 import { createClient, registerInEtcd } from 'fairway';
-import type { EtcdRegistration } from 'fairway';
-import { createCallLedger } from './support/call-ledger.js';
+import { sleep, startEchoLoad, stopAfterTests } from './support/under-load.js';
 
 const { EchoClient } = loadEcho();
 const quiet = { info() {}, warn() {}, error() {} };
-let etcd: EtcdHarness | undefined;
-const backends: EchoBackend[] = [];
-const registrations: EtcdRegistration[] = [];
-let client: Client | undefined;
-after(async () => {
-  client?.close();
-  await Promise.all(registrations.map((r) => r.deregister().catch(() => undefined)));
-  for (const b of backends) b.forceStop();
-  await etcd?.close();
-});
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const started = stopAfterTests();
+const { backends, registrations } = started;
 
 test('etcd leader killed, then all of etcd down for 10 s, under load: no call fails, every call accounted for, the watch resumes', { timeout: 150_000 }, async () => {
-  etcd = await startEtcd({ members: 3, startTimeoutMs: 60_000 });
-  const e = etcd;
+  const e = await startEtcd({ members: 3, startTimeoutMs: 60_000 });
+  started.discovery = e;
   const connection = { endpoints: e.endpoints, maxBackoffMs: 500, logger: quiet };
   for (const id of ['e1', 'e2', 'e3']) {
     const b = await startEchoBackend({ id, serviceTimeMs: 5 });
     backends.push(b);
     registrations.push(await registerInEtcd({ service: 'rel-etcd', address: b.address, instance: id, ...connection }));
   }
-  client = createClient(EchoClient, 'etcd:///rel-etcd', credentials.createInsecure(), {
+  const c = createClient(EchoClient, 'etcd:///rel-etcd', credentials.createInsecure(), {
     discovery: { etcd: connection },
     retry: { attemptTimeoutMs: 2_000, maxAttempts: 3, retryIntervalMs: 20 },
   });
-  const c = client;
-  const ledger = createCallLedger({ watchdogMs: 30_000 });
-  let stop = false;
-  const hardStop = Date.now() + 120_000;
-  const workers = Promise.all(
-    Array.from({ length: 4 }, async () => {
-      for (let n = 0; !stop && n < 50_000 && Date.now() < hardStop; n++) {
-        await ledger.track('echo', () => echoUnary(c, { message: 'x' }, { deadlineMs: 10_000 }));
-        await sleep(2);
-      }
-    }),
-  );
-  const servedBy = (from: number) => new Set(ledger.entries.filter((x) => x.startedAt >= from && x.result?.ok).map((x) => (x.result as { reply: { server_id: string } }).reply.server_id));
+  started.client = c;
+  const load = startEchoLoad(c, { workers: 4, callsPerWorker: 50_000, pauseMs: 2, hardStopMs: 120_000 });
+  const { ledger, servedBy } = load;
   try {
     const t0 = Date.now();
     for (let i = 0; i < 600 && servedBy(t0).size < 3; i++) await sleep(25);
@@ -82,8 +60,7 @@ test('etcd leader killed, then all of etcd down for 10 s, under load: no call fa
     const t4 = Date.now();
     for (let i = 0; i < 1200 && !servedBy(t4).has('e4'); i++) await sleep(25);
 
-    stop = true;
-    await workers;
+    await load.stop();
     await ledger.drain(15_000);
     const summary = ledger.assertAllAccounted();
     console.log(`[etcd-faults] ${summary}; ${duringOutage} replies while every etcd member was down`);
@@ -93,7 +70,6 @@ test('etcd leader killed, then all of etcd down for 10 s, under load: no call fa
     assert.ok(duringOutage >= 50, `calls kept succeeding on the last good set while etcd was down: ${duringOutage}`);
     assert.ok(servedBy(t4).has('e4'), 'a backend registered after the outage receives calls (the watch resumed)');
   } finally {
-    stop = true;
-    await workers;
+    await load.stop();
   }
 });

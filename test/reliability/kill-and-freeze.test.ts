@@ -5,11 +5,11 @@ import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { credentials, status } from '@grpc/grpc-js';
 import type { Client } from '@grpc/grpc-js';
-import { startBackendProcess, loadEcho, echoUnary, createScriptedDiscovery, createSeededRandom } from '@fairway/testing';
+import { startBackendProcess, loadEcho, createScriptedDiscovery, createSeededRandom } from '@fairway/testing';
 import type { BackendProcess } from '@fairway/testing';
 import type { CallObserverFactory } from '@fairway/core';
 import { createClient, registerDiscoveryScheme } from '@fairway/grpc';
-import { createCallLedger } from './support/call-ledger.js';
+import { sleep, startEchoLoad } from './support/under-load.js';
 
 const { EchoClient } = loadEcho();
 const procs: BackendProcess[] = [];
@@ -39,7 +39,6 @@ const failedCallRecorder: CallObserverFactory = {
     };
   },
 };
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 test('kill -9 of random backends and a SIGSTOP freeze under load: every call accounted for; a kill costs at most the calls in flight', { timeout: 240_000 }, async () => {
   const random = createSeededRandom('kill-and-freeze');
@@ -59,17 +58,8 @@ test('kill -9 of random backends and a SIGSTOP freeze under load: every call acc
   });
   const c = client;
 
-  const ledger = createCallLedger({ watchdogMs: 30_000 });
-  const concurrency = 8;
-  let stop = false;
-  const hardStop = Date.now() + 80_000;
-  const workers = Promise.all(
-    Array.from({ length: concurrency }, async () => {
-      for (let n = 0; !stop && n < 20_000 && Date.now() < hardStop; n++) {
-        await ledger.track('echo', () => echoUnary(c, { message: 'x' }, { deadlineMs: 10_000 }));
-      }
-    }),
-  );
+  const load = startEchoLoad(c, { workers: 8, callsPerWorker: 20_000, hardStopMs: 80_000 });
+  const { ledger } = load;
   const okCount = () => ledger.entries.filter((e) => e.result?.ok).length;
   try {
     for (let i = 0; i < 400 && okCount() < 100; i++) await sleep(25);
@@ -99,8 +89,7 @@ test('kill -9 of random backends and a SIGSTOP freeze under load: every call acc
     await sleep(1_000);
     const freezeEnd = Date.now();
 
-    stop = true;
-    await workers;
+    await load.stop();
     await ledger.drain(15_000);
     const summary = ledger.assertAllAccounted();
 
@@ -131,7 +120,6 @@ test('kill -9 of random backends and a SIGSTOP freeze under load: every call acc
     assert.ok(duringFreeze.filter((e) => e.result?.ok).length >= 50, `calls kept completing while frozen: ${duringFreeze.length}`);
     assert.ok(failures.length <= report.slice(0, 3).reduce((s, r) => s + r.inFlight, 0), `${failures.length} failures in all`);
   } finally {
-    stop = true;
-    await workers;
+    await load.stop();
   }
 });

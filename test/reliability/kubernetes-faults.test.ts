@@ -2,32 +2,24 @@
 // watch streams dropped again and again, history compacted while disconnected (410 Gone -> re-list), and the
 // API server unreachable for a while, with pods coming and going between the faults. No call fails, every
 // call is accounted for (ledger), and after each fault the client's set is exactly the Service's set.
-import { test, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { credentials } from '@grpc/grpc-js';
-import type { Client } from '@grpc/grpc-js';
-import { startKubeApiStandIn, makeEndpointSlice, startEchoBackend, loadEcho, echoUnary } from '@fairway/testing';
-import type { KubeApiStandIn, EchoBackend } from '@fairway/testing';
+import { startKubeApiStandIn, makeEndpointSlice, startEchoBackend, loadEcho } from '@fairway/testing';
+import type { EchoBackend } from '@fairway/testing';
 import { createClient } from 'fairway';
-import { createCallLedger } from './support/call-ledger.js';
+import { sleep, startEchoLoad, stopAfterTests } from './support/under-load.js';
 
 const { EchoClient } = loadEcho();
-let api: KubeApiStandIn | undefined;
-const backends: EchoBackend[] = [];
-let client: Client | undefined;
-after(async () => {
-  client?.close();
-  for (const b of backends) b.forceStop();
-  await api?.close();
-});
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const started = stopAfterTests();
+const { backends } = started;
 const ns = 'rel';
 const slice = (b: EchoBackend) =>
   makeEndpointSlice({ name: `echo-${b.id}`, namespace: ns, service: 'echo', ports: [{ name: 'grpc', port: b.port }], endpoints: [{ ip: '127.0.0.1', pod: b.id, podUid: `uid-${b.id}`, zone: 'zone-a' }] });
 
 test('dropped watch streams, 410 Gone and an unreachable API server under load: no call fails; the set follows the Service', { timeout: 150_000 }, async () => {
-  api = await startKubeApiStandIn();
-  const a = api;
+  const a = await startKubeApiStandIn();
+  started.discovery = a;
   const pool: EchoBackend[] = [];
   for (let i = 1; i <= 5; i++) {
     const b = await startEchoBackend({ id: `p${i}`, zone: 'zone-a', serviceTimeMs: 3 });
@@ -36,22 +28,13 @@ test('dropped watch streams, 410 Gone and an unreachable API server under load: 
   }
   const [p1, p2, p3, p4, p5] = pool as [EchoBackend, EchoBackend, EchoBackend, EchoBackend, EchoBackend];
   for (const b of [p1, p2, p3]) a.applySlice(slice(b));
-  client = createClient(EchoClient, `k8s:///echo.${ns}:grpc`, credentials.createInsecure(), {
+  const c = createClient(EchoClient, `k8s:///echo.${ns}:grpc`, credentials.createInsecure(), {
     zone: 'zone-a',
     discovery: { kubernetes: { apiServerUrl: a.url, token: a.token, caPem: a.caPem, retryInitialMs: 100, retryMaxMs: 800 } },
   });
-  const c = client;
-  const ledger = createCallLedger({ watchdogMs: 30_000 });
-  let stop = false;
-  const hardStop = Date.now() + 120_000;
-  const workers = Promise.all(
-    Array.from({ length: 4 }, async () => {
-      for (let n = 0; !stop && n < 50_000 && Date.now() < hardStop; n++) {
-        await ledger.track('echo', () => echoUnary(c, { message: 'x' }, { deadlineMs: 10_000 }));
-        await sleep(2);
-      }
-    }),
-  );
+  started.client = c;
+  const load = startEchoLoad(c, { workers: 4, callsPerWorker: 50_000, pauseMs: 2, hardStopMs: 120_000 });
+  const { ledger } = load;
   /** Waits until the last `n` replies came exactly from `ids` (all of them, nothing else). */
   const servedExactly = async (ids: string[], what: string) => {
     const want = [...ids].sort().join();
@@ -60,7 +43,7 @@ test('dropped watch streams, 410 Gone and an unreachable API server under load: 
     while (Date.now() < deadline) {
       const since = Date.now();
       await sleep(600);
-      seen = [...new Set(ledger.entries.filter((x) => x.startedAt >= since && x.result?.ok).map((x) => (x.result as { reply: { server_id: string } }).reply.server_id))].sort().join();
+      seen = [...load.servedBy(since)].sort().join();
       if (seen === want) return;
     }
     assert.fail(`${what}: served by ${seen}, wanted ${want}`);
@@ -97,8 +80,7 @@ test('dropped watch streams, 410 Gone and an unreachable API server under load: 
     a.applySlice(slice(p1));
     await servedExactly(['p1', 'p3', 'p4', 'p5'], 'after the API server came back');
 
-    stop = true;
-    await workers;
+    await load.stop();
     await ledger.drain(15_000);
     const summary = ledger.assertAllAccounted();
     console.log(`[kubernetes-faults] ${summary}; lists ${listsBefore} -> ${listsAfter} (the 410 Gone ERROR event made it list again)`);
@@ -107,7 +89,6 @@ test('dropped watch streams, 410 Gone and an unreachable API server under load: 
     const failed = ledger.entries.filter((x) => x.result && !x.result.ok);
     assert.deepEqual(failed.map((x) => x.result), [], 'no call failed');
   } finally {
-    stop = true;
-    await workers;
+    await load.stop();
   }
 });

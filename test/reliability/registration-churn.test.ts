@@ -2,53 +2,32 @@
 // etcd through the registrar, while a client calls under load: no call fails, every call is accounted for
 // (ledger), and afterwards the policy tracks exactly the live set (no leftover connection or balancer row).
 // Runs ~15 s by default; FAIRWAY_SOAK=1 runs the full minute.
-import { test, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { credentials } from '@grpc/grpc-js';
-import type { Client } from '@grpc/grpc-js';
-import { startEtcd, startEchoBackend, loadEcho, echoUnary, createSeededRandom } from '@fairway/testing';
-import type { EtcdHarness, EchoBackend } from '@fairway/testing';
+import { startEtcd, startEchoBackend, loadEcho, createSeededRandom } from '@fairway/testing';
 import { createClient, registerInEtcd } from 'fairway';
-import type { EtcdRegistration } from 'fairway';
-import { createCallLedger } from './support/call-ledger.js';
 import { policyOf } from './support/policy-introspection.js';
+import { sleep, startEchoLoad, stopAfterTests } from './support/under-load.js';
 
 const { EchoClient } = loadEcho();
 const quiet = { info() {}, warn() {}, error() {} };
 const churnMs = process.env['FAIRWAY_SOAK'] === '1' ? 60_000 : 15_000;
-let etcd: EtcdHarness | undefined;
-const backends: EchoBackend[] = [];
-const registrations: EtcdRegistration[] = [];
-let client: Client | undefined;
-after(async () => {
-  client?.close();
-  await Promise.all(registrations.map((r) => r.deregister().catch(() => undefined)));
-  for (const b of backends) b.forceStop();
-  await etcd?.close();
-});
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const started = stopAfterTests();
+const { backends, registrations } = started;
 
 test(`an endpoint registering and deregistering every 50-300 ms for ${churnMs / 1000} s: no call fails, state returns to the live set`, { timeout: churnMs + 90_000 }, async () => {
-  etcd = await startEtcd();
+  const etcd = await startEtcd();
+  started.discovery = etcd;
   const connection = { endpoints: etcd.endpoints, maxBackoffMs: 500, logger: quiet };
   const stable = await startEchoBackend({ id: 'stable', serviceTimeMs: 3 });
   const flapper = await startEchoBackend({ id: 'flapper', serviceTimeMs: 3 });
   backends.push(stable, flapper);
   registrations.push(await registerInEtcd({ service: 'rel-churn', address: stable.address, instance: 'stable', ...connection }));
-  client = createClient(EchoClient, 'etcd:///rel-churn', credentials.createInsecure(), { discovery: { etcd: connection } });
-  const c = client;
-  const ledger = createCallLedger({ watchdogMs: 30_000 });
-  let stop = false;
-  const hardStop = Date.now() + churnMs + 60_000;
-  const workers = Promise.all(
-    Array.from({ length: 4 }, async () => {
-      for (let n = 0; !stop && n < 200_000 && Date.now() < hardStop; n++) {
-        await ledger.track('echo', () => echoUnary(c, { message: 'x' }, { deadlineMs: 10_000 }));
-        await sleep(1);
-      }
-    }),
-  );
-  const servers = (from: number) => new Set(ledger.entries.filter((x) => x.startedAt >= from && x.result?.ok).map((x) => (x.result as { reply: { server_id: string } }).reply.server_id));
+  const c = createClient(EchoClient, 'etcd:///rel-churn', credentials.createInsecure(), { discovery: { etcd: connection } });
+  started.client = c;
+  const load = startEchoLoad(c, { workers: 4, callsPerWorker: 200_000, pauseMs: 1, hardStopMs: churnMs + 60_000 });
+  const { ledger } = load;
   try {
     const random = createSeededRandom('churn');
     let cycles = 0;
@@ -76,10 +55,9 @@ test(`an endpoint registering and deregistering every 50-300 ms for ${churnMs / 
     }
     const t = Date.now();
     await sleep(1_000);
-    const lastServers = [...servers(t)];
+    const lastServers = [...load.servedBy(t)];
 
-    stop = true;
-    await workers;
+    await load.stop();
     await ledger.drain(15_000);
     const summary = ledger.assertAllAccounted();
     console.log(`[registration-churn] ${cycles} register/deregister cycles in ${churnMs / 1000} s; ${summary}; the flapping endpoint answered ${flapperServed}`);
@@ -93,7 +71,6 @@ test(`an endpoint registering and deregistering every 50-300 ms for ${churnMs / 
     const inFlight = policyOf(c).balancerRows().reduce((s, r) => s + r.inFlight, 0);
     assert.equal(inFlight, 0, 'no pick is left counted in flight');
   } finally {
-    stop = true;
-    await workers;
+    await load.stop();
   }
 });
