@@ -46,3 +46,16 @@ test('the declarations type-check for import (.mts) and require (.cts)', { timeo
   const r = spawnSync(process.execPath, [tsc, '-p', join(dir, 'tsconfig.json')], { cwd: root, encoding: 'utf8', timeout: 110_000 });
   assert.equal(r.status, 0, `tsc failed:\n${r.stdout}\n${r.stderr}`);
 });
+
+test('every workspace package loads from dist with plain require() and import', { timeout: 120_000 }, () => {
+  // A bundler slip shows up here and nowhere else, e.g. `node:test` rewritten to a bare `test` that no Node has.
+  const packages = ['core', 'grpc', 'discovery-etcd', 'discovery-kubernetes', 'telemetry', 'server', 'testing', 'cli', 'fairway'];
+  for (const p of packages) {
+    const base = join(root, 'packages', p, 'dist', 'index');
+    assert.ok(existsSync(`${base}.js`) && existsSync(`${base}.cjs`), `packages/${p} is not built (run \`npm run build\` first)`);
+    const script = `require(${JSON.stringify(`${base}.cjs`)}); import(${JSON.stringify(`${base}.js`)}).then(() => console.log('ok'))`;
+    const r = spawnSync(process.execPath, ['-e', script], { cwd: root, encoding: 'utf8', timeout: 60_000 });
+    assert.equal(r.status, 0, `packages/${p}: dist does not load:\n${r.stderr}`);
+    assert.equal(r.stdout.trim(), 'ok', `packages/${p}`);
+  }
+});

@@ -14,7 +14,9 @@ import { JaegerJsonFileExporter } from './jaeger-json.js';
  * the package is imported: they take a second or more to load, and a process that only uses the observer
  * (with its own SDK set-up, or none) should not pay for them. All are CommonJS packages, loaded synchronously.
  */
-const requireHere: NodeJS.Require = createRequire(typeof __filename === 'string' ? __filename : import.meta.url);
+// import.meta.url in the ESM build (a global `__filename`, as `node -e` defines, must not win there); the CJS
+// build has no import.meta (the bundler leaves an empty object) and uses its own __filename.
+const requireHere: NodeJS.Require = createRequire((import.meta as { url?: string }).url ?? __filename);
 
 interface SdkModules {
   NodeSDK: typeof import('@opentelemetry/sdk-node').NodeSDK;
