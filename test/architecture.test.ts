@@ -13,7 +13,7 @@ const root = new URL('..', import.meta.url).pathname;
 const ALLOWED: Record<string, (specifier: string) => boolean> = {
   core: () => false,
   grpc: (s) => s === '@fairway/core' || s === '@grpc/grpc-js' || s === 'p-retry' || s === 'node:perf_hooks',
-  'discovery-etcd': (s) => s === '@fairway/core' || s === 'etcd3' || /^node:(fs|os)$/.test(s),
+  'discovery-etcd': (s) => s === '@fairway/core' || s === 'etcd3' || /^node:(fs|os|module)$/.test(s),
   'discovery-kubernetes': (s) => s === '@fairway/core' || s === '@kubernetes/client-node' || /^node:(fs|http|https|net)$/.test(s),
   telemetry: (s) => s === '@fairway/core' || s.startsWith('@opentelemetry/') || s.startsWith('node:'),
   server: (s) => ['@fairway/core', '@fairway/grpc', '@fairway/discovery-etcd', '@fairway/discovery-kubernetes'].includes(s),

@@ -3,7 +3,8 @@
  * authentication, TLS, and the dial timeout, turned into an `etcd3` client.
  */
 import { readFileSync } from 'node:fs';
-import { Etcd3, type IOptions } from 'etcd3';
+import { createRequire } from 'node:module';
+import type { Etcd3, IOptions } from 'etcd3';
 import { hostPortProblem } from '@fairway/core';
 
 /** TLS for the connection to etcd. PEM contents (Buffer or string) or, for a string without `-----BEGIN`, a file path. */
@@ -176,7 +177,19 @@ export function createEtcd3Client(endpoints: readonly string[], o: EtcdConnectio
     };
   }
   if (o.auth) opts.auth = { username: o.auth.username, password: o.auth.password };
-  return new Etcd3(opts);
+  return new (loadEtcd3().Etcd3)(opts);
+}
+
+/*
+ * etcd3 parses its protobuf definitions when it is loaded: about 300 ms of a 400 ms `import 'fairway'` on this
+ * machine. It is loaded on the first connection instead, so a process that imports `fairway` for static: or
+ * k8s: targets never pays for it. etcd3 is CommonJS, so a synchronous require works from either build:
+ * import.meta.url in the ESM build, the module's own __filename in the CJS build (import.meta is empty there).
+ */
+let etcd3Module: typeof import('etcd3') | undefined;
+function loadEtcd3(): typeof import('etcd3') {
+  etcd3Module ??= createRequire((import.meta as { url?: string }).url ?? __filename)('etcd3') as typeof import('etcd3');
+  return etcd3Module;
 }
 
 // cockatiel's `noop` policy, without importing cockatiel (a dependency of etcd3, not ours).
