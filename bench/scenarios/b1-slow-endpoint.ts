@@ -20,8 +20,13 @@ export async function runB1(ctx: BenchContext): Promise<ScenarioResult> {
   const ratePerSec = ctx.quick ? 300 : 1000;
   const durationMs = ctx.quick ? 3_000 : 15_000;
   const warmupMs = ctx.quick ? 500 : 1_000;
+  // Before any variant: freshly started backends (and this process's grpc-js) run slow for a few seconds while
+  // V8 compiles them, and whichever variant ran first paid for it (Fairway, first in the list, had a p99 2-3x
+  // the oracle's, last, in one run and 1.25x in the next). A shared round_robin warm-up over every backend
+  // gives each variant the same warm start; each still has its own warm-up below.
+  const sharedWarmupMs = ctx.quick ? 1_000 : 4_000;
   const slowIndex = 4;
-  s.params = { endpoints: 9, zones: 3, serviceMs: 2, slowMs: 20, ratePerSec, durationMs, warmupMs, load: 'open loop' };
+  s.params = { endpoints: 9, zones: 3, serviceMs: 2, slowMs: 20, ratePerSec, durationMs, warmupMs, sharedWarmupMs, load: 'open loop' };
   const zones = ['a', 'b', 'c'];
   let endpoints: Endpoint[] = [];
   let haproxy: Haproxy | undefined;
@@ -72,6 +77,14 @@ export async function runB1(ctx: BenchContext): Promise<ScenarioResult> {
       failed: {} as Record<string, number | null>,
       topShare: {} as Record<string, number | null>,
     };
+    const warm = builtinClient('round_robin', all);
+    try {
+      await waitReady(warm);
+      await openLoop({ ratePerSec, durationMs: sharedWarmupMs, call: () => callOnce(warm, undefined, 5_000), onProgress: ctx.progress.phase('B1 shared warm-up') });
+    } finally {
+      ctx.progress.end();
+      warm.close();
+    }
     for (const [name, make] of makers) {
       const client = await make();
       s.variants.push(name);

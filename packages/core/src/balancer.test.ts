@@ -18,6 +18,17 @@ function teach(b: Balancer, keys: readonly string[], latencyMs: number, nowMs = 
   for (const k of keys) b.pick(nowMs, random, new Set(keys.filter((x) => x !== k)))!.release({ kind: 'success', latencyMs }, nowMs);
 }
 
+/** Three endpoints, READY, each taught 10 ms answers: the set-up of the penalty and recovery tests. */
+function threeAt10ms(options: Parameters<typeof createBalancer>[0], seed: number) {
+  const clock = createFakeClock();
+  const b = createBalancer(options);
+  const keys = b.update([ep(1), ep(2), ep(3)], 0).added;
+  ready(b, keys);
+  const random = createSeededRandom(seed);
+  for (let i = 0; i < 30; i++) b.pick(clock.now(), random)!.release({ kind: 'success', latencyMs: 10 }, clock.now());
+  return { clock, b, keys, random };
+}
+
 describe('endpointKey', () => {
   test('is (instance or address) # incarnation', () => {
     assert.equal(endpointKey({ address: '10.0.0.7:50051' }), '10.0.0.7:50051#');
@@ -281,13 +292,7 @@ describe('PickHandle.release', { timeout: 30_000 }, () => {
   });
 
   test('failure and timeout record penalties: a lone one capped at 3 x median, a second in a row in full', () => {
-    const clock = createFakeClock();
-    const b = createBalancer({ failurePenaltyMs: 5_000, timeoutPenaltyMs: 4_000 });
-    const keys = b.update([ep(1), ep(2), ep(3)], 0).added;
-    ready(b, keys);
-    const random = createSeededRandom(13);
-    // Teach every endpoint 10 ms.
-    for (let i = 0; i < 30; i++) b.pick(clock.now(), random)!.release({ kind: 'success', latencyMs: 10 }, clock.now());
+    const { clock, b, keys, random } = threeAt10ms({ failurePenaltyMs: 5_000, timeoutPenaltyMs: 4_000 }, 13);
     clock.advance(1_000); // the set median refreshes (about 10 ms)
     const estimate = (k: string): number => b.snapshot(clock.now()).find((s) => s.key === k)!.rttEstimateMs;
     const pickOn = (k: string) => {
@@ -313,12 +318,7 @@ describe('PickHandle.release', { timeout: 30_000 }, () => {
   });
 
   test('a stalled endpoint gets one recovery probe after recoveryProbeMs; a normal answer ends the stall at once', () => {
-    const clock = createFakeClock();
-    const b = createBalancer({ timeoutPenaltyMs: 4_000 });
-    const keys = b.update([ep(1), ep(2), ep(3)], 0).added;
-    ready(b, keys);
-    const random = createSeededRandom(21);
-    for (let i = 0; i < 30; i++) b.pick(clock.now(), random)!.release({ kind: 'success', latencyMs: 10 }, clock.now());
+    const { clock, b, keys, random } = threeAt10ms({ timeoutPenaltyMs: 4_000 }, 21);
     const stalled = keys[0]!;
     const others = new Set(keys.filter((k) => k !== stalled));
     const estimate = (): number => b.snapshot(clock.now()).find((s) => s.key === stalled)!.rttEstimateMs;
@@ -353,12 +353,7 @@ describe('PickHandle.release', { timeout: 30_000 }, () => {
   test('a probe into a stall that is not over: the wait doubles (1, 2, 4, 8, 16, 16 s); a failing endpoint gets no probe', () => {
     // 60 s of traffic, one pick every 10 ms released at once (10 ms); the bad endpoint's picks end badly.
     const run = (bad: 'timeout' | 'failure') => {
-      const clock = createFakeClock();
-      const b = createBalancer({ timeoutPenaltyMs: 4_000, failurePenaltyMs: 4_000 });
-      const keys = b.update([ep(1), ep(2), ep(3)], 0).added;
-      ready(b, keys);
-      const random = createSeededRandom(22);
-      for (let i = 0; i < 30; i++) b.pick(clock.now(), random)!.release({ kind: 'success', latencyMs: 10 }, clock.now());
+      const { clock, b, keys, random } = threeAt10ms({ timeoutPenaltyMs: 4_000, failurePenaltyMs: 4_000 }, 22);
       const badKey = keys[0]!;
       const end = (h: PickHandle, atMs: number) => h.release(bad === 'timeout' ? { kind: 'timeout', latencyMs: 500 } : { kind: 'failure' }, atMs);
       for (let i = 0; i < 2; i++) end(b.pick(clock.now(), random, new Set(keys.slice(1)))!, clock.now());

@@ -19,16 +19,7 @@
  * headers, which Fairway's clients send on every call when given an `identity`.
  */
 import { status as Status } from '@fairway/grpc';
-import type {
-  Metadata,
-  ServerDuplexStream,
-  ServerReadableStream,
-  ServerWritableStream,
-  handleBidiStreamingCall,
-  handleClientStreamingCall,
-  handleServerStreamingCall,
-  sendUnaryData,
-} from '@fairway/grpc';
+import type * as grpc from '@fairway/grpc';
 import { CLIENT_INCARNATION_HEADER, CLIENT_INSTANCE_HEADER, compareIncarnations } from '@fairway/core';
 
 /** Who opened a stream. */
@@ -43,7 +34,7 @@ export interface StreamTakeoverOptions {
    * Reads the peer's identity from a call's metadata; undefined means "not tracked". Default: the
    * `fairway-client-instance` / `fairway-client-incarnation` headers (both must be present).
    */
-  readonly identify?: (metadata: Metadata) => PeerIdentity | undefined;
+  readonly identify?: (metadata: grpc.Metadata) => PeerIdentity | undefined;
   /**
    * How many peer instances' newest incarnations to remember (to refuse late streams from older ones).
    * Oldest entries are forgotten first. Default 10_000 (entries).
@@ -59,7 +50,7 @@ export type StreamTakeoverEvent =
   | { readonly kind: 'refused'; readonly method: string; readonly instance: string; readonly incarnation: string; readonly newest: string };
 
 /** Any grpc-js server call that has streams. */
-type StreamCall = ServerWritableStream<unknown, unknown> | ServerDuplexStream<unknown, unknown> | ServerReadableStream<unknown, unknown>;
+type StreamCall = grpc.ServerWritableStream<unknown, unknown> | grpc.ServerDuplexStream<unknown, unknown> | grpc.ServerReadableStream<unknown, unknown>;
 
 interface LiveStream {
   readonly incarnation: string;
@@ -69,18 +60,18 @@ interface LiveStream {
 /** Keeps one live stream per (peer instance, method). */
 export interface StreamTakeover {
   /** Wraps a server-streaming handler. */
-  serverStream<Req, Res>(handler: handleServerStreamingCall<Req, Res>): handleServerStreamingCall<Req, Res>;
+  serverStream<Req, Res>(handler: grpc.handleServerStreamingCall<Req, Res>): grpc.handleServerStreamingCall<Req, Res>;
   /** Wraps a bidi handler. */
-  bidi<Req, Res>(handler: handleBidiStreamingCall<Req, Res>): handleBidiStreamingCall<Req, Res>;
+  bidi<Req, Res>(handler: grpc.handleBidiStreamingCall<Req, Res>): grpc.handleBidiStreamingCall<Req, Res>;
   /** Wraps a client-streaming handler (the older call is ended through its callback). */
-  clientStream<Req, Res>(handler: handleClientStreamingCall<Req, Res>): handleClientStreamingCall<Req, Res>;
+  clientStream<Req, Res>(handler: grpc.handleClientStreamingCall<Req, Res>): grpc.handleClientStreamingCall<Req, Res>;
   /** Number of tracked live streams. */
   readonly size: number;
   /** Ends every tracked stream with `code` and `details` (e.g. `UNAVAILABLE`, `server draining`). */
   endAll(code: Status, details: string): void;
 }
 
-function defaultIdentify(metadata: Metadata): PeerIdentity | undefined {
+function defaultIdentify(metadata: grpc.Metadata): PeerIdentity | undefined {
   const instance = metadata.get(CLIENT_INSTANCE_HEADER)[0];
   const incarnation = metadata.get(CLIENT_INCARNATION_HEADER)[0];
   if (typeof instance !== 'string' || typeof incarnation !== 'string' || instance === '' || incarnation === '') return undefined;
@@ -189,7 +180,7 @@ export function createStreamTakeover(options: StreamTakeoverOptions = {}): Strea
   }
 
   /** Ends a writable (server-stream or bidi) call with a status, and tells its handler it is over. */
-  function endWritable(call: ServerWritableStream<unknown, unknown> | ServerDuplexStream<unknown, unknown>) {
+  function endWritable(call: grpc.ServerWritableStream<unknown, unknown> | grpc.ServerDuplexStream<unknown, unknown>) {
     return (code: Status, details: string) => {
       call.emit('error', { code, details });
       // Handlers stop on 'cancelled' (grpc-js emits it when a client cancels): the stream is over for them too.
@@ -201,25 +192,25 @@ export function createStreamTakeover(options: StreamTakeoverOptions = {}): Strea
   return {
     serverStream(handler) {
       return (call) => {
-        const c = call as unknown as ServerWritableStream<unknown, unknown>;
+        const c = call as unknown as grpc.ServerWritableStream<unknown, unknown>;
         if (track(c, endWritable(c))) handler(call);
       };
     },
     bidi(handler) {
       return (call) => {
-        const c = call as unknown as ServerDuplexStream<unknown, unknown>;
+        const c = call as unknown as grpc.ServerDuplexStream<unknown, unknown>;
         if (track(c, endWritable(c))) handler(call);
       };
     },
-    clientStream<Req, Res>(handler: handleClientStreamingCall<Req, Res>): handleClientStreamingCall<Req, Res> {
-      return (call: ServerReadableStream<Req, Res>, callback: sendUnaryData<Res>) => {
+    clientStream<Req, Res>(handler: grpc.handleClientStreamingCall<Req, Res>): grpc.handleClientStreamingCall<Req, Res> {
+      return (call: grpc.ServerReadableStream<Req, Res>, callback: grpc.sendUnaryData<Res>) => {
         let answered = false;
-        const once: sendUnaryData<Res> = (error, value, trailer, flags) => {
+        const once: grpc.sendUnaryData<Res> = (error, value, trailer, flags) => {
           if (answered) return;
           answered = true;
           callback(error, value, trailer, flags);
         };
-        const c = call as unknown as ServerReadableStream<unknown, unknown>;
+        const c = call as unknown as grpc.ServerReadableStream<unknown, unknown>;
         const admitted = track(c, (code, details) => {
           once({ code, details });
           (c as { cancelled: boolean }).cancelled = true;
@@ -244,18 +235,18 @@ export function createStreamTakeover(options: StreamTakeoverOptions = {}): Strea
  * one registry (and `endAll` on drain) between several methods.
  */
 export function newestStreamWins<Req, Res>(
-  handler: handleServerStreamingCall<Req, Res>,
+  handler: grpc.handleServerStreamingCall<Req, Res>,
   options?: StreamTakeoverOptions,
-): handleServerStreamingCall<Req, Res>;
+): grpc.handleServerStreamingCall<Req, Res>;
 export function newestStreamWins<Req, Res>(
-  handler: handleBidiStreamingCall<Req, Res>,
+  handler: grpc.handleBidiStreamingCall<Req, Res>,
   options?: StreamTakeoverOptions,
-): handleBidiStreamingCall<Req, Res>;
+): grpc.handleBidiStreamingCall<Req, Res>;
 export function newestStreamWins<Req, Res>(
-  handler: handleServerStreamingCall<Req, Res> | handleBidiStreamingCall<Req, Res>,
+  handler: grpc.handleServerStreamingCall<Req, Res> | grpc.handleBidiStreamingCall<Req, Res>,
   options?: StreamTakeoverOptions,
-): handleServerStreamingCall<Req, Res> | handleBidiStreamingCall<Req, Res> {
+): grpc.handleServerStreamingCall<Req, Res> | grpc.handleBidiStreamingCall<Req, Res> {
   const takeover = createStreamTakeover(options);
   // Both kinds are writable streams ended the same way; the handler gets the call it was given.
-  return takeover.bidi(handler as handleBidiStreamingCall<Req, Res>);
+  return takeover.bidi(handler as grpc.handleBidiStreamingCall<Req, Res>);
 }
