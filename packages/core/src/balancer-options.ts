@@ -45,13 +45,16 @@ export interface BalancerOptions {
    */
   spikeCapFactor?: number;
   /**
-   * Wait (ms) after a stalled outcome (a slow sample above the spike cap, or a timed-out attempt) before an
-   * endpoint with nothing in flight gets one recovery probe: valued at the set's median for one pick, and if
-   * that call comes back normal its sample replaces the stalled estimate. Default 1_000: a stall that is
-   * over costs about a second of reduced traffic instead of tower's ~40 s of decay (a 1 s penalty on a 10 ms
-   * set), and a probe into a stall that is not over costs one slow attempt (retried, where a retry policy is
-   * set). After a failure (e.g. UNAVAILABLE, which is never retried) no probe is sent: the penalty decays as
-   * in tower, so a failing endpoint does not fail a caller's call every few seconds. `Infinity` disables.
+   * Recovery probes. An endpoint whose estimate is above the set's median, with nothing in flight and no
+   * outcome for this long (ms), gets one call valued at the median; if it comes back normal, its sample
+   * replaces the estimate. Nothing else refreshes such an estimate (a costly endpoint is not picked), so
+   * without probes a stall that is over still deters traffic until the decay wears it down (tower: ~40 s
+   * from a 1 s penalty on a 10 ms set), and at low load one slow answer (a GC pause) starves an endpoint of
+   * a pair for seconds. Default 250: a quarter second of reduced traffic after an estimate goes stale, while
+   * a probe into a stall that is not over costs one slow attempt (retried, where a retry policy is set), and
+   * the wait then doubles (`recoveryProbeMaxMs`). After a failure (e.g. UNAVAILABLE, which is never retried)
+   * no probe is sent: the penalty decays as in tower, so a failing endpoint does not fail a caller's call
+   * every few seconds. `Infinity` disables.
    */
   recoveryProbeMs?: number;
   /**
@@ -105,7 +108,7 @@ export const BALANCER_DEFAULTS = {
   failurePenaltyMs: 5_000,
   timeoutPenaltyMs: 5_000,
   spikeCapFactor: 3,
-  recoveryProbeMs: 1_000,
+  recoveryProbeMs: 250,
   recoveryProbeMaxMs: 16_000,
   zoneBand: { low: 0.8, high: 2.0 },
   minZoneEvaluationIntervalMs: 1_000,

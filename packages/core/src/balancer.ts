@@ -138,11 +138,13 @@ export class Balancer implements ReleaseSink {
     const decayMs = this.o.decayMs;
     let e = c.first;
     let o = c.second;
-    let eProbe = this.recoveryProbeDue(e, nowMs);
-    let eRtt = eProbe ? this.probeRtt(e, nowMs, decayMs) : this.rttOf(e, nowMs, decayMs);
+    let eRtt = this.rttOf(e, nowMs, decayMs);
+    let eProbe = this.recoveryProbeDue(e, eRtt, nowMs);
+    if (eProbe) eRtt = this.probeRtt(nowMs);
     let eCost = costFrom(e, eRtt);
-    let oProbe = o !== undefined && this.recoveryProbeDue(o, nowMs);
-    let oRtt = o === undefined ? 0 : oProbe ? this.probeRtt(o, nowMs, decayMs) : this.rttOf(o, nowMs, decayMs);
+    let oRtt = o === undefined ? 0 : this.rttOf(o, nowMs, decayMs);
+    let oProbe = o !== undefined && this.recoveryProbeDue(o, oRtt, nowMs);
+    if (oProbe) oRtt = this.probeRtt(nowMs);
     let oCost = o === undefined ? 0 : costFrom(o, oRtt);
     let tie = false;
     if (o === undefined) {
@@ -164,7 +166,7 @@ export class Balancer implements ReleaseSink {
     }
     if (eProbe) {
       e.probing = true;
-      const why = 'recovery probe: a stalled endpoint with nothing in flight, valued at the set median for one call';
+      const why = 'recovery probe: an endpoint costlier than the set median with nothing in flight, valued at the median for one call';
       note = note === undefined ? why : `${note}; ${why}`;
     }
     const eIn = e.inFlight;
@@ -222,18 +224,24 @@ export class Balancer implements ReleaseSink {
   }
 
   /**
-   * True when `e` is owed a recovery probe (see `recoveryProbeMs`): its last outcome was a stall (not a
-   * failure), nothing is in flight to it, and the wait since that outcome has passed.
+   * True when `e` is owed a recovery probe (see `recoveryProbeMs`): it has answered, its last outcome was not a
+   * failure, nothing is in flight to it, its estimate `rttMs` is above the set's median, and the wait since its
+   * last outcome has passed. Such an estimate is stale: nothing refreshes it while the endpoint is not picked.
    */
-  private recoveryProbeDue(e: EndpointState, nowMs: number): boolean {
-    return e.lastHigh && !e.lastFailed && e.inFlight === 0 && nowMs - e.rttAtMs >= (e.probeWaitMs || this.o.recoveryProbeMs);
+  private recoveryProbeDue(e: EndpointState, rttMs: number, nowMs: number): boolean {
+    return (
+      e.answered &&
+      !e.lastFailed &&
+      e.inFlight === 0 &&
+      nowMs - e.rttAtMs >= (e.probeWaitMs || this.o.recoveryProbeMs) &&
+      rttMs > this.setMedian(nowMs)
+    );
   }
 
-  /** What a probe-due endpoint is valued at: the set median (its own estimate, if that is lower). */
-  private probeRtt(e: EndpointState, nowMs: number, decayMs: number): number {
-    const own = decayedRttMs(e, nowMs, decayMs);
+  /** What a probe-due endpoint is valued at for its probe: the set's median. */
+  private probeRtt(nowMs: number): number {
     const median = this.setMedian(nowMs);
-    return median < own ? (median > RTT_FLOOR_MS ? median : RTT_FLOOR_MS) : own;
+    return median > RTT_FLOOR_MS ? median : RTT_FLOOR_MS;
   }
 
   /** The zone mode picks use now (brings it up to date first). */

@@ -17,12 +17,12 @@
  *    outcome in a row is taken in full. One slow answer is noise; two in a row is a signal.
  * 2. Agreeing samples. A faster sample within a factor 2 of the previous (normal) sample moves the estimate
  *    at least {@link AGREE_WEIGHT} (25 %) of the way to it, whatever the elapsed time.
- * 3. Recovery probes (in the Balancer, see `recoveryProbeMs`): an endpoint whose last outcome was a stall (a
- *    slow sample or a timed-out attempt) and that has nothing in flight is valued at the set's median once
- *    `recoveryProbeMs` has passed since that outcome, so it gets one call; if that call comes back normal,
- *    its sample *replaces* the estimate (`recovered`): the stall is over. A stalled estimate otherwise only
- *    decays (tower: ~40 s from a 1 s penalty to a 10 ms set), since a costly endpoint is not picked and so
- *    gives no fresh answer. While probes keep coming back slow the wait doubles, up to `recoveryProbeMaxMs`.
+ * 3. Recovery probes (in the Balancer, see `recoveryProbeMs`): an endpoint whose estimate is above the set's
+ *    median, with nothing in flight and no outcome for `recoveryProbeMs`, is valued at the median for one
+ *    pick; if that call comes back normal, its sample *replaces* the estimate (`recovered`). Such an estimate
+ *    is stale: a costly endpoint is not picked, so it gives no fresh answer, and would otherwise only decay
+ *    (tower: ~40 s from a 1 s penalty to a 10 ms set). While probes come back slow the wait doubles, up to
+ *    `recoveryProbeMaxMs`; after a failure no probe is sent.
  * Both 1 and 2 only ever move the estimate down relative to tower's, so for answers of `r` ms after a lone spike
  * in a set of median `m` the estimate is at most `r + (k m - r) exp(-t / decayMs)` at time `t` (both the
  * idle decay and each blend contract toward values <= r at least that fast). With k = 3, m = r = 10 ms,

@@ -57,7 +57,10 @@ describe('balancing on one client connection', { concurrency: false }, () => {
     const inZone = results.filter((r) => r.ok && r.reply.zone === 'zone-a').length;
     const counts = countByServer(results);
     assert.ok(inZone >= 380, `${inZone} of 400 in zone-a: ${JSON.stringify(counts)}`);
-    assert.ok((counts['a1'] ?? 0) >= 100 && (counts['a2'] ?? 0) >= 100, JSON.stringify(counts));
+    // Both local endpoints serve. Not an even split: at 2 calls in flight peak-EWMA prefers whichever of the pair
+    // answered faster lately, and on a busy 2-core machine one of them looks 3x slower for a while now and then
+    // (measured 57/343 once in CI); a recovery probe ends each such spell, so neither is starved.
+    assert.ok((counts['a1'] ?? 0) >= 40 && (counts['a2'] ?? 0) >= 40, JSON.stringify(counts));
   });
 
   test('a burst of picks in one tick spreads (in-flight counted at pick time)', { timeout: 60_000 }, async () => {
