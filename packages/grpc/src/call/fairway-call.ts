@@ -4,7 +4,8 @@
  *
  * Two modes:
  * - **retrying** (unary and server-streaming calls with an `attemptTimeoutMs`): the request is buffered (it is
- *   one message), response headers are held until the attempt commits (its first message, or a status that
+ *   one message), response headers are held until the attempt commits (for a server stream its first
+ *   message; for a unary call its status, the message held until then; or a status that
  *   is not our timer firing), so the caller never sees a cancelled attempt. Attempts are looped with p-retry
  *   at a steady interval.
  * - **single** (client-streaming and bidi calls, or no `attemptTimeoutMs`): one attempt, everything passed
@@ -85,7 +86,8 @@ interface AttemptState {
   /** Ended by our timer or by cancellation: ignore whatever it still reports. */
   abandoned: boolean;
   heldMetadata: Metadata | undefined;
-  heldNull: boolean;
+  /** A unary attempt's response message (or grpc-js's null for none), held until its status. */
+  heldMessage: { readonly message: unknown } | undefined;
   ended: boolean;
   settle: ((error?: AttemptTimedOut) => void) | undefined;
   /** Key of the endpoint this attempt was picked onto (last pick). */
@@ -243,7 +245,7 @@ export class FairwayCall {
       timer: undefined,
       abandoned: false,
       heldMetadata: undefined,
-      heldNull: false,
+      heldMessage: undefined,
       ended: false,
       settle: undefined,
       endpointKey: undefined,
@@ -382,9 +384,13 @@ export class FairwayCall {
           const s = state!;
           if (s.abandoned) return;
           if (!this.committed) {
-            if (unary && msg === null) {
-              // grpc-js's bottom unary call emits null just before a status that had no message: not a commit.
-              s.heldNull = true;
+            if (unary) {
+              // A unary attempt has answered when its status arrives, not its message: a server that froze
+              // between the two (caught in CI: SIGSTOP between the message and the trailers) would otherwise
+              // hold the call until its deadline with the timer stopped. The message is held until the status
+              // (grpc-js hands a unary answer to the caller only then anyway), and dropped if our timer fires
+              // first. (grpc-js's bottom unary call also emits null just before a status without a message.)
+              s.heldMessage = { message: msg };
               return;
             }
             commit(s);
@@ -403,7 +409,8 @@ export class FairwayCall {
               return;
             }
             commit(s);
-            if (s.heldNull) this.listener?.onReceiveMessage?.(null);
+            if (s.heldMessage) this.listener?.onReceiveMessage?.(s.heldMessage.message);
+            s.heldMessage = undefined;
           }
           this.endAttempt(s, { code: status.code, details: status.details, timedOut: false });
           this.finish(status);
