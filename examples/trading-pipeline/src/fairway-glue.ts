@@ -114,8 +114,7 @@ export async function serveAndRegister(
         instance: env.instance,
         incarnation: env.incarnation,
         endpoints: env.etcdEndpoints,
-        // Deregister, give watching clients a moment to drop this pod, then drain calls in flight.
-        deregisterGraceMs: 300,
+        // Deregister, give watching clients a second (the default deregisterGraceMs) to drop this pod, then drain.
         drainTimeoutMs: 5000,
       });
     } catch (e) {

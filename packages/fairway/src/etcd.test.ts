@@ -213,6 +213,11 @@ describe('etcd: targets through createClient from fairway', { timeout: 150_000 }
       else await sleep(20);
     }
     assert.ok(goneAtMs > 0, 'the key was deleted');
+    // A client that has not seen the removal yet (here: a static target, which never will) still gets its
+    // call answered during deregisterGraceMs (default 1 s): the drain has not started.
+    const stale = client(`static:///${handle.address}`);
+    assert.equal((await call(stale, 3000)).server_id, 'served-1', 'a call sent just after deregistration is answered');
+    stale.close();
     const reply = await slow;
     const doneAtMs = Date.now();
     assert.equal(reply.message, 'slow', 'the in-flight call was drained, not cut');

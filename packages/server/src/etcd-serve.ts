@@ -31,7 +31,14 @@ export interface ServeAndRegisterOptions extends Omit<RegisterOptions, 'address'
   readonly address?: string;
   /** Longest graceful drain (`tryShutdown`) before `forceShutdown`, in ms. Default 10000. */
   readonly drainTimeoutMs?: number;
-  /** Pause between deregistering and starting the drain, so watching clients see the removal first, in ms. Default 0. */
+  /**
+   * Pause between deregistering and starting the drain, so watching clients see the removal before the server
+   * stops taking calls, in ms. Default 1000. Once the drain starts, a call from a client that has not yet seen
+   * the removal is not refused but lost: Node's HTTP/2 `session.close()` destroys a session with no open
+   * stream at once, so a call already on its way dies with `UNAVAILABLE: Connection dropped` (grpc-js retries a
+   * refused stream by itself, a dropped connection it cannot). 1 s covers etcd's watch propagation (B7: p99
+   * ~50 ms) with room for a busy client; the same reason Kubernetes pods get a `preStop` sleep.
+   */
   readonly deregisterGraceMs?: number;
   /**
    * Signals that trigger `shutdown()`; after it the signal is raised again so the process ends as it would
@@ -67,7 +74,7 @@ function splitHostPort(hp: string): { host: string; port: string } {
 
 /** Binds (if `bind` is given), registers in etcd, and returns a handle whose `shutdown()` deregisters, then drains. */
 export async function serveAndRegisterInEtcd(server: Server, options: ServeAndRegisterOptions): Promise<ServedInEtcd> {
-  const { bind, credentials, address: advertised, drainTimeoutMs = 10_000, deregisterGraceMs = 0, shutdownOnSignals = [], ...reg } = options;
+  const { bind, credentials, address: advertised, drainTimeoutMs = 10_000, deregisterGraceMs = 1_000, shutdownOnSignals = [], ...reg } = options;
   let port: number;
   let address: string;
   if (bind !== undefined) {
