@@ -140,11 +140,11 @@ export class Balancer implements ReleaseSink {
     let o = c.second;
     let eRtt = this.rttOf(e, nowMs, decayMs);
     let eProbe = this.recoveryProbeDue(e, eRtt, nowMs);
-    if (eProbe) eRtt = this.probeRtt(nowMs);
+    if (eProbe) eRtt = this.flooredMedian(nowMs);
     let eCost = costFrom(e, eRtt);
     let oRtt = o === undefined ? 0 : this.rttOf(o, nowMs, decayMs);
     let oProbe = o !== undefined && this.recoveryProbeDue(o, oRtt, nowMs);
-    if (oProbe) oRtt = this.probeRtt(nowMs);
+    if (oProbe) oRtt = this.flooredMedian(nowMs);
     let oCost = o === undefined ? 0 : costFrom(o, oRtt);
     let tie = false;
     if (o === undefined) {
@@ -219,8 +219,7 @@ export class Balancer implements ReleaseSink {
     // would soon look worse than the endpoint it was taken from). O(n), but only while an unprobed endpoint is
     // one of the two candidates, which ends with its first answer.
     this.medianAtMs = Number.NEGATIVE_INFINITY;
-    const m = this.setMedian(nowMs);
-    return m > RTT_FLOOR_MS ? m : RTT_FLOOR_MS;
+    return this.flooredMedian(nowMs);
   }
 
   /**
@@ -238,8 +237,8 @@ export class Balancer implements ReleaseSink {
     );
   }
 
-  /** What a probe-due endpoint is valued at for its probe: the set's median. */
-  private probeRtt(nowMs: number): number {
+  /** The set's median estimate, floored like every estimate: what a newcomer or a probe-due endpoint is valued at. */
+  private flooredMedian(nowMs: number): number {
     const median = this.setMedian(nowMs);
     return median > RTT_FLOOR_MS ? median : RTT_FLOOR_MS;
   }

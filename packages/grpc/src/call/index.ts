@@ -193,6 +193,15 @@ export function createCallInterceptor(config: CallInterceptorConfig): Intercepto
       : def.responseStream
         ? 'server_stream'
         : 'unary';
+    const settings = retrySettingsFor(config.retry, def.path);
+    const identity = config.identity ?? getClientIdentity();
+    if (kind === 'unary' && settings.attemptTimeoutMs === undefined && factories.length === 0 && identity === undefined && deadlineWallMs(options.deadline) > Date.now()) {
+      // Nothing for the call layer to do: no attempt timer, nobody to tell, no headers to add, and the picker
+      // samples a unary call's latency by default. Pass the call straight to grpc-js (B4 measures what the
+      // per-call layer costs); it still counts towards the retry budget of the client's other methods.
+      budget.recordCall(nowMs());
+      return new InterceptingCall(nextCall(options));
+    }
     const description: CallDescription = {
       method: def.path,
       kind,
@@ -206,15 +215,6 @@ export function createCallInterceptor(config: CallInterceptorConfig): Intercepto
       } catch (e) {
         report(e);
       }
-    }
-    const settings = retrySettingsFor(config.retry, def.path);
-    const identity = config.identity ?? getClientIdentity();
-    if (kind === 'unary' && settings.attemptTimeoutMs === undefined && observers.length === 0 && identity === undefined && deadlineWallMs(options.deadline) > Date.now()) {
-      // Nothing for the call layer to do: no attempt timer, nobody to tell, no headers to add, and the picker
-      // samples a unary call's latency by default. Pass the call straight to grpc-js (B4 measures what the
-      // per-call layer costs); it still counts towards the retry budget of the client's other methods.
-      budget.recordCall(nowMs());
-      return new InterceptingCall(nextCall(options));
     }
     const call = new FairwayCall(options, nextCall, {
       description,
