@@ -14,7 +14,7 @@ async function main(): Promise<void> {
   if (!authority || !service) throw new Error('usage: cold-start.js <etcd authority> <service>');
   const startedMs = performance.now(); // module evaluation reached: node itself booted
   const grpc = await import('@grpc/grpc-js');
-  const { createClient } = (await import('fairway')) as unknown as {
+  const { createClient } = (await import('fairway-grpc')) as unknown as {
     createClient: (c: unknown, t: string, cr: unknown, o?: object) => import('@grpc/grpc-js').Client;
   };
   const { EchoClient, callOnce } = await import('./lib/echo.js');

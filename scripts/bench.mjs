@@ -20,7 +20,7 @@ function run(cmd, cmdArgs, label) {
 
 if (!process.env.FAIRWAY_BENCH_SKIP_BUILD && !args.includes('--help') && !args.includes('-h')) {
   // The packages the bench imports, and (turbo) everything they depend on.
-  const filters = ['fairway', '@fairway/testing', '@fairway/discovery-etcd', '@fairway/discovery-kubernetes'].flatMap((f) => ['--filter', f]);
+  const filters = ['fairway-grpc', '@fairway/testing', '@fairway/discovery-etcd', '@fairway/discovery-kubernetes'].flatMap((f) => ['--filter', f]);
   process.stderr.write('bench: building packages (turbo, cached when unchanged)\n');
   run(process.execPath, [join(root, 'node_modules/turbo/bin/turbo'), 'run', 'build', '--output-logs=errors-only', ...filters], 'building the packages');
 }

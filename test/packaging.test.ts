@@ -24,16 +24,16 @@ function runNode(file: string): { kind: string; reply: string; exports: string[]
   return JSON.parse(r.stdout.trim().split('\n').pop()!);
 }
 
-test('require("fairway") from dist makes a balanced call', { timeout: 90_000 }, () => {
+test('require("fairway-grpc") from dist makes a balanced call', { timeout: 90_000 }, () => {
   assertBuilt();
   const out = runNode('consumer.cjs');
   assert.equal(out.reply, 'hello');
   for (const name of ['createClient', 'createChannel', 'clientOptions', 'register', 'registerAll', 'registerDiscoveryScheme']) {
-    assert.ok(out.exports.includes(name), `require('fairway') lacks ${name}`);
+    assert.ok(out.exports.includes(name), `require('fairway-grpc') lacks ${name}`);
   }
 });
 
-test('import "fairway" from dist makes balanced calls (createClient and clientOptions)', { timeout: 90_000 }, () => {
+test('import "fairway-grpc" from dist makes balanced calls (createClient and clientOptions)', { timeout: 90_000 }, () => {
   assertBuilt();
   const out = runNode('consumer.mjs');
   assert.equal(out.reply, 'hello,hello');

@@ -81,7 +81,7 @@ export function freshIncarnation(): string {
 
 /** Makes sure `fairway`'s discovery schemes (etcd:, k8s:) are registered with grpc-js. */
 export async function registerFairwaySchemes(): Promise<string | undefined> {
-  const registerAll = await loadExport<() => void>('fairway', 'registerAll');
+  const registerAll = await loadExport<() => void>('fairway-grpc', 'registerAll');
   if (typeof registerAll === 'string') return registerAll;
   registerAll();
   return undefined;

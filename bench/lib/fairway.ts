@@ -26,11 +26,11 @@ function errText(e: unknown): string {
 
 let cached: Promise<FairwayFactory | string> | undefined;
 
-/** The factory from `fairway` (every scheme wired) or `@fairway/grpc`; a string says why neither loaded. */
+/** The factory from `fairway-grpc` (every scheme wired) or `@fairway/grpc`; a string says why neither loaded. */
 export function loadFairway(): Promise<FairwayFactory | string> {
   cached ??= (async () => {
     const why: string[] = [];
-    for (const name of ['fairway', '@fairway/grpc']) {
+    for (const name of ['fairway-grpc', '@fairway/grpc']) {
       try {
         const mod = (await import(name)) as Record<string, unknown>;
         if (typeof mod['createClient'] === 'function') {

@@ -1,7 +1,7 @@
 // example: examples/readme/etcd-client.ts
 // Calls "pricer" as registered in etcd (keys "pricer/<instance>"): balanced per call, same-zone first.
 import { credentials } from '@grpc/grpc-js';
-import { createClient } from 'fairway';
+import { createClient } from 'fairway-grpc';
 import { loadEcho } from '@fairway/testing'; // any generated or proto-loader client class works the same
 
 const { EchoClient } = loadEcho();

@@ -1,7 +1,7 @@
 // example: examples/readme/etcd-server.ts
 // A grpc-js server that registers itself in etcd as an instance of "pricer"; on SIGTERM it deregisters, then drains.
 import { Server } from '@grpc/grpc-js';
-import { serveAndRegisterInEtcd } from 'fairway';
+import { serveAndRegisterInEtcd } from 'fairway-grpc';
 import { loadEcho } from '@fairway/testing'; // stands in for your own service definition
 
 const { service } = loadEcho();

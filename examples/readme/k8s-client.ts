@@ -2,7 +2,7 @@
 // Service "echo" in namespace "demo", port named "grpc": every ready pod of its EndpointSlices, balanced per call.
 import { readFileSync } from 'node:fs';
 import { credentials } from '@grpc/grpc-js';
-import { createClient } from 'fairway';
+import { createClient } from 'fairway-grpc';
 import { loadEcho } from '@fairway/testing'; // any generated or proto-loader client class works the same
 
 // In a pod, pass no discovery options: the service account's token and CA are used. Outside, point it at an API server.

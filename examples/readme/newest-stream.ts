@@ -1,7 +1,7 @@
 // example: examples/readme/newest-stream.ts
 // One live stream per (client instance, method): when the same client opens it again, the older one ends.
 import { Server, ServerCredentials, credentials } from '@grpc/grpc-js';
-import { createClient, newestStreamWins, setClientIdentity } from 'fairway';
+import { createClient, newestStreamWins, setClientIdentity } from 'fairway-grpc';
 import { loadEcho } from '@fairway/testing';
 
 const { service, EchoClient } = loadEcho();

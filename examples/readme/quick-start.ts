@@ -1,6 +1,6 @@
 // example: examples/readme/quick-start.ts
 import { credentials } from '@grpc/grpc-js';
-import { createClient } from 'fairway';
+import { createClient } from 'fairway-grpc';
 import { loadEcho, startEchoBackend } from '@fairway/testing';
 
 // Three Echo servers on loopback: two in zone-a, one in zone-b.

@@ -1,7 +1,7 @@
 // example: examples/readme/retries.ts
 // Retry only attempts that time out: 500 ms per attempt, at most 4 attempts, 50 ms apart, each on another server.
 import { credentials } from '@grpc/grpc-js';
-import { createClient } from 'fairway';
+import { createClient } from 'fairway-grpc';
 import { loadEcho, startEchoBackend } from '@fairway/testing';
 
 const servers = await Promise.all(['a', 'b', 'c'].map((id) => startEchoBackend({ id })));

@@ -1,7 +1,7 @@
 // example: examples/readme/telemetry-client.ts
 // A span per call and per attempt, exported over OTLP to Jaeger (or any OpenTelemetry collector).
 import { credentials } from '@grpc/grpc-js';
-import { createClient, createTelemetryObserver, setupTelemetry } from 'fairway';
+import { createClient, createTelemetryObserver, setupTelemetry } from 'fairway-grpc';
 import { loadEcho } from '@fairway/testing'; // any generated or proto-loader client class works the same
 
 // Once, at start-up. OTEL_EXPORTER_OTLP_ENDPOINT, OTEL_SERVICE_NAME, ... when set, win over these options.

@@ -1,7 +1,7 @@
 // example: examples/readme/telemetry-server.ts
 // The called service continues the caller's trace: calls its handlers make are children of its SERVER span.
 import { Server, ServerCredentials } from '@grpc/grpc-js';
-import { setupTelemetry, traceGrpcHandlers } from 'fairway';
+import { setupTelemetry, traceGrpcHandlers } from 'fairway-grpc';
 import { loadEcho } from '@fairway/testing'; // stands in for your own service definition
 
 const telemetry = setupTelemetry({ serviceName: 'pricer' }); // OTLP over HTTP to localhost:4318 unless OTEL_* says otherwise

@@ -2,7 +2,7 @@
 const grpc = require('@grpc/grpc-js');
 const protoLoader = require('@grpc/proto-loader');
 const path = require('node:path');
-const fairway = require('fairway');
+const fairway = require('fairway-grpc');
 
 const def = protoLoader.loadSync(path.join(__dirname, '..', '..', 'proto', 'fairway', 'test', 'echo.proto'), { keepCase: true, defaults: true });
 const Echo = grpc.loadPackageDefinition(def).fairway.test.Echo;

@@ -2,8 +2,8 @@
 import grpc from '@grpc/grpc-js';
 import protoLoader from '@grpc/proto-loader';
 import { fileURLToPath } from 'node:url';
-import { createClient, clientOptions, registerAll } from 'fairway';
-import * as fairway from 'fairway';
+import { createClient, clientOptions, registerAll } from 'fairway-grpc';
+import * as fairway from 'fairway-grpc';
 
 const def = protoLoader.loadSync(fileURLToPath(new URL('../../proto/fairway/test/echo.proto', import.meta.url)), { keepCase: true, defaults: true });
 const Echo = grpc.loadPackageDefinition(def).fairway.test.Echo;

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { credentials } from '@grpc/grpc-js';
 import { startKubeApiStandIn, makeEndpointSlice, startEchoBackend, loadEcho } from '@fairway/testing';
 import type { EchoBackend } from '@fairway/testing';
-import { createClient } from 'fairway';
+import { createClient } from 'fairway-grpc';
 import { sleep, startEchoLoad, stopAfterTests } from './support/under-load.js';
 
 const { EchoClient } = loadEcho();

@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { credentials } from '@grpc/grpc-js';
 import { startEtcd, startEchoBackend, loadEcho, createSeededRandom } from '@fairway/testing';
-import { createClient, registerInEtcd } from 'fairway';
+import { createClient, registerInEtcd } from 'fairway-grpc';
 import { policyOf } from './support/policy-introspection.js';
 import { sleep, startEchoLoad, stopAfterTests } from './support/under-load.js';
 

@@ -21,7 +21,7 @@ import type { DiscoveryError, EndpointSnapshot } from '@fairway/core';
 import { createKubernetesSource } from '@fairway/discovery-kubernetes';
 import { startKubeApiStandIn, makeEndpointSlice, startEchoBackend, loadEcho, echoUnary } from '@fairway/testing';
 import type { KubeApiStandIn, EchoBackend } from '@fairway/testing';
-import { createClient, setDefaultLogger } from 'fairway';
+import { createClient, setDefaultLogger } from 'fairway-grpc';
 
 const dir = mkdtempSync(join(tmpdir(), 'fairway-sec-'));
 let api: KubeApiStandIn | undefined;

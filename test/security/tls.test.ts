@@ -13,7 +13,7 @@ import { Server, ServerCredentials, credentials, status } from '@grpc/grpc-js';
 import type { Client, ServerUnaryCall, sendUnaryData } from '@grpc/grpc-js';
 import { loadEcho, echoUnary, runEchoLoad, countByServer } from '@fairway/testing';
 import type { EchoReply, EchoRequest } from '@fairway/testing';
-import { createClient } from 'fairway';
+import { createClient } from 'fairway-grpc';
 
 interface Pki {
   ca: Buffer;

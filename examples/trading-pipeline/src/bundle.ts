@@ -18,7 +18,7 @@ const PACKAGE_ROOT = fileURLToPath(new URL('..', import.meta.url));
 export const ENTRIES = ['feed', 'pricer', 'publisher', 'driver'] as const;
 export type Entry = (typeof ENTRIES)[number];
 
-const isWorkspace = (path: string) => path === 'fairway' || path.startsWith('fairway/') || path.startsWith('@fairway/');
+const isWorkspace = (path: string) => path === 'fairway-grpc' || path.startsWith('fairway-grpc/') || path.startsWith('@fairway/');
 
 const externals: Plugin = {
   name: 'node-modules-external',

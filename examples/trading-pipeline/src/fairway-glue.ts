@@ -68,7 +68,7 @@ export async function makeClient(
     return new ctor(`ipv4:${list}`, credentials.createInsecure());
   }
   // Loaded here, not at the top, so the baseline's processes do not load Fairway's client side at all.
-  const { createClient } = await import('fairway');
+  const { createClient } = await import('fairway-grpc');
   const target = env.discovery === 'k8s' ? `k8s:///${service}:grpc` : `etcd:///${service}`;
   return createClient(ctor, target, credentials.createInsecure(), {
     zone: env.zone,

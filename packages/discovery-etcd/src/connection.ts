@@ -181,8 +181,8 @@ export function createEtcd3Client(endpoints: readonly string[], o: EtcdConnectio
 }
 
 /*
- * etcd3 parses its protobuf definitions when it is loaded: about 300 ms of a 400 ms `import 'fairway'` on this
- * machine. It is loaded on the first connection instead, so a process that imports `fairway` for static: or
+ * etcd3 parses its protobuf definitions when it is loaded: about 300 ms of a 400 ms `import 'fairway-grpc'` on this
+ * machine. It is loaded on the first connection instead, so a process that imports `fairway-grpc` for static: or
  * k8s: targets never pays for it. etcd3 is CommonJS, so a synchronous require works from either build:
  * import.meta.url in the ESM build, the module's own __filename in the CJS build (import.meta is empty there).
  */

@@ -34,7 +34,7 @@ export type LoadedConfig =
  * `~/.kube/config`. Never throws (rejects never).
  *
  * `@kubernetes/client-node` is imported here, on first use, not when the package loads: it costs about 1.2 s of
- * CPU to load, which every process that imports `fairway` would otherwise pay without a `k8s:` target.
+ * CPU to load, which every process that imports `fairway-grpc` would otherwise pay without a `k8s:` target.
  */
 export async function loadApiConfig(opts: ApiAuthOptions, env: NodeJS.ProcessEnv = process.env): Promise<LoadedConfig> {
   try {

@@ -1,9 +1,9 @@
 /**
- * `fairway`: per-request, latency- and zone-aware gRPC load balancing for Node.js, without a sidecar.
+ * `fairway-grpc`: per-request, latency- and zone-aware gRPC load balancing for Node.js, without a sidecar.
  * One `npm install fairway`, one changed line:
  *
  * ```ts
- * import { createClient } from 'fairway';
+ * import { createClient } from 'fairway-grpc';
  * const client = createClient(PricerClient, 'k8s:///pricer.trading:grpc', credentials.createInsecure(), { zone });
  * ```
  *

@@ -1,4 +1,4 @@
-// End to end: `createClient` from `fairway` with a `k8s:` target, the Kubernetes API stand-in (HTTPS, real
+// End to end: `createClient` from `fairway-grpc` with a `k8s:` target, the Kubernetes API stand-in (HTTPS, real
 // list/watch protocol) and real grpc-js Echo backends on loopback. Each backend listens on its own port of
 // 127.0.0.1, so each pod has its own EndpointSlice (as the EndpointSlice controller does for pods whose named
 // port resolves to different numbers).

@@ -17,7 +17,7 @@ test('registerAll() registers static, etcd and k8s, and can be called again', ()
 test('importing fairway registers nothing by itself', { timeout: 60_000 }, () => {
   const code = `
     const grpc = await import('@grpc/grpc-js');
-    await import('fairway');
+    await import('fairway-grpc');
     console.log(JSON.stringify(grpc.experimental.isLoadBalancerNameRegistered('fairway_p2c_peak_ewma')));`;
   const r = spawnSync(process.execPath, ['--conditions=fairway:source', '--import', 'tsx', '--input-type=module', '-e', code], {
     cwd: new URL('../../..', import.meta.url).pathname,

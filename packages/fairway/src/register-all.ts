@@ -1,5 +1,5 @@
 /**
- * Wires every discovery source Fairway ships into grpc-js, so `createClient` from `fairway` accepts every
+ * Wires every discovery source Fairway ships into grpc-js, so `createClient` from `fairway-grpc` accepts every
  * target scheme with no further set-up. Explicit and idempotent: nothing happens on import.
  */
 import { register, registerDiscoveryScheme } from '@fairway/grpc';

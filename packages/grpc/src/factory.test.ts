@@ -48,7 +48,7 @@ describe('loud misconfiguration', () => {
       assert.match(e.message, /no discovery source is registered for scheme "nosuch"/);
       return true;
     });
-    assert.throws(() => createChannel('etcd:///pricer', creds), /import createClient from 'fairway'|scheme "etcd"/);
+    assert.throws(() => createChannel('etcd:///pricer', creds), /import createClient from 'fairway-grpc'|scheme "etcd"/);
   });
 
   test('an unknown option is an error naming the key', () => {

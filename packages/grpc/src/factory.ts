@@ -32,7 +32,7 @@ export function checkTarget(target: string): ParsedTarget {
   if (!GRPC_SCHEMES.has(parsed.scheme) && !isDiscoverySchemeRegistered(parsed.scheme)) {
     const hint =
       parsed.scheme === 'etcd' || parsed.scheme === 'k8s'
-        ? ` Import createClient from 'fairway' (it wires etcd: and k8s:), or call registerDiscoveryScheme('${parsed.scheme}', ...) first.`
+        ? ` Import createClient from 'fairway-grpc' (it wires etcd: and k8s:), or call registerDiscoveryScheme('${parsed.scheme}', ...) first.`
         : ` Register a source with registerDiscoveryScheme('${parsed.scheme}', ...).`;
     throw new TargetError(
       target,

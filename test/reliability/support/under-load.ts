@@ -6,7 +6,7 @@
 import { after } from 'node:test';
 import type { Client } from '@grpc/grpc-js';
 import { echoUnary, type EchoBackend } from '@fairway/testing';
-import type { EtcdRegistration } from 'fairway';
+import type { EtcdRegistration } from 'fairway-grpc';
 import { createCallLedger, type CallLedger } from './call-ledger.js';
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
