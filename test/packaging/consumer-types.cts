@@ -1,5 +1,5 @@
 // Type-checks against the built declarations of `fairway` (require).
-import fairway = require('fairway');
+import fairway = require('fairway-grpc');
 import grpc = require('@grpc/grpc-js');
 
 const options: fairway.FairwayOptions = { zone: 'eu-west-1a' };

@@ -1,5 +1,5 @@
 // Type-checks against the built declarations of `fairway` (import).
-import { createClient, clientOptions, type FairwayOptions } from 'fairway';
+import { createClient, clientOptions, type FairwayOptions } from 'fairway-grpc';
 import { credentials, Client, type ClientOptions } from '@grpc/grpc-js';
 
 class PricerClient extends Client {}
