@@ -8,7 +8,6 @@
 // ordinary external import. A dependency loaded on first use with `await import()` works from both module systems
 // and stays external when the package says so (`lazyDependencies`).
 import { readFileSync, existsSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 
 /** The module format Node gives `file`: by extension, else by the nearest package.json's "type". */
@@ -25,19 +24,56 @@ export function formatOfFile(file) {
   }
 }
 
+/** The folder of package `name` as Node's resolution from `fromDir` finds it (node_modules of each parent). */
+function packageFolder(fromDir, name) {
+  for (let dir = fromDir; ; dir = dirname(dir)) {
+    const candidate = join(dir, 'node_modules', name);
+    if (existsSync(join(candidate, 'package.json'))) return candidate;
+    if (dirname(dir) === dir) return undefined;
+  }
+}
+
+/** The target of an "exports" entry for require(): the first of the conditions require, node, default that applies. */
+function exportTarget(entry) {
+  if (typeof entry === 'string' || entry === null) return entry;
+  if (Array.isArray(entry)) {
+    for (const e of entry) {
+      const t = exportTarget(e);
+      if (t) return t;
+    }
+    return null;
+  }
+  for (const [condition, value] of Object.entries(entry)) {
+    if (condition === 'require' || condition === 'node' || condition === 'default') {
+      const t = exportTarget(value);
+      if (t) return t;
+    }
+  }
+  return null;
+}
+
 /**
  * How `require(name)` from `packageDir` would load `name`: 'cjs', 'esm' (Node would have to require() an ES
- * module), 'no-require-entry' (its "exports" offer nothing to require) or 'missing' (not installed).
+ * module), 'no-require-entry' (its "exports" offer nothing to require) or 'missing' (not installed). Resolved by
+ * hand with exactly the conditions require() uses, so custom conditions of the running process (the tests'
+ * `fairway:source`) do not change the answer.
  */
 export function requireFormat(packageDir, name) {
-  const req = createRequire(join(packageDir, 'package.json'));
-  try {
-    return formatOfFile(req.resolve(name));
-  } catch (e) {
-    if (e && e.code === 'ERR_PACKAGE_PATH_NOT_EXPORTED') return 'no-require-entry';
-    if (e && e.code === 'MODULE_NOT_FOUND') return 'missing';
-    throw e;
+  const folder = packageFolder(packageDir, name);
+  if (!folder) return 'missing';
+  const pj = JSON.parse(readFileSync(join(folder, 'package.json'), 'utf8'));
+  let target;
+  if (pj.exports !== undefined) {
+    const exp = pj.exports;
+    const dotEntry = typeof exp === 'object' && exp !== null && !Array.isArray(exp) && Object.keys(exp).some((k) => k.startsWith('.')) ? exp['.'] : exp;
+    target = exportTarget(dotEntry ?? null);
+    if (!target) return 'no-require-entry';
+  } else {
+    target = pj.main ?? 'index.js';
   }
+  let file = join(folder, target);
+  if (!/\.(c|m)?js$|\.json$|\.node$/.test(file)) file = existsSync(`${file}.js`) ? `${file}.js` : join(file, 'index.js');
+  return formatOfFile(file);
 }
 
 /** The package's runtime dependencies ("dependencies" and "optionalDependencies") that require() cannot load as CommonJS. */
