@@ -16,6 +16,7 @@ import {
   parseFairwayPolicyConfig,
   POLICY_NAME,
   RetryOptionsError,
+  serviceConfigFor,
 } from './index.js';
 import { FairwayPolicyConfig } from './policy/config.js';
 import { setDefaultLogger, consoleLogger } from './logger.js';
@@ -90,6 +91,20 @@ describe('loud misconfiguration', () => {
     const sc = JSON.parse(String(opts['grpc.service_config']));
     assert.deepEqual(sc.methodConfig, [{ name: [{ service: 'x.Y' }], timeout: '1s' }]);
     assert.equal(sc.loadBalancingConfig[0][POLICY_NAME].zone, 'z1');
+  });
+
+  test('serviceConfigFor is what the factory puts on the channel, user method configs merged in', () => {
+    const user = JSON.stringify({ methodConfig: [{ name: [{ service: 'x.Y' }], timeout: '2s' }] });
+    const opts = clientOptions({ zone: 'z2', decayMs: 5000, channelOptions: { 'grpc.service_config': user } });
+    const settings = { zone: 'z2', decayMs: 5000, zoneBandLow: 0.8, zoneBandHigh: 2 };
+    assert.equal(opts['grpc.service_config'], serviceConfigFor(settings, user));
+    assert.deepEqual(JSON.parse(serviceConfigFor(settings, user)).methodConfig, [{ name: [{ service: 'x.Y' }], timeout: '2s' }]);
+    assert.throws(() => serviceConfigFor(settings, '{not json'), (e: unknown) => e instanceof FairwayOptionsError && /not valid JSON/.test(e.message));
+  });
+
+  test("grpc-js's transparent retries stay on: no grpc.enable_retries option is set", () => {
+    assert.equal(clientOptions({ zone: 'z' })['grpc.enable_retries'], undefined);
+    assert.equal(clientOptions({ zone: 'z', retry: { attemptTimeoutMs: 100 } })['grpc.enable_retries'], undefined);
   });
 
   test('a bad policy config names the field, and is logged loudly when grpc-js parses it', () => {

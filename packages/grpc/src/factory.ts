@@ -50,12 +50,6 @@ function announce(resolved: ResolvedOptions): void {
 }
 
 /**
- * grpc-js's own retries stay on: with no retryPolicy in the service config it only makes transparent retries
- * (re-picks of requests that never reached a server), which the call layer relies on (see call/index.ts).
- */
-const RETRIES_OFF = false;
-
-/**
  * The call layer (timeout-only retries, observers) as one interceptor. It is made lazily, once the client's
  * channel is made and its target known (`CallDescription.target`); a client whose channel came through
  * `channelOverride` reports `fallbackTarget`.
@@ -93,7 +87,7 @@ function prepare(options: FairwayOptions | undefined): Prepared {
   }
   const retry = parseRetryOptions(resolved.retry); // throws RetryOptionsError naming the field
   announce(resolved);
-  return { resolved, retry, channelOptions: toChannelOptions(resolved, RETRIES_OFF) };
+  return { resolved, retry, channelOptions: toChannelOptions(resolved) };
 }
 
 /**

@@ -197,10 +197,12 @@ export function resolveOptions(options: FairwayOptions | undefined, env: Record<
 }
 
 /**
- * The `grpc.service_config` to use: ours, merged into one the user passed in `channelOptions` (their method
- * configs are kept). A user config naming another policy is an error (it would silently win or lose).
+ * The `grpc.service_config` JSON a Fairway channel gets: the policy with `settings`, merged into the service
+ * config the user passed in `channelOptions['grpc.service_config']` (a JSON string or object; its method configs
+ * are kept). A user config naming another policy is an error (it would silently win or lose): throws
+ * `FairwayOptionsError`. `createClient`, `createChannel` and `clientOptions` all use this.
  */
-function mergedServiceConfig(user: unknown, settings: FairwayPolicySettings): string {
+export function serviceConfigFor(settings: FairwayPolicySettings, user?: unknown): string {
   const ours = { [POLICY_NAME]: { ...settings } };
   if (user === undefined) return JSON.stringify({ loadBalancingConfig: [ours] });
   let parsed: unknown;
@@ -226,17 +228,20 @@ function mergedServiceConfig(user: unknown, settings: FairwayPolicySettings): st
   return JSON.stringify({ ...parsed, loadBalancingConfig: [ours] });
 }
 
-/** The grpc-js channel options for resolved Fairway options. */
-export function toChannelOptions(resolved: ResolvedOptions, retriesOff: boolean): ChannelOptions {
+/**
+ * The grpc-js channel options for resolved Fairway options. grpc-js's own retries stay on (no
+ * `grpc.enable_retries: 0`): with no retryPolicy in the service config it makes only transparent retries
+ * (re-picks of requests that never reached a server), which the call layer relies on.
+ */
+export function toChannelOptions(resolved: ResolvedOptions): ChannelOptions {
   const user = resolved.channelOptions;
   const out: ChannelOptions = { ...user };
-  out['grpc.service_config'] = mergedServiceConfig(user['grpc.service_config'], resolved.settings);
+  out['grpc.service_config'] = serviceConfigFor(resolved.settings, user['grpc.service_config']);
   if (resolved.keepalive) {
     out['grpc.keepalive_time_ms'] = resolved.keepalive.timeMs;
     out['grpc.keepalive_timeout_ms'] = resolved.keepalive.timeoutMs;
     out['grpc.keepalive_permit_without_calls'] = 0;
   }
-  if (retriesOff) out['grpc.enable_retries'] = 0;
   if (resolved.discovery !== undefined) out[DISCOVERY_OPTIONS_KEY] = resolved.discovery;
   if (resolved.logger !== undefined) out[LOGGER_KEY] = resolved.logger;
   return out;

@@ -92,8 +92,3 @@ export class FairwayPolicyConfig {
     }
   }
 }
-
-/** The `grpc.service_config` JSON that selects the policy with `settings`. */
-export function serviceConfigFor(settings: FairwayPolicySettings): string {
-  return JSON.stringify({ loadBalancingConfig: [{ [POLICY_NAME]: { ...settings } }] });
-}
