@@ -17,6 +17,8 @@ export type { EchoRequest, EchoReply } from './backend/echo-proto.js';
 export { startOtlpReceiver, otlpProtoDirectory, OTLP_PROTO_SOURCE } from './otlp-receiver.js';
 export type { OtlpReceiver, OtlpReceiverOptions, ReceivedSpan, ReceivedMetricPoint, OtlpValue } from './otlp-receiver.js';
 export { startTcpProxy } from './tcp-proxy.js';
+export { startRefusingEndpoint } from './refusing-endpoint.js';
+export type { RefusingEndpoint } from './refusing-endpoint.js';
 export type { TcpProxy } from './tcp-proxy.js';
 export { createScriptedDiscovery } from './backend/scripted-discovery.js';
 export type { ScriptedDiscovery } from './backend/scripted-discovery.js';

@@ -1,5 +1,5 @@
-/** Test-only: the environment the telemetry tests' child processes start from, and a port nothing listens on. */
-import { createServer } from 'node:net';
+/** Test-only: the environment the telemetry tests' child processes start from, and a port nothing answers on. */
+import { startRefusingEndpoint } from '@fairway/testing';
 
 /**
  * This process's environment without the variables whose names start with one of `prefixes` (e.g. `OTEL_`):
@@ -11,14 +11,11 @@ export function parentEnvWithout(...prefixes: string[]): NodeJS.ProcessEnv {
   return env;
 }
 
-/** A loopback port nothing listens on (bound, read, released): where a collector that is down would be. */
+/**
+ * A loopback port where a collector that is down would be: held by this test process for its whole life (the
+ * kernel chose it: port 0) and resetting every connection, so no other process can take it meanwhile, as it
+ * could a port bound, read and released.
+ */
 export async function closedPort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      srv.close(() => resolve(typeof addr === 'object' && addr ? addr.port : 0));
-    });
-  });
+  return (await startRefusingEndpoint()).port;
 }
