@@ -7,9 +7,10 @@
 import { test, describe, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startOtlpReceiver, type OtlpReceiver } from '@fairway/testing';
+import { startOtlpReceiver, startKubeApiStandIn, startEchoBackend, makeEndpointSlice, type OtlpReceiver } from '@fairway/testing';
 import { compileExample, type ModuleSystem } from './compile-example.js';
 
 const root = new URL('../../', import.meta.url).pathname;
@@ -65,6 +66,42 @@ for (const system of systems) {
       assert.equal(out.older.code, 10);
       assert.match(out.older.details, /superseded by a newer \/fairway\.test\.Echo\/ServerStream stream from peer instance "quote-desk-7"/);
       assert.equal(out.newerFlowing, true);
+    });
+
+    test('Kubernetes: the k8s-client example loads @kubernetes/client-node (ESM-only, imported lazily) and calls a pod', { timeout: 120_000 }, async () => {
+      assertBuilt();
+      // Runs the example in a child while this process serves the API stand-in and the pod, so the child is
+      // spawned asynchronously (spawnSync would block the servers it calls).
+      const api = await startKubeApiStandIn();
+      const pod = await startEchoBackend({ id: 'k8s-pod-0', zone: 'zone-a' });
+      const dir = mkdtempSync(join(tmpdir(), 'fairway-module-systems-k8s-'));
+      try {
+        api.applySlice(
+          makeEndpointSlice({
+            name: 'echo-0',
+            namespace: 'demo',
+            service: 'echo',
+            ports: [{ name: 'grpc', port: pod.port }],
+            endpoints: [{ ip: '127.0.0.1', pod: 'echo-0', podUid: 'uid-echo-0', zone: 'zone-a' }],
+          }),
+        );
+        const caFile = join(dir, 'ca.pem');
+        writeFileSync(caFile, api.caPem);
+        const env = { K8S_API_URL: api.url, K8S_TOKEN: api.token, K8S_CA_FILE: caFile, FAIRWAY_ZONE: 'zone-a' };
+        const child = spawn(process.execPath, [compileExample('examples/readme/k8s-client.ts', system)], { cwd: root, env: plainEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
+        let out = '';
+        child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+        child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+        const timer = setTimeout(() => child.kill('SIGKILL'), 90_000);
+        const code = await new Promise<number | null>((resolve) => child.once('exit', (c) => resolve(c)));
+        clearTimeout(timer);
+        assert.equal(code, 0, out);
+        assert.match(out, /answered by k8s-pod-0/);
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+        pod.forceStop();
+        await api.close();
+      }
     });
 
     describe('telemetry: client and server examples make one trace (with retry on)', () => {
