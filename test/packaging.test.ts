@@ -80,5 +80,17 @@ test('the tarballs ship what users import and nothing else: no sources, tests, t
     for (const f of ['dist/index.js', 'dist/index.cjs', 'dist/index.d.ts', 'dist/index.d.cts']) {
       assert.ok(paths.includes(f), `${pack.name} lacks ${f} (not built? run \`npm run build\`)`);
     }
+    // Every file the manifest points users at is in the tarball (the `fairway:source` condition is for this
+    // repository's tests only: it points at sources that are not shipped, and no user's resolver asks for it).
+    const dir = workspaces.find((w) => JSON.parse(readFileSync(join(root, w, 'package.json'), 'utf8')).name === pack.name)!;
+    const manifest = JSON.parse(readFileSync(join(root, dir, 'package.json'), 'utf8'));
+    const targets: string[] = [manifest.main, manifest.module, manifest.types, ...Object.values(manifest.bin ?? {})].filter(Boolean) as string[];
+    const walk = (v: unknown, key = ''): void => {
+      if (key === 'fairway:source') return;
+      if (typeof v === 'string') targets.push(v);
+      else if (v && typeof v === 'object') for (const [k, x] of Object.entries(v)) walk(x, k);
+    };
+    walk(manifest.exports);
+    for (const t of targets) assert.ok(paths.includes(t.replace(/^\.\//, '')), `${pack.name}: package.json points at ${t}, which the tarball lacks`);
   }
 });
