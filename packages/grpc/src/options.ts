@@ -19,9 +19,19 @@ export interface FairwayDiscoveryOptions {
   readonly [scheme: string]: unknown;
 }
 
-/** HTTP/2 keepalive pings, sent only while calls are outstanding. */
+/**
+ * HTTP/2 keepalive pings, sent only while calls are outstanding. grpc-js pings every `timeMs` while a call is
+ * outstanding, whether or not data flows, so the default stays above what servers with default settings
+ * accept (grpc-go, C-core and grpc-java: one ping per 5 minutes while they send nothing, then GOAWAY
+ * `too_many_pings` after 2 strikes).
+ */
 export interface FairwayKeepaliveOptions {
-  /** Ping after this long without activity, ms. Default 10000 (gRFC A8's floor for clients). `grpc.keepalive_time_ms`. */
+  /**
+   * Ping a connection this often while calls are outstanding, ms. Default 310000: the servers' default
+   * 5-minute minimum plus 10 s of slack for late timers, so default-configured grpc-go, C-core and grpc-java
+   * servers never answer `too_many_pings`. Lower it (gRFC A8's floor is 10000) only for servers configured to
+   * accept it. `grpc.keepalive_time_ms`.
+   */
   readonly timeMs?: number;
   /** Close the connection if the ping is not acknowledged within this, ms. Default 5000. `grpc.keepalive_timeout_ms`. */
   readonly timeoutMs?: number;
@@ -51,7 +61,7 @@ export interface FairwayOptions {
   readonly observers?: readonly CallObserverFactory[];
   /** Per-scheme discovery settings. Default none. */
   readonly discovery?: FairwayDiscoveryOptions;
-  /** Keepalive pings while calls are outstanding; `false` turns them off. Default `{timeMs: 10000, timeoutMs: 5000}`. */
+  /** Keepalive pings while calls are outstanding; `false` turns them off. Default `{timeMs: 310000, timeoutMs: 5000}`. */
   readonly keepalive?: FairwayKeepaliveOptions | false;
   /** Extra grpc-js channel options, passed through (Fairway's own keys win; a conflicting policy is an error). Default none. */
   readonly channelOptions?: ChannelOptions;
@@ -83,7 +93,11 @@ const KNOWN_OPTIONS = new Set([
 ]);
 const KNOWN_KEEPALIVE = new Set(['timeMs', 'timeoutMs']);
 
-export const KEEPALIVE_DEFAULTS = { timeMs: 10_000, timeoutMs: 5_000 } as const;
+/**
+ * Fairway's keepalive defaults, ms. `timeMs` 310000 is the 5-minute minimum ping interval that grpc-go, C-core
+ * and grpc-java servers enforce by default, plus 10 s of slack (test/interop/keepalive-default-servers.test.ts).
+ */
+export const KEEPALIVE_DEFAULTS = { timeMs: 310_000, timeoutMs: 5_000 } as const;
 
 function isPlainObject(v: unknown): v is Record<string, unknown> {
   return v !== null && typeof v === 'object' && !Array.isArray(v);
