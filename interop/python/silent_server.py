@@ -1,10 +1,12 @@
 """A C-core gRPC server (grpcio: Debian's python3-grpcio or PyPI's) with every keepalive setting at its default,
-serving fairway.interop.Silent/Wait: the request, a google.protobuf.StringValue, names how many seconds to stay
-silent (no headers, no messages); then one reply "ok". Messages are encoded by hand (field 1, a short string),
+serving fairway.interop.Silent/Wait: the request, a google.protobuf.StringValue "<seconds>" or
+"<seconds>/<every>", names how long the call lasts; the server stays silent (no headers, no messages) all that
+time, or sends "tick" every <every> seconds; then one reply "ok". Messages are encoded by hand (field 1, a short string),
 so no protobuf package is needed. Listens on 127.0.0.1 port 0 and prints "READY <port>"; serves until killed.
 """
 import sys
 import threading
+import time
 from concurrent import futures
 
 import grpc
@@ -23,13 +25,23 @@ def encode_string_value(s: str) -> bytes:
 
 def wait(request: bytes, context: grpc.ServicerContext):
     try:
-        seconds = float(decode_string_value(request))
+        parts = [float(x) for x in decode_string_value(request).split("/")]
+        if len(parts) > 2 or min(parts) < 0 or (len(parts) == 2 and parts[1] <= 0):
+            raise ValueError
     except ValueError:
-        context.abort(grpc.StatusCode.INVALID_ARGUMENT, "the request must be a number of seconds")
+        context.abort(grpc.StatusCode.INVALID_ARGUMENT, 'the request must be "<seconds>" or "<seconds>/<every>"')
+    seconds, every = parts[0], (parts[1] if len(parts) == 2 else None)
     done = threading.Event()
     context.add_callback(done.set)  # the call was cancelled or the connection closed
-    if done.wait(seconds):
-        return
+    deadline = time.monotonic() + seconds
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            break
+        if done.wait(min(left, every) if every else left):
+            return
+        if every and deadline - time.monotonic() > 0:
+            yield encode_string_value("tick")
     yield encode_string_value("ok")
 
 

@@ -1,14 +1,15 @@
 // Fairway's default keepalive against servers with DEFAULT settings in three gRPC implementations: grpc-go
-// (interop/go), C-core (grpcio, interop/python) and grpc-java (Netty, interop/java). Each allows a client
-// ping no more often than every 5 minutes while it sends nothing and answers a third early ping with GOAWAY
-// too_many_pings, which grpc-js reports as RESOURCE_EXHAUSTED ("Bandwidth exhausted").
+// (interop/go), C-core (grpcio, interop/python) and grpc-java (Netty, interop/java). Each allows a client ping
+// no more often than every 5 minutes while it sends nothing and answers the third early ping with GOAWAY
+// too_many_pings (grpc-js reports RESOURCE_EXHAUSTED "Bandwidth exhausted"); data it sends clears the count.
 //
-// One file, every server started at once, every case in parallel, so the whole file takes about 5.5 minutes:
-// - with Fairway's defaults a server stream that stays silent for 330 s (past the first ping at 310 s) ends
-//   with its reply on all three;
-// - a 10 s keepalive (the old default) is refused by all three within a minute: the servers do enforce;
-// - a server frozen under a silent stream (SIGSTOP) is still detected by the default keepalive (310 s + 5 s),
-//   long before the call's 20-minute deadline.
+// One file, every server started at once, every case in parallel: the file takes about 6 minutes.
+// - With Fairway's defaults, a server stream silent for 345 s (pings at 10 s, 20 s and 330 s) and one with a
+//   message every 15 s (a ping in each quiet stretch) both end with their reply, on all three servers.
+// - A plain 10 s keepalive (Fairway's old default, grpc-js's fixed interval) is refused by all three.
+// - A server frozen (SIGSTOP) 2 s into a silent stream is detected within seconds (ping after 10 s of quiet,
+//   5 s to answer); one frozen after the two early pings of a long silence is detected by the next ping the
+//   servers allow, about 330 s into the call: both long before the call's 20-minute deadline.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { credentials, makeGenericClientConstructor, status, type Client } from '@grpc/grpc-js';
@@ -51,66 +52,89 @@ after(async () => {
   await Promise.all(peers.map((p) => p.kill('SIGKILL')));
 });
 
-/** Opens Silent.Wait(seconds) on `peer` with a fresh Fairway client and resolves when the stream ends. */
-function silentStream(peer: PeerProcess, seconds: number, options: FairwayOptions = {}, onStarted?: () => void): Promise<WaitOutcome> {
+/**
+ * Opens Silent.Wait(`request`) on `peer` with a fresh Fairway client on its own connection (`connection` names
+ * it: clients with equal options would share one) and resolves when the stream ends.
+ */
+function silentStream(peer: PeerProcess, request: string, connection: string, options: FairwayOptions = {}): Promise<WaitOutcome> {
   const client = createClient(SilentClient, `static:///${peer.address}`, credentials.createInsecure(), {
     zone: 'a',
     logger: { info() {}, warn() {}, error() {} },
+    channelOptions: { 'fairway.test.connection': connection },
     ...options,
-  }) as unknown as Client & { Wait(req: string, opts: { deadline: number }): NodeJS.EventEmitter & { cancel(): void } };
+  }) as unknown as Client & { Wait(req: string, opts: { deadline: number }): NodeJS.EventEmitter };
   clients.push(client);
   const startedAt = Date.now();
   return new Promise((resolve) => {
     const messages: string[] = [];
-    const stream = client.Wait(String(seconds), { deadline: Date.now() + 20 * 60_000 });
-    stream.on('metadata', () => onStarted?.());
+    const stream = client.Wait(request, { deadline: Date.now() + 20 * 60_000 });
     stream.on('data', (m: string) => messages.push(m));
     stream.on('error', () => {}); // the status event carries it
     stream.on('status', (s: { code: number; details: string }) => resolve({ messages, code: s.code, details: s.details, elapsedMs: Date.now() - startedAt }));
-    if (onStarted) setTimeout(onStarted, 2_000).unref(); // no headers come on a silent stream: start the clock after 2 s
   });
 }
 
+/** Freezes `peer` `afterMs` from now; resolves the time it froze. */
+function freezeAfter(peer: PeerProcess, afterMs: number): Promise<number> {
+  return new Promise((resolve) =>
+    setTimeout(() => {
+      peer.stop();
+      resolve(Date.now());
+    }, afterMs),
+  );
+}
+
 before(async () => {
-  // First run on a machine builds the Go and Java peers (minutes, cached afterwards).
+  // The first run on a machine builds the Go and Java peers (minutes; cached afterwards).
   await Promise.all([buildGoPeers(), buildJavaPeer()]);
-  peers.push(...(await Promise.all([startGoPeer({ id: 'go-default' }), startCcorePeer(), startJavaPeer(), startGoPeer({ id: 'go-to-freeze' })])));
+  peers.push(
+    ...(await Promise.all([
+      startGoPeer({ id: 'go-default' }),
+      startCcorePeer(),
+      startJavaPeer(),
+      startGoPeer({ id: 'go-freeze-early' }),
+      startGoPeer({ id: 'go-freeze-late' }),
+    ])),
+  );
 }, { timeout: 900_000 });
 
-test('default keepalive: no too_many_pings from default grpc-go, C-core and grpc-java servers over a 330 s silent stream; a frozen peer is still detected', { timeout: 600_000 }, async () => {
-  assert.deepEqual({ ...KEEPALIVE_DEFAULTS }, { timeMs: 310_000, timeoutMs: 5_000 });
-  const [go, ccore, java, toFreeze] = peers as [PeerProcess, PeerProcess, PeerProcess, PeerProcess];
+test('default keepalive: no too_many_pings from default grpc-go, C-core and grpc-java servers over silent and chatty streams of 345 s; frozen peers are detected', { timeout: 700_000 }, async () => {
+  assert.deepEqual({ ...KEEPALIVE_DEFAULTS }, { timeMs: 10_000, timeoutMs: 5_000, serverMinIntervalMs: 310_000 });
+  const [go, ccore, java, freezeEarly, freezeLate] = peers as [PeerProcess, PeerProcess, PeerProcess, PeerProcess, PeerProcess];
   const servers = [go, ccore, java];
 
-  const silent = servers.map((p) => silentStream(p, 330));
-  // The old default, 10 s: each server closes the connection after a few pings.
-  const eager = servers.map((p) => silentStream(p, 150, { keepalive: { timeMs: 10_000, timeoutMs: 5_000 } }));
-  // A half-open peer under a silent stream: frozen once the call is on its way.
-  let frozenAt = 0;
-  const frozen = silentStream(toFreeze, 900, {}, () => {
-    if (frozenAt === 0) {
-      frozenAt = Date.now();
-      toFreeze.stop();
-    }
-  });
+  const silent = servers.map((p) => silentStream(p, '345', 'silent'));
+  const chatty = servers.map((p) => silentStream(p, '345/15', 'chatty'));
+  const eager = servers.map((p) => silentStream(p, '150', 'eager', { keepalive: { timeMs: 10_000, timeoutMs: 5_000, serverMinIntervalMs: 10_000 } }));
+  const early = silentStream(freezeEarly, '900', 'freeze-early');
+  const earlyFrozenAt = freezeAfter(freezeEarly, 2_000);
+  const late = silentStream(freezeLate, '900', 'freeze-late');
+  const lateFrozenAt = freezeAfter(freezeLate, 40_000);
 
   const eagerOutcomes = await Promise.all(eager);
   eagerOutcomes.forEach((o, i) => {
-    assert.equal(o.code, status.RESOURCE_EXHAUSTED, `${servers[i]!.kind} server with a 10 s client keepalive: ${JSON.stringify(o)}`);
+    assert.equal(o.code, status.RESOURCE_EXHAUSTED, `${servers[i]!.kind} server, a plain 10 s keepalive: ${JSON.stringify(o)}`);
     assert.ok(o.elapsedMs < 120_000, `${servers[i]!.kind}: closed only after ${o.elapsedMs} ms`);
   });
 
-  const silentOutcomes = await Promise.all(silent);
-  silentOutcomes.forEach((o, i) => {
-    const kind = servers[i]!.kind;
-    assert.equal(o.code, status.OK, `${kind} server, default keepalive: ${JSON.stringify(o)}\n${servers[i]!.stderr().slice(-1000)}`);
-    assert.deepEqual(o.messages, ['ok'], kind);
-    assert.ok(o.elapsedMs >= 329_000, `${kind}: ended after ${o.elapsedMs} ms, before the silence was over`);
+  const e = await early;
+  const earlyDetected = Date.now() - (await earlyFrozenAt);
+  assert.equal(e.code, status.UNAVAILABLE, `Go server frozen 2 s into a silent stream: ${JSON.stringify(e)}`);
+  assert.ok(earlyDetected < 40_000, `frozen 2 s into the call, detected ${earlyDetected} ms after it froze`);
+
+  const outcomes = await Promise.all([...silent, ...chatty]);
+  outcomes.forEach((o, i) => {
+    const server = servers[i % 3]!;
+    const what = `${server.kind} server, ${i < 3 ? 'silent' : 'chatty'} stream, default keepalive`;
+    assert.equal(o.code, status.OK, `${what}: ${JSON.stringify(o)}\n${server.stderr().slice(-1000)}`);
+    assert.equal(o.messages.at(-1), 'ok', what);
+    if (i >= 3) assert.ok(o.messages.length >= 20, `${what}: ${o.messages.length} messages`);
+    assert.ok(o.elapsedMs >= 344_000, `${what}: ended after ${o.elapsedMs} ms, before the call was over`);
   });
 
-  const f = await frozen;
-  const detectedAfter = Date.now() - frozenAt;
-  assert.equal(f.code, status.UNAVAILABLE, `frozen Go server: ${JSON.stringify(f)}`);
-  // The first ping goes out 310 s after the call started and is given 5 s: detection well before the deadline.
-  assert.ok(detectedAfter >= 300_000 && detectedAfter < 400_000, `frozen server detected ${detectedAfter} ms after it froze`);
+  const l = await late;
+  const lateDetected = Date.now() - (await lateFrozenAt);
+  assert.equal(l.code, status.UNAVAILABLE, `Go server frozen 40 s into a silent stream: ${JSON.stringify(l)}`);
+  // Pings at 10 s and 20 s used the early allowance; the next one the servers accept goes out at 330 s.
+  assert.ok(lateDetected >= 270_000 && lateDetected < 400_000, `frozen 40 s into the call, detected ${lateDetected} ms after it froze`);
 });

@@ -1,8 +1,8 @@
-// Keepalive pings (only with calls outstanding) detect a frozen peer (SIGSTOP: its sockets stay open, nothing
-// answers): the outstanding call ends UNAVAILABLE long before its deadline instead of hanging on a half-open
-// connection. The default interval (310 s) stays above what default-configured grpc-go, C-core and grpc-java
-// servers accept (test/interop/keepalive-default-servers.test.ts checks both that and detection with it);
-// here a 10 s interval, the setting for servers that accept it, shows the detection in seconds.
+// Fairway's keepalive defaults (a ping after 10 s with nothing received while a call waits, 5 s to answer)
+// detect a frozen peer (SIGSTOP: its sockets stay open, nothing answers) in seconds: the outstanding call ends
+// UNAVAILABLE long before its deadline instead of hanging on a half-open connection. That the same defaults
+// never provoke GOAWAY too_many_pings from default-configured grpc-go, C-core and grpc-java servers is checked
+// in test/interop/keepalive-default-servers.test.ts.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { credentials, status } from '@grpc/grpc-js';
@@ -20,9 +20,9 @@ after(async () => {
 });
 
 test('a frozen server is detected by keepalive while a call waits on it', { timeout: 90_000 }, async () => {
-  assert.deepEqual({ ...KEEPALIVE_DEFAULTS }, { timeMs: 310_000, timeoutMs: 5_000 });
+  assert.deepEqual({ ...KEEPALIVE_DEFAULTS }, { timeMs: 10_000, timeoutMs: 5_000, serverMinIntervalMs: 310_000 });
   proc = await startBackendProcess({ id: 'frozen' });
-  client = createClient(EchoClient, `static:///${proc.address}`, credentials.createInsecure(), { keepalive: { timeMs: 10_000, timeoutMs: 5_000 } });
+  client = createClient(EchoClient, `static:///${proc.address}`, credentials.createInsecure());
   assert.ok((await echoUnary(client)).ok);
   const startedAt = Date.now();
   const pending = echoUnary(client, { delay_ms: 80_000 }, { deadlineMs: 85_000 });
@@ -31,7 +31,7 @@ test('a frozen server is detected by keepalive while a call waits on it', { time
   const r = await pending;
   const elapsed = Date.now() - startedAt;
   assert.ok(!r.ok && r.code === status.UNAVAILABLE, JSON.stringify(r));
-  // 10 s + 5 s; generous slack for a loaded machine, far below the 85 s deadline.
+  // 10 s + 5 s by the defaults; generous slack for a loaded machine, far below the 85 s deadline.
   assert.ok(elapsed < 40_000, `detected after ${elapsed} ms`);
   assert.ok(elapsed >= 9_000, `ended after ${elapsed} ms: sooner than the keepalive time, so not keepalive`);
 });

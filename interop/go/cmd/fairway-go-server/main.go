@@ -22,9 +22,9 @@ import (
 	"syscall"
 	"time"
 
-	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	etcdresolver "go.etcd.io/etcd/client/v3/naming/resolver"
+	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
@@ -249,19 +249,45 @@ func (s *echoServer) Bidi(stream grpc.BidiStreamingServer[echopb.EchoRequest, ec
 
 type silentServer struct{}
 
-// Wait stays silent (no headers, no messages) for the requested number of seconds, then sends "ok".
+// Wait serves "<seconds>" or "<seconds>/<every>": silent (no headers, no messages) for that long, or a "tick"
+// every <every> seconds; then "ok".
 func (silentServer) Wait(req *wrapperspb.StringValue, stream grpc.ServerStreamingServer[wrapperspb.StringValue]) error {
-	secs, err := strconv.ParseFloat(req.GetValue(), 64)
-	if err != nil || secs < 0 {
-		return status.Errorf(codes.InvalidArgument, "the request must be a number of seconds, got %q", req.GetValue())
+	bad := status.Errorf(codes.InvalidArgument, `the request must be "<seconds>" or "<seconds>/<every>", got %q`, req.GetValue())
+	parts := strings.Split(req.GetValue(), "/")
+	if len(parts) > 2 {
+		return bad
 	}
-	t := time.NewTimer(time.Duration(secs * float64(time.Second)))
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return stream.Send(wrapperspb.String("ok"))
-	case <-stream.Context().Done():
-		return status.FromContextError(stream.Context().Err()).Err()
+	secs, err := strconv.ParseFloat(parts[0], 64)
+	if err != nil || secs < 0 {
+		return bad
+	}
+	var every time.Duration
+	if len(parts) == 2 {
+		e, err := strconv.ParseFloat(parts[1], 64)
+		if err != nil || e <= 0 {
+			return bad
+		}
+		every = time.Duration(e * float64(time.Second))
+	}
+	end := time.NewTimer(time.Duration(secs * float64(time.Second)))
+	defer end.Stop()
+	var tick <-chan time.Time
+	if every > 0 {
+		t := time.NewTicker(every)
+		defer t.Stop()
+		tick = t.C
+	}
+	for {
+		select {
+		case <-end.C:
+			return stream.Send(wrapperspb.String("ok"))
+		case <-tick:
+			if err := stream.Send(wrapperspb.String("tick")); err != nil {
+				return err
+			}
+		case <-stream.Context().Done():
+			return status.FromContextError(stream.Context().Err()).Err()
+		}
 	}
 }
 

@@ -100,7 +100,8 @@ var PricerServiceDesc = grpc.ServiceDesc{
 }
 
 // SilentHandler is the server side of fairway.interop.Silent, the method the keepalive tests hold open: the
-// request (a google.protobuf.StringValue) names how many seconds to stay silent; then one reply "ok".
+// request (a google.protobuf.StringValue "<seconds>" or "<seconds>/<every>") names how long to stay silent,
+// or to send "tick" every <every> seconds; then one reply "ok".
 // The C-core (Python) and grpc-java test servers serve the same method with the same encoding.
 type SilentHandler interface {
 	Wait(req *wrapperspb.StringValue, stream grpc.ServerStreamingServer[wrapperspb.StringValue]) error

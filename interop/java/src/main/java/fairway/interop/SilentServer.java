@@ -21,8 +21,9 @@ import java.util.concurrent.TimeUnit;
 
 /**
  * A grpc-java (Netty) server with every keepalive setting at its default, serving
- * fairway.interop.Silent/Wait: the request, a google.protobuf.StringValue, names how many seconds to stay
- * silent (no headers, no messages); then one reply "ok". Messages are encoded by hand (field 1, a short
+ * fairway.interop.Silent/Wait: the request, a google.protobuf.StringValue "<seconds>" or "<seconds>/<every>",
+ * names how long the call lasts; the server stays silent (no headers, no messages) all that time, or sends
+ * "tick" every &lt;every&gt; seconds; then one reply "ok". Messages are encoded by hand (field 1, a short
  * string), so no protoc is needed. Listens on 127.0.0.1 port 0 and prints "READY <port>".
  */
 public final class SilentServer {
@@ -60,17 +61,39 @@ public final class SilentServer {
     ServerServiceDefinition silent = ServerServiceDefinition.builder("fairway.interop.Silent")
         .addMethod(WAIT, ServerCalls.asyncServerStreamingCall((byte[] request, StreamObserver<byte[]> out) -> {
           double seconds;
+          double every;
           try {
-            seconds = Double.parseDouble(decodeStringValue(request));
+            String[] parts = decodeStringValue(request).split("/", -1);
+            if (parts.length > 2) throw new NumberFormatException();
+            seconds = Double.parseDouble(parts[0]);
+            every = parts.length == 2 ? Double.parseDouble(parts[1]) : 0;
+            if (seconds < 0 || every < 0 || (parts.length == 2 && every == 0)) throw new NumberFormatException();
           } catch (NumberFormatException e) {
-            out.onError(Status.INVALID_ARGUMENT.withDescription("the request must be a number of seconds").asRuntimeException());
+            out.onError(Status.INVALID_ARGUMENT.withDescription("the request must be \"<seconds>\" or \"<seconds>/<every>\"").asRuntimeException());
             return;
           }
+          ServerCallStreamObserver<byte[]> call = (ServerCallStreamObserver<byte[]>) out;
+          long totalMs = (long) (seconds * 1000);
+          ScheduledFuture<?> ticks = every > 0
+              ? timers.scheduleAtFixedRate(() -> {
+                  synchronized (call) {
+                    if (!call.isCancelled()) call.onNext(encodeStringValue("tick"));
+                  }
+                }, (long) (every * 1000), (long) (every * 1000), TimeUnit.MILLISECONDS)
+              : null;
           ScheduledFuture<?> reply = timers.schedule(() -> {
-            out.onNext(encodeStringValue("ok"));
-            out.onCompleted();
-          }, (long) (seconds * 1000), TimeUnit.MILLISECONDS);
-          ((ServerCallStreamObserver<byte[]>) out).setOnCancelHandler(() -> reply.cancel(false));
+            if (ticks != null) ticks.cancel(false);
+            synchronized (call) {
+              if (!call.isCancelled()) {
+                call.onNext(encodeStringValue("ok"));
+                call.onCompleted();
+              }
+            }
+          }, totalMs, TimeUnit.MILLISECONDS);
+          call.setOnCancelHandler(() -> {
+            reply.cancel(false);
+            if (ticks != null) ticks.cancel(false);
+          });
         }))
         .build();
     // Nothing but the address and the service: keepalive enforcement stays at grpc-java's defaults.
