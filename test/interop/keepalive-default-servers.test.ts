@@ -43,6 +43,8 @@ interface WaitOutcome {
   readonly code: number;
   readonly details: string;
   readonly elapsedMs: number;
+  /** Date.now() when the stream ended. */
+  readonly endedAt: number;
 }
 
 const clients: Client[] = [];
@@ -70,7 +72,7 @@ function silentStream(peer: PeerProcess, request: string, connection: string, op
     const stream = client.Wait(request, { deadline: Date.now() + 20 * 60_000 });
     stream.on('data', (m: string) => messages.push(m));
     stream.on('error', () => {}); // the status event carries it
-    stream.on('status', (s: { code: number; details: string }) => resolve({ messages, code: s.code, details: s.details, elapsedMs: Date.now() - startedAt }));
+    stream.on('status', (s: { code: number; details: string }) => resolve({ messages, code: s.code, details: s.details, elapsedMs: Date.now() - startedAt, endedAt: Date.now() }));
   });
 }
 
@@ -118,7 +120,7 @@ test('default keepalive: no too_many_pings from default grpc-go, C-core and grpc
   });
 
   const e = await early;
-  const earlyDetected = Date.now() - (await earlyFrozenAt);
+  const earlyDetected = e.endedAt - (await earlyFrozenAt);
   assert.equal(e.code, status.UNAVAILABLE, `Go server frozen 2 s into a silent stream: ${JSON.stringify(e)}`);
   assert.ok(earlyDetected < 40_000, `frozen 2 s into the call, detected ${earlyDetected} ms after it froze`);
 
@@ -133,7 +135,7 @@ test('default keepalive: no too_many_pings from default grpc-go, C-core and grpc
   });
 
   const l = await late;
-  const lateDetected = Date.now() - (await lateFrozenAt);
+  const lateDetected = l.endedAt - (await lateFrozenAt);
   assert.equal(l.code, status.UNAVAILABLE, `Go server frozen 40 s into a silent stream: ${JSON.stringify(l)}`);
   // Pings at 10 s and 20 s used the early allowance; the next one the servers accept goes out at 330 s.
   assert.ok(lateDetected >= 270_000 && lateDetected < 400_000, `frozen 40 s into the call, detected ${lateDetected} ms after it froze`);
