@@ -146,7 +146,7 @@ describe('Go services in the fleet (etcd naming package on the Go side)', { time
       await registerInEtcd({ service: 'publisher', address: `127.0.0.1:${port}`, zone: 'zone-a', instance: 'publisher-node-1', endpoints: etcd.endpoints, logger: quiet }),
     );
     peers.push(
-      await startGoPeer({ id: 'pricer-go-a', instance: 'pricer-go-a', zone: 'zone-a', etcd: etcd.endpointsCsv, service: 'pricer', publisher: 'etcd:///publisher' }),
+      await startGoPeer({ id: 'pricer-go-a', instance: 'pricer-go-a', zone: 'zone-a', etcd: etcd.endpointsCsv, service: 'pricer', metadata: 'fairway', publisher: 'etcd:///publisher' }),
     );
     const pricer = createClient(pkg.trading.v1.Pricer as never, 'etcd:///pricer', credentials.createInsecure(), {
       zone: 'zone-a',
@@ -166,6 +166,10 @@ describe('Go services in the fleet (etcd naming package on the Go side)', { time
     assert.equal(reply['pod'], 'pricer-go-a');
     assert.equal(reply['zone'], 'zone-a');
     assert.equal(reply['publisherPod'], 'publisher-node-1');
+    // Registered with Fairway's identity in the Go Metadata: the incarnation the reply names.
+    assert.match(String(reply['incarnation']), /^\d{13}-[0-9a-f]{4}$/);
+    const stored = await etcd.etcdctl(['get', '--print-value-only', 'pricer/pricer-go-a']);
+    assert.deepEqual(JSON.parse(stored).Metadata, { zone: 'zone-a', instance: 'pricer-go-a', incarnation: reply['incarnation'] });
     assert.ok(typeof reply['price'] === 'number' && (reply['price'] as number) > 100, JSON.stringify(reply));
     assert.equal(seen.length, 1);
     assert.equal(seen[0]!.pricer, 'pricer-go-a');

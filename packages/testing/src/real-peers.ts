@@ -170,8 +170,11 @@ export interface GoPeerOptions {
   readonly service?: string;
   /** Last part of the key. Default: the id. */
   readonly instance?: string;
-  /** `none`: Metadata nil (a plain Go registration); `zone` (default): `{"zone": <zone>}`. */
-  readonly metadata?: 'none' | 'zone';
+  /**
+   * `none`: Metadata nil (a plain Go registration); `zone` (default): `{"zone": <zone>}`; `fairway`: zone,
+   * instance and incarnation (Fairway then routes to the newest incarnation of the instance).
+   */
+  readonly metadata?: 'none' | 'zone' | 'fairway';
   /** Lease TTL, seconds. Default 10. */
   readonly ttlSeconds?: number;
   /** Serve `trading.v1.Pricer`, publishing through this target (e.g. `etcd:///publisher`). */

@@ -12,6 +12,7 @@ import (
 	"flag"
 	"fmt"
 	"math"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/signal"
@@ -39,9 +40,9 @@ import (
 )
 
 type options struct {
-	listen, id, zone, etcd, service, instance, metadataStyle, publisher, feed string
-	delayMs, workMs                                                           int
-	ttl                                                                       int64
+	listen, id, zone, etcd, service, instance, metadataStyle, publisher, feed, incarnation string
+	delayMs, workMs                                                                        int
+	ttl                                                                                    int64
 }
 
 func main() {
@@ -53,7 +54,7 @@ func main() {
 	flag.StringVar(&o.etcd, "etcd", "", "etcd endpoints host:port,...; empty: do not register")
 	flag.StringVar(&o.service, "service", "echo", "service name: the etcd key is <service>/<instance>")
 	flag.StringVar(&o.instance, "instance", "", "instance id, the last part of the key (default: the id)")
-	flag.StringVar(&o.metadataStyle, "metadata", "zone", `registration Metadata: "none" (nil, a plain Go registration) or "zone" (map{"zone": <zone>})`)
+	flag.StringVar(&o.metadataStyle, "metadata", "zone", `registration Metadata: "none" (nil, a plain Go registration), "zone" (map{"zone": <zone>}) or "fairway" (zone, instance and incarnation, so Fairway routes to the newest incarnation)`)
 	flag.Int64Var(&o.ttl, "ttl", 10, "lease TTL, seconds")
 	flag.StringVar(&o.publisher, "publisher", "", "serve trading.v1.Pricer and publish through this target (e.g. etcd:///publisher)")
 	flag.StringVar(&o.feed, "feed", "", "with -publisher: subscribe to the price feed at this target (e.g. etcd:///price-feed)")
@@ -72,9 +73,11 @@ func run(o options) error {
 	if o.instance == "" {
 		o.instance = o.id
 	}
-	if o.metadataStyle != "none" && o.metadataStyle != "zone" {
-		return fmt.Errorf(`-metadata must be "none" or "zone", got %q`, o.metadataStyle)
+	if o.metadataStyle != "none" && o.metadataStyle != "zone" && o.metadataStyle != "fairway" {
+		return fmt.Errorf(`-metadata must be "none", "zone" or "fairway", got %q`, o.metadataStyle)
 	}
+	// Fairway's incarnation format: start time in ms and 4 hex digits, so a restart orders after its predecessor.
+	o.incarnation = fmt.Sprintf("%d-%04x", time.Now().UnixMilli(), rand.IntN(0x10000))
 	stopTracing, err := fpeer.SetupTracing(context.Background())
 	if err != nil {
 		return fmt.Errorf("tracing: %w", err)
@@ -121,8 +124,15 @@ func run(o options) error {
 	var reg *fpeer.Registration
 	if etcdClient != nil {
 		var md any
-		if o.metadataStyle == "zone" && o.zone != "" {
+		switch {
+		case o.metadataStyle == "zone" && o.zone != "":
 			md = map[string]string{"zone": o.zone}
+		case o.metadataStyle == "fairway":
+			m := map[string]string{"instance": o.instance, "incarnation": o.incarnation}
+			if o.zone != "" {
+				m["zone"] = o.zone
+			}
+			md = m
 		}
 		reg, err = fpeer.Register(etcdClient, o.service, o.instance, advertised, md, o.ttl)
 		if err != nil {
@@ -342,11 +352,12 @@ func newPricer(o options, etcdClient *clientv3.Client) (*pricerServer, error) {
 // subscribe keeps one stream of ticks from the feed open, re-subscribing after a drop.
 func (p *pricerServer) subscribe(ctx context.Context) {
 	for ctx.Err() == nil {
-		md := metadata.Pairs("fairway-client-instance", p.o.instance)
+		// Fairway's client identity: the feed keeps only the newest incarnation's stream per instance.
+		md := metadata.Pairs("fairway-client-instance", p.o.instance, "fairway-client-incarnation", p.o.incarnation)
 		sctx := metadata.NewOutgoingContext(ctx, md)
 		stream, err := p.feed.NewStream(sctx, &fpeer.FeedSubscribeDesc, fpeer.FeedSubscribeMethod)
 		if err == nil {
-			err = stream.SendMsg(&tradingpb.SubscribeRequest{Subscriber: p.o.instance})
+			err = stream.SendMsg(&tradingpb.SubscribeRequest{Subscriber: p.o.instance, Incarnation: p.o.incarnation})
 			if err == nil {
 				err = stream.CloseSend()
 			}
@@ -403,7 +414,7 @@ func (p *pricerServer) Quote(ctx context.Context, req *tradingpb.QuoteRequest) (
 	}
 	return &tradingpb.QuoteReply{
 		Symbol: req.GetSymbol(), Price: price, TickSeq: t.GetSeq(), Pod: p.o.instance, Zone: p.o.zone,
-		Incarnation: "go-" + strconv.Itoa(os.Getpid()), InFlight: uint32(inFlight),
+		Incarnation: p.o.incarnation, InFlight: uint32(inFlight),
 		PublisherPod: pub.GetPod(), PublisherZone: pub.GetZone(),
 	}, nil
 }
