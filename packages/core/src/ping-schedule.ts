@@ -39,6 +39,8 @@ export interface PingScheduleOptions {
 export class PingSchedule {
   private readonly connectedAt: number;
   private lastPingAt = -Infinity;
+  /** The ping before the last one (whether the last one was surely allowed depends on it). */
+  private previousPingAt = -Infinity;
   private quietSince: number;
   /** Pings sent since the server's last write (as far as this side knows) that may have been strikes. */
   private early = 0;
@@ -68,8 +70,6 @@ export class PingSchedule {
     // The last ping may have reached the server after this write and counted there as a strike.
     this.early = now - this.lastPingAt < crossing && !this.surelyAllowed(this.lastPingAt, this.previousPingAt) ? 1 : 0;
   }
-
-  private previousPingAt = -Infinity;
 
   /** Whether a ping at `at`, following one at `before`, can never be a strike. */
   private surelyAllowed(at: number, before: number): boolean {
