@@ -38,6 +38,8 @@ export type {
 export { attemptTimer, decideRetry, isRetryableKind } from './retry-decision.js';
 export type { AttemptTimer, RetryDecision, RetryDecisionInput } from './retry-decision.js';
 export { createRetryBudget } from './retry-budget.js';
+export { PingSchedule } from './ping-schedule.js';
+export type { PingScheduleOptions } from './ping-schedule.js';
 export type { RetryBudget } from './retry-budget.js';
 export {
   newIncarnation,

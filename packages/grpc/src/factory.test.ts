@@ -63,6 +63,18 @@ describe('loud misconfiguration', () => {
     );
   });
 
+  test("keepalive: Fairway's pinger gets the settings, grpc-js's fixed-interval keepalive stays off", () => {
+    const o = clientOptions({ keepalive: { timeMs: 20_000 } }) as Record<string, unknown>;
+    assert.equal(o['grpc.keepalive_time_ms'], undefined);
+    assert.equal(o['grpc.keepalive_permit_without_calls'], 0);
+    assert.deepEqual(o['grpc.internal.no_subchannel.fairway.keepalive'], { timeMs: 20_000, timeoutMs: 5_000, serverMinIntervalMs: 310_000 });
+    // Connections pinged with other settings are never shared.
+    assert.equal(o['fairway.keepalive'], '20000/5000/310000');
+    const off = clientOptions({ keepalive: false }) as Record<string, unknown>;
+    assert.equal(off['grpc.internal.no_subchannel.fairway.keepalive'], undefined);
+    assert.equal(off['fairway.keepalive'], undefined);
+  });
+
   test('bad option values name the option', () => {
     assert.throws(() => clientOptions({ decayMs: -1 }), (e: unknown) => e instanceof FairwayOptionsError && e.option === 'decayMs');
     assert.throws(() => clientOptions({ zone: '' }), (e: unknown) => e instanceof FairwayOptionsError && e.option === 'zone');
@@ -71,6 +83,10 @@ describe('loud misconfiguration', () => {
       (e: unknown) => e instanceof FairwayOptionsError && e.option === 'zoneBandLow',
     );
     assert.throws(() => clientOptions({ keepalive: { timeMs: 5 } }), (e: unknown) => e instanceof FairwayOptionsError && e.option === 'keepalive.timeMs');
+    assert.throws(
+      () => clientOptions({ keepalive: { serverMinIntervalMs: 0 } }),
+      (e: unknown) => e instanceof FairwayOptionsError && e.option === 'keepalive.serverMinIntervalMs',
+    );
     assert.throws(() => clientOptions({ observers: [{}] as never }), (e: unknown) => e instanceof FairwayOptionsError && e.option === 'observers[0]');
     assert.throws(() => clientOptions({ retry: { attemptTimeoutMs: -5 } }), RetryOptionsError);
     assert.throws(

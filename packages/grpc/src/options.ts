@@ -4,7 +4,7 @@
  */
 import type { ChannelOptions } from '@grpc/grpc-js';
 import type { CallObserverFactory, RetryOptions } from '@fairway/core';
-import { DISCOVERY_OPTIONS_KEY, LOGGER_KEY } from './channel-keys.js';
+import { DISCOVERY_OPTIONS_KEY, KEEPALIVE_KEY, KEEPALIVE_SUBCHANNEL_KEY, LOGGER_KEY } from './channel-keys.js';
 import { POLICY_NAME, PolicyConfigError, parseFairwayPolicyConfig } from './policy/config.js';
 import type { FairwayPolicySettings } from './policy/config.js';
 import type { Logger } from './logger.js';
@@ -19,11 +19,30 @@ export interface FairwayDiscoveryOptions {
   readonly [scheme: string]: unknown;
 }
 
-/** HTTP/2 keepalive pings, sent only while calls are outstanding. */
+/**
+ * HTTP/2 keepalive pings, sent by Fairway (not grpc-js's fixed-interval keepalive) only while calls are
+ * outstanding, within what servers with default settings accept: grpc-go, C-core and grpc-java allow one ping
+ * per 5 minutes while they send nothing and close the connection with GOAWAY `too_many_pings` at the third
+ * early one; any data they send clears that count. So a connection is pinged after `timeMs` with nothing
+ * received, at most twice per stretch in which the server sends nothing, and otherwise no more often than
+ * `serverMinIntervalMs`.
+ */
 export interface FairwayKeepaliveOptions {
-  /** Ping after this long without activity, ms. Default 10000 (gRFC A8's floor for clients). `grpc.keepalive_time_ms`. */
+  /**
+   * Ping a connection once nothing has been received on it for this long while calls are outstanding, ms.
+   * Default 10000 (gRFC A8's floor for clients). Together with `timeoutMs` it bounds how long a call waits on a
+   * frozen or partitioned server that went quiet when the call started.
+   */
   readonly timeMs?: number;
-  /** Close the connection if the ping is not acknowledged within this, ms. Default 5000. `grpc.keepalive_timeout_ms`. */
+  /**
+   * The servers' minimum ping interval while they send nothing, plus slack, ms: after two early pings in
+   * one silent stretch, pings are this far apart. Default 310000 (the 5-minute default of grpc-go, C-core and
+   * grpc-java, plus 10 s). Set it to `timeMs` for servers that accept frequent pings (grpc-go
+   * `EnforcementPolicy.MinTime`, C-core `grpc.http2.min_ping_interval_without_data_ms`, grpc-java
+   * `permitKeepAliveTime`).
+   */
+  readonly serverMinIntervalMs?: number;
+  /** Drop the connection (its calls end UNAVAILABLE) if a ping is not answered within this, ms. Default 5000. */
   readonly timeoutMs?: number;
 }
 
@@ -51,7 +70,7 @@ export interface FairwayOptions {
   readonly observers?: readonly CallObserverFactory[];
   /** Per-scheme discovery settings. Default none. */
   readonly discovery?: FairwayDiscoveryOptions;
-  /** Keepalive pings while calls are outstanding; `false` turns them off. Default `{timeMs: 10000, timeoutMs: 5000}`. */
+  /** Keepalive pings while calls are outstanding; `false` turns them off. Default `{timeMs: 10000, timeoutMs: 5000, serverMinIntervalMs: 310000}`. */
   readonly keepalive?: FairwayKeepaliveOptions | false;
   /** Extra grpc-js channel options, passed through (Fairway's own keys win; a conflicting policy is an error). Default none. */
   readonly channelOptions?: ChannelOptions;
@@ -81,9 +100,13 @@ const KNOWN_OPTIONS = new Set([
   'channelOptions',
   'logger',
 ]);
-const KNOWN_KEEPALIVE = new Set(['timeMs', 'timeoutMs']);
+const KNOWN_KEEPALIVE = new Set(['timeMs', 'timeoutMs', 'serverMinIntervalMs']);
 
-export const KEEPALIVE_DEFAULTS = { timeMs: 10_000, timeoutMs: 5_000 } as const;
+/**
+ * Fairway's keepalive defaults, ms. `serverMinIntervalMs` is the 5-minute minimum ping interval that grpc-go,
+ * C-core and grpc-java servers enforce by default, plus 10 s of slack (test/interop/keepalive-default-servers.test.ts).
+ */
+export const KEEPALIVE_DEFAULTS = { timeMs: 10_000, timeoutMs: 5_000, serverMinIntervalMs: 310_000 } as const;
 
 function isPlainObject(v: unknown): v is Record<string, unknown> {
   return v !== null && typeof v === 'object' && !Array.isArray(v);
@@ -113,7 +136,7 @@ export interface ResolvedOptions {
   readonly retry: unknown;
   readonly observers: readonly CallObserverFactory[];
   readonly discovery: FairwayDiscoveryOptions | undefined;
-  readonly keepalive: { timeMs: number; timeoutMs: number } | false;
+  readonly keepalive: { timeMs: number; timeoutMs: number; serverMinIntervalMs: number } | false;
   readonly channelOptions: ChannelOptions;
   readonly logger: Logger | undefined;
 }
@@ -167,12 +190,16 @@ export function resolveOptions(options: FairwayOptions | undefined, env: Record<
   let keepalive: ResolvedOptions['keepalive'] = { ...KEEPALIVE_DEFAULTS };
   if (options.keepalive === false) keepalive = false;
   else if (options.keepalive !== undefined) {
-    if (!isPlainObject(options.keepalive)) throw new FairwayOptionsError('keepalive', 'must be an object { timeMs, timeoutMs } or false');
+    if (!isPlainObject(options.keepalive)) throw new FairwayOptionsError('keepalive', 'must be an object { timeMs, timeoutMs, serverMinIntervalMs } or false');
     checkKeys(options.keepalive, KNOWN_KEEPALIVE, 'keepalive.');
     keepalive = {
       timeMs: options.keepalive.timeMs === undefined ? KEEPALIVE_DEFAULTS.timeMs : msOption(options.keepalive.timeMs, 'keepalive.timeMs', 1_000, 86_400_000),
       timeoutMs:
         options.keepalive.timeoutMs === undefined ? KEEPALIVE_DEFAULTS.timeoutMs : msOption(options.keepalive.timeoutMs, 'keepalive.timeoutMs', 100, 600_000),
+      serverMinIntervalMs:
+        options.keepalive.serverMinIntervalMs === undefined
+          ? KEEPALIVE_DEFAULTS.serverMinIntervalMs
+          : msOption(options.keepalive.serverMinIntervalMs, 'keepalive.serverMinIntervalMs', 1_000, 86_400_000),
     };
   }
 
@@ -238,8 +265,11 @@ export function toChannelOptions(resolved: ResolvedOptions): ChannelOptions {
   const out: ChannelOptions = { ...user };
   out['grpc.service_config'] = serviceConfigFor(resolved.settings, user['grpc.service_config']);
   if (resolved.keepalive) {
-    out['grpc.keepalive_time_ms'] = resolved.keepalive.timeMs;
-    out['grpc.keepalive_timeout_ms'] = resolved.keepalive.timeoutMs;
+    // Fairway pings itself (keepalive-pinger.ts): grpc-js's own keepalive stays off (no grpc.keepalive_time_ms),
+    // because it pings at a fixed interval whether or not the server writes.
+    const { timeMs, timeoutMs, serverMinIntervalMs } = resolved.keepalive;
+    out[KEEPALIVE_KEY] = { timeMs, timeoutMs, serverMinIntervalMs };
+    out[KEEPALIVE_SUBCHANNEL_KEY] = `${timeMs}/${timeoutMs}/${serverMinIntervalMs}`;
     out['grpc.keepalive_permit_without_calls'] = 0;
   }
   if (resolved.discovery !== undefined) out[DISCOVERY_OPTIONS_KEY] = resolved.discovery;

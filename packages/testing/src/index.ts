@@ -27,3 +27,5 @@ export type { EchoResult, UnaryCallOptions, LoadOptions } from './backend/echo-c
 export { childNodeArgs } from './child-node.js';
 export { defineJsonService } from './json-service.js';
 export type { JsonMethodKind, JsonService, JsonServiceDefinition } from './json-service.js';
+export { startGoPeer, runGoClient, startCcorePeer, startJavaPeer, buildGoPeers, buildJavaPeer } from './real-peers.js';
+export type { PeerProcess, GoPeerOptions, GoClientResult } from './real-peers.js';

@@ -28,8 +28,9 @@ import {
   subchannelAddressToString,
 } from '../grpc-internals.js';
 import type { ChannelControlHelper, Endpoint, LoadBalancer, Picker, StatusOr, TypedLoadBalancingConfig } from '../grpc-internals.js';
-import { ENDPOINT_INFO_ATTRIBUTE, INCARNATION_SUBCHANNEL_KEY, LOGGER_KEY } from '../channel-keys.js';
-import { nowMs, random, startTimer } from '../clock.js';
+import { ENDPOINT_INFO_ATTRIBUTE, INCARNATION_SUBCHANNEL_KEY, KEEPALIVE_KEY, LOGGER_KEY } from '../channel-keys.js';
+import { watchConnection, type KeepaliveSettings } from '../keepalive-pinger.js';
+import { later, nowMs, random, startTimer } from '../clock.js';
 import type { TimerHandle } from '../clock.js';
 import { getDefaultLogger, logOnce } from '../logger.js';
 import type { Logger } from '../logger.js';
@@ -62,6 +63,7 @@ export class FairwayLoadBalancer implements LoadBalancer {
   private lastError = '';
   private noEndpointsNote = '';
   private logger: Logger = getDefaultLogger();
+  private keepalive: KeepaliveSettings | undefined;
 
   constructor(private readonly helper: ChannelControlHelper) {}
 
@@ -73,6 +75,7 @@ export class FairwayLoadBalancer implements LoadBalancer {
   ): boolean {
     if (!(lbConfig instanceof FairwayPolicyConfig)) return false;
     this.logger = (options[LOGGER_KEY] as Logger | undefined) ?? getDefaultLogger();
+    this.keepalive = options[KEEPALIVE_KEY] as KeepaliveSettings | undefined;
     if (!endpointList.ok) {
       if (this.children.size === 0) {
         this.helper.updateState(
@@ -192,6 +195,26 @@ export class FairwayLoadBalancer implements LoadBalancer {
       requestReresolution: () => {
         if (record.destroyed) return;
         this.requestReresolution();
+      },
+      createSubchannel: (address, args) => {
+        const subchannel = this.helper.createSubchannel(address, args);
+        const keepalive = this.keepalive;
+        if (keepalive) {
+          // Fairway's keepalive pinger (keepalive-pinger.ts) takes each connection as it becomes READY.
+          // grpc-js announces READY just before it stores the connection: look on a later turn.
+          const watch = () =>
+            later(() => {
+              if (subchannel.getConnectivityState() !== ConnectivityState.READY) return;
+              if (!watchConnection(subchannel, keepalive, this.logger, info.address)) {
+                logOnce(this.logger, 'keepalive-internals', 'error', 'keepalive: this grpc-js version hides the connection Fairway pings; connections are not pinged');
+              }
+            });
+          subchannel.addConnectivityStateListener((_s, _previous, next) => {
+            if (next === ConnectivityState.READY) watch();
+          });
+          if (subchannel.getConnectivityState() === ConnectivityState.READY) watch();
+        }
+        return subchannel;
       },
     });
     (record as { leaf: InstanceType<typeof LeafLoadBalancer> }).leaf = new LeafLoadBalancer(endpoint, childHelper, childOptions, note);
