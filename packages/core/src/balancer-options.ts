@@ -5,6 +5,7 @@
  * @packageDocumentation
  */
 import type { ZoneMode } from './contracts.js';
+import { DEFAULT_AFFINITY_EPSILON, DEFAULT_VIRTUAL_NODES } from './bounded-hash.js';
 
 /** Options of a balancer. Every field is optional; the defaults are justified field by field. */
 export interface BalancerOptions {
@@ -84,6 +85,12 @@ export interface BalancerOptions {
   zoneOrder?: readonly string[];
   /** Called on every zone mode change (for logs and metrics). Must not throw; exceptions are ignored. */
   onZoneModeChange?: (from: ZoneMode, to: ZoneMode, why: string) => void;
+  /**
+   * Affinity by key (`Balancer.pickByKey`): consistent hashing with bounded loads. `epsilon` (default 0.25):
+   * no endpoint above `(1 + epsilon) x` the mean calls in flight; `virtualNodes` (default 100): ring points per
+   * endpoint. Only calls that carry a key use it; every other call is balanced by p2c as usual.
+   */
+  affinity?: { epsilon?: number; virtualNodes?: number };
 }
 
 /** Options with every default applied. */
@@ -100,6 +107,7 @@ export interface ResolvedBalancerOptions {
   readonly minZoneEvaluationIntervalMs: number;
   readonly zoneOrder: readonly string[] | undefined;
   readonly onZoneModeChange: ((from: ZoneMode, to: ZoneMode, why: string) => void) | undefined;
+  readonly affinity: { readonly epsilon: number; readonly virtualNodes: number };
 }
 
 export const BALANCER_DEFAULTS = {
@@ -157,5 +165,9 @@ export function resolveBalancerOptions(o: BalancerOptions = {}): ResolvedBalance
     minZoneEvaluationIntervalMs: positive('minZoneEvaluationIntervalMs', o.minZoneEvaluationIntervalMs, d.minZoneEvaluationIntervalMs),
     zoneOrder: o.zoneOrder,
     onZoneModeChange: o.onZoneModeChange,
+    affinity: {
+      epsilon: positive('affinity.epsilon', o.affinity?.epsilon, DEFAULT_AFFINITY_EPSILON, true),
+      virtualNodes: positive('affinity.virtualNodes', o.affinity?.virtualNodes, DEFAULT_VIRTUAL_NODES),
+    },
   };
 }

@@ -22,6 +22,7 @@ import { Pick, type PickHandle, type PickOutcome, type ReleaseSink } from './pic
 import { ZoneSelector } from './zones.js';
 import { NewestIncarnation } from './newest-incarnation.js';
 import { endpointStats, type EndpointStats } from './endpoint-stats.js';
+import { createAffinityRing, type AffinityRing } from './bounded-hash.js';
 
 /** The set median (seed and spike cap) is recomputed at most this often (ms) unless the set changed. */
 export const MEDIAN_REFRESH_MS = 1_000;
@@ -48,6 +49,8 @@ export class Balancer implements ReleaseSink {
   private readonly scratch: number[] = [];
   private medianMs = Number.NaN;
   private medianAtMs = Number.NEGATIVE_INFINITY;
+  /** The affinity ring over the current set; built on the first keyed pick after a set change. */
+  private ring: AffinityRing | undefined;
 
   constructor(options?: BalancerOptions) {
     this.o = resolveBalancerOptions(options);
@@ -98,7 +101,7 @@ export class Balancer implements ReleaseSink {
       this.endpoints.set(k, new EndpointRecord(k, info, group, Math.max(seed, RTT_FLOOR_MS), info.weight ?? 1, nowMs));
       added.push(k);
     }
-    if (added.length > 0 || removed.length > 0) this.medianAtMs = Number.NEGATIVE_INFINITY;
+    if (added.length > 0 || removed.length > 0) (this.medianAtMs = Number.NEGATIVE_INFINITY), (this.ring = undefined);
     return { added, removed, kept };
   }
 
@@ -175,6 +178,36 @@ export class Balancer implements ReleaseSink {
     accrue(e.group, nowMs);
     e.group.inFlightReady++;
     return new Pick(this, e, eRtt, eIn, eCost, o, oRtt, oIn, oCost, tie, mode, this.o.clientZone, note);
+  }
+
+  /**
+   * Affinity by key with bounded load (see `bounded-hash.ts`): the endpoint that owns `key` on the
+   * consistent-hash ring, or the next one clockwise when it is at the load bound (`affinity.epsilon`), among
+   * READY endpoints not in `avoid` (or, when every READY endpoint was tried, among all READY ones). Endpoints are
+   * placed by instance, so a restarted instance gets its keys back. Zone-blind: a key goes to its owner wherever
+   * it is. Counted in flight like `pick`; release the handle exactly once. Undefined when nothing is READY.
+   */
+  pickByKey(key: string, nowMs: number, avoid?: ReadonlySet<string>): PickHandle | undefined {
+    if (this.all.length === 0) return undefined;
+    const ring = (this.ring ??= createAffinityRing(
+      [...this.endpoints.values()].map((st) => ({ key: st.key, identity: st.info.instance ?? st.info.address })),
+      this.o.affinity,
+    ));
+    let total = 0;
+    for (const g of this.groups.values()) total += g.inFlightReady;
+    const eps = this.endpoints;
+    const loadOf = (k: string): number => eps.get(k)!.inFlight;
+    let chosen = ring.route(key, loadOf, total, (k) => eps.get(k)!.ready && (avoid === undefined || !avoid.has(k)));
+    if (chosen === undefined && avoid !== undefined) chosen = ring.route(key, loadOf, total, (k) => eps.get(k)!.ready);
+    if (chosen === undefined) return undefined;
+    const e = eps.get(chosen)!;
+    const rtt = this.rttOf(e, nowMs, this.o.decayMs);
+    const eIn = e.inFlight;
+    const note = chosen === ring.owner(key) ? AFFINITY_OWNER : AFFINITY_OVERFLOW;
+    e.inFlight++;
+    accrue(e.group, nowMs);
+    e.group.inFlightReady++;
+    return new Pick(this, e, rtt, eIn, costFrom(e, rtt), undefined, 0, 0, 0, false, 'all', this.o.clientZone, note);
   }
 
   /** @internal Applies a handle's release (see `PickHandle.release`). */
@@ -306,6 +339,9 @@ export class Balancer implements ReleaseSink {
     this.zones.dropGroup(g);
   }
 }
+
+const AFFINITY_OWNER = 'affinity: the owner of the call\'s key on the consistent-hash ring';
+const AFFINITY_OVERFLOW = 'affinity: the key\'s owner is at its load bound (or not READY, or already tried); next endpoint clockwise on the ring';
 
 function validate(e: EndpointInfo): void {
   if (typeof e !== 'object' || e === null || typeof e.address !== 'string' || e.address === '') {

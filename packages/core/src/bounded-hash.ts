@@ -1,0 +1,127 @@
+/**
+ * Affinity by key with bounded load: consistent hashing with bounded loads (Mirrokni, Thorup and
+ * Zadimoghaddam, 2018; HAProxy's `hash-balance-factor`).
+ *
+ * Each endpoint owns `virtualNodes` points on a 32-bit hash ring, placed by hashing its *instance* (not its
+ * incarnation or address), so a restarted instance gets the same points and therefore its keys back. A key
+ * goes to the first point clockwise from its own hash whose endpoint is below the load bound
+ * `floor((1 + epsilon) x (load + 1) / n)` calls (at least 1) once the new call is added, where `load` is the
+ * calls in flight over all endpoints; a hot key's
+ * overflow walks on to the next endpoints instead of piling up. With `epsilon = 0.25` no endpoint ever carries
+ * more than 1.25x the mean (or one call at very low load), while an unbounded ring under a Zipf-skewed key stream puts several
+ * times the mean on the endpoint that owns the hottest keys. When the set changes, only the keys of the
+ * points that came or went move (about 1/n of them).
+ *
+ * Pure: the caller passes each endpoint's calls in flight; no clock, no randomness.
+ *
+ * @packageDocumentation
+ */
+
+/** Default `epsilon`: no endpoint above 1.25x the mean load. */
+export const DEFAULT_AFFINITY_EPSILON = 0.25;
+/** Default points per endpoint: with 100, each endpoint's share of the ring is within about 10 % of 1/n. */
+export const DEFAULT_VIRTUAL_NODES = 100;
+
+/** One member of the ring. */
+export interface AffinityEndpoint {
+  /** The key the caller uses for the endpoint (returned by `route`). */
+  readonly key: string;
+  /** What places the endpoint on the ring: its instance name (stable across restarts), or its address. */
+  readonly identity: string;
+}
+
+/** Options of {@link createAffinityRing}. */
+export interface AffinityRingOptions {
+  /** Load bound factor: at most `floor((1 + epsilon) x mean)` calls per endpoint (at least 1). Default 0.25; `Infinity` = unbounded. */
+  readonly epsilon?: number;
+  /** Points per endpoint on the ring. Default 100. */
+  readonly virtualNodes?: number;
+}
+
+/** The ring; rebuilt (O(n x virtualNodes x log)) when the endpoint set changes. */
+export interface AffinityRing {
+  readonly size: number;
+  /**
+   * The endpoint for `key`, given each endpoint's calls in flight (`loadOf`), skipping endpoints for which
+   * `usable` is false (not READY, ejected). Undefined when no endpoint is usable.
+   */
+  route(key: string, loadOf: (endpointKey: string) => number, totalLoad: number, usable?: (endpointKey: string) => boolean): string | undefined;
+  /** The endpoint owning `key` with no load bound (for tests and explanations). */
+  owner(key: string): string | undefined;
+}
+
+/**
+ * Builds the ring. Throws a `RangeError` naming the option when `epsilon` is not positive or `virtualNodes`
+ * is not a positive integer.
+ */
+export function createAffinityRing(endpoints: readonly AffinityEndpoint[], options: AffinityRingOptions = {}): AffinityRing {
+  const epsilon = options.epsilon ?? DEFAULT_AFFINITY_EPSILON;
+  const vn = options.virtualNodes ?? DEFAULT_VIRTUAL_NODES;
+  if (!(epsilon > 0)) throw new RangeError(`affinity: epsilon must be > 0, got ${epsilon}`);
+  if (!Number.isInteger(vn) || vn < 1 || vn > 10_000) throw new RangeError(`affinity: virtualNodes must be an integer in [1, 10000], got ${vn}`);
+  const n = endpoints.length;
+  const hashes = new Uint32Array(n * vn);
+  const owners = new Int32Array(n * vn);
+  const order: number[] = new Array(n * vn);
+  for (let e = 0; e < n; e++) {
+    const id = endpoints[e]!.identity;
+    for (let v = 0; v < vn; v++) {
+      hashes[e * vn + v] = hash32(`${id}#${v}`);
+      owners[e * vn + v] = e;
+    }
+  }
+  for (let i = 0; i < order.length; i++) order[i] = i;
+  // Ties (two equal hashes) are broken by identity, so every client builds the same ring.
+  order.sort((a, b) => hashes[a]! - hashes[b]! || (endpoints[owners[a]!]!.identity < endpoints[owners[b]!]!.identity ? -1 : 1));
+  const ringHash = new Uint32Array(order.length);
+  const ringOwner = new Int32Array(order.length);
+  order.forEach((p, i) => ((ringHash[i] = hashes[p]!), (ringOwner[i] = owners[p]!)));
+  const keys = endpoints.map((e) => e.key);
+
+  const firstAtOrAfter = (h: number): number => {
+    let lo = 0;
+    let hi = ringHash.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (ringHash[mid]! < h) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo === ringHash.length ? 0 : lo;
+  };
+
+  return {
+    size: n,
+    owner(key) {
+      return n === 0 ? undefined : keys[ringOwner[firstAtOrAfter(hash32(key))]!];
+    },
+    route(key, loadOf, totalLoad, usable) {
+      if (n === 0) return undefined;
+      // At most `cap` calls each after this one is added, so max/mean stays within 1 + epsilon (not just ceil of it).
+      const cap = epsilon === Infinity ? Infinity : Math.max(1, Math.floor(((1 + epsilon) * (totalLoad + 1)) / n));
+      const start = firstAtOrAfter(hash32(key));
+      let fallback: string | undefined;
+      // No visited set: an endpoint met again on the walk is simply checked again (no allocation per call).
+      for (let i = 0; i < ringOwner.length; i++) {
+        const k = keys[ringOwner[(start + i) % ringOwner.length]!]!;
+        if (usable !== undefined && !usable(k)) continue;
+        if (loadOf(k) + 1 <= cap) return k;
+        fallback ??= k;
+      }
+      // Every usable endpoint is at the bound (cannot happen while the bound is above the mean, but usable()
+      // may exclude most of the set): the first usable one clockwise.
+      return fallback;
+    },
+  };
+}
+
+/** 32-bit MurmurHash3 finalizer over FNV-1a: fast, well spread, deterministic across processes. */
+export function hash32(s: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193);
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  h ^= h >>> 16;
+  return h >>> 0;
+}
