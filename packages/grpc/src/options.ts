@@ -41,6 +41,15 @@ export interface FairwayOptions {
   /** Local zone load (ratio to capacity) above which other zones open. Default 2.0 (unitless). */
   readonly zoneBandHigh?: number;
   /**
+   * Affinity by key with bounded load (consistent hashing with bounded loads): a call that carries the
+   * metadata header `header` goes to the endpoint owning that key on a consistent-hash ring (placed by
+   * instance, so a restarted instance gets its keys back), or the next one clockwise while the owner has more
+   * than `(1 + epsilon) x` the mean calls in flight. Calls without the header are balanced as usual, so
+   * affinity is opt-in per call (set the header on the methods that want it). Default: none. `epsilon` default
+   * 0.25 (unitless).
+   */
+  readonly affinity?: { readonly header: string; readonly epsilon?: number };
+  /**
    * Retry settings (timeout-only retries), passed to the call layer's `parseRetryOptions`. Default: no
    * attempt timeout, so no retries. grpc-js makes only its transparent retries (requests that never left the
    * client); no status-code retry policy is ever configured. Checked where the client is made: a bad value
@@ -74,6 +83,7 @@ const KNOWN_OPTIONS = new Set([
   'decayMs',
   'zoneBandLow',
   'zoneBandHigh',
+  'affinity',
   'retry',
   'observers',
   'discovery',
@@ -118,6 +128,17 @@ export interface ResolvedOptions {
   readonly logger: Logger | undefined;
 }
 
+/** Policy config fields that come from a differently named option. */
+const OPTION_OF_FIELD: Record<string, string> = { affinityHeader: 'affinity.header', affinityEpsilon: 'affinity.epsilon' };
+
+function affinitySettings(a: unknown): { affinityHeader?: unknown; affinityEpsilon?: unknown } {
+  if (a === undefined) return {};
+  if (!isPlainObject(a)) throw new FairwayOptionsError('affinity', `must be an object like { header: 'x-user-id' }, got ${JSON.stringify(a)}`);
+  checkKeys(a, new Set(['header', 'epsilon']), 'affinity.');
+  if (a['header'] === undefined) throw new FairwayOptionsError('affinity.header', 'is required: the metadata key that carries the affinity key');
+  return { affinityHeader: a['header'], ...(a['epsilon'] !== undefined ? { affinityEpsilon: a['epsilon'] } : {}) };
+}
+
 /** Validates `options` (throws `FairwayOptionsError` naming the option) and fills in defaults. */
 export function resolveOptions(options: FairwayOptions | undefined, env: Record<string, string | undefined>): ResolvedOptions {
   if (options === undefined) options = {};
@@ -143,9 +164,10 @@ export function resolveOptions(options: FairwayOptions | undefined, env: Record<
       ...(options.decayMs !== undefined ? { decayMs: options.decayMs } : {}),
       ...(options.zoneBandLow !== undefined ? { zoneBandLow: options.zoneBandLow } : {}),
       ...(options.zoneBandHigh !== undefined ? { zoneBandHigh: options.zoneBandHigh } : {}),
+      ...affinitySettings(options.affinity),
     });
   } catch (e) {
-    if (e instanceof PolicyConfigError) throw new FairwayOptionsError(e.field, e.message.replace(/^.*? config: \S+ /, ''));
+    if (e instanceof PolicyConfigError) throw new FairwayOptionsError(OPTION_OF_FIELD[e.field] ?? e.field, e.message.replace(/^.*? config: \S+ /, ''));
     throw e;
   }
 

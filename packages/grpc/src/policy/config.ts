@@ -22,6 +22,10 @@ export interface FairwayPolicySettings {
   readonly zoneBandLow: number;
   /** Local zone load above which other zones open. Default 2.0. */
   readonly zoneBandHigh: number;
+  /** Metadata header whose value is a call's affinity key; absent: no affinity. */
+  readonly affinityHeader?: string;
+  /** Affinity load bound: no endpoint above (1 + this) x the mean. Default 0.25. */
+  readonly affinityEpsilon?: number;
 }
 
 export const POLICY_DEFAULTS = { decayMs: 10_000, zoneBandLow: 0.8, zoneBandHigh: 2.0 } as const;
@@ -37,7 +41,7 @@ export class PolicyConfigError extends Error {
   }
 }
 
-const KNOWN = new Set(['zone', 'decayMs', 'zoneBandLow', 'zoneBandHigh']);
+const KNOWN = new Set(['zone', 'decayMs', 'zoneBandLow', 'zoneBandHigh', 'affinityHeader', 'affinityEpsilon']);
 
 function positiveNumber(obj: Record<string, unknown>, field: string, min: number, max: number): number | undefined {
   const v = obj[field];
@@ -67,7 +71,24 @@ export function parseFairwayPolicyConfig(raw: unknown): FairwayPolicySettings {
   if (zoneBandLow >= zoneBandHigh) {
     throw new PolicyConfigError('zoneBandLow', `(${zoneBandLow}) must be below zoneBandHigh (${zoneBandHigh})`);
   }
-  return { ...(zone !== undefined ? { zone } : {}), decayMs, zoneBandLow, zoneBandHigh };
+  let affinityHeader: string | undefined;
+  if (obj['affinityHeader'] !== undefined) {
+    const h = obj['affinityHeader'];
+    // gRPC metadata keys: lower-case ASCII letters, digits, '-', '_', '.'; binary (-bin) values are not keys.
+    if (typeof h !== 'string' || !/^[0-9a-z_.-]+$/.test(h) || h.endsWith('-bin') || h.startsWith('grpc-')) {
+      throw new PolicyConfigError('affinityHeader', `must be a lower-case metadata key (not -bin, not grpc-), got ${JSON.stringify(h)}`);
+    }
+    affinityHeader = h;
+  }
+  const affinityEpsilon = positiveNumber(obj, 'affinityEpsilon', 0.01, 100);
+  return {
+    ...(zone !== undefined ? { zone } : {}),
+    decayMs,
+    zoneBandLow,
+    zoneBandHigh,
+    ...(affinityHeader !== undefined ? { affinityHeader } : {}),
+    ...(affinityEpsilon !== undefined ? { affinityEpsilon } : {}),
+  };
 }
 
 /** grpc-js `TypedLoadBalancingConfig` for the policy. */

@@ -157,6 +157,7 @@ export class FairwayLoadBalancer implements LoadBalancer {
       ...(settings.zone !== undefined ? { clientZone: settings.zone } : {}),
       decayMs: settings.decayMs,
       zoneBand: { low: settings.zoneBandLow, high: settings.zoneBandHigh },
+      ...(settings.affinityEpsilon !== undefined ? { affinity: { epsilon: settings.affinityEpsilon } } : {}),
     });
     if (settings.zone === undefined) {
       logOnce(this.logger, 'zone-blind', 'info', 'no zone given (option "zone" or FAIRWAY_ZONE): balancing zone-blind');
@@ -254,7 +255,7 @@ export class FairwayLoadBalancer implements LoadBalancer {
       this.helper.updateState(ConnectivityState.CONNECTING, new QueuePicker(this), null);
     } else if (ready.size > 0) {
       this.everReady = true;
-      const picker = new FairwayPicker({ balancer: this.balancer!, tracker: this.tracker, now: nowMs, random }, ready);
+      const picker = new FairwayPicker({ balancer: this.balancer!, tracker: this.tracker, now: nowMs, random, ...(this.settings?.affinityHeader !== undefined ? { affinityHeader: this.settings.affinityHeader } : {}) }, ready);
       this.helper.updateState(ConnectivityState.READY, picker, null);
     } else if (this.children.size === 0) {
       const details = `${POLICY_NAME}: ${this.noEndpointsNote || 'no endpoints'}`;
