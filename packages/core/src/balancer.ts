@@ -67,6 +67,13 @@ export class Balancer implements ReleaseSink {
     return this.endpoints.size;
   }
 
+  /** Calls in flight on READY endpoints now (O(zones)). */
+  get inFlight(): number {
+    let n = 0;
+    for (const g of this.groups.values()) n += g.inFlightReady;
+    return n;
+  }
+
   /** Number of zone mode changes so far (for tests and metrics). */
   get zoneModeChanges(): number {
     return this.zones.changes;

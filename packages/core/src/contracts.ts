@@ -36,6 +36,11 @@ export interface EndpointSnapshot {
   readonly stale?: boolean;
   /** Human-readable note for logs and the grpc-js resolution note, e.g. `etcd unreachable since ...`. */
   readonly note?: string;
+  /**
+   * This client's place among the clients of the service (from a peer registry, e.g. etcd), for deterministic
+   * subsetting: `index` in `[0, count)`. Absent when the source keeps no peer registry.
+   */
+  readonly peers?: { readonly index: number; readonly count: number };
 }
 
 /** An error a discovery source reports; `message` names the target and what is wrong. */

@@ -50,6 +50,15 @@ export interface FairwayOptions {
    */
   readonly affinity?: { readonly header: string; readonly epsilon?: number };
   /**
+   * Deterministic subsetting for large services (after Finagle's deterministic aperture): this client connects
+   * to a window of `size` endpoints (default 24) placed so that every endpoint gets an equal share of clients;
+   * the window grows by `size / 2` while its load is above 2 calls in flight per member and shrinks back below
+   * 0.8. The client's place comes from `clientIndex` / `clientCount` (e.g. a StatefulSet ordinal and its
+   * replicas) or, when they are absent, from the discovery source's peer registry (etcd targets:
+   * `discovery.etcd.peerRegistry`). Default: none (every endpoint).
+   */
+  readonly subset?: { readonly size?: number; readonly clientIndex?: number; readonly clientCount?: number };
+  /**
    * Retry settings (timeout-only retries), passed to the call layer's `parseRetryOptions`. Default: no
    * attempt timeout, so no retries. grpc-js makes only its transparent retries (requests that never left the
    * client); no status-code retry policy is ever configured. Checked where the client is made: a bad value
@@ -84,6 +93,7 @@ const KNOWN_OPTIONS = new Set([
   'zoneBandLow',
   'zoneBandHigh',
   'affinity',
+  'subset',
   'retry',
   'observers',
   'discovery',
@@ -129,7 +139,27 @@ export interface ResolvedOptions {
 }
 
 /** Policy config fields that come from a differently named option. */
-const OPTION_OF_FIELD: Record<string, string> = { affinityHeader: 'affinity.header', affinityEpsilon: 'affinity.epsilon' };
+const OPTION_OF_FIELD: Record<string, string> = {
+  affinityHeader: 'affinity.header',
+  affinityEpsilon: 'affinity.epsilon',
+  subsetSize: 'subset.size',
+  subsetClientIndex: 'subset.clientIndex',
+  subsetClientCount: 'subset.clientCount',
+};
+
+/** Default window of `subset` (endpoints per client). */
+export const DEFAULT_SUBSET_SIZE = 24;
+
+function subsetSettings(a: unknown): Record<string, unknown> {
+  if (a === undefined) return {};
+  if (!isPlainObject(a)) throw new FairwayOptionsError('subset', `must be an object like { size: 24 }, got ${JSON.stringify(a)}`);
+  checkKeys(a, new Set(['size', 'clientIndex', 'clientCount']), 'subset.');
+  return {
+    subsetSize: a['size'] ?? DEFAULT_SUBSET_SIZE,
+    ...(a['clientIndex'] !== undefined ? { subsetClientIndex: a['clientIndex'] } : {}),
+    ...(a['clientCount'] !== undefined ? { subsetClientCount: a['clientCount'] } : {}),
+  };
+}
 
 function affinitySettings(a: unknown): { affinityHeader?: unknown; affinityEpsilon?: unknown } {
   if (a === undefined) return {};
@@ -165,6 +195,7 @@ export function resolveOptions(options: FairwayOptions | undefined, env: Record<
       ...(options.zoneBandLow !== undefined ? { zoneBandLow: options.zoneBandLow } : {}),
       ...(options.zoneBandHigh !== undefined ? { zoneBandHigh: options.zoneBandHigh } : {}),
       ...affinitySettings(options.affinity),
+      ...subsetSettings(options.subset),
     });
   } catch (e) {
     if (e instanceof PolicyConfigError) throw new FairwayOptionsError(OPTION_OF_FIELD[e.field] ?? e.field, e.message.replace(/^.*? config: \S+ /, ''));

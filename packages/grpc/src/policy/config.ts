@@ -26,6 +26,11 @@ export interface FairwayPolicySettings {
   readonly affinityHeader?: string;
   /** Affinity load bound: no endpoint above (1 + this) x the mean. Default 0.25. */
   readonly affinityEpsilon?: number;
+  /** Deterministic subsetting: the smallest window (endpoints per client); absent: no subsetting. */
+  readonly subsetSize?: number;
+  /** This client's index among `subsetClientCount` clients (both or neither; neither: from the peer registry). */
+  readonly subsetClientIndex?: number;
+  readonly subsetClientCount?: number;
 }
 
 export const POLICY_DEFAULTS = { decayMs: 10_000, zoneBandLow: 0.8, zoneBandHigh: 2.0 } as const;
@@ -41,7 +46,7 @@ export class PolicyConfigError extends Error {
   }
 }
 
-const KNOWN = new Set(['zone', 'decayMs', 'zoneBandLow', 'zoneBandHigh', 'affinityHeader', 'affinityEpsilon']);
+const KNOWN = new Set(['zone', 'decayMs', 'zoneBandLow', 'zoneBandHigh', 'affinityHeader', 'affinityEpsilon', 'subsetSize', 'subsetClientIndex', 'subsetClientCount']);
 
 function positiveNumber(obj: Record<string, unknown>, field: string, min: number, max: number): number | undefined {
   const v = obj[field];
@@ -81,6 +86,21 @@ export function parseFairwayPolicyConfig(raw: unknown): FairwayPolicySettings {
     affinityHeader = h;
   }
   const affinityEpsilon = positiveNumber(obj, 'affinityEpsilon', 0.01, 100);
+  const integer = (field: string, min: number, max: number): number | undefined => {
+    const v = positiveNumber(obj, field, min, max);
+    if (v !== undefined && !Number.isInteger(v)) throw new PolicyConfigError(field, `must be an integer, got ${v}`);
+    return v;
+  };
+  const subsetSize = integer('subsetSize', 1, 100_000);
+  const subsetClientIndex = integer('subsetClientIndex', 0, 1_000_000);
+  const subsetClientCount = integer('subsetClientCount', 1, 1_000_000);
+  if ((subsetClientIndex === undefined) !== (subsetClientCount === undefined)) {
+    throw new PolicyConfigError(subsetClientIndex === undefined ? 'subsetClientIndex' : 'subsetClientCount', 'must be given together with the other one');
+  }
+  if (subsetClientIndex !== undefined && subsetClientIndex >= subsetClientCount!) {
+    throw new PolicyConfigError('subsetClientIndex', `(${subsetClientIndex}) must be below subsetClientCount (${subsetClientCount})`);
+  }
+  if (subsetClientIndex !== undefined && subsetSize === undefined) throw new PolicyConfigError('subsetSize', 'is required when a client index is given');
   return {
     ...(zone !== undefined ? { zone } : {}),
     decayMs,
@@ -88,6 +108,8 @@ export function parseFairwayPolicyConfig(raw: unknown): FairwayPolicySettings {
     zoneBandHigh,
     ...(affinityHeader !== undefined ? { affinityHeader } : {}),
     ...(affinityEpsilon !== undefined ? { affinityEpsilon } : {}),
+    ...(subsetSize !== undefined ? { subsetSize } : {}),
+    ...(subsetClientIndex !== undefined ? { subsetClientIndex, subsetClientCount: subsetClientCount! } : {}),
   };
 }
 

@@ -32,6 +32,8 @@ export interface PickerDeps {
   readonly random: () => number;
   /** Metadata key carrying a call's affinity key (see the `affinity` option); absent: every call is p2c. */
   readonly affinityHeader?: string;
+  /** Told of every pick (subsetting's load estimate); must be cheap. */
+  readonly onPick?: (nowMs: number) => void;
 }
 
 const QUEUE: PickResult = {
@@ -53,6 +55,7 @@ export class FairwayPicker implements Picker {
     const { balancer, tracker, now, random } = this.deps;
     const context = getAttemptPickContext(pickArgs.metadata);
     const pickedAtMs = now();
+    this.deps.onPick?.(pickedAtMs);
     const affinityKey = this.deps.affinityHeader === undefined ? undefined : pickArgs.metadata.get(this.deps.affinityHeader)[0];
     const handle =
       typeof affinityKey === 'string' && affinityKey !== ''

@@ -29,7 +29,7 @@ import {
 import type { Endpoint, GrpcUri, Resolver, ResolverListener } from '../grpc-internals.js';
 import type { ChannelOptions } from '@grpc/grpc-js';
 import { later, nowMs } from '../clock.js';
-import { DISCOVERY_OPTIONS_KEY, ENDPOINT_INFO_ATTRIBUTE, LOGGER_KEY } from '../channel-keys.js';
+import { DISCOVERY_OPTIONS_KEY, ENDPOINT_INFO_ATTRIBUTE, LOGGER_KEY, PEERS_ATTRIBUTE } from '../channel-keys.js';
 import { getDefaultLogger } from '../logger.js';
 import type { Logger } from '../logger.js';
 import { toSubchannelAddress } from './address.js';
@@ -209,8 +209,8 @@ function createBridgeResolverClass(scheme: string) {
         );
         return;
       }
-      const { endpoints, note } = item.snapshot;
-      const signature = snapshotSignature(endpoints);
+      const { endpoints, note, peers } = item.snapshot;
+      const signature = snapshotSignature(endpoints) + (peers ? `|${peers.index}/${peers.count}` : '');
       if (signature === this.lastSignature) return; // report once per change
       this.lastSignature = signature;
       this.lastLoggedError = undefined;
@@ -235,7 +235,7 @@ function createBridgeResolverClass(scheme: string) {
       bump(bridgeStats.listenerCalls, scheme);
       let accepted: boolean;
       try {
-        accepted = this.listener(statusOrFromValue(list), { [ENDPOINT_INFO_ATTRIBUTE]: valid }, null, note ?? '');
+        accepted = this.listener(statusOrFromValue(list), { [ENDPOINT_INFO_ATTRIBUTE]: valid, ...(peers ? { [PEERS_ATTRIBUTE]: peers } : {}) }, null, note ?? '');
       } catch (e) {
         // Never let an update crash the host process (this runs on its own tick).
         this.logger.error(`${this.raw}: applying the endpoint update failed: ${(e as Error).message}`);
