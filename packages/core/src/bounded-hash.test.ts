@@ -36,6 +36,13 @@ function zipf(n: number, s: number, random: () => number): () => string {
 }
 
 describe('affinity ring', () => {
+  test('at a low load the bound is minBound (4): a key\'s few concurrent calls stay on its owner', () => {
+    const r = ring(['a', 'b', 'c', 'd']);
+    const owner = r.owner('p')!;
+    assert.equal(r.route('p', (k) => (k === owner ? 3 : 0), 3), owner, '3 in flight on the owner, the 4th still goes there');
+    assert.notEqual(r.route('p', (k) => (k === owner ? 4 : 0), 4), owner, 'a 5th does not');
+  });
+
   test('rejects bad options, naming them', () => {
     assert.throws(() => createAffinityRing([], { epsilon: 0 }), /epsilon must be > 0, got 0/);
     assert.throws(() => createAffinityRing([], { virtualNodes: 1.5 }), /virtualNodes/);
@@ -63,7 +70,7 @@ describe('affinity ring', () => {
     const r = ring(['a', 'b', 'c', 'd']);
     const owner = r.owner('hot')!;
     assert.equal(r.route('hot', () => 0, 0), owner);
-    // 8 calls in flight, all on the owner: the cap is floor(1.25 x 9 / 4) = 2, so the owner (8) is over it.
+    // 8 calls in flight, all on the owner: the cap is max(4, floor(1.25 x 9 / 4)) = 4, so the owner (8) is over it.
     const next = r.route('hot', (k) => (k === owner ? 8 : 0), 8);
     assert.notEqual(next, owner);
     assert.equal(r.route('hot', (k) => (k === owner ? 8 : 0), 8, (k) => k !== next), r.route('hot', (k) => (k === owner || k === next ? 8 : 0), 16));

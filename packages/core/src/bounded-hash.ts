@@ -5,10 +5,10 @@
  * Each endpoint owns `virtualNodes` points on a 32-bit hash ring, placed by hashing its *instance* (not its
  * incarnation or address), so a restarted instance gets the same points and therefore its keys back. A key
  * goes to the first point clockwise from its own hash whose endpoint is below the load bound
- * `floor((1 + epsilon) x (load + 1) / n)` calls (at least 1) once the new call is added, where `load` is the
+ * `floor((1 + epsilon) x (load + 1) / n)` calls (at least `minBound`, 4) once the new call is added, where `load` is the
  * calls in flight over all endpoints; a hot key's
  * overflow walks on to the next endpoints instead of piling up. With `epsilon = 0.25` no endpoint ever carries
- * more than 1.25x the mean (or one call at very low load), while an unbounded ring under a Zipf-skewed key stream puts several
+ * more than 1.25x the mean (or 4 calls, at a low load), while an unbounded ring under a Zipf-skewed key stream puts several
  * times the mean on the endpoint that owns the hottest keys. When the set changes, only the keys of the
  * points that came or went move (about 1/n of them).
  *
@@ -19,6 +19,8 @@
 
 /** Default `epsilon`: no endpoint above 1.25x the mean load. */
 export const DEFAULT_AFFINITY_EPSILON = 0.25;
+/** Default floor of the load bound, calls in flight (see `AffinityRingOptions.minBound`). */
+export const DEFAULT_AFFINITY_MIN_BOUND = 4;
 /** Default points per endpoint: with 100, each endpoint's share of the ring is within about 10 % of 1/n. */
 export const DEFAULT_VIRTUAL_NODES = 100;
 
@@ -32,10 +34,16 @@ export interface AffinityEndpoint {
 
 /** Options of {@link createAffinityRing}. */
 export interface AffinityRingOptions {
-  /** Load bound factor: at most `floor((1 + epsilon) x mean)` calls per endpoint (at least 1). Default 0.25; `Infinity` = unbounded. */
+  /** Load bound factor: at most `floor((1 + epsilon) x mean)` calls per endpoint (at least `minBound`). Default 0.25; `Infinity` = unbounded. */
   readonly epsilon?: number;
   /** Points per endpoint on the ring. Default 100. */
   readonly virtualNodes?: number;
+  /**
+   * The bound is never below this many calls in flight (default 4): at a low load the mean is a fraction of a
+   * call, and a bound of 1 would scatter a player's few concurrent calls over the ring although no endpoint is
+   * busy. Above `minBound x n / (1 + epsilon)` calls in flight in all, the bound is the paper's.
+   */
+  readonly minBound?: number;
 }
 
 /** The ring; rebuilt (O(n x virtualNodes x log)) when the endpoint set changes. */
@@ -57,6 +65,8 @@ export interface AffinityRing {
 export function createAffinityRing(endpoints: readonly AffinityEndpoint[], options: AffinityRingOptions = {}): AffinityRing {
   const epsilon = options.epsilon ?? DEFAULT_AFFINITY_EPSILON;
   const vn = options.virtualNodes ?? DEFAULT_VIRTUAL_NODES;
+  const minBound = options.minBound ?? DEFAULT_AFFINITY_MIN_BOUND;
+  if (!Number.isInteger(minBound) || minBound < 1) throw new RangeError(`affinity: minBound must be an integer >= 1, got ${minBound}`);
   if (!(epsilon > 0)) throw new RangeError(`affinity: epsilon must be > 0, got ${epsilon}`);
   if (!Number.isInteger(vn) || vn < 1 || vn > 10_000) throw new RangeError(`affinity: virtualNodes must be an integer in [1, 10000], got ${vn}`);
   const n = endpoints.length;
@@ -97,7 +107,7 @@ export function createAffinityRing(endpoints: readonly AffinityEndpoint[], optio
     route(key, loadOf, totalLoad, usable) {
       if (n === 0) return undefined;
       // At most `cap` calls each after this one is added, so max/mean stays within 1 + epsilon (not just ceil of it).
-      const cap = epsilon === Infinity ? Infinity : Math.max(1, Math.floor(((1 + epsilon) * (totalLoad + 1)) / n));
+      const cap = epsilon === Infinity ? Infinity : Math.max(minBound, Math.floor(((1 + epsilon) * (totalLoad + 1)) / n));
       const start = firstAtOrAfter(hash32(key));
       let fallback: string | undefined;
       // No visited set: an endpoint met again on the walk is simply checked again (no allocation per call).

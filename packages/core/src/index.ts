@@ -57,5 +57,5 @@ export { PROBE_PENDING_COST_MS, AGREE_WEIGHT } from './peak-ewma.js';
 export { RETIRED_PER_INSTANCE } from './newest-incarnation.js';
 export { deterministicAperture, nextApertureSize, DEFAULT_APERTURE_SIZE } from './aperture.js';
 export type { ApertureInput, ApertureSizing } from './aperture.js';
-export { createAffinityRing, hash32, DEFAULT_AFFINITY_EPSILON, DEFAULT_VIRTUAL_NODES } from './bounded-hash.js';
+export { createAffinityRing, hash32, DEFAULT_AFFINITY_EPSILON, DEFAULT_AFFINITY_MIN_BOUND, DEFAULT_VIRTUAL_NODES } from './bounded-hash.js';
 export type { AffinityRing, AffinityEndpoint, AffinityRingOptions } from './bounded-hash.js';
