@@ -14,7 +14,7 @@ export type {
   CallDescription,
   CallObserverFactory,
 } from './contracts.js';
-export { parseTarget, parseStaticTarget, parseKubernetesPath, hostPortProblem, TargetError } from './target.js';
+export { parseTarget, parseStaticTarget, parseKubernetesPath, parseMultiTarget, hostPortProblem, TargetError } from './target.js';
 export type { KubernetesTarget } from './target.js';
 export {
   parseRetryOptions,

@@ -63,6 +63,17 @@ export function registerDiscoveryScheme(scheme: string, factory: DiscoverySource
   if (first) registerResolver(scheme, createBridgeResolverClass(scheme));
 }
 
+/** The source factory registered for `scheme`, if any (the `multi` source finds its parts' sources here). */
+export function discoverySourceFactory(scheme: string): DiscoverySourceFactory | undefined {
+  return factories.get(scheme);
+}
+
+/** A scheme's entry of the factory's `discovery` option (by scheme, or by its alias, e.g. k8s -> kubernetes). */
+export function discoveryOptionsFor(all: unknown, scheme: string): unknown {
+  const byScheme = all as Record<string, unknown> | undefined;
+  return byScheme?.[scheme] ?? byScheme?.[SCHEME_OPTION_ALIASES[scheme] ?? scheme];
+}
+
 /** Whether a discovery source is registered for `scheme` through `registerDiscoveryScheme`. */
 export function isDiscoverySchemeRegistered(scheme: string): boolean {
   return factories.has(scheme);
@@ -91,8 +102,10 @@ function snapshotSignature(endpoints: readonly EndpointInfo[]): string {
 function createBridgeResolverClass(scheme: string) {
   return class FairwayBridgeResolver implements Resolver {
     static getDefaultAuthority(target: GrpcUri): string {
+      // multi:///etcd://h:p/pricer;...: the first part's path (`pricer`); a URI is no valid :authority header.
+      const path = scheme === 'multi' ? (/^[^;]*?\/([^/;]*)(?:;|$)/.exec(target.path)?.[1] ?? 'multi') : target.path;
       // The first entry of a list (`a:1@z,b:2`), without its zone; otherwise the path (e.g. `pricer`).
-      const first = target.path.split(',')[0] ?? target.path;
+      const first = path.split(',')[0] ?? path;
       const at = first.indexOf('@');
       const authority = at < 0 ? first : first.slice(0, at);
       // grpc-js builds a URL from the authority: a named port (`k8s:///pricer.trading:grpc`) is no URL port.
@@ -117,7 +130,8 @@ function createBridgeResolverClass(scheme: string) {
     ) {
       this.raw = uriToString(target);
       const all = channelOptions[DISCOVERY_OPTIONS_KEY] as Record<string, unknown> | undefined;
-      this.sourceOptions = all?.[scheme] ?? all?.[SCHEME_OPTION_ALIASES[scheme] ?? scheme];
+      // The multi source hands each of its parts that part's own options, so it gets them all.
+      this.sourceOptions = scheme === 'multi' ? all : discoveryOptionsFor(all, scheme);
       this.logger = (channelOptions[LOGGER_KEY] as Logger | undefined) ?? getDefaultLogger();
     }
 
