@@ -11,9 +11,9 @@
  *
  * @packageDocumentation
  */
-import type { DiscoveryListener, EndpointSnapshot, ParsedTarget } from '@fairway/core';
+import { withPeerPlace, type ParsedTarget } from '@fairway/core';
 import { register, type Registration } from './registrar.js';
-import type { EtcdDiscoveryOptions, EtcdDiscoverySource, EtcdSourceStatus } from './source.js';
+import type { EtcdDiscoveryOptions, EtcdDiscoverySource } from './source.js';
 
 /** The key segment under the user's prefix where clients register. */
 export const CLIENTS_SEGMENT = '_fairway_clients/';
@@ -35,42 +35,12 @@ export interface PeerRegistryDeps {
 /** Wraps the endpoint source so its snapshots carry this client's place among the service's clients. */
 export function withPeerRegistry(inner: EtcdDiscoverySource, deps: PeerRegistryDeps): EtcdDiscoverySource {
   const clientsPrefix = `${deps.options.prefix ?? ''}${CLIENTS_SEGMENT}`;
-  let listener: DiscoveryListener | undefined;
-  let lastEndpoints: EndpointSnapshot | undefined;
-  let peers: { index: number; count: number } | undefined;
-  let registration: Registration | undefined;
-  let closed = false;
   const peerSource = deps.watchClients({ ...deps.options, prefix: clientsPrefix, peerRegistry: undefined });
   const log = deps.options.logger;
-
-  const emit = (): void => {
-    if (closed || listener === undefined || lastEndpoints === undefined) return;
-    listener.onSnapshot(peers === undefined ? lastEndpoints : { ...lastEndpoints, peers });
-  };
-
-  return {
-    start(l) {
-      listener = l;
-      inner.start({
-        onSnapshot: (s) => {
-          lastEndpoints = s;
-          emit();
-        },
-        onError: (e) => l.onError(e),
-      });
-      peerSource.start({
-        onSnapshot: (s) => {
-          const ids = [...new Set(s.endpoints.map((e) => e.instance ?? e.address))].sort();
-          const index = ids.indexOf(deps.clientId);
-          // Until our own key is visible we do not know our place: keep the previous one (or none).
-          if (index < 0) return;
-          const next = { index, count: ids.length };
-          if (peers !== undefined && peers.index === next.index && peers.count === next.count) return;
-          peers = next;
-          emit();
-        },
-        onError: (e) => log?.warn(`etcd peer registry ${clientsPrefix}${deps.target.path}/: ${e.message}; keeping the last known place`),
-      });
+  let registration: Registration | undefined;
+  let closed = false;
+  return withPeerPlace(inner, peerSource, deps.clientId, {
+    onStart() {
       register({
         ...deps.options,
         endpoints: deps.etcdEndpoints,
@@ -86,15 +56,10 @@ export function withPeerRegistry(inner: EtcdDiscoverySource, deps: PeerRegistryD
         (e: unknown) => log?.error(`etcd peer registry: could not register this client (${(e as Error).message}); subsetting uses every endpoint until it can`),
       );
     },
-    refresh() {
-      inner.refresh?.();
-    },
-    async close() {
+    async onClose() {
       closed = true;
-      await Promise.allSettled([inner.close(), peerSource.close(), registration?.deregister()]);
+      await registration?.deregister().catch(() => {});
     },
-    status(): EtcdSourceStatus {
-      return inner.status();
-    },
-  };
+    onPeersError: (message) => log?.warn(`etcd peer registry ${clientsPrefix}${deps.target.path}/: ${message}; keeping the last known place`),
+  });
 }
