@@ -46,6 +46,7 @@ const { values: args } = parseArgs({
     'client-zone': { type: 'string' },
     'profile-dir': { type: 'string' },
     json: { type: 'string' },
+    closed: { type: 'string' },
   },
   strict: true,
 });
@@ -66,7 +67,8 @@ const warmupMs = num('warmup-ms', args['warmup-ms'], 0);
 const zones = args.zones?.split(',').filter(Boolean);
 const clientZone = args['client-zone'];
 const variants = args.variants!.split(',').filter(Boolean);
-const KNOWN = new Set(['fairway', 'fairway_bare', 'round_robin', 'pick_first']);
+const closed = args.closed === undefined ? undefined : num('closed', args.closed, 1);
+const KNOWN = new Set(['fairway', 'fairway_bare', 'round_robin', 'round_robin_icpt', 'pick_first']);
 for (const v of variants) if (!KNOWN.has(v)) throw new RangeError(`--variants: unknown variant ${v} (known: ${[...KNOWN].join(', ')})`);
 
 interface Server {
@@ -112,7 +114,12 @@ async function makeClient(variant: string, servers: readonly Server[], fairway: 
     }
     default: {
       const target = `ipv4:${servers.map((s) => `127.0.0.1:${s.port}`).join(',')}`;
-      return new ProbeClient(target, creds, { 'grpc.service_config': JSON.stringify({ loadBalancingConfig: [{ [variant]: {} }] }) });
+      const policy = variant === 'round_robin_icpt' ? 'round_robin' : variant;
+      // round_robin_icpt: round_robin plus a pass-through interceptor shaped like Fairway's (what grpc-js's
+      // interceptor machinery alone costs).
+      const interceptors: grpc.Interceptor[] =
+        variant === 'round_robin_icpt' ? [(options, nextCall) => new grpc.InterceptingCall(nextCall(options))] : [];
+      return new ProbeClient(target, creds, { 'grpc.service_config': JSON.stringify({ loadBalancingConfig: [{ [policy]: {} }] }), interceptors });
     }
   }
 }
@@ -140,6 +147,28 @@ interface RoundResult {
   readonly cpuUsPerCall: number;
   /** Event-loop delay p99 during the round, ms. */
   readonly loopDelayP99: number;
+  readonly callsPerSec: number;
+}
+
+/** A closed loop: `closed` workers, each sending its next call when its last one ended; latency from send. */
+async function closedLoop(client: grpc.Client, durationMs: number, concurrency: number): Promise<{ latenciesMs: number[]; failed: number }> {
+  const latenciesMs: number[] = [];
+  let failed = 0;
+  const t0 = performance.now();
+  const worker = async (): Promise<void> => {
+    while (performance.now() - t0 < durationMs) {
+      const sent = performance.now();
+      const code = await callOnce(client, 10_000);
+      latenciesMs.push(performance.now() - sent);
+      if (code !== 0) failed++;
+    }
+  };
+  await Promise.all(Array.from({ length: concurrency }, worker));
+  return { latenciesMs, failed };
+}
+
+function load(client: grpc.Client, durationMs: number): Promise<{ latenciesMs: number[]; failed: number }> {
+  return closed === undefined ? openLoop(client, durationMs) : closedLoop(client, durationMs, closed);
 }
 
 /** An open loop: every call has an intended send time; its latency counts from there (no coordinated omission). */
@@ -205,7 +234,7 @@ async function main(): Promise<void> {
     await session.post('Profiler.enable');
     await session.post('Profiler.setSamplingInterval', { interval: 200 });
   }
-  const params = { servers: serverCount, serviceMs, slowMs, ratePerSec, roundMs, rounds, warmupMs, zones, clientZone, variants, node: process.version };
+  const params = { closed, servers: serverCount, serviceMs, slowMs, ratePerSec, roundMs, rounds, warmupMs, zones, clientZone, variants, node: process.version };
   console.log(`client-path probe: ${JSON.stringify(params)}`);
   const results: RoundResult[] = [];
   const loop = monitorEventLoopDelay({ resolution: 1 });
@@ -214,12 +243,14 @@ async function main(): Promise<void> {
     for (const variant of order) {
       const client = await makeClient(variant, servers, fairway);
       await new Promise<void>((resolve, reject) => client.waitForReady(Date.now() + 10_000, (e) => (e ? reject(e) : resolve())));
-      if (warmupMs > 0) await openLoop(client, warmupMs);
+      if (warmupMs > 0) await load(client, warmupMs);
       if (session) await session.post('Profiler.start');
       loop.reset();
       loop.enable();
       const cpu0 = process.cpuUsage();
-      const { latenciesMs, failed } = await openLoop(client, roundMs);
+      const t1 = performance.now();
+      const { latenciesMs, failed } = await load(client, roundMs);
+      const wallMs = performance.now() - t1;
       const cpu = process.cpuUsage(cpu0);
       loop.disable();
       if (session) {
@@ -236,10 +267,11 @@ async function main(): Promise<void> {
         ...s,
         cpuUsPerCall: (cpu.user + cpu.system) / latenciesMs.length,
         loopDelayP99: loop.percentile(99) / 1e6,
+        callsPerSec: (latenciesMs.length / wallMs) * 1000,
       };
       results.push(r);
       console.log(
-        `round ${r.round} ${variant.padEnd(12)} p50 ${fmt(r.p50)} ms  p90 ${fmt(r.p90)}  p99 ${fmt(r.p99)}  max ${fmt(r.max)}  cpu/call ${fmt(r.cpuUsPerCall, 0)} us  loop-delay p99 ${fmt(r.loopDelayP99)} ms  failed ${r.failed}`,
+        `round ${r.round} ${variant.padEnd(12)} p50 ${fmt(r.p50)} ms  p90 ${fmt(r.p90)}  p99 ${fmt(r.p99)}  max ${fmt(r.max)}  cpu/call ${fmt(r.cpuUsPerCall, 0)} us  loop-delay p99 ${fmt(r.loopDelayP99)} ms  calls/s ${fmt(r.callsPerSec, 0)}  failed ${r.failed}`,
       );
       await new Promise((res) => setTimeout(res, 200));
     }
@@ -249,14 +281,14 @@ async function main(): Promise<void> {
   for (const v of variants) {
     const mine = results.filter((r) => r.variant === v);
     const row: Record<string, number> = {};
-    for (const k of ['p50', 'p99', 'cpuUsPerCall'] as const) {
+    for (const k of ['p50', 'p99', 'cpuUsPerCall', 'callsPerSec'] as const) {
       const xs = mine.map((r) => r[k]);
       row[k] = median(xs);
       row[`${k}Spread`] = Math.max(...xs) - Math.min(...xs);
     }
     table[v] = row;
     console.log(
-      `${v.padEnd(12)} p50 ${fmt(row['p50']!)} (spread ${fmt(row['p50Spread']!)})  p99 ${fmt(row['p99']!)} (spread ${fmt(row['p99Spread']!)})  cpu/call ${fmt(row['cpuUsPerCall']!, 0)} us (spread ${fmt(row['cpuUsPerCallSpread']!, 0)})`,
+      `${v.padEnd(12)} p50 ${fmt(row['p50']!)} (spread ${fmt(row['p50Spread']!)})  p99 ${fmt(row['p99']!)} (spread ${fmt(row['p99Spread']!)})  cpu/call ${fmt(row['cpuUsPerCall']!, 0)} us (spread ${fmt(row['cpuUsPerCallSpread']!, 0)})  calls/s ${fmt(row['callsPerSec']!, 0)} (spread ${fmt(row['callsPerSecSpread']!, 0)})`,
     );
   }
   const base = table['round_robin'];
@@ -264,7 +296,7 @@ async function main(): Promise<void> {
     for (const v of variants) {
       if (v === 'round_robin') continue;
       const row = table[v]!;
-      console.log(`${v} / round_robin: p50 ${fmt(row['p50']! / base['p50']!, 3)}  p99 ${fmt(row['p99']! / base['p99']!, 3)}  cpu/call ${fmt(row['cpuUsPerCall']! / base['cpuUsPerCall']!, 3)}`);
+      console.log(`${v} / round_robin: p50 ${fmt(row['p50']! / base['p50']!, 3)}  p99 ${fmt(row['p99']! / base['p99']!, 3)}  cpu/call ${fmt(row['cpuUsPerCall']! / base['cpuUsPerCall']!, 3)}  calls/s ${fmt(row['callsPerSec']! / base['callsPerSec']!, 3)}`);
     }
   }
   if (args.json) writeFileSync(args.json, JSON.stringify({ params, results, table }, null, 2));

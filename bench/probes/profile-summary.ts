@@ -32,10 +32,19 @@ const { values: opts, positionals } = parseArgs({
 });
 const dir = positionals[0];
 if (!dir) throw new Error('profile-summary: give the profile directory');
-let callsPerRound = opts.calls === undefined ? Number.NaN : Number(opts.calls);
+const callsPerRound = opts.calls === undefined ? Number.NaN : Number(opts.calls);
+/** Calls per profiled round by variant, from the probe's --json results (open or closed loop). */
+const callsByVariant = new Map<string, number>();
 if (opts.json) {
-  const j = JSON.parse(readFileSync(opts.json, 'utf8')) as { params: { ratePerSec: number; roundMs: number } };
-  callsPerRound = Math.round((j.params.ratePerSec * j.params.roundMs) / 1000);
+  const j = JSON.parse(readFileSync(opts.json, 'utf8')) as { results: Array<{ variant: string; calls: number }> };
+  const sums = new Map<string, { calls: number; rounds: number }>();
+  for (const r of j.results) {
+    const s = sums.get(r.variant) ?? { calls: 0, rounds: 0 };
+    s.calls += r.calls;
+    s.rounds++;
+    sums.set(r.variant, s);
+  }
+  for (const [v, s] of sums) callsByVariant.set(v, s.calls / s.rounds);
 }
 const top = Number(opts.top);
 
@@ -58,6 +67,7 @@ function key(f: CallFrame): string {
 }
 
 interface Totals {
+  variant: string;
   rounds: number;
   byArea: Map<string, number>;
   byFn: Map<string, number>;
@@ -70,7 +80,7 @@ for (const name of readdirSync(dir).filter((n) => n.endsWith('.cpuprofile')).sor
   const p = JSON.parse(readFileSync(join(dir, name), 'utf8')) as CpuProfile;
   const byId = new Map(p.nodes.map((n) => [n.id, n]));
   let t = totals.get(variant);
-  if (!t) totals.set(variant, (t = { rounds: 0, byArea: new Map(), byFn: new Map(), busyUs: 0 }));
+  if (!t) totals.set(variant, (t = { variant, rounds: 0, byArea: new Map(), byFn: new Map(), busyUs: 0 }));
   t.rounds++;
   // timeDeltas[i + 1] is the time between sample i and the next: the time spent where sample i was taken.
   for (let i = 0; i < p.samples.length; i++) {
@@ -87,8 +97,11 @@ for (const name of readdirSync(dir).filter((n) => n.endsWith('.cpuprofile')).sor
   }
 }
 
-const perCall = (us: number, t: Totals): number => us / t.rounds / (Number.isFinite(callsPerRound) ? callsPerRound : 1);
-const unit = Number.isFinite(callsPerRound) ? 'us/call' : 'us/round';
+const perCall = (us: number, t: Totals): number => {
+  const calls = callsByVariant.get(t.variant) ?? callsPerRound;
+  return us / t.rounds / (Number.isFinite(calls) ? calls : 1);
+};
+const unit = Number.isFinite(callsPerRound) || callsByVariant.size > 0 ? 'us/call' : 'us/round';
 for (const [variant, t] of totals) {
   console.log(`\n== ${variant}: ${t.rounds} round(s), busy (non-idle) ${perCall(t.busyUs, t).toFixed(1)} ${unit}`);
   for (const [a, us] of [...t.byArea].sort((x, y) => y[1] - x[1])) console.log(`  ${a.padEnd(32)} ${perCall(us, t).toFixed(1).padStart(8)} ${unit}`);
