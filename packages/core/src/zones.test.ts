@@ -36,7 +36,7 @@ describe('zone selection (fake clock, exact thresholds)', { timeout: 30_000 }, (
     z.releaseAll([h, ...held]);
     z.clock.advance(1_000);
     assert.equal(z.b.zoneMode(z.clock.now()), 'local');
-    assert.match(changes[1]!, /spill->local: projected load 0\.00 < low 0\.8/);
+    assert.match(changes[1]!, /spill->local: closed c \(projected load 0\.00 < low 0\.8\)/);
     assert.equal(z.b.zoneModeChanges, 2);
   });
 
