@@ -122,7 +122,12 @@ export class Balancer implements ReleaseSink {
       // that penalty describes the process that went away, not the one that answers now. Start it again as a
       // newcomer (valued at the set's median, one probe until its first answer), or the penalty would keep it
       // out of the pool for about a minute of decay (5 s to a few ms at decay 10 s) after it came back.
-      if (st.answered && st.lastHigh) resetToNewcomer(st);
+      if (st.answered && st.lastHigh) {
+        resetToNewcomer(st);
+        this.medianAtMs = Number.NEGATIVE_INFINITY; // its penalty no longer counts in the median
+        st.rttMs = this.flooredMedian(nowMs);
+        st.rttAtMs = nowMs;
+      }
       joinReady(st, this.all, nowMs);
     } else leaveReady(st, this.all, nowMs);
   }
