@@ -19,7 +19,7 @@ import { RTT_FLOOR_MS, costFrom, decayedRttMs, recordSample } from './peak-ewma.
 import { medianInPlace } from './median.js';
 import { drawCandidates, poolSize, type Candidates } from './p2c.js';
 import { Pick, type PickHandle, type PickOutcome, type ReleaseSink } from './pick-handle.js';
-import { ZoneSelector } from './zones.js';
+import { ZoneSelector, recordZoneLatency } from './zones.js';
 import { NewestIncarnation } from './newest-incarnation.js';
 import { endpointStats, type EndpointStats } from './endpoint-stats.js';
 import { createAffinityRing, type AffinityRing } from './bounded-hash.js';
@@ -56,7 +56,17 @@ export class Balancer implements ReleaseSink {
     this.o = resolveBalancerOptions(options);
     const { clientZone, zoneBand, minZoneEvaluationIntervalMs, zoneOrder, onZoneModeChange } = this.o;
     this.zones = new ZoneSelector(
-      { clientZone, low: zoneBand.low, high: zoneBand.high, minEvaluationIntervalMs: minZoneEvaluationIntervalMs, zoneOrder, onModeChange: onZoneModeChange },
+      {
+        clientZone,
+        low: zoneBand.low,
+        high: zoneBand.high,
+        minEvaluationIntervalMs: minZoneEvaluationIntervalMs,
+        zoneOrder,
+        onModeChange: onZoneModeChange,
+        latencyRatio: this.o.zoneLatencyRatio,
+        probeIntervalMs: this.o.zoneProbeIntervalMs,
+        latencyHoldMs: this.o.zoneLatencyHoldMs,
+      },
       this.groups,
       this.all,
     );
@@ -117,8 +127,19 @@ export class Balancer implements ReleaseSink {
     const st = this.endpoints.get(key);
     if (st === undefined || st.ready === ready) return;
     st.ready = ready;
-    if (ready) joinReady(st, this.all, nowMs);
-    else leaveReady(st, this.all, nowMs);
+    if (ready) {
+      // Back after a connection loss whose last outcome was bad (e.g. the failures of calls cut by a restart):
+      // that penalty describes the process that went away, not the one that answers now. Start it again as a
+      // newcomer (valued at the set's median, one probe until its first answer), or the penalty would keep it
+      // out of the pool for about a minute of decay (5 s to a few ms at decay 10 s) after it came back.
+      if (st.answered && st.lastHigh) {
+        resetToNewcomer(st);
+        this.medianAtMs = Number.NEGATIVE_INFINITY; // its penalty no longer counts in the median
+        st.rttMs = this.flooredMedian(nowMs);
+        st.rttAtMs = nowMs;
+      }
+      joinReady(st, this.all, nowMs);
+    } else leaveReady(st, this.all, nowMs);
   }
 
   /**
@@ -131,8 +152,16 @@ export class Balancer implements ReleaseSink {
     if (this.all.length === 0) return undefined;
     let pool = this.zones.pool(nowMs);
     let mode = this.zones.mode;
-    let n = poolSize(pool);
     let note: string | undefined;
+    if (avoid === undefined || avoid.size === 0) {
+      // Retries never probe: they go where the call has the best chance.
+      const probe = this.zones.probe(nowMs);
+      if (probe !== undefined) {
+        pool = [probe.ready];
+        note = `zone probe: one call to zone ${probe.name} keeps its latency known`;
+      }
+    }
+    let n = poolSize(pool);
     let c: Candidates | undefined = drawCandidates(pool, n, random, avoid);
     if (c === undefined) {
       if (n < this.all.length) {
@@ -232,6 +261,8 @@ export class Balancer implements ReleaseSink {
     const { kind, latencyMs } = outcome;
     const latency = typeof latencyMs === 'number' && latencyMs >= 0 && Number.isFinite(latencyMs) ? latencyMs : undefined;
     if (kind === 'cancelled' || (kind === 'success' && latency === undefined)) return;
+    // What the caller waited for this zone's answer: the zone selector compares zones by it.
+    if (kind !== 'failure' && latency !== undefined) recordZoneLatency(e.group, latency, nowMs);
     const capMs = this.o.spikeCapFactor * this.setMedian(nowMs);
     const firstAnswer = !e.answered;
     const decayMs = this.o.decayMs;
@@ -295,6 +326,11 @@ export class Balancer implements ReleaseSink {
     return this.zones.openedZones();
   }
 
+  /** Each zone's smoothed latency (ms) as of the last zone evaluation; NaN for a zone with no sample yet. */
+  zoneLatencies(): Record<string, number> {
+    return this.zones.zoneLatencies();
+  }
+
   /** Every endpoint's state now, in no particular order (O(n); for CLIs, demos and tests). */
   snapshot(nowMs: number): EndpointStats[] {
     const rows: EndpointStats[] = [];
@@ -349,6 +385,15 @@ export class Balancer implements ReleaseSink {
 
 const AFFINITY_OWNER = 'affinity: the owner of the call\'s key on the consistent-hash ring';
 const AFFINITY_OVERFLOW = 'affinity: the key\'s owner is at its load bound (or not READY, or already tried); next endpoint clockwise on the ring';
+
+function resetToNewcomer(st: EndpointState): void {
+  st.answered = false;
+  st.lastHigh = false;
+  st.lastFailed = false;
+  st.lastSampleMs = Number.NaN;
+  st.probing = false;
+  st.probeWaitMs = 0;
+}
 
 function validate(e: EndpointInfo): void {
   if (typeof e !== 'object' || e === null || typeof e.address !== 'string' || e.address === '') {

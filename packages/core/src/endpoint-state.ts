@@ -39,6 +39,15 @@ export interface ZoneGroup {
   /** Integral of `ready.length` over time (endpoint-ms) since the last zone evaluation. */
   readyArea: number;
   areaAtMs: number;
+  /** Sum and count of latency samples (ms) of answered calls since the last zone evaluation. */
+  latencySumMs: number;
+  latencyCount: number;
+  /** The zone's smoothed call latency (ms) as of the last evaluation with samples; NaN before any. */
+  latencyMs: number;
+  /** When the zone last answered a call with a latency sample (ms); -Infinity before any. */
+  latencySampleAtMs: number;
+  /** When a zone probe was last sent to this zone (ms); -Infinity before any. */
+  probeAtMs: number;
 }
 
 /**
@@ -76,7 +85,20 @@ export class EndpointRecord implements EndpointState {
 }
 
 export function createZoneGroup(name: string, nowMs: number): ZoneGroup {
-  return { name, ready: [], members: 0, inFlightReady: 0, inFlightArea: 0, readyArea: 0, areaAtMs: nowMs };
+  return {
+    name,
+    ready: [],
+    members: 0,
+    inFlightReady: 0,
+    inFlightArea: 0,
+    readyArea: 0,
+    areaAtMs: nowMs,
+    latencySumMs: 0,
+    latencyCount: 0,
+    latencyMs: Number.NaN,
+    latencySampleAtMs: Number.NEGATIVE_INFINITY,
+    probeAtMs: Number.NEGATIVE_INFINITY,
+  };
 }
 
 /** Brings the group's time integrals up to `nowMs`; call before changing `inFlightReady` or `ready`. */
