@@ -12,6 +12,12 @@ export interface BalancerOptions {
   /** The caller's zone (e.g. `eu-west-1a`). Default: undefined, which balances zone-blind (mode `all`). */
   clientZone?: string;
   /**
+   * The caller's region, the tier above zones: other zones of this region open before any zone of another
+   * region, and when the local zone has no READY endpoint the calls stay in the region while it has one.
+   * Default: derived from `clientZone` (`regionOfZone`).
+   */
+  clientRegion?: string;
+  /**
    * Peak-EWMA decay time constant, milliseconds. Default 10_000: tower/Linkerd's and Finagle's value; an
    * idle estimate halves every 6.9 s, and a faster sample after `t` ms of silence weighs `1 - exp(-t/decay)`.
    */
@@ -119,6 +125,7 @@ export interface BalancerOptions {
 /** Options with every default applied. */
 export interface ResolvedBalancerOptions {
   readonly clientZone: string | undefined;
+  readonly clientRegion: string | undefined;
   readonly decayMs: number;
   readonly seedRttMs: number;
   readonly failurePenaltyMs: number;
@@ -183,6 +190,7 @@ export function resolveBalancerOptions(o: BalancerOptions = {}): ResolvedBalance
   }
   return {
     clientZone: o.clientZone,
+    clientRegion: o.clientRegion,
     decayMs: positive('decayMs', o.decayMs, d.decayMs),
     seedRttMs: positive('seedRttMs', o.seedRttMs, d.seedRttMs),
     failurePenaltyMs: positive('failurePenaltyMs', o.failurePenaltyMs, d.failurePenaltyMs),

@@ -13,7 +13,7 @@
  * @packageDocumentation
  */
 import type { EndpointInfo, ZoneMode } from './contracts.js';
-import { EndpointRecord, accrue, createZoneGroup, joinReady, leaveReady, type EndpointState, type ZoneGroup } from './endpoint-state.js';
+import { EndpointRecord, accrue, createZoneGroup, regionOfZone, joinReady, leaveReady, type EndpointState, type ZoneGroup } from './endpoint-state.js';
 import { resolveBalancerOptions, type BalancerOptions, type ResolvedBalancerOptions } from './balancer-options.js';
 import { RTT_FLOOR_MS, costFrom, decayedRttMs, recordSample } from './peak-ewma.js';
 import { medianInPlace } from './median.js';
@@ -58,6 +58,7 @@ export class Balancer implements ReleaseSink {
     this.zones = new ZoneSelector(
       {
         clientZone,
+        clientRegion: this.o.clientRegion ?? (clientZone === undefined ? undefined : regionOfZone(clientZone)),
         low: zoneBand.low,
         high: zoneBand.high,
         minEvaluationIntervalMs: minZoneEvaluationIntervalMs,
@@ -113,7 +114,7 @@ export class Balancer implements ReleaseSink {
         this.medianAtMs = Number.NEGATIVE_INFINITY; // always a fresh median for seeding
         seed = this.setMedian(nowMs);
       }
-      const group = this.group(info.zone ?? '', nowMs);
+      const group = this.group(info.zone ?? '', nowMs, info.region);
       group.members++;
       this.endpoints.set(k, new EndpointRecord(k, info, group, Math.max(seed, RTT_FLOOR_MS), info.weight ?? 1, nowMs));
       added.push(k);
@@ -357,7 +358,7 @@ export class Balancer implements ReleaseSink {
     const wasReady = st.ready;
     if (wasReady) this.setReady(st.key, false, nowMs);
     this.leaveGroup(st.group);
-    st.group = this.group(zone, nowMs);
+    st.group = this.group(zone, nowMs, info.region);
     st.group.members++;
     if (wasReady) this.setReady(st.key, true, nowMs);
   }
@@ -370,9 +371,9 @@ export class Balancer implements ReleaseSink {
     this.endpoints.delete(st.key);
   }
 
-  private group(zone: string, nowMs: number): ZoneGroup {
+  private group(zone: string, nowMs: number, region?: string): ZoneGroup {
     let g = this.groups.get(zone);
-    if (g === undefined) this.groups.set(zone, (g = createZoneGroup(zone, nowMs)));
+    if (g === undefined) this.groups.set(zone, (g = createZoneGroup(zone, nowMs, region)));
     return g;
   }
 

@@ -50,6 +50,8 @@ import { accrue, type EndpointState, type ZoneGroup } from './endpoint-state.js'
 
 export interface ZoneSelectorOptions {
   readonly clientZone: string | undefined;
+  /** The caller's region: its zones open before other regions', and hold the calls when the local zone is gone. */
+  readonly clientRegion: string | undefined;
   readonly low: number;
   readonly high: number;
   readonly minEvaluationIntervalMs: number;
@@ -118,13 +120,17 @@ export class ZoneSelector {
     if (this.lastEvalMs !== this.lastEvalMs) this.lastEvalMs = nowMs;
     const local = this.groups.get(zone);
     if (local === undefined || local.ready.length === 0) {
-      if (this.mode !== 'all') {
+      // The region tier: the other zones of the caller's region while one of them is READY, else every zone.
+      const region = this.regionPool(zone);
+      const scope = region === undefined ? 'all zones' : `the other zones of region ${this.o.clientRegion}`;
+      if (this.mode !== 'all' || this.allScope !== scope) {
         this.setOpened([]);
+        this.allScope = scope;
         const zoneless = this.groups.size === 1 && this.groups.has('');
-        this.set('all', zoneless ? 'endpoints carry no zone: zone-blind' : `no READY endpoint in local zone ${zone}: using all zones`);
+        this.set('all', zoneless ? 'endpoints carry no zone: zone-blind' : `no READY endpoint in local zone ${zone}: using ${scope}`);
       }
       this.started = true;
-      return this.allPool;
+      return region ?? this.allPool;
     }
     this.started = true;
     if (this.mode === 'all') {
@@ -314,7 +320,28 @@ export class ZoneSelector {
     }
   }
 
-  /** Remote zones with READY endpoints: `zoneOrder` first (nearest-first), the rest by spare capacity. */
+  /** What the `all` mode uses now ('all zones' or the caller's region), so a change of scope is reported. */
+  private allScope = '';
+
+  /**
+   * The READY arrays of the caller's region's other zones, or undefined when none of them has a READY endpoint
+   * (or the caller's region is unknown). O(zones).
+   */
+  private regionPool(localZone: string): EndpointState[][] | undefined {
+    const region = this.o.clientRegion;
+    if (region === undefined) return undefined;
+    let arrays: EndpointState[][] | undefined;
+    for (const g of this.groups.values()) {
+      if (g.name === localZone || g.region !== region || g.ready.length === 0) continue;
+      (arrays ??= []).push(g.ready);
+    }
+    return arrays;
+  }
+
+  /**
+   * Remote zones with READY endpoints: the caller's region first (the region tier), then `zoneOrder`
+   * (nearest-first), the rest by spare capacity.
+   */
   private remoteByPreference(nowMs: number, loads?: Map<ZoneGroup, number>): ZoneGroup[] {
     const order = this.o.zoneOrder ?? [];
     const rank = (g: ZoneGroup): number => {
@@ -327,7 +354,9 @@ export class ZoneSelector {
       return g.ready.length * Math.max(0, this.o.high - load);
     };
     const remote = [...this.groups.values()].filter((g) => g.name !== this.o.clientZone && g.ready.length > 0);
-    return remote.sort((a, b) => rank(a) - rank(b) || spare(b) - spare(a) || (a.name < b.name ? -1 : 1));
+    const region = this.o.clientRegion;
+    const away = (g: ZoneGroup): number => (region === undefined || g.region === region ? 0 : 1);
+    return remote.sort((a, b) => away(a) - away(b) || rank(a) - rank(b) || spare(b) - spare(a) || (a.name < b.name ? -1 : 1));
   }
 
   private set(to: ZoneMode, why: string): void {

@@ -34,6 +34,12 @@ export interface FairwayOptions {
    * `FAIRWAY_ZONE` environment variable; if that is unset too, balancing is zone-blind (logged once).
    */
   readonly zone?: string;
+  /**
+   * The caller's region, the tier above zones: other zones of the region open before other regions', and with
+   * the local zone gone calls stay in the region while it can serve them. Default: `FAIRWAY_REGION`, else derived
+   * from the zone's name (`eu-west-1a` -> `eu-west-1`; a name that follows no cloud's pattern is its own region).
+   */
+  readonly region?: string;
   /** Peak-EWMA decay time constant: how fast an old latency estimate fades, ms. Default 10000. */
   readonly decayMs?: number;
   /** Local zone load (ratio to capacity) below which other zones close again. Default 0.8 (unitless). */
@@ -89,6 +95,7 @@ export class FairwayOptionsError extends Error {
 
 const KNOWN_OPTIONS = new Set([
   'zone',
+  'region',
   'decayMs',
   'zoneBandLow',
   'zoneBandHigh',
@@ -191,6 +198,7 @@ export function resolveOptions(options: FairwayOptions | undefined, env: Record<
   try {
     settings = parseFairwayPolicyConfig({
       ...(zone !== undefined ? { zone } : {}),
+      ...(options.region !== undefined ? { region: options.region } : env['FAIRWAY_REGION']?.trim() ? { region: env['FAIRWAY_REGION'].trim() } : {}),
       ...(options.decayMs !== undefined ? { decayMs: options.decayMs } : {}),
       ...(options.zoneBandLow !== undefined ? { zoneBandLow: options.zoneBandLow } : {}),
       ...(options.zoneBandHigh !== undefined ? { zoneBandHigh: options.zoneBandHigh } : {}),

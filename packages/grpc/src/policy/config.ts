@@ -22,6 +22,8 @@ export interface FairwayPolicySettings {
   readonly zoneBandLow: number;
   /** Local zone load above which other zones open. Default 2.0. */
   readonly zoneBandHigh: number;
+  /** The caller's region (tier above zones); absent: derived from `zone`. */
+  readonly region?: string;
   /** Metadata header whose value is a call's affinity key; absent: no affinity. */
   readonly affinityHeader?: string;
   /** Affinity load bound: no endpoint above (1 + this) x the mean. Default 0.25. */
@@ -46,7 +48,7 @@ export class PolicyConfigError extends Error {
   }
 }
 
-const KNOWN = new Set(['zone', 'decayMs', 'zoneBandLow', 'zoneBandHigh', 'affinityHeader', 'affinityEpsilon', 'subsetSize', 'subsetClientIndex', 'subsetClientCount']);
+const KNOWN = new Set(['zone', 'decayMs', 'zoneBandLow', 'zoneBandHigh', 'region', 'affinityHeader', 'affinityEpsilon', 'subsetSize', 'subsetClientIndex', 'subsetClientCount']);
 
 function positiveNumber(obj: Record<string, unknown>, field: string, min: number, max: number): number | undefined {
   const v = obj[field];
@@ -75,6 +77,11 @@ export function parseFairwayPolicyConfig(raw: unknown): FairwayPolicySettings {
   const zoneBandHigh = positiveNumber(obj, 'zoneBandHigh', 0.01, 100) ?? POLICY_DEFAULTS.zoneBandHigh;
   if (zoneBandLow >= zoneBandHigh) {
     throw new PolicyConfigError('zoneBandLow', `(${zoneBandLow}) must be below zoneBandHigh (${zoneBandHigh})`);
+  }
+  let region: string | undefined;
+  if (obj['region'] !== undefined) {
+    if (typeof obj['region'] !== 'string' || obj['region'].trim() === '') throw new PolicyConfigError('region', `must be a non-empty string, got ${JSON.stringify(obj['region'])}`);
+    region = obj['region'];
   }
   let affinityHeader: string | undefined;
   if (obj['affinityHeader'] !== undefined) {
@@ -106,6 +113,7 @@ export function parseFairwayPolicyConfig(raw: unknown): FairwayPolicySettings {
     decayMs,
     zoneBandLow,
     zoneBandHigh,
+    ...(region !== undefined ? { region } : {}),
     ...(affinityHeader !== undefined ? { affinityHeader } : {}),
     ...(affinityEpsilon !== undefined ? { affinityEpsilon } : {}),
     ...(subsetSize !== undefined ? { subsetSize } : {}),

@@ -187,6 +187,7 @@ export class FairwayLoadBalancer implements LoadBalancer {
     this.settings = settings;
     this.balancer = new Balancer({
       ...(settings.zone !== undefined ? { clientZone: settings.zone } : {}),
+      ...(settings.region !== undefined ? { clientRegion: settings.region } : {}),
       decayMs: settings.decayMs,
       zoneBand: { low: settings.zoneBandLow, high: settings.zoneBandHigh },
       ...(settings.affinityEpsilon !== undefined ? { affinity: { epsilon: settings.affinityEpsilon } } : {}),
