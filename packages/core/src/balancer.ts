@@ -51,6 +51,7 @@ export class Balancer implements ReleaseSink {
   private medianAtMs = Number.NEGATIVE_INFINITY;
   /** The affinity ring over the current set; built on the first keyed pick after a set change. */
   private ring: AffinityRing | undefined;
+  private ringMembers: EndpointState[] = [];
 
   constructor(options?: BalancerOptions) {
     this.o = resolveBalancerOptions(options);
@@ -80,10 +81,15 @@ export class Balancer implements ReleaseSink {
 
   /** Calls in flight on READY endpoints now (O(zones)). */
   get inFlight(): number {
+    // An array, not the Map's iterator: this runs on every keyed pick (and every pick with subsetting).
+    const groups = (this.groupList ??= [...this.groups.values()]);
     let n = 0;
-    for (const g of this.groups.values()) n += g.inFlightReady;
+    for (let i = 0; i < groups.length; i++) n += groups[i]!.inFlightReady;
     return n;
   }
+
+  /** The zone groups as an array, rebuilt after a group is added or dropped. */
+  private groupList: ZoneGroup[] | undefined;
 
   /** Number of zone mode changes so far (for tests and metrics). */
   get zoneModeChanges(): number {
@@ -119,7 +125,7 @@ export class Balancer implements ReleaseSink {
       this.endpoints.set(k, new EndpointRecord(k, info, group, Math.max(seed, RTT_FLOOR_MS), info.weight ?? 1, nowMs));
       added.push(k);
     }
-    if (added.length > 0 || removed.length > 0) (this.medianAtMs = Number.NEGATIVE_INFINITY), (this.ring = undefined);
+    if (added.length > 0 || removed.length > 0) (this.medianAtMs = Number.NEGATIVE_INFINITY), (this.ring = undefined), (this.ringMembers = []);
     return { added, removed, kept };
   }
 
@@ -226,21 +232,43 @@ export class Balancer implements ReleaseSink {
    */
   pickByKey(key: string, nowMs: number, avoid?: ReadonlySet<string>): PickHandle | undefined {
     if (this.all.length === 0) return undefined;
-    const ring = (this.ring ??= createAffinityRing(
-      [...this.endpoints.values()].map((st) => ({ key: st.key, identity: st.info.instance ?? st.info.address })),
-      this.o.affinity,
-    ));
-    let total = 0;
-    for (const g of this.groups.values()) total += g.inFlightReady;
-    const eps = this.endpoints;
-    const loadOf = (k: string): number => eps.get(k)!.inFlight;
-    let chosen = ring.route(key, loadOf, total, (k) => eps.get(k)!.ready && (avoid === undefined || !avoid.has(k)));
-    if (chosen === undefined && avoid !== undefined) chosen = ring.route(key, loadOf, total, (k) => eps.get(k)!.ready);
-    if (chosen === undefined) return undefined;
-    const e = eps.get(chosen)!;
+    if (this.ring === undefined) {
+      const members = [...this.endpoints.values()];
+      this.ring = createAffinityRing(
+        members.map((st) => ({ key: st.key, identity: st.info.instance ?? st.info.address })),
+        this.o.affinity,
+      );
+      this.ringMembers = members;
+    }
+    const ring = this.ring;
+    const members = this.ringMembers;
+    const owners = ring.pointOwner;
+    const cap = ring.capFor(this.inFlight);
+    const start = ring.startOf(key);
+    // The walk is inlined (no callbacks): the owner, or the next endpoint clockwise below the bound, skipping
+    // endpoints not READY and, while another is usable, those this call already tried.
+    let e: EndpointState | undefined;
+    let fallback: EndpointState | undefined;
+    let fallbackAvoided: EndpointState | undefined;
+    const points = owners.length;
+    for (let i = 0; i < points; i++) {
+      const st = members[owners[(start + i) % points]!]!;
+      if (!st.ready || st.removed) continue;
+      if (avoid !== undefined && avoid.size > 0 && avoid.has(st.key)) {
+        if (st.inFlight + 1 <= cap) fallbackAvoided ??= st;
+        continue;
+      }
+      if (st.inFlight + 1 <= cap) {
+        e = st;
+        break;
+      }
+      fallback ??= st;
+    }
+    e ??= fallback ?? fallbackAvoided;
+    if (e === undefined) return undefined;
     const rtt = this.rttOf(e, nowMs, this.o.decayMs);
     const eIn = e.inFlight;
-    const note = chosen === ring.owner(key) ? AFFINITY_OWNER : AFFINITY_OVERFLOW;
+    const note = e === members[owners[start]!] ? AFFINITY_OWNER : AFFINITY_OVERFLOW;
     e.inFlight++;
     accrue(e.group, nowMs);
     e.group.inFlightReady++;
@@ -373,13 +401,14 @@ export class Balancer implements ReleaseSink {
 
   private group(zone: string, nowMs: number, region?: string): ZoneGroup {
     let g = this.groups.get(zone);
-    if (g === undefined) this.groups.set(zone, (g = createZoneGroup(zone, nowMs, region)));
+    if (g === undefined) this.groups.set(zone, (g = createZoneGroup(zone, nowMs, region))), (this.groupList = undefined);
     return g;
   }
 
   private leaveGroup(g: ZoneGroup): void {
     if (--g.members > 0) return;
     this.groups.delete(g.name);
+    this.groupList = undefined;
     this.zones.dropGroup(g);
   }
 }

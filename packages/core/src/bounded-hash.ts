@@ -56,6 +56,12 @@ export interface AffinityRing {
   route(key: string, loadOf: (endpointKey: string) => number, totalLoad: number, usable?: (endpointKey: string) => boolean): string | undefined;
   /** The endpoint owning `key` with no load bound (for tests and explanations). */
   owner(key: string): string | undefined;
+  /** Index (into `pointOwner`) of the first ring point at or after `hash32(key)`, wrapping. */
+  startOf(key: string): number;
+  /** Per ring point, the index of its endpoint in the list the ring was built from (for allocation-free walks). */
+  readonly pointOwner: Int32Array;
+  /** The most calls an endpoint may hold once one more is added, with `totalLoad` in flight in all. */
+  capFor(totalLoad: number): number;
 }
 
 /**
@@ -88,26 +94,39 @@ export function createAffinityRing(endpoints: readonly AffinityEndpoint[], optio
   order.forEach((p, i) => ((ringHash[i] = hashes[p]!), (ringOwner[i] = owners[p]!)));
   const keys = endpoints.map((e) => e.key);
 
-  const firstAtOrAfter = (h: number): number => {
-    let lo = 0;
-    let hi = ringHash.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1;
-      if (ringHash[mid]! < h) lo = mid + 1;
-      else hi = mid;
+  // A lookup table by the hash's top 16 bits: the first ring point of each bucket, so finding a key's point is
+  // one table read and a short scan (about n x virtualNodes / 65,536 points) instead of a binary search whose
+  // ~17 reads of a large array miss the cache (B5: 330 -> ~150 ns per pick at 1,000 endpoints).
+  const bucketStart = new Int32Array(65_537);
+  {
+    let p = 0;
+    for (let b = 0; b <= 65_536; b++) {
+      const floor = b * 65_536;
+      while (p < ringHash.length && ringHash[p]! < floor) p++;
+      bucketStart[b] = p;
     }
-    return lo === ringHash.length ? 0 : lo;
+  }
+  const firstAtOrAfter = (h: number): number => {
+    let i = bucketStart[h >>> 16]!;
+    const end = bucketStart[(h >>> 16) + 1]!;
+    while (i < end && ringHash[i]! < h) i++;
+    return i === ringHash.length ? 0 : i;
   };
 
+  const capFor = (totalLoad: number): number =>
+    epsilon === Infinity ? Infinity : Math.max(minBound, Math.floor(((1 + epsilon) * (totalLoad + 1)) / n));
   return {
     size: n,
+    pointOwner: ringOwner,
+    capFor,
+    startOf: (key) => firstAtOrAfter(hash32(key)),
     owner(key) {
       return n === 0 ? undefined : keys[ringOwner[firstAtOrAfter(hash32(key))]!];
     },
     route(key, loadOf, totalLoad, usable) {
       if (n === 0) return undefined;
       // At most `cap` calls each after this one is added, so max/mean stays within 1 + epsilon (not just ceil of it).
-      const cap = epsilon === Infinity ? Infinity : Math.max(minBound, Math.floor(((1 + epsilon) * (totalLoad + 1)) / n));
+      const cap = capFor(totalLoad);
       const start = firstAtOrAfter(hash32(key));
       let fallback: string | undefined;
       // No visited set: an endpoint met again on the walk is simply checked again (no allocation per call).
