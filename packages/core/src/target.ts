@@ -8,6 +8,7 @@
  * | `static:///10.0.0.1:50051@zone-a,[::1]:50052` | fixed list, `@zone` optional |
  * | `etcd:///svc`, `etcd://h:p,h:p/svc` | etcd discovery |
  * | `k8s:///svc.ns:port` | Kubernetes EndpointSlices |
+ * | `multi:///etcd://h:p/svc;k8s:///svc.ns:port` | several sources merged into one set (e.g. two regions' etcd) |
  * | `dns:...`, `ipv4:...`, `ipv6:...`, `unix:...` | grpc-js's own resolvers |
  *
  * Pure: no I/O.
@@ -116,9 +117,33 @@ function validateTarget(t: ParsedTarget): void {
     case 'ipv6':
       if (t.path === '') throw new TargetError(t.raw, `no address after "${t.scheme}:"`);
       return;
+    case 'multi':
+      parseMultiTarget(t);
+      return;
     default:
       return;
   }
+}
+
+/**
+ * The targets of a `multi:///<target>;<target>...` target (at least two, none of them `multi:`), each parsed
+ * and validated. Throws `TargetError` naming the part that is wrong.
+ */
+export function parseMultiTarget(t: ParsedTarget): ParsedTarget[] {
+  if (t.authority !== '') throw new TargetError(t.raw, 'multi targets have no authority: write "multi:///<target>;<target>"');
+  const parts = t.path.split(';');
+  if (parts.length < 2) throw new TargetError(t.raw, 'a multi target lists at least two targets separated by ";"');
+  return parts.map((part, i) => {
+    if (part === '') throw new TargetError(t.raw, `part ${i + 1} is empty (two ";" in a row?)`);
+    let sub: ParsedTarget;
+    try {
+      sub = parseTarget(part);
+    } catch (e) {
+      throw new TargetError(t.raw, `part ${i + 1}: ${(e as Error).message}`);
+    }
+    if (sub.scheme === 'multi') throw new TargetError(t.raw, `part ${i + 1} is itself a multi target`);
+    return sub;
+  });
 }
 
 /** The service, namespace and port of a `k8s:///svc.ns:port` target. */

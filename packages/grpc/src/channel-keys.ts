@@ -8,6 +8,8 @@ import { NO_SUBCHANNEL_PREFIX } from './grpc-internals.js';
 
 /** Resolution attribute: the snapshot's valid `EndpointInfo[]` (zone, instance, incarnation, weight). */
 export const ENDPOINT_INFO_ATTRIBUTE = `${NO_SUBCHANNEL_PREFIX}fairway.endpoints`;
+/** Resolution attribute: this client's `{ index, count }` among the service's clients (see `EndpointSnapshot.peers`). */
+export const PEERS_ATTRIBUTE = `${NO_SUBCHANNEL_PREFIX}fairway.peers`;
 /** Channel option: the factory's `discovery` option (per-scheme source options). */
 export const DISCOVERY_OPTIONS_KEY = `${NO_SUBCHANNEL_PREFIX}fairway.discovery`;
 /** Channel option: the factory's `logger`. */

@@ -13,7 +13,7 @@
  */
 import { Channel } from '@grpc/grpc-js';
 import type { ChannelCredentials, ChannelOptions, Client, ClientOptions, Interceptor } from '@grpc/grpc-js';
-import { TargetError, parseTarget } from '@fairway/core';
+import { TargetError, parseTarget, parseMultiTarget } from '@fairway/core';
 import type { ParsedTarget } from '@fairway/core';
 import { consoleLogger, logOnce } from './logger.js';
 import { FairwayOptionsError, resolveOptions, toChannelOptions } from './options.js';
@@ -29,6 +29,14 @@ const GRPC_SCHEMES = new Set(['dns', 'ipv4', 'ipv6', 'unix', 'unix-abstract']);
 /** Parses `target` and checks that something resolves its scheme. Throws `TargetError`. */
 export function checkTarget(target: string): ParsedTarget {
   const parsed = parseTarget(target);
+  if (parsed.scheme === 'multi') {
+    // Every part must resolve through a Fairway source (grpc-js's own resolvers cannot be merged).
+    for (const part of parseMultiTarget(parsed)) {
+      if (!isDiscoverySchemeRegistered(part.scheme)) {
+        throw new TargetError(target, `part ${part.raw}: no Fairway discovery source is registered for scheme "${part.scheme}" (registered: ${registeredDiscoverySchemes().join(', ')})`);
+      }
+    }
+  }
   if (!GRPC_SCHEMES.has(parsed.scheme) && !isDiscoverySchemeRegistered(parsed.scheme)) {
     const hint =
       parsed.scheme === 'etcd' || parsed.scheme === 'k8s'

@@ -53,12 +53,36 @@ export interface FairwayOptions {
    * `FAIRWAY_ZONE` environment variable; if that is unset too, balancing is zone-blind (logged once).
    */
   readonly zone?: string;
+  /**
+   * The caller's region, the tier above zones: other zones of the region open before other regions', and with
+   * the local zone gone calls stay in the region while it can serve them. Default: `FAIRWAY_REGION`, else derived
+   * from the zone's name (`eu-west-1a` -> `eu-west-1`; a name that follows no cloud's pattern is its own region).
+   */
+  readonly region?: string;
   /** Peak-EWMA decay time constant: how fast an old latency estimate fades, ms. Default 10000. */
   readonly decayMs?: number;
   /** Local zone load (ratio to capacity) below which other zones close again. Default 0.8 (unitless). */
   readonly zoneBandLow?: number;
   /** Local zone load (ratio to capacity) above which other zones open. Default 2.0 (unitless). */
   readonly zoneBandHigh?: number;
+  /**
+   * Affinity by key with bounded load (consistent hashing with bounded loads): a call that carries the
+   * metadata header `header` goes to the endpoint owning that key on a consistent-hash ring (placed by
+   * instance, so a restarted instance gets its keys back), or the next one clockwise while the owner has more
+   * than `(1 + epsilon) x` the mean calls in flight. Calls without the header are balanced as usual, so
+   * affinity is opt-in per call (set the header on the methods that want it). Default: none. `epsilon` default
+   * 0.25 (unitless).
+   */
+  readonly affinity?: { readonly header: string; readonly epsilon?: number };
+  /**
+   * Deterministic subsetting for large services (after Finagle's deterministic aperture): this client connects
+   * to a window of `size` endpoints (default 24) placed so that every endpoint gets an equal share of clients;
+   * the window grows by `size / 2` while its load is above 2 calls in flight per member and shrinks back below
+   * 0.8. The client's place comes from `clientIndex` / `clientCount` (e.g. a StatefulSet ordinal and its
+   * replicas) or, when they are absent, from the discovery source's peer registry (etcd targets:
+   * `discovery.etcd.peerRegistry`). Default: none (every endpoint).
+   */
+  readonly subset?: { readonly size?: number; readonly clientIndex?: number; readonly clientCount?: number };
   /**
    * Retry settings (timeout-only retries), passed to the call layer's `parseRetryOptions`. Default: no
    * attempt timeout, so no retries. grpc-js makes only its transparent retries (requests that never left the
@@ -90,9 +114,12 @@ export class FairwayOptionsError extends Error {
 
 const KNOWN_OPTIONS = new Set([
   'zone',
+  'region',
   'decayMs',
   'zoneBandLow',
   'zoneBandHigh',
+  'affinity',
+  'subset',
   'retry',
   'observers',
   'discovery',
@@ -141,6 +168,37 @@ export interface ResolvedOptions {
   readonly logger: Logger | undefined;
 }
 
+/** Policy config fields that come from a differently named option. */
+const OPTION_OF_FIELD: Record<string, string> = {
+  affinityHeader: 'affinity.header',
+  affinityEpsilon: 'affinity.epsilon',
+  subsetSize: 'subset.size',
+  subsetClientIndex: 'subset.clientIndex',
+  subsetClientCount: 'subset.clientCount',
+};
+
+/** Default window of `subset` (endpoints per client). */
+export const DEFAULT_SUBSET_SIZE = 24;
+
+function subsetSettings(a: unknown): Record<string, unknown> {
+  if (a === undefined) return {};
+  if (!isPlainObject(a)) throw new FairwayOptionsError('subset', `must be an object like { size: 24 }, got ${JSON.stringify(a)}`);
+  checkKeys(a, new Set(['size', 'clientIndex', 'clientCount']), 'subset.');
+  return {
+    subsetSize: a['size'] ?? DEFAULT_SUBSET_SIZE,
+    ...(a['clientIndex'] !== undefined ? { subsetClientIndex: a['clientIndex'] } : {}),
+    ...(a['clientCount'] !== undefined ? { subsetClientCount: a['clientCount'] } : {}),
+  };
+}
+
+function affinitySettings(a: unknown): { affinityHeader?: unknown; affinityEpsilon?: unknown } {
+  if (a === undefined) return {};
+  if (!isPlainObject(a)) throw new FairwayOptionsError('affinity', `must be an object like { header: 'x-user-id' }, got ${JSON.stringify(a)}`);
+  checkKeys(a, new Set(['header', 'epsilon']), 'affinity.');
+  if (a['header'] === undefined) throw new FairwayOptionsError('affinity.header', 'is required: the metadata key that carries the affinity key');
+  return { affinityHeader: a['header'], ...(a['epsilon'] !== undefined ? { affinityEpsilon: a['epsilon'] } : {}) };
+}
+
 /** Validates `options` (throws `FairwayOptionsError` naming the option) and fills in defaults. */
 export function resolveOptions(options: FairwayOptions | undefined, env: Record<string, string | undefined>): ResolvedOptions {
   if (options === undefined) options = {};
@@ -163,12 +221,15 @@ export function resolveOptions(options: FairwayOptions | undefined, env: Record<
   try {
     settings = parseFairwayPolicyConfig({
       ...(zone !== undefined ? { zone } : {}),
+      ...(options.region !== undefined ? { region: options.region } : env['FAIRWAY_REGION']?.trim() ? { region: env['FAIRWAY_REGION'].trim() } : {}),
       ...(options.decayMs !== undefined ? { decayMs: options.decayMs } : {}),
       ...(options.zoneBandLow !== undefined ? { zoneBandLow: options.zoneBandLow } : {}),
       ...(options.zoneBandHigh !== undefined ? { zoneBandHigh: options.zoneBandHigh } : {}),
+      ...affinitySettings(options.affinity),
+      ...subsetSettings(options.subset),
     });
   } catch (e) {
-    if (e instanceof PolicyConfigError) throw new FairwayOptionsError(e.field, e.message.replace(/^.*? config: \S+ /, ''));
+    if (e instanceof PolicyConfigError) throw new FairwayOptionsError(OPTION_OF_FIELD[e.field] ?? e.field, e.message.replace(/^.*? config: \S+ /, ''));
     throw e;
   }
 

@@ -9,16 +9,20 @@ import { ChannelCredentials, Client } from '@grpc/grpc-js';
 import { registerLoadBalancerType, isLoadBalancerNameRegistered } from './grpc-internals.js';
 import { FairwayPolicyConfig, POLICY_NAME } from './policy/config.js';
 import { FairwayLoadBalancer } from './policy/load-balancer.js';
-import { registerDiscoveryScheme } from './resolver/bridge.js';
+import { registerDiscoveryScheme, discoverySourceFactory, discoveryOptionsFor } from './resolver/bridge.js';
+import { createMergedSourceFactory } from './resolver/merged-source.js';
 import { createStaticSource } from './resolver/static-source.js';
 
 let registered = false;
 
-/** Registers the policy and the built-in `static` scheme. Safe to call any number of times. */
+const mergedSource = createMergedSourceFactory(discoverySourceFactory, discoveryOptionsFor);
+
+/** Registers the policy and the built-in `static` and `multi` schemes. Safe to call any number of times. */
 export function register(): void {
   if (registered && isLoadBalancerNameRegistered(POLICY_NAME)) return;
   registerLoadBalancerType(POLICY_NAME, FairwayLoadBalancer, FairwayPolicyConfig);
   registerDiscoveryScheme('static', createStaticSource);
+  registerDiscoveryScheme('multi', mergedSource);
   registered = true;
 }
 
