@@ -14,7 +14,6 @@
  */
 import type { Etcd3, IKeyValue, Watcher } from 'etcd3';
 import { hostname } from 'node:os';
-import { randomUUID } from 'node:crypto';
 import { compareIncarnations } from '@fairway/core';
 import { withPeerRegistry } from './peer-registry.js';
 import type { DiscoveryListener, DiscoverySource, EndpointInfo, EndpointSnapshot, ParsedTarget } from '@fairway/core';
@@ -101,7 +100,7 @@ export function createEtcdSource(target: ParsedTarget, options?: unknown): EtcdD
   const connection = prepareConnection(target.authority, o, what);
   const source = new EtcdSource(target, o, connection);
   if (!o.peerRegistry) return source;
-  const clientId = (typeof o.peerRegistry === 'object' ? o.peerRegistry.id : undefined) ?? `${hostname()}-${process.pid}-${randomUUID().slice(0, 8)}`;
+  const clientId = (typeof o.peerRegistry === 'object' ? o.peerRegistry.id : undefined) ?? `${hostname()}-${process.pid}-${Math.floor(Math.random() * 0x100000000).toString(16).padStart(8, '0')}`;
   return withPeerRegistry(source, {
     target,
     options: o,
