@@ -9,9 +9,9 @@ import { fileURLToPath } from 'node:url';
 import { trace } from '@opentelemetry/api';
 import { startOtlpReceiver, type OtlpReceiver } from '@fairway/testing';
 import { resolveTelemetryConfig, setupTelemetry } from './setup.js';
-import { continueTrace } from './server.js';
-import { createTelemetryObserver } from './observer.js';
-import { readJaegerJsonFile } from './jaeger-json.js';
+import { continueTrace } from '@fairway/telemetry';
+import { createTelemetryObserver } from '@fairway/telemetry';
+import { readJaegerJsonFile } from '@fairway/telemetry';
 import { childNodeArgs } from '@fairway/testing';
 import { closedPort, parentEnvWithout } from './test-support/process-env.js';
 
