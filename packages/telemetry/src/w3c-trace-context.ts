@@ -8,7 +8,6 @@ import {
   createTraceState,
   isSpanContextValid,
   trace,
-  TraceFlags,
   type Context,
   type TextMapGetter,
   type TextMapPropagator,
@@ -33,7 +32,7 @@ export class W3CTraceContext implements TextMapPropagator {
   inject(ctx: Context, carrier: unknown, setter: TextMapSetter): void {
     const span = trace.getSpanContext(ctx);
     if (!span || !isSpanContextValid(span)) return;
-    const flags = (span.traceFlags & TraceFlags.SAMPLED).toString(16).padStart(2, '0');
+    const flags = (span.traceFlags & 0xff).toString(16).padStart(2, '0');
     setter.set(carrier, TRACEPARENT, `00-${span.traceId}-${span.spanId}-${flags}`);
     const state = span.traceState?.serialize();
     if (state) setter.set(carrier, TRACESTATE, state);
@@ -52,7 +51,7 @@ export class W3CTraceContext implements TextMapPropagator {
     const spanContext = {
       traceId: traceId!,
       spanId: spanId!,
-      traceFlags: parseInt(flags!, 16) & TraceFlags.SAMPLED,
+      traceFlags: parseInt(flags!, 16), // flags this version does not know are passed on as they came
       isRemote: true,
       ...(state ? { traceState: createTraceState(state) } : {}),
     };
