@@ -428,7 +428,7 @@ export async function startOtlpReceiver(options: OtlpReceiverOptions = {}): Prom
           return reply(415, `unsupported content-type ${type}: this stand-in takes application/x-protobuf or application/json`);
         }
         try {
-          let body = Buffer.concat(chunks);
+          let body: Buffer = Buffer.concat(chunks);
           const encoding = String(req.headers['content-encoding'] ?? '').toLowerCase();
           if (encoding === 'gzip') body = gunzipSync(body);
           else if (encoding === 'deflate') body = inflateSync(body);
