@@ -45,8 +45,8 @@ export function createChannel(target: string, credentials: ChannelCredentials, o
   return createChannelBase(target, credentials, options);
 }
 
-/** `clientOptions` from `@fairway/grpc`, with every discovery source registered. */
-export function clientOptions(options?: FairwayOptions): ClientOptions {
+/** `clientOptions` from `@fairway/grpc` (options, or a channel made by `createChannel` to share), with every discovery source registered. */
+export function clientOptions(options?: FairwayOptions | Channel): ClientOptions {
   registerAll();
   return clientOptionsBase(options);
 }
