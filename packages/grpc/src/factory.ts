@@ -31,9 +31,13 @@ export function checkTarget(target: string): ParsedTarget {
   const parsed = parseTarget(target);
   if (!GRPC_SCHEMES.has(parsed.scheme) && !isDiscoverySchemeRegistered(parsed.scheme)) {
     const hint =
-      parsed.scheme === 'etcd' || parsed.scheme === 'k8s'
-        ? ` Import createClient from 'fairway-grpc' (it wires etcd: and k8s:), or call registerDiscoveryScheme('${parsed.scheme}', ...) first.`
-        : ` Register a source with registerDiscoveryScheme('${parsed.scheme}', ...).`;
+      parsed.scheme === 'k8s' || parsed.scheme === 'kubernetes'
+        ? ' Kubernetes discovery is a separate package, @fairway/discovery-kubernetes: install it ' +
+          '(npm install @fairway/discovery-kubernetes) and createClient from \'fairway-grpc\' registers it, or call ' +
+          `registerDiscoveryScheme('${parsed.scheme}', createKubernetesSource) with its source yourself.`
+        : parsed.scheme === 'etcd'
+          ? ` Import createClient from 'fairway-grpc' (it wires etcd:), or call registerDiscoveryScheme('etcd', ...) first.`
+          : ` Register a source with registerDiscoveryScheme('${parsed.scheme}', ...).`;
     throw new TargetError(
       target,
       `no discovery source is registered for scheme "${parsed.scheme}" (registered: ${[...registeredDiscoverySchemes(), ...GRPC_SCHEMES].join(', ')}).${hint}`,
@@ -87,7 +91,9 @@ function prepare(options: FairwayOptions | undefined): Prepared {
     if (!isDiscoverySchemeRegistered(scheme)) {
       throw new FairwayOptionsError(
         `discovery.${key}`,
-        `names no registered discovery scheme (registered: ${registeredDiscoverySchemes().join(', ')}; Kubernetes options go under "kubernetes")`,
+        scheme === 'k8s'
+          ? 'is for k8s: targets, whose source is not registered: Kubernetes discovery is a separate package (npm install @fairway/discovery-kubernetes)'
+          : `names no registered discovery scheme (registered: ${registeredDiscoverySchemes().join(', ')}; Kubernetes options go under "kubernetes")`,
       );
     }
   }
