@@ -121,9 +121,12 @@ let applyingChannel: Channel | undefined;
  * as an error once per channel, naming the fix, instead of silently running without retries or observers.
  */
 class FairwayChannel extends Channel {
+  /** Set by createChannel right after construction. */
+  carried: ChannelCallOptions | undefined;
+
   override createCall(...args: Parameters<Channel['createCall']>): ReturnType<Channel['createCall']> {
-    const carried = channelCallOptions.get(this);
-    if (carried && carried.carriesCallOptions && applyingChannel !== this && !carried.warned) {
+    const carried = this.carried;
+    if (carried !== undefined && carried.carriesCallOptions && applyingChannel !== this && !carried.warned) {
       carried.warned = true;
       (carried.prepared.resolved.logger ?? consoleLogger).error(
         `a client of the shared channel for ${carried.target} was made without the channel's retry and observers ` +
@@ -134,7 +137,6 @@ class FairwayChannel extends Channel {
     return super.createCall(...args);
   }
 }
-const channelCallOptions = new WeakMap<Channel, ChannelCallOptions>();
 
 /**
  * Makes a grpc-js `Channel` balanced by Fairway, to share between clients. The channel carries all of
@@ -152,13 +154,13 @@ export function createChannel(target: string, credentials: ChannelCredentials, o
   assertSameGrpcCredentials(credentials);
   const channel = new FairwayChannel(target, credentials, prepared.channelOptions);
   const carriesCallOptions = prepared.resolved.retry !== undefined || prepared.resolved.observers.length > 0;
-  channelCallOptions.set(channel, { prepared, target, carriesCallOptions, warned: false });
+  channel.carried = { prepared, target, carriesCallOptions, warned: false };
   return channel;
 }
 
 /** `clientOptions(channel)`: the client uses `channel` and the channel's retry, observers and zone. */
 function sharedChannelClientOptions(channel: Channel): ClientOptions {
-  const carried = channelCallOptions.get(channel);
+  const carried = channel instanceof FairwayChannel ? channel.carried : undefined;
   if (!carried) {
     throw new FairwayOptionsError(
       'clientOptions(channel)',
