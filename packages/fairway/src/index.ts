@@ -4,7 +4,7 @@
  *
  * ```ts
  * import { createClient } from 'fairway-grpc';
- * const client = createClient(PricerClient, 'k8s:///pricer.trading:grpc', credentials.createInsecure(), { zone });
+ * const client = createClient(PricerClient, 'etcd:///pricer', credentials.createInsecure(), { zone });
  * ```
  *
  * Everything here registers every discovery source first (`registerAll()`, idempotent), so `static:` and
