@@ -8,7 +8,7 @@
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -169,6 +169,13 @@ describe('packaged install into a scratch project (npm pack, npm install from th
       });
     }
   }
+
+  test('default install: the declarations type-check without the separate installs (skipLibCheck off)', () => {
+    const dir = projects.get('default')!;
+    const config = { compilerOptions: { module: 'node16', moduleResolution: 'node16', target: 'es2022', strict: true, noEmit: true, skipLibCheck: false, types: ['node'] }, files: ['default-install-types.mts'] };
+    writeFileSync(join(dir, 'tsconfig.json'), JSON.stringify(config));
+    run(process.execPath, [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.json'], dir);
+  });
 
   for (const file of ['default-install.cjs', 'default-install.mjs']) {
     test(`default install: a k8s: target and setupTelemetry fail at once, naming the package and the command (${file})`, () => {
