@@ -8,7 +8,7 @@
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -190,6 +190,23 @@ describe('packaged install into a scratch project (npm pack, npm install from th
       assert.equal(out.observedCall, 'api-only', 'the API-only instrumentation needs no SDK');
     });
   }
+
+  test('a checkout installed with plain links: DuplicateGrpcError names both grpc-js folders', () => {
+    const dir = join(work, 'linked');
+    mkdirSync(dir);
+    writeFileSync(join(dir, 'package.json'), JSON.stringify({ name: 'scratch-linked', version: '1.0.0', private: true }));
+    const folders = DEFAULT_PACKAGES.map((f) => join(root, 'packages', f));
+    run('npm', ['install', '--no-audit', '--no-fund', '--prefer-offline', '--loglevel=error', ...folders, ...REGISTRY_DEPS], dir);
+    copyFileSync(join(scripts, 'linked-checkout.cjs'), join(dir, 'linked-checkout.cjs'));
+    const out = JSON.parse(node(dir, 'linked-checkout.cjs', { ECHO_PROTO: echoProtoPath() }));
+    assert.equal(out.name, 'DuplicateGrpcError', JSON.stringify(out));
+    const checkoutCopy = realpathSync(join(root, 'node_modules', '@grpc', 'grpc-js'));
+    const appCopy = realpathSync(join(dir, 'node_modules', '@grpc', 'grpc-js'));
+    assert.equal(out.fairwayCopy, checkoutCopy);
+    assert.equal(out.otherCopies[0], appCopy);
+    assert.ok(out.message.includes(checkoutCopy) && out.message.includes(appCopy), out.message);
+    assert.match(out.message, /--install-links/);
+  });
 
   describe('full install: etcd, Kubernetes and a traced call', () => {
     let etcd: EtcdHarness;
