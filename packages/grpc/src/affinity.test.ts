@@ -4,8 +4,8 @@
 // at the load bound; calls without the header are balanced as usual; a bad option is refused, naming it.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { credentials, Metadata } from '@grpc/grpc-js';
-import { startEchoBackend, loadEcho, createScriptedDiscovery, type EchoBackend } from '@fairway/testing';
+import { credentials, Metadata, type Client } from '@grpc/grpc-js';
+import { startEchoBackend, loadEcho, createScriptedDiscovery, echoUnary, type EchoBackend } from '@fairway/testing';
 import { createClient, registerDiscoveryScheme, FairwayOptionsError } from './index.js';
 
 const { EchoClient } = loadEcho();
@@ -16,13 +16,13 @@ after(() => {
   for (const b of backends) b.forceStop();
 });
 
-type Unary = (req: { message: string }, md: Metadata, opts: { deadline: number }, cb: (err: Error | null, r: { server_id: string }) => void) => void;
-function call(client: unknown, user: string | undefined): Promise<string> {
+/** One Unary call (with the affinity header when `user` is given): the id of the server that answered. */
+async function call(client: Client, user: string | undefined): Promise<string> {
   const md = new Metadata();
   if (user !== undefined) md.set('x-user-id', user);
-  return new Promise((resolve, reject) =>
-    ((client as { Unary: Unary }).Unary.bind(client))({ message: 'hi' }, md, { deadline: Date.now() + 5_000 }, (err, r) => (err ? reject(err) : resolve(r.server_id))),
-  );
+  const r = await echoUnary(client, { message: 'hi' }, { metadata: md, deadlineMs: 5_000 });
+  if (!r.ok) throw new Error(`call failed: ${r.code} ${r.details}`);
+  return r.reply.server_id;
 }
 
 test('a key sticks to its instance, through a rolling restart, and a hot key is spread at the bound', { timeout: 60_000 }, async () => {

@@ -3,8 +3,8 @@
 // are refused naming the field.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { credentials, Metadata } from '@grpc/grpc-js';
-import { startEchoBackend, loadEcho, type EchoBackend } from '@fairway/testing';
+import { credentials, type Client } from '@grpc/grpc-js';
+import { startEchoBackend, loadEcho, echoUnary, type EchoBackend } from '@fairway/testing';
 import { createClient, FairwayOptionsError } from './index.js';
 
 const { EchoClient } = loadEcho();
@@ -15,11 +15,12 @@ after(() => {
   for (const b of backends) b.forceStop();
 });
 
-type Unary = (req: { message: string }, md: Metadata, opts: { deadline: number }, cb: (err: Error | null, r: { server_id: string }) => void) => void;
-const call = (client: unknown): Promise<string> =>
-  new Promise((resolve, reject) =>
-    (client as { Unary: Unary }).Unary.call(client, { message: 'hi' }, new Metadata(), { deadline: Date.now() + 10_000 }, (err, r) => (err ? reject(err) : resolve(r.server_id))),
-  );
+/** One Unary call: the id of the server that answered. */
+async function call(client: Client): Promise<string> {
+  const r = await echoUnary(client, { message: 'hi' }, { deadlineMs: 10_000 });
+  if (!r.ok) throw new Error(`call failed: ${r.code} ${r.details}`);
+  return r.reply.server_id;
+}
 
 test('three clients, twelve servers, windows of four: disjoint, covering, and each client uses only its own', { timeout: 60_000 }, async () => {
   for (let i = 0; i < 12; i++) backends.push(await startEchoBackend({ id: `s${i}` }));
