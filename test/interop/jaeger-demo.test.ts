@@ -77,7 +77,7 @@ test('npm run demo -- --jaeger: one quote traced across driver, pricer and publi
   const child = spawn(
     process.execPath,
     ['--conditions=fairway:source', '--import', 'tsx', DEMO, '--jaeger', '--duration', '6s', '--rate', '60', '--trace-ratio', '0.3', '--work-ms', '5', '--plain'],
-    { stdio: ['ignore', 'pipe', 'pipe'], cwd: dir },
+    { stdio: ['ignore', 'pipe', 'pipe'], cwd: root },
   );
   let out = '';
   let err = '';
@@ -85,13 +85,10 @@ test('npm run demo -- --jaeger: one quote traced across driver, pricer and publi
   child.stderr.on('data', (d) => (err += d));
   const exited = new Promise<number | null>((r) => child.on('exit', (code, signal) => r(code ?? (signal ? 128 : null))));
   try {
-    const ready = await Promise.race([
-      (async () => {
-        while (!out.includes('Jaeger keeps running until Ctrl-C.')) await new Promise((r) => setTimeout(r, 200));
-        return true;
-      })(),
-      exited.then(() => false),
-    ]);
+    let ended = false;
+    void exited.then(() => (ended = true));
+    while (!ended && !out.includes('Jaeger keeps running until Ctrl-C.')) await new Promise((r) => setTimeout(r, 200));
+    const ready = !ended;
     assert.ok(ready, `demo ended before saying Jaeger runs\nstdout:\n${out.slice(-3000)}\nstderr:\n${err.slice(-3000)}`);
     const queryUrl = /query API (http:\/\/127\.0\.0\.1:\d+)\/api\//.exec(out)?.[1];
     const shown = /npx fairway trace ([0-9a-f]{32}) --jaeger (http:\/\/127\.0\.0\.1:\d+)/.exec(out);
