@@ -112,6 +112,12 @@ async function stop(r: Running | undefined): Promise<void> {
   clearTimeout(t);
 }
 
+/** The error lines of a klog log (`E...`/`F...` prefixes, or a bare `Error:`) and its last lines. */
+function problems(log: readonly string[]): string {
+  const errors = log.filter((l) => /^[EF]\d{4} |^Error|^error/.test(l)).slice(-15);
+  return [...errors, '... last lines:', ...log.slice(-8)].join('\n');
+}
+
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const inUse = (log: readonly string[]) => log.some((l) => l.includes('address already in use'));
 
@@ -209,6 +215,8 @@ export async function startKubeApiServer(options: KubeApiServerOptions = {}): Pr
     '--api-audiences', 'https://kubernetes.default.svc',
     '--service-cluster-ip-range', '10.96.0.0/24',
     '--profiling=false',
+    // The `kubernetes` Service's endpoint reconciler refuses a loopback advertise address; nothing here needs it.
+    '--endpoint-reconciler-type', 'none',
     ...(options.extraArgs ?? []),
   ];
 
@@ -269,13 +277,13 @@ export async function startKubeApiServer(options: KubeApiServerOptions = {}): Pr
         }
         if (Date.now() > deadline) {
           await stop(r);
-          throw new Error(`kube-apiserver did not become ready within ${startTimeoutMs} ms: ${r.log.slice(-30).join('\n')}`);
+          throw new Error(`kube-apiserver did not become ready within ${startTimeoutMs} ms: ${problems(r.log)}`);
         }
         await sleep(300);
       }
       await r.exited;
       const retry = inUse(r.log) && attempt < (fixedPort ? 30 : 5);
-      if (!retry) throw new Error(`kube-apiserver (${binary}) exited during start: ${r.log.slice(-30).join('\n')}`);
+      if (!retry) throw new Error(`kube-apiserver (${binary}) exited with code ${r.proc.exitCode} during start: ${problems(r.log)}`);
       // A port we drew is taken: draw again. Our own port after a restart: wait for the old socket to go.
       if (fixedPort) await sleep(500);
     }
