@@ -28,6 +28,7 @@ if [ "${FAIRWAY_SKIP_TOOL_BUILD:-}" != 1 ]; then
   start=$SECONDS
   jaeger_bin="$(bash "$tools_dir/build-jaeger.sh")"
   kube_bin="$(bash "$tools_dir/build-kube-apiserver.sh")"
-  echo "setup-test-deps: jaeger $jaeger_bin, kube-apiserver $kube_bin ($((SECONDS - start)) s)"
+  etcd_bin="$(bash "$tools_dir/build-etcd.sh")"
+  echo "setup-test-deps: jaeger $jaeger_bin, kube-apiserver $kube_bin, its etcd $etcd_bin ($((SECONDS - start)) s)"
 fi
 echo "setup-test-deps: etcd $(etcd --version | head -1 | awk '{print $3}'), $(haproxy -v | head -1 | awk '{print $1, $3}')"

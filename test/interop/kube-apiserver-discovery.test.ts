@@ -1,6 +1,6 @@
 // Fairway's k8s: discovery source against two API servers, with one suite: the stand-in of @fairway/testing
 // (fast, for the unit tests) and the real kube-apiserver built from k8s.io/kubernetes by
-// scripts/tools/build-kube-apiserver.sh (cached), with its own etcd and RBAC on. The same assertions on both:
+// scripts/tools/build-kube-apiserver.sh (cached), with its own etcd (v3.7.0, scripts/tools/build-etcd.sh) and RBAC on. The same assertions on both:
 // - list, then watch from the list's resourceVersion: added, changed and deleted slices followed;
 // - bookmarks: a watch asked with allowWatchBookmarks gets BOOKMARK events; the source renews short watches
 //   without losing a change;
@@ -173,11 +173,10 @@ for (const kind of kinds) {
     before(async () => {
       if (kind.name !== 'stand-in') {
         // Builds kube-apiserver the first time on this machine (minutes), then only prints the cached path.
-        process.env['FAIRWAY_KUBE_APISERVER_BIN'] = execFileSync('bash', [join(root, 'scripts/tools/build-kube-apiserver.sh')], {
-          encoding: 'utf8',
-          timeout: 45 * 60_000,
-          stdio: ['ignore', 'pipe', 'inherit'],
-        }).trim();
+        const build = (script: string) =>
+          execFileSync('bash', [join(root, 'scripts/tools', script)], { encoding: 'utf8', timeout: 45 * 60_000, stdio: ['ignore', 'pipe', 'inherit'] }).trim();
+        process.env['FAIRWAY_KUBE_APISERVER_BIN'] = build('build-kube-apiserver.sh');
+        process.env['FAIRWAY_KUBE_ETCD_BIN'] = build('build-etcd.sh');
       }
       cluster = await kind.start();
     });

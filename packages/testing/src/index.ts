@@ -24,7 +24,7 @@ export { echoUnary, runEchoLoad, countByServer } from './backend/echo-calls.js';
 export type { EchoResult, UnaryCallOptions, LoadOptions } from './backend/echo-calls.js';
 export { startJaeger, jaegerConfig, JAEGER_VERSION } from './tools/jaeger.js';
 export type { Jaeger, JaegerOptions, JaegerApiTrace, JaegerApiSpan, JaegerApiTag, JaegerTraceQuery } from './tools/jaeger.js';
-export { startKubeApiServer, KUBE_APISERVER_VERSION } from './tools/kube-apiserver.js';
+export { startKubeApiServer, KUBE_APISERVER_VERSION, KUBE_ETCD_VERSION } from './tools/kube-apiserver.js';
 export type { KubeApiServer, KubeApiServerOptions, KubeApiAnswer } from './tools/kube-apiserver.js';
 export { toolCacheDir, toolBinary, randomPort } from './tools/tool-cache.js';
 export { childNodeArgs } from './child-node.js';

@@ -1,6 +1,6 @@
 /**
  * A real Kubernetes API server for tests: `kube-apiserver` built from the Go module `k8s.io/kubernetes` by
- * `scripts/tools/build-kube-apiserver.sh`, with an etcd of its own (Debian's `/usr/bin/etcd`, or `ETCD_BIN`),
+ * `scripts/tools/build-kube-apiserver.sh`, with an etcd of its own (v3.7.0, built by `scripts/tools/build-etcd.sh`),
  * both on loopback. RBAC is on (`--authorization-mode=RBAC`); an admin token (group `system:masters`) comes
  * from a static token file; service-account tokens are real signed JWTs from the TokenRequest API, for
  * service accounts this launcher creates with or without a Role allowing list/watch of EndpointSlices.
@@ -19,12 +19,18 @@ import { randomPort, toolBinary } from './tool-cache.js';
 
 /** The Kubernetes version `scripts/tools/build-kube-apiserver.sh` builds. */
 export const KUBE_APISERVER_VERSION = 'v1.37.2';
+/**
+ * The etcd version `scripts/tools/build-etcd.sh` builds for it: the release Kubernetes v1.37 depends on. Not
+ * Debian's 3.4.23: the API server finds no RequestWatchProgress there (etcd >= 3.4.31 / 3.5.13), and then sends
+ * no watch bookmarks and refuses watch-list streams.
+ */
+export const KUBE_ETCD_VERSION = 'v3.7.0';
 
 /** Options of {@link startKubeApiServer}. */
 export interface KubeApiServerOptions {
   /** Path of `kube-apiserver`. Default: `FAIRWAY_KUBE_APISERVER_BIN`, else the tool cache's `kube-apiserver-v1.37.2/kube-apiserver`. */
   readonly binary?: string;
-  /** Path of `etcd`. Default `ETCD_BIN`, else `/usr/bin/etcd`. */
+  /** Path of `etcd` (>= 3.5.13). Default `FAIRWAY_KUBE_ETCD_BIN`, else the tool cache's `etcd-v3.7.0/etcd`. */
   readonly etcdBin?: string;
   /** How long to wait for `/readyz`, in ms. Default 120000 (a cold start on a busy 2-core machine takes tens of seconds). */
   readonly startTimeoutMs?: number;
@@ -137,7 +143,7 @@ function makeCerts(dir: string): { caPem: string } {
 /** Starts etcd and kube-apiserver (see {@link KubeApiServerOptions}) and resolves once `/readyz` answers 200. */
 export async function startKubeApiServer(options: KubeApiServerOptions = {}): Promise<KubeApiServer> {
   const binary = toolBinary('kube-apiserver', KUBE_APISERVER_VERSION, 'kube-apiserver', 'FAIRWAY_KUBE_APISERVER_BIN', 'scripts/tools/build-kube-apiserver.sh', options.binary);
-  const etcdBin = options.etcdBin ?? (process.env['ETCD_BIN'] || '/usr/bin/etcd');
+  const etcdBin = toolBinary('etcd', KUBE_ETCD_VERSION, 'etcd', 'FAIRWAY_KUBE_ETCD_BIN', 'scripts/tools/build-etcd.sh', options.etcdBin);
   const startTimeoutMs = options.startTimeoutMs ?? 120_000;
   const dir = mkdtempSync(join(tmpdir(), 'fairway-kube-apiserver-'));
   const { caPem } = makeCerts(dir);
