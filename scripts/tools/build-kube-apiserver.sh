@@ -13,4 +13,9 @@ source "$(dirname "$0")/lib.sh"
 KUBE_VERSION=v1.37.2
 grep -q "k8s.io/kubernetes $KUBE_VERSION" "$FAIRWAY_TOOLS_DIR/kube-apiserver/go.mod" \
   || { tool_log "scripts/tools/kube-apiserver/go.mod does not pin k8s.io/kubernetes $KUBE_VERSION"; exit 1; }
-tool_build kube-apiserver "$KUBE_VERSION" kube-apiserver kube-apiserver k8s.io/kubernetes/cmd/kube-apiserver
+# A module build has no git tree to stamp a version from: stamp it as the release's own build does, so that
+# /version (and kubectl's version-skew check) says v1.37.2, not v0.0.0-master.
+minor="${KUBE_VERSION#v1.}"; minor="${minor%%.*}"
+stamp="-X k8s.io/component-base/version.gitVersion=$KUBE_VERSION -X k8s.io/component-base/version.gitMajor=1"
+stamp="$stamp -X k8s.io/component-base/version.gitMinor=$minor -X k8s.io/component-base/version.gitTreeState=clean"
+tool_build kube-apiserver "$KUBE_VERSION" kube-apiserver kube-apiserver k8s.io/kubernetes/cmd/kube-apiserver "$stamp"

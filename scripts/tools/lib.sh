@@ -25,10 +25,10 @@ tool_go_env() {
   mkdir -p "$GOMODCACHE" "$GOCACHE"
 }
 
-# tool_build <name> <version> <module dir under scripts/tools> <binary name> <package>
+# tool_build <name> <version> <module dir under scripts/tools> <binary name> <package> [extra -ldflags]
 # Prints the binary's absolute path on stdout (nothing else goes to stdout).
 tool_build() {
-  local name="$1" version="$2" moddir="$FAIRWAY_TOOLS_DIR/$3" bin="$4" pkg="$5"
+  local name="$1" version="$2" moddir="$FAIRWAY_TOOLS_DIR/$3" bin="$4" pkg="$5" ldflags="${6:-}"
   local dir="$FAIRWAY_TOOL_CACHE/$name-$version"
   local out="$dir/$bin"
   if [ -x "$out" ] && [ -f "$dir/build-info.txt" ]; then
@@ -45,7 +45,7 @@ tool_build() {
   tool_go_env
   tool_log "building $name $version from its Go module into $dir (first time only; several minutes)"
   local start=$SECONDS
-  ( cd "$moddir" && go mod download >&2 && go build -trimpath -ldflags="-s -w" -o "$out.tmp" "$pkg" >&2 )
+  ( cd "$moddir" && go mod download >&2 && go build -trimpath -ldflags="-s -w $ldflags" -o "$out.tmp" "$pkg" >&2 )
   mv -f "$out.tmp" "$out"
   {
     echo "tool: $name $version"
