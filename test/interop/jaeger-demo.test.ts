@@ -10,7 +10,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { startJaeger, type JaegerApiTrace } from '@fairway/testing';
+import { startJaeger, childNodeArgs, type JaegerApiTrace } from '@fairway/testing';
 import { runCli, EXIT } from '@fairway/cli';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
@@ -76,7 +76,7 @@ test('npm run demo -- --jaeger: one quote traced across driver, pricer and publi
   const dir = mkdtempSync(join(tmpdir(), 'fairway-jaeger-demo-'));
   const child = spawn(
     process.execPath,
-    ['--conditions=fairway:source', '--import', 'tsx', DEMO, '--jaeger', '--duration', '6s', '--rate', '60', '--trace-ratio', '0.3', '--work-ms', '5', '--plain'],
+    [...childNodeArgs(), DEMO, '--jaeger', '--duration', '6s', '--rate', '60', '--trace-ratio', '0.3', '--work-ms', '5', '--plain'],
     { stdio: ['ignore', 'pipe', 'pipe'], cwd: root },
   );
   let out = '';
