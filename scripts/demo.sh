@@ -2,7 +2,7 @@
 # `npm run demo [-- options]`: the trading pipeline on a local etcd, balanced by Fairway through a rolling
 # restart. Works on a fresh machine: installs the npm dependencies when node_modules is missing or incomplete, Debian's
 # etcd when it is missing (as root; otherwise it says what to install), builds, then runs the demo.
-# Options (see --help): --duration 30s, --rate 300, --compare, --otlp URL, --trace-file F, --json-summary F.
+# Options (see --help): --duration 30s, --rate 300, --compare, --jaeger, --otlp URL, --trace-file F, --json-summary F.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -26,6 +26,14 @@ fi
 export ETCD_BIN="${ETCD_BIN:-$(command -v etcd)}"
 # The demo's etcd is on loopback: never send its traffic through a proxy.
 export NO_PROXY="127.0.0.1,localhost,::1${NO_PROXY:+,$NO_PROXY}"
+
+# --jaeger: a real Jaeger, built once from its Go module into the tool cache (several minutes the first time).
+for arg in "$@"; do
+  if [ "$arg" = --jaeger ]; then
+    FAIRWAY_JAEGER_BIN="$(bash scripts/tools/build-jaeger.sh)"
+    export FAIRWAY_JAEGER_BIN
+  fi
+done
 
 # Run against the built packages, as a user of the published packages would; if the build fails, say so and
 # run from the TypeScript sources instead.

@@ -23,6 +23,17 @@ if [ ${#need[@]} -gt 0 ]; then
   apt-get update -qq
   apt-get install -y -qq "${need[@]}" >/dev/null
 fi
+# The real tools the interop tests run, built from their Go modules into the tool cache (outside the work tree,
+# keyed by version: ${FAIRWAY_TOOL_CACHE:-$HOME/.cache/fairway-tools}); a warm cache only prints their paths.
+# Set FAIRWAY_SKIP_TOOL_BUILD=1 to skip (test/interop then builds what it needs on first use).
+if [ "${FAIRWAY_SKIP_TOOL_BUILD:-}" != 1 ]; then
+  tools_dir="$(dirname "$0")/tools"
+  start=$SECONDS
+  jaeger_bin="$(bash "$tools_dir/build-jaeger.sh")"
+  kube_bin="$(bash "$tools_dir/build-kube-apiserver.sh")"
+  etcd_bin="$(bash "$tools_dir/build-etcd.sh")"
+  echo "setup-test-deps: jaeger $jaeger_bin, kube-apiserver $kube_bin, its etcd $etcd_bin ($((SECONDS - start)) s)"
+fi
 echo "setup-test-deps: etcd $(etcd --version | head -1 | awk '{print $3}'), $(haproxy -v | head -1 | awk '{print $1, $3}')"
 here=$(cd "$(dirname "$0")" && pwd)
 echo "setup-test-deps: Go peers in $(bash "$here/tools/build-go-peers.sh")"
