@@ -16,8 +16,11 @@ import type { EchoReply, EchoRequest } from './echo-proto.js';
 export interface EchoBackendOptions {
   /** Port to listen on; default 0 (any free port). */
   readonly port?: number;
-  /** Loopback host; default `127.0.0.1` (use `::1` for IPv6). */
-  readonly host?: '127.0.0.1' | '::1';
+  /**
+   * Host to bind; default `127.0.0.1` (use `::1` for IPv6). Another local address only inside a network
+   * namespace a test made (e.g. a pod address on that namespace's loopback device).
+   */
+  readonly host?: string;
   /** Reported in replies; default `backend-<port>`. */
   readonly id?: string;
   /** Reported in replies; default ''. */
