@@ -36,8 +36,8 @@
  *
  * Return. When the local zone is READY again after `all`, every zone stays open for one evaluation interval
  * (the local endpoints get their first calls, and their latency is measured); then the zones opened for the
- * return close unless the load without them would pass HIGH or the local zone is slower than `latencyRatio x`
- * theirs. The LOW rule is for zones opened by load: a zone opened because the local zone was gone is closed as
+ * return close unless the load without them would pass HIGH (then they count as opened for load, and the LOW
+ * rule applies) or the local zone is slower than `latencyRatio x` theirs (then they count as opened for latency). The LOW rule is for zones opened by load: a zone opened because the local zone was gone is closed as
  * soon as the local zone could carry the demand, or a steady demand inside the band would keep it open forever
  * (measured in B3: 35 % in-zone to the end of the run).
  *
@@ -285,7 +285,8 @@ export class ZoneSelector {
         else close = projected < low;
       } else if (info.reason === 'return') {
         if (slowerLocal) ((info.reason = 'latency'), (info.atMs = nowMs), this.startLatencyHold(g, nowMs));
-        else close = projected <= high;
+        else if (projected > high) info.reason = 'load'; // needed for load after all: from now on the LOW rule
+        else close = true;
       } else {
         const hold = this.trials.get(g.name)?.holdMs ?? this.o.latencyHoldMs;
         // NaN (a latency not measured lately) compares false: nothing says the local zone is still slower.
