@@ -157,6 +157,8 @@ export class FairwayLoadBalancer implements LoadBalancer {
       ...(settings.zone !== undefined ? { clientZone: settings.zone } : {}),
       decayMs: settings.decayMs,
       zoneBand: { low: settings.zoneBandLow, high: settings.zoneBandHigh },
+      // Rare (at most one per evaluation interval) and worth knowing: a zone mode change moves traffic.
+      onZoneModeChange: (from, to, why) => this.logger.info(`zone mode ${from} -> ${to}: ${why}`),
     });
     if (settings.zone === undefined) {
       logOnce(this.logger, 'zone-blind', 'info', 'no zone given (option "zone" or FAIRWAY_ZONE): balancing zone-blind');
