@@ -258,6 +258,31 @@ describe('zone selection by latency (fake clock)', { timeout: 30_000 }, () => {
     z.releaseAll(held);
   });
 
+  test('back from "all" with a demand above HIGH: the zones stay open and from then on close only below LOW', () => {
+    const z = threeZones({});
+    const local = z.keys.filter((k) => z.zoneOfKey.get(k) === 'a');
+    z.b.zoneMode(0);
+    for (const k of local) z.b.setReady(k, false, 0);
+    assert.equal(z.b.zoneMode(0), 'all');
+    z.clock.advance(1_000);
+    for (const k of local) z.b.setReady(k, true, z.clock.now());
+    assert.equal(z.b.zoneMode(z.clock.now()), 'spill');
+    let held = z.hold(6); // 3.0 per local endpoint if alone: above HIGH
+    z.clock.advance(1_000);
+    assert.equal(z.b.zoneMode(z.clock.now()), 'spill', 'kept open: the local zone cannot carry it alone');
+    // Demand down to 2 in flight (1.0 per local endpoint alone: inside the band): a zone opened for load stays.
+    z.releaseAll(held);
+    held = z.hold(2);
+    for (let s = 0; s < 3; s++) {
+      z.clock.advance(1_000);
+      z.b.zoneMode(z.clock.now());
+    }
+    assert.equal(z.b.zoneMode(z.clock.now()), 'spill', 'the LOW rule: 2 / 2 = 1.0 is not < 0.8');
+    z.releaseAll(held);
+    z.clock.advance(1_000);
+    assert.equal(z.b.zoneMode(z.clock.now()), 'local');
+  });
+
   test('an endpoint back after a connection loss that ended in failures is valued as a newcomer, not by its penalty', () => {
     const clock = createFakeClock();
     const b = createBalancer();
