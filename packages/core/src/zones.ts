@@ -215,6 +215,7 @@ export class ZoneSelector {
   private setOpened(groups: ZoneGroup[], reason?: OpenReason, nowMs = 0): void {
     this.opened = groups;
     this.openedWhy.clear();
+    this.slowerStreak.clear(); // "in a row" starts again after `all`
     if (reason !== undefined) for (const g of groups) this.openedWhy.set(g, { reason, atMs: nowMs });
     this.poolCache = undefined;
   }
