@@ -19,6 +19,7 @@ interface CallFrame {
 interface ProfileNode {
   id: number;
   callFrame: CallFrame;
+  children?: number[];
 }
 interface CpuProfile {
   nodes: ProfileNode[];
@@ -72,6 +73,8 @@ interface Totals {
   byArea: Map<string, number>;
   byFn: Map<string, number>;
   busyUs: number;
+  /** Time with at least one frame of this area on the stack (inclusive), by area. */
+  inclusive: Map<string, number>;
 }
 
 const totals = new Map<string, Totals>();
@@ -79,8 +82,21 @@ for (const name of readdirSync(dir).filter((n) => n.endsWith('.cpuprofile')).sor
   const variant = name.replace(/-r\d+\.cpuprofile$/, '');
   const p = JSON.parse(readFileSync(join(dir, name), 'utf8')) as CpuProfile;
   const byId = new Map(p.nodes.map((n) => [n.id, n]));
+  const parent = new Map<number, number>();
+  for (const n of p.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
+  /** Areas on each node's stack (memoized per node). */
+  const stackAreas = new Map<number, Set<string>>();
+  const areasOf = (id: number): Set<string> => {
+    let s = stackAreas.get(id);
+    if (s) return s;
+    const up = parent.get(id);
+    s = new Set(up === undefined ? [] : areasOf(up));
+    s.add(area(byId.get(id)!.callFrame));
+    stackAreas.set(id, s);
+    return s;
+  };
   let t = totals.get(variant);
-  if (!t) totals.set(variant, (t = { variant, rounds: 0, byArea: new Map(), byFn: new Map(), busyUs: 0 }));
+  if (!t) totals.set(variant, (t = { variant, rounds: 0, byArea: new Map(), byFn: new Map(), busyUs: 0, inclusive: new Map() }));
   t.rounds++;
   // timeDeltas[i + 1] is the time between sample i and the next: the time spent where sample i was taken.
   for (let i = 0; i < p.samples.length; i++) {
@@ -91,6 +107,7 @@ for (const name of readdirSync(dir).filter((n) => n.endsWith('.cpuprofile')).sor
     t.byArea.set(a, (t.byArea.get(a) ?? 0) + dt);
     if (a !== '(idle)') {
       t.busyUs += dt;
+      for (const x of areasOf(node.id)) t.inclusive.set(x, (t.inclusive.get(x) ?? 0) + dt);
       const k = `[${a}] ${key(node.callFrame)}`;
       t.byFn.set(k, (t.byFn.get(k) ?? 0) + dt);
     }
@@ -105,6 +122,11 @@ const unit = Number.isFinite(callsPerRound) || callsByVariant.size > 0 ? 'us/cal
 for (const [variant, t] of totals) {
   console.log(`\n== ${variant}: ${t.rounds} round(s), busy (non-idle) ${perCall(t.busyUs, t).toFixed(1)} ${unit}`);
   for (const [a, us] of [...t.byArea].sort((x, y) => y[1] - x[1])) console.log(`  ${a.padEnd(32)} ${perCall(us, t).toFixed(1).padStart(8)} ${unit}`);
+  console.log('  inclusive (time with a frame of the area on the stack):');
+  for (const a of ['fairway grpc', 'fairway core', 'fairway other']) {
+    const us = t.inclusive.get(a);
+    if (us !== undefined) console.log(`  ${a.padEnd(32)} ${perCall(us, t).toFixed(1).padStart(8)} ${unit}`);
+  }
   console.log(`  top ${top} functions by self time:`);
   for (const [k, us] of [...t.byFn].sort((x, y) => y[1] - x[1]).slice(0, top)) console.log(`    ${perCall(us, t).toFixed(2).padStart(8)}  ${k}`);
 }

@@ -19,6 +19,7 @@ await build({
     'client-path': 'bench/probes/client-path.ts',
     'probe-server': 'bench/probes/probe-server.ts',
     'profile-summary': 'bench/probes/profile-summary.ts',
+    'picker-cost': 'bench/probes/picker-cost.ts',
   },
   outDir: 'bench/probes/dist',
   format: ['esm'],

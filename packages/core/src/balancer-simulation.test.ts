@@ -278,3 +278,81 @@ describe('zone simulations (HAZL band 0.8..2.0, 120 nodes in 3 zones)', { timeou
     assert.equal(modes[modes.length - 1], 'local', modes.join(' '));
   });
 });
+
+describe('zone simulation by latency: B3 on 9 nodes (3 zones x 3, client in a, +1 ms across zones)', { timeout: 60_000 }, () => {
+  const zoneOf = (i: number): string => ['a', 'b', 'c'][Math.floor(i / 3)]!;
+  // Phase 1 healthy (0-10 s); phase 2 zone a 5x slower, not overloaded (10-25 s); phase 3 zone a killed at 25 s,
+  // back at 30 s; end at 40 s. Three callers: 1.0 in flight per local endpoint, inside the band (0.8 .. 2.0).
+  const run = (clientZone: string | undefined) => {
+    const changes: string[] = [];
+    const { b, keys } = setup(9, { ...(clientZone ? { clientZone } : {}), onZoneModeChange: (f, t, why) => changes.push(`${f}->${t}: ${why}`) }, zoneOf);
+    const zk = new Map(keys.map((k, i) => [k, zoneOf(i)]));
+    const localKeys = keys.filter((k) => zk.get(k) === 'a');
+    const random = createSeededRandom(13);
+    const perSecond: Array<{ local: number; total: number; latencySum: number }> = [];
+    let failedAtKill = 0;
+    const res = runClosedLoop({
+      balancer: b, random, picks: 1_000_000, untilMs: 40_000, concurrency: () => 3,
+      latencyMs: (k, t) => {
+        const base = 2 * (0.8 + 0.4 * random());
+        const ms = zk.get(k) === 'a' ? (t >= 10_000 && t < 25_000 ? 5 * base : base) : base + 1;
+        const s = (perSecond[Math.floor(t / 1000)] ??= { local: 0, total: 0, latencySum: 0 });
+        s.latencySum += ms;
+        return ms;
+      },
+      onPick: (k, t) => {
+        const s = (perSecond[Math.floor(t / 1000)] ??= { local: 0, total: 0, latencySum: 0 });
+        s.total++;
+        if (zk.get(k) === 'a') s.local++;
+        if (t >= 25_000 && t < 30_000 && zk.get(k) === 'a') failedAtKill++;
+      },
+      onTick: (t) => {
+        if (t === 25_000) for (const k of localKeys) b.setReady(k, false, t);
+        if (t === 30_000) for (const k of localKeys) b.setReady(k, true, t);
+      },
+    });
+    const share = (from: number, to: number): number => {
+      let l = 0;
+      let n = 0;
+      for (let s = from; s < to; s++) ((l += perSecond[s]?.local ?? 0), (n += perSecond[s]?.total ?? 0));
+      return l / n;
+    };
+    const meanLatency = (from: number, to: number): number => {
+      let sum = 0;
+      let n = 0;
+      for (let s = from; s < to; s++) ((sum += perSecond[s]?.latencySum ?? 0), (n += perSecond[s]?.total ?? 0));
+      return sum / n;
+    };
+    return { b, res, changes, share, meanLatency, perSecond, failedAtKill };
+  };
+
+  test('phase 1 stays in zone; phase 2 spills and costs no more than zone-blind; phase 3 is back >= 95 % in zone within 5 s', () => {
+    const zoned = run('a');
+    const blind = run(undefined);
+    const secondsBack = zoned.perSecond.slice(30, 40).map((s) => (s.local / s.total).toFixed(2));
+    console.log(`B3 sim: in-zone phase 1 ${zoned.share(1, 10).toFixed(3)}, phase 2 ${zoned.share(12, 25).toFixed(3)}, per second after the return ${secondsBack.join(' ')}`);
+    console.log(`B3 sim: phase 2 mean latency ${zoned.meanLatency(12, 25).toFixed(2)} ms vs zone-blind ${blind.meanLatency(12, 25).toFixed(2)} ms`);
+    console.log(zoned.changes.join('\n'));
+    assert.ok(zoned.res.endMs >= 39_990, `simulated ${zoned.res.endMs} ms`);
+    assert.equal(zoned.res.failedPicks, 0);
+    assert.equal(zoned.failedAtKill, 0, 'no pick to zone a while it is gone');
+    assert.ok(zoned.share(1, 10) >= 0.95, `phase 1 in-zone ${zoned.share(1, 10)}`);
+    assert.ok(zoned.share(12, 25) <= 0.3, `phase 2 in-zone ${zoned.share(12, 25)}: the slow zone keeps little`);
+    assert.ok(zoned.meanLatency(12, 25) <= 1.2 * blind.meanLatency(12, 25), 'phase 2 latency within 1.2x zone-blind');
+    assert.ok(zoned.share(35, 40) >= 0.95, `in-zone from 5 s after the return: ${zoned.share(35, 40)}`);
+    assert.ok(zoned.changes.length <= 5, `mode changes: ${zoned.changes.length}`);
+  });
+
+  test('no flapping under a steady demand: a slow local zone spills once and stays spilled while it is slow', () => {
+    const changes: string[] = [];
+    const { b, keys } = setup(9, { clientZone: 'a', onZoneModeChange: (f, t, why) => changes.push(`${f}->${t}: ${why}`) }, zoneOf);
+    const zk = new Map(keys.map((k, i) => [k, zoneOf(i)]));
+    const random = createSeededRandom(14);
+    const res = runClosedLoop({
+      balancer: b, random, picks: 1_000_000, untilMs: 120_000, concurrency: () => 3,
+      latencyMs: (k) => 2 * (0.8 + 0.4 * random()) * (zk.get(k) === 'a' ? 5 : 1) + (zk.get(k) === 'a' ? 0 : 1),
+    });
+    assert.ok(res.endMs >= 119_990, `simulated ${res.endMs} ms`);
+    assert.equal(b.zoneModeChanges, 1, changes.join('\n'));
+  });
+});

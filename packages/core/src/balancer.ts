@@ -291,7 +291,8 @@ export class Balancer implements ReleaseSink {
     const latency = typeof latencyMs === 'number' && latencyMs >= 0 && Number.isFinite(latencyMs) ? latencyMs : undefined;
     if (kind === 'cancelled' || (kind === 'success' && latency === undefined)) return;
     // What the caller waited for this zone's answer: the zone selector compares zones by it.
-    if (kind !== 'failure' && latency !== undefined) recordZoneLatency(e.group, latency, nowMs);
+    // (Answers only: a timeout or a failure says the endpoint is sick, which its own cost already records.)
+    if (kind === 'success') recordZoneLatency(e.group, latency!, nowMs);
     const capMs = this.o.spikeCapFactor * this.setMedian(nowMs);
     const firstAnswer = !e.answered;
     const decayMs = this.o.decayMs;

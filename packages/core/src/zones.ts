@@ -22,12 +22,12 @@
  *
  * Latency (issue 13: the band measures load, not latency, so a local zone 5x slower but not overloaded kept
  * every call). Each zone's latency is the mean latency of this client's answered calls to it over an
- * evaluation interval, smoothed across intervals by `1 - 0.8^samples` (one sample moves it 20 %, a busy
- * interval replaces it). Zones outside the pool get a **zone probe** now and then (one pick, at most one per
+ * evaluation interval, smoothed across intervals by `min(1 - 0.8^samples, 0.5)` (one sample moves it 20 %, a
+ * busy interval half-way: a client stall inflates mostly local calls and must not pass for a slow zone). Zones outside the pool get a **zone probe** now and then (one pick, at most one per
  * `probeIntervalMs` per zone and one in {@link ZONE_PROBE_MIN_PICKS} picks), so their latency, cross-zone
  * delay included (the client measures it), stays known. At an evaluation:
- * - local latency > `latencyRatio x` a remote zone's (both measured within {@link ZONE_LATENCY_FRESH_MS}):
- *   that zone opens (`spill`) and the picker's cost comparison moves calls to it;
+ * - local latency > `latencyRatio x` a remote zone's (both measured within {@link ZONE_LATENCY_FRESH_MS}) at
+ *   two evaluations in a row: that zone opens (`spill`) and the picker's cost comparison moves calls to it;
  * - a zone opened for latency closes when the local zone is no slower than it again, but not before
  *   `latencyHoldMs` after it opened. A zone that must reopen for latency within the hold after such a close
  *   (the local zone is only fast while relieved: its latency comes from load) doubles its hold, up to 8x: a
@@ -36,8 +36,8 @@
  *
  * Return. When the local zone is READY again after `all`, every zone stays open for one evaluation interval
  * (the local endpoints get their first calls, and their latency is measured); then the zones opened for the
- * return close unless the load without them would pass HIGH or the local zone is slower than `latencyRatio x`
- * theirs. The LOW rule is for zones opened by load: a zone opened because the local zone was gone is closed as
+ * return close unless the load without them would pass HIGH (then they count as opened for load, and the LOW
+ * rule applies) or the local zone is slower than `latencyRatio x` theirs (then they count as opened for latency). The LOW rule is for zones opened by load: a zone opened because the local zone was gone is closed as
  * soon as the local zone could carry the demand, or a steady demand inside the band would keep it open forever
  * (measured in B3: 35 % in-zone to the end of the run).
  *
@@ -69,8 +69,16 @@ export interface ZoneSelectorOptions {
 export const ZONE_PROBE_MIN_PICKS = 100;
 /** A zone's latency older than this (ms) is not used to open or close anything. */
 export const ZONE_LATENCY_FRESH_MS = 30_000;
-/** Weight of an interval's mean in a zone's smoothed latency is `1 - LATENCY_KEEP^samples`. */
+/** Weight of an interval's mean in a zone's smoothed latency is `min(1 - LATENCY_KEEP^samples, LATENCY_MAX_WEIGHT)`. */
 const LATENCY_KEEP = 0.8;
+/**
+ * A busy interval moves a zone's latency at most half-way: a client stall (GC, a starved event loop) inflates
+ * every call in flight, and those are mostly local calls, so one bad second of the local zone must not look
+ * like a slow zone next to remote zones measured by a probe or two.
+ */
+const LATENCY_MAX_WEIGHT = 0.5;
+/** The latency rule opens a zone only after this many evaluations in a row found the local zone slower. */
+export const LATENCY_EVALUATIONS_TO_OPEN = 2;
 
 type OpenReason = 'load' | 'latency' | 'return';
 
@@ -96,6 +104,8 @@ export class ZoneSelector {
   private readonly openedWhy = new Map<ZoneGroup, OpenedInfo>();
   /** Per zone name: the hold of a zone opened for latency, and when it was last closed for latency. */
   private readonly trials = new Map<string, LatencyTrial>();
+  /** Remote zones outside the pool: evaluations in a row that found the local zone slower than them. */
+  private readonly slowerStreak = new Map<ZoneGroup, number>();
   private lastEvalMs: number;
   private picksSinceProbe = 0;
   /** Pool arrays for the picker; rebuilt only when the mode or opened set changes. */
@@ -135,6 +145,11 @@ export class ZoneSelector {
     this.started = true;
     if (this.mode === 'all') {
       // Local is back: every zone stays open for one interval while the local endpoints get their first calls.
+      // Its latency from before it went away describes processes that are gone: measure it afresh.
+      local.latencyMs = Number.NaN;
+      local.latencySampleAtMs = Number.NEGATIVE_INFINITY;
+      local.latencySumMs = 0;
+      local.latencyCount = 0;
       this.setOpened(this.remoteByPreference(nowMs), 'return', nowMs);
       this.restartAverages(nowMs);
       this.set(this.opened.length > 0 ? 'spill' : 'local', `local zone ${zone} READY again`);
@@ -184,6 +199,7 @@ export class ZoneSelector {
     const i = this.opened.indexOf(g);
     if (i >= 0) this.opened.splice(i, 1);
     this.openedWhy.delete(g);
+    this.slowerStreak.delete(g);
     // Always: the cached pool holds the local group's `ready` array too, and a local group that is dropped
     // and re-created (every local endpoint replaced, as in a rolling update) must not leave a stale, empty
     // array behind.
@@ -205,6 +221,7 @@ export class ZoneSelector {
   private setOpened(groups: ZoneGroup[], reason?: OpenReason, nowMs = 0): void {
     this.opened = groups;
     this.openedWhy.clear();
+    this.slowerStreak.clear(); // "in a row" starts again after `all`
     if (reason !== undefined) for (const g of groups) this.openedWhy.set(g, { reason, atMs: nowMs });
     this.poolCache = undefined;
   }
@@ -267,8 +284,15 @@ export class ZoneSelector {
     for (const g of this.groups.values()) {
       if (g === local || g.ready.length === 0 || this.openedWhy.has(g)) continue;
       const latency = this.freshLatency(g, nowMs);
-      if (localLatency > latencyRatio * latency) cheaper.push([g, latency]);
+      if (!(localLatency > latencyRatio * latency)) {
+        this.slowerStreak.delete(g);
+        continue;
+      }
+      const streak = (this.slowerStreak.get(g) ?? 0) + 1;
+      this.slowerStreak.set(g, streak);
+      if (streak >= LATENCY_EVALUATIONS_TO_OPEN) cheaper.push([g, latency]);
     }
+    for (const [g] of cheaper) this.slowerStreak.delete(g);
     if (cheaper.length > 0) {
       cheaper.sort((a, b) => a[1] - b[1]);
       for (const [g] of cheaper) this.open(g, 'latency', nowMs);
@@ -291,7 +315,8 @@ export class ZoneSelector {
         else close = projected < low;
       } else if (info.reason === 'return') {
         if (slowerLocal) ((info.reason = 'latency'), (info.atMs = nowMs), this.startLatencyHold(g, nowMs));
-        else close = projected <= high;
+        else if (projected > high) info.reason = 'load'; // needed for load after all: from now on the LOW rule
+        else close = true;
       } else {
         const hold = this.trials.get(g.name)?.holdMs ?? this.o.latencyHoldMs;
         // NaN (a latency not measured lately) compares false: nothing says the local zone is still slower.
@@ -382,12 +407,12 @@ export function recordZoneLatency(g: ZoneGroup, latencyMs: number, nowMs: number
   g.latencySampleAtMs = nowMs;
 }
 
-/** Folds the interval's samples into the zone's smoothed latency: weight `1 - 0.8^samples`. */
+/** Folds the interval's samples into the zone's smoothed latency: weight `min(1 - 0.8^samples, 0.5)`. */
 function settleLatency(g: ZoneGroup): void {
   const n = g.latencyCount;
   if (n === 0) return;
   const mean = g.latencySumMs / n;
-  g.latencyMs = g.latencyMs !== g.latencyMs ? mean : g.latencyMs + (1 - LATENCY_KEEP ** n) * (mean - g.latencyMs);
+  g.latencyMs = g.latencyMs !== g.latencyMs ? mean : g.latencyMs + Math.min(1 - LATENCY_KEEP ** n, LATENCY_MAX_WEIGHT) * (mean - g.latencyMs);
   g.latencySumMs = 0;
   g.latencyCount = 0;
 }

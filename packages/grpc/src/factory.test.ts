@@ -123,6 +123,11 @@ describe('loud misconfiguration', () => {
     assert.equal(clientOptions({ zone: 'z', retry: { attemptTimeoutMs: 100 } })['grpc.enable_retries'], undefined);
   });
 
+  test('reconnect back-off is capped at 2 s unless the channel options set it', () => {
+    assert.equal(clientOptions({})['grpc.max_reconnect_backoff_ms'], 2_000);
+    assert.equal(clientOptions({ channelOptions: { 'grpc.max_reconnect_backoff_ms': 30_000 } })['grpc.max_reconnect_backoff_ms'], 30_000);
+  });
+
   test('a bad policy config names the field, and is logged loudly when grpc-js parses it', () => {
     assert.throws(() => parseFairwayPolicyConfig({ decayMs: 'fast' }), (e: unknown) => e instanceof PolicyConfigError && e.field === 'decayMs');
     assert.throws(() => parseFairwayPolicyConfig({ zone: 'a', speed: 1 }), (e: unknown) => e instanceof PolicyConfigError && e.field === 'speed');

@@ -135,6 +135,9 @@ const KNOWN_KEEPALIVE = new Set(['timeMs', 'timeoutMs', 'serverMinIntervalMs']);
  */
 export const KEEPALIVE_DEFAULTS = { timeMs: 10_000, timeoutMs: 5_000, serverMinIntervalMs: 310_000 } as const;
 
+/** `grpc.max_reconnect_backoff_ms` Fairway sets unless the channel options name it (see `toChannelOptions`). */
+export const MAX_RECONNECT_BACKOFF_MS = 2_000;
+
 function isPlainObject(v: unknown): v is Record<string, unknown> {
   return v !== null && typeof v === 'object' && !Array.isArray(v);
 }
@@ -333,6 +336,12 @@ export function toChannelOptions(resolved: ResolvedOptions): ChannelOptions {
     out[KEEPALIVE_SUBCHANNEL_KEY] = `${timeMs}/${timeoutMs}/${serverMinIntervalMs}`;
     out['grpc.keepalive_permit_without_calls'] = 0;
   }
+  // grpc-js waits 1 s, then 1.6x longer each time (up to 120 s), before reconnecting to an endpoint whose
+  // connection failed: a pod restarted at the same address (a static target, or a zone back after an outage)
+  // stayed unused for up to that long after it answered again (B3: 38 % in zone 6 s after the local zone came
+  // back). Capped at 2 s unless the user set it, an endpoint that is back is connected within ~2.4 s (jitter
+  // 20 %) at the price of one connection attempt per 2 s to an address that stays dead.
+  if (user['grpc.max_reconnect_backoff_ms'] === undefined) out['grpc.max_reconnect_backoff_ms'] = MAX_RECONNECT_BACKOFF_MS;
   if (resolved.discovery !== undefined) out[DISCOVERY_OPTIONS_KEY] = resolved.discovery;
   if (resolved.logger !== undefined) out[LOGGER_KEY] = resolved.logger;
   return out;

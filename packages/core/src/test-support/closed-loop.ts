@@ -18,6 +18,8 @@ export interface ClosedLoopOptions {
   readonly startMs?: number;
   /** Stop after this many picks. */
   readonly picks: number;
+  /** Also stop when the simulated clock reaches this (ms). Default: no time limit. */
+  readonly untilMs?: number;
   /** Callers wanted at `nowMs` (each keeps one call in flight). */
   concurrency(nowMs: number): number;
   /** Latency of a call to `key` picked at `nowMs`. */
@@ -107,7 +109,8 @@ export function runClosedLoop(o: ClosedLoopOptions): ClosedLoopResult {
     }
   };
   push({ at: now, seq: seq++, handle: undefined, key: '', startedMs: now, latency: 0 });
-  while (heap.length > 0 && picked < o.picks) {
+  const untilMs = o.untilMs ?? Number.POSITIVE_INFINITY;
+  while (heap.length > 0 && picked < o.picks && now < untilMs) {
     const ev = pop();
     now = ev.at;
     if (ev.handle === undefined) {

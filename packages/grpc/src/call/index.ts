@@ -81,7 +81,7 @@ export function processIncarnation(): string {
  * streams. `instance` must be stable across restarts and unique per process (e.g. the pod name, plus a worker
  * number when one pod runs several processes); `incarnation` defaults to {@link processIncarnation}.
  * `undefined` stops sending it. Default: none, unless the `FAIRWAY_INSTANCE` environment variable is set
- * (then `{ instance: FAIRWAY_INSTANCE, incarnation: processIncarnation() }`).
+ * (then `{ instance: FAIRWAY_INSTANCE, incarnation: processIncarnation() }`; read once, at the first call).
  */
 export function setClientIdentity(identity: { readonly instance: string; readonly incarnation?: string } | undefined): void {
   if (identity === undefined) {
@@ -97,12 +97,21 @@ export function setClientIdentity(identity: { readonly instance: string; readonl
   processIdentity = { instance: identity.instance, incarnation: identity.incarnation ?? processIncarnation() };
 }
 
-/** The identity set by {@link setClientIdentity} or `FAIRWAY_INSTANCE`, if any. */
+/** `FAIRWAY_INSTANCE` as read once: null when unset. */
+let envIdentity: ClientIdentity | null | undefined;
+
+/**
+ * The identity set by {@link setClientIdentity} or `FAIRWAY_INSTANCE`, if any. The environment variable is read
+ * once, at the first call: every call asks, and a `process.env` read goes through C++ (2.7 us per call in the
+ * client-path profile, `bench/probes`), more than Fairway's whole picker path.
+ */
 export function getClientIdentity(): ClientIdentity | undefined {
   if (processIdentity) return processIdentity;
-  const fromEnv = process.env['FAIRWAY_INSTANCE'];
-  if (fromEnv) return { instance: fromEnv, incarnation: processIncarnation() };
-  return undefined;
+  if (envIdentity === undefined) {
+    const fromEnv = process.env['FAIRWAY_INSTANCE'];
+    envIdentity = fromEnv ? { instance: fromEnv, incarnation: processIncarnation() } : null;
+  }
+  return envIdentity ?? undefined;
 }
 
 /** What {@link createCallInterceptor} needs. */

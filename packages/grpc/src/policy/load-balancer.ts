@@ -194,6 +194,8 @@ export class FairwayLoadBalancer implements LoadBalancer {
       decayMs: settings.decayMs,
       zoneBand: { low: settings.zoneBandLow, high: settings.zoneBandHigh },
       ...(settings.affinityEpsilon !== undefined ? { affinity: { epsilon: settings.affinityEpsilon } } : {}),
+      // Rare (at most one per evaluation interval) and worth knowing: a zone mode change moves traffic.
+      onZoneModeChange: (from, to, why) => this.logger.info(`zone mode ${from} -> ${to}: ${why}`),
     });
     if (settings.zone === undefined) {
       logOnce(this.logger, 'zone-blind', 'info', 'no zone given (option "zone" or FAIRWAY_ZONE): balancing zone-blind');
