@@ -36,6 +36,7 @@ test('FIFO with one slot: the queueing delay of a known arrival pattern, exactly
   );
   const s = pod.stats();
   assert.equal(s.served, 5);
+  assert.equal(s.maxQueueLength, 3, 'at 5 ms the 2nd, 3rd and 4th waited');
   assert.equal(s.queueDelayMs.mean, 12);
   assert.equal(s.queueDelayMs.max, 25);
   // Percentiles come from an HDR histogram (3 significant digits).

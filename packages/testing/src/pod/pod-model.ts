@@ -70,6 +70,8 @@ export interface PodStats {
   readonly inService: number;
   /** Calls waiting now. */
   readonly queueLength: number;
+  /** The most calls that waited at once since the last reset. */
+  readonly maxQueueLength: number;
   /**
    * Occupied slot-time / (slots x elapsed) since the last `resetStats()` (or creation), 0..1; a slot held
    * through a pause counts as occupied. Always 0 with unlimited slots.
@@ -249,6 +251,7 @@ export function createPod(options: PodOptions): Pod {
   let aborted = 0;
   let delaySumMs = 0;
   let delayMaxMs = 0;
+  let maxQueue = 0;
   // Queueing delays in microseconds: bounded memory however long the run (3 significant digits).
   const delays = hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 3_600_000_000, numberOfSignificantValueDigits: 3 });
 
@@ -410,6 +413,7 @@ export function createPod(options: PodOptions): Pod {
         }
         queue.push(c);
         if (!mustWait) fill();
+        else if (queue.length > maxQueue) maxQueue = queue.length;
       });
     },
     setCapacityFactor(next: number): void {
@@ -433,6 +437,7 @@ export function createPod(options: PodOptions): Pod {
         aborted,
         inService: running.size,
         queueLength: queue.length,
+        maxQueueLength: maxQueue,
         utilization: Number.isFinite(slots) && windowMs > 0 ? Math.min(1, busySlotMs / (slots * windowMs)) : 0,
         queueDelayMs: {
           mean: count > 0 ? delaySumMs / count : 0,
@@ -456,6 +461,7 @@ export function createPod(options: PodOptions): Pod {
       aborted = 0;
       delaySumMs = 0;
       delayMaxMs = 0;
+      maxQueue = queue.length;
       delays.reset();
     },
     stop(): void {
