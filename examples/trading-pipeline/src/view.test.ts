@@ -65,6 +65,7 @@ test('summary: shares, imbalance = busiest share / fair share, in-zone, lost cal
     final,
     restart: { done: true, restarted: 6, of: 6, startedAtS: 2, endedAtS: 7, replaced: NAMES.map((n) => ({ pod: n, from: '1-old', to: '2-new' })) },
     pods: NAMES,
+    podLoad: {},
     startupMs: 12_000,
     loadMs: 8100,
     traceDir: '/nowhere',
