@@ -46,6 +46,26 @@ test('FIFO with one slot: the queueing delay of a known arrival pattern, exactly
   assert.equal(s.capacityPerSec, 100);
 });
 
+test('timers that fire late (a busy event loop) delay replies but do not cost the pod capacity', async () => {
+  const clock = createFakeTimers();
+  // Every timer fires 5 ms after it is due; `fired` notes when.
+  const fired: number[] = [];
+  const late = {
+    now: () => clock.now(),
+    setTimeout: (fn: () => void, ms: number) => clock.setTimeout(() => (fired.push(clock.now()), fn()), ms + 5),
+    clearTimeout: (h: unknown) => clock.clearTimeout(h),
+  };
+  const pod = createPod({ slots: 1, serviceTime: { kind: 'fixed', ms: 10 }, timers: late });
+  const calls = [0, 1, 2].map(() => pod.serve());
+  clock.set(100);
+  const served = await Promise.all(calls);
+  // The model's schedule is 0-10, 10-20, 20-30 ...
+  assert.deepEqual(served.map((s) => [s.queuedMs, s.serviceMs]), [[0, 10], [10, 10], [20, 10]]);
+  // ... while each reply left 5 ms late (a late timer) and not later: lateness does not pile up.
+  assert.deepEqual(fired, [15, 25, 35]);
+  assert.equal(pod.stats().utilization, 0.3, '30 busy ms of 100');
+});
+
 test('two slots halve the queueing of the same pattern', async () => {
   const { clock, at } = setup({ slots: 2, serviceTime: { kind: 'fixed', ms: 10 } });
   const calls = [at(0), at(0), at(0), at(5), at(35)];

@@ -10,7 +10,9 @@
  * How time is modelled: each call in a slot holds an amount of *work* (its drawn service time, in ms at full
  * capacity). Work drains at `capacityFactor` ms per ms of wall time, and not at all during a pause; whenever
  * the rate changes (a capacity cut, a pause starting or ending) every running call's remaining work is
- * settled and its end re-planned, so a cut also slows the calls already in service.
+ * settled and its end re-planned, so a cut also slows the calls already in service. The schedule is kept in
+ * model time: a timer that fires late (a starved event loop on a busy machine) delays that reply but not the
+ * next call's start, so the pod's capacity is what its options say, however busy the host.
  */
 import * as hdr from 'hdr-histogram-js';
 
@@ -216,6 +218,8 @@ interface Call {
   remaining: number;
   /** When `remaining` was last settled. */
   settledAt: number;
+  /** When its work runs out at the current rate (valid while a timer is set). */
+  plannedEnd: number;
   timer: unknown;
 }
 
@@ -244,8 +248,8 @@ export function createPod(options: PodOptions): Pod {
 
   // Statistics window.
   let windowStart = timers.now();
+  /** Occupied slot-time of calls that left a slot in this window. */
   let busySlotMs = 0;
-  let busySince = windowStart;
   let served = 0;
   let rejected = 0;
   let aborted = 0;
@@ -272,11 +276,8 @@ export function createPod(options: PodOptions): Pod {
     }
   };
 
-  /** Adds occupied slot-time up to `now`; call before the number of running calls changes. */
-  const accountBusy = (now: number) => {
-    busySlotMs += running.size * (now - busySince);
-    busySince = now;
-  };
+  /** Slot-time `c` occupied in this window, up to `until`. */
+  const occupied = (c: Call, until: number) => Math.max(0, until - Math.max(c.startedAt, windowStart));
   /** Drains each running call's work up to `now` at the current rate. */
   const settle = (now: number) => {
     for (const c of running) {
@@ -286,53 +287,57 @@ export function createPod(options: PodOptions): Pod {
   };
   const plan = (c: Call) => {
     if (c.timer !== undefined) timers.clearTimeout(c.timer);
-    c.timer = paused ? undefined : timers.setTimeout(() => complete(c), c.remaining / factor);
+    c.timer = undefined;
+    if (paused) return;
+    c.plannedEnd = c.settledAt + c.remaining / factor;
+    c.timer = timers.setTimeout(() => complete(c), Math.max(0, c.plannedEnd - timers.now()));
   };
   const detach = (c: Call) => {
     if (c.onAbort) c.signal?.removeEventListener('abort', c.onAbort);
     c.onAbort = undefined;
   };
 
+  /**
+   * Ends `c`'s service. A timer that fired late (a busy event loop) does not cost the pod capacity: the slot
+   * counts as freed at the planned end, and the next waiting call's service starts then. Only the reply is late.
+   */
   function complete(c: Call): void {
-    const now = timers.now();
-    accountBusy(now);
+    const end = Math.min(timers.now(), c.plannedEnd);
+    busySlotMs += occupied(c, end);
     running.delete(c);
     c.timer = undefined;
     detach(c);
     served += 1;
-    c.resolve({ queuedMs: c.queuedMs, serviceMs: now - c.startedAt });
-    fill();
+    c.resolve({ queuedMs: c.queuedMs, serviceMs: end - c.startedAt });
+    fill(end);
   }
 
-  /** Gives `c` a slot now and draws its work (the caller plans its end). */
-  function start(c: Call, now: number): void {
-    accountBusy(now);
-    c.startedAt = now;
-    c.queuedMs = now - c.arrivedAt;
+  /** Gives `c` the slot freed at `at` (or at its arrival, if later) and draws its work (the caller plans its end). */
+  function start(c: Call, at: number): void {
+    c.startedAt = Math.max(at, c.arrivedAt);
+    c.queuedMs = c.startedAt - c.arrivedAt;
     delaySumMs += c.queuedMs;
     delayMaxMs = Math.max(delayMaxMs, c.queuedMs);
     delays.recordValue(Math.round(c.queuedMs * 1000));
     slotGrants += 1;
     const cold = options.coldStart && slotGrants <= options.coldStart.calls ? options.coldStart.factor : 1;
     c.remaining = draw() * cold + c.extraMs;
-    c.settledAt = now;
+    c.settledAt = c.startedAt;
     running.add(c);
   }
 
-  /** Moves waiting calls into free slots (FIFO); zero-work calls complete at once, without a timer. */
-  function fill(): void {
+  /** Moves waiting calls into slots freed at `at` (default now), FIFO; zero-work calls complete at once, without a timer. */
+  function fill(at: number = timers.now()): void {
     if (paused) return;
-    const now = timers.now();
     while (running.size < slots && queue.length > 0) {
       const c = queue.shift()!;
-      start(c, now);
-      if (c.remaining <= 0) finishAtOnce(c, now);
+      start(c, at);
+      if (c.remaining <= 0) finishAtOnce(c);
       else plan(c);
     }
   }
 
-  function finishAtOnce(c: Call, now: number): void {
-    accountBusy(now);
+  function finishAtOnce(c: Call): void {
     running.delete(c);
     detach(c);
     served += 1;
@@ -391,6 +396,7 @@ export function createPod(options: PodOptions): Pod {
           queuedMs: 0,
           remaining: 0,
           settledAt: now,
+          plannedEnd: now,
           timer: undefined,
         };
         if (signal) {
@@ -400,7 +406,7 @@ export function createPod(options: PodOptions): Pod {
             const waiting = queue.indexOf(c);
             if (waiting >= 0) queue.splice(waiting, 1);
             else if (running.has(c)) {
-              accountBusy(at);
+              busySlotMs += occupied(c, at);
               running.delete(c);
               if (c.timer !== undefined) timers.clearTimeout(c.timer);
               c.timer = undefined;
@@ -428,7 +434,8 @@ export function createPod(options: PodOptions): Pod {
     },
     stats(): PodStats {
       const now = timers.now();
-      accountBusy(now);
+      let busy = busySlotMs;
+      for (const c of running) busy += occupied(c, now);
       const windowMs = now - windowStart;
       const count = delays.totalCount;
       return {
@@ -438,7 +445,7 @@ export function createPod(options: PodOptions): Pod {
         inService: running.size,
         queueLength: queue.length,
         maxQueueLength: maxQueue,
-        utilization: Number.isFinite(slots) && windowMs > 0 ? Math.min(1, busySlotMs / (slots * windowMs)) : 0,
+        utilization: Number.isFinite(slots) && windowMs > 0 ? Math.min(1, busy / (slots * windowMs)) : 0,
         queueDelayMs: {
           mean: count > 0 ? delaySumMs / count : 0,
           p50: count > 0 ? Math.min(delayMaxMs, delays.getValueAtPercentile(50) / 1000) : 0,
@@ -454,7 +461,6 @@ export function createPod(options: PodOptions): Pod {
     resetStats(): void {
       const now = timers.now();
       windowStart = now;
-      busySince = now;
       busySlotMs = 0;
       served = 0;
       rejected = 0;
