@@ -4,8 +4,8 @@
  * publishers have a finite capacity (slots and a queue, `pod-load.ts`). `--compare` runs the same pipeline a
  * second time on grpc-js's default (pick_first) and shows both pod by pod.
  *
- * Usage: demo [--duration 30s] [--rate 100] [--compare] [--otlp URL] [--trace-file FILE]
- *             [--json-summary FILE] [--plain] [--keep-logs] [--work-ms 17] [--noisy-neighbour 0.5]
+ * Usage: demo [--duration 30s] [--rate 60] [--compare] [--otlp URL] [--trace-file FILE]
+ *             [--json-summary FILE] [--plain] [--keep-logs] [--work-ms 30] [--noisy-neighbour 0.5]
  */
 import { mkdtempSync, rmSync, writeFileSync, mkdirSync, cpSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -21,7 +21,7 @@ import { bundlePipeline, type PipelineBundle } from './bundle.js';
 const USAGE = `Usage: npm run demo -- [options]
 
   --duration <time>      how long to drive load: 30s (default), 8s, 1m, 45
-  --rate <n>             quotes per second over all zones (default 100)
+  --rate <n>             quotes per second over all zones (default 60)
   --mode <mode>          fairway (default) or pick_first: which balancing to run (without --compare)
   --compare              also run the same pipeline on grpc-js's default pick_first, and compare pod by pod
   --otlp <url>           send traces over OTLP/gRPC to this collector (e.g. http://127.0.0.1:4317)
@@ -29,7 +29,7 @@ const USAGE = `Usage: npm run demo -- [options]
   --trace-file <file>    where the Jaeger JSON trace file goes (default ./fairway-demo-traces.json)
   --json-summary <file>  also write the summary as JSON to this file
   --trace-ratio <r>      share of quotes traced, 0..1 (default 0.1)
-  --work-ms <ms>         mean pricing work per quote (default 17); each pricer works on 2 quotes at
+  --work-ms <ms>         mean pricing work per quote (default 30); each pricer works on 2 quotes at
                          once and queues the rest, so it serves about 2000/work-ms quotes/s
   --noisy-neighbour <f>  share of its CPU pricer-b-1 keeps from 10% to 30% of the run (default 0.5;
                          1 = no noisy neighbour)
@@ -54,7 +54,7 @@ async function main(): Promise<number> {
     args = parseArgs({
       options: {
         duration: { type: 'string', default: '30s' },
-        rate: { type: 'string', default: '100' },
+        rate: { type: 'string', default: '60' },
         compare: { type: 'boolean', default: false },
         mode: { type: 'string', default: 'fairway' },
         otlp: { type: 'string' },
@@ -62,7 +62,7 @@ async function main(): Promise<number> {
         'json-summary': { type: 'string' },
         plain: { type: 'boolean', default: false },
         'keep-logs': { type: 'boolean', default: false },
-        'work-ms': { type: 'string', default: '17' },
+        'work-ms': { type: 'string', default: '30' },
         'noisy-neighbour': { type: 'string', default: '0.5' },
         'trace-ratio': { type: 'string', default: '0.1' },
         help: { type: 'boolean', short: 'h', default: false },

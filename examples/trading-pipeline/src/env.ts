@@ -39,7 +39,7 @@ export interface PodEnv {
   readonly traceFile?: string;
   /** OTLP/gRPC collector URL (DEMO_OTLP_URL), which replaces the trace file when set. */
   readonly otlpUrl?: string;
-  /** Mean pricing work per quote, in ms at full capacity (DEMO_WORK_MS, default 17): the pricer pod's service time. */
+  /** Mean pricing work per quote, in ms at full capacity (DEMO_WORK_MS, default 30): the pricer pod's service time. */
   readonly workMs: number;
   /** Quotes a pricer works on at once, its "cores" (DEMO_WORK_SLOTS, default 2); more wait in its queue. */
   readonly workSlots: number;
@@ -98,7 +98,7 @@ export function readPodEnv(defaults: { instance: string }): PodEnv {
     },
     ...(traceFile ? { traceFile } : {}),
     ...(otlpUrl ? { otlpUrl } : {}),
-    workMs: intEnv('DEMO_WORK_MS', 17),
+    workMs: intEnv('DEMO_WORK_MS', 30),
     workSlots: slotsEnv('DEMO_WORK_SLOTS', 2),
     publishMs: intEnv('DEMO_PUBLISH_MS', 5),
     publishSlots: slotsEnv('DEMO_PUBLISH_SLOTS', 1),

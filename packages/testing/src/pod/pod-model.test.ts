@@ -57,6 +57,8 @@ test('timers that fire late (a busy event loop) delay replies but do not cost th
   };
   const pod = createPod({ slots: 1, serviceTime: { kind: 'fixed', ms: 10 }, timers: late });
   const calls = [0, 1, 2].map(() => pod.serve());
+  clock.set(14); // the first call's end (10) is due, its timer fires at 15
+  assert.equal(pod.stats().utilization, 10 / 14, 'busy until its end, not until its late timer');
   clock.set(100);
   const served = await Promise.all(calls);
   // The model's schedule is 0-10, 10-20, 20-30 ...

@@ -435,7 +435,8 @@ export function createPod(options: PodOptions): Pod {
     stats(): PodStats {
       const now = timers.now();
       let busy = busySlotMs;
-      for (const c of running) busy += occupied(c, now);
+      // A call whose end is due but whose timer has not fired yet (a busy event loop) was busy until its end.
+      for (const c of running) busy += occupied(c, c.timer !== undefined ? Math.min(now, c.plannedEnd) : now);
       const windowMs = now - windowStart;
       const count = delays.totalCount;
       return {
