@@ -10,6 +10,7 @@
  * Under the demo runner, each pod reports its load once a second over IPC (`PodLoadReport`), and takes a
  * capacity cut (`{type: 'capacity', factor}`: a noisy neighbour takes part of its CPU).
  */
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { createPod, type Pod, type PodOptions } from '@fairway/testing';
 import type { PodEnv } from './env.js';
 import { tellParent } from './env.js';
@@ -49,6 +50,11 @@ export interface PodLoadReport {
   /** Quotes per second the pod can serve now, and the share of its CPU it has (1 = all). */
   readonly capacityPerSec: number;
   readonly capacityFactor: number;
+  /**
+   * p99 of this process's event-loop delay in the window, ms: how late its timers and I/O callbacks ran
+   * because the host's CPU was busy (not the pod's queue). It delays every reply of the pod by as much.
+   */
+  readonly eventLoopDelayP99Ms: number;
 }
 
 /**
@@ -62,9 +68,13 @@ export function startPod(role: 'pricer' | 'publisher', env: PodEnv, identity: ()
   process.on('message', (m: { type?: string; factor?: number }) => {
     if (m?.type === 'capacity' && typeof m.factor === 'number') pod.setCapacityFactor(m.factor);
   });
+  const loopDelay = monitorEventLoopDelay({ resolution: 10 });
+  loopDelay.enable();
   const timer = setInterval(() => {
     const s = pod.stats();
     pod.resetStats();
+    const eventLoopDelayP99Ms = Math.round(loopDelay.percentile(99) / 1e5) / 10;
+    loopDelay.reset();
     const report: PodLoadReport = {
       type: 'pod-load',
       role,
@@ -82,6 +92,7 @@ export function startPod(role: 'pricer' | 'publisher', env: PodEnv, identity: ()
       queueDelayP99Ms: s.queueDelayMs.p99,
       capacityPerSec: s.capacityPerSec,
       capacityFactor: s.capacityFactor,
+      eventLoopDelayP99Ms,
     };
     void tellParent(report as unknown as Record<string, unknown>);
   }, 1000);

@@ -80,6 +80,8 @@ export interface PodLoadTotals {
   /** Mean queueing delay, ms, and the worst one-second p99 of it. */
   readonly queueDelayMeanMs: number;
   readonly worstQueueDelayP99Ms: number;
+  /** Median over its seconds of the process's event-loop delay p99, ms: how much a busy host delayed it. */
+  readonly eventLoopDelayP99Ms: number;
 }
 
 export interface NoisyNeighbourReport extends NoisyNeighbour {
@@ -140,7 +142,7 @@ export async function runArm(o: ArmOptions): Promise<ArmResult> {
   let loadStartedAt = 0;
   // The latest load report of each pod (live view), and the measured run's totals (summary).
   const podLoad = new Map<string, PodLoadReport>();
-  const loadTotals = new Map<string, { role: 'pricer' | 'publisher'; zone: string; slots: number; served: number; busySlotMs: number; slotMs: number; peak: number; maxQueue: number; delaySumMs: number; worstP99: number }>();
+  const loadTotals = new Map<string, { role: 'pricer' | 'publisher'; zone: string; slots: number; served: number; busySlotMs: number; slotMs: number; peak: number; maxQueue: number; delaySumMs: number; worstP99: number; loopDelays: number[] }>();
   const noisy = o.noisyNeighbour;
   let noisyOn = false;
   const noisyCalls = { pod: 0, all: 0 };
@@ -151,7 +153,7 @@ export async function runArm(o: ArmOptions): Promise<ArmResult> {
     if (!loadStartedAt) return;
     let t = loadTotals.get(r.instance);
     if (!t) {
-      t = { role: r.role, zone: r.zone, slots: r.slots, served: 0, busySlotMs: 0, slotMs: 0, peak: 0, maxQueue: 0, delaySumMs: 0, worstP99: 0 };
+      t = { role: r.role, zone: r.zone, slots: r.slots, served: 0, busySlotMs: 0, slotMs: 0, peak: 0, maxQueue: 0, delaySumMs: 0, worstP99: 0, loopDelays: [] };
       loadTotals.set(r.instance, t);
     }
     t.served += r.served;
@@ -161,6 +163,7 @@ export async function runArm(o: ArmOptions): Promise<ArmResult> {
     t.maxQueue = Math.max(t.maxQueue, r.maxQueueLength);
     t.delaySumMs += r.queueDelayMeanMs * r.served;
     t.worstP99 = Math.max(t.worstP99, r.queueDelayP99Ms);
+    t.loopDelays.push(r.eventLoopDelayP99Ms);
   };
   const view = () =>
     o.onView({
@@ -394,6 +397,7 @@ export async function runArm(o: ArmOptions): Promise<ArmResult> {
         maxQueueLength: t.maxQueue,
         queueDelayMeanMs: t.served > 0 ? r1(t.delaySumMs / t.served) : 0,
         worstQueueDelayP99Ms: r1(t.worstP99),
+        eventLoopDelayP99Ms: r1([...t.loopDelays].sort((a, b) => a - b)[Math.floor(t.loopDelays.length / 2)] ?? 0),
       };
     }
     return {

@@ -164,7 +164,11 @@ export function formatArm(a: ArmSummary): string[] {
   for (const p of a.publishers) {
     lines.push(`  ${pad(p.pod, 16)}${pad(p.zone, 8)}${lpad(p.served, 7)}${lpad('', 8)}${lpad('', 8)}${lpad('', 8)}${loadCols(p)}`);
   }
-  if (a.pods.some((p) => p.load)) lines.push(`  (util: busy share of the pod's slots; queued p99: its worst second's p99 wait for a slot)`);
+  if (a.pods.some((p) => p.load)) {
+    lines.push(`  (util: busy share of the pod's slots; queued p99: its worst second's p99 wait for a slot)`);
+    const lag = [...a.pods.map((p) => p.load?.eventLoopDelayP99Ms ?? 0), ...a.publishers.map((p) => p.eventLoopDelayP99Ms)].sort((x, y) => x - y);
+    lines.push(`  host: the pods' event loops ran late by ${lag[Math.floor(lag.length / 2)]!.toFixed(1)} ms at p99 (median pod; a busy machine delays every hop by as much)`);
+  }
   lines.push(`  imbalance: ${a.imbalance.toFixed(2)} (busiest pod ${a.busiestPod} / fair share ${pct(a.fairShare)}; 1.00 is perfect)`);
   lines.push(`  in-zone: ${a.inZonePercent.overall}% (driver->pricer ${a.inZonePercent.quote}%, pricer->publisher ${a.inZonePercent.publish}%)`);
   lines.push(
