@@ -5,7 +5,7 @@
  * second time on grpc-js's default (pick_first) and shows both pod by pod.
  *
  * Usage: demo [--duration 30s] [--rate 60] [--compare] [--otlp URL] [--trace-file FILE]
- *             [--json-summary FILE] [--plain] [--keep-logs] [--work-ms 30] [--noisy-neighbour 0.5]
+ *             [--json-summary FILE] [--plain] [--keep-logs] [--work-ms 30] [--noisy-neighbour 0.3]
  */
 import { mkdtempSync, rmSync, writeFileSync, mkdirSync, cpSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -31,7 +31,7 @@ const USAGE = `Usage: npm run demo -- [options]
   --trace-ratio <r>      share of quotes traced, 0..1 (default 0.1)
   --work-ms <ms>         mean pricing work per quote (default 30); each pricer works on 2 quotes at
                          once and queues the rest, so it serves about 2000/work-ms quotes/s
-  --noisy-neighbour <f>  share of its CPU pricer-b-1 keeps from 10% to 30% of the run (default 0.5;
+  --noisy-neighbour <f>  share of its CPU pricer-b-1 keeps from 10% to 20% of the run (default 0.3;
                          1 = no noisy neighbour)
   --plain                one line per second even on a terminal
   --keep-logs            keep the processes' logs (printed path) even when the run succeeds
@@ -63,7 +63,7 @@ async function main(): Promise<number> {
         plain: { type: 'boolean', default: false },
         'keep-logs': { type: 'boolean', default: false },
         'work-ms': { type: 'string', default: '30' },
-        'noisy-neighbour': { type: 'string', default: '0.5' },
+        'noisy-neighbour': { type: 'string', default: '0.3' },
         'trace-ratio': { type: 'string', default: '0.1' },
         help: { type: 'boolean', short: 'h', default: false },
       },
@@ -128,7 +128,7 @@ async function main(): Promise<number> {
     process.stderr.write(`demo: --mode ${JSON.stringify(args.mode)}: expected fairway or pick_first\n`);
     return 2;
   }
-  const noisy: NoisyNeighbour | undefined = noisyFactor < 1 ? { pod: 'pricer-b-1', factor: noisyFactor, fromFraction: 0.1, toFraction: 0.3 } : undefined;
+  const noisy: NoisyNeighbour | undefined = noisyFactor < 1 ? { pod: 'pricer-b-1', factor: noisyFactor, fromFraction: 0.1, toFraction: 0.2 } : undefined;
   const modes: BalancingMode[] = args.compare ? ['fairway', 'pick_first'] : [args.mode];
   const results: ArmResult[] = [];
   let failed = false;
