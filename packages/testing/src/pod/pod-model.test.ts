@@ -68,6 +68,28 @@ test('timers that fire late (a busy event loop) delay replies but do not cost th
   assert.equal(pod.stats().utilization, 0.3, '30 busy ms of 100');
 });
 
+test('a starved event loop that runs one late timer gets through the whole queue at the pod\'s capacity', async () => {
+  const clock = createFakeTimers();
+  let fired = 0;
+  // The host is so busy that the first timer runs 90 ms late.
+  const starved = {
+    now: () => clock.now(),
+    setTimeout: (fn: () => void, ms: number) => clock.setTimeout(() => (fired++, fn()), ms + 90),
+    clearTimeout: (h: unknown) => clock.clearTimeout(h),
+  };
+  const pod = createPod({ slots: 1, serviceTime: { kind: 'fixed', ms: 10 }, timers: starved });
+  const calls = [0, 1, 2, 3, 4].map(() => pod.serve());
+  clock.set(100);
+  // One timer ran; the four calls whose model end (20..50) had passed ended with it, in FIFO order.
+  assert.equal(fired, 1);
+  assert.equal(pod.stats().served, 5);
+  assert.deepEqual(
+    (await Promise.all(calls)).map((s) => s.queuedMs),
+    [0, 10, 20, 30, 40],
+  );
+  assert.equal(pod.stats().utilization, 0.5);
+});
+
 test('two slots halve the queueing of the same pattern', async () => {
   const { clock, at } = setup({ slots: 2, serviceTime: { kind: 'fixed', ms: 10 } });
   const calls = [at(0), at(0), at(0), at(5), at(35)];

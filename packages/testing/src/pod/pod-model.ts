@@ -298,18 +298,22 @@ export function createPod(options: PodOptions): Pod {
   };
 
   /**
-   * Ends `c`'s service. A timer that fired late (a busy event loop) does not cost the pod capacity: the slot
+   * A call's timer fired. A timer that fired late (a busy event loop) does not cost the pod capacity: the slot
    * counts as freed at the planned end, and the next waiting call's service starts then. Only the reply is late.
    */
   function complete(c: Call): void {
-    const end = Math.min(timers.now(), c.plannedEnd);
+    c.timer = undefined;
+    finish(c, Math.min(timers.now(), c.plannedEnd));
+    fill(c.plannedEnd);
+  }
+
+  /** Ends `c`'s service at `end` (model time) and resolves its promise. */
+  function finish(c: Call, end: number): void {
     busySlotMs += occupied(c, end);
     running.delete(c);
-    c.timer = undefined;
     detach(c);
     served += 1;
     c.resolve({ queuedMs: c.queuedMs, serviceMs: end - c.startedAt });
-    fill(end);
   }
 
   /** Gives `c` the slot freed at `at` (or at its arrival, if later) and draws its work (the caller plans its end). */
@@ -326,22 +330,34 @@ export function createPod(options: PodOptions): Pod {
     running.add(c);
   }
 
-  /** Moves waiting calls into slots freed at `at` (default now), FIFO; zero-work calls complete at once, without a timer. */
+  /**
+   * Moves waiting calls into slots freed at `at` (default now), FIFO. A call whose work ends by now in model
+   * time (the host was too busy to run the timers in between) ends here, without a timer, and frees its slot
+   * for the next one at its end: a starved event loop that turns slowly still gets through the queue at the
+   * pod's capacity instead of one call per slot per turn.
+   */
   function fill(at: number = timers.now()): void {
     if (paused) return;
-    while (running.size < slots && queue.length > 0) {
-      const c = queue.shift()!;
-      start(c, at);
-      if (c.remaining <= 0) finishAtOnce(c);
-      else plan(c);
+    const now = timers.now();
+    /** Started calls already over in model time, by end. */
+    const due: Call[] = [];
+    let freedAt = at;
+    for (;;) {
+      while (running.size < slots && queue.length > 0) {
+        const c = queue.shift()!;
+        start(c, freedAt);
+        c.plannedEnd = c.startedAt + c.remaining / factor;
+        if (c.plannedEnd <= now) {
+          let i = due.length;
+          while (i > 0 && due[i - 1]!.plannedEnd > c.plannedEnd) i -= 1;
+          due.splice(i, 0, c);
+        } else plan(c);
+      }
+      const next = due.shift();
+      if (!next) return;
+      finish(next, next.plannedEnd);
+      freedAt = next.plannedEnd;
     }
-  }
-
-  function finishAtOnce(c: Call): void {
-    running.delete(c);
-    detach(c);
-    served += 1;
-    c.resolve({ queuedMs: c.queuedMs, serviceMs: 0 });
   }
 
   function beginPause(): void {
