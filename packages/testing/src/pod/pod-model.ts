@@ -434,7 +434,7 @@ export function createPod(options: PodOptions): Pod {
           signal.addEventListener('abort', c.onAbort, { once: true });
         }
         queue.push(c);
-        if (!mustWait) fill();
+        if (!mustWait) fill(now);
         else if (queue.length > maxQueue) maxQueue = queue.length;
       });
     },
