@@ -6,7 +6,8 @@
 //   90%, no pricer busier than 40 % (the fleet runs at 15 %), the noisy neighbour's event happened, the
 //   rolling restart replaced all 6 pricers and every new incarnation served calls;
 // - grpc-js's pick_first on the same pipeline: one hot pod (imbalance >= 3 and >= 1.5 x Fairway's) that runs
-//   at >= 60 % utilization and queues (its worst second's p99 wait for a slot >= one mean service time);
+//   at >= 75 % utilization in its busiest second (>= 45 % over the run, which includes the restart handing its
+//   traffic to its partner) and queues (its worst second's p99 wait for a slot >= one mean service time);
 // - latency: Fairway's p99 <= 0.75 x pick_first's;
 // - the traces: a Jaeger JSON file in which one quote's trace spans the driver, a pricer and a publisher.
 //
@@ -103,7 +104,9 @@ test('demo --compare (short): Fairway spreads the load in-zone around a noisy ne
     assert.ok(p.imbalance >= 1.5 * f.imbalance, `pick_first ${p.imbalance} is at least 1.5 x Fairway's ${f.imbalance}`);
     assert.equal(s.comparison!.pickFirstImbalance, p.imbalance);
     const hot = p.pods.find((x) => x.pod === p.busiestPod)!.load!;
-    assert.ok(hot.utilization >= 0.6, `pick_first's hot pod ran at ${hot.utilization} utilization`);
+    // Over the whole short run its utilization is lower than while it is hot (~0.9): the restart hands its
+    // traffic to its zone partner for a while (measured 0.58); its busiest second shows the load.
+    assert.ok(hot.utilization >= 0.45 && hot.peakUtilization >= 0.75, `pick_first's hot pod: utilization ${hot.utilization}, busiest second ${hot.peakUtilization}`);
     assert.ok(hot.worstQueueDelayP99Ms >= WORK_MS, `pick_first's hot pod queued: worst 1-s p99 wait ${hot.worstQueueDelayP99Ms} ms >= ${WORK_MS} ms`);
 
     // Latency: the hot pod's queue shows in pick_first's tail.
