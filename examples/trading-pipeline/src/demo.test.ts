@@ -1,9 +1,14 @@
 // The demo, end to end, as CI runs it: `--compare` in a short mode (real etcd, 11 pipeline processes per arm,
-// a rolling restart of the 6 pricers in each arm), then assertions on the JSON summary it writes:
+// pricers and publishers with a finite capacity, a noisy neighbour on pricer-b-1 for a tenth of the run, a
+// rolling restart of the 6 pricers in each arm), then assertions on the JSON summary it writes:
 //
-// - Fairway: the busiest pricer's share / fair share (imbalance) <= 2.2, in-zone >= 90%, no call lost,
-//   no call failed, the rolling restart replaced all 6 pricers and every new incarnation served calls;
-// - grpc-js's pick_first on the same pipeline: imbalance >= 3 and at least 1.5 x Fairway's;
+// - Fairway: no call lost or failed, the busiest pricer's share / fair share (imbalance) <= 1.5, in-zone >=
+//   90%, no pricer busier than 40 % (the fleet runs at 15 %), the noisy neighbour's event happened, the
+//   rolling restart replaced all 6 pricers and every new incarnation served calls;
+// - grpc-js's pick_first on the same pipeline: one hot pod (imbalance >= 3 and >= 1.5 x Fairway's) that runs
+//   at >= 75 % utilization in its busiest second (>= 45 % over the run, which includes the restart handing its
+//   traffic to its partner) and queues (its worst second's p99 wait for a slot >= one mean service time);
+// - latency: Fairway's p99 <= 0.75 x pick_first's;
 // - the traces: a Jaeger JSON file in which one quote's trace spans the driver, a pricer and a publisher.
 //
 // And Ctrl-C during start-up stops every process the demo started.
@@ -20,11 +25,20 @@ import type { DemoSummary } from './summary.js';
 const DEMO = fileURLToPath(new URL('./demo.ts', import.meta.url));
 const NODE_ARGS = ['--conditions=fairway:source', '--import', 'tsx', DEMO];
 
-/** Bound on Fairway's per-pod imbalance (busiest pod's share / fair share) over the short run. */
-// 2.2, not lower: at this short run's low load (60 quotes/s, 10 ms work: under one call in flight per zone)
-// peak-EWMA prefers the faster pod of a zone's pair, so one pod of a pair can get far fewer calls (measured
-// 1.98 on a busy machine). pick_first, by contrast, puts everything on one pod (>= 3).
-const FAIRWAY_MAX_IMBALANCE = 2.2;
+// Bounds for the short run, and why they are looser than the default run's goals (imbalance <= 1.15,
+// Fairway's p99 <= 0.5 x pick_first's):
+// - 10 s at 60 quotes/s is ~600 calls, ~100 per pricer: the busiest of 6 pods is ~2 standard deviations
+//   (~20 %) above its fair share by chance alone, and the noisy neighbour's second moves ~10 more calls to
+//   its zone partner; 1.5 leaves room for that and still fails a balancer that piles onto one pod of a pair
+//   (pick_first's is >= 3).
+// - Fairway's p99 is the 6th slowest of ~600 calls, and pick_first's hot pod (90 % utilization) has only
+//   seconds to build its queue before the restart moves it, so the latency gap is smaller than in the 30 s
+//   run; 0.75 still requires a clear win. Host noise (a busy CI machine delays every hop of both arms) is
+//   why the queueing itself is asserted on the pods' own reports, which run in model time.
+const FAIRWAY_MAX_IMBALANCE = 1.5;
+const MAX_P99_RATIO = 0.75;
+/** The pricers' mean service time in this run (the demo's default --work-ms). */
+const WORK_MS = 30;
 
 function runDemo(args: string[], onStdout?: (text: string, pid: number) => void) {
   const child = spawn(process.execPath, [...NODE_ARGS, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -39,11 +53,11 @@ function runDemo(args: string[], onStdout?: (text: string, pid: number) => void)
   return { child, done, out: () => out, err: () => err };
 }
 
-test('demo --compare (short): Fairway spreads the load in-zone through a rolling restart; pick_first has a hot pod', { timeout: 240_000 }, async () => {
+test('demo --compare (short): Fairway spreads the load in-zone around a noisy neighbour and through a rolling restart; pick_first has a hot pod that queues', { timeout: 300_000 }, async () => {
   const dir = mkdtempSync(join(tmpdir(), 'fairway-demo-test-'));
   const summaryFile = join(dir, 'summary.json');
   const traceFile = join(dir, 'traces.json');
-  const run = runDemo(['--compare', '--duration', '8s', '--rate', '60', '--trace-ratio', '0.05', '--work-ms', '10', '--plain', '--json-summary', summaryFile, '--trace-file', traceFile]);
+  const run = runDemo(['--compare', '--duration', '10s', '--trace-ratio', '0.05', '--plain', '--json-summary', summaryFile, '--trace-file', traceFile]);
   try {
     const code = await run.done;
     assert.equal(code, 0, `demo exited ${code}\nstdout:\n${run.out().slice(-4000)}\nstderr:\n${run.err().slice(-4000)}`);
@@ -53,12 +67,25 @@ test('demo --compare (short): Fairway spreads the load in-zone through a rolling
     const ctx = JSON.stringify({ fairway: { ...f, pods: undefined }, pickFirst: { ...p, pods: undefined } }, null, 1);
 
     // Fairway.
-    assert.ok(f.calls.sent > 250, `enough calls to judge: ${f.calls.sent}`);
+    assert.ok(f.calls.sent > 450, `enough calls to judge: ${f.calls.sent}`);
     assert.equal(f.calls.lost, 0, `no call lost: ${ctx}`);
     assert.equal(f.calls.failed, 0, `no call failed through the rolling restart: ${JSON.stringify(f.errors)}`);
     assert.equal(f.calls.ok, f.calls.sent);
     assert.ok(f.imbalance <= FAIRWAY_MAX_IMBALANCE, `Fairway imbalance ${f.imbalance} <= ${FAIRWAY_MAX_IMBALANCE}: ${JSON.stringify(f.pods)}`);
-    for (const pod of f.pods) assert.ok(pod.calls > 0, `${pod.pod} served calls`);
+    for (const pod of f.pods) {
+      assert.ok(pod.calls > 0, `${pod.pod} served calls`);
+      assert.ok(pod.load, `${pod.pod} reported its load`);
+      assert.ok(pod.load.utilization <= 0.4, `${pod.pod} utilization ${pod.load.utilization} <= 40% with Fairway`);
+    }
+    assert.equal(f.publishers.length, 3, 'every publisher reported its load');
+    const nn = f.noisyNeighbour!;
+    assert.equal(nn.pod, 'pricer-b-1');
+    assert.ok(nn.callsDuring > 0 && nn.toS > nn.fromS, JSON.stringify(nn));
+    assert.equal(nn.factor, 0.3);
+    // Not asserted here: that Fairway steered around it. In this run the cut lasts 1 s, ~20 quotes of zone b;
+    // the first answers take ~100 ms to show the slowdown and recovery probes (every 250 ms, then doubling)
+    // keep sending it a few, so its share in one second says little (measured 0.21 once). The 30-s run shows
+    // it (README: 5.4 % of the calls against a 5.7 % capacity share), and the balancer's own tests cover it.
     assert.ok(f.inZonePercent.quote >= 90, `driver -> pricer in-zone ${f.inZonePercent.quote}% >= 90%`);
     assert.ok(f.inZonePercent.publish >= 90, `pricer -> publisher in-zone ${f.inZonePercent.publish}% >= 90%`);
     assert.ok(f.inZonePercent.overall >= 90);
@@ -72,10 +99,22 @@ test('demo --compare (short): Fairway spreads the load in-zone through a rolling
 
     // pick_first on the same pipeline: one hot pod.
     assert.equal(p.rollingRestart.done, true);
-    assert.ok(p.calls.sent > 250);
+    assert.ok(p.calls.sent > 450);
     assert.ok(p.imbalance >= 3, `pick_first imbalance ${p.imbalance} >= 3: ${JSON.stringify(p.pods)}`);
     assert.ok(p.imbalance >= 1.5 * f.imbalance, `pick_first ${p.imbalance} is at least 1.5 x Fairway's ${f.imbalance}`);
     assert.equal(s.comparison!.pickFirstImbalance, p.imbalance);
+    const hot = p.pods.find((x) => x.pod === p.busiestPod)!.load!;
+    // Over the whole short run its utilization is lower than while it is hot (~0.9): the restart hands its
+    // traffic to its zone partner for a while (measured 0.58); its busiest second shows the load.
+    assert.ok(hot.utilization >= 0.45 && hot.peakUtilization >= 0.75, `pick_first's hot pod: utilization ${hot.utilization}, busiest second ${hot.peakUtilization}`);
+    assert.ok(hot.worstQueueDelayP99Ms >= WORK_MS, `pick_first's hot pod queued: worst 1-s p99 wait ${hot.worstQueueDelayP99Ms} ms >= ${WORK_MS} ms`);
+
+    // Latency: the hot pod's queue shows in pick_first's tail.
+    assert.equal(s.comparison!.fairwayP99Ms, f.latencyMs.p99);
+    assert.ok(
+      f.latencyMs.p99 <= MAX_P99_RATIO * p.latencyMs.p99,
+      `Fairway's p99 ${f.latencyMs.p99} ms <= ${MAX_P99_RATIO} x pick_first's ${p.latencyMs.p99} ms: ${ctx}`,
+    );
 
     // The printed summary says the same.
     const out = run.out();
@@ -84,7 +123,10 @@ test('demo --compare (short): Fairway spreads the load in-zone through a rolling
     assert.match(out, /rolling restart: done, 6\/6 pricers replaced/);
     assert.match(out, /Pod by pod: share of calls/);
     assert.match(out, /<- hot pod/);
-    assert.match(out, /^t=\d+s\/8s sent=\d+ ok=\d+/m, 'plain per-second lines without a TTY');
+    assert.match(out, /Fairway's p99 is \d+\.\d\d x pick_first's/);
+    assert.match(out, /noisy neighbour: pricer-b-1 kept 30\.0% of its CPU/);
+    assert.match(out, /^t=\d+s\/10s sent=\d+ ok=\d+/m, 'plain per-second lines without a TTY');
+    assert.match(out, /a-1=\d+%\(q\d+,\d+%\)/, 'the live line shows each pod\'s queue and utilization');
 
     // Traces: a Jaeger JSON file; a traced quote is one trace from the driver through a pricer to a publisher.
     assert.equal(s.traces.kind, 'jaeger-json-file');

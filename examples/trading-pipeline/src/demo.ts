@@ -1,16 +1,17 @@
 /**
- * `npm run demo`: the trading pipeline on a local etcd, balanced by Fairway through a rolling restart, with a
- * live view, a summary, a JSON summary and a trace file for Jaeger. `--compare` runs the same pipeline a
+ * `npm run demo`: the trading pipeline on a local etcd, balanced by Fairway through a noisy neighbour and a
+ * rolling restart, with a live view, a summary, a JSON summary and a trace file for Jaeger. Pricers and
+ * publishers have a finite capacity (slots and a queue, `pod-load.ts`). `--compare` runs the same pipeline a
  * second time on grpc-js's default (pick_first) and shows both pod by pod.
  *
- * Usage: demo [--duration 30s] [--rate 300] [--compare] [--jaeger | --otlp URL] [--trace-file FILE]
- *             [--json-summary FILE] [--plain] [--keep-logs]
+ * Usage: demo [--duration 30s] [--rate 60] [--compare] [--jaeger | --otlp URL] [--trace-file FILE]
+ *             [--json-summary FILE] [--plain] [--keep-logs] [--work-ms 30] [--noisy-neighbour 0.3]
  */
 import { mkdtempSync, rmSync, writeFileSync, mkdirSync, cpSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve, dirname } from 'node:path';
 import { parseArgs } from 'node:util';
-import { runArm, type ArmResult } from './run-arm.js';
+import { runArm, RESTART_AT_FRACTION, type ArmResult, type NoisyNeighbour } from './run-arm.js';
 import type { BalancingMode } from './env.js';
 import { createLiveView } from './view.js';
 import { summarizeArm, formatArm, formatComparison, type DemoSummary, type ArmSummary, type TraceSummary } from './summary.js';
@@ -22,7 +23,7 @@ import { describeJaegerTraces } from './jaeger-demo.js';
 const USAGE = `Usage: npm run demo -- [options]
 
   --duration <time>      how long to drive load: 30s (default), 8s, 1m, 45
-  --rate <n>             quotes per second over all zones (default 100)
+  --rate <n>             quotes per second over all zones (default 60)
   --mode <mode>          fairway (default) or pick_first: which balancing to run (without --compare)
   --compare              also run the same pipeline on grpc-js's default pick_first, and compare pod by pod
   --jaeger               start a real Jaeger (built once by scripts/tools/build-jaeger.sh), send the traces to it
@@ -32,7 +33,10 @@ const USAGE = `Usage: npm run demo -- [options]
   --trace-file <file>    where the Jaeger JSON trace file goes (default ./fairway-demo-traces.json)
   --json-summary <file>  also write the summary as JSON to this file
   --trace-ratio <r>      share of quotes traced, 0..1 (default 0.1)
-  --work-ms <ms>         simulated pricing work per quote, an async wait (default 20)
+  --work-ms <ms>         mean pricing work per quote (default 30); each pricer works on 2 quotes at
+                         once and queues the rest, so it serves about 2000/work-ms quotes/s
+  --noisy-neighbour <f>  share of its CPU pricer-b-1 keeps from 10% to 20% of the run (default 0.3;
+                         1 = no noisy neighbour)
   --plain                one line per second even on a terminal
   --keep-logs            keep the processes' logs (printed path) even when the run succeeds
   -h, --help             this help
@@ -54,7 +58,7 @@ async function main(): Promise<number> {
     args = parseArgs({
       options: {
         duration: { type: 'string', default: '30s' },
-        rate: { type: 'string', default: '100' },
+        rate: { type: 'string', default: '60' },
         compare: { type: 'boolean', default: false },
         mode: { type: 'string', default: 'fairway' },
         otlp: { type: 'string' },
@@ -63,7 +67,8 @@ async function main(): Promise<number> {
         'json-summary': { type: 'string' },
         plain: { type: 'boolean', default: false },
         'keep-logs': { type: 'boolean', default: false },
-        'work-ms': { type: 'string', default: '20' },
+        'work-ms': { type: 'string', default: '30' },
+        'noisy-neighbour': { type: 'string', default: '0.3' },
         'trace-ratio': { type: 'string', default: '0.1' },
         help: { type: 'boolean', short: 'h', default: false },
       },
@@ -103,6 +108,11 @@ async function main(): Promise<number> {
     process.stderr.write(`demo: --work-ms ${args['work-ms']}: must be between 0 and 1000\n`);
     return 2;
   }
+  const noisyFactor = Number(args['noisy-neighbour']);
+  if (!(noisyFactor > 0 && noisyFactor <= 1)) {
+    process.stderr.write(`demo: --noisy-neighbour ${args['noisy-neighbour']}: must be a share of CPU above 0 and at most 1\n`);
+    return 2;
+  }
   if (!(traceRatio >= 0 && traceRatio <= 1)) {
     process.stderr.write(`demo: --trace-ratio ${args['trace-ratio']}: must be between 0 and 1\n`);
     return 2;
@@ -127,6 +137,7 @@ async function main(): Promise<number> {
     process.stderr.write(`demo: --mode ${JSON.stringify(args.mode)}: expected fairway or pick_first\n`);
     return 2;
   }
+  const noisy: NoisyNeighbour | undefined = noisyFactor < 1 ? { pod: 'pricer-b-1', factor: noisyFactor, fromFraction: 0.1, toFraction: 0.2 } : undefined;
   const modes: BalancingMode[] = args.compare ? ['fairway', 'pick_first'] : [args.mode];
   const results: ArmResult[] = [];
   let failed = false;
@@ -140,9 +151,13 @@ async function main(): Promise<number> {
     }
     const fromSource = process.execArgv.some((a) => a.includes('fairway:source'));
     bundle = await bundlePipeline(`${process.pid}-${Date.now().toString(36)}`, fromSource);
+    const pricerCapacity = Math.round(2000 / Math.max(workMs, 0.001));
     out.write(
       `Fairway demo: 1 price feed, 6 pricers (2 per zone), 3 publishers (1 per zone), zones zone-a/b/c, etcd on loopback.\n` +
-        `A driver in each zone sends ${rate} quotes/s in all for ${durationMs / 1000}s; the pricers get a rolling restart midway.\n\n`,
+        `Each pricer works on 2 quotes at once (~${workMs} ms each, log-normal) and queues the rest: ~${pricerCapacity} quotes/s.\n` +
+        `A driver in each zone sends ${rate} quotes/s in all for ${durationMs / 1000}s` +
+        (noisy ? `; ${noisy.pod} gets a noisy neighbour (keeps ${Math.round(noisy.factor * 100)}% of its CPU) from ${durationMs * noisy.fromFraction / 1000}s to ${durationMs * noisy.toFraction / 1000}s` : '') +
+        `; the pricers get a rolling restart from ${Math.round(durationMs * RESTART_AT_FRACTION / 1000)}s.\n\n`,
     );
     for (const mode of modes) {
       const title = mode === 'fairway' ? 'Fairway' : 'pick_first';
@@ -155,6 +170,7 @@ async function main(): Promise<number> {
         ratePerSecond: rate,
         workDir: join(workDir, mode),
         workMs,
+        ...(noisy ? { noisyNeighbour: noisy } : {}),
         traceRatio,
         signal: controller.signal,
         ...(args.otlp ? { otlpUrl: args.otlp } : {}),
@@ -214,6 +230,9 @@ async function main(): Promise<number> {
               fairwayImbalance: f.imbalance,
               pickFirstImbalance: p.imbalance,
               ratio: Math.round((p.imbalance / Math.max(0.01, f.imbalance)) * 100) / 100,
+              fairwayP99Ms: f.latencyMs.p99,
+              pickFirstP99Ms: p.latencyMs.p99,
+              p99Ratio: Math.round((f.latencyMs.p99 / Math.max(0.01, p.latencyMs.p99)) * 100) / 100,
             },
           }
         : {}),

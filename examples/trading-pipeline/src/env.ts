@@ -17,7 +17,10 @@ export interface PodEnv {
   readonly incarnation: string;
   /** FAIRWAY_ZONE. */
   readonly zone: string;
-  /** Port to listen on (DEMO_PORT, default 50051). */
+  /**
+   * Port to listen on (DEMO_PORT, default 50051 as in the Kubernetes manifests). 0: any free port, which the
+   * process then reports (its `ready` message) and registers; the demo runner always passes 0.
+   */
   readonly port: number;
   /** Host to listen on and register (DEMO_HOST, default 127.0.0.1). */
   readonly host: string;
@@ -36,8 +39,14 @@ export interface PodEnv {
   readonly traceFile?: string;
   /** OTLP/gRPC collector URL (DEMO_OTLP_URL), which replaces the trace file when set. */
   readonly otlpUrl?: string;
-  /** Simulated pricing work per quote, in ms (DEMO_WORK_MS, default 20). */
+  /** Mean pricing work per quote, in ms at full capacity (DEMO_WORK_MS, default 30): the pricer pod's service time. */
   readonly workMs: number;
+  /** Quotes a pricer works on at once, its "cores" (DEMO_WORK_SLOTS, default 2); more wait in its queue. */
+  readonly workSlots: number;
+  /** Mean publishing work per quote, in ms (DEMO_PUBLISH_MS, default 5): the publisher pod's service time. */
+  readonly publishMs: number;
+  /** Quotes a publisher works on at once (DEMO_PUBLISH_SLOTS, default 1). */
+  readonly publishSlots: number;
 }
 
 /** A new incarnation id, ordered by the time it is made. */
@@ -50,6 +59,12 @@ function intEnv(name: string, fallback: number): number {
   if (raw === undefined || raw === '') return fallback;
   const n = Number(raw);
   if (!Number.isFinite(n) || n < 0) throw new Error(`${name}=${JSON.stringify(raw)} is not a non-negative number`);
+  return n;
+}
+
+function slotsEnv(name: string, fallback: number): number {
+  const n = intEnv(name, fallback);
+  if (!Number.isInteger(n) || n < 1) throw new Error(`${name}=${JSON.stringify(process.env[name])} must be a whole number >= 1`);
   return n;
 }
 
@@ -83,7 +98,10 @@ export function readPodEnv(defaults: { instance: string }): PodEnv {
     },
     ...(traceFile ? { traceFile } : {}),
     ...(otlpUrl ? { otlpUrl } : {}),
-    workMs: intEnv('DEMO_WORK_MS', 20),
+    workMs: intEnv('DEMO_WORK_MS', 30),
+    workSlots: slotsEnv('DEMO_WORK_SLOTS', 2),
+    publishMs: intEnv('DEMO_PUBLISH_MS', 5),
+    publishSlots: slotsEnv('DEMO_PUBLISH_SLOTS', 1),
   };
 }
 

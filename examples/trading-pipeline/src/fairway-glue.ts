@@ -79,37 +79,54 @@ export async function makeClient(
 }
 
 export interface ServingRegistration {
+  /** The port the server listens on (the one it was given, or the one the system chose for port 0). */
+  readonly port: number;
   /** Deregisters from etcd, then lets calls in flight finish, then stops the server. */
   stop(): Promise<void>;
 }
 
 /**
- * Binds the server on `env.host:env.port`, then registers `service` in etcd with this pod's zone and identity
- * (in `k8s` discovery mode: binds only; Kubernetes lists the pod).
+ * Binds `host:port` (port 0: the system picks a free port, so nothing is chosen ahead and nothing can take it
+ * in between). A given port that is still busy (a replacement taking over its predecessor's port while the old
+ * socket closes) is retried for up to 5 s.
+ */
+export async function bindServer(server: Server, creds: ServerCredentials, host: string, port: number): Promise<number> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await new Promise<number>((resolve, reject) =>
+        server.bindAsync(`${host}:${port}`, creds, (err, bound) => (err ? reject(err) : resolve(bound))),
+      );
+    } catch (e) {
+      if (port === 0 || attempt >= 50 || !/EADDRINUSE|address already in use/i.test(String((e as Error).message))) throw e;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+}
+
+/**
+ * Binds the server on `env.host:port` (default `env.port`; 0 picks a free port), then registers `service` in
+ * etcd with this pod's zone, identity and the port it got (in `k8s` discovery mode: binds only; Kubernetes
+ * lists the pod).
  */
 export async function serveAndRegister(
   server: Server,
   creds: ServerCredentials,
   env: PodEnv,
   service: PipelineService,
+  port: number = env.port,
 ): Promise<ServingRegistration> {
+  const bound = await bindServer(server, creds, env.host, port);
   if (env.discovery === 'k8s') {
     // Kubernetes lists the pod in the Service's EndpointSlices once its readiness probe passes, and marks it
     // terminating on deletion: nothing to register; on SIGTERM, drain.
-    await new Promise<number>((resolve, reject) =>
-      server.bindAsync(`${env.host}:${env.port}`, creds, (err, port) => (err ? reject(err) : resolve(port))),
-    );
-    return { stop: async () => void (await drainServer(server, { graceMs: 5000 })) };
+    return { port: bound, stop: async () => void (await drainServer(server, { graceMs: 5000 })) };
   }
-  await new Promise<number>((resolve, reject) =>
-    server.bindAsync(`${env.host}:${env.port}`, creds, (err, port) => (err ? reject(err) : resolve(port))),
-  );
   // Register (retried: on a starved machine etcd's first answer can be late), then keep the lease alive.
   let served: Awaited<ReturnType<typeof serveAndRegisterInEtcd>> | undefined;
   for (let attempt = 1; served === undefined; attempt++) {
     try {
       served = await serveAndRegisterInEtcd(server, {
-        address: `${env.host}:${env.port}`,
+        address: `${env.host}:${bound}`,
         service,
         zone: env.zone,
         instance: env.instance,
@@ -127,7 +144,7 @@ export async function serveAndRegister(
       await new Promise((r) => setTimeout(r, 500 * attempt));
     }
   }
-  return { stop: () => served.shutdown() };
+  return { port: bound, stop: () => served.shutdown() };
 }
 
 /** Runs `stop` once on SIGTERM or SIGINT, then exits (0, or 1 if stopping failed; forced after 10 s). */
@@ -149,14 +166,18 @@ export function onShutdownSignal(stop: () => Promise<void>): void {
   process.on('SIGINT', handler);
 }
 
-/** When DEMO_WAIT_FOR_GO is set: tells the runner "loaded" and waits for its "go" (a replacement pod). */
-export async function waitForGo(): Promise<void> {
-  if (!process.env.DEMO_WAIT_FOR_GO || typeof process.send !== 'function') return;
-  await new Promise<void>((resolve) => {
-    const onMessage = (m: { type?: string }) => {
+/**
+ * When DEMO_WAIT_FOR_GO is set: tells the runner "loaded" and waits for its "go" (a replacement pod). Resolves
+ * with the port the "go" names (the baseline's replacement takes over its predecessor's port: its callers
+ * have a static list), or undefined (bind any free port and register it).
+ */
+export async function waitForGo(): Promise<number | undefined> {
+  if (!process.env.DEMO_WAIT_FOR_GO || typeof process.send !== 'function') return undefined;
+  return await new Promise<number | undefined>((resolve) => {
+    const onMessage = (m: { type?: string; port?: number }) => {
       if (m?.type === 'go') {
         process.off('message', onMessage);
-        resolve();
+        resolve(typeof m.port === 'number' ? m.port : undefined);
       }
     };
     process.on('message', onMessage);

@@ -67,8 +67,8 @@ const timer = setInterval(() => {
 }, 50);
 
 const registration = await serveAndRegister(server, ServerCredentials.createInsecure(), env, 'price-feed');
-log(env, `serving on ${env.host}:${env.port} in ${env.zone}, registered as price-feed`);
-void tellParent({ type: 'ready', instance: env.instance, incarnation: env.incarnation });
+log(env, `serving on ${env.host}:${registration.port} in ${env.zone}, registered as price-feed`);
+void tellParent({ type: 'ready', instance: env.instance, incarnation: env.incarnation, port: registration.port });
 
 onShutdownSignal(async () => {
   clearInterval(timer);

@@ -1,17 +1,25 @@
 /**
  * Runs the pipeline once in one balancing mode: starts etcd on loopback, the feed, 3 publishers, 6 pricers
- * and the driver; drives load for the given duration; midway restarts the pricers one by one (each
- * replacement is a new process, a new incarnation of the same instance, on the same address); feeds the live
- * view every second; and stops everything it started, whatever happens.
+ * and the driver; drives load for the given duration; for a part of the run gives one pricer a noisy
+ * neighbour (it keeps a fraction of its CPU); later restarts the pricers one by one (each replacement is a
+ * new process, a new incarnation of the same instance); feeds the live view every second with the driver's
+ * figures and each pod's own load (queue, utilization); and stops everything it started, whatever happens.
+ *
+ * No port is chosen ahead: every server binds port 0 and reports the port it got in its `ready` message
+ * (a probed "free" port can be taken by another process's outgoing connection before the server binds it).
+ * With Fairway a replacement registers its new port in etcd. The baseline has no discovery, so its
+ * callers get static address lists built from the reported ports, and there a replacement takes over its
+ * stopped predecessor's port (retrying the bind while the old socket closes).
  */
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { startEtcd, freePort, type EtcdHarness } from '@fairway/testing';
+import { startEtcd, type EtcdHarness } from '@fairway/testing';
 import type { BalancingMode } from './env.js';
 import { spawnPipelineProcess, type PipelineProcess } from './processes.js';
 import type { DriverStats } from './stats.js';
 import type { ViewState } from './view.js';
 import type { PipelineBundle } from './bundle.js';
+import type { PodLoadReport } from './pod-load.js';
 
 export const ZONES = ['zone-a', 'zone-b', 'zone-c'] as const;
 
@@ -34,12 +42,56 @@ export interface ArmOptions {
   readonly otlpUrl?: string;
   /** Share of quotes traced (0..1). */
   readonly traceRatio: number;
-  /** Simulated pricing work per quote, ms. */
+  /** Mean pricing work per quote, ms (the pricer pods' service time). */
   readonly workMs: number;
+  /** Quotes a pricer works on at once (its slots). Default 2. */
+  readonly workSlots?: number;
+  /** Mean publishing work per quote, ms. Default 5. */
+  readonly publishMs?: number;
+  /** The noisy neighbour: `pod` keeps `factor` of its CPU from `fromFraction` to `toFraction` of the run. */
+  readonly noisyNeighbour?: NoisyNeighbour;
   /** Called every second (and at phase changes) with what to show. */
   readonly onView: (v: Omit<ViewState, 'title'>) => void;
   /** Aborts the run (Ctrl-C): everything is stopped and the promise rejects. */
   readonly signal: AbortSignal;
+}
+
+export interface NoisyNeighbour {
+  readonly pod: string;
+  /** Share of its CPU the pod keeps, 0 < factor < 1. */
+  readonly factor: number;
+  readonly fromFraction: number;
+  readonly toFraction: number;
+}
+
+/** One pod's load over the measured run, from its own reports (all its incarnations together). */
+export interface PodLoadTotals {
+  readonly role: 'pricer' | 'publisher';
+  readonly zone: string;
+  readonly slots: number;
+  /** Quotes served. */
+  readonly served: number;
+  /** Occupied slot-time / (slots x time), 0..1. */
+  readonly utilization: number;
+  /** Utilization in its busiest reported second. */
+  readonly peakUtilization: number;
+  /** The most quotes that waited at once. */
+  readonly maxQueueLength: number;
+  /** Mean queueing delay, ms, and the worst one-second p99 of it. */
+  readonly queueDelayMeanMs: number;
+  readonly worstQueueDelayP99Ms: number;
+  /** Median over its seconds of the process's event-loop delay p99, ms: how much a busy host delayed it. */
+  readonly eventLoopDelayP99Ms: number;
+}
+
+export interface NoisyNeighbourReport extends NoisyNeighbour {
+  readonly fromS: number;
+  readonly toS: number;
+  /** Share of the calls the pod answered while its CPU was cut, and its share of the fleet's capacity then. */
+  readonly shareDuring: number;
+  readonly capacityShareDuring: number;
+  /** Calls answered by the whole fleet during the event. */
+  readonly callsDuring: number;
 }
 
 export interface RestartReport {
@@ -57,6 +109,9 @@ export interface ArmResult {
   readonly final: DriverStats;
   readonly restart: RestartReport;
   readonly pods: readonly string[];
+  /** Each pricer's and publisher's own load over the measured run, by pod name. */
+  readonly podLoad: Readonly<Record<string, PodLoadTotals>>;
+  readonly noisyNeighbour?: NoisyNeighbourReport;
   /** ms from the first spawn until every process was ready. */
   readonly startupMs: number;
   /** How long load ran, in ms (the duration, or longer when the restart needed it). */
@@ -68,6 +123,8 @@ export interface ArmResult {
 const READY_TIMEOUT_MS = 180_000;
 /** Load before the measured run, not counted. */
 const WARMUP_MS = 3000;
+/** The rolling restart starts at this fraction of the run (after the noisy neighbour has gone). */
+export const RESTART_AT_FRACTION = 0.45;
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 /** Runs one arm; always stops every process and etcd before it settles. */
@@ -79,15 +136,43 @@ export async function runArm(o: ArmOptions): Promise<ArmResult> {
   const procs: PipelineProcess[] = [];
   let etcd: EtcdHarness | undefined;
   let restartState = 'not yet';
+  let noisyState = '';
   let latest: DriverStats | undefined;
   let final: DriverStats | undefined;
   let loadStartedAt = 0;
+  // The latest load report of each pod (live view), and the measured run's totals (summary).
+  const podLoad = new Map<string, PodLoadReport>();
+  const loadTotals = new Map<string, { role: 'pricer' | 'publisher'; zone: string; slots: number; served: number; busySlotMs: number; slotMs: number; peak: number; maxQueue: number; delaySumMs: number; worstP99: number; loopDelays: number[] }>();
+  const noisy = o.noisyNeighbour;
+  let noisyOn = false;
+  const noisyCalls = { pod: 0, all: 0 };
+  let noisyFromS: number | undefined;
+  let noisyToS: number | undefined;
+  const onPodLoad = (r: PodLoadReport) => {
+    podLoad.set(r.instance, r);
+    if (!loadStartedAt) return;
+    let t = loadTotals.get(r.instance);
+    if (!t) {
+      t = { role: r.role, zone: r.zone, slots: r.slots, served: 0, busySlotMs: 0, slotMs: 0, peak: 0, maxQueue: 0, delaySumMs: 0, worstP99: 0, loopDelays: [] };
+      loadTotals.set(r.instance, t);
+    }
+    t.served += r.served;
+    t.busySlotMs += r.utilization * r.slots * r.windowMs;
+    t.slotMs += r.slots * r.windowMs;
+    t.peak = Math.max(t.peak, r.utilization);
+    t.maxQueue = Math.max(t.maxQueue, r.maxQueueLength);
+    t.delaySumMs += r.queueDelayMeanMs * r.served;
+    t.worstP99 = Math.max(t.worstP99, r.queueDelayP99Ms);
+    t.loopDelays.push(r.eventLoopDelayP99Ms);
+  };
   const view = () =>
     o.onView({
       elapsedMs: loadStartedAt ? performance.now() - loadStartedAt : 0,
       durationMs: o.durationMs,
       restart: restartState,
+      ...(noisyState ? { noisyNeighbour: noisyState } : {}),
       podNames: PRICERS.map((p) => p.name),
+      podLoad: Object.fromEntries(podLoad),
       ...(latest ? { stats: latest } : {}),
     });
   const aborted = () => {
@@ -100,6 +185,11 @@ export async function runArm(o: ArmOptions): Promise<ArmResult> {
   });
   interrupted.catch(() => undefined);
   const guard = <T>(p: Promise<T>): Promise<T> => Promise.race([p, interrupted]);
+  const portOf = (ready: Record<string, unknown>, name: string): number => {
+    const port = ready.port;
+    if (typeof port !== 'number' || !(port > 0)) throw new Error(`${name} reported no port in its ready message: ${JSON.stringify(ready)}`);
+    return port;
+  };
 
   try {
     const t0 = performance.now();
@@ -107,28 +197,24 @@ export async function runArm(o: ArmOptions): Promise<ArmResult> {
     view();
     etcd = await guard(startEtcd({ heartbeatIntervalMs: 100, electionTimeoutMs: 1000 }));
     aborted();
-    const ports = new Map<string, number>();
-    for (const p of [FEED, ...PUBLISHERS, ...PRICERS]) ports.set(p.name, await freePort());
-    const addr = (n: string) => `127.0.0.1:${ports.get(n)}`;
     const common: Record<string, string> = {
       FAIRWAY_ETCD_ENDPOINTS: etcd.endpointsCsv,
       DEMO_MODE: o.mode,
       DEMO_WORK_MS: String(o.workMs),
-      // The baseline's static lists, in the same order for every client (as a Service VIP would be).
-      DEMO_PICK_FIRST_PRICER: PRICERS.map((p) => addr(p.name)).join(','),
-      DEMO_PICK_FIRST_PUBLISHER: PUBLISHERS.map((p) => addr(p.name)).join(','),
-      DEMO_PICK_FIRST_FEED: addr(FEED.name),
+      DEMO_WORK_SLOTS: String(o.workSlots ?? 2),
+      DEMO_PUBLISH_MS: String(o.publishMs ?? 5),
+      // Every server binds a port the system picks, and reports it.
+      DEMO_PORT: '0',
       ...(o.otlpUrl ? { DEMO_OTLP_URL: o.otlpUrl } : {}),
       // Trace a share of the quotes (the driver decides; every hop follows its decision).
       OTEL_TRACES_SAMPLER: 'parentbased_traceidratio',
       OTEL_TRACES_SAMPLER_ARG: String(o.traceRatio),
     };
     let generation = 0;
-    // With Fairway each new incarnation gets a new port (as a new pod gets a new IP) and etcd says where; the
-    // baseline has no discovery, so there a pricer comes back on its old address.
-    const replacementPorts = new Map<string, number>();
-    for (const p of PRICERS) replacementPorts.set(p.name, o.mode === 'fairway' ? await freePort() : ports.get(p.name)!);
-    const spawnPod = (pod: { name: string; zone: string }, script: string, extra: Record<string, string> = {}, port = ports.get(pod.name)!) => {
+    const onMessage = (m: Record<string, unknown>) => {
+      if (m.type === 'pod-load') onPodLoad(m as unknown as PodLoadReport);
+    };
+    const spawnPod = (pod: { name: string; zone: string }, script: string, extra: Record<string, string> = {}) => {
       generation += 1;
       const p = spawnPipelineProcess({
         name: `${pod.name}.${generation}`,
@@ -138,28 +224,38 @@ export async function runArm(o: ArmOptions): Promise<ArmResult> {
           ...common,
           FAIRWAY_ZONE: pod.zone,
           DEMO_INSTANCE: pod.name,
-          DEMO_PORT: String(port),
           ...(o.otlpUrl ? {} : { DEMO_TRACE_FILE: join(traceDir, `${pod.name}.${generation}.json`) }),
           ...extra,
         },
+        onMessage,
       });
       procs.push(p);
       return p;
     };
+    // The baseline's static address lists, in the same order for every client (as a Service VIP would be),
+    // from the ports the servers reported.
+    const ports = new Map<string, number>();
+    const list = (pods: readonly { name: string }[]) => pods.map((p) => `127.0.0.1:${ports.get(p.name)}`).join(',');
 
     restartState = 'starting the feed, 3 publishers, 6 pricers';
     view();
     const feed = spawnPod(FEED, o.bundle.files.feed);
     const publishers = PUBLISHERS.map((p) => spawnPod(p, o.bundle.files.publisher));
-    await guard(feed.waitFor('ready', READY_TIMEOUT_MS));
+    ports.set(FEED.name, portOf(await guard(feed.waitFor('ready', READY_TIMEOUT_MS)), FEED.name));
+    for (const [i, p] of publishers.entries()) ports.set(PUBLISHERS[i]!.name, portOf(await guard(p.waitFor('ready', READY_TIMEOUT_MS)), p.name));
+    aborted();
+    const pricerEnv = { DEMO_PICK_FIRST_PUBLISHER: list(PUBLISHERS), DEMO_PICK_FIRST_FEED: list([FEED]) };
     const pricers = new Map<string, PipelineProcess>();
-    for (const p of PRICERS) pricers.set(p.name, spawnPod(p, o.bundle.files.pricer));
+    for (const p of PRICERS) pricers.set(p.name, spawnPod(p, o.bundle.files.pricer, pricerEnv));
     // The rolling restart's replacements: started now, they load and then wait for "go".
     const replacements = new Map<string, PipelineProcess>();
-    for (const p of RESTART_ORDER) replacements.set(p.name, spawnPod(p, o.bundle.files.pricer, { DEMO_WAIT_FOR_GO: '1' }, replacementPorts.get(p.name)));
+    for (const p of RESTART_ORDER) replacements.set(p.name, spawnPod(p, o.bundle.files.pricer, { ...pricerEnv, DEMO_WAIT_FOR_GO: '1' }));
     const incarnations = new Map<string, string>();
-    await guard(Promise.all(publishers.map((p) => p.waitFor('ready', READY_TIMEOUT_MS))));
-    for (const [name, p] of pricers) incarnations.set(name, String((await guard(p.waitFor('ready', READY_TIMEOUT_MS))).incarnation));
+    for (const [name, p] of pricers) {
+      const ready = await guard(p.waitFor('ready', READY_TIMEOUT_MS));
+      ports.set(name, portOf(ready, p.name));
+      incarnations.set(name, String(ready.incarnation));
+    }
     await guard(Promise.all([...replacements.values()].map((p) => p.waitFor('loaded', READY_TIMEOUT_MS))));
     aborted();
     const driver = spawnPipelineProcess({
@@ -172,11 +268,16 @@ export async function runArm(o: ArmOptions): Promise<ArmResult> {
         DEMO_INSTANCE: 'quote-driver',
         DEMO_DRIVER_ZONES: ZONES.join(','),
         DEMO_RATE: String(o.ratePerSecond),
+        DEMO_PICK_FIRST_PRICER: list(PRICERS),
         ...(o.otlpUrl ? {} : { DEMO_TRACE_FILE: join(traceDir, 'driver.json') }),
       },
       onMessage: (m) => {
         if (m.type === 'stats') {
           latest = m as unknown as DriverStats;
+          if (noisyOn && noisy) {
+            noisyCalls.all += latest.windowCalls;
+            noisyCalls.pod += latest.pods[noisy.pod]?.windowCalls ?? 0;
+          }
           view();
         } else if (m.type === 'final') {
           final = m as unknown as DriverStats;
@@ -194,24 +295,43 @@ export async function runArm(o: ArmOptions): Promise<ArmResult> {
     driver.send({ type: 'warmup' });
     await guard(sleep(WARMUP_MS));
     // Load.
-    restartState = `pending (starts at ${((o.durationMs * 0.25) / 1000).toFixed(0)}s)`;
+    restartState = `pending (starts at ${((o.durationMs * RESTART_AT_FRACTION) / 1000).toFixed(0)}s)`;
+    if (noisy) noisyState = `${noisy.pod} will keep ${Math.round(noisy.factor * 100)}% of its CPU from ${((o.durationMs * noisy.fromFraction) / 1000).toFixed(0)}s to ${((o.durationMs * noisy.toFraction) / 1000).toFixed(0)}s`;
     loadStartedAt = performance.now();
     driver.send({ type: 'start' });
     view();
+    const sinceStartS = () => (performance.now() - loadStartedAt) / 1000;
 
-    // Rolling restart, from a quarter of the run: one pricer at a time, zones interleaved so every zone
-    // keeps a pricer. Each replacement is a new process, started (and loaded) before the load began, waiting
-    // for "go". With Fairway it is a surge, as Kubernetes does it: the new incarnation starts serving on its
-    // own port and registers (same instance, newer incarnation: clients switch to it at once, and the feed
-    // ends the old one's stream), then the old one deregisters and drains. The baseline cannot learn a new
-    // address, so there the old one stops first and the new one takes over its port.
+    // The noisy neighbour: another tenant on the pod's node takes part of its CPU for a while, so its
+    // quotes take 1/factor as long. The same pod, at the same time, in both arms.
+    const noisyEvent = (async () => {
+      if (!noisy) return;
+      await guard(sleep(o.durationMs * noisy.fromFraction));
+      pricers.get(noisy.pod)?.send({ type: 'capacity', factor: noisy.factor });
+      noisyOn = true;
+      noisyFromS = sinceStartS();
+      noisyState = `${noisy.pod} keeps ${Math.round(noisy.factor * 100)}% of its CPU now (until ${((o.durationMs * noisy.toFraction) / 1000).toFixed(0)}s)`;
+      await guard(sleep(o.durationMs * (noisy.toFraction - noisy.fromFraction)));
+      pricers.get(noisy.pod)?.send({ type: 'capacity', factor: 1 });
+      noisyOn = false;
+      noisyToS = sinceStartS();
+      noisyState = `${noisy.pod} kept ${Math.round(noisy.factor * 100)}% of its CPU from ${noisyFromS.toFixed(1)}s to ${noisyToS.toFixed(1)}s; full CPU again`;
+    })();
+    noisyEvent.catch(() => undefined);
+
+    // Rolling restart, from RESTART_AT_FRACTION of the run: one pricer at a time, zones interleaved so every
+    // zone keeps a pricer. Each replacement is a new process, started (and loaded) before the load began,
+    // waiting for "go". With Fairway it is a surge, as Kubernetes does it: the new incarnation starts serving
+    // on a new port and registers (same instance, newer incarnation: clients switch to it at once, and the
+    // feed ends the old one's stream), then the old one deregisters and drains. The baseline cannot learn a
+    // new address, so there the old one stops first and the new one takes over its port.
     const replaced: { pod: string; from: string; to: string }[] = [];
     let restartStartedAtS: number | undefined;
     let restartEndedAtS: number | undefined;
     const restart = (async () => {
-      await guard(sleep(o.durationMs * 0.25));
+      await guard(sleep(o.durationMs * RESTART_AT_FRACTION));
       aborted();
-      restartStartedAtS = (performance.now() - loadStartedAt) / 1000;
+      restartStartedAtS = sinceStartS();
       for (let i = 0; i < RESTART_ORDER.length; i++) {
         const pod = RESTART_ORDER[i]!;
         const fresh = replacements.get(pod.name)!;
@@ -223,19 +343,20 @@ export async function runArm(o: ArmOptions): Promise<ArmResult> {
           aborted();
         }
         restartState = `${step}: new incarnation starts and registers`;
-        fresh.send({ type: 'go' });
+        fresh.send(o.mode === 'pick_first' ? { type: 'go', port: ports.get(pod.name) } : { type: 'go' });
         const ready = await guard(fresh.waitFor('ready', READY_TIMEOUT_MS));
+        if (noisyOn && noisy?.pod === pod.name) fresh.send({ type: 'capacity', factor: noisy.factor });
+        pricers.set(pod.name, fresh);
         if (o.mode === 'fairway') {
           restartState = `${step}: old incarnation deregisters and drains`;
           await guard(old.stop());
           aborted();
         }
-        pricers.set(pod.name, fresh);
         replaced.push({ pod: pod.name, from: incarnations.get(pod.name) ?? '', to: String(ready.incarnation) });
         incarnations.set(pod.name, String(ready.incarnation));
         await sleep(Math.min(1000, o.durationMs * 0.04));
       }
-      restartEndedAtS = (performance.now() - loadStartedAt) / 1000;
+      restartEndedAtS = sinceStartS();
       restartState = `done: ${RESTART_ORDER.length}/${RESTART_ORDER.length} pricers replaced by new processes (${restartStartedAtS.toFixed(1)}s-${restartEndedAtS.toFixed(1)}s)`;
     })();
     let restartError: unknown;
@@ -261,6 +382,24 @@ export async function runArm(o: ArmOptions): Promise<ArmResult> {
     await guard(driver.waitFor('final', 15_000));
     await guard(driver.exited);
     view();
+    const r3 = (x: number) => Math.round(x * 1000) / 1000;
+    const totals: Record<string, PodLoadTotals> = {};
+    for (const name of [...PRICERS, ...PUBLISHERS].map((p) => p.name)) {
+      const t = loadTotals.get(name);
+      if (!t) continue;
+      totals[name] = {
+        role: t.role,
+        zone: t.zone,
+        slots: t.slots,
+        served: t.served,
+        utilization: t.slotMs > 0 ? r3(t.busySlotMs / t.slotMs) : 0,
+        peakUtilization: r3(t.peak),
+        maxQueueLength: t.maxQueue,
+        queueDelayMeanMs: t.served > 0 ? r1(t.delaySumMs / t.served) : 0,
+        worstQueueDelayP99Ms: r1(t.worstP99),
+        eventLoopDelayP99Ms: r1([...t.loopDelays].sort((a, b) => a - b)[Math.floor(t.loopDelays.length / 2)] ?? 0),
+      };
+    }
     return {
       mode: o.mode,
       final: final!,
@@ -273,6 +412,19 @@ export async function runArm(o: ArmOptions): Promise<ArmResult> {
         replaced,
       },
       pods: PRICERS.map((p) => p.name),
+      podLoad: totals,
+      ...(noisy && noisyFromS !== undefined && noisyToS !== undefined
+        ? {
+            noisyNeighbour: {
+              ...noisy,
+              fromS: round1(noisyFromS),
+              toS: round1(noisyToS),
+              shareDuring: noisyCalls.all > 0 ? r3(noisyCalls.pod / noisyCalls.all) : 0,
+              capacityShareDuring: r3(noisy.factor / (PRICERS.length - 1 + noisy.factor)),
+              callsDuring: noisyCalls.all,
+            },
+          }
+        : {}),
       startupMs,
       loadMs,
       traceDir,
@@ -288,3 +440,4 @@ export async function runArm(o: ArmOptions): Promise<ArmResult> {
 function round1(x: number): number {
   return Math.round(x * 10) / 10;
 }
+const r1 = round1;

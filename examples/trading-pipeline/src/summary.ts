@@ -2,7 +2,7 @@
  * Turns an arm's final driver report into the demo's summary (printed and written as JSON), and prints the
  * pod-by-pod comparison of Fairway and pick_first.
  */
-import type { ArmResult, RestartReport } from './run-arm.js';
+import type { ArmResult, RestartReport, PodLoadTotals, NoisyNeighbourReport } from './run-arm.js';
 
 export interface PodSummary {
   readonly pod: string;
@@ -14,6 +14,16 @@ export interface PodSummary {
   readonly p99Ms: number;
   /** How many incarnations of this pod answered calls (2 after a restart). */
   readonly incarnationsServed: number;
+  /** The pod's own load over the run (utilization, queue, queueing delay), when it reported it. */
+  readonly load?: PodLoad;
+}
+
+/** A pod's own load figures over the measured run. */
+export type PodLoad = Omit<PodLoadTotals, 'role' | 'zone'>;
+
+export interface PublisherSummary extends PodLoad {
+  readonly pod: string;
+  readonly zone: string;
 }
 
 export interface ArmSummary {
@@ -44,6 +54,10 @@ export interface ArmSummary {
     readonly newIncarnationsServing: number;
   };
   readonly errors: Readonly<Record<string, number>>;
+  /** The publishers' own load (they are called by the pricers). */
+  readonly publishers: readonly PublisherSummary[];
+  /** The noisy neighbour's event and the pod's share of calls during it. */
+  readonly noisyNeighbour?: NoisyNeighbourReport;
 }
 
 export interface TraceSummary {
@@ -67,6 +81,10 @@ export interface DemoSummary {
     readonly pickFirstImbalance: number;
     /** pick_first's imbalance / Fairway's. */
     readonly ratio: number;
+    readonly fairwayP99Ms: number;
+    readonly pickFirstP99Ms: number;
+    /** Fairway's p99 / pick_first's (below 1: Fairway is faster in the tail). */
+    readonly p99Ratio: number;
   };
   readonly traces: TraceSummary;
 }
@@ -78,8 +96,15 @@ const percent = (a: number, b: number) => (a + b === 0 ? 0 : r1((100 * a) / (a +
 /** Summarises one arm. */
 export function summarizeArm(arm: ArmResult): ArmSummary {
   const f = arm.final;
+  const loadOf = (name: string): PodLoad | undefined => {
+    const l = arm.podLoad[name];
+    if (!l) return undefined;
+    const { role: _role, zone: _zone, ...rest } = l;
+    return rest;
+  };
   const pods: PodSummary[] = arm.pods.map((name) => {
     const p = f.pods[name];
+    const load = loadOf(name);
     return {
       pod: name,
       zone: p?.zone ?? '',
@@ -88,8 +113,12 @@ export function summarizeArm(arm: ArmResult): ArmSummary {
       p50Ms: p?.p50Ms ?? 0,
       p99Ms: p?.p99Ms ?? 0,
       incarnationsServed: p?.incarnations.length ?? 0,
+      ...(load ? { load } : {}),
     };
   });
+  const publishers: PublisherSummary[] = Object.entries(arm.podLoad)
+    .filter(([, l]) => l.role === 'publisher')
+    .map(([pod, l]) => ({ pod, zone: l.zone, ...loadOf(pod)! }));
   const fairShare = 1 / Math.max(1, pods.length);
   const busiest = pods.reduce((a, b) => (b.calls > a.calls ? b : a), pods[0]!);
   const newIncarnationsServing = arm.restart.replaced.filter((r) => f.pods[r.pod]?.incarnations.includes(r.to)).length;
@@ -111,6 +140,8 @@ export function summarizeArm(arm: ArmResult): ArmSummary {
     latencyMs: { p50: f.p50Ms, p99: f.p99Ms },
     rollingRestart: { ...arm.restart, newIncarnationsServing },
     errors: f.errors,
+    publishers,
+    ...(arm.noisyNeighbour ? { noisyNeighbour: arm.noisyNeighbour } : {}),
   };
 }
 
@@ -122,9 +153,21 @@ const pct = (x: number) => `${(x * 100).toFixed(1)}%`;
 export function formatArm(a: ArmSummary): string[] {
   const name = a.mode === 'fairway' ? 'Fairway (p2c peak-EWMA, zone-aware, via etcd)' : "grpc-js default (pick_first)";
   const lines = [`${name}: ${a.loadSeconds}s of load`];
-  lines.push(`  ${pad('pricer pod', 16)}${pad('zone', 8)}${lpad('calls', 7)}${lpad('share', 8)}${lpad('p50 ms', 8)}${lpad('p99 ms', 8)}`);
+  lines.push(
+    `  ${pad('pricer pod', 16)}${pad('zone', 8)}${lpad('calls', 7)}${lpad('share', 8)}${lpad('p50 ms', 8)}${lpad('p99 ms', 8)}${lpad('util', 7)}${lpad('max queue', 11)}${lpad('queued p99 ms', 15)}`,
+  );
+  const loadCols = (l: PodLoad | undefined) =>
+    l ? `${lpad(pct(l.utilization), 7)}${lpad(l.maxQueueLength, 11)}${lpad(l.worstQueueDelayP99Ms.toFixed(1), 15)}` : '';
   for (const p of a.pods) {
-    lines.push(`  ${pad(p.pod, 16)}${pad(p.zone, 8)}${lpad(p.calls, 7)}${lpad(pct(p.share), 8)}${lpad(p.p50Ms.toFixed(1), 8)}${lpad(p.p99Ms.toFixed(1), 8)}`);
+    lines.push(`  ${pad(p.pod, 16)}${pad(p.zone, 8)}${lpad(p.calls, 7)}${lpad(pct(p.share), 8)}${lpad(p.p50Ms.toFixed(1), 8)}${lpad(p.p99Ms.toFixed(1), 8)}${loadCols(p.load)}`);
+  }
+  for (const p of a.publishers) {
+    lines.push(`  ${pad(p.pod, 16)}${pad(p.zone, 8)}${lpad(p.served, 7)}${lpad('', 8)}${lpad('', 8)}${lpad('', 8)}${loadCols(p)}`);
+  }
+  if (a.pods.some((p) => p.load)) {
+    lines.push(`  (util: busy share of the pod's slots; queued p99: its worst second's p99 wait for a slot)`);
+    const lag = [...a.pods.map((p) => p.load?.eventLoopDelayP99Ms ?? 0), ...a.publishers.map((p) => p.eventLoopDelayP99Ms)].sort((x, y) => x - y);
+    lines.push(`  host: the pods' event loops ran late by ${lag[Math.floor(lag.length / 2)]!.toFixed(1)} ms at p99 (median pod; a busy machine delays every hop by as much)`);
   }
   lines.push(`  imbalance: ${a.imbalance.toFixed(2)} (busiest pod ${a.busiestPod} / fair share ${pct(a.fairShare)}; 1.00 is perfect)`);
   lines.push(`  in-zone: ${a.inZonePercent.overall}% (driver->pricer ${a.inZonePercent.quote}%, pricer->publisher ${a.inZonePercent.publish}%)`);
@@ -139,6 +182,13 @@ export function formatArm(a: ArmSummary): string[] {
       ? `  rolling restart: done, ${rr.restarted}/${rr.of} pricers replaced by new processes (${rr.startedAtS}s-${rr.endedAtS}s), ${rr.newIncarnationsServing} new incarnations served calls`
       : `  rolling restart: NOT done (${rr.restarted}/${rr.of})`,
   );
+  const nn = a.noisyNeighbour;
+  if (nn) {
+    lines.push(
+      `  noisy neighbour: ${nn.pod} kept ${pct(nn.factor)} of its CPU from ${nn.fromS}s to ${nn.toS}s; it answered ${pct(nn.shareDuring)} of the calls then` +
+        ` (its share of the fleet's capacity: ${pct(nn.capacityShareDuring)}; fair share ${pct(a.fairShare)})`,
+    );
+  }
   for (const [e, n] of Object.entries(a.errors)) lines.push(`  error x${n}: ${e}`);
   return lines;
 }
@@ -154,7 +204,15 @@ export function formatComparison(f: ArmSummary, p: ArmSummary): string[] {
   }
   lines.push(`  imbalance:              ${lpad(f.imbalance.toFixed(2), 7)}${lpad(p.imbalance.toFixed(2), 12)}`);
   lines.push(`  in-zone:                ${lpad(f.inZonePercent.overall + '%', 7)}${lpad(p.inZonePercent.overall + '%', 12)}`);
-  lines.push(`  p99 ms:                 ${lpad(f.latencyMs.p99, 7)}${lpad(p.latencyMs.p99, 12)}`);
+  lines.push(`  p50 ms:                 ${lpad(f.latencyMs.p50, 7)}${lpad(p.latencyMs.p50, 12)}`);
+  lines.push(`  p99 ms:                 ${lpad(f.latencyMs.p99, 7)}${lpad(p.latencyMs.p99, 12)}   (Fairway's p99 is ${(f.latencyMs.p99 / Math.max(0.01, p.latencyMs.p99)).toFixed(2)} x pick_first's)`);
+  const busiest = (a: ArmSummary) => a.pods.find((x) => x.pod === a.busiestPod)?.load;
+  const fb = busiest(f);
+  const pb = busiest(p);
+  if (fb && pb) {
+    lines.push(`  busiest pod's util:     ${lpad(pct(fb.utilization), 7)}${lpad(pct(pb.utilization), 12)}`);
+    lines.push(`  busiest pod's max queue:${lpad(fb.maxQueueLength, 7)}${lpad(pb.maxQueueLength, 12)}`);
+  }
   lines.push(`  failed calls:           ${lpad(f.calls.failed, 7)}${lpad(p.calls.failed, 12)}`);
   return lines;
 }

@@ -65,6 +65,7 @@ test('summary: shares, imbalance = busiest share / fair share, in-zone, lost cal
     final,
     restart: { done: true, restarted: 6, of: 6, startedAtS: 2, endedAtS: 7, replaced: NAMES.map((n) => ({ pod: n, from: '1-old', to: '2-new' })) },
     pods: NAMES,
+    podLoad: {},
     startupMs: 12_000,
     loadMs: 8100,
     traceDir: '/nowhere',
@@ -89,4 +90,62 @@ test('summary: shares, imbalance = busiest share / fair share, in-zone, lost cal
   const cmp = formatComparison(s, hot).join('\n');
   assert.match(cmp, /pricer-a-1\s+zone-a\s+28\.6%\s+85\.7%\s+<- hot pod/);
   assert.match(cmp, /pricer-c-2\s+zone-c\s+14\.3%\s+0\.0%/);
+});
+
+test('live view and summary: each pod\'s own queue and utilization, the noisy neighbour, the p99 ratio', () => {
+  const load = (instance: string, role: 'pricer' | 'publisher', queueLength: number, utilization: number, capacityFactor = 1) => ({
+    type: 'pod-load' as const,
+    role,
+    instance,
+    zone: 'zone-a',
+    incarnation: '1-a',
+    slots: 2,
+    windowMs: 1000,
+    served: 50,
+    utilization,
+    queueLength,
+    maxQueueLength: queueLength,
+    inService: 2,
+    queueDelayMeanMs: 10,
+    queueDelayP99Ms: 40,
+    capacityPerSec: 66.7 * capacityFactor,
+    capacityFactor,
+    eventLoopDelayP99Ms: 3,
+  });
+  const s = stats({ 'pricer-a-1': pod('zone-a', 300), 'pricer-b-1': pod('zone-b', 100) });
+  const podLoad = { 'pricer-a-1': load('pricer-a-1', 'pricer', 7, 0.93), 'pricer-b-1': load('pricer-b-1', 'pricer', 0, 0.2, 0.3), 'publisher-a': load('publisher-a', 'publisher', 1, 0.5) };
+  const v = { title: 'Fairway', elapsedMs: 4000, durationMs: 8000, restart: 'pending', stats: s, podNames: NAMES, podLoad, noisyNeighbour: 'pricer-b-1 keeps 30% of its CPU now' };
+  const table = renderTable(v);
+  assert.equal(table[2], 'noisy neighbour: pricer-b-1 keeps 30% of its CPU now');
+  assert.match(table[3]!, /queue\s+util/);
+  assert.match(table.find((l) => l.startsWith('pricer-a-1'))!, /\s7\s+93%/);
+  assert.match(table.find((l) => l.startsWith('pricer-b-1'))!, /\s0\s+20%.*<- 30% CPU \(noisy neighbour\)/);
+  assert.match(table.find((l) => l.startsWith('pricer-c-2'))!, /\s-\s+-\s/, 'no report yet: no figures');
+  assert.match(table.find((l) => l.startsWith('publishers'))!, /publisher-a 1 \/ 50%/);
+  assert.match(renderLine(v), /a-1=75%\(q7,93%\) b-1=25%\(q0,20%,cpu30%\) .*noisy neighbour: pricer-b-1 keeps 30%/);
+
+  const arm: ArmResult = {
+    mode: 'pick_first',
+    final: s,
+    restart: { done: true, restarted: 6, of: 6, replaced: [] },
+    pods: NAMES,
+    podLoad: {
+      'pricer-a-1': { role: 'pricer', zone: 'zone-a', slots: 2, served: 300, utilization: 0.9, peakUtilization: 1, maxQueueLength: 12, queueDelayMeanMs: 40, worstQueueDelayP99Ms: 310, eventLoopDelayP99Ms: 4 },
+      'publisher-a': { role: 'publisher', zone: 'zone-a', slots: 1, served: 400, utilization: 0.3, peakUtilization: 0.5, maxQueueLength: 3, queueDelayMeanMs: 2, worstQueueDelayP99Ms: 20, eventLoopDelayP99Ms: 4 },
+    },
+    noisyNeighbour: { pod: 'pricer-b-1', factor: 0.3, fromFraction: 0.1, toFraction: 0.2, fromS: 0.8, toS: 1.6, shareDuring: 0.04, capacityShareDuring: 0.057, callsDuring: 50 },
+    startupMs: 1000,
+    loadMs: 8000,
+    traceDir: '/nowhere',
+    logDir: '/nowhere',
+  };
+  const sum = summarizeArm(arm);
+  assert.equal(sum.pods[0]!.load?.maxQueueLength, 12);
+  assert.equal(sum.publishers[0]!.pod, 'publisher-a');
+  const text = formatArm(sum).join('\n');
+  assert.match(text, /pricer-a-1\s+zone-a\s+300\s+75\.0%\s+12\.5\s+40\.0\s+90\.0%\s+12\s+310\.0/);
+  assert.match(text, /publisher-a\s+zone-a\s+400\s+30\.0%\s+3\s+20\.0/);
+  assert.match(text, /noisy neighbour: pricer-b-1 kept 30\.0% of its CPU from 0\.8s to 1\.6s; it answered 4\.0% of the calls then \(its share of the fleet's capacity: 5\.7%/);
+  const fair = summarizeArm({ ...arm, mode: 'fairway', final: stats({ 'pricer-a-1': pod('zone-a', 100), 'pricer-b-1': pod('zone-b', 100) }, { p99Ms: 20 }) });
+  assert.match(formatComparison(fair, sum).join('\n'), /p99 ms:\s+20\s+40\s+\(Fairway's p99 is 0\.50 x pick_first's\)/);
 });

@@ -3,6 +3,7 @@
  * otherwise (CI logs, pipes). Pure formatting: the runner feeds it the driver's stats.
  */
 import type { DriverStats } from './stats.js';
+import type { PodLoadReport } from './pod-load.js';
 
 export interface ViewState {
   readonly title: string;
@@ -12,9 +13,14 @@ export interface ViewState {
   readonly stats?: DriverStats;
   /** Pod names to show even before they answer (so the table does not jump). */
   readonly podNames: readonly string[];
+  /** Each pricer's and publisher's latest own report: its queue and utilization over the last second. */
+  readonly podLoad?: Readonly<Record<string, PodLoadReport>>;
+  /** What the noisy neighbour is doing, if the run has one. */
+  readonly noisyNeighbour?: string;
 }
 
 const pct = (x: number) => (Number.isFinite(x) ? `${(x * 100).toFixed(1)}%` : '-');
+const pct0 = (x: number) => (Number.isFinite(x) ? `${(x * 100).toFixed(0)}%` : '-');
 const pad = (s: string | number, n: number) => String(s).padEnd(n);
 const lpad = (s: string | number, n: number) => String(s).padStart(n);
 
@@ -39,17 +45,26 @@ export function renderTable(v: ViewState): string[] {
     `${v.title}  ${bar(v.elapsedMs / v.durationMs, 30)} ${secs.toFixed(0)}s / ${(v.durationMs / 1000).toFixed(0)}s`,
   );
   lines.push(`rolling restart: ${v.restart}`);
+  if (v.noisyNeighbour) lines.push(`noisy neighbour: ${v.noisyNeighbour}`);
   lines.push(
-    `${pad('pricer pod', 18)}${pad('zone', 8)}${lpad('share', 7)}  ${pad('', 20)}${lpad('last 1s', 8)}${lpad('in-flight', 10)}${lpad('p50 ms', 8)}${lpad('p99 ms', 8)}${lpad('starts', 7)}`,
+    `${pad('pricer pod', 18)}${pad('zone', 8)}${lpad('share', 7)}  ${pad('', 20)}${lpad('last 1s', 8)}${lpad('queue', 7)}${lpad('util', 6)}${lpad('p50 ms', 8)}${lpad('p99 ms', 8)}${lpad('starts', 7)}`,
   );
   const total = s?.ok ?? 0;
   const names = [...new Set([...v.podNames, ...Object.keys(s?.pods ?? {})])].sort();
   for (const name of names) {
     const p = s?.pods[name];
     const share = p && total > 0 ? p.calls / total : 0;
+    const load = v.podLoad?.[name];
     lines.push(
-      `${pad(name, 18)}${pad(p?.zone ?? '', 8)}${lpad(pct(share), 7)}  ${pad(bar(share * names.length / 2, 18), 20)}${lpad(p?.windowCalls ?? 0, 8)}${lpad(p?.inFlight ?? 0, 10)}${lpad((p?.p50Ms ?? 0).toFixed(1), 8)}${lpad((p?.p99Ms ?? 0).toFixed(1), 8)}${lpad(p?.incarnations.length ?? 0, 7)}`,
+      `${pad(name, 18)}${pad(p?.zone ?? '', 8)}${lpad(pct(share), 7)}  ${pad(bar(share * names.length / 2, 18), 20)}${lpad(p?.windowCalls ?? 0, 8)}${lpad(load ? load.queueLength : '-', 7)}${lpad(load ? pct0(load.utilization) : '-', 6)}${lpad((p?.p50Ms ?? 0).toFixed(1), 8)}${lpad((p?.p99Ms ?? 0).toFixed(1), 8)}${lpad(p?.incarnations.length ?? 0, 7)}` +
+        (load && load.capacityFactor < 1 ? `  <- ${pct0(load.capacityFactor)} CPU (noisy neighbour)` : ''),
     );
+  }
+  const publishers = Object.values(v.podLoad ?? {})
+    .filter((l) => l.role === 'publisher')
+    .sort((a, b) => a.instance.localeCompare(b.instance));
+  if (publishers.length > 0) {
+    lines.push(`publishers (queue / util): ${publishers.map((l) => `${l.instance} ${l.queueLength} / ${pct0(l.utilization)}`).join('   ')}`);
   }
   if (s) {
     lines.push(
@@ -69,13 +84,19 @@ export function renderLine(v: ViewState): string {
   const s = v.stats;
   const t = `t=${(v.elapsedMs / 1000).toFixed(0)}s/${(v.durationMs / 1000).toFixed(0)}s`;
   if (!s) return `${t} waiting for the driver`;
+  // Each pricer's share of the calls, then (when pods report their load) its queue and utilization now.
   const shares = Object.entries(s.pods)
     .sort(([a], [b]) => a.localeCompare(b))
-    .map(([n, p]) => `${n.replace(/^pricer-/, '')}=${s.ok > 0 ? ((p.calls / s.ok) * 100).toFixed(0) : 0}%`)
+    .map(([n, p]) => {
+      const load = v.podLoad?.[n];
+      const share = `${n.replace(/^pricer-/, '')}=${s.ok > 0 ? ((p.calls / s.ok) * 100).toFixed(0) : 0}%`;
+      return load ? `${share}(q${load.queueLength},${pct0(load.utilization)}${load.capacityFactor < 1 ? `,cpu${pct0(load.capacityFactor)}` : ''})` : share;
+    })
     .join(' ');
   return (
     `${t} sent=${s.sent} ok=${s.ok} failed=${s.failed} inflight=${s.inFlight} in-zone=${pct(inZoneFraction(s))} ` +
-    `retries=${s.retries} p50=${s.p50Ms.toFixed(1)}ms p99=${s.p99Ms.toFixed(1)}ms | ${shares} | restart: ${v.restart}`
+    `retries=${s.retries} p50=${s.p50Ms.toFixed(1)}ms p99=${s.p99Ms.toFixed(1)}ms | ${shares} | restart: ${v.restart}` +
+    (v.noisyNeighbour ? ` | noisy neighbour: ${v.noisyNeighbour}` : '')
   );
 }
 

@@ -34,3 +34,7 @@ export { defineJsonService } from './json-service.js';
 export type { JsonMethodKind, JsonService, JsonServiceDefinition } from './json-service.js';
 export { startGoPeer, runGoClient, startCcorePeer, startJavaPeer, buildGoPeers, buildJavaPeer } from './real-peers.js';
 export type { PeerProcess, GoPeerOptions, GoClientResult } from './real-peers.js';
+export { createFakeTimers } from './fake-clock.js';
+export type { FakeTimers } from './fake-clock.js';
+export { createPod, meanServiceTimeMs, PodOverloadedError, PodStoppedError } from './pod/pod-model.js';
+export type { Pod, PodOptions, PodServed, PodServeOptions, PodStats, PodTimers, ServiceTimeDistribution } from './pod/pod-model.js';

@@ -2,7 +2,7 @@
  * Entry point of a backend child process (see `startBackendProcess`). Options come as JSON in argv[2];
  * prints `{"ready":true,"port":N}` on stdout once listening; answers IPC messages
  * `{type:'counts'}`, `{type:'setServiceTime', serviceTimeMs, jitterMs}`, `{type:'setFailCode', code}`,
- * `{type:'stop'}` (graceful, then exits).
+ * `{type:'podStats'}`, `{type:'setCapacityFactor', factor}`, `{type:'stop'}` (graceful, then exits).
  */
 import { startEchoBackend } from './echo-backend.js';
 import type { EchoBackendOptions } from './echo-backend.js';
@@ -13,6 +13,7 @@ interface Msg {
   readonly serviceTimeMs?: number;
   readonly jitterMs?: number;
   readonly code?: number;
+  readonly factor?: number;
 }
 
 async function main(): Promise<void> {
@@ -28,6 +29,17 @@ async function main(): Promise<void> {
       case 'setServiceTime':
         backend.setServiceTime(msg.serviceTimeMs ?? 0, msg.jitterMs);
         answer(true);
+        break;
+      case 'podStats':
+        answer(backend.pod.stats());
+        break;
+      case 'setCapacityFactor':
+        try {
+          backend.pod.setCapacityFactor(msg.factor ?? Number.NaN);
+          answer(true);
+        } catch (e) {
+          answer({ error: (e as Error).message });
+        }
         break;
       case 'setFailCode':
         backend.setFailCode(msg.code || undefined);

@@ -8,6 +8,7 @@ import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { EchoBackendOptions, EchoCounts } from './echo-backend.js';
+import type { PodStats } from '../pod/pod-model.js';
 import { childNodeArgs } from '../child-node.js';
 
 const here = typeof __dirname === 'string' ? __dirname : dirname(fileURLToPath(import.meta.url));
@@ -23,6 +24,10 @@ export interface BackendProcess {
   counts(timeoutMs?: number): Promise<EchoCounts>;
   setServiceTime(serviceTimeMs: number, jitterMs?: number): Promise<void>;
   setFailCode(code: number | undefined): Promise<void>;
+  /** The serving pod's figures (utilization, queue, queueing delay, capacity). */
+  podStats(timeoutMs?: number): Promise<PodStats>;
+  /** A noisy neighbour: the pod keeps `factor` (0 < factor <= 1) of its capacity. Rejects on a bad factor. */
+  setCapacityFactor(factor: number): Promise<void>;
   /** Sends a signal (default SIGKILL) and waits for the exit. */
   kill(signal?: NodeJS.Signals): Promise<void>;
   /** SIGSTOP: the process freezes, its sockets stay open (a half-open peer). */
@@ -109,6 +114,11 @@ export async function startBackendProcess(options: EchoBackendOptions & { readon
     counts: (timeoutMs) => ask({ type: 'counts' }, timeoutMs) as Promise<EchoCounts>,
     setServiceTime: async (serviceTimeMs, jitterMs) => void (await ask({ type: 'setServiceTime', serviceTimeMs, jitterMs })),
     setFailCode: async (code) => void (await ask({ type: 'setFailCode', code: code ?? 0 })),
+    podStats: (timeoutMs) => ask({ type: 'podStats' }, timeoutMs) as Promise<PodStats>,
+    setCapacityFactor: async (factor) => {
+      const answer = (await ask({ type: 'setCapacityFactor', factor })) as true | { error: string };
+      if (answer !== true) throw new RangeError(answer.error);
+    },
     kill,
     stop: () => void child.kill('SIGSTOP'),
     cont: () => void child.kill('SIGCONT'),

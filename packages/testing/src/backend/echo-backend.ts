@@ -1,8 +1,12 @@
 /**
- * A real grpc-js backend for the Echo test service, in this process: configurable service time, jitter,
- * forced error status, its own id and zone in every reply, and call counts.
+ * A real grpc-js backend for the Echo test service, in this process: every call (and every streamed reply) is
+ * served by a pod with a capacity (`../pod/pod-model.ts`): by default one with unlimited slots and a uniform
+ * service time (`serviceTimeMs` + up to `jitterMs`), i.e. an async sleep; with `capacity`, finite slots, a
+ * queue, a tailed service time and the pod's events. Also: forced error status, its own id and zone in every
+ * reply, and call counts.
  */
-import { Server, ServerCredentials, Metadata } from '@grpc/grpc-js';
+import type { EventEmitter } from 'node:events';
+import { Server, ServerCredentials, Metadata, status } from '@grpc/grpc-js';
 import type {
   ServerDuplexStream,
   ServerReadableStream,
@@ -12,6 +16,8 @@ import type {
 } from '@grpc/grpc-js';
 import { loadEcho } from './echo-proto.js';
 import type { EchoReply, EchoRequest } from './echo-proto.js';
+import { createPod, PodOverloadedError } from '../pod/pod-model.js';
+import type { Pod, PodOptions, ServiceTimeDistribution } from '../pod/pod-model.js';
 
 export interface EchoBackendOptions {
   /** Port to listen on; default 0 (any free port). */
@@ -25,10 +31,16 @@ export interface EchoBackendOptions {
   readonly id?: string;
   /** Reported in replies; default ''. */
   readonly zone?: string;
-  /** Time each call (and each streamed reply) takes, ms. Default 0. */
+  /** Time each call (and each streamed reply) takes, ms, with unlimited slots (an async sleep). Default 0. Not with `capacity`. */
   readonly serviceTimeMs?: number;
-  /** Uniform random extra time per call, 0..jitterMs ms. Default 0. */
+  /** Uniform random extra time per call, 0..jitterMs ms. Default 0. Not with `capacity`. */
   readonly jitterMs?: number;
+  /**
+   * Serve through a pod with this capacity (slots, queue bound, service-time distribution, cold start, pauses):
+   * calls beyond its slots queue, and one beyond its queue bound is answered RESOURCE_EXHAUSTED. Default: an
+   * unlimited-slot pod with `serviceTimeMs`/`jitterMs`.
+   */
+  readonly capacity?: PodOptions;
   /** When set, every call ends with this status code (after the service time). Default none. */
   readonly failCode?: number;
 }
@@ -54,7 +66,9 @@ export interface EchoBackend {
   readonly id: string;
   readonly zone: string;
   readonly counts: EchoCounts;
-  /** Changes the service time (ms) and jitter of calls that start from now on. */
+  /** The pod that serves the calls: its `stats()` (utilization, queue, queueing delay), `setCapacityFactor` (a noisy neighbour). */
+  readonly pod: Pod;
+  /** Changes the service time (ms) and jitter of calls that get a slot from now on (a uniform distribution). */
   setServiceTime(serviceTimeMs: number, jitterMs?: number): void;
   /** Every later call ends with this status (undefined: normal replies again). */
   setFailCode(code: number | undefined): void;
@@ -64,30 +78,52 @@ export interface EchoBackend {
   forceStop(): void;
 }
 
+/** What `serveOne` needs of a grpc-js server call. */
+type CancellableCall = Pick<EventEmitter, 'on' | 'removeListener'> & { readonly cancelled: boolean };
+
 /** Starts an Echo backend on loopback. */
 export async function startEchoBackend(options: EchoBackendOptions = {}): Promise<EchoBackend> {
   const host = options.host ?? '127.0.0.1';
+  if (options.capacity && (options.serviceTimeMs !== undefined || options.jitterMs !== undefined)) {
+    throw new TypeError('startEchoBackend: give either capacity (a pod) or serviceTimeMs/jitterMs (an unlimited one), not both');
+  }
   let serviceTimeMs = options.serviceTimeMs ?? 0;
   let jitterMs = options.jitterMs ?? 0;
+  const uniform = (): ServiceTimeDistribution =>
+    jitterMs > 0 ? { kind: 'uniform', minMs: serviceTimeMs, maxMs: serviceTimeMs + jitterMs } : { kind: 'fixed', ms: serviceTimeMs };
+  const pod = createPod(options.capacity ?? { slots: Infinity, serviceTime: uniform() });
   let failCode = options.failCode;
   const counts: EchoCounts = { unary: 0, serverStream: 0, clientStream: 0, bidi: 0, total: 0, cancelled: 0, inFlight: 0 };
   const server = new Server();
-  const timers = new Set<NodeJS.Timeout>();
+  /** Calls being served, so that a forced stop can end them. */
+  const live = new Set<AbortController>();
   let id = options.id ?? '';
   let zone = options.zone ?? '';
   let address = '';
 
-  const delayFor = (req: EchoRequest | undefined): number =>
-    serviceTimeMs + (jitterMs > 0 ? Math.random() * jitterMs : 0) + (req?.delay_ms ?? 0);
-  const wait = (ms: number, isCancelled: () => boolean): Promise<boolean> =>
-    new Promise((resolve) => {
-      if (ms <= 0) return resolve(!isCancelled());
-      const t = setTimeout(() => {
-        timers.delete(t);
-        resolve(!isCancelled());
-      }, ms);
-      timers.add(t);
-    });
+  type Outcome = 'served' | 'cancelled' | { code: number; details: string };
+  /**
+   * One unit of work (a call, or one streamed reply) through the pod; a cancelled call (or a forced stop) frees
+   * its slot or queue place at once.
+   */
+  const serveOne = async (req: EchoRequest | undefined, call: CancellableCall): Promise<Outcome> => {
+    if (call.cancelled) return 'cancelled';
+    const abort = new AbortController();
+    const onCancel = () => abort.abort(new Error('call cancelled'));
+    call.on('cancelled', onCancel);
+    live.add(abort);
+    try {
+      await pod.serve(abort.signal, { extraServiceMs: Math.max(0, req?.delay_ms ?? 0) });
+      return call.cancelled ? 'cancelled' : 'served';
+    } catch (e) {
+      if (abort.signal.aborted || call.cancelled) return 'cancelled';
+      if (e instanceof PodOverloadedError) return { code: status.RESOURCE_EXHAUSTED, details: `${id}: ${e.message}` };
+      return { code: status.UNAVAILABLE, details: `${id}: ${(e as Error).message}` };
+    } finally {
+      live.delete(abort);
+      call.removeListener('cancelled', onCancel);
+    }
+  };
   const reply = (message: string, callNumber: number, sequence: number, peer: string): EchoReply => ({
     message,
     server_id: id,
@@ -110,6 +146,7 @@ export async function startEchoBackend(options: EchoBackendOptions = {}): Promis
     return counts.total;
   };
   const failure = (code: number) => ({ code, details: `${id} configured to fail with ${code}`, metadata: new Metadata() });
+  const refusal = (o: { code: number; details: string }) => ({ ...o, metadata: new Metadata() });
 
   const { service } = loadEcho();
   server.addService(service, {
@@ -117,11 +154,12 @@ export async function startEchoBackend(options: EchoBackendOptions = {}): Promis
       const n = begin('unary');
       try {
         const code = call.request.fail_code || failCode;
-        const alive = await wait(delayFor(call.request), () => call.cancelled);
-        if (!alive) {
+        const outcome = await serveOne(call.request, call);
+        if (outcome === 'cancelled') {
           counts.cancelled++;
           return;
         }
+        if (outcome !== 'served') return callback(refusal(outcome));
         if (code) return callback(failure(code));
         call.sendMetadata(echoMetadata(call.metadata));
         callback(null, reply(call.request.message ?? '', n, 1, call.getPeer()), echoMetadata(call.metadata));
@@ -136,13 +174,13 @@ export async function startEchoBackend(options: EchoBackendOptions = {}): Promis
         const code = call.request.fail_code || failCode;
         const total = Math.max(1, call.request.count ?? 1);
         for (let i = 1; i <= total; i++) {
-          const alive = await wait(delayFor(call.request), () => call.cancelled);
-          if (!alive) {
+          const outcome = await serveOne(call.request, call);
+          if (outcome === 'cancelled') {
             counts.cancelled++;
             return;
           }
-          if (code) {
-            call.emit('error', failure(code));
+          if (outcome !== 'served' || code) {
+            call.emit('error', outcome !== 'served' ? refusal(outcome) : failure(code as number));
             return;
           }
           call.write(reply(call.request.message ?? '', n, i, call.getPeer()));
@@ -163,11 +201,12 @@ export async function startEchoBackend(options: EchoBackendOptions = {}): Promis
       call.on('error', () => undefined);
       call.on('end', async () => {
         try {
-          const alive = await wait(delayFor(last), () => call.cancelled);
-          if (!alive) {
+          const outcome = await serveOne(last, call);
+          if (outcome === 'cancelled') {
             counts.cancelled++;
             return;
           }
+          if (outcome !== 'served') return callback(refusal(outcome));
           const code = last?.fail_code || failCode;
           if (code) return callback(failure(code));
           callback(null, reply(messages.join(','), n, messages.length, call.getPeer()), echoMetadata(call.metadata));
@@ -191,11 +230,11 @@ export async function startEchoBackend(options: EchoBackendOptions = {}): Promis
       call.on('data', (req: EchoRequest) => {
         const i = ++seq;
         chain = chain.then(async () => {
-          const alive = await wait(delayFor(req), () => call.cancelled);
-          if (!alive || done) return;
+          const outcome = await serveOne(req, call);
+          if (outcome === 'cancelled' || done) return;
           const code = req.fail_code || failCode;
-          if (code) {
-            call.emit('error', failure(code));
+          if (outcome !== 'served' || code) {
+            call.emit('error', outcome !== 'served' ? refusal(outcome) : failure(code as number));
             finish();
             return;
           }
@@ -235,9 +274,11 @@ export async function startEchoBackend(options: EchoBackendOptions = {}): Promis
       return zone;
     },
     counts,
+    pod,
     setServiceTime(ms, jitter) {
       serviceTimeMs = ms;
       if (jitter !== undefined) jitterMs = jitter;
+      pod.setServiceTime(uniform());
     },
     setFailCode(code) {
       failCode = code;
@@ -245,13 +286,14 @@ export async function startEchoBackend(options: EchoBackendOptions = {}): Promis
     stop() {
       return new Promise<void>((resolve) => {
         server.tryShutdown(() => {
-          for (const t of timers) clearTimeout(t);
+          pod.stop();
           resolve();
         });
       });
     },
     forceStop() {
-      for (const t of timers) clearTimeout(t);
+      pod.stop();
+      for (const a of live) a.abort(new Error('backend stopped'));
       server.forceShutdown();
     },
   };
