@@ -124,26 +124,6 @@ function installExitHook(): void {
 }
 
 /**
- * A free TCP port on 127.0.0.1 (bind to port 0, read, close).
- *
- * @deprecated Racy: between the close and the caller's bind, another process (an outgoing connection, say) can
- * take the port. Bind port 0 yourself and read the port you got; for an address nothing answers on, use
- * `startRefusingEndpoint()`. Kept only for code outside packages/ and test/ that has not moved yet.
- */
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.unref();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      const port = typeof addr === 'object' && addr ? addr.port : 0;
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
-/**
  * Ports for etcd, which cannot listen on port 0 and tell us (its cluster configuration names every peer URL up
  * front). They are drawn at random below the kernel's ephemeral range, so an outgoing connection of another
  * process can never hold one; a listener that does is met by starting again on other ports (see `startEtcd`).

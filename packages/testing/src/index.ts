@@ -2,7 +2,7 @@ export { createFakeClock } from './fake-clock.js';
 export type { FakeClock } from './fake-clock.js';
 export { createSeededRandom } from './seeded-random.js';
 export type { RandomSource } from './seeded-random.js';
-export { startEtcd, startEtcdForSuite, freePort } from './etcd-harness.js';
+export { startEtcd, startEtcdForSuite } from './etcd-harness.js';
 export type { EtcdHarness, EtcdHarnessOptions, EtcdMember, EtcdTlsMaterial } from './etcd-harness.js';
 export { startKubeApiStandIn, makeEndpointSlice } from './kube-api/server.js';
 export type { KubeApiStandIn, KubeApiStandInOptions, KubeApiToken, KubeApiRequestRecord, SliceSpec, SliceEndpointSpec } from './kube-api/server.js';
