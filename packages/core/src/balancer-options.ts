@@ -5,6 +5,8 @@
  * @packageDocumentation
  */
 import type { ZoneMode } from './contracts.js';
+import { resolveEjectionOptions, type EjectionEvent, type EjectionOptions, type ResolvedEjectionOptions } from './ejection.js';
+import { resolveSlowStartOptions, type ResolvedSlowStartOptions, type SlowStartOptions } from './slow-start.js';
 
 /** Options of a balancer. Every field is optional; the defaults are justified field by field. */
 export interface BalancerOptions {
@@ -84,6 +86,19 @@ export interface BalancerOptions {
   zoneOrder?: readonly string[];
   /** Called on every zone mode change (for logs and metrics). Must not throw; exceptions are ignored. */
   onZoneModeChange?: (from: ZoneMode, to: ZoneMode, why: string) => void;
+  /**
+   * Outlier ejection (see `ejection.ts`): consecutive failures or timeouts (5), success-rate and latency
+   * outliers; at most 10 % of the set, never the last endpoint; 30 s growing to 300 s; one probe re-admits.
+   * Default on with the defaults of {@link EjectionOptions}; `false` turns it off.
+   */
+  ejection?: EjectionOptions | false;
+  /** Called on every ejection, ejection probe and re-admission (for span events, metrics, logs). Must not throw; exceptions are ignored. */
+  onEjection?: (event: EjectionEvent) => void;
+  /**
+   * Slow start (see `slow-start.ts`): a new endpoint's weight ramps from 10 % over 10 s, measured against
+   * the age of the set's oldest endpoint. Default on; `false` turns it off.
+   */
+  slowStart?: SlowStartOptions | false;
 }
 
 /** Options with every default applied. */
@@ -100,6 +115,9 @@ export interface ResolvedBalancerOptions {
   readonly minZoneEvaluationIntervalMs: number;
   readonly zoneOrder: readonly string[] | undefined;
   readonly onZoneModeChange: ((from: ZoneMode, to: ZoneMode, why: string) => void) | undefined;
+  readonly ejection: ResolvedEjectionOptions | undefined;
+  readonly onEjection: ((event: EjectionEvent) => void) | undefined;
+  readonly slowStart: ResolvedSlowStartOptions | undefined;
 }
 
 export const BALANCER_DEFAULTS = {
@@ -138,6 +156,9 @@ export function resolveBalancerOptions(o: BalancerOptions = {}): ResolvedBalance
   if (o.onZoneModeChange !== undefined && typeof o.onZoneModeChange !== 'function') {
     throw new TypeError('Balancer option onZoneModeChange must be a function');
   }
+  if (o.onEjection !== undefined && typeof o.onEjection !== 'function') {
+    throw new TypeError('Balancer option onEjection must be a function');
+  }
   if (o.spikeCapFactor !== undefined && o.spikeCapFactor < 1) {
     throw new RangeError(`Balancer option spikeCapFactor must be >= 1, got ${o.spikeCapFactor}`);
   }
@@ -157,5 +178,8 @@ export function resolveBalancerOptions(o: BalancerOptions = {}): ResolvedBalance
     minZoneEvaluationIntervalMs: positive('minZoneEvaluationIntervalMs', o.minZoneEvaluationIntervalMs, d.minZoneEvaluationIntervalMs),
     zoneOrder: o.zoneOrder,
     onZoneModeChange: o.onZoneModeChange,
+    ejection: resolveEjectionOptions(o.ejection),
+    onEjection: o.onEjection,
+    slowStart: resolveSlowStartOptions(o.slowStart),
   };
 }

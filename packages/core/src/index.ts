@@ -55,3 +55,7 @@ export type { EndpointStats } from './endpoint-stats.js';
 export type { PickHandle, PickOutcome } from './pick-handle.js';
 export { PROBE_PENDING_COST_MS, AGREE_WEIGHT } from './peak-ewma.js';
 export { RETIRED_PER_INSTANCE } from './newest-incarnation.js';
+export { EJECTION_DEFAULTS, resolveEjectionOptions, maxEjected } from './ejection.js';
+export type { EjectionOptions, ResolvedEjectionOptions, EjectionEvent, EjectionReason } from './ejection.js';
+export { SLOW_START_DEFAULTS, resolveSlowStartOptions, slowStartFactor } from './slow-start.js';
+export type { SlowStartOptions, ResolvedSlowStartOptions } from './slow-start.js';
