@@ -88,7 +88,7 @@ export interface BalancerOptions {
   onZoneModeChange?: (from: ZoneMode, to: ZoneMode, why: string) => void;
   /**
    * Outlier ejection (see `ejection.ts`): consecutive failures or timeouts (5), success-rate and latency
-   * outliers; at most 10 % of the set, never the last endpoint; 30 s growing to 300 s; one probe re-admits.
+   * outliers; at most 10 % of the set, never the last endpoint; 10 s growing to 300 s; one probe re-admits.
    * Default on with the defaults of {@link EjectionOptions}; `false` turns it off.
    */
   ejection?: EjectionOptions | false;

@@ -172,8 +172,10 @@ describe('recovery from a stall of many samples (recovery probes)', { timeout: 6
   }
 
   test('a 5 s stall (every attempt times out): back to a fair share within 4 s of its end; without probes (tower) > 25 s', () => {
-    const withProbes = recoveryAfterStall({});
-    const towerLike = recoveryAfterStall({ recoveryProbeMs: Infinity });
+    // Ejection off: this measures the recovery probes alone (with ejection on, five timeouts in a row eject the
+    // endpoint, and its return is the ejection's business: see the ejection simulations).
+    const withProbes = recoveryAfterStall({ ejection: false });
+    const towerLike = recoveryAfterStall({ recoveryProbeMs: Infinity, ejection: false });
     console.log(`back above a 6 % share ${withProbes} ms after the stall ended; without recovery probes ${towerLike} ms`);
     // Probes after the first timeouts (~5.5 s) at +0.25 s, then waits of 0.5, 1 and 2 s while the stall lasts
     // (each probe times out after 500 ms): the next wait, 4 s at most, ends by ~14 s with a normal answer.

@@ -30,7 +30,9 @@ export interface EjectionOptions {
   consecutiveFailures?: number;
   /**
    * First ejection time, ms; the n-th ejection in a row lasts `n x baseEjectionMs`, capped at
-   * `maxEjectionMs`. Default 30_000 (Envoy's base_ejection_time).
+   * `maxEjectionMs`. Default 10_000: shorter than Envoy's 30 s because a return costs one probe call, not a
+   * share of the traffic, and a stall that ends (a 5 s GC pause) should not cost a pod's capacity for 30 s
+   * (Finagle's failure accrual starts its back-off at 5 s).
    */
   baseEjectionMs?: number;
   /** Longest ejection, ms. Default 300_000 (Envoy's max_ejection_time). */
@@ -73,7 +75,7 @@ export interface ResolvedEjectionOptions {
 
 export const EJECTION_DEFAULTS: ResolvedEjectionOptions = {
   consecutiveFailures: 5,
-  baseEjectionMs: 30_000,
+  baseEjectionMs: 10_000,
   maxEjectionMs: 300_000,
   maxEjectedPercent: 10,
   intervalMs: 10_000,
