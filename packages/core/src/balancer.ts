@@ -111,7 +111,7 @@ export class Balancer implements ReleaseSink {
     if (added.length > 0 || removed.length > 0) this.medianAtMs = Number.NEGATIVE_INFINITY;
     if (removed.length > 0) {
       let oldest = Number.NaN;
-      for (const st of this.endpoints.values()) if (!(st.firstReadyMs >= oldest)) oldest = st.firstReadyMs;
+      for (const st of this.endpoints.values()) if (st.firstReadyMs < oldest || oldest !== oldest) oldest = st.firstReadyMs; // NaN: never READY
       this.oldestReadyMs = oldest;
     }
     return { added, removed, kept };
@@ -277,7 +277,9 @@ export class Balancer implements ReleaseSink {
     if (e.ejection === 'probe' && e.inFlight > 0) return PROBE_PENDING_COST_MS + e.inFlight;
     const cost = costFrom(e, rttMs);
     const ss = this.o.slowStart;
-    if (ss === undefined || cost >= PROBE_PENDING_COST_MS) return cost;
+    // Not before the first answer: the newcomer's single probe (valued at the median) comes first, so it is
+    // connected and measured while its share ramps.
+    if (ss === undefined || !e.answered || cost >= PROBE_PENDING_COST_MS) return cost;
     const age = nowMs - e.firstReadyMs;
     return age < ss.windowMs ? cost / slowStartFactor(age, nowMs - this.oldestReadyMs, ss) : cost;
   }
