@@ -183,15 +183,15 @@ export class ConcurrencyLimiter {
     this.windowStartMs = nowMs;
     this.windows++;
     // The long RTT stands for "no queueing". It follows a faster window at once, and a slower one (an EMA over
-    // `longWindow` windows) only when the window started with at most `minLimit` in flight: then this client
-    // added no queue of its own beyond the floor, so a service that became slower for good is still learnt
-    // (the limit falls to the floor, and the floor's samples teach the new latency). Gradient2 feeds every
+    // `longWindow` windows) only when the window's calls started with at most `minLimit + queueSize` in flight:
+    // then this client added no queue of its own beyond the floor and its headroom, so a service that became
+    // slower for good is still learnt (the limit falls to the floor, whose samples teach the new latency). Gradient2 feeds every
     // sample into a 600-sample average: under sustained overload at thousands of calls per second that average
     // drifts up to the queued latency within seconds, the gradient returns to 1 and the limit climbs to
     // maxLimit (measured in the B11 simulation: limit 200, p99 of answered calls 5x the service time).
     if (this.windows <= WARMUP_SAMPLES) this.longRttMs += (short - this.longRttMs) / this.windows;
     else if (short < this.longRttMs) this.longRttMs = short;
-    else if (peakInFlight <= o.minLimit) this.longRttMs += (short - this.longRttMs) * (2 / (o.longWindow + 1));
+    else if (peakInFlight <= o.minLimit + o.queueSize) this.longRttMs += (short - this.longRttMs) * (2 / (o.longWindow + 1));
     if (peakInFlight < this.estimate / 2) return; // the caller limits the rate, not the servers: no evidence
     const gradient = Math.max(0.5, Math.min(1, (o.rttTolerance * this.longRttMs) / short));
     const target = this.estimate * gradient + o.queueSize;
