@@ -59,6 +59,9 @@ export const CONCURRENCY_LIMIT_DEFAULTS: ResolvedConcurrencyLimitOptions = {
   longWindow: 600,
 };
 
+/** How the details of a refusal start (see {@link ConcurrencyLimiter.refusal}). */
+export const CONCURRENCY_LIMIT_REFUSAL_PREFIX = 'Fairway adaptive concurrency limit reached';
+
 /** The first windows of the long RTT are a plain average (Gradient2's warm-up). */
 const WARMUP_SAMPLES = 10;
 
@@ -163,7 +166,7 @@ export class ConcurrencyLimiter {
 
   /** Why a call was refused, for the RESOURCE_EXHAUSTED details. */
   refusal(): string {
-    return `Fairway adaptive concurrency limit reached: ${this.inFlightNow} calls in flight, limit ${this.limit} (adapted from latency: long-term RTT ${this.longRttMs.toFixed(1)} ms)`;
+    return `${CONCURRENCY_LIMIT_REFUSAL_PREFIX}: ${this.inFlightNow} calls in flight, limit ${this.limit} (adapted from latency: long-term RTT ${this.longRttMs.toFixed(1)} ms)`;
   }
 
   private sample(rttMs: number, inFlight: number, nowMs: number): void {

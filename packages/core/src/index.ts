@@ -59,5 +59,5 @@ export { EJECTION_DEFAULTS, resolveEjectionOptions, maxEjected } from './ejectio
 export type { EjectionOptions, ResolvedEjectionOptions, EjectionEvent, EjectionReason } from './ejection.js';
 export { SLOW_START_DEFAULTS, resolveSlowStartOptions, slowStartFactor } from './slow-start.js';
 export type { SlowStartOptions, ResolvedSlowStartOptions } from './slow-start.js';
-export { ConcurrencyLimiter, createConcurrencyLimiter, resolveConcurrencyLimitOptions, CONCURRENCY_LIMIT_DEFAULTS } from './concurrency-limit.js';
+export { ConcurrencyLimiter, createConcurrencyLimiter, resolveConcurrencyLimitOptions, CONCURRENCY_LIMIT_DEFAULTS, CONCURRENCY_LIMIT_REFUSAL_PREFIX } from './concurrency-limit.js';
 export type { ConcurrencyLimitOptions, ResolvedConcurrencyLimitOptions, LimitTicket } from './concurrency-limit.js';

@@ -157,6 +157,11 @@ export class FairwayLoadBalancer implements LoadBalancer {
       ...(settings.zone !== undefined ? { clientZone: settings.zone } : {}),
       decayMs: settings.decayMs,
       zoneBand: { low: settings.zoneBandLow, high: settings.zoneBandHigh },
+      ...(settings.outlierEjection !== undefined ? { ejection: settings.outlierEjection } : {}),
+      ...(settings.slowStart !== undefined ? { slowStart: settings.slowStart } : {}),
+      // Every ejection, ejection probe and re-admission is a log line with its reason (the CLI's endpoint
+      // table shows the state; span events need the call layer, see the README's "Outlier ejection").
+      onEjection: (e) => this.logger.info(`outlier ejection: ${e.detail}`),
     });
     if (settings.zone === undefined) {
       logOnce(this.logger, 'zone-blind', 'info', 'no zone given (option "zone" or FAIRWAY_ZONE): balancing zone-blind');
