@@ -9,5 +9,5 @@ export { runCli, createProgram, parseDurationMs, EXIT } from './cli.js';
 export type { CliIo } from './cli.js';
 export { openSource, firstAnswer, UsageError, UnreachableError, CLI_SCHEMES } from './sources.js';
 export type { SourceOptions, OpenedSource } from './sources.js';
-export { rowsOf, formatTable, formatCounts, diffRows, formatDiff } from './table.js';
-export type { EndpointRow, EndpointState, SnapshotDiff } from './table.js';
+export { rowsOf, formatTable, formatCounts, diffRows, formatDiff, balancerRowsOf, formatBalancerTable } from './table.js';
+export type { EndpointRow, EndpointState, SnapshotDiff, BalancerRow } from './table.js';
