@@ -191,6 +191,11 @@ export class Balancer implements ReleaseSink {
       eProbe = oProbe;
       oProbe = tp;
     }
+    const ss = this.o.slowStart;
+    if (ss !== undefined && (nowMs - e.firstReadyMs < ss.windowMs || (o !== undefined && nowMs - o.firstReadyMs < ss.windowMs))) {
+      const why = this.slowStartNote(e, o, nowMs);
+      if (why !== undefined) note = note === undefined ? why : `${note}; ${why}`;
+    }
     if (e.ejection === 'probe') {
       const why = `re-admission probe: ejected (${e.ejectionReason ?? 'unknown'}), back for one call valued at the set median`;
       note = note === undefined ? why : `${note}; ${why}`;
@@ -282,6 +287,18 @@ export class Balancer implements ReleaseSink {
     if (ss === undefined || !e.answered || cost >= PROBE_PENDING_COST_MS) return cost;
     const age = nowMs - e.firstReadyMs;
     return age < ss.windowMs ? cost / slowStartFactor(age, nowMs - this.oldestReadyMs, ss) : cost;
+  }
+
+  /** Says which candidate's cost was divided by its slow-start weight (only while one is ramping and answered). */
+  private slowStartNote(e: EndpointState, o: EndpointState | undefined, nowMs: number): string | undefined {
+    const ss = this.o.slowStart!;
+    const parts: string[] = [];
+    for (const c of o === undefined ? [e] : [e, o]) {
+      const age = nowMs - c.firstReadyMs;
+      if (!c.answered || !(age < ss.windowMs)) continue;
+      parts.push(`${c.info.address} at ${Math.round(100 * slowStartFactor(age, nowMs - this.oldestReadyMs, ss))} % weight`);
+    }
+    return parts.length === 0 ? undefined : `slow start (cost / weight): ${parts.join(', ')}`;
   }
 
   /** Counts an outcome for outlier ejection: ejects on the consecutive rule, ends a re-admission probe. */

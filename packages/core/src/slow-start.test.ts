@@ -54,6 +54,13 @@ describe('slow start', () => {
     const row = () => b.snapshot(clock.now()).find((r) => r.key === added)!;
     assert.equal(row().slowStartFactor, 0.1);
     const first = shareOver(1_000);
+    let explained = '';
+    for (let i = 0; i < 200 && explained === ''; i++) {
+      const h = b.pick(clock.now(), random)!;
+      if (/slow start/.test(h.explanation.reason)) explained = h.explanation.reason;
+      h.release({ kind: 'success', latencyMs: 10 }, clock.now());
+    }
+    assert.match(explained, /slow start \(cost \/ weight\): 10\.0\.0\.4:50051 at 19 % weight/);
     clock.advance(9_000);
     assert.equal(row().slowStartFactor, 1);
     const warm = shareOver(2_000);
