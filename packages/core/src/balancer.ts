@@ -296,7 +296,8 @@ export class Balancer implements ReleaseSink {
     for (const c of o === undefined ? [e] : [e, o]) {
       const age = nowMs - c.firstReadyMs;
       if (!c.answered || !(age < ss.windowMs)) continue;
-      parts.push(`${c.info.address} at ${Math.round(100 * slowStartFactor(age, nowMs - this.oldestReadyMs, ss))} % weight`);
+      const factor = slowStartFactor(age, nowMs - this.oldestReadyMs, ss);
+      if (factor < 1) parts.push(`${c.info.address} at ${Math.round(100 * factor)} % weight`);
     }
     return parts.length === 0 ? undefined : `slow start (cost / weight): ${parts.join(', ')}`;
   }
