@@ -58,6 +58,11 @@ export class Balancer implements ReleaseSink {
   private nextEvaluationMs = Number.NaN;
   /** When the set's oldest endpoint first became READY (slow start's reference); NaN when none has. */
   private oldestReadyMs = Number.NaN;
+  /**
+   * No endpoint ramps after this (ms): the latest `firstReadyMs + windowMs` of an endpoint that became READY
+   * after the oldest. Picks skip all slow-start work once it has passed (or when everyone started together).
+   */
+  private rampEndMs = Number.NEGATIVE_INFINITY;
 
   constructor(options?: BalancerOptions) {
     this.o = resolveBalancerOptions(options);
@@ -131,6 +136,7 @@ export class Balancer implements ReleaseSink {
       if (st.firstReadyMs !== st.firstReadyMs) {
         st.firstReadyMs = nowMs;
         if (!(this.oldestReadyMs <= nowMs)) this.oldestReadyMs = nowMs;
+        else if (nowMs > this.oldestReadyMs && this.o.slowStart !== undefined) this.rampEndMs = Math.max(this.rampEndMs, nowMs + this.o.slowStart.windowMs);
       }
       if (st.ejection !== 'ejected') joinReady(st, this.all, nowMs);
     } else if (st.allIndex >= 0) leaveReady(st, this.all, nowMs);
@@ -191,8 +197,7 @@ export class Balancer implements ReleaseSink {
       eProbe = oProbe;
       oProbe = tp;
     }
-    const ss = this.o.slowStart;
-    if (ss !== undefined && (nowMs - e.firstReadyMs < ss.windowMs || (o !== undefined && nowMs - o.firstReadyMs < ss.windowMs))) {
+    if (nowMs < this.rampEndMs) {
       const why = this.slowStartNote(e, o, nowMs);
       if (why !== undefined) note = note === undefined ? why : `${note}; ${why}`;
     }
@@ -281,6 +286,7 @@ export class Balancer implements ReleaseSink {
   private costOf(e: EndpointState, rttMs: number, nowMs: number): number {
     if (e.ejection === 'probe' && e.inFlight > 0) return PROBE_PENDING_COST_MS + e.inFlight;
     const cost = costFrom(e, rttMs);
+    if (!(nowMs < this.rampEndMs)) return cost;
     const ss = this.o.slowStart;
     // Not before the first answer: the newcomer's single probe (valued at the median) comes first, so it is
     // connected and measured while its share ramps.
@@ -289,17 +295,26 @@ export class Balancer implements ReleaseSink {
     return age < ss.windowMs ? cost / slowStartFactor(age, nowMs - this.oldestReadyMs, ss) : cost;
   }
 
-  /** Says which candidate's cost was divided by its slow-start weight (only while one is ramping and answered). */
+  /**
+   * Says which candidate's cost was divided by its slow-start weight (only while one is ramping and has
+   * answered). Allocates nothing unless a weight is below 1 (so a pick in a set that started together stays
+   * allocation-light).
+   */
   private slowStartNote(e: EndpointState, o: EndpointState | undefined, nowMs: number): string | undefined {
-    const ss = this.o.slowStart!;
-    const parts: string[] = [];
-    for (const c of o === undefined ? [e] : [e, o]) {
-      const age = nowMs - c.firstReadyMs;
-      if (!c.answered || !(age < ss.windowMs)) continue;
-      const factor = slowStartFactor(age, nowMs - this.oldestReadyMs, ss);
-      if (factor < 1) parts.push(`${c.info.address} at ${Math.round(100 * factor)} % weight`);
-    }
-    return parts.length === 0 ? undefined : `slow start (cost / weight): ${parts.join(', ')}`;
+    const a = this.rampingWeight(e, nowMs);
+    const b = o === undefined ? 1 : this.rampingWeight(o, nowMs);
+    if (a === 1 && b === 1) return undefined;
+    const part = (c: EndpointState, f: number) => `${c.info.address} at ${Math.round(100 * f)} % weight`;
+    const parts = a < 1 && b < 1 ? `${part(e, a)}, ${part(o!, b)}` : a < 1 ? part(e, a) : part(o!, b);
+    return `slow start (cost / weight): ${parts}`;
+  }
+
+  /** The slow-start weight factor that `costOf` applies to `c` now (1: none). */
+  private rampingWeight(c: EndpointState, nowMs: number): number {
+    const ss = this.o.slowStart;
+    const age = nowMs - c.firstReadyMs;
+    if (ss === undefined || !c.answered || !(age < ss.windowMs)) return 1;
+    return slowStartFactor(age, nowMs - this.oldestReadyMs, ss);
   }
 
   /** Counts an outcome for outlier ejection: ejects on the consecutive rule, ends a re-admission probe. */
