@@ -68,4 +68,22 @@ describe('slow start', () => {
     assert.ok(first > 0 && first < 0.1, `first second: ${first} (its probe, then a small share)`);
     assert.ok(warm > 0.2, `warm: ${warm}`);
   });
+
+  test('a full rollout (every endpoint replaced): the ramp runs against the new oldest, not against the window alone', () => {
+    const b = createBalancer({ ejection: false });
+    const old = b.update([ep(1), ep(2), ep(3)], 0).added;
+    for (const k of old) b.setReady(k, true, 0);
+    // All three replaced, the new ones READY at 60, 62 and 64 s; the old ones leave at 64 s.
+    const all = [ep(1), ep(2), ep(3), ep(11), ep(12), ep(13)];
+    const added = b.update(all, 60_000).added;
+    added.forEach((k, i) => b.setReady(k, true, 60_000 + 2_000 * i));
+    b.update([ep(11), ep(12), ep(13)], 64_000);
+    const factors = () =>
+      b
+        .snapshot(66_000)
+        .sort((x, y) => x.address.localeCompare(y.address))
+        .map((r) => Number(r.slowStartFactor.toFixed(3)));
+    // Oldest READY for 6 s: weight 1; the others ramp over 6 s (4/6 and 2/6 of it done), not over 10 s.
+    assert.deepEqual(factors(), [1, 0.7, 0.4]);
+  });
 });
