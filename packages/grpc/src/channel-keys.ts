@@ -12,5 +12,7 @@ export const ENDPOINT_INFO_ATTRIBUTE = `${NO_SUBCHANNEL_PREFIX}fairway.endpoints
 export const DISCOVERY_OPTIONS_KEY = `${NO_SUBCHANNEL_PREFIX}fairway.discovery`;
 /** Channel option: the factory's `logger`. */
 export const LOGGER_KEY = `${NO_SUBCHANNEL_PREFIX}fairway.logger`;
+/** Channel option: `(event) => void`, telling the observers' `onEndpointEvent` about ejections. */
+export const ENDPOINT_EVENTS_KEY = `${NO_SUBCHANNEL_PREFIX}fairway.endpoint_events`;
 /** Subchannel option (deliberately NOT prefixed): the endpoint's incarnation. */
 export const INCARNATION_SUBCHANNEL_KEY = 'fairway.incarnation';

@@ -5,7 +5,7 @@
 import type { ChannelOptions } from '@grpc/grpc-js';
 import { resolveConcurrencyLimitOptions } from '@fairway/core';
 import type { CallObserverFactory, ConcurrencyLimitOptions, EjectionOptions, RetryOptions, SlowStartOptions } from '@fairway/core';
-import { DISCOVERY_OPTIONS_KEY, LOGGER_KEY } from './channel-keys.js';
+import { DISCOVERY_OPTIONS_KEY, ENDPOINT_EVENTS_KEY, LOGGER_KEY } from './channel-keys.js';
 import { POLICY_NAME, PolicyConfigError, parseFairwayPolicyConfig } from './policy/config.js';
 import type { FairwayPolicySettings } from './policy/config.js';
 import type { Logger } from './logger.js';
@@ -287,5 +287,17 @@ export function toChannelOptions(resolved: ResolvedOptions, retriesOff: boolean)
   if (retriesOff) out['grpc.enable_retries'] = 0;
   if (resolved.discovery !== undefined) out[DISCOVERY_OPTIONS_KEY] = resolved.discovery;
   if (resolved.logger !== undefined) out[LOGGER_KEY] = resolved.logger;
+  const listeners = resolved.observers.filter((o) => typeof o.onEndpointEvent === 'function');
+  if (listeners.length > 0) {
+    out[ENDPOINT_EVENTS_KEY] = (event: Parameters<NonNullable<CallObserverFactory['onEndpointEvent']>>[0]) => {
+      for (const o of listeners) {
+        try {
+          o.onEndpointEvent!(event);
+        } catch {
+          // an observer must never break a pick
+        }
+      }
+    };
+  }
   return out;
 }

@@ -6,7 +6,7 @@ import { credentials, status } from '@grpc/grpc-js';
 import type { Client } from '@grpc/grpc-js';
 import { startEchoBackend, loadEcho, echoUnary } from '@fairway/testing';
 import type { EchoBackend, EchoResult } from '@fairway/testing';
-import { clientOptions, createClient, parseFairwayPolicyConfig, serviceConfigFor, type Logger } from './index.js';
+import { clientOptions, createClient, parseFairwayPolicyConfig, serviceConfigFor, type EjectionEvent, type Logger } from './index.js';
 
 const { EchoClient } = loadEcho();
 const backends: EchoBackend[] = [];
@@ -37,7 +37,10 @@ test('a pod answering UNAVAILABLE at once is ejected after 2 failures in a row, 
   bad.setServiceTime(0);
   bad.setFailCode(status.UNAVAILABLE);
   const logger = recordingLogger();
+  const events: EjectionEvent[] = [];
+  const observer = { onCallStart: () => ({ onAttemptStart: () => ({ onPick() {}, outgoingHeaders: () => ({}), onEnd() {} }), onEnd() {} }), onEndpointEvent: (e: EjectionEvent) => events.push(e) };
   const client = createClient(EchoClient, `static:///${pods.map((p) => p.address).join(',')}`, credentials.createInsecure(), {
+    observers: [observer],
     outlierEjection: { baseEjectionMs: 4_000, consecutiveFailures: 2 },
     slowStart: false,
     logger,
@@ -74,6 +77,9 @@ test('a pod answering UNAVAILABLE at once is ejected after 2 failures in a row, 
   await run(600);
   await until(() => logger.lines.some((l) => /re-admitted: its re-admission probe answered/.test(l)), 2_000);
   assert.ok(logger.lines.some((l) => /outlier ejection: 127\.0\.0\.1:\d+ re-admitted: its re-admission probe answered/.test(l)), logger.lines.join('\n'));
+  assert.equal(events[0]?.kind, 'ejected', 'observers hear of it (onEndpointEvent)');
+  assert.equal(events[0]?.reason, 'consecutive-failures');
+  assert.equal(events.at(-1)?.kind, 'readmitted');
   assert.ok(bad.counts.total - healedFrom > 20, `calls to the healed pod: ${bad.counts.total - healedFrom}`);
 });
 

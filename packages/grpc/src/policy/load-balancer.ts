@@ -19,7 +19,7 @@ import { connectivityState as ConnectivityState } from '@grpc/grpc-js';
 import type { ChannelOptions } from '@grpc/grpc-js';
 
 import { Balancer, endpointKey } from '@fairway/core';
-import type { EndpointInfo } from '@fairway/core';
+import type { EjectionEvent, EndpointInfo } from '@fairway/core';
 import {
   LeafLoadBalancer,
   QueuePicker,
@@ -28,7 +28,7 @@ import {
   subchannelAddressToString,
 } from '../grpc-internals.js';
 import type { ChannelControlHelper, Endpoint, LoadBalancer, Picker, StatusOr, TypedLoadBalancingConfig } from '../grpc-internals.js';
-import { ENDPOINT_INFO_ATTRIBUTE, INCARNATION_SUBCHANNEL_KEY, LOGGER_KEY } from '../channel-keys.js';
+import { ENDPOINT_EVENTS_KEY, ENDPOINT_INFO_ATTRIBUTE, INCARNATION_SUBCHANNEL_KEY, LOGGER_KEY } from '../channel-keys.js';
 import { nowMs, random, startTimer } from '../clock.js';
 import type { TimerHandle } from '../clock.js';
 import { getDefaultLogger, logOnce } from '../logger.js';
@@ -62,6 +62,8 @@ export class FairwayLoadBalancer implements LoadBalancer {
   private lastError = '';
   private noEndpointsNote = '';
   private logger: Logger = getDefaultLogger();
+  /** The observers' `onEndpointEvent`, when any has one (see `ENDPOINT_EVENTS_KEY`). */
+  private endpointEvents: ((e: EjectionEvent) => void) | undefined;
 
   constructor(private readonly helper: ChannelControlHelper) {}
 
@@ -73,6 +75,7 @@ export class FairwayLoadBalancer implements LoadBalancer {
   ): boolean {
     if (!(lbConfig instanceof FairwayPolicyConfig)) return false;
     this.logger = (options[LOGGER_KEY] as Logger | undefined) ?? getDefaultLogger();
+    this.endpointEvents = options[ENDPOINT_EVENTS_KEY] as ((e: EjectionEvent) => void) | undefined;
     if (!endpointList.ok) {
       if (this.children.size === 0) {
         this.helper.updateState(
@@ -161,7 +164,10 @@ export class FairwayLoadBalancer implements LoadBalancer {
       ...(settings.slowStart !== undefined ? { slowStart: settings.slowStart } : {}),
       // Every ejection, ejection probe and re-admission is a log line with its reason (the CLI's endpoint
       // table shows the state; span events need the call layer, see the README's "Outlier ejection").
-      onEjection: (e) => this.logger.info(`outlier ejection: ${e.detail}`),
+      onEjection: (e) => {
+        this.logger.info(`outlier ejection: ${e.detail}`);
+        this.endpointEvents?.(e);
+      },
     });
     if (settings.zone === undefined) {
       logOnce(this.logger, 'zone-blind', 'info', 'no zone given (option "zone" or FAIRWAY_ZONE): balancing zone-blind');
