@@ -326,7 +326,24 @@ export class Balancer implements ReleaseSink {
       return;
     }
     const n = e.consecutiveFailures + 1;
-    if (countOutcome(e, kind, this.o.ejection!)) this.tryEject(e, 'consecutive-failures', nowMs, `${n} failures or timeouts in a row`);
+    if (countOutcome(e, kind, this.o.ejection!) && this.othersAnswer(e)) this.tryEject(e, 'consecutive-failures', nowMs, `${n} failures or timeouts in a row`);
+  }
+
+  /**
+   * True when at least half of the other endpoints in the pick set (READY, not ejected) last answered
+   * normally (or have not answered yet). A streak of failures or timeouts is the endpoint's fault only if its peers do better: when a
+   * request is slow everywhere (a poison request, a deadline too short for the method) or the whole fleet
+   * fails, ejecting one endpoint only removes capacity. O(n), run only when a streak reaches the threshold.
+   */
+  private othersAnswer(e: EndpointState): boolean {
+    let others = 0;
+    let normal = 0;
+    for (const x of this.all) {
+      if (x === e || x.ejection !== 'none') continue;
+      others++;
+      if (!x.lastHigh) normal++; // never answered yet: no evidence against it either
+    }
+    return others > 0 && 2 * normal >= others;
   }
 
   /** Ejects `e` unless the share cap is reached; true when ejected. */

@@ -125,6 +125,17 @@ describe('outlier ejection: consecutive failures', () => {
     assert.equal(row(bad).ejection, 'none');
   });
 
+  test('no ejection when the peers fail too (a request slow everywhere, a fleet-wide outage): only removes capacity', () => {
+    const { b, keys, hit } = fleet(3);
+    for (let round = 0; round < 5; round++) for (const k of keys) hit(k, 'timeout');
+    assert.equal(b.ejectedCount, 0);
+    // Once the peers answer normally again, the streak of the one that still times out counts.
+    hit(keys[1]!, 'success');
+    hit(keys[2]!, 'success');
+    hit(keys[0]!, 'timeout');
+    assert.equal(b.ejectedCount, 1);
+  });
+
   test('ejection: false never ejects', () => {
     const { b, keys, hit } = fleet(6, { ejection: false });
     for (let i = 0; i < 50; i++) hit(keys[0]!, 'failure');

@@ -5,7 +5,9 @@
  * the number of ejections, max_ejection_percent 10 %, success-rate ejection at mean - 1.9 stdev with >= 5
  * hosts of >= 100 requests each), Finagle failure accrual (5 consecutive failures), gRFC A50. What Fairway
  * adds:
- * - a timed-out attempt counts as a failure (Envoy's detection never sees client-side timeouts);
+ * - a timed-out attempt counts as a failure (Envoy's detection never sees client-side timeouts), but a
+ *   streak ejects only while at least half of the other endpoints last answered normally: a request that is
+ *   slow everywhere (or a fleet-wide failure) says nothing against one endpoint;
  * - a latency outlier: an endpoint whose peak-EWMA estimate stays above `latencyFactor x` the set's median
  *   for two evaluations in a row while at least two others answer (no anchor has this, Envoy issue 288);
  * - one probe re-admits: when the ejection time is over the endpoint returns for exactly one call valued at
