@@ -29,8 +29,13 @@ const calls = async (n: number) => {
 const first = await calls(100);
 const toA = pods[0]!.counts.unary;
 pods[0]!.setFailCode(undefined); // "a" heals
-await new Promise((r) => setTimeout(r, 1_100)); // the ejection ends: "a" is back for one probe
-const second = await calls(200);
+// When its ejection ends (1 s; 2 s after a failed probe) "a" gets one probe call, which re-admits it.
+const second: number[] = [];
+for (const healed = Date.now(); !log.some((l) => l.includes('re-admitted')) && Date.now() - healed < 10_000; ) {
+  second.push(...(await calls(8)));
+  await new Promise((r) => setTimeout(r, 50));
+}
+second.push(...(await calls(200)));
 console.log(
   JSON.stringify({
     failedFirst: first.filter((c) => c !== 0).length,

@@ -17,7 +17,7 @@ function runExample(name: string): Record<string, unknown> {
 
 test('README outlier ejection example (outlier-ejection.ts): ejected after 2 failures, re-admitted by a probe once healed', { timeout: 70_000 }, () => {
   const out = runExample('outlier-ejection.ts') as { failedFirst: number; callsToAWhileFailing: number; callsToAAfterHealing: number; failedSecond: number; log: string[] };
-  assert.ok(out.failedFirst >= 2 && out.failedFirst <= 9, `failed while "a" failed: ${out.failedFirst} of 104`);
+  assert.ok(out.failedFirst >= 2 && out.failedFirst <= 10, `failed while "a" failed: ${out.failedFirst} of 104 (2+ in flight, maybe a failed probe)`);
   assert.equal(out.callsToAWhileFailing, out.failedFirst);
   assert.equal(out.failedSecond, 0);
   assert.ok(out.callsToAAfterHealing > 10, `"a" serves again: ${out.callsToAAfterHealing}`);
