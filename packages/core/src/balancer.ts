@@ -2,8 +2,10 @@
  * The balancer the grpc-js policy drives: endpoint set updates (incarnations), readiness, and picks.
  *
  * Finagle splits a balancer into updates, a per-node load metric and a distributor; so does this file:
- * load lives in `peak-ewma.ts`, the draw in `p2c.ts`, zone choice in `zones.ts`, and this class only keeps
- * the set and wires them together. Everything is pure: `nowMs` and `random` are arguments.
+ * load lives in `peak-ewma.ts`, the draw in `p2c.ts`, zone choice in `zones.ts`, outlier ejection's rules in
+ * `ejection.ts`, the slow-start ramp in `slow-start.ts`, and this class only keeps the set and wires them
+ * together (ejection is driven by the release path; an ejected endpoint leaves the ready arrays like a not
+ * READY one). Everything is pure: `nowMs` and `random` are arguments.
  *
  * Set updates (`update`) are O(n) with hash maps: survivors keep their load; a new endpoint is seeded with
  * the set's median RTT estimate and starts not READY; of two incarnations of one instance only the newest
