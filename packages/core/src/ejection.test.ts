@@ -204,6 +204,28 @@ describe('outlier ejection: interval rules', () => {
     assert.equal(evaluateInterval(again, 10, opts).length, 0);
   });
 
+  test('the balancer ejects a success-rate outlier at the end of an interval (failing every 3rd call, never 2 in a row)', () => {
+    const { b, clock, keys, random, events, row } = fleet(6);
+    const flaky = keys[0]!;
+    let n = 0;
+    for (let t = 0; t < 10_500; t += 10) {
+      clock.advance(10);
+      for (const k of keys) {
+        const h = b.pick(clock.now(), random, new Set(keys.filter((x) => x !== k)))!;
+        if (h.key !== k) {
+          h.release({ kind: 'cancelled' }, clock.now());
+          continue;
+        }
+        const fail = k === flaky && n++ % 3 === 2;
+        h.release(fail ? { kind: 'failure' } : { kind: 'success', latencyMs: 10 }, clock.now());
+      }
+      if (row(flaky).ejection !== 'none') break;
+    }
+    assert.equal(row(flaky).ejectionReason, 'success-rate');
+    assert.ok(clock.now() >= 10_000 && clock.now() < 10_100, `ejected at ${clock.now()} ms (first evaluation)`);
+    assert.match(events[0]!.detail, /success rate \d+\.\d points below the set's mean - 1\.9 stdev over the last 10000 ms/);
+  });
+
   test('the balancer ejects a latency outlier after two intervals, and says why', () => {
     const { b, clock, keys, random, events, row } = fleet(6);
     const slow = keys[0]!;
