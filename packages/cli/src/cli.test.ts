@@ -6,7 +6,8 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { startEtcdForSuite, startRefusingEndpoint } from '@fairway/testing';
-import { runCli, EXIT, rowsOf, formatTable, diffRows, formatDiff } from './index.js';
+import { runCli, EXIT, rowsOf, formatTable, diffRows, formatDiff, balancerRowsOf, formatBalancerTable } from './index.js';
+import { createBalancer } from '@fairway/core';
 
 const BIN = fileURLToPath(new URL('./bin.ts', import.meta.url));
 
@@ -210,5 +211,23 @@ describe('endpoint table (pure)', () => {
     assert.equal(stale[0]!.state, 'stale');
     const d = diffRows(rows, rowsOf({ endpoints: [{ address: '10.0.0.2:1', zone: 'b', instance: 'p', incarnation: '2000-bb' }] }));
     assert.deepEqual(formatDiff(d), ['- 10.0.0.1:1 zone=a instance=p incarnation=1000-aa superseded', '~ 10.0.0.2:1 zone a -> b']);
+  });
+
+  test('the balancer table shows ejection (reason, time left, count) and slow-start state', () => {
+    const b = createBalancer();
+    const keys = b.update([{ address: '10.0.0.1:1', zone: 'a' }, { address: '10.0.0.2:1', zone: 'a' }, { address: '10.0.0.3:1', zone: 'b' }], 0).added;
+    for (const k of keys) b.setReady(k, true, 0);
+    const others = new Set(keys.slice(1));
+    let n = 0;
+    const random = () => (n++ % 10) / 10;
+    for (let i = 0; i < 5; i++) b.pick(1_000, random, others)!.release({ kind: 'failure' }, 1_000);
+    b.update([{ address: '10.0.0.1:1', zone: 'a' }, { address: '10.0.0.2:1', zone: 'a' }, { address: '10.0.0.3:1', zone: 'b' }, { address: '10.0.0.4:1', zone: 'b' }], 1_000);
+    b.setReady(b.snapshot(1_000).find((s) => s.address === '10.0.0.4:1')!.key, true, 1_000);
+    const table = formatBalancerTable(balancerRowsOf(b.snapshot(3_500)));
+    assert.match(table, /^ADDRESS\s+ZONE\s+READY\s+IN-FLIGHT\s+RTT\s+EJECTION\s+SLOW-START$/m);
+    assert.match(table, /10\.0\.0\.1:1\s+a\s+yes\s+0\s+\S+ms\s+ejected \(consecutive-failures, 7\.5 s left, #1\)\s+warm/);
+    assert.match(table, /10\.0\.0\.2:1\s+a\s+yes\s+0\s+\S+ms\s+in\s+warm/);
+    // Joined at 1 s into a set READY since 0: 2.5 s into a ramp of min(10 s, 3.5 s) = 3.5 s: 10 + 90 x 2.5/3.5 = 74 %.
+    assert.match(table, /10\.0\.0\.4:1\s+b\s+yes\s+0\s+\S+ms\s+in\s+74%/);
   });
 });

@@ -12,5 +12,5 @@ export { openSource, firstAnswer, UsageError, UnreachableError, CLI_SCHEMES } fr
 export type { SourceOptions, OpenedSource } from './sources.js';
 export { parseTraceId, pickTrace, traceFromFile, traceFromJaeger, buildTraceTree, formatTraceTree } from './trace.js';
 export type { TraceDocument, TraceSpan, TraceTag, TraceNode } from './trace.js';
-export { rowsOf, formatTable, formatCounts, diffRows, formatDiff } from './table.js';
-export type { EndpointRow, EndpointState, SnapshotDiff } from './table.js';
+export { rowsOf, formatTable, formatCounts, diffRows, formatDiff, balancerRowsOf, formatBalancerTable } from './table.js';
+export type { EndpointRow, EndpointState, SnapshotDiff, BalancerRow } from './table.js';

@@ -3,7 +3,7 @@
  * snapshots (for `watch`).
  */
 import { compareIncarnations } from '@fairway/core';
-import type { EndpointInfo, EndpointSnapshot } from '@fairway/core';
+import type { EndpointInfo, EndpointSnapshot, EndpointStats } from '@fairway/core';
 
 /**
  * `ready`: a Fairway client routes to it. `superseded`: a newer incarnation of the same instance is listed,
@@ -104,4 +104,60 @@ export function formatDiff(d: SnapshotDiff): string[] {
       return `~ ${to.address} ${what}`;
     }),
   ];
+}
+
+/**
+ * One row of a balancer's view (`Balancer.snapshot()`, `EndpointStats` of `@fairway/core`): what a client
+ * thinks of each endpoint, with outlier ejection and slow-start state.
+ */
+export interface BalancerRow {
+  readonly address: string;
+  readonly zone: string | null;
+  readonly ready: boolean;
+  readonly inFlight: number;
+  /** Decayed peak-EWMA estimate, ms. */
+  readonly rttMs: number;
+  /** `in`, `ejected (<reason>, <s> s left, #n)`, or `probe (<reason>)`. */
+  readonly ejection: string;
+  /** Slow-start weight, percent (100 once warm). */
+  readonly slowStartPercent: number;
+}
+
+/** Balancer rows from `Balancer.snapshot(nowMs)`, sorted by zone, address. */
+export function balancerRowsOf(stats: readonly EndpointStats[]): BalancerRow[] {
+  return stats
+    .map((s) => ({
+      address: s.address,
+      zone: s.zone ?? null,
+      ready: s.ready,
+      inFlight: s.inFlight,
+      rttMs: s.rttEstimateMs,
+      ejection:
+        s.ejection === 'none'
+          ? 'in'
+          : s.ejection === 'probe'
+            ? `probe (${s.ejectionReason ?? '?'})`
+            : `ejected (${s.ejectionReason ?? '?'}, ${((s.ejectedForMs ?? 0) / 1000).toFixed(1)} s left, #${s.ejections})`,
+      slowStartPercent: Math.round(100 * s.slowStartFactor),
+    }))
+    .sort((a, b) => (a.zone ?? '').localeCompare(b.zone ?? '') || a.address.localeCompare(b.address));
+}
+
+const BALANCER_HEADERS = ['ADDRESS', 'ZONE', 'READY', 'IN-FLIGHT', 'RTT', 'EJECTION', 'SLOW-START'] as const;
+
+/** Balancer rows as an aligned text table (with a header). */
+export function formatBalancerTable(rows: readonly BalancerRow[]): string {
+  if (rows.length === 0) return '(no endpoints)';
+  const cells = rows.map((r) => [
+    r.address,
+    r.zone ?? '-',
+    r.ready ? 'yes' : 'no',
+    String(r.inFlight),
+    `${r.rttMs.toFixed(1)}ms`,
+    r.ejection,
+    r.slowStartPercent === 100 ? 'warm' : `${r.slowStartPercent}%`,
+  ]);
+  const widths = BALANCER_HEADERS.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i]!.length)));
+  const line = (c: readonly string[]) => c.map((v, i) => (i === c.length - 1 ? v : v.padEnd(widths[i]!))).join('  ');
+  return [line(BALANCER_HEADERS), ...cells.map(line)].join('\n');
 }

@@ -6,6 +6,8 @@
  */
 import type { ZoneMode } from './contracts.js';
 import { DEFAULT_AFFINITY_EPSILON, DEFAULT_VIRTUAL_NODES } from './bounded-hash.js';
+import { resolveEjectionOptions, type EjectionEvent, type EjectionOptions, type ResolvedEjectionOptions } from './ejection.js';
+import { resolveSlowStartOptions, type ResolvedSlowStartOptions, type SlowStartOptions } from './slow-start.js';
 
 /** Options of a balancer. Every field is optional; the defaults are justified field by field. */
 export interface BalancerOptions {
@@ -120,6 +122,19 @@ export interface BalancerOptions {
    * endpoint. Only calls that carry a key use it; every other call is balanced by p2c as usual.
    */
   affinity?: { epsilon?: number; virtualNodes?: number };
+  /**
+   * Outlier ejection (see `ejection.ts`): consecutive failures or timeouts (5), success-rate and latency
+   * outliers; at most 10 % of the set, never the last endpoint; 10 s growing to 300 s; one probe re-admits.
+   * Default on with the defaults of {@link EjectionOptions}; `false` turns it off.
+   */
+  ejection?: EjectionOptions | false;
+  /** Called on every ejection, ejection probe and re-admission (for span events, metrics, logs). Must not throw; exceptions are ignored. */
+  onEjection?: (event: EjectionEvent) => void;
+  /**
+   * Slow start (see `slow-start.ts`): a new endpoint's weight ramps from 10 % over 10 s, measured against
+   * the age of the set's oldest endpoint. Default on; `false` turns it off.
+   */
+  slowStart?: SlowStartOptions | false;
 }
 
 /** Options with every default applied. */
@@ -141,6 +156,9 @@ export interface ResolvedBalancerOptions {
   readonly zoneLatencyHoldMs: number;
   readonly onZoneModeChange: ((from: ZoneMode, to: ZoneMode, why: string) => void) | undefined;
   readonly affinity: { readonly epsilon: number; readonly virtualNodes: number };
+  readonly ejection: ResolvedEjectionOptions | undefined;
+  readonly onEjection: ((event: EjectionEvent) => void) | undefined;
+  readonly slowStart: ResolvedSlowStartOptions | undefined;
 }
 
 export const BALANCER_DEFAULTS = {
@@ -185,6 +203,9 @@ export function resolveBalancerOptions(o: BalancerOptions = {}): ResolvedBalance
   if (o.zoneLatencyRatio !== undefined && !(typeof o.zoneLatencyRatio === 'number' && o.zoneLatencyRatio > 1 && Number.isFinite(o.zoneLatencyRatio))) {
     throw new RangeError(`Balancer option zoneLatencyRatio must be a finite number > 1, got ${String(o.zoneLatencyRatio)}`);
   }
+  if (o.onEjection !== undefined && typeof o.onEjection !== 'function') {
+    throw new TypeError('Balancer option onEjection must be a function');
+  }
   if (o.spikeCapFactor !== undefined && o.spikeCapFactor < 1) {
     throw new RangeError(`Balancer option spikeCapFactor must be >= 1, got ${o.spikeCapFactor}`);
   }
@@ -212,5 +233,8 @@ export function resolveBalancerOptions(o: BalancerOptions = {}): ResolvedBalance
       epsilon: positive('affinity.epsilon', o.affinity?.epsilon, DEFAULT_AFFINITY_EPSILON, true),
       virtualNodes: positive('affinity.virtualNodes', o.affinity?.virtualNodes, DEFAULT_VIRTUAL_NODES),
     },
+    ejection: resolveEjectionOptions(o.ejection),
+    onEjection: o.onEjection,
+    slowStart: resolveSlowStartOptions(o.slowStart),
   };
 }

@@ -172,8 +172,10 @@ describe('recovery from a stall of many samples (recovery probes)', { timeout: 6
   }
 
   test('a 5 s stall (every attempt times out): back to a fair share within 4 s of its end; without probes (tower) > 25 s', () => {
-    const withProbes = recoveryAfterStall({});
-    const towerLike = recoveryAfterStall({ recoveryProbeMs: Infinity });
+    // Ejection off: this measures the recovery probes alone (with ejection on, five timeouts in a row eject the
+    // endpoint, and its return is the ejection's business: see the ejection simulations).
+    const withProbes = recoveryAfterStall({ ejection: false });
+    const towerLike = recoveryAfterStall({ recoveryProbeMs: Infinity, ejection: false });
     console.log(`back above a 6 % share ${withProbes} ms after the stall ended; without recovery probes ${towerLike} ms`);
     // Probes after the first timeouts (~5.5 s) at +0.25 s, then waits of 0.5, 1 and 2 s while the stall lasts
     // (each probe times out after 500 ms): the next wait, 4 s at most, ends by ~14 s with a normal answer.
@@ -354,5 +356,158 @@ describe('zone simulation by latency: B3 on 9 nodes (3 zones x 3, client in a, +
     });
     assert.ok(res.endMs >= 119_990, `simulated ${res.endMs} ms`);
     assert.equal(b.zoneModeChanges, 1, changes.join('\n'));
+  });
+});
+
+describe('outlier ejection simulations (B10 in miniature)', { timeout: 60_000 }, () => {
+  /** 6 nodes, one answering UNAVAILABLE in 1 ms from the start; concurrency 30 of 10 ms calls. */
+  function fastFailure(options: BalancerOptions, seed: number) {
+    let ejectedAt = -1;
+    const { b, keys } = setup(6, {
+      slowStart: false,
+      onEjection: (e) => {
+        if (e.kind === 'ejected' && ejectedAt < 0) ejectedAt = now;
+      },
+      ...options,
+    });
+    const random = createSeededRandom(seed);
+    const bad = keys[0]!;
+    let now = 0;
+    let failed = 0;
+    let failedBeforeEjection = 0;
+    let after1s = 0;
+    let badAfter1s = 0;
+    const res = runClosedLoop({
+      balancer: b,
+      random,
+      picks: 150_000,
+      concurrency: () => 30,
+      latencyMs: (k) => (k === bad ? 1 : 10 * (0.8 + 0.4 * random())),
+      outcome: (k) => (k === bad ? 'failure' : 'success'),
+      onPick: (k, at) => {
+        now = at;
+        if (k === bad) {
+          failed++;
+          if (ejectedAt < 0) failedBeforeEjection++;
+        }
+        if (at >= 1_000) ((after1s += 1), (badAfter1s += k === bad ? 1 : 0));
+      },
+      onTick: (at) => {
+        now = at;
+      },
+      tickMs: 1,
+    });
+    return { failed, failedBeforeEjection, ejectedAt, share: badAfter1s / after1s, endMs: res.endMs };
+  }
+
+  test('a node failing fast (1 ms) is ejected at its 5th failure; its share after 1 s <= 1 %; after that only probes reach it', () => {
+    for (const seed of [1, 2, 3]) {
+      const r = fastFailure({}, seed);
+      const off = fastFailure({ ejection: false }, seed);
+      console.log(
+        `seed ${seed}: ejected at ${r.ejectedAt} ms, failed ${r.failed} (${r.failedBeforeEjection} before ejection) over ${r.endMs.toFixed(0)} ms, share after 1 s ${(100 * r.share).toFixed(3)} %; ejection off (penalty only): failed ${off.failed}, share ${(100 * off.share).toFixed(3)} %`,
+      );
+      assert.ok(r.ejectedAt >= 0 && r.ejectedAt <= 1_000, `ejected within 1 s: ${r.ejectedAt}`);
+      assert.ok(r.share <= 0.01, `share after 1 s: ${r.share}`);
+      // The threshold (5), plus calls picked while the 5th was in flight (concurrency 30).
+      assert.ok(r.failedBeforeEjection >= 5 && r.failedBeforeEjection <= 8, `picked before the ejection: ${r.failedBeforeEjection}`);
+      // After the ejection only re-admission probes go there: at +10, +20 (30), +30 (60) s ... (growing).
+      const probes = r.failed - r.failedBeforeEjection;
+      assert.ok(probes <= 3, `probes within ${r.endMs.toFixed(0)} ms: ${probes}`);
+      assert.ok(probes <= r.failedBeforeEjection, 'failed calls after the ejection <= those before');
+    }
+  });
+
+  test('100 nodes, 15 failing: 10 ejected (the 10 % cap), never more, and picks never fail', () => {
+    const { b, keys } = setup(100, { slowStart: false });
+    const random = createSeededRandom(7);
+    const failing = new Set(keys.slice(0, 15));
+    let maxEjectedSeen = 0;
+    const res = runClosedLoop({
+      balancer: b,
+      random,
+      picks: 100_000,
+      concurrency: () => 100,
+      latencyMs: (k) => (failing.has(k) ? 1 : 10 * (0.8 + 0.4 * random())),
+      outcome: (k) => (failing.has(k) ? 'failure' : 'success'),
+      onTick: () => {
+        maxEjectedSeen = Math.max(maxEjectedSeen, b.ejectedCount);
+      },
+    });
+    assert.equal(res.failedPicks, 0);
+    assert.equal(maxEjectedSeen, 10, 'the share cap (10 % of 100) is reached and held');
+  });
+});
+
+describe('slow start simulations (B2 in miniature: rolling deploy with cold starts, pods with a capacity)', { timeout: 60_000 }, () => {
+  /**
+   * 6 pods of 4 slots each, service 5-15 ms (x3 for a pod's first 200 calls: a cold start); a closed loop of
+   * 14 callers (~60 % utilization). From 10 s, every 5 s one pod is replaced by a new one on a new address.
+   * Latency includes queueing at the pod (FIFO over its slots). Returns p99 before and during the deploy, and
+   * the newest pod's share of the calls in its first second (fair: 1/6).
+   */
+  function rollingDeploy(options: BalancerOptions, seed: number) {
+    const b = createBalancer({ ejection: false, ...options });
+    const random = createSeededRandom(seed);
+    let next = 0;
+    const addr = () => `10.1.0.${next++}:50051`;
+    let live = Array.from({ length: 6 }, addr);
+    let newest = '';
+    let replacedAt = -1;
+    const sync = (now: number) => {
+      const r = b.update(live.map((address) => ({ address })), now);
+      for (const k of r.added) b.setReady(k, true, now);
+      if (now > 0) ((newest = r.added[0]!), (replacedAt = now));
+    };
+    sync(0);
+    const slots = new Map<string, number[]>();
+    const served = new Map<string, number>();
+    const before: number[] = [];
+    const during: number[] = [];
+    let firstSecond = 0;
+    let firstSecondNewest = 0;
+    runClosedLoop({
+      balancer: b,
+      random,
+      picks: 60_000,
+      concurrency: () => 14,
+      latencyMs: (k, now) => {
+        let free = slots.get(k);
+        if (free === undefined) slots.set(k, (free = [0, 0, 0, 0]));
+        let i = 0;
+        for (let j = 1; j < free.length; j++) if (free[j]! < free[i]!) i = j;
+        const n = served.get(k) ?? 0;
+        served.set(k, n + 1);
+        const service = 10 * (0.5 + random()) * (n < 200 ? 3 : 1);
+        const start = Math.max(now, free[i]!);
+        free[i] = start + service;
+        const latency = free[i]! - now;
+        if (now >= 3_000 && now < 10_000) before.push(latency);
+        else if (now >= 10_000 && now < 40_000) during.push(latency);
+        if (replacedAt >= 0 && now < replacedAt + 1_000) ((firstSecond += 1), (firstSecondNewest += k === newest ? 1 : 0));
+        return latency;
+      },
+      onTick: (now) => {
+        if (now >= 10_000 && now < 40_000 && now % 5_000 === 0) {
+          live = [...live.slice(1), addr()];
+          sync(now);
+        }
+      },
+    });
+    const p99 = (xs: number[]) => xs.sort((a, c) => a - c)[Math.floor(0.99 * (xs.length - 1))]!;
+    return { before: p99(before), during: p99(during), newestShare: firstSecondNewest / firstSecond };
+  }
+
+  test('the newest pod takes less than its fair share in its first second, and p99 is no worse than without slow start', () => {
+    for (const seed of [1, 2, 3]) {
+      const on = rollingDeploy({}, seed);
+      const off = rollingDeploy({ slowStart: false }, seed);
+      console.log(
+        `seed ${seed}: p99 during/before: slow start ${(on.during / on.before).toFixed(2)} (${on.before.toFixed(1)} -> ${on.during.toFixed(1)} ms), off ${(off.during / off.before).toFixed(2)}; newest pod's first-second share ${(100 * on.newestShare).toFixed(1)} % vs ${(100 * off.newestShare).toFixed(1)} % (fair 16.7 %)`,
+      );
+      assert.ok(on.newestShare < off.newestShare, 'slow start lowers the first-second share');
+      assert.ok(on.newestShare < 1 / 6, 'below a fair share while cold');
+      assert.ok(on.during <= off.during * 1.05, `p99 during the deploy: ${on.during} vs ${off.during} without`);
+    }
   });
 });

@@ -353,7 +353,7 @@ describe('PickHandle.release', { timeout: 30_000 }, () => {
   test('a probe into a stall that is not over: the wait doubles (1, 2, 4, 8, 16, 16 s); a failing endpoint gets no probe', () => {
     // 60 s of traffic, one pick every 10 ms released at once (10 ms); the bad endpoint's picks end badly.
     const run = (bad: 'timeout' | 'failure') => {
-      const { clock, b, keys, random } = threeAt10ms({ timeoutPenaltyMs: 4_000, failurePenaltyMs: 4_000, recoveryProbeMs: 1_000 }, 22);
+      const { clock, b, keys, random } = threeAt10ms({ timeoutPenaltyMs: 4_000, failurePenaltyMs: 4_000, recoveryProbeMs: 1_000, ejection: false }, 22); // probes alone
       const badKey = keys[0]!;
       const end = (h: PickHandle, atMs: number) => h.release(bad === 'timeout' ? { kind: 'timeout', latencyMs: 500 } : { kind: 'failure' }, atMs);
       for (let i = 0; i < 2; i++) end(b.pick(clock.now(), random, new Set(keys.slice(1)))!, clock.now());

@@ -2,8 +2,10 @@
  * The balancer the grpc-js policy drives: endpoint set updates (incarnations), readiness, and picks.
  *
  * Finagle splits a balancer into updates, a per-node load metric and a distributor; so does this file:
- * load lives in `peak-ewma.ts`, the draw in `p2c.ts`, zone choice in `zones.ts`, and this class only keeps
- * the set and wires them together. Everything is pure: `nowMs` and `random` are arguments.
+ * load lives in `peak-ewma.ts`, the draw in `p2c.ts`, zone choice in `zones.ts`, outlier ejection's rules in
+ * `ejection.ts`, the slow-start ramp in `slow-start.ts`, and this class only keeps the set and wires them
+ * together (ejection is driven by the release path; an ejected endpoint leaves the ready arrays like a not
+ * READY one). Everything is pure: `nowMs` and `random` are arguments.
  *
  * Set updates (`update`) are O(n) with hash maps: survivors keep their load; a new endpoint is seeded with
  * the set's median RTT estimate and starts not READY; of two incarnations of one instance only the newest
@@ -15,7 +17,9 @@
 import type { EndpointInfo, ZoneMode } from './contracts.js';
 import { EndpointRecord, accrue, createZoneGroup, regionOfZone, joinReady, leaveReady, type EndpointState, type ZoneGroup } from './endpoint-state.js';
 import { resolveBalancerOptions, type BalancerOptions, type ResolvedBalancerOptions } from './balancer-options.js';
-import { RTT_FLOOR_MS, costFrom, decayedRttMs, recordSample } from './peak-ewma.js';
+import { PROBE_PENDING_COST_MS, RTT_FLOOR_MS, costFrom, decayedRttMs, recordSample } from './peak-ewma.js';
+import { countOutcome, ejectionDurationMs, evaluateInterval, maxEjected, nextEjectionCount, type EjectionEvent, type EjectionReason } from './ejection.js';
+import { slowStartFactor } from './slow-start.js';
 import { medianInPlace } from './median.js';
 import { drawCandidates, poolSize, type Candidates } from './p2c.js';
 import { Pick, type PickHandle, type PickOutcome, type ReleaseSink } from './pick-handle.js';
@@ -52,6 +56,19 @@ export class Balancer implements ReleaseSink {
   /** The affinity ring over the current set; built on the first keyed pick after a set change. */
   private ring: AffinityRing | undefined;
   private ringMembers: EndpointState[] = [];
+  /** Endpoints ejected or on their re-admission probe (few: at most the ejection share of the set). */
+  private readonly ejected: EndpointState[] = [];
+  /** Earliest end of an ejection (`Infinity`: none pending), so a pick checks expiry in one comparison. */
+  private nextExpiryMs = Number.POSITIVE_INFINITY;
+  /** Next success-rate/latency evaluation; NaN until the first pick starts the first interval. */
+  private nextEvaluationMs = Number.NaN;
+  /** When the set's oldest endpoint first became READY (slow start's reference); NaN when none has. */
+  private oldestReadyMs = Number.NaN;
+  /**
+   * No endpoint ramps after this (ms): the latest `firstReadyMs + windowMs` of an endpoint that became READY
+   * after the oldest. Picks skip all slow-start work once it has passed (or when everyone started together).
+   */
+  private rampEndMs = Number.NEGATIVE_INFINITY;
 
   constructor(options?: BalancerOptions) {
     this.o = resolveBalancerOptions(options);
@@ -126,27 +143,42 @@ export class Balancer implements ReleaseSink {
       added.push(k);
     }
     if (added.length > 0 || removed.length > 0) (this.medianAtMs = Number.NEGATIVE_INFINITY), (this.ring = undefined), (this.ringMembers = []);
+    if (removed.length > 0) {
+      let oldest = Number.NaN;
+      for (const st of this.endpoints.values()) if (st.firstReadyMs < oldest || oldest !== oldest) oldest = st.firstReadyMs; // NaN: never READY
+      this.oldestReadyMs = oldest;
+    }
     return { added, removed, kept };
   }
 
-  /** Connectivity from grpc-js: only READY endpoints are picked. Unknown keys are ignored. */
+  /** Number of endpoints ejected now (including those on their re-admission probe). */
+  get ejectedCount(): number {
+    return this.ejected.length;
+  }
+
+  /** Connectivity from grpc-js: only READY endpoints that are not ejected are picked. Unknown keys are ignored. */
   setReady(key: string, ready: boolean, nowMs: number): void {
     const st = this.endpoints.get(key);
     if (st === undefined || st.ready === ready) return;
     st.ready = ready;
     if (ready) {
+      if (st.firstReadyMs !== st.firstReadyMs) {
+        st.firstReadyMs = nowMs;
+        if (!(this.oldestReadyMs <= nowMs)) this.oldestReadyMs = nowMs;
+        else if (nowMs > this.oldestReadyMs && this.o.slowStart !== undefined) this.rampEndMs = Math.max(this.rampEndMs, nowMs + this.o.slowStart.windowMs);
+      }
       // Back after a connection loss whose last outcome was bad (e.g. the failures of calls cut by a restart):
       // that penalty describes the process that went away, not the one that answers now. Start it again as a
       // newcomer (valued at the set's median, one probe until its first answer), or the penalty would keep it
       // out of the pool for about a minute of decay (5 s to a few ms at decay 10 s) after it came back.
-      if (st.answered && st.lastHigh) {
+      if (st.answered && st.lastHigh && st.ejection !== 'ejected') {
         resetToNewcomer(st);
         this.medianAtMs = Number.NEGATIVE_INFINITY; // its penalty no longer counts in the median
         st.rttMs = this.flooredMedian(nowMs);
         st.rttAtMs = nowMs;
       }
-      joinReady(st, this.all, nowMs);
-    } else leaveReady(st, this.all, nowMs);
+      if (st.ejection !== 'ejected') joinReady(st, this.all, nowMs);
+    } else if (st.allIndex >= 0) leaveReady(st, this.all, nowMs);
   }
 
   /**
@@ -156,7 +188,9 @@ export class Balancer implements ReleaseSink {
    * endpoint is READY.
    */
   pick(nowMs: number, random: () => number, avoid?: ReadonlySet<string>): PickHandle | undefined {
-    if (this.all.length === 0) return undefined;
+    if (nowMs >= this.nextExpiryMs) this.endEjections(nowMs);
+    if (this.o.ejection !== undefined && !(nowMs < this.nextEvaluationMs)) this.evaluateOutliers(nowMs);
+    if (this.all.length === 0 && !this.readmitAll(nowMs)) return undefined;
     let pool = this.zones.pool(nowMs);
     let mode = this.zones.mode;
     let note: string | undefined;
@@ -187,11 +221,11 @@ export class Balancer implements ReleaseSink {
     let eRtt = this.rttOf(e, nowMs, decayMs);
     let eProbe = this.recoveryProbeDue(e, eRtt, nowMs);
     if (eProbe) eRtt = this.flooredMedian(nowMs);
-    let eCost = costFrom(e, eRtt);
+    let eCost = this.costOf(e, eRtt, nowMs);
     let oRtt = o === undefined ? 0 : this.rttOf(o, nowMs, decayMs);
     let oProbe = o !== undefined && this.recoveryProbeDue(o, oRtt, nowMs);
     if (oProbe) oRtt = this.flooredMedian(nowMs);
-    let oCost = o === undefined ? 0 : costFrom(o, oRtt);
+    let oCost = o === undefined ? 0 : this.costOf(o, oRtt, nowMs);
     let tie = false;
     if (o === undefined) {
       const why = avoid !== undefined && avoid.size > 0 && n > 1 ? 'only one READY endpoint not yet tried' : `only one READY endpoint in the pool (${mode})`;
@@ -209,6 +243,14 @@ export class Balancer implements ReleaseSink {
       const tp = eProbe;
       eProbe = oProbe;
       oProbe = tp;
+    }
+    if (nowMs < this.rampEndMs) {
+      const why = this.slowStartNote(e, o, nowMs);
+      if (why !== undefined) note = note === undefined ? why : `${note}; ${why}`;
+    }
+    if (e.ejection === 'probe') {
+      const why = `re-admission probe: ejected (${e.ejectionReason ?? 'unknown'}), back for one call valued at the set median`;
+      note = note === undefined ? why : `${note}; ${why}`;
     }
     if (eProbe) {
       e.probing = true;
@@ -253,7 +295,7 @@ export class Balancer implements ReleaseSink {
     const points = owners.length;
     for (let i = 0; i < points; i++) {
       const st = members[owners[(start + i) % points]!]!;
-      if (!st.ready || st.removed) continue;
+      if (!st.ready || st.removed || st.ejection === 'ejected') continue;
       if (avoid !== undefined && avoid.size > 0 && avoid.has(st.key)) {
         if (st.inFlight + 1 <= cap) fallbackAvoided ??= st;
         continue;
@@ -278,16 +320,17 @@ export class Balancer implements ReleaseSink {
   /** @internal Applies a handle's release (see `PickHandle.release`). */
   releaseEndpoint(e: EndpointState, outcome: PickOutcome, nowMs: number): void {
     if (e.removed) return;
-    if (e.ready) {
+    if (e.allIndex >= 0) {
       accrue(e.group, nowMs);
       e.group.inFlightReady--;
     }
     e.inFlight--;
     // Any release ends a recovery probe: only one of the endpoint's calls at a time is one (it is picked
     // while nothing else is in flight there).
-    const recovering = e.probing;
+    const recovering = e.probing || e.ejection === 'probe';
     e.probing = false;
     const { kind, latencyMs } = outcome;
+    if (this.o.ejection !== undefined && kind !== 'cancelled') this.ejectionOutcome(e, kind, nowMs);
     const latency = typeof latencyMs === 'number' && latencyMs >= 0 && Number.isFinite(latencyMs) ? latencyMs : undefined;
     if (kind === 'cancelled' || (kind === 'success' && latency === undefined)) return;
     // What the caller waited for this zone's answer: the zone selector compares zones by it.
@@ -315,7 +358,7 @@ export class Balancer implements ReleaseSink {
    * newcomer ties with a typical endpoint and gets its single probe (Finagle probes unknown nodes likewise).
    */
   private rttOf(e: EndpointState, nowMs: number, decayMs: number): number {
-    if (e.answered) return decayedRttMs(e, nowMs, decayMs);
+    if (e.answered && e.ejection !== 'probe') return decayedRttMs(e, nowMs, decayMs);
     // Fresh, not the cached median: the answered endpoints' estimates move with every answer (a cached value
     // would soon look worse than the endpoint it was taken from). O(n), but only while an unprobed endpoint is
     // one of the two candidates, which ends with its first answer.
@@ -336,6 +379,183 @@ export class Balancer implements ReleaseSink {
       nowMs - e.rttAtMs >= (e.probeWaitMs || this.o.recoveryProbeMs) &&
       rttMs > this.setMedian(nowMs)
     );
+  }
+
+  /**
+   * What p2c compares: the peak-EWMA cost, with one call at a time for an endpoint on its re-admission
+   * probe, divided by the slow-start factor while the endpoint is young (see `slow-start.ts`).
+   */
+  private costOf(e: EndpointState, rttMs: number, nowMs: number): number {
+    if (e.ejection === 'probe' && e.inFlight > 0) return PROBE_PENDING_COST_MS + e.inFlight;
+    const cost = costFrom(e, rttMs);
+    if (!(nowMs < this.rampEndMs)) return cost;
+    const ss = this.o.slowStart;
+    // Not before the first answer: the newcomer's single probe (valued at the median) comes first, so it is
+    // connected and measured while its share ramps.
+    if (ss === undefined || !e.answered || cost >= PROBE_PENDING_COST_MS) return cost;
+    const age = nowMs - e.firstReadyMs;
+    return age < ss.windowMs ? cost / slowStartFactor(age, nowMs - this.oldestReadyMs, ss) : cost;
+  }
+
+  /**
+   * Says which candidate's cost was divided by its slow-start weight (only while one is ramping and has
+   * answered). Allocates nothing unless a weight is below 1 (so a pick in a set that started together stays
+   * allocation-light).
+   */
+  private slowStartNote(e: EndpointState, o: EndpointState | undefined, nowMs: number): string | undefined {
+    const a = this.rampingWeight(e, nowMs);
+    const b = o === undefined ? 1 : this.rampingWeight(o, nowMs);
+    if (a === 1 && b === 1) return undefined;
+    const part = (c: EndpointState, f: number) => `${c.info.address} at ${Math.round(100 * f)} % weight`;
+    const parts = a < 1 && b < 1 ? `${part(e, a)}, ${part(o!, b)}` : a < 1 ? part(e, a) : part(o!, b);
+    return `slow start (cost / weight): ${parts}`;
+  }
+
+  /** The slow-start weight factor that `costOf` applies to `c` now (1: none). */
+  private rampingWeight(c: EndpointState, nowMs: number): number {
+    const ss = this.o.slowStart;
+    const age = nowMs - c.firstReadyMs;
+    if (ss === undefined || !c.answered || !(age < ss.windowMs)) return 1;
+    return slowStartFactor(age, nowMs - this.oldestReadyMs, ss);
+  }
+
+  /** Counts an outcome for outlier ejection: ejects on the consecutive rule, ends a re-admission probe. */
+  private ejectionOutcome(e: EndpointState, kind: 'success' | 'failure' | 'timeout', nowMs: number): void {
+    if (e.ejection === 'ejected') return; // a late answer to a call sent before the ejection
+    if (e.ejection === 'probe') {
+      if (kind === 'success') this.readmit(e, nowMs, 'its re-admission probe answered');
+      else this.eject(e, e.ejectionReason ?? 'consecutive-failures', nowMs, `its re-admission probe ${kind === 'timeout' ? 'timed out' : 'failed'}`);
+      return;
+    }
+    const n = e.consecutiveFailures + 1;
+    if (countOutcome(e, kind, this.o.ejection!) && this.othersAnswer(e)) this.tryEject(e, 'consecutive-failures', nowMs, `${n} failures or timeouts in a row`);
+  }
+
+  /**
+   * True when at least half of the other endpoints in the pick set (READY, not ejected) last answered
+   * normally (or have not answered yet). A streak of failures or timeouts is the endpoint's fault only if its peers do better: when a
+   * request is slow everywhere (a poison request, a deadline too short for the method) or the whole fleet
+   * fails, ejecting one endpoint only removes capacity. O(n), run only when a streak reaches the threshold.
+   */
+  private othersAnswer(e: EndpointState): boolean {
+    let others = 0;
+    let normal = 0;
+    for (const x of this.all) {
+      if (x === e || x.ejection !== 'none') continue;
+      others++;
+      if (!x.lastHigh) normal++; // never answered yet: no evidence against it either
+    }
+    return others > 0 && 2 * normal >= others;
+  }
+
+  /** Ejects `e` unless the share cap is reached; true when ejected. */
+  private tryEject(e: EndpointState, reason: EjectionReason, nowMs: number, why: string): boolean {
+    if (this.ejected.length >= maxEjected(this.endpoints.size, this.o.ejection!.maxEjectedPercent)) return false;
+    this.eject(e, reason, nowMs, why);
+    return true;
+  }
+
+  private eject(e: EndpointState, reason: EjectionReason, nowMs: number, why: string): void {
+    const o = this.o.ejection!;
+    const n = nextEjectionCount(e, o, nowMs);
+    const durationMs = ejectionDurationMs(n, o);
+    if (e.ejection === 'none') this.ejected.push(e);
+    if (e.allIndex >= 0) leaveReady(e, this.all, nowMs);
+    e.ejection = 'ejected';
+    e.ejectionReason = reason;
+    e.ejections = n;
+    e.ejectedUntilMs = nowMs + durationMs;
+    e.consecutiveFailures = 0;
+    e.latencyFlagged = false;
+    if (e.ejectedUntilMs < this.nextExpiryMs) this.nextExpiryMs = e.ejectedUntilMs;
+    this.medianAtMs = Number.NEGATIVE_INFINITY;
+    this.emit({
+      kind: 'ejected',
+      key: e.key,
+      address: e.info.address,
+      reason,
+      durationMs,
+      ejections: n,
+      detail: `${e.info.address} ejected for ${durationMs} ms (ejection ${n} in a row): ${why}`,
+    });
+  }
+
+  private readmit(e: EndpointState, nowMs: number, why: string): void {
+    const i = this.ejected.indexOf(e);
+    if (i >= 0) this.ejected.splice(i, 1);
+    const wasOut = e.ejection === 'ejected';
+    e.ejection = 'none';
+    e.readmittedAtMs = nowMs;
+    e.consecutiveFailures = 0;
+    if (wasOut && e.ready && e.allIndex < 0) joinReady(e, this.all, nowMs);
+    this.medianAtMs = Number.NEGATIVE_INFINITY;
+    this.emit({
+      kind: 'readmitted',
+      key: e.key,
+      address: e.info.address,
+      reason: e.ejectionReason ?? 'consecutive-failures',
+      ejections: e.ejections,
+      detail: `${e.info.address} re-admitted: ${why}`,
+    });
+  }
+
+  /** Ejections whose time is over become probes: back in the pick set for one call. */
+  private endEjections(nowMs: number): void {
+    let next = Number.POSITIVE_INFINITY;
+    for (const e of this.ejected) {
+      if (e.ejection !== 'ejected') continue;
+      if (e.ejectedUntilMs > nowMs) {
+        if (e.ejectedUntilMs < next) next = e.ejectedUntilMs;
+        continue;
+      }
+      e.ejection = 'probe';
+      if (e.ready && e.allIndex < 0) joinReady(e, this.all, nowMs);
+      this.emit({
+        kind: 'probe',
+        key: e.key,
+        address: e.info.address,
+        reason: e.ejectionReason ?? 'consecutive-failures',
+        ejections: e.ejections,
+        detail: `${e.info.address} ejection over: back for one probe call`,
+      });
+    }
+    this.nextExpiryMs = next;
+  }
+
+  /** Nothing else is READY: ejection must never empty the set, so every READY ejected endpoint comes back. */
+  private readmitAll(nowMs: number): boolean {
+    for (const e of [...this.ejected]) if (e.ready) this.readmit(e, nowMs, 'no other endpoint is READY (ejection never empties the set)');
+    return this.all.length > 0;
+  }
+
+  /** Runs the success-rate and latency rules over the interval that ends now (O(n) once per interval). */
+  private evaluateOutliers(nowMs: number): void {
+    const o = this.o.ejection!;
+    const first = this.nextEvaluationMs !== this.nextEvaluationMs;
+    this.nextEvaluationMs = nowMs + o.intervalMs;
+    if (first) return;
+    const rows: { s: EndpointState; rttMs: number }[] = [];
+    for (const st of this.endpoints.values()) rows.push({ s: st, rttMs: decayedRttMs(st, nowMs, this.o.decayMs) });
+    this.medianAtMs = Number.NEGATIVE_INFINITY;
+    const median = this.flooredMedian(nowMs);
+    for (const { s, reason, score } of evaluateInterval(rows, median, o)) {
+      const st = s as EndpointState;
+      const why =
+        reason === 'latency'
+          ? `estimate ${(score * median).toFixed(1)} ms stayed above ${o.latencyFactor} x the set median (${median.toFixed(1)} ms) for two intervals`
+          : `success rate ${(100 * score).toFixed(1)} points below the set's mean - ${o.successRateStdevFactor} stdev over the last ${o.intervalMs} ms`;
+      if (!this.tryEject(st, reason, nowMs, why)) break;
+    }
+  }
+
+  private emit(event: EjectionEvent): void {
+    const f = this.o.onEjection;
+    if (f === undefined) return;
+    try {
+      f(event);
+    } catch {
+      // an observer must never break a pick
+    }
   }
 
   /** The set's median estimate, floored like every estimate: what a newcomer or a probe-due endpoint is valued at. */
@@ -364,7 +584,13 @@ export class Balancer implements ReleaseSink {
   /** Every endpoint's state now, in no particular order (O(n); for CLIs, demos and tests). */
   snapshot(nowMs: number): EndpointStats[] {
     const rows: EndpointStats[] = [];
-    for (const st of this.endpoints.values()) rows.push(endpointStats(st, nowMs, this.o.decayMs));
+    if (nowMs >= this.nextExpiryMs) this.endEjections(nowMs);
+    const ss = this.o.slowStart;
+    for (const st of this.endpoints.values()) {
+      const age = nowMs - st.firstReadyMs;
+      const factor = ss !== undefined && age < ss.windowMs ? slowStartFactor(age, nowMs - this.oldestReadyMs, ss) : 1;
+      rows.push(endpointStats(st, nowMs, this.o.decayMs, factor));
+    }
     return rows;
   }
 
@@ -372,7 +598,7 @@ export class Balancer implements ReleaseSink {
   private setMedian(nowMs: number): number {
     if (nowMs - this.medianAtMs < MEDIAN_REFRESH_MS) return this.medianMs;
     let n = 0;
-    for (const st of this.endpoints.values()) if (st.answered) this.scratch[n++] = decayedRttMs(st, nowMs, this.o.decayMs);
+    for (const st of this.endpoints.values()) if (st.answered && st.ejection === 'none') this.scratch[n++] = decayedRttMs(st, nowMs, this.o.decayMs);
     this.scratch.length = n;
     this.medianMs = n === 0 ? this.o.seedRttMs : medianInPlace(this.scratch, n);
     this.medianAtMs = nowMs;
@@ -393,7 +619,8 @@ export class Balancer implements ReleaseSink {
   }
 
   private remove(st: EndpointState, nowMs: number): void {
-    if (st.ready) leaveReady(st, this.all, nowMs);
+    if (st.allIndex >= 0) leaveReady(st, this.all, nowMs);
+    if (st.ejection !== 'none') this.ejected.splice(this.ejected.indexOf(st), 1);
     st.ready = false;
     st.removed = true;
     this.leaveGroup(st.group);

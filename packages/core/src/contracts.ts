@@ -6,6 +6,8 @@
  */
 
 /** One endpoint as a discovery source reports it. */
+import type { EjectionEvent } from './ejection.js';
+
 export interface EndpointInfo {
   /** `host:port`; IPv6 hosts in brackets, e.g. `[::1]:50051`. */
   readonly address: string;
@@ -159,4 +161,9 @@ export interface CallDescription {
 /** Plugged into the factory (`observers` option); telemetry implements it. Must never throw. */
 export interface CallObserverFactory {
   onCallStart(call: CallDescription): CallObserver;
+  /**
+   * Optional: an endpoint was ejected, got its re-admission probe, or was re-admitted (outlier ejection), with
+   * the reason: for metrics and span events. Not tied to one call. Must not throw (exceptions are ignored).
+   */
+  onEndpointEvent?(event: EjectionEvent): void;
 }

@@ -10,12 +10,16 @@
  */
 import type { EndpointInfo } from './contracts.js';
 import type { LoadState } from './peak-ewma.js';
+import type { EjectionReason, EjectionState } from './ejection.js';
 
 /** One endpoint in the balancer: identity, readiness, load, and its places in the ready arrays. */
-export interface EndpointState extends LoadState {
+export interface EndpointState extends LoadState, EjectionState {
   readonly key: string;
+  /** When the endpoint first became READY (ms), NaN before: slow start measures its age from here. */
+  firstReadyMs: number;
   info: EndpointInfo;
   group: ZoneGroup;
+  /** READY per grpc-js. It is in the pick arrays when READY and not ejected (`allIndex >= 0`). */
   ready: boolean;
   /** Set when the endpoint left the set; a late release then changes nothing. */
   removed: boolean;
@@ -71,6 +75,16 @@ export class EndpointRecord implements EndpointState {
   removed = false;
   groupIndex = -1;
   allIndex = -1;
+  firstReadyMs = Number.NaN;
+  ejection: 'none' | 'ejected' | 'probe' = 'none';
+  ejectionReason: EjectionReason | undefined = undefined;
+  ejectedUntilMs = 0;
+  ejections = 0;
+  readmittedAtMs = Number.NEGATIVE_INFINITY;
+  consecutiveFailures = 0;
+  intervalSuccesses = 0;
+  intervalCalls = 0;
+  latencyFlagged = false;
 
   constructor(
     readonly key: string,

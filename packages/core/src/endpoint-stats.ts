@@ -5,6 +5,7 @@
  */
 import type { EndpointState } from './endpoint-state.js';
 import { decayedRttMs, loadCost } from './peak-ewma.js';
+import type { EjectionReason } from './ejection.js';
 
 /** One row of `Balancer.snapshot`. */
 export interface EndpointStats {
@@ -23,10 +24,20 @@ export interface EndpointStats {
   readonly cost: number;
   /** False until the endpoint's first answer (success, failure or timeout). */
   readonly answered: boolean;
+  /** Outlier ejection: `none`, `ejected` (not picked until `ejectedForMs` passes), or `probe` (back for one call). */
+  readonly ejection: 'none' | 'ejected' | 'probe';
+  /** Why it was ejected (while `ejection` is not `none`). */
+  readonly ejectionReason?: EjectionReason;
+  /** Ejection time left, ms (while `ejected`). */
+  readonly ejectedForMs?: number;
+  /** Ejections in a row so far (the next lasts longer). */
+  readonly ejections: number;
+  /** Slow-start weight factor in (0, 1]: 1 once the endpoint is warm (see `slow-start.ts`). */
+  readonly slowStartFactor: number;
 }
 
 /** Builds the stats row of `st` at `nowMs`. */
-export function endpointStats(st: EndpointState, nowMs: number, decayMs: number): EndpointStats {
+export function endpointStats(st: EndpointState, nowMs: number, decayMs: number, slowStartFactor = 1): EndpointStats {
   const { info } = st;
   const row: { -readonly [K in keyof EndpointStats]: EndpointStats[K] } = {
     key: st.key,
@@ -37,7 +48,12 @@ export function endpointStats(st: EndpointState, nowMs: number, decayMs: number)
     rttEstimateMs: decayedRttMs(st, nowMs, decayMs),
     cost: loadCost(st, nowMs, decayMs),
     answered: st.answered,
+    ejection: st.ejection,
+    ejections: st.ejections,
+    slowStartFactor,
   };
+  if (st.ejection !== 'none' && st.ejectionReason !== undefined) row.ejectionReason = st.ejectionReason;
+  if (st.ejection === 'ejected') row.ejectedForMs = Math.max(0, st.ejectedUntilMs - nowMs);
   if (info.zone !== undefined) row.zone = info.zone;
   if (info.instance !== undefined) row.instance = info.instance;
   if (info.incarnation !== undefined) row.incarnation = info.incarnation;

@@ -63,3 +63,9 @@ export { createAffinityRing, hash32, DEFAULT_AFFINITY_EPSILON, DEFAULT_AFFINITY_
 export type { AffinityRing, AffinityEndpoint, AffinityRingOptions } from './bounded-hash.js';
 export { withPeerPlace } from './peer-place.js';
 export type { PeerPlaceHooks } from './peer-place.js';
+export { EJECTION_DEFAULTS, resolveEjectionOptions, maxEjected } from './ejection.js';
+export type { EjectionOptions, ResolvedEjectionOptions, EjectionEvent, EjectionReason } from './ejection.js';
+export { SLOW_START_DEFAULTS, resolveSlowStartOptions, slowStartFactor } from './slow-start.js';
+export type { SlowStartOptions, ResolvedSlowStartOptions } from './slow-start.js';
+export { ConcurrencyLimiter, createConcurrencyLimiter, resolveConcurrencyLimitOptions, CONCURRENCY_LIMIT_DEFAULTS, CONCURRENCY_LIMIT_REFUSAL_PREFIX } from './concurrency-limit.js';
+export type { ConcurrencyLimitOptions, ResolvedConcurrencyLimitOptions, LimitTicket } from './concurrency-limit.js';

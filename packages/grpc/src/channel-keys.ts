@@ -21,5 +21,7 @@ export const KEEPALIVE_KEY = `${NO_SUBCHANNEL_PREFIX}fairway.keepalive`;
  * different settings, or not by Fairway at all, are never shared.
  */
 export const KEEPALIVE_SUBCHANNEL_KEY = 'fairway.keepalive';
+/** Channel option: `(event) => void`, telling the observers' `onEndpointEvent` about ejections. */
+export const ENDPOINT_EVENTS_KEY = `${NO_SUBCHANNEL_PREFIX}fairway.endpoint_events`;
 /** Subchannel option (deliberately NOT prefixed): the endpoint's incarnation. */
 export const INCARNATION_SUBCHANNEL_KEY = 'fairway.incarnation';

@@ -22,6 +22,7 @@ import { assertSameGrpcClient, assertSameGrpcCredentials, register } from './reg
 import { isDiscoverySchemeRegistered, registeredDiscoverySchemes } from './resolver/bridge.js';
 import { createCallInterceptor, parseRetryOptions } from './call/index.js';
 import type { RetryConfig } from './call/index.js';
+import { createConcurrencyInterceptor } from './concurrency-interceptor.js';
 
 /** Schemes grpc-js resolves by itself (Fairway balances them zone-blind). */
 const GRPC_SCHEMES = new Set(['dns', 'ipv4', 'ipv6', 'unix', 'unix-abstract']);
@@ -197,7 +198,11 @@ export function clientOptions(options?: FairwayOptions | Channel): ClientOptions
   let channelTarget: string | undefined;
   return {
     ...channelOptions,
-    interceptors: [lazyCallInterceptor(resolved, retry, () => channelTarget, '(shared channel)')],
+    interceptors: [
+      lazyCallInterceptor(resolved, retry, () => channelTarget, '(shared channel)'),
+      // Inside the call layer, so every attempt counts; absent (no extra step) when the option is off.
+      ...(resolved.concurrencyLimit !== undefined ? [createConcurrencyInterceptor(resolved.concurrencyLimit)] : []),
+    ],
     channelFactoryOverride: (address: string, credentials: ChannelCredentials, opts: ClientOptions) => {
       checkTarget(address);
       assertSameGrpcCredentials(credentials);

@@ -36,6 +36,10 @@ export type {
   MethodRetrySettings,
 } from './call/index.js';
 export { TargetError, parseTarget } from '@fairway/core';
+export { createConcurrencyInterceptor, admitAttempt, limiterSample } from './concurrency-interceptor.js';
+export type { Admission } from './concurrency-interceptor.js';
+export { CONCURRENCY_LIMIT_REFUSAL_PREFIX, EJECTION_DEFAULTS, SLOW_START_DEFAULTS, CONCURRENCY_LIMIT_DEFAULTS } from '@fairway/core';
+export type { EjectionOptions, SlowStartOptions, ConcurrencyLimitOptions, EjectionEvent } from '@fairway/core';
 
 // The grpc-js names the other Fairway packages need (this package is the only one that imports grpc-js, so a
 // grpc-js upgrade is checked in one place). They are grpc-js's own objects, re-exported unchanged.

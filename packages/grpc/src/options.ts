@@ -3,8 +3,9 @@
  * naming the key), and turned into grpc-js channel options.
  */
 import type { ChannelOptions } from '@grpc/grpc-js';
-import type { CallObserverFactory, RetryOptions } from '@fairway/core';
-import { DISCOVERY_OPTIONS_KEY, KEEPALIVE_KEY, KEEPALIVE_SUBCHANNEL_KEY, LOGGER_KEY } from './channel-keys.js';
+import { resolveConcurrencyLimitOptions } from '@fairway/core';
+import type { CallObserverFactory, ConcurrencyLimitOptions, EjectionOptions, RetryOptions, SlowStartOptions } from '@fairway/core';
+import { DISCOVERY_OPTIONS_KEY, ENDPOINT_EVENTS_KEY, KEEPALIVE_KEY, KEEPALIVE_SUBCHANNEL_KEY, LOGGER_KEY } from './channel-keys.js';
 import { POLICY_NAME, PolicyConfigError, parseFairwayPolicyConfig } from './policy/config.js';
 import type { FairwayPolicySettings } from './policy/config.js';
 import type { Logger } from './logger.js';
@@ -100,6 +101,30 @@ export interface FairwayOptions {
   readonly channelOptions?: ChannelOptions;
   /** Where Fairway writes what you should know. Default: stderr with a `[fairway]` prefix. */
   readonly logger?: Logger;
+  /**
+   * Outlier ejection: an endpoint is taken out of the pick set after `consecutiveFailures` (default 5)
+   * failures or timed-out attempts in a row, as a success-rate outlier (below mean - 1.9 stdev, >= 5
+   * endpoints of >= 100 calls per 10 s) or a latency outlier (estimate > 5x the set median at two 10 s
+   * evaluations in a row). At most `maxEjectedPercent` (default 10 %, at least one endpoint of two or more,
+   * never the last) is out at once; an ejection lasts `baseEjectionMs` (default 10000 ms) times the number
+   * of ejections in a row, capped at `maxEjectionMs` (default 300000 ms); then one probe call re-admits.
+   * Default on with these values; `false` turns it off. See the README's "Outlier ejection".
+   */
+  readonly outlierEjection?: EjectionOptions | false;
+  /**
+   * Slow start: a new endpoint's weight ramps linearly from `minWeightPercent` (default 10 %) over `windowMs`
+   * (default 10000 ms), measured against the age of the set's oldest endpoint, so it also works when every
+   * endpoint is new. Default on with these values; `false` turns it off. See the README's "Slow start".
+   */
+  readonly slowStart?: SlowStartOptions | false;
+  /**
+   * Adaptive concurrency: a limit on this client's attempts in flight, adapted from latency (Gradient2-like:
+   * `initialLimit` 20, `minLimit` 20, `maxLimit` 200 calls, `smoothing` 0.2, `queueSize` 4 calls,
+   * `rttTolerance` 1.5, `longWindow` 600 windows). An attempt above the limit fails at once with
+   * RESOURCE_EXHAUSTED naming the limit (never retried: it is not a timeout). Default off; `true` for the
+   * defaults. See the README's "Adaptive concurrency".
+   */
+  readonly concurrencyLimit?: ConcurrencyLimitOptions | boolean;
 }
 
 /** A bad factory option; `option` names it. */
@@ -126,6 +151,9 @@ const KNOWN_OPTIONS = new Set([
   'keepalive',
   'channelOptions',
   'logger',
+  'outlierEjection',
+  'slowStart',
+  'concurrencyLimit',
 ]);
 const KNOWN_KEEPALIVE = new Set(['timeMs', 'timeoutMs', 'serverMinIntervalMs']);
 
@@ -169,6 +197,8 @@ export interface ResolvedOptions {
   readonly keepalive: { timeMs: number; timeoutMs: number; serverMinIntervalMs: number } | false;
   readonly channelOptions: ChannelOptions;
   readonly logger: Logger | undefined;
+  /** Adaptive concurrency settings, or undefined when off. */
+  readonly concurrencyLimit: ConcurrencyLimitOptions | undefined;
 }
 
 /** Policy config fields that come from a differently named option. */
@@ -230,6 +260,8 @@ export function resolveOptions(options: FairwayOptions | undefined, env: Record<
       ...(options.zoneBandHigh !== undefined ? { zoneBandHigh: options.zoneBandHigh } : {}),
       ...affinitySettings(options.affinity),
       ...subsetSettings(options.subset),
+      ...(options.outlierEjection !== undefined ? { outlierEjection: options.outlierEjection } : {}),
+      ...(options.slowStart !== undefined ? { slowStart: options.slowStart } : {}),
     });
   } catch (e) {
     if (e instanceof PolicyConfigError) throw new FairwayOptionsError(OPTION_OF_FIELD[e.field] ?? e.field, e.message.replace(/^.*? config: \S+ /, ''));
@@ -275,9 +307,25 @@ export function resolveOptions(options: FairwayOptions | undefined, env: Record<
     throw new FairwayOptionsError('logger', 'must have info, warn and error methods');
   }
 
+  let concurrencyLimit: ConcurrencyLimitOptions | undefined;
+  const cl = options.concurrencyLimit;
+  if (cl === true) concurrencyLimit = {};
+  else if (cl !== undefined && cl !== false) {
+    if (!isPlainObject(cl)) throw new FairwayOptionsError('concurrencyLimit', `must be true, false or an object of limit settings, got ${JSON.stringify(cl)}`);
+    checkKeys(cl, new Set(['initialLimit', 'minLimit', 'maxLimit', 'smoothing', 'queueSize', 'rttTolerance', 'longWindow']), 'concurrencyLimit.');
+    try {
+      resolveConcurrencyLimitOptions(cl);
+    } catch (e) {
+      const m = /^concurrencyLimit\.(\w+) (.*)$/.exec((e as Error).message);
+      throw new FairwayOptionsError(m ? `concurrencyLimit.${m[1]}` : 'concurrencyLimit', m ? m[2]! : (e as Error).message);
+    }
+    concurrencyLimit = { ...cl };
+  }
+
   return {
     settings,
     zoneSource,
+    concurrencyLimit,
     retry: options.retry,
     observers,
     discovery: options.discovery,
@@ -344,5 +392,17 @@ export function toChannelOptions(resolved: ResolvedOptions): ChannelOptions {
   if (user['grpc.max_reconnect_backoff_ms'] === undefined) out['grpc.max_reconnect_backoff_ms'] = MAX_RECONNECT_BACKOFF_MS;
   if (resolved.discovery !== undefined) out[DISCOVERY_OPTIONS_KEY] = resolved.discovery;
   if (resolved.logger !== undefined) out[LOGGER_KEY] = resolved.logger;
+  const listeners = resolved.observers.filter((o) => typeof o.onEndpointEvent === 'function');
+  if (listeners.length > 0) {
+    out[ENDPOINT_EVENTS_KEY] = (event: Parameters<NonNullable<CallObserverFactory['onEndpointEvent']>>[0]) => {
+      for (const o of listeners) {
+        try {
+          o.onEndpointEvent!(event);
+        } catch {
+          // an observer must never break a pick
+        }
+      }
+    };
+  }
   return out;
 }

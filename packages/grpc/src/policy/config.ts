@@ -2,12 +2,14 @@
  * The typed config of the `fairway_p2c_peak_ewma` policy: parsed and validated once.
  *
  * JSON shape (inside `{"loadBalancingConfig":[{"fairway_p2c_peak_ewma":{...}}]}`):
- * `{ "zone"?: string, "decayMs"?: number, "zoneBandLow"?: number, "zoneBandHigh"?: number }`.
+ * `{ "zone"?: string, "decayMs"?: number, "zoneBandLow"?: number, "zoneBandHigh"?: number,
+ *    "outlierEjection"?: false | {...EjectionOptions}, "slowStart"?: false | {...SlowStartOptions} }`.
  *
  * grpc-js silently falls back to pick_first when a config parser throws; so the factory validates its own
  * config with `parseFairwayPolicyConfig` before it builds a channel (and throws), and `createFromJson` logs
  * the error loudly when a bad config arrives some other way (e.g. a service config from DNS).
  */
+import { resolveEjectionOptions, resolveSlowStartOptions, type EjectionOptions, type SlowStartOptions } from '@fairway/core';
 import { getDefaultLogger } from '../logger.js';
 
 export const POLICY_NAME = 'fairway_p2c_peak_ewma';
@@ -33,6 +35,10 @@ export interface FairwayPolicySettings {
   /** This client's index among `subsetClientCount` clients (both or neither; neither: from the peer registry). */
   readonly subsetClientIndex?: number;
   readonly subsetClientCount?: number;
+  /** Outlier ejection settings (`EjectionOptions` of `@fairway/core`), or `false` for none. Absent: the defaults (on). */
+  readonly outlierEjection?: EjectionOptions | false;
+  /** Slow-start settings (`SlowStartOptions` of `@fairway/core`), or `false` for none. Absent: the defaults (on, 10 s). */
+  readonly slowStart?: SlowStartOptions | false;
 }
 
 export const POLICY_DEFAULTS = { decayMs: 10_000, zoneBandLow: 0.8, zoneBandHigh: 2.0 } as const;
@@ -48,7 +54,54 @@ export class PolicyConfigError extends Error {
   }
 }
 
-const KNOWN = new Set(['zone', 'decayMs', 'zoneBandLow', 'zoneBandHigh', 'region', 'affinityHeader', 'affinityEpsilon', 'subsetSize', 'subsetClientIndex', 'subsetClientCount']);
+const KNOWN = new Set([
+  'zone',
+  'decayMs',
+  'zoneBandLow',
+  'zoneBandHigh',
+  'region',
+  'affinityHeader',
+  'affinityEpsilon',
+  'subsetSize',
+  'subsetClientIndex',
+  'subsetClientCount',
+  'outlierEjection',
+  'slowStart',
+]);
+const KNOWN_EJECTION = new Set([
+  'consecutiveFailures',
+  'baseEjectionMs',
+  'maxEjectionMs',
+  'maxEjectedPercent',
+  'intervalMs',
+  'successRateStdevFactor',
+  'successRateMinimumCalls',
+  'successRateMinimumHosts',
+  'latencyFactor',
+]);
+const KNOWN_SLOW_START = new Set(['windowMs', 'minWeightPercent']);
+
+/**
+ * Validates a `false | {...}` sub-config with core's resolver (the one validation of those options), checking
+ * its keys first; returns it as given (a copy), so the JSON round-trips.
+ */
+function subConfig<T extends object>(obj: Record<string, unknown>, field: string, known: Set<string>, resolve: (v: T | false) => unknown): T | false | undefined {
+  const v = obj[field];
+  if (v === undefined) return undefined;
+  if (v === false) return false;
+  if (v === null || typeof v !== 'object' || Array.isArray(v)) throw new PolicyConfigError(field, `must be false or an object, got ${JSON.stringify(v)}`);
+  for (const key of Object.keys(v)) {
+    if (!known.has(key)) throw new PolicyConfigError(`${field}.${key}`, `is not a known field (known: ${[...known].join(', ')})`);
+  }
+  try {
+    resolve(v as T);
+  } catch (e) {
+    // core names the field as "Balancer option ejection.x" / "slowStart.x": keep only the problem.
+    const m = /option \w+\.(\w+) (.*)$/.exec((e as Error).message);
+    throw new PolicyConfigError(m ? `${field}.${m[1]}` : field, m ? m[2]! : (e as Error).message);
+  }
+  return { ...(v as T) };
+}
 
 function positiveNumber(obj: Record<string, unknown>, field: string, min: number, max: number): number | undefined {
   const v = obj[field];
@@ -108,6 +161,8 @@ export function parseFairwayPolicyConfig(raw: unknown): FairwayPolicySettings {
     throw new PolicyConfigError('subsetClientIndex', `(${subsetClientIndex}) must be below subsetClientCount (${subsetClientCount})`);
   }
   if (subsetClientIndex !== undefined && subsetSize === undefined) throw new PolicyConfigError('subsetSize', 'is required when a client index is given');
+  const outlierEjection = subConfig<EjectionOptions>(obj, 'outlierEjection', KNOWN_EJECTION, resolveEjectionOptions);
+  const slowStart = subConfig<SlowStartOptions>(obj, 'slowStart', KNOWN_SLOW_START, resolveSlowStartOptions);
   return {
     ...(zone !== undefined ? { zone } : {}),
     decayMs,
@@ -118,6 +173,8 @@ export function parseFairwayPolicyConfig(raw: unknown): FairwayPolicySettings {
     ...(affinityEpsilon !== undefined ? { affinityEpsilon } : {}),
     ...(subsetSize !== undefined ? { subsetSize } : {}),
     ...(subsetClientIndex !== undefined ? { subsetClientIndex, subsetClientCount: subsetClientCount! } : {}),
+    ...(outlierEjection !== undefined ? { outlierEjection } : {}),
+    ...(slowStart !== undefined ? { slowStart } : {}),
   };
 }
 

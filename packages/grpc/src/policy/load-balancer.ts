@@ -19,7 +19,7 @@ import { connectivityState as ConnectivityState } from '@grpc/grpc-js';
 import type { ChannelOptions } from '@grpc/grpc-js';
 
 import { Balancer, endpointKey } from '@fairway/core';
-import type { EndpointInfo } from '@fairway/core';
+import type { EjectionEvent, EndpointInfo } from '@fairway/core';
 import {
   LeafLoadBalancer,
   QueuePicker,
@@ -28,7 +28,7 @@ import {
   subchannelAddressToString,
 } from '../grpc-internals.js';
 import type { ChannelControlHelper, Endpoint, LoadBalancer, Picker, StatusOr, TypedLoadBalancingConfig } from '../grpc-internals.js';
-import { ENDPOINT_INFO_ATTRIBUTE, INCARNATION_SUBCHANNEL_KEY, KEEPALIVE_KEY, LOGGER_KEY, PEERS_ATTRIBUTE } from '../channel-keys.js';
+import { ENDPOINT_EVENTS_KEY, ENDPOINT_INFO_ATTRIBUTE, INCARNATION_SUBCHANNEL_KEY, KEEPALIVE_KEY, LOGGER_KEY, PEERS_ATTRIBUTE } from '../channel-keys.js';
 import { watchConnection, type KeepaliveSettings } from '../keepalive-pinger.js';
 import { SubsetController } from './subset.js';
 import { later, nowMs, random, startTimer } from '../clock.js';
@@ -65,6 +65,8 @@ export class FairwayLoadBalancer implements LoadBalancer {
   private noEndpointsNote = '';
   private logger: Logger = getDefaultLogger();
   private keepalive: KeepaliveSettings | undefined;
+  /** The observers' `onEndpointEvent`, when any has one (see `ENDPOINT_EVENTS_KEY`). */
+  private endpointEvents: ((e: EjectionEvent) => void) | undefined;
 
   constructor(private readonly helper: ChannelControlHelper) {}
 
@@ -77,6 +79,7 @@ export class FairwayLoadBalancer implements LoadBalancer {
     if (!(lbConfig instanceof FairwayPolicyConfig)) return false;
     this.logger = (options[LOGGER_KEY] as Logger | undefined) ?? getDefaultLogger();
     this.keepalive = options[KEEPALIVE_KEY] as KeepaliveSettings | undefined;
+    this.endpointEvents = options[ENDPOINT_EVENTS_KEY] as ((e: EjectionEvent) => void) | undefined;
     if (!endpointList.ok) {
       if (this.children.size === 0) {
         this.helper.updateState(
@@ -196,6 +199,14 @@ export class FairwayLoadBalancer implements LoadBalancer {
       ...(settings.affinityEpsilon !== undefined ? { affinity: { epsilon: settings.affinityEpsilon } } : {}),
       // Rare (at most one per evaluation interval) and worth knowing: a zone mode change moves traffic.
       onZoneModeChange: (from, to, why) => this.logger.info(`zone mode ${from} -> ${to}: ${why}`),
+      ...(settings.outlierEjection !== undefined ? { ejection: settings.outlierEjection } : {}),
+      ...(settings.slowStart !== undefined ? { slowStart: settings.slowStart } : {}),
+      // Every ejection, ejection probe and re-admission is a log line with its reason (the CLI's endpoint
+      // table shows the state; span events need the call layer, see the README's "Outlier ejection").
+      onEjection: (e) => {
+        this.logger.info(`outlier ejection: ${e.detail}`);
+        this.endpointEvents?.(e);
+      },
     });
     if (settings.zone === undefined) {
       logOnce(this.logger, 'zone-blind', 'info', 'no zone given (option "zone" or FAIRWAY_ZONE): balancing zone-blind');
