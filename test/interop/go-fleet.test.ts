@@ -90,8 +90,10 @@ describe('Go services in the fleet (etcd naming package on the Go side)', { time
     });
     clients.push(zoned);
     const zonedCounts = countByServer(await runEchoLoad(zoned, { calls: 200, concurrency: 4, deadlineMs: 10_000 }));
-    assert.equal(zonedCounts['go-plain'], undefined, JSON.stringify(zonedCounts));
-    assert.ok((zonedCounts['go-a1'] ?? 0) + (zonedCounts['go-a2'] ?? 0) + (zonedCounts['go-slow'] ?? 0) === 200, JSON.stringify(zonedCounts));
+    // At most the zone selector's probes leave the zone: one pick in 100, at most one a second per zone, so the
+    // other zone's latency stays known (README "How it balances", Zones).
+    assert.ok((zonedCounts['go-plain'] ?? 0) <= 2, `left the zone beyond its probes: ${JSON.stringify(zonedCounts)}`);
+    assert.ok((zonedCounts['go-a1'] ?? 0) + (zonedCounts['go-a2'] ?? 0) + (zonedCounts['go-slow'] ?? 0) >= 198, JSON.stringify(zonedCounts));
 
     // A Go server that stops deregisters itself (DeleteEndpoint, lease revoked): Fairway stops picking it.
     const a2 = started[1]!;
