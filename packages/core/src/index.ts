@@ -35,8 +35,18 @@ export type {
   MethodRetrySettings,
   RetryBudgetSettings,
 } from './retry-config.js';
-export { attemptTimer, decideRetry, isRetryableKind } from './retry-decision.js';
-export type { AttemptTimer, RetryDecision, RetryDecisionInput } from './retry-decision.js';
+export {
+  CallMachine,
+  isReplayableKind,
+  RETRY_TIMER,
+  HEDGE_TIMER,
+  LatencyWindow,
+  MIN_LATENCY_SAMPLES,
+  StatusCode,
+  ATTEMPT_TIMEOUT_DETAILS_PREFIX,
+  HEDGE_LOST_DETAILS_PREFIX,
+} from './call/index.js';
+export type { CallCommand, CallPlan, HedgePlan, AttemptReason } from './call/index.js';
 export { createRetryBudget } from './retry-budget.js';
 export type { RetryBudget } from './retry-budget.js';
 export {
