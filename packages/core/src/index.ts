@@ -10,6 +10,7 @@ export type {
   PickExplanation,
   AttemptOutcome,
   AttemptObserver,
+  AttemptStart,
   CallObserver,
   CallDescription,
   CallObserverFactory,
@@ -24,6 +25,8 @@ export {
   DEFAULT_MAX_ATTEMPTS,
   DEFAULT_RETRY_INTERVAL_MS,
   DEFAULT_RETRY_BUDGET,
+  DEFAULT_HEDGE_BUDGET,
+  DEFAULT_HEDGE_PERCENTILE,
   MIN_ATTEMPTS,
   MAX_ATTEMPTS,
 } from './retry-config.js';
@@ -34,6 +37,8 @@ export type {
   RetryConfig,
   MethodRetrySettings,
   RetryBudgetSettings,
+  HedgingOptions,
+  HedgingSettings,
 } from './retry-config.js';
 export {
   CallMachine,

@@ -21,6 +21,11 @@ export interface AttemptPickContext {
   /** The picker reports its choice; may be called more than once if grpc-js re-picks the attempt. */
   onPick(explanation: PickExplanation): void;
   /**
+   * grpc-js created the attempt's HTTP/2 stream on the picked endpoint (the picker's `onCallStarted`). An
+   * attempt that ends without it never left the client. Optional.
+   */
+  onStarted?(): void;
+  /**
    * Whether the time from pick to the attempt's end is a latency sample for the endpoint. Default true (unary
    * calls). Set false for streaming calls: a stream's duration says nothing about the endpoint's speed (the
    * attempt still counts as in flight while it runs).

@@ -31,7 +31,7 @@
  *
  * @packageDocumentation
  */
-import type { AttemptOutcome, CallDescription } from '../contracts.js';
+import type { AttemptOutcome, AttemptStart, CallDescription } from '../contracts.js';
 import type { RetryBudget } from '../retry-budget.js';
 import type { MethodRetrySettings } from '../retry-config.js';
 import type { LatencyWindow } from './latency-window.js';
@@ -43,7 +43,7 @@ export const RETRY_TIMER = 0;
 export const HEDGE_TIMER = -1;
 
 /** Why an attempt was opened. */
-export type AttemptReason = 'first' | 'retry' | 'repick' | 'hedge';
+export type AttemptReason = AttemptStart['reason'];
 
 /** What the adapter must do, in order. */
 export type CallCommand =

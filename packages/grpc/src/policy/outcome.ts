@@ -1,6 +1,6 @@
 /** Maps the status an attempt ended with to what the balancer learns from it. */
 import { status as Status } from '@grpc/grpc-js';
-import { ATTEMPT_TIMEOUT_DETAILS_PREFIX } from '../call/fairway-call.js';
+import { ATTEMPT_TIMEOUT_DETAILS_PREFIX } from '@fairway/core';
 
 export type OutcomeKind = 'success' | 'failure' | 'timeout' | 'cancelled';
 
