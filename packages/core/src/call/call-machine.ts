@@ -47,7 +47,10 @@ export type AttemptReason = AttemptStart['reason'];
 
 /** What the adapter must do, in order. */
 export type CallCommand =
-  /** Start attempt `attempt` (its own grpc-js call, its own pick), asking the picker to avoid `avoid` when it can. */
+  /**
+   * Start attempt `attempt` (its own grpc-js call, its own pick), asking the picker to avoid the endpoints
+   * already tried when it can (`avoid` is a snapshot for logs; the picker should read {@link CallMachine.avoiding}).
+   */
   | { readonly type: 'open'; readonly attempt: number; readonly reason: AttemptReason; readonly detail: string; readonly avoid: readonly string[] }
   /** Start timer `timer` (see {@link RETRY_TIMER}, {@link HEDGE_TIMER}, or an attempt number); report it with {@link CallMachine.timerFired}. */
   | { readonly type: 'arm'; readonly timer: number; readonly delayMs: number }
@@ -113,7 +116,7 @@ export class CallMachine {
   private readonly attempts: Attempt[] = [];
   private readonly replayable: boolean;
   /** Distinct endpoint keys picked by this call's attempts, in order. */
-  private readonly tried: string[] = [];
+  private readonly tried = new Set<string>();
   /** Endpoints an attempt was re-picked away from (one re-pick per endpoint). */
   private readonly repickedFrom: string[] = [];
   private deadlineMs = Infinity;
@@ -134,6 +137,15 @@ export class CallMachine {
   /** True once the call has been given its final status. */
   get isFinished(): boolean {
     return this.finished;
+  }
+
+  /**
+   * The endpoints this call's attempts were picked onto so far, live: give it to the picker rather than an
+   * `open` command's snapshot, so that an attempt whose pick waits (a cold channel queues picks) still avoids
+   * the endpoint an earlier attempt was given meanwhile (a hedge and the first attempt picked in one tick).
+   */
+  get avoiding(): ReadonlySet<string> {
+    return this.tried;
   }
 
   /** The attempt the caller sees, 0 before one commits. */
@@ -182,7 +194,7 @@ export class CallMachine {
     const a = this.attempts[attempt - 1];
     if (!a) return;
     a.endpoint = endpointKey;
-    if (!this.tried.includes(endpointKey)) this.tried.push(endpointKey);
+    this.tried.add(endpointKey);
   }
 
   /**
@@ -356,7 +368,7 @@ export class CallMachine {
     this.attempts.push(a);
     this.live++;
     if (reason !== 'repick') this.counted++;
-    out.push({ type: 'open', attempt: n, reason, detail, avoid: this.tried.slice() });
+    out.push({ type: 'open', attempt: n, reason, detail, avoid: [...this.tried] });
     const timeout = this.plan.settings.attemptTimeoutMs;
     if (this.replayable && timeout !== undefined && timeout < this.deadlineMs - nowMs) {
       // Otherwise the call's deadline comes first: grpc-js ends the attempt, and with it the call.

@@ -152,7 +152,7 @@ export class FairwayCall {
     for (const c of commands) {
       switch (c.type) {
         case 'open':
-          this.openAttempt(c.attempt, c.avoid, { reason: c.reason, detail: c.detail });
+          this.openAttempt(c.attempt, { reason: c.reason, detail: c.detail });
           break;
         case 'arm': {
           const timer = c.timer;
@@ -206,7 +206,7 @@ export class FairwayCall {
     }
   }
 
-  private attemptMetadata(observer: AttemptObserver | undefined, attempt: AttemptState, avoid: readonly string[]): Metadata {
+  private attemptMetadata(observer: AttemptObserver | undefined, attempt: AttemptState): Metadata {
     const md = this.metadata!.clone();
     const identity = this.setup.identity;
     if (identity) {
@@ -224,7 +224,7 @@ export class FairwayCall {
       }
     }
     setAttemptPickContext(md, {
-      avoid: new Set(avoid),
+      avoid: this.machine.avoiding,
       sampleLatency: this.unary,
       onPick: (explanation: PickExplanation) => {
         this.machine.picked(attempt.n, explanation.endpointKey);
@@ -237,7 +237,7 @@ export class FairwayCall {
     return md;
   }
 
-  private openAttempt(n: number, avoid: readonly string[], start: AttemptStart): void {
+  private openAttempt(n: number, start: AttemptStart): void {
     const observer = this.setup.observer ? this.safe(() => this.setup.observer!.onAttemptStart(n, start), undefined) : undefined;
     const a: AttemptState = {
       n,
@@ -250,7 +250,7 @@ export class FairwayCall {
       status: undefined,
     };
     this.attempts[n - 1] = a;
-    const md = this.attemptMetadata(observer, a, avoid);
+    const md = this.attemptMetadata(observer, a);
     // Every attempt carries the CALL's deadline to grpc-js (and so to the server as grpc-timeout); the
     // machine's attempt timer ends an attempt that has not answered, and its cancel reaches the server at
     // once. A shorter grpc-js deadline per attempt would race the answer: a response whose message arrived
