@@ -12,7 +12,7 @@ const root = new URL('..', import.meta.url).pathname;
 /** What each package's shipped sources may import (besides its own relative files). */
 const ALLOWED: Record<string, (specifier: string) => boolean> = {
   core: () => false,
-  grpc: (s) => s === '@fairway/core' || s === '@grpc/grpc-js' || s === 'p-retry' || s === 'node:perf_hooks',
+  grpc: (s) => s === '@fairway/core' || s === '@grpc/grpc-js' || s === 'node:perf_hooks',
   'discovery-etcd': (s) => s === '@fairway/core' || s === 'etcd3' || /^node:(fs|os|module)$/.test(s),
   'discovery-kubernetes': (s) => s === '@fairway/core' || s === '@kubernetes/client-node' || /^node:(fs|http|https|net)$/.test(s),
   telemetry: (s) => s === '@fairway/core' || s.startsWith('@opentelemetry/') || s.startsWith('node:'),
@@ -69,4 +69,17 @@ test('the rule can fail: a grpc-js import in a discovery source is caught', () =
   assert.deepEqual(found, ['@grpc/grpc-js'], 'strings are not imports');
   assert.equal(ALLOWED['discovery-etcd']!('@grpc/grpc-js'), false);
   assert.equal(ALLOWED['core']!('node:fs'), false);
+});
+
+test('the grpc policy does not import the call layer (what both need lives in core)', () => {
+  const dir = join(root, 'packages', 'grpc', 'src', 'policy');
+  const violations: string[] = [];
+  for (const file of shippedSources(dir)) {
+    for (const ref of ts.preProcessFile(readFileSync(file, 'utf8'), true, true).importedFiles) {
+      if (/(^|\/)call(\/|$)/.test(ref.fileName)) violations.push(`${relative(root, file)} imports ${ref.fileName}`);
+    }
+  }
+  assert.deepEqual(violations, []);
+  // The rule can fail:
+  assert.ok(/(^|\/)call(\/|$)/.test('../call/fairway-call.js'));
 });
