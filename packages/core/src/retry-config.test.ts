@@ -66,7 +66,7 @@ describe('retry.hedging', () => {
     assert.equal(parseRetryOptions({ attemptTimeoutMs: 100 }).hedging, undefined);
     const h = parseRetryOptions({ hedging: { methods: ['/a.B/C', 'a.B/D'] } }).hedging!;
     assert.deepEqual([...h.methods], ['a.B/C', 'a.B/D']);
-    assert.deepEqual({ ...h, methods: undefined }, { methods: undefined, idempotent: false, delayMs: undefined, percentile: 95, maxHedges: 1, budget: { ratio: 0.05, minPerSecond: 0, windowMs: 10_000 } });
+    assert.deepEqual({ ...h, methods: undefined }, { methods: undefined, idempotent: false, delayMs: undefined, percentile: 98, maxHedges: 1, budget: { ratio: 0.05, minPerSecond: 0, windowMs: 10_000 } });
     const fixed = parseRetryOptions({ hedging: { idempotent: true, delayMs: 20, budgetRatio: 0.1, maxHedges: 2, percentile: 99 } }).hedging!;
     assert.deepEqual({ ...fixed, methods: [...fixed.methods] }, { methods: [], idempotent: true, delayMs: 20, percentile: 99, maxHedges: 2, budget: { ratio: 0.1, minPerSecond: 0, windowMs: 10_000 } });
   });
