@@ -1,5 +1,6 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import fc from 'fast-check';
 import { createFakeClock } from '@fairway/testing';
 import type { FakeClock } from '@fairway/testing';
 import { createRetryBudget } from '../retry-budget.js';
@@ -376,10 +377,99 @@ describe('CallMachine: hedging', () => {
     assert.equal(d.machine.committedAttempt, 1);
   });
 
+  test('two attempts timing out together are followed by one retry, not two', () => {
+    // Hedge at 50 ms, attempt timers 100 ms: attempt 1 times out at 100, the hedge at 150 while the retry waits.
+    const d = new Driver({ hedge: hedgePlan({ delayMs: 50 }), settings: settings({ retryIntervalMs: 60, maxAttempts: 5 }) }).start().advance(155);
+    assert.deepEqual(d.opened.map((o) => [o.reason, o.atMs - 1_000]), [['first', 0], ['hedge', 50]]);
+    d.advance(10);
+    assert.deepEqual(d.opened.map((o) => [o.reason, o.atMs - 1_000]), [['first', 0], ['hedge', 50], ['retry', 160]]);
+    assert.equal(d.log.filter((c) => c.type === 'arm' && c.timer === RETRY_TIMER).length, 1);
+  });
+
+  test('a scheduled retry counts towards maxAttempts: no hedge that would exceed it', () => {
+    // maxAttempts 3: attempt 1, hedge 1 at 45; attempt 1 times out at 90 (retry due at 91) as hedge 2 is due.
+    const d = new Driver({ hedge: hedgePlan({ delayMs: 45, maxHedges: 2 }), settings: settings({ attemptTimeoutMs: 90, retryIntervalMs: 1, maxAttempts: 3 }) }).start().advance(5_000);
+    assert.ok(d.opened.filter((o) => o.reason !== 'repick').length <= 3, JSON.stringify(d.opened.map((o) => o.reason)));
+  });
+
   test('a hedged attempt that times out is retried like any other; attempts in all stay within maxAttempts', () => {
     const d = new Driver({ hedge: hedgePlan({ maxHedges: 2 }), settings: settings({ maxAttempts: 3 }) }).start().advance(2_000);
     assert.deepEqual(d.opened.map((o) => o.reason), ['first', 'hedge', 'hedge']);
     assert.equal(d.finished?.code, StatusCode.DEADLINE_EXCEEDED);
     assert.deepEqual(d.outcomes().map((o) => o.attempt).sort(), [1, 2, 3]);
+  });
+});
+
+describe('CallMachine: properties over random event sequences', () => {
+  test('finishes exactly once, every opened attempt ends exactly once, no timer outlives the call, attempts stay bounded', () => {
+    const kinds = ['unary', 'server_stream', 'client_stream', 'bidi'] as const;
+    const codes = [StatusCode.OK, StatusCode.UNAVAILABLE, StatusCode.DEADLINE_EXCEEDED, StatusCode.INTERNAL];
+    fc.assert(
+      fc.property(
+        fc.record({
+          kind: fc.constantFrom(...kinds),
+          maxAttempts: fc.integer({ min: 1, max: 6 }),
+          retryIntervalMs: fc.integer({ min: 0, max: 100 }),
+          attemptTimeoutMs: fc.option(fc.integer({ min: 20, max: 200 }), { nil: undefined }),
+          hedgeDelayMs: fc.option(fc.integer({ min: 5, max: 150 }), { nil: undefined }),
+          maxHedges: fc.integer({ min: 1, max: 3 }),
+          tightBudget: fc.boolean(),
+          deadlineMs: fc.option(fc.integer({ min: 0, max: 2_000 }), { nil: undefined }),
+          endpoints: fc.integer({ min: 1, max: 4 }),
+        }),
+        fc.array(
+          fc.oneof(
+            fc.record({ type: fc.constant('advance' as const), ms: fc.integer({ min: 0, max: 300 }) }),
+            fc.record({ type: fc.constant('status' as const), pick: fc.nat(), code: fc.constantFrom(...codes), reached: fc.boolean() }),
+            fc.record({ type: fc.constant('message' as const), pick: fc.nat() }),
+            fc.record({ type: fc.constant('cancel' as const) }),
+          ),
+          { maxLength: 30 },
+        ),
+        (p, events) => {
+          const budget = p.tightBudget ? createRetryBudget({ ratio: 0, minPerSecond: 0.1, windowMs: 10_000 }) : roomy();
+          const hedge = p.hedgeDelayMs === undefined ? undefined : hedgePlan({ delayMs: p.hedgeDelayMs, maxHedges: p.maxHedges, budget: p.tightBudget ? budget : roomy() });
+          const d = new Driver(
+            { kind: p.kind, budget, hedge, settings: settings({ maxAttempts: p.maxAttempts, retryIntervalMs: p.retryIntervalMs, attemptTimeoutMs: p.attemptTimeoutMs }) },
+            (n, avoid) => `ep${(avoid.length + n) % p.endpoints}`,
+          ).start(p.deadlineMs ?? Infinity);
+          const ended = new Map<number, number>();
+          const live = () => d.opened.map((o) => o.attempt).filter((n) => !d.log.some((c) => c.type === 'attemptEnded' && c.attempt === n));
+          const step = (e: (typeof events)[number]) => {
+            if (e.type === 'advance') d.advance(e.ms);
+            else if (e.type === 'cancel') d.cancel();
+            else {
+              const l = live();
+              if (l.length === 0) return;
+              const n = l[e.pick % l.length]!;
+              if (e.type === 'message') d.message(n);
+              else d.status(n, e.code, 'x', e.reached);
+            }
+          };
+          events.forEach(step);
+          // Let it run to the end: time passes, and every attempt still open eventually answers.
+          for (let guard = 0; guard < 50 && !d.finished; guard++) {
+            d.advance(1_000);
+            for (const n of live()) d.status(n, StatusCode.OK, 'OK', true);
+          }
+          assert.ok(d.finished, 'the call finished');
+          assert.equal(d.log.filter((c) => c.type === 'finish').length, 1);
+          for (const c of d.log) if (c.type === 'attemptEnded') ended.set(c.attempt, (ended.get(c.attempt) ?? 0) + 1);
+          assert.deepEqual([...ended.keys()].sort(), d.opened.map((o) => o.attempt).sort(), 'every opened attempt ended');
+          assert.ok([...ended.values()].every((v) => v === 1), 'exactly once');
+          assert.deepEqual(d.armedTimers(), [], 'no timer outlives the call');
+          const afterFinish = d.log.slice(d.log.findIndex((c) => c.type === 'finish') + 1);
+          assert.ok(!afterFinish.some((c) => c.type === 'open' || c.type === 'arm'), 'nothing starts after the finish');
+          const counted = d.opened.filter((o) => o.reason !== 'repick').length;
+          assert.ok(counted <= p.maxAttempts, `${counted} attempts > ${p.maxAttempts}`);
+          assert.ok(d.opened.filter((o) => o.reason === 'hedge').length <= p.maxHedges);
+          const repicks = d.opened.filter((o) => o.reason === 'repick').length;
+          assert.ok(repicks <= new Set(d.opened.map((o) => o.avoid.length)).size + p.endpoints, 'bounded re-picks');
+          if (p.kind === 'client_stream' || p.kind === 'bidi') assert.ok(d.opened.length <= 1, 'a client or bidi stream: one attempt at most');
+          assert.ok(d.log.filter((c) => c.type === 'commit').length <= 1, 'at most one attempt commits');
+        },
+      ),
+      { numRuns: 1000, seed: 20261203 },
+    );
   });
 });

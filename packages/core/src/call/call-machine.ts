@@ -311,6 +311,12 @@ export class CallMachine {
     const what = `attempt ${a.n} timed out after ${ms(elapsed)}`;
     this.end(out, a);
     out.push({ type: 'cancel', attempt: a.n, code: StatusCode.DEADLINE_EXCEEDED, details: `${ATTEMPT_TIMEOUT_DETAILS_PREFIX} ${what}` });
+    const details = `${ATTEMPT_TIMEOUT_DETAILS_PREFIX} ${what}`;
+    if (this.retryArmed) {
+      // Another attempt (a hedge) timed out just before: the retry already scheduled replaces both.
+      out.push({ type: 'attemptEnded', attempt: a.n, outcome: { code: StatusCode.DEADLINE_EXCEEDED, details, timedOut: true } });
+      return out;
+    }
     const { maxAttempts, retryIntervalMs } = this.plan.settings;
     const remaining = this.deadlineMs - nowMs;
     let refused: string | undefined;
@@ -321,14 +327,13 @@ export class CallMachine {
     } else if (!this.plan.budget.tryWithdraw(nowMs)) {
       refused = `${what}: retry budget exhausted (${this.plan.budget.describe(nowMs)})`;
     }
-    const details = `${ATTEMPT_TIMEOUT_DETAILS_PREFIX} ${what}`;
     if (refused !== undefined) {
       out.push({
         type: 'attemptEnded',
         attempt: a.n,
         outcome: { code: StatusCode.DEADLINE_EXCEEDED, details, timedOut: true, retryRefusedReason: refused },
       });
-      if (this.live === 0 && !this.retryArmed) {
+      if (this.live === 0) {
         this.finish(out, StatusCode.DEADLINE_EXCEEDED, `${refused} (Fairway retries only attempts that time out)`);
       }
       return out;
@@ -347,13 +352,15 @@ export class CallMachine {
 
   private hedge(nowMs: number): readonly CallCommand[] {
     const hedge = this.plan.hedge!;
-    if (this.committed !== 0 || this.counted >= this.plan.settings.maxAttempts || this.hedges >= hedge.maxHedges) return NO_COMMANDS;
+    // A retry already scheduled counts: it will be opened, and attempts in all stay within maxAttempts.
+    const planned = this.counted + (this.retryArmed ? 1 : 0);
+    if (this.committed !== 0 || planned >= this.plan.settings.maxAttempts || this.hedges >= hedge.maxHedges) return NO_COMMANDS;
     if (this.deadlineMs - nowMs <= 0) return NO_COMMANDS;
     if (!hedge.budget.tryWithdraw(nowMs)) return NO_COMMANDS;
     const out: CallCommand[] = [];
     this.hedges++;
     this.open(out, 'hedge', `no answer after ${ms(this.hedgeDelayMs ?? 0)}: hedged on another endpoint (hedge ${this.hedges} of ${hedge.maxHedges})`, nowMs);
-    if (this.hedges < hedge.maxHedges && this.counted < this.plan.settings.maxAttempts) {
+    if (this.hedges < hedge.maxHedges && planned + 1 < this.plan.settings.maxAttempts) {
       this.hedgeArmed = true;
       out.push({ type: 'arm', timer: HEDGE_TIMER, delayMs: this.hedgeDelayMs ?? 0 });
     }
