@@ -119,6 +119,37 @@ describe('hedging on loopback servers', { timeout: 120_000 }, () => {
     console.log(`# hedging: ${rec.calls.length} calls, ${onSlow.length} first attempts on the slow server, ${hedges.length} hedges; max latency ${Math.max(...latencies).toFixed(0)} ms`);
   });
 
+  test('a server stream is hedged before its first message; all its messages come from the winner', async () => {
+    const fast = [await startEchoBackend({ id: 'sfast-1', serviceTimeMs: 2 }), await startEchoBackend({ id: 'sfast-2', serviceTimeMs: 2 })];
+    const slow = await startEchoBackend({ id: 'sslow', serviceTimeMs: 3_000 });
+    backends.push(...fast, slow);
+    const rec = recorder();
+    const c = clientOn([...fast, slow].map((b) => b.address), {
+      retry: { hedging: { methods: ['fairway.test.Echo/ServerStream'], delayMs: 40, budgetRatio: 1 } },
+      observers: [rec.factory],
+    });
+    type Stream = { on(event: string, fn: (x?: unknown) => void): void };
+    const stream = () =>
+      new Promise<string[]>((resolve, reject) => {
+        const servers: string[] = [];
+        const s = (c as unknown as { ServerStream: (r: object, o: object) => Stream }).ServerStream({ message: 's', count: 3 }, { deadline: Date.now() + 10_000 });
+        s.on('data', (m) => void servers.push((m as { server_id: string }).server_id));
+        s.on('error', (e) => reject(e as Error));
+        s.on('end', () => resolve(servers));
+      });
+    for (let i = 0; i < 20; i++) {
+      const got = await Promise.all([stream(), stream(), stream()]);
+      for (const servers of got) {
+        assert.equal(servers.length, 3);
+        assert.equal(new Set(servers).size, 1, `one server per stream: ${servers.join(',')}`);
+        assert.notEqual(servers[0], 'sslow');
+      }
+    }
+    const onSlow = rec.calls.filter((call) => call.attempts[0]?.address === slow.address);
+    assert.ok(onSlow.length > 0, 'the slow server got some first attempts');
+    for (const call of onSlow) assert.deepEqual(call.attempts.map((a) => [a.reason, a.code]), [['first', 1], ['hedge', 0]]);
+  });
+
   test('the hedge budget bounds the extra calls (default 5 %)', async () => {
     const servers = [1, 2, 3].map((i) => startEchoBackend({ id: `b-${i}`, serviceTimeMs: 20 }));
     const started = await Promise.all(servers);
