@@ -14,8 +14,10 @@ import type { PickExplanation } from '@fairway/core';
 /** What the picker may know about the attempt it is picking for. */
 export interface AttemptPickContext {
   /**
-   * Keys (see `endpointKey` in core) of endpoints earlier attempts of this call already used. The picker
-   * avoids them whenever another READY endpoint exists.
+   * Keys (see `endpointKey` in core) of endpoints this call's attempts were picked onto so far. Live: read it
+   * at pick time, since it grows while an attempt's pick waits in grpc-js's queue (a hedge picked in the same
+   * tick as the first attempt avoids the first attempt's endpoint). The picker avoids them whenever another
+   * READY endpoint exists.
    */
   readonly avoid: ReadonlySet<string>;
   /** The picker reports its choice; may be called more than once if grpc-js re-picks the attempt. */
