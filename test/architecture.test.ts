@@ -12,7 +12,7 @@ const root = new URL('..', import.meta.url).pathname;
 /** What each package's shipped sources may import (besides its own relative files). */
 const ALLOWED: Record<string, (specifier: string) => boolean> = {
   core: () => false,
-  grpc: (s) => s === '@fairway/core' || s === '@grpc/grpc-js' || s === 'p-retry' || s === 'node:perf_hooks' || s === 'node:module' || s === 'node:path',
+  grpc: (s) => s === '@fairway/core' || s === '@grpc/grpc-js' || s === 'node:perf_hooks' || s === 'node:module' || s === 'node:path',
   'discovery-etcd': (s) => s === '@fairway/core' || s === 'etcd3' || /^node:(fs|os|module)$/.test(s),
   'discovery-kubernetes': (s) => s === '@fairway/core' || s === '@kubernetes/client-node' || /^node:(fs|http|https|net)$/.test(s),
   // API only: the SDK, exporters and @opentelemetry/core (with semantic-conventions, ~11 MB) stay out of the default install.
@@ -123,4 +123,17 @@ test('fairway-grpc imports the separate installs for their types only (they are 
     }
   }
   assert.deepEqual(values, []);
+});
+
+test('the grpc policy does not import the call layer (what both need lives in core)', () => {
+  const dir = join(root, 'packages', 'grpc', 'src', 'policy');
+  const violations: string[] = [];
+  for (const file of shippedSources(dir)) {
+    for (const ref of ts.preProcessFile(readFileSync(file, 'utf8'), true, true).importedFiles) {
+      if (/(^|\/)call(\/|$)/.test(ref.fileName)) violations.push(`${relative(root, file)} imports ${ref.fileName}`);
+    }
+  }
+  assert.deepEqual(violations, []);
+  // The rule can fail:
+  assert.ok(/(^|\/)call(\/|$)/.test('../call/fairway-call.js'));
 });

@@ -126,6 +126,19 @@ export interface AttemptOutcome {
   readonly retryReason?: string;
   /** Set when a retry was wanted but refused, e.g. `retry budget exhausted`. */
   readonly retryRefusedReason?: string;
+  /**
+   * Set when the attempt provably never reached a server and the call was re-picked on another endpoint at
+   * once (not a retry: outside the timeout-only rule and the retry budget), saying why.
+   */
+  readonly repickReason?: string;
+}
+
+/** Why an attempt was started. */
+export interface AttemptStart {
+  /** `first`; `retry` after a timed-out attempt; `repick` after one that never reached a server; `hedge`. */
+  readonly reason: 'first' | 'retry' | 'repick' | 'hedge';
+  /** Human-readable, e.g. `no answer after 12ms: hedged on another endpoint (hedge 1 of 1)`. */
+  readonly detail: string;
 }
 
 /** Observes one attempt of a call. */
@@ -143,7 +156,8 @@ export interface AttemptObserver {
 
 /** Observes one call (all its attempts). */
 export interface CallObserver {
-  onAttemptStart(attempt: number): AttemptObserver;
+  /** @param start why this attempt was started (absent from callers that predate it). */
+  onAttemptStart(attempt: number, start?: AttemptStart): AttemptObserver;
   /** Called exactly once, with the status the caller receives. */
   onEnd(status: { readonly code: number; readonly details: string }): void;
 }

@@ -10,6 +10,7 @@ export type {
   PickExplanation,
   AttemptOutcome,
   AttemptObserver,
+  AttemptStart,
   CallObserver,
   CallDescription,
   CallObserverFactory,
@@ -24,6 +25,8 @@ export {
   DEFAULT_MAX_ATTEMPTS,
   DEFAULT_RETRY_INTERVAL_MS,
   DEFAULT_RETRY_BUDGET,
+  DEFAULT_HEDGE_BUDGET,
+  DEFAULT_HEDGE_PERCENTILE,
   MIN_ATTEMPTS,
   MAX_ATTEMPTS,
 } from './retry-config.js';
@@ -34,9 +37,21 @@ export type {
   RetryConfig,
   MethodRetrySettings,
   RetryBudgetSettings,
+  HedgingOptions,
+  HedgingSettings,
 } from './retry-config.js';
-export { attemptTimer, decideRetry, isRetryableKind } from './retry-decision.js';
-export type { AttemptTimer, RetryDecision, RetryDecisionInput } from './retry-decision.js';
+export {
+  CallMachine,
+  isReplayableKind,
+  RETRY_TIMER,
+  HEDGE_TIMER,
+  LatencyWindow,
+  MIN_LATENCY_SAMPLES,
+  StatusCode,
+  ATTEMPT_TIMEOUT_DETAILS_PREFIX,
+  HEDGE_LOST_DETAILS_PREFIX,
+} from './call/index.js';
+export type { CallCommand, CallPlan, HedgePlan, AttemptReason } from './call/index.js';
 export { createRetryBudget } from './retry-budget.js';
 export { PingSchedule } from './ping-schedule.js';
 export type { PingScheduleOptions } from './ping-schedule.js';

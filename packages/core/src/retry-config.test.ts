@@ -59,3 +59,30 @@ describe('parseRetryOptions', () => {
     for (const [raw, re] of cases) assert.throws(() => parseRetryOptions(raw), re, JSON.stringify(raw));
   });
 });
+
+describe('retry.hedging', () => {
+  test('off by default; defaults when given', () => {
+    assert.equal(parseRetryOptions(undefined).hedging, undefined);
+    assert.equal(parseRetryOptions({ attemptTimeoutMs: 100 }).hedging, undefined);
+    const h = parseRetryOptions({ hedging: { methods: ['/a.B/C', 'a.B/D'] } }).hedging!;
+    assert.deepEqual([...h.methods], ['a.B/C', 'a.B/D']);
+    assert.deepEqual({ ...h, methods: undefined }, { methods: undefined, idempotent: false, delayMs: undefined, percentile: 98, maxHedges: 1, budget: { ratio: 0.05, minPerSecond: 0, windowMs: 10_000 } });
+    const fixed = parseRetryOptions({ hedging: { idempotent: true, delayMs: 20, budgetRatio: 0.1, maxHedges: 2, percentile: 99 } }).hedging!;
+    assert.deepEqual({ ...fixed, methods: [...fixed.methods] }, { methods: [], idempotent: true, delayMs: 20, percentile: 99, maxHedges: 2, budget: { ratio: 0.1, minPerSecond: 0, windowMs: 10_000 } });
+  });
+
+  test('bad values name the field', () => {
+    const cases: Array<[unknown, RegExp]> = [
+      [{ hedging: true }, /retry\.hedging: expected an object/],
+      [{ hedging: { methods: 'a.B/C' } }, /retry\.hedging\.methods: expected an array/],
+      [{ hedging: { methods: ['nope'] } }, /retry\.hedging\.methods\[0\]: "nope": the method name must look like/],
+      [{ hedging: { delayMs: 0 } }, /retry\.hedging\.delayMs: 0 must be/],
+      [{ hedging: { percentile: 10 } }, /retry\.hedging\.percentile: 10 is outside 50\.\.99\.9/],
+      [{ hedging: { maxHedges: 6 } }, /retry\.hedging\.maxHedges: 6 is not a whole number in 1\.\.5/],
+      [{ hedging: { budgetRatio: 2 } }, /retry\.hedging\.budgetRatio: 2 is outside 0\.\.1/],
+      [{ hedging: { idempotent: 'yes' } }, /retry\.hedging\.idempotent: "yes" is not a boolean/],
+      [{ hedging: { delay: 1 } }, /retry\.hedging\.delay: unknown option/],
+    ];
+    for (const [raw, re] of cases) assert.throws(() => parseRetryOptions(raw), re);
+  });
+});

@@ -78,6 +78,7 @@ export type {
   RetryOptions,
   MethodRetryOptions,
   RetryBudgetOptions,
+  HedgingOptions,
 } from '@fairway/grpc';
 export type {
   EndpointInfo,
@@ -93,6 +94,7 @@ export type {
   AttemptObserver,
   CallDescription,
   AttemptOutcome,
+  AttemptStart,
   ZoneMode,
 } from '@fairway/core';
 // ---- other re-exports (registrar, telemetry set-up): owners add their lines below ----------------------

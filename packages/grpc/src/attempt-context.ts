@@ -14,12 +14,19 @@ import type { PickExplanation } from '@fairway/core';
 /** What the picker may know about the attempt it is picking for. */
 export interface AttemptPickContext {
   /**
-   * Keys (see `endpointKey` in core) of endpoints earlier attempts of this call already used. The picker
-   * avoids them whenever another READY endpoint exists.
+   * Keys (see `endpointKey` in core) of endpoints this call's attempts were picked onto so far. Live: read it
+   * at pick time, since it grows while an attempt's pick waits in grpc-js's queue (a hedge picked in the same
+   * tick as the first attempt avoids the first attempt's endpoint). The picker avoids them whenever another
+   * READY endpoint exists.
    */
   readonly avoid: ReadonlySet<string>;
   /** The picker reports its choice; may be called more than once if grpc-js re-picks the attempt. */
   onPick(explanation: PickExplanation): void;
+  /**
+   * grpc-js created the attempt's HTTP/2 stream on the picked endpoint (the picker's `onCallStarted`). An
+   * attempt that ends without it never left the client. Optional.
+   */
+  onStarted?(): void;
   /**
    * Whether the time from pick to the attempt's end is a latency sample for the endpoint. Default true (unary
    * calls). Set false for streaming calls: a stream's duration says nothing about the endpoint's speed (the

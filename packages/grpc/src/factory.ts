@@ -67,13 +67,20 @@ function announce(resolved: ResolvedOptions): void {
  * channel is made and its target known (`CallDescription.target`); a client whose channel came through
  * `channelOverride` reports `fallbackTarget`.
  */
-function lazyCallInterceptor(resolved: ResolvedOptions, retry: RetryConfig, target: () => string | undefined, fallbackTarget: string): Interceptor {
+function lazyCallInterceptor(
+  resolved: ResolvedOptions,
+  retry: RetryConfig,
+  target: () => string | undefined,
+  fallbackTarget: string,
+  idempotentMethods: ReadonlySet<string> | undefined,
+): Interceptor {
   let inner: Interceptor | undefined;
   return (options, nextCall) => {
     inner ??= createCallInterceptor({
       retry,
       observers: resolved.observers,
       target: target() ?? fallbackTarget,
+      ...(idempotentMethods ? { idempotentMethods } : {}),
       ...(resolved.settings.zone !== undefined ? { clientZone: resolved.settings.zone } : {}),
     });
     return inner(options, nextCall);
@@ -171,7 +178,7 @@ function sharedChannelClientOptions(channel: Channel): ClientOptions {
     );
   }
   const { resolved, retry } = carried.prepared;
-  const inner = lazyCallInterceptor(resolved, retry, () => carried.target, carried.target);
+  const inner = lazyCallInterceptor(resolved, retry, () => carried.target, carried.target, undefined);
   // Every attempt this interceptor opens reaches FairwayChannel.createCall synchronously inside nextCall.
   const interceptor: Interceptor = (options, nextCall) =>
     inner(options, (attemptOptions) => {
@@ -183,7 +190,10 @@ function sharedChannelClientOptions(channel: Channel): ClientOptions {
         applyingChannel = previous;
       }
     });
-  return { channelOverride: channel, interceptors: [interceptor] };
+  return {
+    channelOverride: channel,
+    interceptors: [interceptor, ...(resolved.concurrencyLimit !== undefined ? [createConcurrencyInterceptor(resolved.concurrencyLimit)] : [])],
+  };
 }
 
 /**
@@ -194,12 +204,16 @@ function sharedChannelClientOptions(channel: Channel): ClientOptions {
  */
 export function clientOptions(options?: FairwayOptions | Channel): ClientOptions {
   if (options instanceof Channel) return sharedChannelClientOptions(options);
+  return clientOptionsFor(options, undefined);
+}
+
+function clientOptionsFor(options: FairwayOptions | undefined, idempotentMethods: ReadonlySet<string> | undefined): ClientOptions {
   const { resolved, retry, channelOptions } = prepare(options);
   let channelTarget: string | undefined;
   return {
     ...channelOptions,
     interceptors: [
-      lazyCallInterceptor(resolved, retry, () => channelTarget, '(shared channel)'),
+      lazyCallInterceptor(resolved, retry, () => channelTarget, '(shared channel)', idempotentMethods),
       // Inside the call layer, so every attempt counts; absent (no extra step) when the option is off.
       ...(resolved.concurrencyLimit !== undefined ? [createConcurrencyInterceptor(resolved.concurrencyLimit)] : []),
     ],
@@ -210,6 +224,22 @@ export function clientOptions(options?: FairwayOptions | Channel): ClientOptions
       return new Channel(address, credentials, opts);
     },
   };
+}
+
+/**
+ * Methods of a client class whose proto declares `option idempotency_level = IDEMPOTENT` or `NO_SIDE_EFFECTS`
+ * (`package.Service/Method`), for `retry.hedging.idempotent`. Visible when the class comes from
+ * `@grpc/proto-loader` (its method definitions carry the options); a generated class without them gives none.
+ */
+export function idempotentMethodsOf(ClientClass: unknown): ReadonlySet<string> {
+  const methods = new Set<string>();
+  const service = (ClientClass as { service?: Record<string, { path?: unknown; options?: { idempotency_level?: unknown } }> } | undefined)?.service;
+  if (!service || typeof service !== 'object') return methods;
+  for (const def of Object.values(service)) {
+    const level = def?.options?.idempotency_level;
+    if (typeof def?.path === 'string' && (level === 'IDEMPOTENT' || level === 'NO_SIDE_EFFECTS')) methods.add(def.path.replace(/^\//, ''));
+  }
+  return methods;
 }
 
 /** A client class: generated (`grpc_tools_node_protoc`, ts-proto) or from `@grpc/proto-loader`. */
@@ -226,7 +256,7 @@ export function createClient<T extends Client>(
   options?: FairwayOptions,
 ): T {
   assertSameGrpcClient(ClientClass);
-  const opts = clientOptions(options);
+  const opts = clientOptionsFor(options, idempotentMethodsOf(ClientClass));
   checkTarget(target);
   assertSameGrpcCredentials(credentials);
   return new ClientClass(target, credentials, opts);

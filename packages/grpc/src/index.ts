@@ -22,6 +22,7 @@ export {
   parseRetryOptions,
   RetryOptionsError,
   ATTEMPT_TIMEOUT_DETAILS_PREFIX,
+  HEDGE_LOST_DETAILS_PREFIX,
   setClientIdentity,
   getClientIdentity,
   processIncarnation,
@@ -34,6 +35,7 @@ export type {
   RetryBudgetOptions,
   RetryConfig,
   MethodRetrySettings,
+  HedgingOptions,
 } from './call/index.js';
 export { TargetError, parseTarget } from '@fairway/core';
 export { createConcurrencyInterceptor, admitAttempt, limiterSample } from './concurrency-interceptor.js';

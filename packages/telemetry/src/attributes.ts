@@ -49,6 +49,18 @@ export const FairwayAttributes = {
   RETRY_REASON: 'fairway.retry.reason',
   /** On an attempt whose retry was wanted but refused: why (e.g. `retry budget exhausted`). */
   RETRY_REFUSED: 'fairway.retry.refused',
+  /** Why the attempt was started: `first`, `retry` (a timed-out attempt), `repick` (one that never reached a server), `hedge`. */
+  ATTEMPT_REASON: 'fairway.attempt.reason',
+  /** On an attempt that never reached a server and was re-picked on another endpoint: why. */
+  REPICK_REASON: 'fairway.repick.reason',
+} as const;
+
+/** Names of the span events Fairway adds (to attempt spans). */
+export const FairwayEvents = {
+  /** A hedge attempt started (no answer after the hedge delay); attribute `fairway.hedge.detail`. */
+  HEDGED: 'fairway.hedged',
+  /** The attempt never reached a server and the call was re-picked at once; attribute `fairway.repick.reason`. */
+  REPICKED: 'fairway.repicked',
 } as const;
 
 /** Names of the metric instruments Fairway records (OpenTelemetry metrics API). */
@@ -67,6 +79,10 @@ export const FairwayMetrics = {
   ATTEMPT_DURATION: 'fairway.client.attempt.duration',
   /** Counter: attempts sent to an endpoint in another zone than the caller's (both zones known). */
   CROSS_ZONE_ATTEMPTS: 'fairway.client.cross_zone_attempts',
+  /** Counter: hedge attempts started (no answer after the hedge delay), by method. */
+  HEDGES: 'fairway.client.hedges',
+  /** Counter: attempts that never reached a server and were re-picked on another endpoint, by method, endpoint address and zone. */
+  REPICKS: 'fairway.client.repicks',
 } as const;
 
 /** Splits `/pkg.Service/Method` into its parts; tolerates a missing leading slash or a bare name. */

@@ -23,7 +23,7 @@ export type {
   JaegerReference,
   JaegerLog,
 } from './jaeger-json.js';
-export { FairwayAttributes, FairwayMetrics } from './attributes.js';
+export { FairwayAttributes, FairwayMetrics, FairwayEvents } from './attributes.js';
 export { OVERFLOW_ATTRIBUTE_VALUE, LATENCY_BUCKETS_MS } from './metrics.js';
 export type { CardinalityLimits } from './metrics.js';
 export { TELEMETRY_SCOPE_NAME, TELEMETRY_VERSION } from './version.js';

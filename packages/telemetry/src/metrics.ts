@@ -45,6 +45,8 @@ interface Instruments {
   callDuration: Histogram;
   attemptDuration: Histogram;
   crossZone: Counter;
+  hedges: Counter;
+  repicks: Counter;
 }
 
 function createInstruments(meter: Meter): Instruments {
@@ -75,6 +77,14 @@ function createInstruments(meter: Meter): Instruments {
     }),
     crossZone: meter.createCounter(M.CROSS_ZONE_ATTEMPTS, {
       description: "Attempts sent to an endpoint outside the caller's zone (both zones known)",
+      unit: '{attempt}',
+    }),
+    hedges: meter.createCounter(M.HEDGES, {
+      description: 'Hedge attempts started (no answer after the hedge delay), by method',
+      unit: '{attempt}',
+    }),
+    repicks: meter.createCounter(M.REPICKS, {
+      description: 'Attempts that never reached a server and were re-picked on another endpoint at once',
       unit: '{attempt}',
     }),
   };
@@ -143,6 +153,7 @@ export class GoldenMetrics {
     endpointZone: string | undefined;
     retried: boolean;
     refused: boolean;
+    repicked?: boolean;
   }): void {
     try {
       const inst = this.get();
@@ -162,6 +173,7 @@ export class GoldenMetrics {
       };
       if (input.retried) inst.retries.add(1, where);
       if (input.refused) inst.retryRefusals.add(1, { ...input.method });
+      if (input.repicked) inst.repicks.add(1, where);
       if (
         input.clientZone !== undefined &&
         input.clientZone !== '' &&
@@ -171,6 +183,15 @@ export class GoldenMetrics {
       ) {
         inst.crossZone.add(1, { ...where, [A.CLIENT_ZONE]: attrs[A.CLIENT_ZONE] });
       }
+    } catch {
+      /* metrics must never break a call */
+    }
+  }
+
+  /** A hedge attempt started. */
+  recordHedge(method: Attributes): void {
+    try {
+      this.get().hedges.add(1, { ...method });
     } catch {
       /* metrics must never break a call */
     }

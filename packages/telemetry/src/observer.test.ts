@@ -153,6 +153,31 @@ describe('createTelemetryObserver', () => {
     assert.equal(sumOf(metrics, M.CROSS_ZONE_ATTEMPTS), 0, 'client zone unknown: not counted as cross-zone');
   });
 
+  test('a re-pick and a hedge: attempt reasons, the fairway.repicked and fairway.hedged events, their counters', { timeout: 10_000 }, async () => {
+    const h = harness();
+    const call = h.factory.onCallStart({ method: '/trading.Pricer/Quote', kind: 'unary', target: 'static:///10.0.0.1:50051' });
+    const a1 = call.onAttemptStart(1, { reason: 'first', detail: 'first attempt' });
+    a1.onPick(pickA);
+    const repickReason = 'attempt 1 never reached pricer-a#1 (Stream refused by server); re-picked at once on another endpoint';
+    a1.onEnd({ code: 14, details: 'Stream refused by server', timedOut: false, repickReason });
+    const a2 = call.onAttemptStart(2, { reason: 'repick', detail: repickReason });
+    a2.onPick(pickB);
+    const a3 = call.onAttemptStart(3, { reason: 'hedge', detail: 'no answer after 12ms: hedged on another endpoint (hedge 1 of 1)' });
+    a3.onPick(pickA);
+    a2.onEnd({ code: 1, details: 'Fairway hedge: attempt 3 answered first', timedOut: false });
+    a3.onEnd({ code: 0, details: 'OK', timedOut: false });
+    call.onEnd({ code: 0, details: 'OK' });
+    const spans = h.spans();
+    const byAttempt = (n: number) => spans.find((sp) => sp.attributes['fairway.attempt'] === n)!;
+    assert.deepEqual([1, 2, 3].map((n) => byAttempt(n).attributes['fairway.attempt.reason']), ['first', 'repick', 'hedge']);
+    assert.equal(byAttempt(1).attributes['fairway.repick.reason'], repickReason);
+    assert.deepEqual(byAttempt(1).events.map((e) => e.name), ['fairway.repicked']);
+    assert.deepEqual(byAttempt(3).events.map((e) => [e.name, e.attributes?.['fairway.hedge.detail']]), [['fairway.hedged', 'no answer after 12ms: hedged on another endpoint (hedge 1 of 1)']]);
+    const metrics = await h.metrics();
+    assert.equal(sumOf(metrics, M.REPICKS, { 'rpc.method': 'Quote' }), 1);
+    assert.equal(sumOf(metrics, M.HEDGES, { 'rpc.method': 'Quote' }), 1);
+  });
+
   test('the call span is a child of the active context (a call made inside a handler joins its trace)', { timeout: 10_000 }, () => {
     const manager = new AsyncLocalStorageContextManager().enable();
     context.setGlobalContextManager(manager);

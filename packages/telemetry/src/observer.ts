@@ -19,12 +19,13 @@ import {
 import type {
   AttemptObserver,
   AttemptOutcome,
+  AttemptStart,
   CallDescription,
   CallObserver,
   CallObserverFactory,
   PickExplanation,
 } from '@fairway/core';
-import { FairwayAttributes as A, redactTarget, splitAddress, splitMethod } from './attributes.js';
+import { FairwayAttributes as A, FairwayEvents as E, redactTarget, splitAddress, splitMethod } from './attributes.js';
 import { GoldenMetrics, type CardinalityLimits } from './metrics.js';
 import { injectContext } from './propagation.js';
 import { TELEMETRY_SCOPE_NAME, TELEMETRY_VERSION } from './version.js';
@@ -151,11 +152,11 @@ class CallSpan implements CallObserver {
     this.metricMethod = shared.golden?.methodAttributes(parts.service, parts.method);
   }
 
-  onAttemptStart(attempt: number): AttemptObserver {
+  onAttemptStart(attempt: number, start?: AttemptStart): AttemptObserver {
     try {
       if (this.ended) return NOOP_ATTEMPT;
       this.attempts = Math.max(this.attempts, attempt);
-      const a = new AttemptSpan(this, attempt);
+      const a = new AttemptSpan(this, attempt, start);
       this.open.add(a);
       return a;
     } catch (error) {
@@ -216,15 +217,21 @@ class AttemptSpan implements AttemptObserver {
   constructor(
     readonly call: CallSpan,
     readonly attempt: number,
+    start: AttemptStart | undefined,
   ) {
     const attributes: Attributes = { ...call.baseAttributes, [A.ATTEMPT]: attempt };
     if (call.clientZone) attributes[A.CLIENT_ZONE] = call.clientZone;
+    if (start?.reason) attributes[A.ATTEMPT_REASON] = String(start.reason);
     this.span = call.shared.tracer.startSpan(
       `${call.spanName} attempt ${attempt}`,
       { kind: SpanKind.CLIENT, attributes },
       call.ctx,
     );
     this.ctx = trace.setSpan(call.ctx, this.span);
+    if (start?.reason === 'hedge') {
+      this.span.addEvent(E.HEDGED, { 'fairway.hedge.detail': String(start.detail ?? '') });
+      if (call.shared.golden && call.metricMethod) call.shared.golden.recordHedge(call.metricMethod);
+    }
   }
 
   onPick(pick: PickExplanation): void {
@@ -279,6 +286,10 @@ class AttemptSpan implements AttemptObserver {
         if (outcome?.timedOut) span.setAttribute(A.ATTEMPT_TIMED_OUT, true);
         if (outcome?.retryReason) span.setAttribute(A.RETRY_REASON, String(outcome.retryReason));
         if (outcome?.retryRefusedReason) span.setAttribute(A.RETRY_REFUSED, String(outcome.retryRefusedReason));
+        if (outcome?.repickReason) {
+          span.setAttribute(A.REPICK_REASON, String(outcome.repickReason));
+          span.addEvent(E.REPICKED, { [A.REPICK_REASON]: String(outcome.repickReason) });
+        }
         if (code !== 0) {
           span.setStatus({
             code: SpanStatusCode.ERROR,
@@ -299,6 +310,7 @@ class AttemptSpan implements AttemptObserver {
           endpointZone: this.pick?.zone,
           retried: Boolean(outcome?.retryReason),
           refused: Boolean(outcome?.retryRefusedReason),
+          repicked: Boolean(outcome?.repickReason),
         });
       }
     } catch (error) {

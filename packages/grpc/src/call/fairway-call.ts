@@ -1,57 +1,44 @@
 /**
- * One client call as the call layer runs it: a sequence of attempts, each its own grpc-js call (its own pick),
- * retried only when Fairway's own attempt timer fires (see `decideRetry` in core for the rules and why).
+ * One client call as the call layer runs it: the grpc-js side of `CallMachine` (in `@fairway/core`), which
+ * makes every decision (retries, transparent re-picks, hedges, commits). This file only executes its
+ * commands: it opens attempts (each its own grpc-js call, with its own pick), starts and stops timers, holds
+ * an attempt's response headers (and a unary attempt's message) until the attempt commits, so the caller
+ * never sees a cancelled attempt, and reports what grpc-js says back to the machine with `nowMs` from the one
+ * clock (`clock.ts`).
  *
- * Two modes:
- * - **retrying** (unary and server-streaming calls with an `attemptTimeoutMs`): the request is buffered (it is
- *   one message), response headers are held until the attempt commits (for a server stream its first
- *   message; for a unary call its status, the message held until then; or a status that
- *   is not our timer firing), so the caller never sees a cancelled attempt. Attempts are looped with p-retry
- *   at a steady interval.
- * - **single** (client-streaming and bidi calls, or no `attemptTimeoutMs`): one attempt, everything passed
- *   straight through. A client or bidi stream is never retried: replaying it would mean buffering every
- *   message the caller has written, without bound, and re-sending them to a server that may already have
- *   acted on them.
+ * What grpc-js 1.14 tells about an attempt that never reached a server (for re-picks), as the interceptor
+ * sees it: the status carries no `progress` or `rstCode` (RetryingCall strips them), so
+ * - no stream was created: the picker's `onCallStarted` (relayed through the attempt's pick context) never
+ *   ran for the attempt;
+ * - the server refused the stream (REFUSED_STREAM, also what a stream above a GOAWAY's last-stream-id gets):
+ *   UNAVAILABLE with details `Stream refused by server`.
+ * grpc-js's own transparent retries (on by default: Fairway sets no retryPolicy) already re-pick a request
+ * whose stream could not be created and a first refusal, without avoiding the endpoint; what reaches this
+ * layer is what they did not absorb. A connection dropped after the stream was written (`kill -9` of the
+ * server) is indistinguishable from a server that crashed while working on the request: never re-picked.
  *
- * Either way: each attempt's metadata carries the client identity headers and the observers' headers, and a
- * pick context (endpoints to avoid, a callback for the pick); observers are told everything and can never
- * break a call (their exceptions are caught and reported once to the logger).
+ * Each attempt's metadata carries the client identity headers and the observers' headers, and a pick context
+ * (endpoints to avoid, callbacks for the pick and the stream's creation); observers can never break a call
+ * (their exceptions are caught and reported to the logger).
  */
 import { Metadata, status as Status } from '@grpc/grpc-js';
 import type { InterceptorOptions, NextCall, InterceptingListener, StatusObject } from '@grpc/grpc-js';
-import pRetry from 'p-retry';
-import {
-  attemptTimer,
-  decideRetry,
-  isRetryableKind,
-  CLIENT_INCARNATION_HEADER,
-  CLIENT_INSTANCE_HEADER,
-} from '@fairway/core';
-import type {
-  AttemptObserver,
-  AttemptOutcome,
-  CallDescription,
-  CallObserver,
-  MethodRetrySettings,
-  PickExplanation,
-  RetryBudget,
-  RetryDecision,
-} from '@fairway/core';
+import { CallMachine, CLIENT_INCARNATION_HEADER, CLIENT_INSTANCE_HEADER } from '@fairway/core';
+import type { AttemptObserver, AttemptStart, CallCommand, CallDescription, CallObserver, CallPlan, PickExplanation } from '@fairway/core';
 import { setAttemptPickContext } from '../attempt-context.js';
-import { nowMs, startTimer } from '../clock.js';
+import { later, nowMs, startTimer } from '../clock.js';
 import type { TimerHandle } from '../clock.js';
 
 type AttemptCall = ReturnType<NextCall>;
 type MessageContext = Parameters<AttemptCall['sendMessageWithContext']>[0];
 
-/** The `details` of the status an attempt cancelled by Fairway's own timer ends with (what the picker sees). */
-export const ATTEMPT_TIMEOUT_DETAILS_PREFIX = 'Fairway attempt timer:';
+/** The details grpc-js gives a stream the server refused (REFUSED_STREAM), `subchannel-call.ts` in 1.14. */
+const REFUSED_STREAM_DETAILS = 'Stream refused by server';
 
 /** What one call needs from its client. */
 export interface FairwayCallSetup {
   readonly description: CallDescription;
-  readonly settings: MethodRetrySettings;
-  readonly budget: RetryBudget;
+  readonly plan: CallPlan;
   readonly observer: CallObserver | undefined;
   readonly identity: { readonly instance: string; readonly incarnation: string } | undefined;
   readonly onObserverError: (error: unknown) => void;
@@ -64,34 +51,18 @@ export function deadlineWallMs(deadline: InterceptorOptions['deadline']): number
   return Number(deadline);
 }
 
-class AttemptTimedOut extends Error {
-  constructor(
-    readonly attempt: number,
-    readonly elapsedMs: number,
-  ) {
-    super(`attempt ${attempt} timed out after ${Math.round(elapsedMs)}ms`);
-    this.name = 'AttemptTimedOut';
-  }
-}
-
 interface AttemptState {
   readonly n: number;
-  readonly call: AttemptCall;
+  call: AttemptCall | undefined;
   readonly observer: AttemptObserver | undefined;
-  readonly startedMs: number;
-  /** When this attempt's timer fires (wall ms). */
-  readonly timerWallMs: number;
-  readonly byDeadline: boolean;
-  timer: TimerHandle | undefined;
-  /** Ended by our timer or by cancellation: ignore whatever it still reports. */
-  abandoned: boolean;
+  /** False once the machine is done with it (ended, cancelled by us): whatever it still reports is ignored. */
+  live: boolean;
+  /** grpc-js created its HTTP/2 stream. */
+  streamStarted: boolean;
   heldMetadata: Metadata | undefined;
   /** A unary attempt's response message (or grpc-js's null for none), held until its status. */
   heldMessage: { readonly message: unknown } | undefined;
-  ended: boolean;
-  settle: ((error?: AttemptTimedOut) => void) | undefined;
-  /** Key of the endpoint this attempt was picked onto (last pick). */
-  endpointKey: string | undefined;
+  status: StatusObject | undefined;
 }
 
 /** See the file comment. Implements grpc-js's `InterceptingCallInterface`. */
@@ -100,23 +71,22 @@ export class FairwayCall {
   private metadata: Metadata | undefined;
   private request: { context: MessageContext; message: unknown } | undefined;
   private halfClosed = false;
-  private current: AttemptState | undefined;
-  private committed = false;
+  private readonly machine: CallMachine;
+  private readonly attempts: AttemptState[] = [];
+  private readonly timers = new Map<number, TimerHandle>();
+  private committed: AttemptState | undefined;
   private finished = false;
-  private cancelledWith: { code: number; details: string } | undefined;
-  private readonly abort = new AbortController();
-  private readonly avoid = new Set<string>();
-  private readonly retrying: boolean;
+  private readonly unary: boolean;
   private readonly callDeadlineWallMs: number;
-  private lastDecision: RetryDecision | undefined;
-  private attemptsStarted = 0;
+  private starting = false;
 
   constructor(
     private readonly options: InterceptorOptions,
     private readonly nextCall: NextCall,
     private readonly setup: FairwayCallSetup,
   ) {
-    this.retrying = isRetryableKind(setup.description.kind) && setup.settings.attemptTimeoutMs !== undefined;
+    this.machine = new CallMachine(setup.plan);
+    this.unary = setup.description.kind === 'unary';
     this.callDeadlineWallMs = deadlineWallMs(options.deadline);
   }
 
@@ -125,31 +95,21 @@ export class FairwayCall {
   start(metadata: Metadata, listener?: Partial<InterceptingListener>): void {
     this.metadata = metadata;
     this.listener = listener;
-    this.setup.budget.recordCall(nowMs());
-    const remaining = this.callDeadlineWallMs - Date.now();
-    if (remaining <= 0) {
-      const details =
-        `Deadline exceeded before the call started: the deadline was ${Math.round(-remaining)}ms in the past ` +
-        `(or zero); no attempt was sent (Fairway)`;
-      // Asynchronously: grpc-js callers attach their handlers after start() returns.
-      setImmediate(() => this.finish({ code: Status.DEADLINE_EXCEEDED, details, metadata: new Metadata() }));
-      return;
-    }
-    if (!this.retrying) {
-      this.startSingle();
-      return;
-    }
-    void this.runRetryLoop();
+    const now = nowMs();
+    // The one conversion from grpc-js's wall-clock deadline to the monotonic clock every event uses.
+    const deadlineMs = Number.isFinite(this.callDeadlineWallMs) ? now + (this.callDeadlineWallMs - Date.now()) : Infinity;
+    this.starting = true;
+    this.execute(this.machine.start(now, deadlineMs));
+    this.starting = false;
   }
 
   sendMessageWithContext(context: MessageContext, message: unknown): void {
-    if (!this.retrying) {
-      this.current?.call.sendMessageWithContext(context, message);
+    if (this.committed && !this.machineReplays()) {
+      this.committed.call?.sendMessageWithContext(context, message);
       return;
     }
     this.request = { context, message };
-    const attempt = this.current;
-    if (attempt && !attempt.abandoned) attempt.call.sendMessageWithContext(context, message);
+    for (const a of this.attempts) if (a.live) a.call?.sendMessageWithContext(context, message);
   }
 
   sendMessage(message: unknown): void {
@@ -158,49 +118,95 @@ export class FairwayCall {
 
   halfClose(): void {
     this.halfClosed = true;
-    const attempt = this.current;
-    if (attempt && !attempt.abandoned) attempt.call.halfClose();
+    for (const a of this.attempts) if (a.live || a === this.committed) a.call?.halfClose();
   }
 
   startRead(): void {
     // Before an attempt commits, each attempt has already asked for its first message itself (see
-    // runAttempt), so that a caller slow to start reading is not mistaken for a slow server.
-    if (this.retrying && !this.committed) return;
-    this.current?.call.startRead();
+    // openAttempt), so that a caller slow to start reading is not mistaken for a slow server.
+    if (!this.committed) return;
+    this.committed.call?.startRead();
   }
 
   cancelWithStatus(code: Status, details: string): void {
     if (this.finished) return;
-    this.cancelledWith = { code, details };
-    if (this.retrying) this.abort.abort(new Error(details));
-    const attempt = this.current;
-    if (this.committed || !this.retrying) {
-      // The attempt's own status (the cancel) reaches the caller through the normal path.
-      attempt?.call.cancelWithStatus(code, details);
-      if (!attempt) this.finish({ code, details, metadata: new Metadata() });
-      return;
-    }
-    if (attempt && !attempt.ended) {
-      attempt.abandoned = true;
-      attempt.timer?.cancel();
-      attempt.call.cancelWithStatus(code, details);
-      this.endAttempt(attempt, { code, details, timedOut: false });
-      attempt.settle?.();
-    }
-    this.finish({ code, details, metadata: new Metadata() });
+    this.execute(this.machine.cancel(code, details, nowMs()));
   }
 
   getPeer(): string {
-    return this.current?.call.getPeer() ?? 'unknown';
+    return (this.committed ?? this.attempts[this.attempts.length - 1])?.call?.getPeer() ?? 'unknown';
   }
 
   getAuthContext(): ReturnType<AttemptCall['getAuthContext']> {
-    return this.current?.call.getAuthContext() ?? null;
+    return (this.committed ?? this.attempts[this.attempts.length - 1])?.call?.getAuthContext() ?? null;
   }
 
-  // ---- attempts ------------------------------------------------------------------------------------------
+  // ---- executing the machine's commands ------------------------------------------------------------------
 
-  private attemptMetadata(observer: AttemptObserver | undefined, attemptRef: { state?: AttemptState }): Metadata {
+  /** Client and bidi streams are passed straight through: their messages are never kept for a replay. */
+  private machineReplays(): boolean {
+    return this.setup.description.kind === 'unary' || this.setup.description.kind === 'server_stream';
+  }
+
+  private execute(commands: readonly CallCommand[]): void {
+    for (const c of commands) {
+      switch (c.type) {
+        case 'open':
+          this.openAttempt(c.attempt, { reason: c.reason, detail: c.detail });
+          break;
+        case 'arm': {
+          const timer = c.timer;
+          this.timers.get(timer)?.cancel();
+          this.timers.set(
+            timer,
+            startTimer(c.delayMs, () => {
+              this.timers.delete(timer);
+              this.execute(this.machine.timerFired(timer, nowMs()));
+            }),
+          );
+          break;
+        }
+        case 'disarm':
+          this.timers.get(c.timer)?.cancel();
+          this.timers.delete(c.timer);
+          break;
+        case 'cancel': {
+          const a = this.attempts[c.attempt - 1];
+          if (!a) break;
+          // The committed attempt's own status (the cancel) still reaches the caller.
+          if (a !== this.committed) a.live = false;
+          a.call?.cancelWithStatus(c.code, c.details);
+          break;
+        }
+        case 'commit': {
+          const a = this.attempts[c.attempt - 1]!;
+          this.committed = a;
+          if (a.heldMetadata) this.listener?.onReceiveMetadata?.(a.heldMetadata);
+          a.heldMetadata = undefined;
+          if (a.heldMessage) this.listener?.onReceiveMessage?.(a.heldMessage.message);
+          a.heldMessage = undefined;
+          break;
+        }
+        case 'attemptEnded': {
+          const a = this.attempts[c.attempt - 1];
+          if (a && a !== this.committed) a.live = false;
+          const observer = a?.observer;
+          if (observer) this.safe(() => observer.onEnd(c.outcome), undefined);
+          break;
+        }
+        case 'finish': {
+          const status = c.attempt !== undefined ? this.attempts[c.attempt - 1]?.status : undefined;
+          const final = status ?? { code: c.code, details: c.details, metadata: new Metadata() };
+          // grpc-js callers attach their handlers after start() returns: never end the call inside it.
+          if (this.starting) later(() => this.finish(final));
+          else this.finish(final);
+          break;
+        }
+      }
+    }
+  }
+
+  private attemptMetadata(observer: AttemptObserver | undefined, attempt: AttemptState): Metadata {
     const md = this.metadata!.clone();
     const identity = this.setup.identity;
     if (identity) {
@@ -218,233 +224,87 @@ export class FairwayCall {
       }
     }
     setAttemptPickContext(md, {
-      avoid: new Set(this.avoid),
-      sampleLatency: this.setup.description.kind === 'unary',
+      avoid: this.machine.avoiding,
+      sampleLatency: this.unary,
       onPick: (explanation: PickExplanation) => {
-        const state = attemptRef.state;
-        if (state) state.endpointKey = explanation.endpointKey;
+        this.machine.picked(attempt.n, explanation.endpointKey);
         if (observer) this.safe(() => observer.onPick(explanation), undefined);
+      },
+      onStarted: () => {
+        attempt.streamStarted = true;
       },
     });
     return md;
   }
 
-  private openAttempt(listener: InterceptingListener, deadline: number, timerWallMs: number, byDeadline: boolean): AttemptState {
-    const n = ++this.attemptsStarted;
-    const observer = this.setup.observer ? this.safe(() => this.setup.observer!.onAttemptStart(n), undefined) : undefined;
-    const ref: { state?: AttemptState } = {};
-    const md = this.attemptMetadata(observer, ref);
-    const call = this.nextCall({ ...this.options, deadline: Number.isFinite(deadline) ? deadline : Infinity });
-    const state: AttemptState = {
+  private openAttempt(n: number, start: AttemptStart): void {
+    const observer = this.setup.observer ? this.safe(() => this.setup.observer!.onAttemptStart(n, start), undefined) : undefined;
+    const a: AttemptState = {
       n,
-      call,
+      call: undefined,
       observer,
-      startedMs: nowMs(),
-      timerWallMs,
-      byDeadline,
-      timer: undefined,
-      abandoned: false,
+      live: true,
+      streamStarted: false,
       heldMetadata: undefined,
       heldMessage: undefined,
-      ended: false,
-      settle: undefined,
-      endpointKey: undefined,
+      status: undefined,
     };
-    ref.state = state;
-    this.current = state;
-    call.start(md, listener);
-    return state;
+    this.attempts[n - 1] = a;
+    const md = this.attemptMetadata(observer, a);
+    // Every attempt carries the CALL's deadline to grpc-js (and so to the server as grpc-timeout); the
+    // machine's attempt timer ends an attempt that has not answered, and its cancel reaches the server at
+    // once. A shorter grpc-js deadline per attempt would race the answer: a response whose message arrived
+    // in time but whose trailers came after that deadline was turned into DEADLINE_EXCEEDED although the
+    // server said OK (test/reliability/late-trailers.test.ts).
+    const call = this.nextCall({ ...this.options, deadline: Number.isFinite(this.callDeadlineWallMs) ? this.callDeadlineWallMs : Infinity });
+    a.call = call;
+    call.start(md, this.attemptListener(a));
+    if (this.request) {
+      // Later attempts replay the request without the caller's write callback (it was called once already).
+      const context = n === 1 ? this.request.context : { flags: this.request.context.flags };
+      call.sendMessageWithContext(context, this.request.message);
+    }
+    if (this.halfClosed) call.halfClose();
+    if (!this.unary && this.machineReplays()) call.startRead(); // the first message (unary calls read by themselves)
   }
 
-  /** One attempt, everything passed straight through. */
-  private startSingle(): void {
-    let state: AttemptState | undefined = undefined;
-    const listener: InterceptingListener = {
-      onReceiveMetadata: (md) => this.listener?.onReceiveMetadata?.(md),
-      onReceiveMessage: (msg) => this.listener?.onReceiveMessage?.(msg),
-      onReceiveStatus: (status) => {
-        if (state) this.endAttempt(state, { code: status.code, details: status.details, timedOut: false });
-        this.finish(status);
+  private attemptListener(a: AttemptState): InterceptingListener {
+    return {
+      onReceiveMetadata: (md) => {
+        if (this.committed === a) this.listener?.onReceiveMetadata?.(md);
+        else if (a.live) a.heldMetadata = md;
+      },
+      onReceiveMessage: (msg) => {
+        if (this.committed === a) {
+          this.listener?.onReceiveMessage?.(msg);
+          return;
+        }
+        if (!a.live) return;
+        if (this.unary) {
+          // A unary attempt has answered when its status arrives, not its message: a server that froze
+          // between the two would otherwise hold the call until its deadline with the timer stopped. The
+          // message (or grpc-js's null for "none", emitted just before such a status) is held until then.
+          a.heldMessage = { message: msg };
+          return;
+        }
+        this.execute(this.machine.message(a.n, nowMs()));
+        if (this.committed === a) this.listener?.onReceiveMessage?.(msg);
+      },
+      onReceiveStatus: (status: StatusObject) => {
+        if (!a.live && this.committed !== a) return;
+        a.status = status;
+        const neverReached = !a.streamStarted || (status.code === Status.UNAVAILABLE && status.details === REFUSED_STREAM_DETAILS);
+        this.execute(this.machine.status(a.n, status.code, status.details, !neverReached, nowMs()));
+        a.live = false;
       },
     };
-    this.committed = true;
-    state = this.openAttempt(listener, this.callDeadlineWallMs, this.callDeadlineWallMs, true);
-  }
-
-  private async runRetryLoop(): Promise<void> {
-    const settings = this.setup.settings;
-    try {
-      await pRetry((attemptNumber) => this.runAttempt(attemptNumber), {
-        retries: settings.maxAttempts - 1,
-        factor: 1,
-        minTimeout: settings.retryIntervalMs,
-        maxTimeout: settings.retryIntervalMs,
-        randomize: false,
-        signal: this.abort.signal,
-        onFailedAttempt: ({ error, attemptNumber }) => {
-          if (!(error instanceof AttemptTimedOut)) return;
-          const attempt = this.current;
-          const decision = decideRetry(
-            {
-              kind: this.setup.description.kind,
-              attempt: attemptNumber,
-              settings,
-              timedOut: true,
-              byDeadline: false,
-              receivedMessage: false,
-              remainingMs: this.callDeadlineWallMs - Date.now(),
-              elapsedMs: error.elapsedMs,
-            },
-            this.setup.budget,
-            nowMs(),
-          );
-          this.lastDecision = decision;
-          if (attempt) {
-            this.endAttempt(attempt, {
-              code: Status.DEADLINE_EXCEEDED,
-              details: error.message,
-              timedOut: true,
-              ...(decision.retry ? { retryReason: decision.reason } : {}),
-              ...(!decision.retry && decision.refusedReason ? { retryRefusedReason: decision.refusedReason } : {}),
-            });
-          }
-        },
-        shouldRetry: ({ error }) => error instanceof AttemptTimedOut && this.lastDecision?.retry === true,
-      });
-    } catch (error) {
-      if (this.finished) return;
-      if (this.cancelledWith) {
-        this.finish({ ...this.cancelledWith, metadata: new Metadata() });
-        return;
-      }
-      if (error instanceof AttemptTimedOut) {
-        const decision = this.lastDecision;
-        const why = decision && !decision.retry && decision.refusedReason ? decision.refusedReason : error.message;
-        this.finish({
-          code: Status.DEADLINE_EXCEEDED,
-          details: `${why} (Fairway retries only attempts that time out)`,
-          metadata: new Metadata(),
-        });
-        return;
-      }
-      this.finish({
-        code: Status.INTERNAL,
-        details: `Fairway call layer failed: ${error instanceof Error ? error.message : String(error)}`,
-        metadata: new Metadata(),
-      });
-    }
-  }
-
-  /** Resolves when the attempt commits (its outcome goes to the caller); rejects when our timer fires. */
-  private runAttempt(attemptNumber: number): Promise<void> {
-    return new Promise<void>((resolve, reject) => {
-      if (this.finished || this.cancelledWith) {
-        resolve();
-        return;
-      }
-      const remaining = this.callDeadlineWallMs - Date.now();
-      const timer = attemptTimer(this.setup.settings.attemptTimeoutMs, remaining);
-      const unary = this.setup.description.kind === 'unary';
-      // Every attempt carries the CALL's deadline to grpc-js (and so to the server as grpc-timeout); our own
-      // timer ends an attempt that has not answered, and its cancel reaches the server at once. A shorter
-      // grpc-js deadline per attempt would race the answer: a response whose message arrived in time but whose
-      // trailers came after that deadline was turned into DEADLINE_EXCEEDED although the server said OK
-      // (reproduced with trailers held back 300 ms, test/reliability/late-trailers.test.ts).
-      const grpcDeadline = this.callDeadlineWallMs;
-      const timerWallMs = Date.now() + timer.timerMs;
-      let state: AttemptState | undefined = undefined;
-      const commit = (s: AttemptState) => {
-        if (this.committed) return;
-        this.committed = true;
-        s.timer?.cancel();
-        s.settle = undefined;
-        if (s.heldMetadata) this.listener?.onReceiveMetadata?.(s.heldMetadata);
-        s.heldMetadata = undefined;
-        resolve();
-      };
-      const timeOut = (s: AttemptState) => {
-        if (s.abandoned || s.ended || this.committed) return;
-        s.abandoned = true;
-        s.timer?.cancel();
-        const elapsed = nowMs() - s.startedMs;
-        s.call.cancelWithStatus(
-          Status.DEADLINE_EXCEEDED,
-          `${ATTEMPT_TIMEOUT_DETAILS_PREFIX} attempt ${s.n} timed out after ${Math.round(elapsed)}ms`,
-        );
-        reject(new AttemptTimedOut(attemptNumber, elapsed));
-      };
-      const listener: InterceptingListener = {
-        onReceiveMetadata: (md) => {
-          const s = state!;
-          if (s.abandoned) return;
-          if (this.committed) this.listener?.onReceiveMetadata?.(md);
-          else s.heldMetadata = md;
-        },
-        onReceiveMessage: (msg) => {
-          const s = state!;
-          if (s.abandoned) return;
-          if (!this.committed) {
-            if (unary) {
-              // A unary attempt has answered when its status arrives, not its message: a server that froze
-              // between the two (caught in CI: SIGSTOP between the message and the trailers) would otherwise
-              // hold the call until its deadline with the timer stopped. The message is held until the status
-              // (grpc-js hands a unary answer to the caller only then anyway), and dropped if our timer fires
-              // first. (grpc-js's bottom unary call also emits null just before a status without a message.)
-              s.heldMessage = { message: msg };
-              return;
-            }
-            commit(s);
-          }
-          this.listener?.onReceiveMessage?.(msg);
-        },
-        onReceiveStatus: (status: StatusObject) => {
-          const s = state!;
-          if (s.abandoned) return;
-          if (!this.committed) {
-            // grpc-js's timer for this attempt's deadline may still beat ours on a stalled event loop.
-            const ourDeadline =
-              !s.byDeadline && status.code === Status.DEADLINE_EXCEEDED && Date.now() >= s.timerWallMs - 1;
-            if (ourDeadline && unary) {
-              timeOut(s);
-              return;
-            }
-            commit(s);
-            if (s.heldMessage) this.listener?.onReceiveMessage?.(s.heldMessage.message);
-            s.heldMessage = undefined;
-          }
-          this.endAttempt(s, { code: status.code, details: status.details, timedOut: false });
-          this.finish(status);
-        },
-      };
-      state = this.openAttempt(listener, grpcDeadline, timerWallMs, timer.byDeadline);
-      if (!timer.byDeadline) {
-        const s = state;
-        s.timer = startTimer(timer.timerMs, () => timeOut(s));
-      }
-      if (this.request) {
-        // Later attempts replay the request without the caller's write callback (it was called once already).
-        const context = attemptNumber === 1 ? this.request.context : { flags: this.request.context.flags };
-        state.call.sendMessageWithContext(context, this.request.message);
-      }
-      state.settle = () => resolve();
-      if (this.halfClosed) state.call.halfClose();
-      if (!unary) state.call.startRead(); // the first message (unary calls read by themselves)
-    });
-  }
-
-  private endAttempt(attempt: AttemptState, outcome: AttemptOutcome): void {
-    if (attempt.ended) return;
-    attempt.ended = true;
-    attempt.timer?.cancel();
-    if (attempt.endpointKey !== undefined) this.avoid.add(attempt.endpointKey);
-    const observer = attempt.observer;
-    if (observer) this.safe(() => observer.onEnd(outcome), undefined);
   }
 
   private finish(status: StatusObject): void {
     if (this.finished) return;
     this.finished = true;
-    if (this.retrying) this.abort.abort(new Error('call finished'));
+    for (const t of this.timers.values()) t.cancel();
+    this.timers.clear();
     const observer = this.setup.observer;
     if (observer) this.safe(() => observer.onEnd({ code: status.code, details: status.details }), undefined);
     this.listener?.onReceiveStatus?.(status);

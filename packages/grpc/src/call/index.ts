@@ -13,11 +13,11 @@
  *
  * grpc-js's own retries: keep `'grpc.enable_retries'` at its default (on) and put no `retryPolicy` or
  * `hedgingPolicy` in the service config. With no policy grpc-js makes only *transparent* retries: it re-picks
- * a request that never reached a server (a refused stream, a connection that failed before sending), which is
- * safe and is not a retry of the transaction. Status-code retries (gRFC A6) are never configured, so
- * UNAVAILABLE, INTERNAL, ... go back to the caller as they are. Setting `'grpc.enable_retries': 0` would
- * also lose those transparent re-picks. (A resolver-supplied service config could add a retryPolicy; Fairway's
- * resolvers supply none.)
+ * a request that never reached a server (a stream it could not create, a first refused stream), which is
+ * safe and is not a retry of the transaction; the call layer adds its own re-pick, on an endpoint not tried
+ * yet, for what those leave (see `fairway-call.ts`). Status-code retries (gRFC A6) are never configured, so
+ * UNAVAILABLE, INTERNAL, ... go back to the caller as they are. (A resolver-supplied service config could add
+ * a retryPolicy; Fairway's resolvers supply none.)
  *
  * @packageDocumentation
  */
@@ -27,10 +27,12 @@ import type { Interceptor } from '@grpc/grpc-js';
 import {
   parseRetryOptions as parseRetryOptionsCore,
   retrySettingsFor,
+  retryMethodKey,
   createRetryBudget,
   newIncarnation,
+  LatencyWindow,
 } from '@fairway/core';
-import type { CallDescription, CallObserver, CallObserverFactory, RetryConfig } from '@fairway/core';
+import type { CallDescription, CallObserver, CallObserverFactory, HedgePlan, RetryBudget, RetryConfig } from '@fairway/core';
 import { FairwayCall, deadlineWallMs } from './fairway-call.js';
 import { nowMs } from '../clock.js';
 
@@ -40,16 +42,17 @@ export type {
   RetryBudgetOptions,
   RetryConfig,
   MethodRetrySettings,
+  HedgingOptions,
 } from '@fairway/core';
-export { RetryOptionsError } from '@fairway/core';
-export { ATTEMPT_TIMEOUT_DETAILS_PREFIX } from './fairway-call.js';
+export { RetryOptionsError, ATTEMPT_TIMEOUT_DETAILS_PREFIX, HEDGE_LOST_DETAILS_PREFIX } from '@fairway/core';
 
 /**
  * Validates the factory's `retry` option. Throws `RetryOptionsError` naming the field and the problem, e.g.
  * `retry.methods['trading.Pricer/Quote'].maxAttempts: 7 is outside 1..6`.
  *
  * Defaults: no `attemptTimeoutMs` (so no retries until one is set: only the method's owner knows how long a
- * healthy answer takes), `maxAttempts` 5, `retryIntervalMs` 50, budget 20% of calls + 10/s over 10 s.
+ * healthy answer takes), `maxAttempts` 5, `retryIntervalMs` 50, budget 20% of calls + 10/s over 10 s, no
+ * hedging.
  */
 export function parseRetryOptions(raw: unknown): RetryConfig {
   return parseRetryOptionsCore(raw);
@@ -128,14 +131,45 @@ export interface CallInterceptorConfig {
   readonly identity?: ClientIdentity;
   /** Where an observer's exception is reported (once per distinct message). Default `console.error`. */
   readonly onObserverError?: (error: unknown) => void;
+  /**
+   * Methods (`package.Service/Method`) whose proto declares them idempotent (`idempotency_level`
+   * `IDEMPOTENT` or `NO_SIDE_EFFECTS`): hedged when `retry.hedging.idempotent` is set. Default none.
+   */
+  readonly idempotentMethods?: ReadonlySet<string>;
+}
+
+/** Hedging state of one client: a latency window per hedged method, one hedge budget for all of them. */
+class Hedging {
+  private readonly plans = new Map<string, HedgePlan | undefined>();
+  private budget: RetryBudget | undefined;
+
+  constructor(
+    private readonly retry: RetryConfig,
+    private readonly idempotent: ReadonlySet<string>,
+  ) {}
+
+  /** The plan for `path` (`/package.Service/Method`), undefined when the method is not hedged. */
+  planFor(path: string): HedgePlan | undefined {
+    const cached = this.plans.get(path);
+    if (cached !== undefined || this.plans.has(path)) return cached;
+    const h = this.retry.hedging;
+    const key = retryMethodKey(path);
+    let plan: HedgePlan | undefined;
+    if (h && (h.methods.has(key) || (h.idempotent && this.idempotent.has(key)))) {
+      this.budget ??= createRetryBudget(h.budget);
+      plan = { delayMs: h.delayMs, maxHedges: h.maxHedges, latency: new LatencyWindow(h.percentile / 100), budget: this.budget };
+    }
+    this.plans.set(path, plan);
+    return plan;
+  }
 }
 
 function fanOut(observers: readonly CallObserver[]): CallObserver | undefined {
   if (observers.length === 0) return undefined;
   if (observers.length === 1) return observers[0];
   return {
-    onAttemptStart(attempt) {
-      const attempts = observers.map((o) => o.onAttemptStart(attempt));
+    onAttemptStart(attempt, start) {
+      const attempts = observers.map((o) => o.onAttemptStart(attempt, start));
       return {
         onPick: (pick) => attempts.forEach((a) => a.onPick(pick)),
         outgoingHeaders: () => Object.assign({}, ...attempts.map((a) => a.outgoingHeaders())),
@@ -162,8 +196,8 @@ function guard(observer: CallObserver, report: (e: unknown) => void): CallObserv
     }
   };
   return {
-    onAttemptStart(attempt) {
-      const a = safe(() => observer.onAttemptStart(attempt), undefined);
+    onAttemptStart(attempt, start) {
+      const a = safe(() => observer.onAttemptStart(attempt, start), undefined);
       return {
         onPick: (pick) => void safe(() => a?.onPick(pick), undefined),
         outgoingHeaders: () => safe(() => a?.outgoingHeaders() ?? {}, {}),
@@ -186,13 +220,14 @@ function defaultObserverErrorReporter(): (error: unknown) => void {
 
 /**
  * A grpc-js client interceptor that runs calls as Fairway does: timeout-only retries on other endpoints,
- * observers, identity headers. One budget per interceptor, so create one per client (or share one between
+ * transparent re-picks, hedging of the methods named, observers, identity headers. One budget per interceptor, so create one per client (or share one between
  * clients that should share a budget).
  */
 export function createCallInterceptor(config: CallInterceptorConfig): Interceptor {
   const budget = createRetryBudget(config.retry.budget);
   const report = config.onObserverError ?? defaultObserverErrorReporter();
   const factories = config.observers ?? [];
+  const hedging = config.retry.hedging ? new Hedging(config.retry, config.idempotentMethods ?? new Set()) : undefined;
   return (options, nextCall) => {
     const def = options.method_definition;
     const kind: CallDescription['kind'] = def.requestStream
@@ -204,10 +239,12 @@ export function createCallInterceptor(config: CallInterceptorConfig): Intercepto
         : 'unary';
     const settings = retrySettingsFor(config.retry, def.path);
     const identity = config.identity ?? getClientIdentity();
-    if (kind === 'unary' && settings.attemptTimeoutMs === undefined && factories.length === 0 && identity === undefined && deadlineWallMs(options.deadline) > Date.now()) {
-      // Nothing for the call layer to do: no attempt timer, nobody to tell, no headers to add, and the picker
-      // samples a unary call's latency by default. Pass the call straight to grpc-js (B4 measures what the
-      // per-call layer costs); it still counts towards the retry budget of the client's other methods.
+    const hedge = hedging?.planFor(def.path);
+    if (kind === 'unary' && settings.attemptTimeoutMs === undefined && hedge === undefined && factories.length === 0 && identity === undefined && deadlineWallMs(options.deadline) > Date.now()) {
+      // Nothing for the call layer to do: no attempt timer, no hedge, nobody to tell, no headers to add, and
+      // the picker samples a unary call's latency by default. Pass the call straight to grpc-js (B4 measures
+      // what the per-call layer costs; grpc-js's own transparent retries still re-pick a request that never
+      // left); it still counts towards the retry budget of the client's other methods.
       budget.recordCall(nowMs());
       return new InterceptingCall(nextCall(options));
     }
@@ -227,8 +264,7 @@ export function createCallInterceptor(config: CallInterceptorConfig): Intercepto
     }
     const call = new FairwayCall(options, nextCall, {
       description,
-      settings,
-      budget,
+      plan: { kind, settings, budget, hedge },
       observer: fanOut(observers),
       identity,
       onObserverError: report,

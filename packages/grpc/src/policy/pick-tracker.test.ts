@@ -6,7 +6,7 @@ import { status } from '@grpc/grpc-js';
 import { Balancer } from '@fairway/core';
 import { PickTracker } from './pick-tracker.js';
 import { outcomeKindFor } from './outcome.js';
-import { ATTEMPT_TIMEOUT_DETAILS_PREFIX } from '../call/index.js';
+import { ATTEMPT_TIMEOUT_DETAILS_PREFIX, HEDGE_LOST_DETAILS_PREFIX } from '@fairway/core';
 
 function recorder() {
   const releases: Array<{ kind: string; latencyMs?: number; at: number }> = [];
@@ -64,6 +64,8 @@ test('status codes map to outcomes', () => {
   assert.equal(outcomeKindFor(status.INTERNAL), 'failure');
   assert.equal(outcomeKindFor(status.DEADLINE_EXCEEDED), 'timeout');
   assert.equal(outcomeKindFor(status.CANCELLED, 'Cancelled on client'), 'cancelled');
+  // A hedge race lost: the endpoint had not answered within the hedge delay while another answered.
+  assert.equal(outcomeKindFor(status.CANCELLED, `${HEDGE_LOST_DETAILS_PREFIX} attempt 2 answered first`), 'timeout');
 });
 
 test('with a real Balancer, in-flight returns to zero whatever path each pick took', () => {

@@ -87,6 +87,7 @@ export class FairwayPicker implements Picker {
       onCallStarted: () => {
         tracked.started();
         childStarted?.();
+        context?.onStarted?.();
       },
       onCallEnded: (code, details, metadata) => {
         tracked.ended(code, details, now());

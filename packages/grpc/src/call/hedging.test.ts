@@ -1,0 +1,270 @@
+// Hedging and transparent re-picks through the whole client (createClient: Fairway's policy and picker plus
+// the call layer) on loopback servers: three Echo servers, one slow; servers that refuse every stream.
+import { test, describe, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { createServer, constants as http2constants } from 'node:http2';
+import type { Http2Server } from 'node:http2';
+import { join, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Server, ServerCredentials, credentials, loadPackageDefinition } from '@grpc/grpc-js';
+import type { Client, GrpcObject, ServiceClientConstructor } from '@grpc/grpc-js';
+import { loadSync } from '@grpc/proto-loader';
+import type { AttemptStart, CallObserverFactory } from '@fairway/core';
+import { createScriptedDiscovery, echoUnary, loadEcho, startEchoBackend } from '@fairway/testing';
+import type { EchoBackend } from '@fairway/testing';
+import { createClient, registerDiscoveryScheme } from '../index.js';
+import { idempotentMethodsOf } from '../factory.js';
+import type { FairwayOptions } from '../index.js';
+
+const { EchoClient } = loadEcho();
+const backends: EchoBackend[] = [];
+const clients: Client[] = [];
+const rawServers: Http2Server[] = [];
+const grpcServers: Server[] = [];
+const here = dirname(fileURLToPath(import.meta.url));
+after(async () => {
+  for (const c of clients) c.close();
+  for (const s of grpcServers) s.forceShutdown();
+  for (const b of backends) b.forceStop();
+  await Promise.all(rawServers.map((s) => new Promise((r) => s.close(r))));
+});
+
+interface CallRecord {
+  method: string;
+  attempts: Array<{ n: number; reason: string | undefined; address?: string; code?: number; repickReason?: string }>;
+  code?: number;
+}
+
+function recorder(): { factory: CallObserverFactory; calls: CallRecord[] } {
+  const calls: CallRecord[] = [];
+  return {
+    calls,
+    factory: {
+      onCallStart(d) {
+        const call: CallRecord = { method: d.method, attempts: [] };
+        calls.push(call);
+        return {
+          onAttemptStart(n: number, start?: AttemptStart) {
+            const a: CallRecord['attempts'][number] = { n, reason: start?.reason };
+            call.attempts.push(a);
+            return {
+              onPick: (p) => void (a.address = p.address),
+              outgoingHeaders: () => ({}),
+              onEnd: (o) => {
+                a.code = o.code;
+                if (o.repickReason) a.repickReason = o.repickReason;
+              },
+            };
+          },
+          onEnd: (s) => void (call.code = s.code),
+        };
+      },
+    },
+  };
+}
+
+let schemeSeq = 0;
+function clientOn(addresses: readonly string[], options: FairwayOptions): Client {
+  const scheme = `hedge-test-${++schemeSeq}`;
+  const discovery = createScriptedDiscovery();
+  registerDiscoveryScheme(scheme, discovery.factory);
+  discovery.push(addresses.map((address) => ({ address })));
+  const c = createClient(EchoClient, `${scheme}:///echo`, credentials.createInsecure(), options);
+  clients.push(c);
+  return c;
+}
+
+async function runCalls(c: Client, total: number, concurrency: number): Promise<number[]> {
+  const latencies: number[] = [];
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (next < total) {
+        next++;
+        const r = await echoUnary(c, { message: 'x' }, { deadlineMs: 10_000 });
+        assert.ok(r.ok, JSON.stringify(r));
+        latencies.push(r.ms);
+      }
+    }),
+  );
+  return latencies;
+}
+
+describe('hedging on loopback servers', { timeout: 120_000 }, () => {
+  test('three servers, one slow: hedges go to another endpoint, win, and cancel the slow attempt', async () => {
+    const fast = [await startEchoBackend({ id: 'fast-1', serviceTimeMs: 2 }), await startEchoBackend({ id: 'fast-2', serviceTimeMs: 2 })];
+    const slow = await startEchoBackend({ id: 'slow', serviceTimeMs: 3_000 });
+    backends.push(...fast, slow);
+    const rec = recorder();
+    const c = clientOn([...fast, slow].map((b) => b.address), {
+      retry: { hedging: { methods: ['fairway.test.Echo/Unary'], delayMs: 40, budgetRatio: 1 } },
+      observers: [rec.factory],
+    });
+    const latencies = await runCalls(c, 300, 6);
+    const onSlow = rec.calls.filter((call) => call.attempts[0]?.address === slow.address);
+    assert.ok(onSlow.length > 0, 'the slow server got some first attempts (a new endpoint is probed)');
+    for (const call of onSlow) {
+      assert.deepEqual(call.attempts.map((a) => a.reason), ['first', 'hedge'], JSON.stringify(call));
+      assert.notEqual(call.attempts[1]!.address, slow.address, `the hedge went to another endpoint: ${JSON.stringify(call)}`);
+      assert.equal(call.attempts[1]!.code, 0);
+      assert.equal(call.attempts[0]!.code, 1, 'the slow attempt was cancelled (CANCELLED)');
+    }
+    const hedges = rec.calls.flatMap((call) => call.attempts.filter((a) => a.reason === 'hedge'));
+    for (const call of rec.calls) {
+      const addresses = call.attempts.map((a) => a.address);
+      assert.equal(new Set(addresses).size, addresses.length, `every hedge on an endpoint not tried yet: ${JSON.stringify(call)}`);
+    }
+    const attemptsOnSlow = rec.calls.reduce((n, call) => n + call.attempts.filter((a) => a.address === slow.address).length, 0);
+    assert.equal(slow.counts.unary, attemptsOnSlow, 'the slow server saw exactly the attempts picked onto it');
+    console.log(`# hedging: ${rec.calls.length} calls, ${onSlow.length} first attempts on the slow server, ${hedges.length} hedges; max latency ${Math.max(...latencies).toFixed(0)} ms`);
+  });
+
+  test('a server stream is hedged before its first message; all its messages come from the winner', async () => {
+    const fast = [await startEchoBackend({ id: 'sfast-1', serviceTimeMs: 2 }), await startEchoBackend({ id: 'sfast-2', serviceTimeMs: 2 })];
+    const slow = await startEchoBackend({ id: 'sslow', serviceTimeMs: 3_000 });
+    backends.push(...fast, slow);
+    const rec = recorder();
+    const c = clientOn([...fast, slow].map((b) => b.address), {
+      retry: { hedging: { methods: ['fairway.test.Echo/ServerStream'], delayMs: 40, budgetRatio: 1 } },
+      observers: [rec.factory],
+    });
+    type Stream = { on(event: string, fn: (x?: unknown) => void): void };
+    const stream = () =>
+      new Promise<string[]>((resolve, reject) => {
+        const servers: string[] = [];
+        const s = (c as unknown as { ServerStream: (r: object, o: object) => Stream }).ServerStream({ message: 's', count: 3 }, { deadline: Date.now() + 10_000 });
+        s.on('data', (m) => void servers.push((m as { server_id: string }).server_id));
+        s.on('error', (e) => reject(e as Error));
+        s.on('end', () => resolve(servers));
+      });
+    for (let i = 0; i < 20; i++) {
+      const got = await Promise.all([stream(), stream(), stream()]);
+      for (const servers of got) {
+        assert.equal(servers.length, 3);
+        assert.equal(new Set(servers).size, 1, `one server per stream: ${servers.join(',')}`);
+        assert.notEqual(servers[0], 'sslow');
+      }
+    }
+    const onSlow = rec.calls.filter((call) => call.attempts[0]?.address === slow.address);
+    assert.ok(onSlow.length > 0, 'the slow server got some first attempts');
+    for (const call of onSlow) assert.deepEqual(call.attempts.map((a) => [a.reason, a.code]), [['first', 1], ['hedge', 0]]);
+  });
+
+  test('the hedge budget bounds the extra calls (default 5 %)', async () => {
+    const servers = [1, 2, 3].map((i) => startEchoBackend({ id: `b-${i}`, serviceTimeMs: 20 }));
+    const started = await Promise.all(servers);
+    backends.push(...started);
+    const rec = recorder();
+    // A hedge delay of 1 ms: every call would be hedged if the budget let it.
+    const c = clientOn(started.map((b) => b.address), {
+      retry: { hedging: { methods: ['/fairway.test.Echo/Unary'], delayMs: 1 } },
+      observers: [rec.factory],
+    });
+    await runCalls(c, 400, 4);
+    const hedges = rec.calls.reduce((n, call) => n + call.attempts.filter((a) => a.reason === 'hedge').length, 0);
+    const served = started.reduce((n, b) => n + b.counts.unary, 0);
+    console.log(`# hedge budget: 400 calls, ${hedges} hedges, ${served} calls at the servers`);
+    assert.ok(hedges > 0, 'some calls were hedged');
+    assert.ok(hedges <= 400 * 0.05, `${hedges} hedges > 5 % of 400 calls`);
+    assert.ok(served <= 400 + hedges, `${served} calls served`);
+  });
+
+  test('a method not named is never hedged', async () => {
+    const b = await startEchoBackend({ id: 'plain', serviceTimeMs: 30 });
+    backends.push(b);
+    const rec = recorder();
+    const c = clientOn([b.address], { retry: { hedging: { methods: ['fairway.test.Echo/Other'], delayMs: 1, budgetRatio: 1 } }, observers: [rec.factory] });
+    await runCalls(c, 20, 2);
+    assert.equal(b.counts.unary, 20);
+    assert.ok(rec.calls.every((call) => call.attempts.length === 1));
+  });
+
+  test('retry.hedging.idempotent hedges the methods whose proto says idempotency_level NO_SIDE_EFFECTS, and no other', async () => {
+    const def = loadSync(join(here, 'test-support', 'lookup.proto'));
+    const Store = ((loadPackageDefinition(def)['fairway'] as GrpcObject)['hedgetest'] as GrpcObject)['Store'] as ServiceClientConstructor;
+    assert.deepEqual([...idempotentMethodsOf(Store)], ['fairway.hedgetest.Store/Lookup']);
+    const start = async (id: string, delayMs: number): Promise<string> => {
+      const server = new Server();
+      const answer = (_: unknown, cb: (e: null, v: { server: string }) => void) => void setTimeout(() => cb(null, { server: id }), delayMs);
+      server.addService(Store.service, { Lookup: answer, Write: answer });
+      grpcServers.push(server);
+      const port = await new Promise<number>((resolve, reject) =>
+        server.bindAsync('127.0.0.1:0', ServerCredentials.createInsecure(), (e, p) => (e ? reject(e) : resolve(p))),
+      );
+      return `127.0.0.1:${port}`;
+    };
+    const addresses = [await start('store-slow', 300), await start('store-fast', 1)];
+    const rec = recorder();
+    const scheme = `hedge-test-${++schemeSeq}`;
+    const discovery = createScriptedDiscovery();
+    registerDiscoveryScheme(scheme, discovery.factory);
+    discovery.push(addresses.map((address) => ({ address })));
+    const c = createClient(Store, `${scheme}:///store`, credentials.createInsecure(), {
+      retry: { hedging: { idempotent: true, delayMs: 20, budgetRatio: 1 } },
+      observers: [rec.factory],
+    });
+    clients.push(c);
+    const call = (method: 'Lookup' | 'Write') =>
+      new Promise<void>((resolve, reject) =>
+        (c as unknown as Record<string, (k: object, o: object, cb: (e: Error | null) => void) => void>)[method]!({ key: 'k' }, { deadline: Date.now() + 5_000 }, (e) => (e ? reject(e) : resolve())),
+      );
+    for (let i = 0; i < 30; i++) await Promise.all([call('Lookup'), call('Write')]);
+    const byMethod = (m: string) => rec.calls.filter((r) => r.method.endsWith(m));
+    assert.ok(byMethod('/Lookup').some((r) => r.attempts.some((a) => a.reason === 'hedge')), 'some Lookup calls were hedged');
+    assert.ok(byMethod('/Write').every((r) => r.attempts.length === 1), 'no Write call was hedged');
+  });
+});
+
+/** A plain HTTP/2 server that refuses every stream (RST_STREAM REFUSED_STREAM), as a server over its limit does. */
+async function startRefuser(): Promise<string> {
+  const server = createServer();
+  server.on('stream', (stream) => {
+    stream.on('error', () => undefined); // the refusal itself is reported as the stream's error
+    stream.close(http2constants.NGHTTP2_REFUSED_STREAM);
+  });
+  rawServers.push(server);
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const address = server.address();
+  if (typeof address !== 'object' || address === null) throw new Error('no address');
+  return `127.0.0.1:${address.port}`;
+}
+
+describe('transparent re-picks on loopback servers', { timeout: 60_000 }, () => {
+  for (const grpcRetries of ['off', 'on'] as const) {
+    test(`streams refused by two servers are re-picked on the third, outside the retry budget (grpc-js's own transparent retries ${grpcRetries})`, async () => {
+      const refusers = [await startRefuser(), await startRefuser()];
+      const good = await startEchoBackend({ id: `good-${grpcRetries}`, serviceTimeMs: 1 });
+      backends.push(good);
+      const rec = recorder();
+      // No attempt timer and a budget that allows no retry at all: only re-picks can save these calls. With
+      // grpc-js's transparent retries off, every refusal reaches the call layer.
+      const c = clientOn([...refusers, good.address], {
+        retry: { budget: { ratio: 0, minPerSecond: 0 } },
+        observers: [rec.factory],
+        ...(grpcRetries === 'off' ? { channelOptions: { 'grpc.enable_retries': 0 } } : {}),
+      });
+      await runCalls(c, 60, 3);
+      assert.equal(good.counts.unary, 60);
+      const repicked = rec.calls.flatMap((call) => call.attempts.filter((a) => a.repickReason));
+      if (grpcRetries === 'off') assert.ok(repicked.length > 0, 'some attempts were refused and re-picked');
+      for (const a of repicked) {
+        assert.ok(refusers.includes(a.address!), a.address);
+        assert.match(a.repickReason!, /never reached .*Stream refused by server.*re-picked at once/);
+      }
+      for (const call of rec.calls) {
+        const addresses = call.attempts.map((a) => a.address);
+        assert.equal(new Set(addresses).size, addresses.length, `one attempt per endpoint: ${addresses.join(', ')}`);
+      }
+      console.log(`# re-picks (grpc-js transparent retries ${grpcRetries}): 60 calls, ${repicked.length} attempts refused and re-picked`);
+    });
+  }
+
+  test('an UNAVAILABLE answer from a server is not re-picked', async () => {
+    const failing = await startEchoBackend({ id: 'failing', failCode: 14 });
+    backends.push(failing);
+    const c = clientOn([failing.address], { retry: { attemptTimeoutMs: 1_000 }, observers: [recorder().factory] });
+    const r = await echoUnary(c, { message: 'x' }, { deadlineMs: 5_000 });
+    assert.ok(!r.ok && r.code === 14, JSON.stringify(r));
+    assert.equal(failing.counts.unary, 1);
+  });
+});
