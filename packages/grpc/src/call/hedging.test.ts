@@ -193,7 +193,9 @@ describe('hedging on loopback servers', { timeout: 120_000 }, () => {
       );
       return `127.0.0.1:${port}`;
     };
-    const addresses = [await start('store-slow', 300), await start('store-fast', 1)];
+    // Both servers take 100 ms, so every Lookup outlives the 20 ms hedge delay wherever the balancer sends it
+    // (with one fast server, whether a Lookup ever meets the slow one depends on the balancer's mood).
+    const addresses = [await start('store-a', 100), await start('store-b', 100)];
     const rec = recorder();
     const scheme = `hedge-test-${++schemeSeq}`;
     const discovery = createScriptedDiscovery();
@@ -208,7 +210,7 @@ describe('hedging on loopback servers', { timeout: 120_000 }, () => {
       new Promise<void>((resolve, reject) =>
         (c as unknown as Record<string, (k: object, o: object, cb: (e: Error | null) => void) => void>)[method]!({ key: 'k' }, { deadline: Date.now() + 5_000 }, (e) => (e ? reject(e) : resolve())),
       );
-    for (let i = 0; i < 30; i++) await Promise.all([call('Lookup'), call('Write')]);
+    for (let i = 0; i < 10; i++) await Promise.all([call('Lookup'), call('Write')]);
     const byMethod = (m: string) => rec.calls.filter((r) => r.method.endsWith(m));
     assert.ok(byMethod('/Lookup').some((r) => r.attempts.some((a) => a.reason === 'hedge')), 'some Lookup calls were hedged');
     assert.ok(byMethod('/Write').every((r) => r.attempts.length === 1), 'no Write call was hedged');
