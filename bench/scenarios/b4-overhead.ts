@@ -37,7 +37,7 @@ export async function runB4(ctx: BenchContext): Promise<ScenarioResult> {
   try {
     ctx.log('B4: starting 3 backend processes');
     endpoints = await startEndpoints(
-      ['a', 'b', 'c'].map((zone, i) => ({ id: `b4-e${i}`, zone, baseMs: 0, jitterMs: 0, crossZoneMs: 0 })),
+      ['a', 'b', 'c'].map((zone, i) => ({ id: `b4-e${i}`, zone })),
     );
     const addrs = endpoints.map(address);
     const fairway = await loadFairway();
