@@ -43,3 +43,61 @@ export function createFakeClock(startMs = 0): FakeClock {
     },
   };
 }
+
+/** A fake clock that also runs timers, in due order, as time moves: the shape `PodTimers` expects. */
+export interface FakeTimers extends FakeClock {
+  setTimeout(fn: () => void, ms: number): unknown;
+  clearTimeout(handle: unknown): void;
+  /** Timers scheduled and not yet run or cleared. */
+  pending(): number;
+}
+
+/**
+ * Creates a fake clock with timers: `advance(ms)` and `set(ms)` run every timer due by the new time, each with
+ * `now()` at its own due time, in order of due time (then of scheduling), including timers that those timers
+ * schedule. Promise continuations of what the timers resolve run only when the test awaits.
+ * @param startMs - initial time in milliseconds; default 0.
+ */
+export function createFakeTimers(startMs = 0): FakeTimers {
+  const clock = createFakeClock(startMs);
+  interface Entry {
+    readonly at: number;
+    readonly seq: number;
+    readonly fn: () => void;
+  }
+  const timers = new Set<Entry>();
+  let seq = 0;
+  const runUntil = (target: number): number => {
+    for (;;) {
+      let next: Entry | undefined;
+      for (const t of timers) if (t.at <= target && (!next || t.at < next.at || (t.at === next.at && t.seq < next.seq))) next = t;
+      if (!next) break;
+      timers.delete(next);
+      if (next.at > clock.now()) clock.set(next.at);
+      next.fn();
+    }
+    return clock.set(target);
+  };
+  return {
+    now: () => clock.now(),
+    advance(ms: number): number {
+      if (!Number.isFinite(ms) || ms < 0) throw new RangeError(`FakeTimers.advance: ms must be a finite number >= 0, got ${ms}`);
+      return runUntil(clock.now() + ms);
+    },
+    set(ms: number): number {
+      if (!Number.isFinite(ms) || ms < clock.now()) {
+        throw new RangeError(`FakeTimers.set: ms must be finite and not before now (${clock.now()}), got ${ms}`);
+      }
+      return runUntil(ms);
+    },
+    setTimeout(fn: () => void, ms: number): unknown {
+      const entry: Entry = { at: clock.now() + Math.max(0, Number.isFinite(ms) ? ms : 0), seq: seq++, fn };
+      timers.add(entry);
+      return entry;
+    },
+    clearTimeout(handle: unknown): void {
+      timers.delete(handle as Entry);
+    },
+    pending: () => timers.size,
+  };
+}

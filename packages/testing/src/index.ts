@@ -25,3 +25,7 @@ export type { EchoResult, UnaryCallOptions, LoadOptions } from './backend/echo-c
 export { childNodeArgs } from './child-node.js';
 export { defineJsonService } from './json-service.js';
 export type { JsonMethodKind, JsonService, JsonServiceDefinition } from './json-service.js';
+export { createFakeTimers } from './fake-clock.js';
+export type { FakeTimers } from './fake-clock.js';
+export { createPod, meanServiceTimeMs, PodOverloadedError, PodStoppedError } from './pod/pod-model.js';
+export type { Pod, PodOptions, PodServed, PodServeOptions, PodStats, PodTimers, ServiceTimeDistribution } from './pod/pod-model.js';
