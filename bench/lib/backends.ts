@@ -4,7 +4,7 @@
  * end of the run whatever happens. Every server binds port 0 and reports the port it got.
  */
 import { fork, type ChildProcess } from 'node:child_process';
-import type { PodOptions, PodStats } from '@fairway/testing';
+import { meanServiceTimeMs, type PodOptions, type PodStats } from '@fairway/testing';
 import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
 import { track } from './procs.js';
@@ -38,9 +38,7 @@ export function roomyPod(meanMs: number): PodSpec {
 
 /** Calls per second a pod serves at full capacity: slots / mean service time. */
 export function podCapacityPerSec(pod: PodSpec): number {
-  const st = pod.serviceTime;
-  const mean = st.kind === 'fixed' ? st.ms : st.meanMs;
-  return (pod.slots * 1000) / mean;
+  return (pod.slots * 1000) / meanServiceTimeMs(pod.serviceTime);
 }
 
 /** One backend process. */
