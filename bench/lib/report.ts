@@ -330,7 +330,7 @@ export function summaryTable(r: RunReport): string {
     const noisy = s.figures.filter((f) => f.verdict === 'NOISE').map((f) => f.name);
     const pass = s.figures.filter((f) => f.verdict === 'PASS').length;
     lines.push(
-      `${s.id.padEnd(3)} ${miss.length === 0 ? 'PASS' : 'MISS'}  ${pass} met${miss.length ? `, missed: ${miss.join('; ')}` : ''}${noisy.length ? `, not counted (noise): ${noisy.join('; ')}` : ''}`,
+      `${s.id.padEnd(3)} ${miss.length > 0 ? 'MISS' : pass === 0 && noisy.length > 0 ? 'NOISE' : 'PASS'}  ${pass} met${miss.length ? `, missed: ${miss.join('; ')}` : ''}${noisy.length ? `, not counted (noise): ${noisy.join('; ')}` : ''}`,
     );
   }
   const t = r.summary;
