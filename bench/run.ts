@@ -4,7 +4,7 @@
  * Exit code: 0 when every selected scenario ran (whatever the figures), 1 when one broke, 2 on bad flags.
  */
 import { Command, InvalidArgumentError } from 'commander';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, totalmem } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -60,6 +60,7 @@ async function main(): Promise<number> {
     .option('--only <ids>', 'comma-separated scenario ids, e.g. B1,B5', parseOnly)
     .option('--progress', 'show progress bars on stderr even when it is not a TTY')
     .option('--no-progress', 'never show progress bars')
+    .option('--print <file>', 'print the tables of a saved report (e.g. bench/results/latest.json) and exit: what the README\'s table is made from')
     .option('--out <dir>', 'where to write latest.json and the timestamped copy', join(dirname(fileURLToPath(import.meta.url)), '..', 'results'))
     .exitOverride();
   try {
@@ -68,7 +69,18 @@ async function main(): Promise<number> {
     const code = (e as { exitCode?: number }).exitCode;
     return code === 0 ? 0 : 2;
   }
-  const opts = program.opts<{ quick: boolean; only?: string[]; progress?: boolean; out: string }>();
+  const opts = program.opts<{ quick: boolean; only?: string[]; progress?: boolean; out: string; print?: string }>();
+  if (opts.print) {
+    const saved = JSON.parse(readFileSync(resolve(opts.print), 'utf8')) as RunReport;
+    if (saved.schema !== 'fairway-bench/2') {
+      process.stderr.write(`bench: ${opts.print} is not a fairway-bench/2 report (schema ${String(saved.schema)})\n`);
+      return 2;
+    }
+    process.stdout.write(`Fairway benchmarks (${saved.quick ? 'quick' : 'default'} sizes), ${saved.startedAt}, node ${String(saved.machine['node'])}, ${String(saved.machine['cpus'])} cores\n\n`);
+    for (const sc of saved.scenarios) process.stdout.write(`${scenarioTable(sc)}\n(${(sc.durationMs / 1000).toFixed(1)} s)\n\n`);
+    process.stdout.write(`${summaryTable(saved)}\n`);
+    return 0;
+  }
   const ids = opts.only ?? ALL_IDS;
   const progressOn = opts.progress ?? Boolean(process.stderr.isTTY);
   const progress = new Progress(progressOn);

@@ -40,7 +40,7 @@ export async function runB3(ctx: BenchContext): Promise<ScenarioResult> {
   const s = newScenario('B3', 'zones: 3 x 3 endpoints, client in zone a; healthy, zone a 5x slower, zone a killed and back');
   const ratePerSec = RATE_PER_SEC;
   const rounds = ctx.quick ? 2 : 3;
-  const ph: Phases = ctx.quick ? { p1: 1_000, p2: 1_500, returnAfterMs: 1_000, tailMs: 2_500 } : { p1: 3_000, p2: 4_000, returnAfterMs: 2_000, tailMs: 6_000 };
+  const ph: Phases = ctx.quick ? { p1: 1_000, p2: 1_500, returnAfterMs: 1_000, tailMs: 2_500 } : { p1: 3_000, p2: 3_500, returnAfterMs: 2_000, tailMs: 5_500 };
   const total = ph.p1 + ph.p2 + ph.returnAfterMs + ph.tailMs;
   const localCapacity = 3 * podCapacityPerSec(POD);
   s.params = {

@@ -56,8 +56,8 @@ function runClient(args: Record<string, unknown>, timeoutMs: number): Promise<Cl
 export async function runB8(ctx: BenchContext): Promise<ScenarioResult> {
   const s = newScenario('B8', 'the price of tracing every call: off / 10 % / 100 % sampled, against instrumentation-grpc');
   const ratePerSec = ctx.quick ? 300 : 600;
-  const durationMs = ctx.quick ? 1_500 : 5_000;
-  const warmupMs = ctx.quick ? 500 : 1_500;
+  const durationMs = ctx.quick ? 1_500 : 4_000;
+  const warmupMs = ctx.quick ? 500 : 1_000;
   const rounds = ctx.quick ? 2 : 3;
   s.params = { pods: 3, pod: POD, podCapacityPerSec: podCapacityPerSec(POD), ratePerSec, durationMs, warmupMs, rounds, load: 'open loop, one client process per run', sdk: 'NodeTracerProvider, batch processor to a dropping exporter' };
   const variants = ['fairway', 'fairway_10pct', 'fairway_untraced', 'grpcjs_otel', 'grpcjs_untraced'];
