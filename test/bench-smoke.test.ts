@@ -140,3 +140,28 @@ test('npm run bench -- --quick --only B5,B1,B9,B10 runs and writes a well-formed
     rmSync(out, { recursive: true, force: true });
   }
 });
+
+// Issue 14 item 2: no pre-chosen ports in the benchmark. A port found free and handed on can be taken by another
+// process in between (the demo died with EADDRINUSE that way). Every bench server binds port 0 and reports it;
+// HAProxy inherits a socket bound to port 0. The one exception, B3's restart of a killed zone on the ports it had
+// (a static target knows no other), is `restartEndpoint`, which retries its bind.
+test('the benchmark chooses no port ahead: no freePort, no fixed port in bench/', () => {
+  const files: string[] = [];
+  const walk = (dir: string): void => {
+    for (const name of readdirSync(dir, { withFileTypes: true })) {
+      if (name.name === 'dist' || name.name === 'results') continue;
+      const p = join(dir, name.name);
+      if (name.isDirectory()) walk(p);
+      else if (p.endsWith('.ts')) files.push(p);
+    }
+  };
+  walk(join(root, 'bench'));
+  assert.ok(files.length > 10, `found the bench sources (${files.length})`);
+  for (const f of files) {
+    const text = readFileSync(f, 'utf8');
+    assert.doesNotMatch(text, /\bfreePort\b/, `${f} probes for a free port`);
+    assert.doesNotMatch(text, /127\.0\.0\.1:[1-9]\d{1,4}\b/, `${f} names a fixed port`);
+  }
+  const haproxy = readFileSync(join(root, 'bench/lib/haproxy.ts'), 'utf8');
+  assert.match(haproxy, /bind fd@3/, 'HAProxy listens on the inherited port-0 socket');
+});
