@@ -65,7 +65,7 @@ test('npm run bench -- --quick --only B5,B1,B9,B10 runs and writes a well-formed
     assert.match(r.stdout, /^B5 {2}scale/m);
     assert.match(r.stdout, /^B1 {2}noisy neighbour/m);
     assert.match(r.stdout, /^B9 {2}saturation/m);
-    assert.match(r.stdout, /^B10 {2}.*\nSKIPPED: not built/m);
+    assert.match(r.stdout, /^B10 {2}.*\n=+\nSKIPPED: not built/m);
     assert.match(r.stdout, /figure .* goal +ratio +gap \/ spread +result/);
     assert.match(r.stdout, /values: median of 2 interleaved round\(s\)/);
     assert.match(r.stdout, /^Summary$/m);
@@ -98,7 +98,7 @@ test('npm run bench -- --quick --only B5,B1,B9,B10 runs and writes a well-formed
       assert.equal(s.variants[0], 'fairway', `${s.id}: fairway is the first column`);
       assert.ok(s.figures.length > 0, `${s.id} has figures`);
       for (const f of s.figures) {
-        assert.ok(['PASS', 'MISS', 'INFO', 'N/A'].includes(f.verdict), `${s.id} ${f.name}: verdict ${f.verdict}`);
+        assert.ok(['PASS', 'MISS', 'NOISE', 'INFO', 'N/A'].includes(f.verdict), `${s.id} ${f.name}: verdict ${f.verdict}`);
         assert.equal(typeof f.name, 'string');
         assert.equal(typeof f.unit, 'string');
         for (const v of Object.values(f.values)) assert.ok(v === null || typeof v === 'number', `${s.id} ${f.name}: value ${String(v)}`);
