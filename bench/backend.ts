@@ -1,27 +1,32 @@
 /**
- * One benchmark backend process: grpc-js echo servers with a configurable service time (base + uniform
- * jitter), a zone, and an extra delay for callers from another zone (standing in for cross-zone distance).
- * Driven by its parent over the IPC channel; exits when the parent goes away. One process may run several
- * servers (each its own port and id), so a "new endpoint on a new port" does not need a new process.
+ * One benchmark backend process: grpc-js echo servers, each serving through a pod with a capacity (the pod
+ * model of `@fairway/testing`: slots, a FIFO queue with an optional bound, a tailed service time, a capacity
+ * factor, a cold start), a zone, and an extra delay for callers from another zone (standing in for cross-zone
+ * distance). Driven by its parent over the IPC channel; exits when the parent goes away. One process may run
+ * several servers (each its own port and id). Every server binds port 0 and reports the port it got, except a
+ * restart that asks for the port it had before (B3's "zone back"), which the parent retries.
  *
- * Messages in:  {op:'listen', id, zone, port?, baseMs, jitterMs, crossZoneMs}
- *               {op:'set', id?, baseMs?, jitterMs?}        (id absent: every server)
+ * Messages in:  {op:'listen', id, zone, crossZoneMs?, pod?, port?}   (pod absent: answer at once, no capacity)
+ *               {op:'capacity', id?, factor}                      (id absent: every server)
+ *               {op:'stats', id?} | {op:'reset-stats', id?}
  *               {op:'close', id}
- * Messages out: {op:'listening', id, port} | {op:'ok', seq} | {op:'error', seq, message}
+ * Messages out: {op:'ready'} | {op:'listening', seq, id, port} | {op:'ok', seq, stats?} | {op:'error', seq, message}
  */
 import * as grpc from '@grpc/grpc-js';
+import { createPod, PodOverloadedError, type Pod, type PodOptions, type PodStats } from '@fairway/testing';
 import { echoService, ZONE_HEADER } from './lib/echo.js';
 
 interface Settings {
   id: string;
   zone: string;
-  baseMs: number;
-  jitterMs: number;
-  crossZoneMs: number;
+  crossZoneMs?: number;
+  /** The pod's options without timers or random (plain data over IPC). */
+  pod?: Omit<PodOptions, 'timers' | 'random'>;
 }
 
 interface Running {
   settings: Settings;
+  pod: Pod | undefined;
   server: grpc.Server;
   port: number;
 }
@@ -30,36 +35,53 @@ const servers = new Map<string, Running>();
 // Bind failures are reported to the parent, which retries; grpc-js's own error log would only add noise.
 grpc.setLogVerbosity(grpc.logVerbosity.NONE);
 
-function handlerFor(running: { settings: Settings }): grpc.handleUnaryCall<Buffer, Buffer> {
-  let reply: Buffer | undefined;
+function handlerFor(settings: Settings, pod: Pod | undefined): grpc.handleUnaryCall<Buffer, Buffer> {
+  const reply = Buffer.from(settings.id, 'latin1');
+  const crossZoneMs = settings.crossZoneMs ?? 0;
+  const answer = (call: grpc.ServerUnaryCall<Buffer, Buffer>, callback: grpc.sendUnaryData<Buffer>): void => {
+    const callerZone = crossZoneMs > 0 ? call.metadata.get(ZONE_HEADER)[0] : undefined;
+    if (typeof callerZone === 'string' && callerZone !== settings.zone) setTimeout(() => callback(null, reply), crossZoneMs);
+    else callback(null, reply);
+  };
+  if (!pod) return answer;
   return (call, callback) => {
-    const s = running.settings;
-    reply ??= Buffer.from(s.id, 'latin1');
-    const callerZone = call.metadata.get(ZONE_HEADER)[0];
-    let delay = s.baseMs + (s.jitterMs > 0 ? Math.random() * s.jitterMs : 0);
-    if (s.crossZoneMs > 0 && typeof callerZone === 'string' && callerZone !== s.zone) delay += s.crossZoneMs;
-    if (delay <= 0) callback(null, reply);
-    else setTimeout(() => callback(null, reply), delay);
+    // A cancelled call (deadline, client gone) frees its slot or its place in the queue, as on a real server.
+    const abort = new AbortController();
+    call.once('cancelled', () => abort.abort());
+    pod.serve(abort.signal).then(
+      () => answer(call, callback),
+      (err: unknown) => {
+        if (err instanceof PodOverloadedError) callback({ code: grpc.status.RESOURCE_EXHAUSTED, details: err.message });
+        else if (!abort.signal.aborted) callback({ code: grpc.status.INTERNAL, details: err instanceof Error ? err.message : String(err) });
+      },
+    );
   };
 }
 
 async function listen(msg: Settings & { port?: number }): Promise<number> {
-  const running = { settings: { ...msg } } as Running;
+  const settings: Settings = { id: msg.id, zone: msg.zone, ...(msg.crossZoneMs ? { crossZoneMs: msg.crossZoneMs } : {}), ...(msg.pod ? { pod: msg.pod } : {}) };
+  const pod = settings.pod ? createPod(settings.pod) : undefined;
   const server = new grpc.Server();
-  server.addService(echoService, { echo: handlerFor(running) });
-  const port = await new Promise<number>((resolve, reject) =>
-    server.bindAsync(`127.0.0.1:${msg.port ?? 0}`, grpc.ServerCredentials.createInsecure(), (err, p) =>
-      err ? reject(err) : resolve(p),
-    ),
-  );
-  running.server = server;
-  running.port = port;
-  servers.set(msg.id, running);
+  server.addService(echoService, { echo: handlerFor(settings, pod) });
+  let port: number;
+  try {
+    port = await new Promise<number>((resolve, reject) =>
+      server.bindAsync(`127.0.0.1:${msg.port ?? 0}`, grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
+    );
+  } catch (e) {
+    pod?.stop();
+    throw e;
+  }
+  servers.set(msg.id, { settings, pod, server, port });
   return port;
 }
 
 function send(m: object): void {
   if (process.send) process.send(m);
+}
+
+function selected(id: unknown): Running[] {
+  return [...servers.entries()].filter(([k]) => id === undefined || id === k).map(([, r]) => r);
 }
 
 process.on('message', (raw: unknown) => {
@@ -69,17 +91,22 @@ process.on('message', (raw: unknown) => {
     if (msg.op === 'listen') {
       const port = await listen(msg as unknown as Settings & { port?: number });
       send({ op: 'listening', seq, id: msg['id'], port });
-    } else if (msg.op === 'set') {
-      for (const [id, r] of servers) {
-        if (msg['id'] !== undefined && msg['id'] !== id) continue;
-        if (typeof msg['baseMs'] === 'number') r.settings.baseMs = msg['baseMs'];
-        if (typeof msg['jitterMs'] === 'number') r.settings.jitterMs = msg['jitterMs'];
-      }
+    } else if (msg.op === 'capacity') {
+      const factor = Number(msg['factor']);
+      for (const r of selected(msg['id'])) r.pod?.setCapacityFactor(factor);
+      send({ op: 'ok', seq });
+    } else if (msg.op === 'stats') {
+      const stats: Record<string, PodStats> = {};
+      for (const r of selected(msg['id'])) if (r.pod) stats[r.settings.id] = r.pod.stats();
+      send({ op: 'ok', seq, stats });
+    } else if (msg.op === 'reset-stats') {
+      for (const r of selected(msg['id'])) r.pod?.resetStats();
       send({ op: 'ok', seq });
     } else if (msg.op === 'close') {
       const r = servers.get(String(msg['id']));
       servers.delete(String(msg['id']));
       r?.server.forceShutdown();
+      r?.pod?.stop();
       send({ op: 'ok', seq });
     } else {
       throw new Error(`unknown op ${msg.op}`);

@@ -1,10 +1,10 @@
 /**
- * `npm run bench`: runs scenarios B1..B7 (see ../shared design benchmarks.md and README "Performance"),
+ * `npm run bench`: runs scenarios B1..B11 (see ../shared design benchmarks.md and README "Performance"),
  * writes bench/results/latest.json plus a timestamped copy, and prints a table on stdout.
  * Exit code: 0 when every selected scenario ran (whatever the figures), 1 when one broke, 2 on bad flags.
  */
 import { Command, InvalidArgumentError } from 'commander';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, totalmem } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -20,17 +20,27 @@ import { runB4 } from './scenarios/b4-overhead.js';
 import { runB5 } from './scenarios/b5-scale.js';
 import { runB6 } from './scenarios/b6-half-open.js';
 import { runB7 } from './scenarios/b7-propagation.js';
+import { runB8 } from './scenarios/b8-tracing.js';
+import { runB9 } from './scenarios/b9-saturation.js';
 
-const SCENARIOS: Record<string, { title: string; run: (ctx: BenchContext) => Promise<ScenarioResult> }> = {
-  B1: { title: 'slow endpoint', run: runB1 },
-  B2: { title: 'rolling deploy', run: runB2 },
-  B3: { title: 'zones', run: runB3 },
-  B4: { title: 'overhead and the sidecar tax', run: runB4 },
-  B5: { title: 'scale (pure core)', run: runB5 },
-  B6: { title: 'half-open peer', run: runB6 },
-  B7: { title: 'discovery propagation and cold start', run: runB7 },
-};
-const ALL_IDS = ['B1', 'B2', 'B3', 'B4', 'B5', 'B6', 'B7'];
+/**
+ * The scenario registry, in run order. A scenario that is not built yet names why (it prints "not built" and
+ * counts as skipped); adding one is a line here and a module under scenarios/.
+ */
+const SCENARIOS: ReadonlyArray<{ id: string; title: string; run?: (ctx: BenchContext) => Promise<ScenarioResult>; notBuilt?: string }> = [
+  { id: 'B1', title: 'noisy neighbour', run: runB1 },
+  { id: 'B2', title: 'rolling deploy', run: runB2 },
+  { id: 'B3', title: 'zones', run: runB3 },
+  { id: 'B4', title: 'overhead and the sidecar tax', run: runB4 },
+  { id: 'B5', title: 'scale (pure core)', run: runB5 },
+  { id: 'B6', title: 'half-open peer', run: runB6 },
+  { id: 'B7', title: 'discovery propagation and cold start', run: runB7 },
+  { id: 'B8', title: 'the price of tracing every call', run: runB8 },
+  { id: 'B9', title: 'saturation', run: runB9 },
+  { id: 'B10', title: 'a pod that fails fast', notBuilt: 'not built: arrives with outlier ejection' },
+  { id: 'B11', title: 'overload with timeout retries', notBuilt: 'not built: arrives with adaptive concurrency' },
+];
+const ALL_IDS = SCENARIOS.map((x) => x.id);
 
 function parseOnly(value: string): string[] {
   const ids = value
@@ -45,11 +55,12 @@ function parseOnly(value: string): string[] {
 async function main(): Promise<number> {
   const program = new Command()
     .name('npm run bench --')
-    .description('Fairway benchmarks B1..B7 against baselines measured in the same run')
+    .description('Fairway benchmarks B1..B11 against baselines measured in the same run')
     .option('--quick', 'small sizes: a smoke check (< 2 min)', false)
     .option('--only <ids>', 'comma-separated scenario ids, e.g. B1,B5', parseOnly)
     .option('--progress', 'show progress bars on stderr even when it is not a TTY')
     .option('--no-progress', 'never show progress bars')
+    .option('--print <file>', 'print the tables of a saved report (e.g. bench/results/latest.json) and exit: what the README\'s table is made from')
     .option('--out <dir>', 'where to write latest.json and the timestamped copy', join(dirname(fileURLToPath(import.meta.url)), '..', 'results'))
     .exitOverride();
   try {
@@ -58,7 +69,18 @@ async function main(): Promise<number> {
     const code = (e as { exitCode?: number }).exitCode;
     return code === 0 ? 0 : 2;
   }
-  const opts = program.opts<{ quick: boolean; only?: string[]; progress?: boolean; out: string }>();
+  const opts = program.opts<{ quick: boolean; only?: string[]; progress?: boolean; out: string; print?: string }>();
+  if (opts.print) {
+    const saved = JSON.parse(readFileSync(resolve(opts.print), 'utf8')) as RunReport;
+    if (saved.schema !== 'fairway-bench/2') {
+      process.stderr.write(`bench: ${opts.print} is not a fairway-bench/2 report (schema ${String(saved.schema)})\n`);
+      return 2;
+    }
+    process.stdout.write(`Fairway benchmarks (${saved.quick ? 'quick' : 'default'} sizes), ${saved.startedAt}, node ${String(saved.machine['node'])}, ${String(saved.machine['cpus'])} cores\n\n`);
+    for (const sc of saved.scenarios) process.stdout.write(`${scenarioTable(sc)}\n(${(sc.durationMs / 1000).toFixed(1)} s)\n\n`);
+    process.stdout.write(`${summaryTable(saved)}\n`);
+    return 0;
+  }
   const ids = opts.only ?? ALL_IDS;
   const progressOn = opts.progress ?? Boolean(process.stderr.isTTY);
   const progress = new Progress(progressOn);
@@ -66,7 +88,7 @@ async function main(): Promise<number> {
   installCleanupHandlers();
 
   const report: RunReport = {
-    schema: 'fairway-bench/1',
+    schema: 'fairway-bench/2',
     startedAt: new Date().toISOString(),
     finishedAt: '',
     quick: opts.quick,
@@ -80,17 +102,17 @@ async function main(): Promise<number> {
       note: 'shared and noisy machine: compare the ratios (same run, same backends), not the absolute times',
     },
     scenarios: [],
-    summary: { pass: 0, miss: 0, na: 0, errors: 0, skipped: 0 },
+    summary: { pass: 0, miss: 0, noise: 0, na: 0, errors: 0, skipped: 0 },
   };
   process.stdout.write(`Fairway benchmarks (${opts.quick ? 'quick' : 'default'} sizes), ${report.startedAt}, node ${process.version}, ${cpus().length} cores\n\n`);
   for (const id of ids) {
-    const entry = SCENARIOS[id];
+    const entry = SCENARIOS.find((x) => x.id === id)!;
     const t = performance.now();
     let result: ScenarioResult;
-    if (!entry) {
-      result = newScenario(id, 'not implemented yet');
+    if (!entry.run) {
+      result = newScenario(id, entry.title);
       result.status = 'skipped';
-      result.reason = 'scenario not implemented in this harness yet';
+      result.reason = entry.notBuilt ?? 'not built';
     } else {
       ctx.log(`${id} ${entry.title}: running`);
       try {

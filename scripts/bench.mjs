@@ -27,7 +27,7 @@ if (!process.env.FAIRWAY_BENCH_SKIP_BUILD && !args.includes('--help') && !args.i
 
 const { build } = await import('tsup');
 await build({
-  entry: { run: 'bench/run.ts', backend: 'bench/backend.ts', 'cold-start': 'bench/cold-start.ts' },
+  entry: { run: 'bench/run.ts', backend: 'bench/backend.ts', 'cold-start': 'bench/cold-start.ts', 'b8-client': 'bench/b8-client.ts' },
   outDir: 'bench/dist',
   format: ['esm'],
   platform: 'node',

@@ -1,8 +1,10 @@
 /**
- * Parent side of the backend processes (see ../backend.ts): start, reconfigure, freeze (SIGSTOP), thaw, kill.
- * Each backend is its own OS process, tracked so it is killed at the end of the run whatever happens.
+ * Parent side of the backend processes (see ../backend.ts): start, change a pod's capacity, read its
+ * figures, freeze (SIGSTOP), thaw, kill. Each backend is its own OS process, tracked so it is killed at the
+ * end of the run whatever happens. Every server binds port 0 and reports the port it got.
  */
 import { fork, type ChildProcess } from 'node:child_process';
+import { meanServiceTimeMs, type PodOptions, type PodStats } from '@fairway/testing';
 import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
 import { track } from './procs.js';
@@ -11,15 +13,32 @@ const here = dirname(fileURLToPath(import.meta.url));
 /** bench/dist/backend.js, next to the compiled run.js (this module is bundled into run.js). */
 export const BACKEND_SCRIPT = join(here, 'backend.js');
 
+/** A pod's options as plain data (no timers, no random source): what crosses the IPC channel. */
+export type PodSpec = Omit<PodOptions, 'timers' | 'random'>;
+
 export interface ServerSettings {
   /** Unique id; the backend answers every call with it. */
   readonly id: string;
   readonly zone: string;
-  readonly baseMs: number;
-  readonly jitterMs: number;
-  readonly crossZoneMs: number;
-  /** 0 or absent: any free port. */
+  /** Extra delay (ms) for callers whose zone (metadata) differs from `zone`. Default 0. */
+  readonly crossZoneMs?: number;
+  /** The pod this server serves through; absent: it answers at once (no service time, no capacity: B4). */
+  readonly pod?: PodSpec;
+  /** Absent: port 0 (the system picks; the port is reported). Only a restart asks for the port it had. */
   readonly port?: number;
+}
+
+/**
+ * A pod for scenarios that are not about capacity (B6, B7): so many slots that nothing queues, a service time
+ * around `meanMs` with a short tail.
+ */
+export function roomyPod(meanMs: number): PodSpec {
+  return { slots: 10_000, serviceTime: { kind: 'lognormal', meanMs, sigma: 0.3 } };
+}
+
+/** Calls per second a pod serves at full capacity: slots / mean service time. */
+export function podCapacityPerSec(pod: PodSpec): number {
+  return (pod.slots * 1000) / meanServiceTimeMs(pod.serviceTime);
 }
 
 /** One backend process. */
@@ -98,9 +117,20 @@ export class BackendProcess {
     return Number(m['port']);
   }
 
-  /** Changes service time of one server (or all when id is absent). */
-  async set(change: { id?: string; baseMs?: number; jitterMs?: number }): Promise<void> {
-    await this.request({ op: 'set', ...change });
+  /** A noisy neighbour: the pod(s) keep `factor` of their CPU (1 = full). `id` absent: every server here. */
+  async setCapacity(factor: number, id?: string): Promise<void> {
+    await this.request({ op: 'capacity', factor, ...(id === undefined ? {} : { id }) });
+  }
+
+  /** The pods' live figures (utilization, queue, queueing delay) by server id. */
+  async stats(id?: string): Promise<Record<string, PodStats>> {
+    const m = await this.request({ op: 'stats', ...(id === undefined ? {} : { id }) });
+    return (m['stats'] ?? {}) as Record<string, PodStats>;
+  }
+
+  /** Starts the pods' figures afresh (utilization and queueing delay are since the last reset). */
+  async resetStats(id?: string): Promise<void> {
+    await this.request({ op: 'reset-stats', ...(id === undefined ? {} : { id }) });
   }
 
   async closeServer(id: string): Promise<void> {
@@ -147,7 +177,7 @@ export function staticTarget(list: readonly Endpoint[]): string {
   return `static:///${list.map((e) => `${address(e)}@${e.zone}`).join(',')}`;
 }
 
-/** Starts one process per endpoint, in parallel (two at a time: this machine has 2 cores). */
+/** Starts one process per endpoint, three at a time. */
 export async function startEndpoints(list: readonly ServerSettings[]): Promise<Endpoint[]> {
   const out: Endpoint[] = new Array(list.length);
   let next = 0;
@@ -164,7 +194,12 @@ export async function startEndpoints(list: readonly ServerSettings[]): Promise<E
   return out;
 }
 
-/** Restarts an endpoint's process on the same port (after it was killed). Retries the bind for up to 5 s. */
+/**
+ * Restarts an endpoint's process on the same port (after it was killed): with a `static:` target the client
+ * only knows that address. The port was this endpoint's own a moment ago; the bind is retried for up to 5 s
+ * in case the kernel has not released it yet (or, rarely, another process took it: then the restart fails
+ * with the bind error, and the scenario says so).
+ */
 export async function restartEndpoint(e: Endpoint): Promise<void> {
   await e.proc.kill();
   const proc = await BackendProcess.start();

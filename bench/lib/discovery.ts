@@ -98,17 +98,19 @@ export function builtinOverDiscovery(policy: BuiltinPolicy, target: string): grp
 export interface EtcdVariant {
   readonly name: 'fairway' | BuiltinPolicy;
   readonly etcd: EtcdEnv;
+  /** 0-based round (variants interleave: fairway, round_robin, pick_first, fairway, ...). */
+  readonly round: number;
   /** A client of this variant for an `etcd://` target: Fairway's (with `options`), or grpc-js's policy over the same discovery. */
   connect(target: string, options?: BenchFairwayOptions): grpc.Client;
 }
 
 /**
  * The frame of an etcd scenario (B2, B6): starts etcd, then runs `variant` for Fairway, round_robin and
- * pick_first in turn, and closes etcd. A variant that cannot run here (Fairway or its discovery schemes not
+ * pick_first in turn, `rounds` times over (interleaved), and closes etcd. A variant that cannot run here (Fairway or its discovery schemes not
  * built) is noted as skipped; one that throws is noted as broken and the others still run. Returns false, with
  * the scenario marked skipped, when etcd cannot start.
  */
-export async function runEtcdVariants(ctx: BenchContext, s: ScenarioResult, variant: (v: EtcdVariant) => Promise<void>): Promise<boolean> {
+export async function runEtcdVariants(ctx: BenchContext, s: ScenarioResult, variant: (v: EtcdVariant) => Promise<void>, rounds = 1): Promise<boolean> {
   const etcd = await startEtcdEnv();
   if (typeof etcd === 'string') {
     s.status = 'skipped';
@@ -118,28 +120,31 @@ export async function runEtcdVariants(ctx: BenchContext, s: ScenarioResult, vari
   try {
     const fairway = await loadFairway();
     const schemes = await registerFairwaySchemes();
-    for (const name of ['fairway', 'round_robin', 'pick_first'] as const) {
-      s.variants.push(name);
-      let connect: EtcdVariant['connect'];
-      if (name === 'fairway') {
-        if (typeof fairway === 'string') {
-          s.notes.push(`fairway skipped: ${fairway}`);
-          continue;
+    const names = ['fairway', 'round_robin', 'pick_first'] as const;
+    s.variants.push(...names);
+    for (let round = 0; round < rounds; round++) {
+      for (const name of names) {
+        let connect: EtcdVariant['connect'];
+        if (name === 'fairway') {
+          if (typeof fairway === 'string') {
+            if (round === 0) s.notes.push(`fairway skipped: ${fairway}`);
+            continue;
+          }
+          const f = fairway;
+          connect = (target, options = {}) => f.createClient(EchoClient, target, grpc.credentials.createInsecure(), options);
+        } else {
+          if (schemes) {
+            if (round === 0) s.notes.push(`${name} skipped: ${schemes}`);
+            continue;
+          }
+          connect = (target) => builtinOverDiscovery(name, target);
         }
-        const f = fairway;
-        connect = (target, options = {}) => f.createClient(EchoClient, target, grpc.credentials.createInsecure(), options);
-      } else {
-        if (schemes) {
-          s.notes.push(`${name} skipped: ${schemes}`);
-          continue;
+        try {
+          await variant({ name, etcd, connect, round });
+        } catch (e) {
+          ctx.progress.end();
+          noteBroken(s, rounds > 1 ? `${name} (round ${round + 1})` : name, e);
         }
-        connect = (target) => builtinOverDiscovery(name, target);
-      }
-      try {
-        await variant({ name, etcd, connect });
-      } catch (e) {
-        ctx.progress.end();
-        noteBroken(s, name, e);
       }
     }
     return true;

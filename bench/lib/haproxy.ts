@@ -1,5 +1,6 @@
 /**
- * The sidecar baseline: HAProxy (Debian's 2.6) on loopback, `balance random(2)`, h2c to the backends.
+ * The sidecar baseline: HAProxy (Debian's 2.6) on loopback, `balance random(2)` or `leastconn`, h2c to the
+ * backends.
  * Config generated into a temp dir; the process is tracked and killed at the end.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -17,20 +18,33 @@ export function haproxyUnavailable(): string | undefined {
   return undefined;
 }
 
-/** A free loopback port (bound then released). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
+/**
+ * A listening loopback socket on port 0 for HAProxy to inherit: HAProxy cannot report a port it picked, so
+ * this process binds port 0, learns the port, hands the socket to HAProxy as file descriptor 3 (`bind fd@3`)
+ * and closes its own copy. No port is chosen ahead and released (another process could take it in between).
+ */
+async function listeningSocket(): Promise<{ fd: number; port: number; close: () => void }> {
+  const srv = createServer();
+  await new Promise<void>((resolve, reject) => {
     srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      const port = typeof addr === 'object' && addr ? addr.port : 0;
-      srv.close(() => resolve(port));
-    });
+    srv.listen(0, '127.0.0.1', () => resolve());
   });
+  const addr = srv.address();
+  const port = typeof addr === 'object' && addr ? addr.port : 0;
+  // Node exposes a TCP server's descriptor on its handle (POSIX only); HAProxy runs only on Linux here.
+  const fd = (srv as unknown as { _handle?: { fd?: number } })._handle?.fd;
+  if (typeof fd !== 'number' || fd < 0 || port === 0) {
+    srv.close();
+    throw new Error('could not get the listening socket\'s file descriptor to hand to haproxy');
+  }
+  return { fd, port, close: () => srv.close() };
 }
 
-export function haproxyConfig(frontendPort: number, backends: readonly string[]): string {
+/** How HAProxy picks a backend: `random(2)` (power of two choices on in-flight requests) or `leastconn`. */
+export type HaproxyBalance = 'random(2)' | 'leastconn';
+
+/** The configuration: the frontend listens on the inherited descriptor 3 (see listeningSocket). */
+export function haproxyConfig(backends: readonly string[], balance: HaproxyBalance = 'random(2)'): string {
   const servers = backends.map((a, i) => `  server s${i} ${a} proto h2`).join('\n');
   return `global
   maxconn 4000
@@ -43,11 +57,11 @@ defaults
   timeout server 60s
 
 frontend grpc_in
-  bind 127.0.0.1:${frontendPort} proto h2
+  bind fd@3 proto h2
   default_backend grpc_out
 
 backend grpc_out
-  balance random(2)
+  balance ${balance}
 ${servers}
 `;
 }
@@ -60,13 +74,20 @@ export class Haproxy {
   ) {}
 
   /** Starts HAProxy in the foreground and waits until its frontend accepts connections (bounded: 10 s). */
-  static async start(backends: readonly string[]): Promise<Haproxy> {
-    const port = await freePort();
+  static async start(backends: readonly string[], balance: HaproxyBalance = 'random(2)'): Promise<Haproxy> {
     const dir = mkdtempSync(join(tmpdir(), 'fairway-bench-haproxy-'));
     const removeDir = onCleanup(() => rmSync(dir, { recursive: true, force: true }));
     const cfg = join(dir, 'haproxy.cfg');
-    writeFileSync(cfg, haproxyConfig(port, backends));
-    const child = track(spawn(HAPROXY_BIN, ['-db', '-f', cfg], { stdio: ['ignore', 'ignore', 'pipe'] }));
+    writeFileSync(cfg, haproxyConfig(backends, balance));
+    const socket = await listeningSocket();
+    const port = socket.port;
+    let child: ChildProcess;
+    try {
+      child = track(spawn(HAPROXY_BIN, ['-db', '-f', cfg], { stdio: ['ignore', 'ignore', 'pipe', socket.fd] }));
+    } finally {
+      // HAProxy has its own copy of the descriptor now; this process must not accept on it.
+      socket.close();
+    }
     let stderr = '';
     child.stderr?.on('data', (d: Buffer) => {
       if (stderr.length < 4000) stderr += d.toString();
@@ -112,11 +133,11 @@ export class Haproxy {
 }
 
 /** Starts HAProxy in front of `backends` (see {@link Haproxy.start}), or says why it cannot: not installed, or it failed to start. */
-export async function startHaproxy(backends: readonly string[]): Promise<Haproxy | string> {
+export async function startHaproxy(backends: readonly string[], balance: HaproxyBalance = 'random(2)'): Promise<Haproxy | string> {
   const why = haproxyUnavailable();
   if (why) return why;
   try {
-    return await Haproxy.start(backends);
+    return await Haproxy.start(backends, balance);
   } catch (e) {
     return `haproxy could not start: ${e instanceof Error ? e.message : String(e)}`;
   }

@@ -1,6 +1,25 @@
 /** Scenario results, goal checks, the JSON file and the stdout table. */
+import { SIGNAL_TO_SPREAD, type RoundValues } from './rounds.js';
 
-export type Verdict = 'PASS' | 'MISS' | 'INFO' | 'N/A';
+/**
+ * PASS / MISS: a goal met or missed. NOISE: a latency goal that does not count in this run, because the gap
+ * its scenario exists to show was under 5x the run-to-run spread. INFO: context, no goal. N/A: not measured.
+ */
+export type Verdict = 'PASS' | 'MISS' | 'NOISE' | 'INFO' | 'N/A';
+
+/** The signal check of a latency goal: the gap between two variants against the run-to-run spread. */
+export interface GapCheck {
+  /** The variant the scenario hurts (e.g. round_robin) and the one it does not (e.g. the oracle). */
+  readonly between: readonly [string, string];
+  /** |median(between[0]) - median(between[1])|. */
+  readonly gap: number | null;
+  /** Largest run-to-run spread (max - min over rounds) among fairway, the goal's reference and the pair. */
+  readonly spread: number | null;
+  /** gap / spread. */
+  readonly times: number | null;
+  /** gap >= 5 x spread (and both measured). */
+  readonly counts: boolean;
+}
 
 /** One printed figure: Fairway's value next to every baseline's value from the same run. */
 export interface Figure {
@@ -14,6 +33,12 @@ export interface Figure {
   readonly ratio?: number | null;
   readonly verdict: Verdict;
   readonly note?: string;
+  /** Variant -> run-to-run spread (max - min over the rounds) when the figure is a median of rounds. */
+  readonly spreads?: Record<string, number | null>;
+  /** How many rounds each value is the median of. */
+  readonly rounds?: number;
+  /** For a latency goal: whether the scenario's gap stood out of the noise. */
+  readonly gap?: GapCheck;
 }
 
 export interface ScenarioResult {
@@ -103,9 +128,92 @@ export function absoluteFigure(
 ): Figure {
   const f = values['fairway'];
   const goal = `${op} ${bound} ${unit}`.trim();
-  if (f == null || !Number.isFinite(f)) return { name, unit, values, goal, ratio: null, verdict: 'N/A', note: note ?? 'no fairway value' };
+  // +Infinity is a value here ("never"), and misses any upper bound.
+  if (f == null || Number.isNaN(f)) return { name, unit, values, goal, ratio: null, verdict: 'N/A', note: note ?? 'no fairway value' };
   const ratio = bound === 0 ? null : round3(f / bound);
   return { name, unit, values, goal, ratio, verdict: holds(f, op, bound) ? 'PASS' : 'MISS', ...(note ? { note } : {}) };
+}
+
+/**
+ * A latency goal on medians of interleaved rounds, e.g. fairway's p99 <= 1.2 x the oracle's, that counts only
+ * when the gap between `between[0]` and `between[1]` (what the scenario exists to show, e.g. round_robin vs
+ * the oracle) is at least 5x the largest run-to-run spread among the variants involved. When it is not, the
+ * verdict is NOISE (the figures are still printed) and the note says by how much.
+ */
+export function gatedRelativeFigure(
+  name: string,
+  unit: string,
+  rv: RoundValues,
+  variants: readonly string[],
+  op: Op,
+  factor: number,
+  reference: string,
+  between: readonly [string, string],
+  note?: string,
+): Figure {
+  const values = rv.medians(name, variants);
+  const spreads = rv.spreads(name, variants);
+  const base = relativeFigure(name, unit, values, op, factor, reference, note);
+  const a = values[between[0]];
+  const b = values[between[1]];
+  const gap = a == null || b == null ? null : Math.abs(a - b);
+  const involved = [...new Set(['fairway', reference, ...between])].map((v) => spreads[v]);
+  const spread = involved.some((x) => x == null) ? null : Math.max(...(involved as number[]));
+  const times = gap === null || spread === null ? null : spread === 0 ? Number.POSITIVE_INFINITY : gap / spread;
+  const counts = times !== null && times >= SIGNAL_TO_SPREAD;
+  const check: GapCheck = { between, gap: gap === null ? null : round3(gap), spread: spread === null ? null : round3(spread), times: times === null ? null : round3(times), counts };
+  const rounds = Math.max(0, ...variants.map((v) => rv.values(name, v).length));
+  if (base.verdict === 'N/A' || counts) return { ...base, spreads, rounds, gap: check };
+  const why =
+    spread === null
+      ? `does not count: the spread needs 2 or more rounds of each variant`
+      : `does not count: the gap ${between[0]} - ${between[1]} (${fmt(gap)} ${unit}) is ${fmt(times)}x the run-to-run spread (${fmt(spread)} ${unit}), under ${SIGNAL_TO_SPREAD}x`;
+  return { ...base, spreads, rounds, gap: check, verdict: 'NOISE', note: note ? `${why}; ${note}` : why };
+}
+
+/**
+ * Applies the signal rule to a goal whose gap is not a difference between two variants of the same figure
+ * (e.g. B2: round_robin's p99 during the deploy minus before it): counts when gap >= 5 x spread.
+ */
+export function gateFigure(f: Figure, between: readonly [string, string], gap: number | null, spread: number | null, gapUnit: string): Figure {
+  const times = gap === null || spread === null ? null : spread === 0 ? Number.POSITIVE_INFINITY : Math.abs(gap) / spread;
+  const counts = times !== null && times >= SIGNAL_TO_SPREAD;
+  const check: GapCheck = { between, gap: gap === null ? null : round3(gap), spread: spread === null ? null : round3(spread), times: times === null ? null : round3(times), counts };
+  if (f.verdict === 'N/A' || counts) return { ...f, gap: check };
+  const why =
+    spread === null
+      ? 'does not count: the spread needs 2 or more rounds'
+      : `does not count: the gap ${between[0]} - ${between[1]} (${fmt(gap)} ${gapUnit}) is ${fmt(times)}x the run-to-run spread (${fmt(spread)} ${gapUnit}), under ${SIGNAL_TO_SPREAD}x`;
+  return { ...f, gap: check, verdict: 'NOISE', note: f.note ? `${why}; ${f.note}` : why };
+}
+
+/** Medians of rounds, each with its spread, for context (no goal). */
+export function roundsInfoFigure(name: string, unit: string, rv: RoundValues, variants: readonly string[], note?: string): Figure {
+  const rounds = Math.max(0, ...variants.map((v) => rv.values(name, v).length));
+  return { name, unit, values: rv.medians(name, variants), spreads: rv.spreads(name, variants), rounds, verdict: 'INFO', ...(note ? { note } : {}) };
+}
+
+/** An absolute goal on medians of rounds (no gap rule: it compares with a fixed bound, not another variant). */
+export function roundsAbsoluteFigure(name: string, unit: string, rv: RoundValues, variants: readonly string[], op: Op, bound: number, note?: string): Figure {
+  const rounds = Math.max(0, ...variants.map((v) => rv.values(name, v).length));
+  return { ...absoluteFigure(name, unit, rv.medians(name, variants), op, bound, note), spreads: rv.spreads(name, variants), rounds };
+}
+
+/** A relative goal on medians of rounds without the gap rule (throughput, CPU: not latency goals). */
+export function roundsRelativeFigure(name: string, unit: string, rv: RoundValues, variants: readonly string[], op: Op, factor: number, reference: string, note?: string): Figure {
+  const rounds = Math.max(0, ...variants.map((v) => rv.values(name, v).length));
+  return { ...relativeFigure(name, unit, rv.medians(name, variants), op, factor, reference, note), spreads: rv.spreads(name, variants), rounds };
+}
+
+/** A goal that a median of rounds lies in [low, high], e.g. a share within 20 % of a capacity share. */
+export function bandFigure(name: string, unit: string, rv: RoundValues, variants: readonly string[], low: number, high: number, note?: string): Figure {
+  const values = rv.medians(name, variants);
+  const rounds = Math.max(0, ...variants.map((v) => rv.values(name, v).length));
+  const f = values['fairway'];
+  const goal = `${low}-${high} ${unit}`.trim();
+  const base = { name, unit, values, spreads: rv.spreads(name, variants), rounds, goal, ...(note ? { note } : {}) };
+  if (f == null || !Number.isFinite(f)) return { ...base, ratio: null, verdict: 'N/A' };
+  return { ...base, ratio: round3(f), verdict: f >= low && f <= high ? 'PASS' : 'MISS' };
 }
 
 /** A figure printed for context, with no goal. */
@@ -117,8 +225,9 @@ function round3(x: number): number {
   return Math.round(x * 1000) / 1000;
 }
 
-function fmt(v: number | null | undefined): string {
+export function fmt(v: number | null | undefined): string {
   if (v == null || Number.isNaN(v)) return '-';
+  if (v === Number.POSITIVE_INFINITY) return 'never';
   if (!Number.isFinite(v)) return String(v);
   const a = Math.abs(v);
   if (a >= 1000) return Math.round(v).toLocaleString('en-US');
@@ -143,14 +252,16 @@ export function scenarioTable(s: ScenarioResult): string {
     .map(([k, v]) => `${k}=${typeof v === 'object' ? JSON.stringify(v) : String(v)}`)
     .join(' ');
   if (params) lines.push(`params: ${params}`);
-  const cols = ['figure', ...s.variants, 'goal', 'ratio', 'result'];
+  const withGaps = s.figures.some((f) => f.gap);
+  const cols = ['figure', ...s.variants, 'goal', 'ratio', ...(withGaps ? ['gap / spread'] : []), 'result'];
   const rows: string[][] = [];
   for (const f of s.figures) {
     rows.push([
       `${f.name}${f.unit ? ` (${f.unit})` : ''}`,
-      ...s.variants.map((v) => fmt(f.values[v])),
+      ...s.variants.map((v) => cell(f.values[v], f.spreads?.[v])),
       f.goal ?? '',
       f.ratio == null ? '' : fmt(f.ratio),
+      ...(withGaps ? [f.gap ? `${fmt(f.gap.gap)} / ${fmt(f.gap.spread)} = ${f.gap.times == null ? '-' : `${fmt(f.gap.times)}x`}` : ''] : []),
       f.verdict === 'INFO' ? '' : f.verdict,
     ]);
   }
@@ -161,24 +272,39 @@ export function scenarioTable(s: ScenarioResult): string {
   for (const r of rows) lines.push(line(r));
   const missed = s.figures.filter((f) => f.verdict === 'MISS');
   const passed = s.figures.filter((f) => f.verdict === 'PASS');
+  const noisy = s.figures.filter((f) => f.verdict === 'NOISE');
   lines.push(
-    missed.length === 0
-      ? `=> ${passed.length} goal(s) met${passed.length === 0 ? ' (no goal checked)' : ''}`
-      : `=> MISSED ${missed.length} goal(s): ${missed.map((f) => f.name).join('; ')} (met ${passed.length})`,
+    (missed.length === 0
+      ? `=> ${passed.length} goal(s) met${passed.length === 0 && noisy.length === 0 ? ' (no goal checked)' : ''}`
+      : `=> MISSED ${missed.length} goal(s): ${missed.map((f) => f.name).join('; ')} (met ${passed.length})`) +
+      (noisy.length ? `; ${noisy.length} not counted (gap under ${SIGNAL_TO_SPREAD}x the spread): ${noisy.map((f) => f.name).join('; ')}` : ''),
   );
+  const rounds = Math.max(0, ...s.figures.map((f) => f.rounds ?? 0));
+  if (rounds > 0) {
+    lines.push(
+      `  values: median of ${rounds} interleaved round(s)` +
+        (rounds > 1 ? `, "±s" = run-to-run spread s (max - min over the rounds); gap / spread: the gap the goal's scenario exists to show, against the largest spread of the variants involved (counts at >= ${SIGNAL_TO_SPREAD}x)` : ''),
+    );
+  }
   for (const f of s.figures) if (f.note) lines.push(`  ${f.name}: ${f.note}`);
   for (const n of s.notes) lines.push(`  note: ${n}`);
   return lines.join('\n');
 }
 
+/** A value with its run-to-run spread, e.g. `31.2 ±2.1`. */
+function cell(v: number | null | undefined, spread: number | null | undefined): string {
+  if (v == null || Number.isNaN(v) || spread == null) return fmt(v);
+  return `${fmt(v)} ±${fmt(spread)}`;
+}
+
 export interface RunReport {
-  readonly schema: 'fairway-bench/1';
+  readonly schema: 'fairway-bench/2';
   readonly startedAt: string;
   finishedAt: string;
   readonly quick: boolean;
   readonly machine: Record<string, unknown>;
   readonly scenarios: ScenarioResult[];
-  summary: { pass: number; miss: number; na: number; errors: number; skipped: number };
+  summary: { pass: number; miss: number; noise: number; na: number; errors: number; skipped: number };
 }
 
 export function summarize(r: RunReport): RunReport['summary'] {
@@ -186,6 +312,7 @@ export function summarize(r: RunReport): RunReport['summary'] {
   return {
     pass: all.filter((f) => f.verdict === 'PASS').length,
     miss: all.filter((f) => f.verdict === 'MISS').length,
+    noise: all.filter((f) => f.verdict === 'NOISE').length,
     na: all.filter((f) => f.verdict === 'N/A').length,
     errors: r.scenarios.filter((s) => s.status === 'error').length,
     skipped: r.scenarios.filter((s) => s.status === 'skipped').length,
@@ -200,10 +327,13 @@ export function summaryTable(r: RunReport): string {
       continue;
     }
     const miss = s.figures.filter((f) => f.verdict === 'MISS').map((f) => f.name);
+    const noisy = s.figures.filter((f) => f.verdict === 'NOISE').map((f) => f.name);
     const pass = s.figures.filter((f) => f.verdict === 'PASS').length;
-    lines.push(`${s.id.padEnd(3)} ${miss.length === 0 ? 'PASS' : 'MISS'}  ${pass} met${miss.length ? `, missed: ${miss.join('; ')}` : ''}`);
+    lines.push(
+      `${s.id.padEnd(3)} ${miss.length > 0 ? 'MISS' : pass === 0 && noisy.length > 0 ? 'NOISE' : 'PASS'}  ${pass} met${miss.length ? `, missed: ${miss.join('; ')}` : ''}${noisy.length ? `, not counted (noise): ${noisy.join('; ')}` : ''}`,
+    );
   }
   const t = r.summary;
-  lines.push(`goals met ${t.pass}, missed ${t.miss}, not measurable ${t.na}; scenarios errored ${t.errors}, skipped ${t.skipped}`);
+  lines.push(`goals met ${t.pass}, missed ${t.miss}, not counted (gap under ${SIGNAL_TO_SPREAD}x spread) ${t.noise}, not measurable ${t.na}; scenarios errored ${t.errors}, skipped ${t.skipped}`);
   return lines.join('\n');
 }

@@ -1,25 +1,32 @@
 /**
- * B3 zones: 3 zones x 3 endpoints, the client in zone a, 1 ms extra for cross-zone calls. Open loop.
- * Phase 1 healthy; phase 2 zone a 5x slower; phase 3 zone a killed, then back (new processes, same ports).
- * Goals: phase 1 in-zone >= 95 %; phase 2 p99 <= 1.2 x zone-blind Fairway; phase 3 no failed call beyond
- * those in flight at the kill; back in zone within 5 s of the return; no flapping (at most 2 zone-mode
- * changes in any 2 s window).
+ * B3 zones: 3 zones x 3 pods (2 slots, log-normal service time around 4 ms), the client in zone a, 1 ms extra
+ * for cross-zone calls. Open loop at a rate zone a alone serves at 16 % utilization.
+ * Phase 1 healthy; phase 2 zone a 5x slower (its pods keep 1/5 of their capacity: a zone that keeps all the
+ * traffic runs at 80 % utilization with a 20 ms service time, while a remote pod answers in 4 + 1 ms);
+ * phase 3 zone a killed, then back (new processes on the same ports: a `static:` target knows only those).
+ * Goals: phase 1 in-zone >= 95 %; phase 2 p99 <= 1.2 x zone-blind Fairway (counted when the gap between a
+ * client pinned to zone a and zone-blind Fairway is >= 5x the spread); phase 3 no failed call beyond those
+ * in flight at the kill; >= 95 % back in zone within 5 s of the return; no flapping (at most 2 zone-mode
+ * changes in any 2 s window). Variants run in interleaved rounds.
  */
 import * as grpc from '@grpc/grpc-js';
-import { address, killEndpoints, restartEndpoint, startEndpoints, staticTarget, type Endpoint } from '../lib/backends.js';
+import { address, killEndpoints, podCapacityPerSec, restartEndpoint, startEndpoints, staticTarget, type Endpoint, type PodSpec } from '../lib/backends.js';
 import { builtinClient, waitReady } from '../lib/baselines.js';
 import { callOnce, EchoClient } from '../lib/echo.js';
 import type { BenchContext } from '../lib/context.js';
 import { loadFairway, PickRecorder } from '../lib/fairway.js';
 import { openLoop, type CallRecord } from '../lib/load.js';
-import { absoluteFigure, figureTable, infoFigure, newScenario, noteBroken, relativeFigure, type ScenarioResult } from '../lib/report.js';
+import { gatedRelativeFigure, newScenario, noteBroken, roundsAbsoluteFigure, roundsInfoFigure, type ScenarioResult } from '../lib/report.js';
+import { interleave, RoundValues } from '../lib/rounds.js';
 import { failureCodes, failures, latency } from '../lib/stats.js';
+import { podStats, resetPodStats } from '../lib/fleet.js';
 import { sleep } from '../lib/procs.js';
 
-const SERVICE_MS = 2;
-const JITTER_MS = 0.5;
+const POD: PodSpec = { slots: 2, serviceTime: { kind: 'lognormal', meanMs: 4, sigma: 0.5 }, queueBound: 64 };
 const SLOW_FACTOR = 5;
 const CROSS_ZONE_MS = 1;
+/** Zone a's three pods serve 1,500 calls/s; at 1/5 capacity 300/s, so this rate is 80 % of the slowed zone. */
+const RATE_PER_SEC = 240;
 
 interface Phases {
   p1: number;
@@ -31,16 +38,30 @@ interface Phases {
 
 export async function runB3(ctx: BenchContext): Promise<ScenarioResult> {
   const s = newScenario('B3', 'zones: 3 x 3 endpoints, client in zone a; healthy, zone a 5x slower, zone a killed and back');
-  const ratePerSec = ctx.quick ? 300 : 600;
-  const ph: Phases = ctx.quick ? { p1: 2_000, p2: 2_000, returnAfterMs: 1_000, tailMs: 5_000 } : { p1: 6_000, p2: 6_000, returnAfterMs: 3_000, tailMs: 7_000 };
+  const ratePerSec = RATE_PER_SEC;
+  const rounds = ctx.quick ? 2 : 3;
+  const ph: Phases = ctx.quick ? { p1: 1_000, p2: 1_500, returnAfterMs: 1_000, tailMs: 2_500 } : { p1: 3_000, p2: 3_500, returnAfterMs: 2_000, tailMs: 5_500 };
   const total = ph.p1 + ph.p2 + ph.returnAfterMs + ph.tailMs;
-  s.params = { endpoints: 9, zones: 3, clientZone: 'a', serviceMs: SERVICE_MS, jitterMs: JITTER_MS, crossZoneMs: CROSS_ZONE_MS, slowFactor: SLOW_FACTOR, ratePerSec, phasesMs: ph, load: 'open loop' };
+  const localCapacity = 3 * podCapacityPerSec(POD);
+  s.params = {
+    pods: 9,
+    zones: 3,
+    clientZone: 'a',
+    pod: POD,
+    crossZoneMs: CROSS_ZONE_MS,
+    slowFactor: SLOW_FACTOR,
+    ratePerSec,
+    zoneAUtilizationIfAllLocal: { healthy: Math.round((ratePerSec / localCapacity) * 100) / 100, slowed: Math.round((ratePerSec / (localCapacity / SLOW_FACTOR)) * 100) / 100 },
+    phasesMs: ph,
+    rounds,
+    load: 'open loop',
+  };
   const zones = ['a', 'b', 'c'];
   let endpoints: Endpoint[] = [];
   try {
     ctx.log('B3: starting 9 backend processes');
     endpoints = await startEndpoints(
-      Array.from({ length: 9 }, (_, i) => ({ id: `b3-e${i}`, zone: zones[Math.floor(i / 3)]!, baseMs: SERVICE_MS, jitterMs: JITTER_MS, crossZoneMs: CROSS_ZONE_MS })),
+      Array.from({ length: 9 }, (_, i) => ({ id: `b3-p${i}`, zone: zones[Math.floor(i / 3)]!, pod: POD, crossZoneMs: CROSS_ZONE_MS })),
     );
     const zoneOf = new Map(endpoints.map((e) => [e.id, e.zone]));
     const local = endpoints.filter((e) => e.zone === 'a');
@@ -56,19 +77,24 @@ export async function runB3(ctx: BenchContext): Promise<ScenarioResult> {
         make: (rec) => (typeof fairway === 'string' ? fairway : fairway.createClient(EchoClient, staticTarget(endpoints), grpc.credentials.createInsecure(), { observers: [rec] })),
       },
       { name: 'round_robin', make: () => builtinClient('round_robin', endpoints.map(address)) },
-      { name: 'pick_first', make: () => builtinClient('pick_first', endpoints.map(address)) },
+      // What a client pinned to its own zone does (topology-aware routing without a cost check).
+      { name: 'round_robin_zone_a', make: () => builtinClient('round_robin', local.map(address)) },
     ];
-    const fig = figureTable();
-    for (const v of variants) {
-      s.variants.push(v.name);
+    s.variants = variants.map((v) => v.name);
+    const fig = new RoundValues();
+    const skipped = new Set<string>();
+    await interleave(variants, rounds, async (v, roundNo) => {
+      if (skipped.has(v.name)) return;
       const rec = new PickRecorder();
       const client = v.make(rec);
       if (typeof client === 'string') {
+        skipped.add(v.name);
         s.notes.push(`${v.name} skipped: ${client}`);
-        continue;
+        return;
       }
       let killAt = ph.p1 + ph.p2;
       let returnedAt = Number.NaN;
+      let zoneAUtil: number | null = null;
       try {
         await waitReady(client);
         const call = (): ReturnType<typeof callOnce> => callOnce(client, 'a', 5_000);
@@ -78,12 +104,21 @@ export async function runB3(ctx: BenchContext): Promise<ScenarioResult> {
           durationMs: total,
           call,
           onStart: (t0) => rec.reset(t0),
-          onProgress: ctx.progress.phase(`B3 ${v.name}`),
+          onProgress: ctx.progress.phase(`B3 ${v.name} round ${roundNo + 1}`),
           events: [
-            { atMs: ph.p1, run: () => Promise.all(local.map((e) => e.proc.set({ baseMs: SERVICE_MS * SLOW_FACTOR, jitterMs: JITTER_MS * SLOW_FACTOR }))).then(() => undefined) },
+            {
+              atMs: ph.p1,
+              run: async () => {
+                await Promise.all(local.map((e) => e.proc.setCapacity(1 / SLOW_FACTOR)));
+                await resetPodStats(local);
+              },
+            },
             {
               atMs: ph.p1 + ph.p2,
               run: async (now) => {
+                const st = await podStats(local).catch(() => undefined);
+                const utils = st ? [...st.values()].map((x) => x.utilization * 100) : [];
+                zoneAUtil = utils.length === 3 ? utils.reduce((a, b) => a + b, 0) / 3 : null;
                 killAt = now();
                 await Promise.all(local.map((e) => e.proc.kill()));
               },
@@ -98,10 +133,7 @@ export async function runB3(ctx: BenchContext): Promise<ScenarioResult> {
           ],
         });
         ctx.progress.end();
-        analyse(v.name, r.records, rec, v.name.startsWith('fairway'));
-      } catch (e) {
-        ctx.progress.end();
-        noteBroken(s, v.name, e);
+        analyse(v.name, r.records, rec, v.name.startsWith('fairway'), roundNo);
       } finally {
         client.close();
         // Make sure zone a is back and healthy (same ports) for the next variant.
@@ -109,7 +141,7 @@ export async function runB3(ctx: BenchContext): Promise<ScenarioResult> {
         await sleep(300);
       }
 
-      function analyse(name: string, records: CallRecord[], recorder: PickRecorder, hasModes: boolean): void {
+      function analyse(name: string, records: CallRecord[], recorder: PickRecorder, hasModes: boolean, roundNo: number): void {
         const inZone = (r: CallRecord): boolean => zoneOf.get(r.backend) === 'a';
         const share = (from: number, to: number): number | null => {
           let n = 0;
@@ -136,8 +168,10 @@ export async function runB3(ctx: BenchContext): Promise<ScenarioResult> {
         fig.put('phase 3 p99', name, p99(...p3));
         fig.put('failed calls sent after the kill', name, failures(records, (x) => x.sentMs >= killAt));
         fig.put('failed calls in flight at the kill', name, failures(records, (x) => x.sentMs < killAt));
-        // Back in zone: the first 250 ms bin after the return with >= 95 % of its calls served in zone a.
-        let back: number | null = null;
+        fig.put('phase 2 zone a utilization', name, zoneAUtil);
+        // Back in zone: the first 250 ms bin after the return with >= 95 % of its calls served in zone a;
+        // never within the run: infinite (the goal is missed), and counted in its own row.
+        let back: number | null = Number.isNaN(returnedAt) ? null : Number.POSITIVE_INFINITY;
         if (!Number.isNaN(returnedAt)) {
           for (let t = returnedAt; t + 250 <= total; t += 250) {
             const sh = share(t, t + 250);
@@ -148,6 +182,7 @@ export async function runB3(ctx: BenchContext): Promise<ScenarioResult> {
           }
         }
         fig.put('time back in zone after the return', name, back);
+        fig.put('rounds not back in zone by the end', name, back === Number.POSITIVE_INFINITY ? 1 : 0);
         if (hasModes) {
           fig.put('zone-mode changes, phase 1', name, recorder.modeChanges(...p1));
           fig.put('zone-mode changes, phase 2', name, recorder.modeChanges(...p2));
@@ -158,7 +193,7 @@ export async function runB3(ctx: BenchContext): Promise<ScenarioResult> {
         }
         const modes: Record<string, number> = {};
         for (const p of recorder.picks) modes[p.zoneMode] = (modes[p.zoneMode] ?? 0) + 1;
-        s.details[name] = {
+        s.details[`${name} round ${roundNo + 1}`] = {
           killAtMs: killAt,
           returnedAtMs: returnedAt,
           runEndMs: total,
@@ -169,21 +204,28 @@ export async function runB3(ctx: BenchContext): Promise<ScenarioResult> {
           ...(hasModes ? { attemptsTimedOut: recorder.attemptsTimedOut } : {}),
         };
       }
-    }
-    s.figures.push(absoluteFigure('phase 1 in-zone share', '%', fig.get('phase 1 in-zone share'), '>=', 95));
-    s.figures.push(infoFigure('phase 1 p99', 'ms', fig.get('phase 1 p99')));
-    s.figures.push(infoFigure('phase 2 in-zone share', '%', fig.get('phase 2 in-zone share')));
-    s.figures.push(relativeFigure('phase 2 p99', 'ms', fig.get('phase 2 p99'), '<=', 1.2, 'fairway_zone_blind'));
-    s.figures.push(infoFigure('phase 3 p99', 'ms', fig.get('phase 3 p99')));
-    s.figures.push(infoFigure('failed calls in flight at the kill', 'calls', fig.get('failed calls in flight at the kill')));
-    s.figures.push(absoluteFigure('failed calls sent after the kill', 'calls', fig.get('failed calls sent after the kill'), '<=', 0));
-    s.figures.push(absoluteFigure('time back in zone after the return', 'ms', fig.get('time back in zone after the return'), '<=', 5_000, 'first 250 ms bin after all 3 zone-a processes listen again with >= 95 % in zone; - = never within the run'));
-    s.figures.push(infoFigure('phase 3 in-zone share after the return', '%', fig.get('phase 3 in-zone share after the return')));
-    s.figures.push(infoFigure('zone-mode changes, phase 1', 'changes', fig.get('zone-mode changes, phase 1')));
-    s.figures.push(infoFigure('zone-mode changes, phase 2', 'changes', fig.get('zone-mode changes, phase 2')));
-    s.figures.push(infoFigure('zone-mode changes, phase 3', 'changes', fig.get('zone-mode changes, phase 3')));
-    s.figures.push(absoluteFigure('most zone-mode changes in any 2 s', 'changes', fig.get('most zone-mode changes in any 2 s'), '<=', 2, 'flapping check (zone modes come from Fairway\'s pick explanations)'));
-    s.notes.push('haproxy is not run in B3 (a sidecar with random(2) and no health checks is zone-blind like round_robin)');
+    }, (v, roundNo, e) => {
+      ctx.progress.end();
+      noteBroken(s, `${v.name} (round ${roundNo + 1})`, e);
+    });
+    const vs = s.variants;
+    s.figures.push(roundsAbsoluteFigure('phase 1 in-zone share', '%', fig, vs, '>=', 95));
+    s.figures.push(roundsInfoFigure('phase 1 p99', 'ms', fig, vs));
+    s.figures.push(roundsInfoFigure('phase 2 in-zone share', '%', fig, vs));
+    s.figures.push(gatedRelativeFigure('phase 2 p99', 'ms', fig, vs, '<=', 1.2, 'fairway_zone_blind', ['round_robin_zone_a', 'fairway_zone_blind']));
+    s.figures.push(roundsInfoFigure('phase 2 zone a utilization', '%', fig, vs, 'mean of the 3 zone-a pods over phase 2 (their capacity is 1/5 then)'));
+    s.figures.push(roundsInfoFigure('phase 3 p99', 'ms', fig, vs));
+    s.figures.push(roundsInfoFigure('failed calls in flight at the kill', 'calls', fig, vs));
+    s.figures.push(roundsAbsoluteFigure('failed calls sent after the kill', 'calls', fig, vs, '<=', 0));
+    s.figures.push(roundsAbsoluteFigure('time back in zone after the return', 'ms', fig, vs, '<=', 5_000, 'first 250 ms bin after all 3 zone-a processes listen again with >= 95 % in zone; never = not within the run'));
+    s.figures.push(roundsInfoFigure('rounds not back in zone by the end', 'rounds', fig, vs));
+    s.figures.push(roundsInfoFigure('phase 3 in-zone share after the return', '%', fig, vs));
+    s.figures.push(roundsInfoFigure('zone-mode changes, phase 1', 'changes', fig, vs));
+    s.figures.push(roundsInfoFigure('zone-mode changes, phase 2', 'changes', fig, vs));
+    s.figures.push(roundsInfoFigure('zone-mode changes, phase 3', 'changes', fig, vs));
+    s.figures.push(roundsAbsoluteFigure('most zone-mode changes in any 2 s', 'changes', fig, vs, '<=', 2, 'flapping check (zone modes come from Fairway\'s pick explanations)'));
+    s.details['rounds'] = fig.toJSON();
+    s.notes.push('haproxy is not run in B3 (a sidecar with random(2) and no health checks is zone-blind like round_robin); round_robin_zone_a is a client pinned to its zone (it fails every call while zone a is down)');
     s.notes.push('every variant\'s calls come from zone a (cross-zone calls pay 1 ms); latency from the intended send time; phase boundaries by intended send time');
     return s;
   } finally {
@@ -212,6 +254,6 @@ function maxChangesInWindow(rec: PickRecorder, windowMs: number): number {
 async function restoreLocal(local: Endpoint[]): Promise<void> {
   for (const e of local) {
     if (!e.proc.alive) await restartEndpoint(e);
-    await e.proc.set({ baseMs: SERVICE_MS, jitterMs: JITTER_MS });
+    await e.proc.setCapacity(1);
   }
 }

@@ -6,7 +6,7 @@
  * frozen one later than 1 s after the new incarnation registers.
  */
 import * as grpc from '@grpc/grpc-js';
-import { address, BackendProcess, killEndpoints, startEndpoints, type Endpoint } from '../lib/backends.js';
+import { address, BackendProcess, killEndpoints, roomyPod, startEndpoints, type Endpoint } from '../lib/backends.js';
 import { waitReady } from '../lib/baselines.js';
 import { callOnce } from '../lib/echo.js';
 import type { BenchContext } from '../lib/context.js';
@@ -26,7 +26,7 @@ export async function runB6(ctx: BenchContext): Promise<ScenarioResult> {
   const durationMs = ctx.quick ? 6_000 : 10_000;
   const freezeAtMs = ctx.quick ? 2_000 : 3_000;
   const registerAfterMs = 1_000;
-  s.params = { endpoints: 6, serviceMs: 2, jitterMs: 1, ratePerSec, durationMs, freezeAtMs, newIncarnationAfterMs: registerAfterMs, callDeadlineMs: DEADLINE_MS, fairwayRetry: { attemptTimeoutMs: ATTEMPT_TIMEOUT_MS }, discovery: 'etcd', load: 'open loop' };
+  s.params = { endpoints: 6, serviceTime: 'log-normal, mean 2.5 ms, sigma 0.3, no queueing', ratePerSec, durationMs, freezeAtMs, newIncarnationAfterMs: registerAfterMs, callDeadlineMs: DEADLINE_MS, fairwayRetry: { attemptTimeoutMs: ATTEMPT_TIMEOUT_MS }, discovery: 'etcd', load: 'open loop' };
   const fig = figureTable();
   if (!(await runEtcdVariants(ctx, s, runVariant))) return s;
   s.figures.push(absoluteFigure('failed calls', 'calls', fig.get('failed calls'), '<=', 0));
@@ -52,12 +52,12 @@ export async function runB6(ctx: BenchContext): Promise<ScenarioResult> {
     let client: grpc.Client | undefined;
     try {
       endpoints = await startEndpoints(
-        Array.from({ length: 6 }, (_, i) => ({ id: `b6-${name}-e${i}`, zone: zones[i % 3]!, baseMs: 2, jitterMs: 1, crossZoneMs: 0 })),
+        Array.from({ length: 6 }, (_, i) => ({ id: `b6-${name}-e${i}`, zone: zones[i % 3]!, pod: roomyPod(2.5) })),
       );
       spare = await BackendProcess.start();
       const victim = endpoints[2]!;
       const newId = `${victim.id}-new`;
-      const newPort = await spare.listen({ id: newId, zone: victim.zone, baseMs: 2, jitterMs: 1, crossZoneMs: 0 });
+      const newPort = await spare.listen({ id: newId, zone: victim.zone, pod: roomyPod(2.5) });
       const instances = endpoints.map((e, i) => ({ e, instance: `pod-${i}`, incarnation: freshIncarnation() }));
       for (const x of instances) await etcdPut(etcd, service, { address: address(x.e), zone: x.e.zone, instance: x.instance, incarnation: x.incarnation });
       const target = `etcd://${etcd.authority}/${service}`;

@@ -14,7 +14,7 @@ import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { address, BackendProcess, killEndpoints, startEndpoints, type Endpoint } from '../lib/backends.js';
+import { address, BackendProcess, killEndpoints, roomyPod, startEndpoints, type Endpoint } from '../lib/backends.js';
 import { waitReady } from '../lib/baselines.js';
 import { callOnce, EchoClient, type CallResult } from '../lib/echo.js';
 import type { BenchContext } from '../lib/context.js';
@@ -54,7 +54,7 @@ export async function runB7(ctx: BenchContext): Promise<ScenarioResult> {
   let base: Endpoint[] = [];
   let spare: BackendProcess | undefined;
   try {
-    base = await startEndpoints(Array.from({ length: 4 }, (_, i) => ({ id: `b7-e${i}`, zone: 'a', baseMs: 1, jitterMs: 0.5, crossZoneMs: 0 })));
+    base = await startEndpoints(Array.from({ length: 4 }, (_, i) => ({ id: `b7-e${i}`, zone: 'a', pod: roomyPod(1.25) })));
     spare = await BackendProcess.start();
     const sources: Source[] = [];
     if (typeof etcd === 'string') s.notes.push(`etcd propagation skipped: ${etcd}`);
@@ -115,7 +115,7 @@ export async function runB7(ctx: BenchContext): Promise<ScenarioResult> {
         await sleep(500);
         for (let i = 0; i < iterations; i++) {
           const id = `new-${src.name}-${i}`;
-          const port = await host.listen({ id, zone: 'a', baseMs: 1, jitterMs: 0.5, crossZoneMs: 0 });
+          const port = await host.listen({ id, zone: 'a', pod: roomyPod(1.25) });
           const landed = new Promise<number | undefined>((resolve) => {
             waitingFor = id;
             seen = resolve;

@@ -1,0 +1,130 @@
+/**
+ * B9 saturation: 9 equal pods (2 slots, log-normal service time around 20 ms) at 90 % utilization, open
+ * loop. At this load queues form on any pod that gets a little more than its share; the power of two
+ * choices promises shorter queues than round_robin's blind rotation.
+ * Goal: p99 <= 0.7 x round_robin, counted when round_robin's gap to HAProxy's leastconn (join the shortest
+ * queue, the best a balancer can do here) is >= 5x the run-to-run spread.
+ */
+import * as grpc from '@grpc/grpc-js';
+import { address, killEndpoints, podCapacityPerSec, startEndpoints, staticTarget, type Endpoint } from '../lib/backends.js';
+import { builtinClient, proxyClient, waitReady } from '../lib/baselines.js';
+import { callOnce, EchoClient } from '../lib/echo.js';
+import type { BenchContext } from '../lib/context.js';
+import { loadFairway } from '../lib/fairway.js';
+import { podStats, QueueSampler, rateForUtilization, resetPodStats } from '../lib/fleet.js';
+import { startHaproxy, type Haproxy } from '../lib/haproxy.js';
+import { openLoop } from '../lib/load.js';
+import { gatedRelativeFigure, newScenario, noteBroken, roundsInfoFigure, type ScenarioResult } from '../lib/report.js';
+import { interleave, RoundValues } from '../lib/rounds.js';
+import { failures, latency } from '../lib/stats.js';
+import { sleep } from '../lib/procs.js';
+import { B1_POD } from './b1-slow-endpoint.js';
+
+const UTILIZATION = 0.9;
+const DEADLINE_MS = 20_000;
+
+const F = {
+  p50: 'p50 latency',
+  p99: 'p99 latency',
+  p999: 'p99.9 latency',
+  queueMean: 'queue length, mean per pod',
+  queueWorst: 'queue length, mean of the hottest pod',
+  queueMax: 'queue length, longest seen',
+  utilMin: 'pod utilization, lowest',
+  utilMax: 'pod utilization, highest',
+  queueDelayP99: 'queueing delay p99, worst pod',
+  failed: 'failed calls',
+} as const;
+
+export async function runB9(ctx: BenchContext): Promise<ScenarioResult> {
+  const s = newScenario('B9', 'saturation: 9 equal pods with a tailed service time at 90 % utilization');
+  const pods = 9;
+  const pod = B1_POD;
+  const ratePerSec = rateForUtilization(pod, pods, UTILIZATION);
+  const rounds = ctx.quick ? 2 : 3;
+  const durationMs = ctx.quick ? 1_500 : 8_000;
+  const warmupMs = ctx.quick ? 300 : 1_000;
+  s.params = { pods, pod, podCapacityPerSec: podCapacityPerSec(pod), utilization: UTILIZATION, ratePerSec, durationMs, warmupMs, rounds, callDeadlineMs: DEADLINE_MS, load: 'open loop' };
+  let endpoints: Endpoint[] = [];
+  const proxies: Haproxy[] = [];
+  try {
+    ctx.log('B9: starting 9 pod processes');
+    endpoints = await startEndpoints(Array.from({ length: pods }, (_, i) => ({ id: `b9-p${i}`, zone: 'a', pod })));
+    const all = endpoints.map(address);
+    const fairway = await loadFairway();
+    const hpRandom = await startHaproxy(all, 'random(2)');
+    const hpLeast = await startHaproxy(all, 'leastconn');
+    for (const hp of [hpRandom, hpLeast]) if (typeof hp !== 'string') proxies.push(hp);
+    const makers: Array<{ name: string; make: () => grpc.Client | string }> = [
+      { name: 'fairway', make: () => (typeof fairway === 'string' ? fairway : fairway.createClient(EchoClient, staticTarget(endpoints), grpc.credentials.createInsecure(), {})) },
+      { name: 'round_robin', make: () => builtinClient('round_robin', all) },
+      { name: 'haproxy', make: () => (typeof hpRandom === 'string' ? hpRandom : proxyClient(hpRandom.target)) },
+      { name: 'haproxy_leastconn', make: () => (typeof hpLeast === 'string' ? hpLeast : proxyClient(hpLeast.target)) },
+    ];
+    s.variants = makers.map((m) => m.name);
+    const rv = new RoundValues();
+    const skipped = new Set<string>();
+    const sampler = new QueueSampler(endpoints, 200);
+    await interleave(
+      makers,
+      rounds,
+      async (m, roundNo) => {
+        if (skipped.has(m.name)) return;
+        const client = m.make();
+        if (typeof client === 'string') {
+          skipped.add(m.name);
+          s.notes.push(`${m.name} skipped: ${client}`);
+          return;
+        }
+        try {
+          await waitReady(client);
+          const call = (): ReturnType<typeof callOnce> => callOnce(client, undefined, DEADLINE_MS);
+          await openLoop({ ratePerSec, durationMs: warmupMs, call });
+          await resetPodStats(endpoints);
+          sampler.start();
+          const r = await openLoop({ ratePerSec, durationMs, call, onProgress: ctx.progress.phase(`B9 ${m.name} round ${roundNo + 1}`) });
+          sampler.stop();
+          const stats = await podStats(endpoints);
+          ctx.progress.end();
+          const lat = latency(r.records);
+          rv.put(F.p50, m.name, lat.p50);
+          rv.put(F.p99, m.name, lat.p99);
+          rv.put(F.p999, m.name, lat.p999);
+          rv.put(F.queueMean, m.name, sampler.meanPerPod());
+          rv.put(F.queueWorst, m.name, sampler.worstPodMean());
+          rv.put(F.queueMax, m.name, sampler.max());
+          const utils = [...stats.values()].map((x) => x.utilization * 100);
+          rv.put(F.utilMin, m.name, utils.length ? Math.min(...utils) : null);
+          rv.put(F.utilMax, m.name, utils.length ? Math.max(...utils) : null);
+          const qd = [...stats.values()].map((x) => x.queueDelayMs.p99);
+          rv.put(F.queueDelayP99, m.name, qd.length ? Math.max(...qd) : null);
+          rv.put(F.failed, m.name, failures(r.records));
+        } finally {
+          sampler.stop();
+          ctx.progress.end();
+          client.close();
+          await sleep(200);
+        }
+      },
+      (m, roundNo, e) => noteBroken(s, `${m.name} (round ${roundNo + 1})`, e),
+    );
+    const v = s.variants;
+    s.figures.push(gatedRelativeFigure(F.p99, 'ms', rv, v, '<=', 0.7, 'round_robin', ['round_robin', 'haproxy_leastconn']));
+    s.figures.push(roundsInfoFigure(F.p50, 'ms', rv, v));
+    s.figures.push(roundsInfoFigure(F.p999, 'ms', rv, v));
+    s.figures.push(roundsInfoFigure(F.queueMean, 'calls', rv, v, 'sampled every 200 ms from every pod'));
+    s.figures.push(roundsInfoFigure(F.queueWorst, 'calls', rv, v));
+    s.figures.push(roundsInfoFigure(F.queueMax, 'calls', rv, v));
+    s.figures.push(roundsInfoFigure(F.utilMin, '%', rv, v));
+    s.figures.push(roundsInfoFigure(F.utilMax, '%', rv, v));
+    s.figures.push(roundsInfoFigure(F.queueDelayP99, 'ms', rv, v));
+    s.figures.push(roundsInfoFigure(F.failed, 'calls', rv, v, 'a pod answers RESOURCE_EXHAUSTED beyond 64 waiting calls'));
+    s.details['rounds'] = rv.toJSON();
+    s.notes.push('pick_first is not run: its one pod would get 8.1x its capacity');
+    s.notes.push("latency from each call's intended send time (open loop)");
+    return s;
+  } finally {
+    for (const hp of proxies) await hp.stop();
+    await killEndpoints(endpoints);
+  }
+}
