@@ -2,13 +2,22 @@
 // Runs every *.test.ts under packages/*/src, test/ and examples/ with node's own test runner, through tsx,
 // resolving workspace packages to their TypeScript sources (the "fairway:source" export condition).
 // Usage: npm test [-- <path filter> ...]
+//        node scripts/run-tests.mjs --under packages/core [<path filter> ...]   (what `npm test -w packages/core` runs:
+//        only the tests under that folder; filters then narrow those)
 import { readdirSync, statSync, readFileSync, existsSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { spawn } from 'node:child_process';
 
 const root = new URL('..', import.meta.url).pathname;
-const roots = ['packages', 'test', 'examples'];
+const args = process.argv.slice(2);
+const underAt = args.indexOf('--under');
+const under = underAt >= 0 ? args.splice(underAt, 2)[1] : undefined;
+if (underAt >= 0 && (!under || !existsSync(join(root, under)))) {
+  console.error(`--under needs a folder of this repository, got ${JSON.stringify(under ?? '')}`);
+  process.exit(2);
+}
+const roots = under ? [under] : ['packages', 'test', 'examples'];
 const files = [];
 function walk(dir) {
   for (const name of readdirSync(dir)) {
@@ -21,10 +30,10 @@ function walk(dir) {
 for (const r of roots) {
   try { walk(join(root, r)); } catch { /* absent */ }
 }
-const filters = process.argv.slice(2);
+const filters = args;
 const selected = files.sort().filter((f) => filters.length === 0 || filters.some((p) => f.includes(p)));
 if (selected.length === 0) {
-  console.error(`no test files match ${filters.join(' ')}`);
+  console.error(`no test files match ${filters.join(' ')}${under ? ` under ${under}` : ''}`);
   process.exit(1);
 }
 const concurrency = process.env.FAIRWAY_TEST_CONCURRENCY ?? '2';

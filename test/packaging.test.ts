@@ -2,7 +2,7 @@
 // type-check for both (module node16). CI builds first (`npm run test:ci`); locally, run `npm run build`.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 
@@ -57,5 +57,40 @@ test('every workspace package loads from dist with plain require() and import', 
     const r = spawnSync(process.execPath, ['-e', script], { cwd: root, encoding: 'utf8', timeout: 60_000 });
     assert.equal(r.status, 0, `packages/${p}: dist does not load:\n${r.stderr}`);
     assert.equal(r.stdout.trim(), 'ok', `packages/${p}`);
+  }
+});
+
+test('the tarballs ship what users import and nothing else: no sources, tests, test-support or test-helpers', { timeout: 120_000 }, () => {
+  // `npm pack --dry-run --json` lists exactly what `npm publish` would upload (issue 14 item 5: test code shipped).
+  const workspaces: string[] = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')).workspaces.filter((w: string) => w.startsWith('packages/'));
+  const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';
+  const r = spawnSync(npm, ['pack', '--dry-run', '--json', '--ignore-scripts', ...workspaces.flatMap((w) => ['-w', w])], {
+    cwd: root,
+    encoding: 'utf8',
+    timeout: 110_000,
+  });
+  assert.equal(r.status, 0, `npm pack failed:\n${r.stderr}`);
+  const packs: { name: string; files: { path: string }[] }[] = JSON.parse(r.stdout);
+  assert.equal(packs.length, workspaces.length, 'one tarball per package');
+  const allowed = /^(package\.json|README\.md|LICENSE|dist\/[\w.-]+\.(js|cjs|d\.ts|d\.cts|js\.map|cjs\.map))$/;
+  for (const pack of packs) {
+    const paths = pack.files.map((f) => f.path);
+    const unexpected = paths.filter((p) => !allowed.test(p) || /test|spec|fixture/i.test(p));
+    assert.deepEqual(unexpected, [], `${pack.name} ships files users do not import`);
+    for (const f of ['dist/index.js', 'dist/index.cjs', 'dist/index.d.ts', 'dist/index.d.cts']) {
+      assert.ok(paths.includes(f), `${pack.name} lacks ${f} (not built? run \`npm run build\`)`);
+    }
+    // Every file the manifest points users at is in the tarball (the `fairway:source` condition is for this
+    // repository's tests only: it points at sources that are not shipped, and no user's resolver asks for it).
+    const dir = workspaces.find((w) => JSON.parse(readFileSync(join(root, w, 'package.json'), 'utf8')).name === pack.name)!;
+    const manifest = JSON.parse(readFileSync(join(root, dir, 'package.json'), 'utf8'));
+    const targets: string[] = [manifest.main, manifest.module, manifest.types, ...Object.values(manifest.bin ?? {})].filter(Boolean) as string[];
+    const walk = (v: unknown, key = ''): void => {
+      if (key === 'fairway:source') return;
+      if (typeof v === 'string') targets.push(v);
+      else if (v && typeof v === 'object') for (const [k, x] of Object.entries(v)) walk(x, k);
+    };
+    walk(manifest.exports);
+    for (const t of targets) assert.ok(paths.includes(t.replace(/^\.\//, '')), `${pack.name}: package.json points at ${t}, which the tarball lacks`);
   }
 });

@@ -2,7 +2,8 @@
  * B5 scale: the pure core (compiled JavaScript, in this process), no network.
  * - pick ns/op at 10, 100 and 1,000 READY endpoints (picks timed in batches of 64, releases timed apart);
  * - one-endpoint update of a 1,000 set (`update` takes the full list: one endpoint out, one in), ms/update;
- * - bytes per endpoint of balancer state (heap difference, with --expose-gc).
+ * - bytes per endpoint of balancer state (heap difference, with --expose-gc);
+ * - pick by key (affinity with bounded load) and a pick with subsetting (a window of 24), at 1,000 endpoints.
  * Baseline: a plain p2c pick over an array (two distinct random indexes, cost = rtt x (inFlight + 1)).
  * Goals: pick <= 250 ns; update <= 1 ms; state <= 2 KiB per endpoint.
  */
@@ -202,6 +203,58 @@ export async function runB5(ctx: BenchContext): Promise<ScenarioResult> {
     for (let r = 0; r < reps; r++) zr.push(timePicks(bz, ops, clock));
     progress(++step / steps);
     s.figures.push(infoFigure(`pick, zone-aware (client in 1 of 3 zones), ${n} endpoints`, 'ns/op', { fairway: median(zr.map((x) => x.pickNs)), plain_p2c: null }));
+  }
+
+  // Affinity (pickByKey, consistent hashing with bounded load) and subsetting at 1,000 endpoints.
+  {
+    const b = warmBalancer(Ctor, 1000, {}, clock);
+    const keys = Array.from({ length: 10_000 }, (_, i) => `player-${i}`);
+    const byKey = (n: number): PickTiming => {
+      const handles: (PickHandle | undefined)[] = new Array(BATCH);
+      let pickMs = 0;
+      let releaseMs = 0;
+      const batches = Math.ceil(n / BATCH);
+      const cpu0 = process.cpuUsage();
+      let k = 0;
+      for (let j = 0; j < batches; j++) {
+        const t0 = performance.now();
+        for (let i = 0; i < BATCH; i++) {
+          clock.t += 0.001;
+          handles[i] = b.pickByKey(keys[(k = (k + 7919) % keys.length)]!, clock.t);
+        }
+        const t1 = performance.now();
+        for (let i = 0; i < BATCH; i++) handles[i]?.release({ kind: 'success', latencyMs: 2 }, clock.t);
+        releaseMs += performance.now() - t1;
+        pickMs += t1 - t0;
+      }
+      return split(process.cpuUsage(cpu0), pickMs, releaseMs, batches * BATCH);
+    };
+    byKey(Math.min(ops, 100_000)); // builds the ring once, then JIT warm-up
+    const runs: PickTiming[] = [];
+    for (let r = 0; r < reps; r++) runs.push(byKey(ops));
+    s.figures.push(absoluteFigure('pick by key (affinity, bounded load), 1,000 endpoints', 'ns/op', { fairway: median(runs.map((x) => x.pickNs)), plain_p2c: null }, '<=', 250));
+    // Subsetting: the balancer holds only this client's window (24 of 1,000), so a pick is a pick over 24; the
+    // window itself is computed when the set changes (timed as an update cost, not per pick).
+    const aperture = await loadExport<(i: { clientIndex: number; clientCount: number; endpointKeys: readonly string[]; size: number }) => string[]>('@fairway/core', 'deterministicAperture');
+    if (typeof aperture !== 'string') {
+      const all = endpointList(1000);
+      const window = new Set(aperture({ clientIndex: 17, clientCount: 300, endpointKeys: all.map((e) => e.instance!), size: 24 }));
+      const sub = new Ctor({});
+      sub.update(all.filter((e) => window.has(e.instance!)), clock.t);
+      for (const r of sub.snapshot(clock.t)) sub.setReady(r.key, true, clock.t);
+      timePicks(sub, Math.min(ops, 100_000), clock);
+      const sr: PickTiming[] = [];
+      for (let r = 0; r < reps; r++) sr.push(timePicks(sub, ops, clock));
+      s.figures.push(absoluteFigure('pick with subsetting (window of 24 of 1,000)', 'ns/op', { fairway: median(sr.map((x) => x.pickNs)), plain_p2c: null }, '<=', 250));
+      const wt: number[] = [];
+      for (let r = 0; r < 50; r++) {
+        const c0 = process.cpuUsage();
+        aperture({ clientIndex: r, clientCount: 300, endpointKeys: all.map((e) => e.instance!), size: 24 });
+        const c = process.cpuUsage(c0);
+        wt.push((c.user + c.system) / 1000);
+      }
+      s.figures.push(infoFigure('subset window of 1,000 endpoints, computed on a set change (median, CPU)', 'ms', { fairway: median(wt), plain_p2c: null }));
+    }
   }
 
   // One-endpoint update of a 1,000 set: each update carries a newer incarnation of pod-0 on another port

@@ -11,7 +11,6 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Metadata, credentials } from '@grpc/grpc-js';
@@ -19,7 +18,7 @@ import type { Client } from '@grpc/grpc-js';
 import { parseTarget } from '@fairway/core';
 import type { DiscoveryError, EndpointSnapshot } from '@fairway/core';
 import { createKubernetesSource } from '@fairway/discovery-kubernetes';
-import { startKubeApiStandIn, makeEndpointSlice, startEchoBackend, loadEcho, echoUnary } from '@fairway/testing';
+import { startKubeApiStandIn, makeEndpointSlice, startEchoBackend, loadEcho, echoUnary, startRefusingEndpoint } from '@fairway/testing';
 import type { KubeApiStandIn, EchoBackend } from '@fairway/testing';
 import { createClient, setDefaultLogger } from 'fairway-grpc';
 
@@ -67,19 +66,15 @@ test('the Kubernetes API server certificate is checked against the configured CA
   assert.equal(snapshots.at(-1)?.endpoints.length, 1);
 });
 
-test('metadata values never appear in log lines or in statuses, whatever happens to the call', { timeout: 60_000 }, async () => {
+test('metadata values never appear in log lines or in statuses, whatever happens to the call', { timeout: 60_000 }, async (t) => {
   const secret = `secret-${randomBytes(12).toString('hex')}`;
   const lines: string[] = [];
   const capture = { info: (m: string) => lines.push(m), warn: (m: string) => lines.push(m), error: (m: string) => lines.push(m) };
   setDefaultLogger(capture);
-  // A port that refuses connections: bind, read the port, close.
-  const refused = await new Promise<number>((resolve) => {
-    const s = createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const p = (s.address() as { port: number }).port;
-      s.close(() => resolve(p));
-    });
-  });
+  // A port that refuses connections, held by this test (never released for another process to take).
+  const refusing = await startRefusingEndpoint();
+  t.after(() => refusing.close());
+  const refused = refusing.port;
   const slow = await startEchoBackend({ id: 'slow', serviceTimeMs: 3_000 });
   const fine = await startEchoBackend({ id: 'fine' });
   backends.push(slow, fine);

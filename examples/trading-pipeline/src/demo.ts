@@ -4,7 +4,7 @@
  * publishers have a finite capacity (slots and a queue, `pod-load.ts`). `--compare` runs the same pipeline a
  * second time on grpc-js's default (pick_first) and shows both pod by pod.
  *
- * Usage: demo [--duration 30s] [--rate 60] [--compare] [--otlp URL] [--trace-file FILE]
+ * Usage: demo [--duration 30s] [--rate 60] [--compare] [--jaeger | --otlp URL] [--trace-file FILE]
  *             [--json-summary FILE] [--plain] [--keep-logs] [--work-ms 30] [--noisy-neighbour 0.3]
  */
 import { mkdtempSync, rmSync, writeFileSync, mkdirSync, cpSync } from 'node:fs';
@@ -17,6 +17,8 @@ import { createLiveView } from './view.js';
 import { summarizeArm, formatArm, formatComparison, type DemoSummary, type ArmSummary, type TraceSummary } from './summary.js';
 import { mergeJaegerFiles } from './traces.js';
 import { bundlePipeline, type PipelineBundle } from './bundle.js';
+import { startJaeger, type Jaeger } from '@fairway/testing';
+import { describeJaegerTraces } from './jaeger-demo.js';
 
 const USAGE = `Usage: npm run demo -- [options]
 
@@ -24,6 +26,8 @@ const USAGE = `Usage: npm run demo -- [options]
   --rate <n>             quotes per second over all zones (default 60)
   --mode <mode>          fairway (default) or pick_first: which balancing to run (without --compare)
   --compare              also run the same pipeline on grpc-js's default pick_first, and compare pod by pod
+  --jaeger               start a real Jaeger (built once by scripts/tools/build-jaeger.sh), send the traces to it
+                         over OTLP, print where to read them, and keep it running until Ctrl-C
   --otlp <url>           send traces over OTLP/gRPC to this collector (e.g. http://127.0.0.1:4317)
                          instead of writing a Jaeger JSON file
   --trace-file <file>    where the Jaeger JSON trace file goes (default ./fairway-demo-traces.json)
@@ -58,6 +62,7 @@ async function main(): Promise<number> {
         compare: { type: 'boolean', default: false },
         mode: { type: 'string', default: 'fairway' },
         otlp: { type: 'string' },
+        jaeger: { type: 'boolean', default: false },
         'trace-file': { type: 'string', default: 'fairway-demo-traces.json' },
         'json-summary': { type: 'string' },
         plain: { type: 'boolean', default: false },
@@ -91,6 +96,10 @@ async function main(): Promise<number> {
   }
   if (args.otlp !== undefined && !/^https?:\/\/[^/]+/.test(args.otlp)) {
     process.stderr.write(`demo: --otlp ${JSON.stringify(args.otlp)}: write a URL like http://127.0.0.1:4317\n`);
+    return 2;
+  }
+  if (args.jaeger && args.otlp !== undefined) {
+    process.stderr.write('demo: give --jaeger or --otlp, not both\n');
     return 2;
   }
   const workMs = Number(args['work-ms']);
@@ -133,7 +142,13 @@ async function main(): Promise<number> {
   const results: ArmResult[] = [];
   let failed = false;
   let bundle: PipelineBundle | undefined;
+  let jaeger: Jaeger | undefined;
   try {
+    if (args.jaeger) {
+      jaeger = await startJaeger();
+      args.otlp = jaeger.otlpGrpcUrl;
+      out.write(`Jaeger ${jaeger.version} (pid ${jaeger.pid}): OTLP/gRPC ${jaeger.otlpGrpcUrl}, query API ${jaeger.queryUrl}/api/\n`);
+    }
     const fromSource = process.execArgv.some((a) => a.includes('fairway:source'));
     bundle = await bundlePipeline(`${process.pid}-${Date.now().toString(36)}`, fromSource);
     const pricerCapacity = Math.round(2000 / Math.max(workMs, 0.001));
@@ -226,7 +241,9 @@ async function main(): Promise<number> {
     out.write('== Summary ==\n');
     for (const r of Object.values(arms)) out.write(formatArm(r!).join('\n') + '\n\n');
     if (f && p) out.write(formatComparison(f, p).join('\n') + '\n\n');
-    if (traces.kind === 'otlp') out.write(`Traces: sent over OTLP/gRPC to ${traces.url}\n`);
+    if (jaeger) {
+      out.write((await describeJaegerTraces(jaeger)).join('\n') + '\n');
+    } else if (traces.kind === 'otlp') out.write(`Traces: sent over OTLP/gRPC to ${traces.url}\n`);
     else {
       out.write(
         `Traces: ${traces.traces} traces (${traces.spans} spans) of the ${results[0]!.mode} run in ${traces.file}\n` +
@@ -245,8 +262,13 @@ async function main(): Promise<number> {
       cpSync(workDir, keep, { recursive: true });
       out.write(`Logs: ${keep}\n`);
     }
+    if (jaeger && !interrupted) {
+      out.write('Jaeger keeps running until Ctrl-C.\n');
+      await new Promise<void>((r) => (controller.signal.aborted ? r() : controller.signal.addEventListener('abort', () => r(), { once: true })));
+    }
     return 0;
   } finally {
+    await jaeger?.close();
     bundle?.remove();
     rmSync(workDir, { recursive: true, force: true });
   }

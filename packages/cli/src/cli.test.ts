@@ -5,7 +5,7 @@ import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { startEtcdForSuite, freePort } from '@fairway/testing';
+import { startEtcdForSuite, startRefusingEndpoint } from '@fairway/testing';
 import { runCli, EXIT, rowsOf, formatTable, diffRows, formatDiff } from './index.js';
 
 const BIN = fileURLToPath(new URL('./bin.ts', import.meta.url));
@@ -120,8 +120,10 @@ describe('fairway CLI against a real etcd', { timeout: 60_000 }, () => {
     assert.equal(JSON.parse(j.out).exitCode, 2);
   });
 
-  test('an unreachable etcd exits 3 naming the endpoints (resolve, watch, register)', { timeout: 30_000 }, async () => {
-    const dead = `127.0.0.1:${await freePort()}`;
+  test('an unreachable etcd exits 3 naming the endpoints (resolve, watch, register)', { timeout: 30_000 }, async (t) => {
+    const refusing = await startRefusingEndpoint();
+    t.after(() => refusing.close());
+    const dead = refusing.address;
     for (const argv of [
       ['resolve', 'etcd:///pricer', '--etcd-endpoints', dead, '--timeout', '2s'],
       ['watch', 'etcd:///pricer', '--etcd-endpoints', dead, '--timeout', '2s'],

@@ -1,11 +1,12 @@
 /**
- * The `fairway` command (commander): `resolve`, `watch`, `register`. Every command takes `--json`. Exit codes
+ * The `fairway` command (commander): `resolve`, `watch`, `register`, `trace`. Every command takes `--json`. Exit codes
  * are in {@link EXIT}.
  */
 import { Command, CommanderError, Option } from 'commander';
 import { register as registerInEtcd, EtcdOptionsError } from '@fairway/discovery-etcd';
 import { openSource, firstAnswer, UsageError, UnreachableError, type SourceOptions } from './sources.js';
 import { rowsOf, formatTable, formatCounts, diffRows, formatDiff, type EndpointRow } from './table.js';
+import { parseTraceId, traceFromFile, traceFromJaeger, buildTraceTree, formatTraceTree } from './trace.js';
 
 /** Exit codes of the `fairway` command. */
 export const EXIT = {
@@ -202,6 +203,31 @@ async function registerCommand(o: RegisterOpts, io: CliIo): Promise<number> {
   return EXIT.OK;
 }
 
+interface TraceOpts {
+  json?: boolean;
+  jaeger?: string;
+  file?: string;
+  timeout?: string;
+}
+
+async function traceCommand(rawId: string, o: TraceOpts, io: CliIo): Promise<number> {
+  const traceId = parseTraceId(rawId);
+  const jaeger = o.jaeger ?? (o.file === undefined ? process.env['FAIRWAY_JAEGER_URL'] : undefined);
+  if ((jaeger === undefined) === (o.file === undefined)) {
+    throw new UsageError(
+      o.file !== undefined
+        ? 'give either --jaeger <url> or --file <file>, not both'
+        : 'say where the trace is: --jaeger http://127.0.0.1:16686 (Jaeger\'s query service) or --file traces.json (a Jaeger JSON file)',
+    );
+  }
+  const timeoutMs = parseDurationMs(o.timeout ?? '10s', '--timeout');
+  const trace = jaeger !== undefined ? await traceFromJaeger(jaeger, traceId, timeoutMs) : traceFromFile(o.file!, traceId);
+  const roots = buildTraceTree(trace);
+  if (o.json) io.out(JSON.stringify({ traceId: trace.traceID, source: jaeger !== undefined ? { jaeger } : { file: o.file }, spans: trace.spans.length, roots }) + '\n');
+  else io.out(formatTraceTree(trace.traceID, roots).join('\n') + '\n');
+  return EXIT.OK;
+}
+
 /** Builds the commander program; each action stores its exit code in `result.code`. */
 export function createProgram(io: CliIo, result: { code: number }): Command {
   const program = new Command('fairway');
@@ -209,7 +235,7 @@ export function createProgram(io: CliIo, result: { code: number }): Command {
     result.code = await fn();
   };
   program
-    .description("Fairway's command line: see where a target's traffic can go, and register endpoints in etcd.")
+    .description("Fairway's command line: see where a target's traffic can go, register endpoints in etcd, read a trace.")
     .version('0.1.0')
     .showHelpAfterError('(run "fairway --help" for usage)')
     .configureOutput({ writeOut: (s) => io.out(s), writeErr: (s) => io.err(s) })
@@ -219,8 +245,9 @@ export function createProgram(io: CliIo, result: { code: number }): Command {
       `
 Targets: static:///10.0.0.1:50051@zone-a,10.0.0.2:50051   etcd:///pricer   etcd://127.0.0.1:2379/pricer
          k8s:///pricer.trading:grpc
+Traces:  fairway trace 4bf92f3577b34da6a3ce929d0e0e4736 --jaeger http://127.0.0.1:16686   (or --file traces.json)
 Exit codes: 0 ok (watch/register: ended by Ctrl-C, SIGTERM or --timeout), 1 internal error,
-            2 usage error or malformed target, 3 discovery source unreachable or no answer in time.`,
+            2 usage error, malformed target or unknown trace, 3 discovery source or Jaeger unreachable or no answer in time.`,
     );
 
   const etcdOption = () => new Option('--etcd-endpoints <list>', 'etcd endpoints, comma-separated (default: the target, then FAIRWAY_ETCD_ENDPOINTS)');
@@ -258,6 +285,16 @@ Exit codes: 0 ok (watch/register: ended by Ctrl-C, SIGTERM or --timeout), 1 inte
     .addOption(etcdOption())
     .option('--timeout <duration>', 'how long to wait for etcd (default 5s)')
     .action((o: RegisterOpts) => run(() => registerCommand(o, io))());
+
+  program
+    .command('trace')
+    .description("print one trace as a tree: each call, each attempt's pod, zone, pick reason and retry reason")
+    .argument('<trace-id>', 'the trace id (32 hex digits), e.g. from Jaeger or a log line')
+    .option('--jaeger <url>', "Jaeger's query service, e.g. http://127.0.0.1:16686 (default: FAIRWAY_JAEGER_URL)")
+    .option('--file <file>', 'a Jaeger JSON trace file (what the demo and JaegerJsonFileExporter write)')
+    .option('--json', 'print one JSON object: the span tree')
+    .option('--timeout <duration>', 'how long to wait for Jaeger (default 10s)')
+    .action((id: string, o: TraceOpts) => run(() => traceCommand(id, o, io))());
 
   return program;
 }

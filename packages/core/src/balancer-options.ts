@@ -5,11 +5,18 @@
  * @packageDocumentation
  */
 import type { ZoneMode } from './contracts.js';
+import { DEFAULT_AFFINITY_EPSILON, DEFAULT_VIRTUAL_NODES } from './bounded-hash.js';
 
 /** Options of a balancer. Every field is optional; the defaults are justified field by field. */
 export interface BalancerOptions {
   /** The caller's zone (e.g. `eu-west-1a`). Default: undefined, which balances zone-blind (mode `all`). */
   clientZone?: string;
+  /**
+   * The caller's region, the tier above zones: other zones of this region open before any zone of another
+   * region, and when the local zone has no READY endpoint the calls stay in the region while it has one.
+   * Default: derived from `clientZone` (`regionOfZone`).
+   */
+  clientRegion?: string;
   /**
    * Peak-EWMA decay time constant, milliseconds. Default 10_000: tower/Linkerd's and Finagle's value; an
    * idle estimate halves every 6.9 s, and a faster sample after `t` ms of silence weighs `1 - exp(-t/decay)`.
@@ -82,13 +89,43 @@ export interface BalancerOptions {
    * zone overloads; zones not listed come after, by spare capacity. Default: by spare capacity only.
    */
   zoneOrder?: readonly string[];
+  /**
+   * A remote zone opens when the local zone's latency (the mean of this client's answered calls over an
+   * evaluation interval, smoothed) is above this multiple of that zone's latency, measured the same way from
+   * this client, cross-zone delay included. It closes again when the local zone is no slower than it (after
+   * `zoneLatencyHoldMs`). Default 1.5: a local zone 5x slower than its neighbours spills (issue 13's B3), one
+   * within noise of a zone 1 ms further away does not; the gap between 1.5 (open) and 1 (close) keeps noise
+   * from toggling a zone. Must be > 1.
+   */
+  zoneLatencyRatio?: number;
+  /**
+   * Zone probes: a zone outside the pool gets one pick at most this often (ms), and all probes together at
+   * most 1 pick in 100, so its latency stays known (a zone never picked has none). Default 1_000: at 1,000
+   * calls/s and 3 zones, 0.2 % of calls cross a zone for it. `Infinity` sends none (then a closed zone's
+   * latency is unknown and the latency rule only closes zones).
+   */
+  zoneProbeIntervalMs?: number;
+  /**
+   * A zone opened for latency stays open at least this long (ms). If it has to reopen for latency within its
+   * hold after closing (a local zone that is fast only while relieved: its slowness is load), the hold
+   * doubles, up to 8x. Default 30_000: under a steady demand at most one trial close per 30 s, then per
+   * 60 s, 120 s, 240 s.
+   */
+  zoneLatencyHoldMs?: number;
   /** Called on every zone mode change (for logs and metrics). Must not throw; exceptions are ignored. */
   onZoneModeChange?: (from: ZoneMode, to: ZoneMode, why: string) => void;
+  /**
+   * Affinity by key (`Balancer.pickByKey`): consistent hashing with bounded loads. `epsilon` (default 0.25):
+   * no endpoint above `(1 + epsilon) x` the mean calls in flight; `virtualNodes` (default 100): ring points per
+   * endpoint. Only calls that carry a key use it; every other call is balanced by p2c as usual.
+   */
+  affinity?: { epsilon?: number; virtualNodes?: number };
 }
 
 /** Options with every default applied. */
 export interface ResolvedBalancerOptions {
   readonly clientZone: string | undefined;
+  readonly clientRegion: string | undefined;
   readonly decayMs: number;
   readonly seedRttMs: number;
   readonly failurePenaltyMs: number;
@@ -99,7 +136,11 @@ export interface ResolvedBalancerOptions {
   readonly zoneBand: { readonly low: number; readonly high: number };
   readonly minZoneEvaluationIntervalMs: number;
   readonly zoneOrder: readonly string[] | undefined;
+  readonly zoneLatencyRatio: number;
+  readonly zoneProbeIntervalMs: number;
+  readonly zoneLatencyHoldMs: number;
   readonly onZoneModeChange: ((from: ZoneMode, to: ZoneMode, why: string) => void) | undefined;
+  readonly affinity: { readonly epsilon: number; readonly virtualNodes: number };
 }
 
 export const BALANCER_DEFAULTS = {
@@ -112,6 +153,9 @@ export const BALANCER_DEFAULTS = {
   recoveryProbeMaxMs: 16_000,
   zoneBand: { low: 0.8, high: 2.0 },
   minZoneEvaluationIntervalMs: 1_000,
+  zoneLatencyRatio: 1.5,
+  zoneProbeIntervalMs: 1_000,
+  zoneLatencyHoldMs: 30_000,
 } as const;
 
 /** Applies defaults and validates; throws a `RangeError`/`TypeError` naming the bad option. */
@@ -138,11 +182,15 @@ export function resolveBalancerOptions(o: BalancerOptions = {}): ResolvedBalance
   if (o.onZoneModeChange !== undefined && typeof o.onZoneModeChange !== 'function') {
     throw new TypeError('Balancer option onZoneModeChange must be a function');
   }
+  if (o.zoneLatencyRatio !== undefined && !(typeof o.zoneLatencyRatio === 'number' && o.zoneLatencyRatio > 1 && Number.isFinite(o.zoneLatencyRatio))) {
+    throw new RangeError(`Balancer option zoneLatencyRatio must be a finite number > 1, got ${String(o.zoneLatencyRatio)}`);
+  }
   if (o.spikeCapFactor !== undefined && o.spikeCapFactor < 1) {
     throw new RangeError(`Balancer option spikeCapFactor must be >= 1, got ${o.spikeCapFactor}`);
   }
   return {
     clientZone: o.clientZone,
+    clientRegion: o.clientRegion,
     decayMs: positive('decayMs', o.decayMs, d.decayMs),
     seedRttMs: positive('seedRttMs', o.seedRttMs, d.seedRttMs),
     failurePenaltyMs: positive('failurePenaltyMs', o.failurePenaltyMs, d.failurePenaltyMs),
@@ -156,6 +204,13 @@ export function resolveBalancerOptions(o: BalancerOptions = {}): ResolvedBalance
     zoneBand: { low: band.low, high: band.high },
     minZoneEvaluationIntervalMs: positive('minZoneEvaluationIntervalMs', o.minZoneEvaluationIntervalMs, d.minZoneEvaluationIntervalMs),
     zoneOrder: o.zoneOrder,
+    zoneLatencyRatio: o.zoneLatencyRatio ?? d.zoneLatencyRatio,
+    zoneProbeIntervalMs: positive('zoneProbeIntervalMs', o.zoneProbeIntervalMs, d.zoneProbeIntervalMs, true),
+    zoneLatencyHoldMs: positive('zoneLatencyHoldMs', o.zoneLatencyHoldMs, d.zoneLatencyHoldMs),
     onZoneModeChange: o.onZoneModeChange,
+    affinity: {
+      epsilon: positive('affinity.epsilon', o.affinity?.epsilon, DEFAULT_AFFINITY_EPSILON, true),
+      virtualNodes: positive('affinity.virtualNodes', o.affinity?.virtualNodes, DEFAULT_VIRTUAL_NODES),
+    },
   };
 }

@@ -13,15 +13,16 @@
  * @packageDocumentation
  */
 import type { EndpointInfo, ZoneMode } from './contracts.js';
-import { EndpointRecord, accrue, createZoneGroup, joinReady, leaveReady, type EndpointState, type ZoneGroup } from './endpoint-state.js';
+import { EndpointRecord, accrue, createZoneGroup, regionOfZone, joinReady, leaveReady, type EndpointState, type ZoneGroup } from './endpoint-state.js';
 import { resolveBalancerOptions, type BalancerOptions, type ResolvedBalancerOptions } from './balancer-options.js';
 import { RTT_FLOOR_MS, costFrom, decayedRttMs, recordSample } from './peak-ewma.js';
 import { medianInPlace } from './median.js';
 import { drawCandidates, poolSize, type Candidates } from './p2c.js';
 import { Pick, type PickHandle, type PickOutcome, type ReleaseSink } from './pick-handle.js';
-import { ZoneSelector } from './zones.js';
+import { ZoneSelector, recordZoneLatency } from './zones.js';
 import { NewestIncarnation } from './newest-incarnation.js';
 import { endpointStats, type EndpointStats } from './endpoint-stats.js';
+import { createAffinityRing, type AffinityRing } from './bounded-hash.js';
 
 /** The set median (seed and spike cap) is recomputed at most this often (ms) unless the set changed. */
 export const MEDIAN_REFRESH_MS = 1_000;
@@ -48,12 +49,26 @@ export class Balancer implements ReleaseSink {
   private readonly scratch: number[] = [];
   private medianMs = Number.NaN;
   private medianAtMs = Number.NEGATIVE_INFINITY;
+  /** The affinity ring over the current set; built on the first keyed pick after a set change. */
+  private ring: AffinityRing | undefined;
+  private ringMembers: EndpointState[] = [];
 
   constructor(options?: BalancerOptions) {
     this.o = resolveBalancerOptions(options);
     const { clientZone, zoneBand, minZoneEvaluationIntervalMs, zoneOrder, onZoneModeChange } = this.o;
     this.zones = new ZoneSelector(
-      { clientZone, low: zoneBand.low, high: zoneBand.high, minEvaluationIntervalMs: minZoneEvaluationIntervalMs, zoneOrder, onModeChange: onZoneModeChange },
+      {
+        clientZone,
+        clientRegion: this.o.clientRegion ?? (clientZone === undefined ? undefined : regionOfZone(clientZone)),
+        low: zoneBand.low,
+        high: zoneBand.high,
+        minEvaluationIntervalMs: minZoneEvaluationIntervalMs,
+        zoneOrder,
+        onModeChange: onZoneModeChange,
+        latencyRatio: this.o.zoneLatencyRatio,
+        probeIntervalMs: this.o.zoneProbeIntervalMs,
+        latencyHoldMs: this.o.zoneLatencyHoldMs,
+      },
       this.groups,
       this.all,
     );
@@ -63,6 +78,18 @@ export class Balancer implements ReleaseSink {
   get size(): number {
     return this.endpoints.size;
   }
+
+  /** Calls in flight on READY endpoints now (O(zones)). */
+  get inFlight(): number {
+    // An array, not the Map's iterator: this runs on every keyed pick (and every pick with subsetting).
+    const groups = (this.groupList ??= [...this.groups.values()]);
+    let n = 0;
+    for (let i = 0; i < groups.length; i++) n += groups[i]!.inFlightReady;
+    return n;
+  }
+
+  /** The zone groups as an array, rebuilt after a group is added or dropped. */
+  private groupList: ZoneGroup[] | undefined;
 
   /** Number of zone mode changes so far (for tests and metrics). */
   get zoneModeChanges(): number {
@@ -93,12 +120,12 @@ export class Balancer implements ReleaseSink {
         this.medianAtMs = Number.NEGATIVE_INFINITY; // always a fresh median for seeding
         seed = this.setMedian(nowMs);
       }
-      const group = this.group(info.zone ?? '', nowMs);
+      const group = this.group(info.zone ?? '', nowMs, info.region);
       group.members++;
       this.endpoints.set(k, new EndpointRecord(k, info, group, Math.max(seed, RTT_FLOOR_MS), info.weight ?? 1, nowMs));
       added.push(k);
     }
-    if (added.length > 0 || removed.length > 0) this.medianAtMs = Number.NEGATIVE_INFINITY;
+    if (added.length > 0 || removed.length > 0) (this.medianAtMs = Number.NEGATIVE_INFINITY), (this.ring = undefined), (this.ringMembers = []);
     return { added, removed, kept };
   }
 
@@ -107,8 +134,19 @@ export class Balancer implements ReleaseSink {
     const st = this.endpoints.get(key);
     if (st === undefined || st.ready === ready) return;
     st.ready = ready;
-    if (ready) joinReady(st, this.all, nowMs);
-    else leaveReady(st, this.all, nowMs);
+    if (ready) {
+      // Back after a connection loss whose last outcome was bad (e.g. the failures of calls cut by a restart):
+      // that penalty describes the process that went away, not the one that answers now. Start it again as a
+      // newcomer (valued at the set's median, one probe until its first answer), or the penalty would keep it
+      // out of the pool for about a minute of decay (5 s to a few ms at decay 10 s) after it came back.
+      if (st.answered && st.lastHigh) {
+        resetToNewcomer(st);
+        this.medianAtMs = Number.NEGATIVE_INFINITY; // its penalty no longer counts in the median
+        st.rttMs = this.flooredMedian(nowMs);
+        st.rttAtMs = nowMs;
+      }
+      joinReady(st, this.all, nowMs);
+    } else leaveReady(st, this.all, nowMs);
   }
 
   /**
@@ -121,8 +159,16 @@ export class Balancer implements ReleaseSink {
     if (this.all.length === 0) return undefined;
     let pool = this.zones.pool(nowMs);
     let mode = this.zones.mode;
-    let n = poolSize(pool);
     let note: string | undefined;
+    if (avoid === undefined || avoid.size === 0) {
+      // Retries never probe: they go where the call has the best chance.
+      const probe = this.zones.probe(nowMs);
+      if (probe !== undefined) {
+        pool = [probe.ready];
+        note = `zone probe: one call to zone ${probe.name} keeps its latency known`;
+      }
+    }
+    let n = poolSize(pool);
     let c: Candidates | undefined = drawCandidates(pool, n, random, avoid);
     if (c === undefined) {
       if (n < this.all.length) {
@@ -177,6 +223,58 @@ export class Balancer implements ReleaseSink {
     return new Pick(this, e, eRtt, eIn, eCost, o, oRtt, oIn, oCost, tie, mode, this.o.clientZone, note);
   }
 
+  /**
+   * Affinity by key with bounded load (see `bounded-hash.ts`): the endpoint that owns `key` on the
+   * consistent-hash ring, or the next one clockwise when it is at the load bound (`affinity.epsilon`), among
+   * READY endpoints not in `avoid` (or, when every READY endpoint was tried, among all READY ones). Endpoints are
+   * placed by instance, so a restarted instance gets its keys back. Zone-blind: a key goes to its owner wherever
+   * it is. Counted in flight like `pick`; release the handle exactly once. Undefined when nothing is READY.
+   */
+  pickByKey(key: string, nowMs: number, avoid?: ReadonlySet<string>): PickHandle | undefined {
+    if (this.all.length === 0) return undefined;
+    if (this.ring === undefined) {
+      const members = [...this.endpoints.values()];
+      this.ring = createAffinityRing(
+        members.map((st) => ({ key: st.key, identity: st.info.instance ?? st.info.address })),
+        this.o.affinity,
+      );
+      this.ringMembers = members;
+    }
+    const ring = this.ring;
+    const members = this.ringMembers;
+    const owners = ring.pointOwner;
+    const cap = ring.capFor(this.inFlight);
+    const start = ring.startOf(key);
+    // The walk is inlined (no callbacks): the owner, or the next endpoint clockwise below the bound, skipping
+    // endpoints not READY and, while another is usable, those this call already tried.
+    let e: EndpointState | undefined;
+    let fallback: EndpointState | undefined;
+    let fallbackAvoided: EndpointState | undefined;
+    const points = owners.length;
+    for (let i = 0; i < points; i++) {
+      const st = members[owners[(start + i) % points]!]!;
+      if (!st.ready || st.removed) continue;
+      if (avoid !== undefined && avoid.size > 0 && avoid.has(st.key)) {
+        if (st.inFlight + 1 <= cap) fallbackAvoided ??= st;
+        continue;
+      }
+      if (st.inFlight + 1 <= cap) {
+        e = st;
+        break;
+      }
+      fallback ??= st;
+    }
+    e ??= fallback ?? fallbackAvoided;
+    if (e === undefined) return undefined;
+    const rtt = this.rttOf(e, nowMs, this.o.decayMs);
+    const eIn = e.inFlight;
+    const note = e === members[owners[start]!] ? AFFINITY_OWNER : AFFINITY_OVERFLOW;
+    e.inFlight++;
+    accrue(e.group, nowMs);
+    e.group.inFlightReady++;
+    return new Pick(this, e, rtt, eIn, costFrom(e, rtt), undefined, 0, 0, 0, false, 'all', this.o.clientZone, note);
+  }
+
   /** @internal Applies a handle's release (see `PickHandle.release`). */
   releaseEndpoint(e: EndpointState, outcome: PickOutcome, nowMs: number): void {
     if (e.removed) return;
@@ -192,6 +290,8 @@ export class Balancer implements ReleaseSink {
     const { kind, latencyMs } = outcome;
     const latency = typeof latencyMs === 'number' && latencyMs >= 0 && Number.isFinite(latencyMs) ? latencyMs : undefined;
     if (kind === 'cancelled' || (kind === 'success' && latency === undefined)) return;
+    // What the caller waited for this zone's answer: the zone selector compares zones by it.
+    if (kind !== 'failure' && latency !== undefined) recordZoneLatency(e.group, latency, nowMs);
     const capMs = this.o.spikeCapFactor * this.setMedian(nowMs);
     const firstAnswer = !e.answered;
     const decayMs = this.o.decayMs;
@@ -255,6 +355,11 @@ export class Balancer implements ReleaseSink {
     return this.zones.openedZones();
   }
 
+  /** Each zone's smoothed latency (ms) as of the last zone evaluation; NaN for a zone with no sample yet. */
+  zoneLatencies(): Record<string, number> {
+    return this.zones.zoneLatencies();
+  }
+
   /** Every endpoint's state now, in no particular order (O(n); for CLIs, demos and tests). */
   snapshot(nowMs: number): EndpointStats[] {
     const rows: EndpointStats[] = [];
@@ -281,7 +386,7 @@ export class Balancer implements ReleaseSink {
     const wasReady = st.ready;
     if (wasReady) this.setReady(st.key, false, nowMs);
     this.leaveGroup(st.group);
-    st.group = this.group(zone, nowMs);
+    st.group = this.group(zone, nowMs, info.region);
     st.group.members++;
     if (wasReady) this.setReady(st.key, true, nowMs);
   }
@@ -294,17 +399,30 @@ export class Balancer implements ReleaseSink {
     this.endpoints.delete(st.key);
   }
 
-  private group(zone: string, nowMs: number): ZoneGroup {
+  private group(zone: string, nowMs: number, region?: string): ZoneGroup {
     let g = this.groups.get(zone);
-    if (g === undefined) this.groups.set(zone, (g = createZoneGroup(zone, nowMs)));
+    if (g === undefined) this.groups.set(zone, (g = createZoneGroup(zone, nowMs, region))), (this.groupList = undefined);
     return g;
   }
 
   private leaveGroup(g: ZoneGroup): void {
     if (--g.members > 0) return;
     this.groups.delete(g.name);
+    this.groupList = undefined;
     this.zones.dropGroup(g);
   }
+}
+
+const AFFINITY_OWNER = 'affinity: the owner of the call\'s key on the consistent-hash ring';
+const AFFINITY_OVERFLOW = 'affinity: the key\'s owner is at its load bound (or not READY, or already tried); next endpoint clockwise on the ring';
+
+function resetToNewcomer(st: EndpointState): void {
+  st.answered = false;
+  st.lastHigh = false;
+  st.lastFailed = false;
+  st.lastSampleMs = Number.NaN;
+  st.probing = false;
+  st.probeWaitMs = 0;
 }
 
 function validate(e: EndpointInfo): void {

@@ -12,6 +12,11 @@ export interface EndpointInfo {
   /** Zone (e.g. `eu-west-1a`); absent when the source does not know it. */
   readonly zone?: string;
   /**
+   * Region (e.g. `eu-west-1`), the tier above zones. Absent: derived from the zone's name (`regionOfZone`:
+   * `eu-west-1a` -> `eu-west-1`, `europe-west1-b` -> `europe-west1`, `eastus-1` -> `eastus`).
+   */
+  readonly region?: string;
+  /**
    * Stable name of the process/pod (e.g. `pricer-7f9c`). Absent: the address is the identity.
    * Two endpoints with the same instance are two incarnations of one peer; only the newest is used.
    */
@@ -36,6 +41,11 @@ export interface EndpointSnapshot {
   readonly stale?: boolean;
   /** Human-readable note for logs and the grpc-js resolution note, e.g. `etcd unreachable since ...`. */
   readonly note?: string;
+  /**
+   * This client's place among the clients of the service (from a peer registry, e.g. etcd), for deterministic
+   * subsetting: `index` in `[0, count)`. Absent when the source keeps no peer registry.
+   */
+  readonly peers?: { readonly index: number; readonly count: number };
 }
 
 /** An error a discovery source reports; `message` names the target and what is wrong. */

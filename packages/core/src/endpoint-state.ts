@@ -29,6 +29,8 @@ export interface EndpointState extends LoadState {
 export interface ZoneGroup {
   /** Zone name; `''` for endpoints without a zone. */
   readonly name: string;
+  /** The zone's region (its first member's `region`, else derived from the zone's name). */
+  readonly region: string;
   readonly ready: EndpointState[];
   /** Endpoints of this zone, READY or not (the group is dropped when it reaches 0). */
   members: number;
@@ -39,6 +41,15 @@ export interface ZoneGroup {
   /** Integral of `ready.length` over time (endpoint-ms) since the last zone evaluation. */
   readyArea: number;
   areaAtMs: number;
+  /** Sum and count of latency samples (ms) of answered calls since the last zone evaluation. */
+  latencySumMs: number;
+  latencyCount: number;
+  /** The zone's smoothed call latency (ms) as of the last evaluation with samples; NaN before any. */
+  latencyMs: number;
+  /** When the zone last answered a call with a latency sample (ms); -Infinity before any. */
+  latencySampleAtMs: number;
+  /** When a zone probe was last sent to this zone (ms); -Infinity before any. */
+  probeAtMs: number;
 }
 
 /**
@@ -75,8 +86,35 @@ export class EndpointRecord implements EndpointState {
   }
 }
 
-export function createZoneGroup(name: string, nowMs: number): ZoneGroup {
-  return { name, ready: [], members: 0, inFlightReady: 0, inFlightArea: 0, readyArea: 0, areaAtMs: nowMs };
+/**
+ * The region a zone belongs to, from the cloud providers' naming: a zone ending in a letter after a digit drops
+ * that letter (AWS `eu-west-1a` -> `eu-west-1`, GCP `europe-west1-b` -> `europe-west1`); a zone ending in
+ * `-<number>` after a letter drops it (Azure `eastus-1` -> `eastus`). Any other name is its own region.
+ */
+export function regionOfZone(zone: string): string {
+  const letter = /^(.*\d)-?[a-z]$/.exec(zone);
+  if (letter) return letter[1]!;
+  const number = /^(.*[a-z])-\d+$/.exec(zone);
+  if (number) return number[1]!;
+  return zone;
+}
+
+export function createZoneGroup(name: string, nowMs: number, region = regionOfZone(name)): ZoneGroup {
+  return {
+    name,
+    region,
+    ready: [],
+    members: 0,
+    inFlightReady: 0,
+    inFlightArea: 0,
+    readyArea: 0,
+    areaAtMs: nowMs,
+    latencySumMs: 0,
+    latencyCount: 0,
+    latencyMs: Number.NaN,
+    latencySampleAtMs: Number.NEGATIVE_INFINITY,
+    probeAtMs: Number.NEGATIVE_INFINITY,
+  };
 }
 
 /** Brings the group's time integrals up to `nowMs`; call before changing `inFlightReady` or `ready`. */

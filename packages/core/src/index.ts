@@ -14,7 +14,7 @@ export type {
   CallDescription,
   CallObserverFactory,
 } from './contracts.js';
-export { parseTarget, parseStaticTarget, parseKubernetesPath, hostPortProblem, TargetError } from './target.js';
+export { parseTarget, parseStaticTarget, parseKubernetesPath, parseMultiTarget, hostPortProblem, redactTarget, TargetError, CREDENTIALS_IN_TARGET_PROBLEM } from './target.js';
 export type { KubernetesTarget } from './target.js';
 export {
   parseRetryOptions,
@@ -38,6 +38,8 @@ export type {
 export { attemptTimer, decideRetry, isRetryableKind } from './retry-decision.js';
 export type { AttemptTimer, RetryDecision, RetryDecisionInput } from './retry-decision.js';
 export { createRetryBudget } from './retry-budget.js';
+export { PingSchedule } from './ping-schedule.js';
+export type { PingScheduleOptions } from './ping-schedule.js';
 export type { RetryBudget } from './retry-budget.js';
 export {
   newIncarnation,
@@ -55,3 +57,9 @@ export type { EndpointStats } from './endpoint-stats.js';
 export type { PickHandle, PickOutcome } from './pick-handle.js';
 export { PROBE_PENDING_COST_MS, AGREE_WEIGHT } from './peak-ewma.js';
 export { RETIRED_PER_INSTANCE } from './newest-incarnation.js';
+export { deterministicAperture, nextApertureSize, DEFAULT_APERTURE_SIZE } from './aperture.js';
+export type { ApertureInput, ApertureSizing } from './aperture.js';
+export { createAffinityRing, hash32, DEFAULT_AFFINITY_EPSILON, DEFAULT_AFFINITY_MIN_BOUND, DEFAULT_VIRTUAL_NODES } from './bounded-hash.js';
+export type { AffinityRing, AffinityEndpoint, AffinityRingOptions } from './bounded-hash.js';
+export { withPeerPlace } from './peer-place.js';
+export type { PeerPlaceHooks } from './peer-place.js';

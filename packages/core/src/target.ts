@@ -8,22 +8,42 @@
  * | `static:///10.0.0.1:50051@zone-a,[::1]:50052` | fixed list, `@zone` optional |
  * | `etcd:///svc`, `etcd://h:p,h:p/svc` | etcd discovery |
  * | `k8s:///svc.ns:port` | Kubernetes EndpointSlices |
+ * | `multi:///etcd://h:p/svc;k8s:///svc.ns:port` | several sources merged into one set (e.g. two regions' etcd) |
  * | `dns:...`, `ipv4:...`, `ipv6:...`, `unix:...` | grpc-js's own resolvers |
  *
  * Pure: no I/O.
  */
 import type { EndpointInfo, ParsedTarget } from './contracts.js';
 
-/** A malformed target URI. `message` names the target and what is wrong. */
+/**
+ * `raw` with the user information of its authority (`user:password@` in `scheme://user:password@host/...`)
+ * replaced by `***@`, so that a target can be shown in an error, a log line or CLI output without its secret.
+ * A target without user information is returned unchanged.
+ */
+export function redactTarget(raw: string): string {
+  if (typeof raw !== 'string') return raw;
+  const m = /^(\s*[a-zA-Z][a-zA-Z0-9+.-]*:\/\/)([^/]*)(.*)$/s.exec(raw);
+  if (!m) return raw;
+  const at = m[2]!.lastIndexOf('@');
+  return at < 0 ? raw : `${m[1]}***${m[2]!.slice(at)}${m[3]}`;
+}
+
+/** A malformed target URI. `message` names the target (credentials in it shown as `***`) and what is wrong. */
 export class TargetError extends Error {
-  /** The target string as given. */
+  /** The target string as given, with credentials (`user:password@`) replaced by `***@` (see {@link redactTarget}). */
   readonly target: string;
   constructor(target: string, problem: string) {
-    super(`invalid gRPC target ${JSON.stringify(target)}: ${problem}`);
+    const shown = redactTarget(target);
+    super(`invalid gRPC target ${JSON.stringify(shown)}: ${problem}`);
     this.name = 'TargetError';
-    this.target = target;
+    this.target = shown;
   }
 }
+
+/** Why a target with `user:password@` is refused (see `parseTarget`). */
+export const CREDENTIALS_IN_TARGET_PROBLEM =
+  'credentials in a target ("user:password@") are not accepted: a target is shown in errors, logs, spans and CLI output. ' +
+  'For etcd with authentication pass the option discovery.etcd.auth: { username, password } instead';
 
 const SCHEME_RE = /^([a-zA-Z][a-zA-Z0-9+.-]*):(.*)$/s;
 
@@ -61,6 +81,8 @@ export function parseTarget(raw: string): ParsedTarget {
   } else {
     path = rest.startsWith('/') ? rest.slice(1) : rest;
   }
+  // Refused for every scheme, before any check that could quote the authority back.
+  if (authority.includes('@')) throw new TargetError(raw, CREDENTIALS_IN_TARGET_PROBLEM);
   const parsed: ParsedTarget = { scheme, authority, path, raw };
   validateTarget(parsed);
   return parsed;
@@ -95,9 +117,33 @@ function validateTarget(t: ParsedTarget): void {
     case 'ipv6':
       if (t.path === '') throw new TargetError(t.raw, `no address after "${t.scheme}:"`);
       return;
+    case 'multi':
+      parseMultiTarget(t);
+      return;
     default:
       return;
   }
+}
+
+/**
+ * The targets of a `multi:///<target>;<target>...` target (at least two, none of them `multi:`), each parsed
+ * and validated. Throws `TargetError` naming the part that is wrong.
+ */
+export function parseMultiTarget(t: ParsedTarget): ParsedTarget[] {
+  if (t.authority !== '') throw new TargetError(t.raw, 'multi targets have no authority: write "multi:///<target>;<target>"');
+  const parts = t.path.split(';');
+  if (parts.length < 2) throw new TargetError(t.raw, 'a multi target lists at least two targets separated by ";"');
+  return parts.map((part, i) => {
+    if (part === '') throw new TargetError(t.raw, `part ${i + 1} is empty (two ";" in a row?)`);
+    let sub: ParsedTarget;
+    try {
+      sub = parseTarget(part);
+    } catch (e) {
+      throw new TargetError(t.raw, `part ${i + 1}: ${(e as Error).message}`);
+    }
+    if (sub.scheme === 'multi') throw new TargetError(t.raw, `part ${i + 1} is itself a multi target`);
+    return sub;
+  });
 }
 
 /** The service, namespace and port of a `k8s:///svc.ns:port` target. */

@@ -36,7 +36,7 @@ describe('zone selection (fake clock, exact thresholds)', { timeout: 30_000 }, (
     z.releaseAll([h, ...held]);
     z.clock.advance(1_000);
     assert.equal(z.b.zoneMode(z.clock.now()), 'local');
-    assert.match(changes[1]!, /spill->local: projected load 0\.00 < low 0\.8/);
+    assert.match(changes[1]!, /spill->local: closed c \(projected load 0\.00 < low 0\.8\)/);
     assert.equal(z.b.zoneModeChanges, 2);
   });
 
@@ -133,5 +133,151 @@ describe('zone selection (fake clock, exact thresholds)', { timeout: 30_000 }, (
       h.release({ kind: 'success', latencyMs: 5 }, clock.now());
       clock.advance(10);
     }
+  });
+});
+
+describe('zone selection by latency (fake clock)', { timeout: 30_000 }, () => {
+  /**
+   * One pick every `stepMs`, released at once with the latency `latencyOf(zone, mode)` (the pick's own zone
+   * and mode), for `forMs`. Returns the share of picks that went to zone a.
+   */
+  function drive(
+    z: ReturnType<typeof threeZones>,
+    forMs: number,
+    latencyOf: (zone: string, mode: string) => number,
+    stepMs = 5,
+  ): number {
+    let local = 0;
+    let n = 0;
+    for (let t = 0; t < forMs; t += stepMs) {
+      const h = z.b.pick(z.clock.now(), z.random)!;
+      const zone = z.zoneOfKey.get(h.key)!;
+      if (zone === 'a') local++;
+      n++;
+      h.release({ kind: 'success', latencyMs: latencyOf(zone, h.explanation.zoneMode) }, z.clock.now());
+      z.clock.advance(stepMs);
+    }
+    return local / n;
+  }
+
+  test('zone probes: at most one pick in 100, one per zone per interval, never for a retry', () => {
+    const z = threeZones({});
+    let probes = 0;
+    let picks = 0;
+    const perZone = new Map<string, number[]>();
+    for (let t = 0; t < 10_000; t += 2) {
+      const h = z.b.pick(z.clock.now(), z.random)!;
+      picks++;
+      if (h.explanation.reason.startsWith('zone probe')) {
+        probes++;
+        const zone = z.zoneOfKey.get(h.key)!;
+        assert.notEqual(zone, 'a');
+        perZone.set(zone, [...(perZone.get(zone) ?? []), z.clock.now()]);
+      }
+      h.release({ kind: 'success', latencyMs: 10 }, z.clock.now());
+      z.clock.advance(2);
+    }
+    assert.ok(probes <= picks / 100, `${probes} probes in ${picks} picks`);
+    for (const [zone, at] of perZone) {
+      for (let i = 1; i < at.length; i++) assert.ok(at[i]! - at[i - 1]! >= 1_000, `zone ${zone} probed twice within 1 s`);
+      assert.ok(at.length >= 8, `zone ${zone} probed ${at.length} times in 10 s`);
+    }
+    const retry = new Set([z.keys[0]!]);
+    for (let i = 0; i < 500; i++) {
+      const h = z.b.pick(z.clock.now(), z.random, retry)!;
+      assert.ok(!h.explanation.reason.includes('zone probe'), 'a retry is never a zone probe');
+      h.release({ kind: 'cancelled' }, z.clock.now());
+    }
+    const off = threeZones({ zoneProbeIntervalMs: Infinity });
+    for (let i = 0; i < 1_000; i++) {
+      const h = off.b.pick(off.clock.now(), off.random)!;
+      assert.equal(off.zoneOfKey.get(h.key), 'a', 'zoneProbeIntervalMs: Infinity sends no probe');
+      h.release({ kind: 'cancelled' }, off.clock.now());
+      off.clock.advance(10);
+    }
+  });
+
+  test('a local zone 5x slower than a remote zone with its cross-zone delay spills to it, and comes back after the hold', () => {
+    const changes: string[] = [];
+    const z = threeZones({ onZoneModeChange: (from, to, why) => changes.push(`${from}->${to}: ${why}`) });
+    // Healthy: 2 ms in zone, 3 ms across (1 ms of cross-zone delay). Stays local (probes aside).
+    const healthy = drive(z, 5_000, (zone) => (zone === 'a' ? 2 : 3));
+    assert.ok(healthy >= 0.98, `in-zone while healthy: ${healthy}`);
+    assert.equal(z.b.zoneModeChanges, 0);
+    // Zone a 5x slower (10 ms), not overloaded (nothing is held in flight): remote + delay is cheaper.
+    drive(z, 3_000, (zone) => (zone === 'a' ? 10 : 3));
+    assert.equal(z.b.zoneMode(z.clock.now()), 'spill');
+    assert.match(changes[0]!, /local->spill: local zone latency 10\.00 ms > 1\.5 x /);
+    const spilled = drive(z, 10_000, (zone) => (zone === 'a' ? 10 : 3));
+    assert.ok(spilled <= 0.4, `in-zone share while zone a is slow: ${spilled}`);
+    // Zone a is fast again: it stays spilled until 30 s after opening, then closes.
+    drive(z, 5_000, (zone) => (zone === 'a' ? 2 : 3));
+    assert.equal(z.b.zoneMode(z.clock.now()), 'spill', 'the hold has not passed yet');
+    drive(z, 14_000, (zone) => (zone === 'a' ? 2 : 3));
+    assert.equal(z.b.zoneMode(z.clock.now()), 'local', changes.join('\n'));
+    assert.match(changes[changes.length - 1]!, /spill->local: closed .*local latency 2\.\d+ ms <= its 3\.\d+ ms/);
+  });
+
+  test('no flapping under a steady demand: a local zone fast only while relieved makes fewer and fewer trial closes', () => {
+    const z = threeZones({});
+    // Steady demand; zone a answers in 10 ms when it takes every call (local mode), 2 ms when relieved.
+    const changeTimes: number[] = [];
+    let last = z.b.zoneModeChanges;
+    for (let s = 0; s < 400; s++) {
+      drive(z, 1_000, (zone, mode) => (zone === 'a' ? (mode === 'local' ? 10 : 2) : 3), 10);
+      if (z.b.zoneModeChanges !== last) ((last = z.b.zoneModeChanges), changeTimes.push(s));
+    }
+    // open, trial close after 30 s, reopen (hold 60 s), close, reopen (120 s), close, reopen (240 s).
+    assert.ok(changeTimes.length <= 7, `mode changes at ${changeTimes.join(', ')} s`);
+    const gaps = changeTimes.slice(1).map((t, i) => t - changeTimes[i]!);
+    for (let i = 3; i < gaps.length; i += 2) assert.ok(gaps[i]! >= 2 * gaps[i - 2]! - 2, `trial closes at growing intervals: ${changeTimes.join(', ')}`);
+    assert.equal(z.b.zoneMode(z.clock.now()), 'spill', 'ends relieved, in spill');
+  });
+
+  test('back from "all" with a demand inside the band: local again at the first evaluation (the LOW rule kept it spilled)', () => {
+    const z = threeZones({});
+    const local = z.keys.filter((k) => z.zoneOfKey.get(k) === 'a');
+    z.b.zoneMode(0);
+    for (const k of local) z.b.setReady(k, false, 0);
+    assert.equal(z.b.zoneMode(0), 'all');
+    z.clock.advance(5_000);
+    for (const k of local) z.b.setReady(k, true, z.clock.now());
+    assert.equal(z.b.zoneMode(z.clock.now()), 'spill', 'every zone open for one interval');
+    // A steady 2 in flight: 1.0 per local endpoint once alone, inside the band (0.8 .. 2.0). Before, zones opened
+    // for the return closed only below LOW (0.8), so this demand kept them open for good.
+    let held = z.hold(2);
+    for (let s = 0; s < 3; s++) {
+      z.clock.advance(1_000);
+      z.b.zoneMode(z.clock.now());
+      z.releaseAll(held);
+      held = z.hold(2);
+    }
+    assert.equal(z.b.zoneMode(z.clock.now()), 'local', 'zones opened for the return close once the local zone can carry the demand');
+    assert.ok(held.every((h) => z.zoneOfKey.get(h.key) === 'a'));
+    assert.equal(z.b.zoneModeChanges, 3, 'local -> all -> spill -> local');
+    z.releaseAll(held);
+  });
+
+  test('an endpoint back after a connection loss that ended in failures is valued as a newcomer, not by its penalty', () => {
+    const clock = createFakeClock();
+    const b = createBalancer();
+    const keys = b.update([{ address: '10.0.0.1:1' }, { address: '10.0.0.2:1' }], 0).added;
+    for (const k of keys) b.setReady(k, true, 0);
+    const random = createSeededRandom(3);
+    for (let i = 0; i < 20; i++) b.pick(clock.now(), random)!.release({ kind: 'success', latencyMs: 5 }, clock.now());
+    // keys[0]'s process is killed: its calls fail, it goes not READY, and comes back 2 s later.
+    for (let i = 0; i < 2; i++) b.pick(clock.now(), random, new Set([keys[1]!]))!.release({ kind: 'failure' }, clock.now());
+    b.setReady(keys[0]!, false, clock.now());
+    clock.advance(2_000);
+    b.setReady(keys[0]!, true, clock.now());
+    const row = b.snapshot(clock.now()).find((r) => r.key === keys[0])!;
+    assert.equal(row.answered, false);
+    assert.ok(row.cost < 10, `valued at the set's median, not at its 5 s penalty: cost ${row.cost}`);
+  });
+
+  test('zoneLatencyRatio must be > 1; zoneProbeIntervalMs and zoneLatencyHoldMs positive', () => {
+    assert.throws(() => createBalancer({ zoneLatencyRatio: 1 }), /zoneLatencyRatio must be a finite number > 1, got 1/);
+    assert.throws(() => createBalancer({ zoneProbeIntervalMs: 0 }), /zoneProbeIntervalMs/);
+    assert.throws(() => createBalancer({ zoneLatencyHoldMs: -1 }), /zoneLatencyHoldMs/);
   });
 });

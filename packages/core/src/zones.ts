@@ -1,5 +1,6 @@
 /**
- * Zone selection with live load and hysteresis: which zones' READY endpoints the picker may use.
+ * Zone selection with live load, measured latency and hysteresis: which zones' READY endpoints the picker may
+ * use.
  *
  * Origin: Buoyant HAZL (docs): a load band LOW 0.8 .. HIGH 2.0; above HIGH add endpoints from other zones,
  * below LOW remove them; each client decides alone. Contrast Envoy zone-aware routing and Kubernetes
@@ -13,12 +14,32 @@
  *   (`readyEndpoints x max(0, HIGH - load)`), one after another until the projected load
  *   (`in-flight / READY endpoints of the pool`) is <= HIGH. Within the pool the p2c picker sends each call
  *   to the cheaper of two endpoints, so the opened zones take traffic in proportion to their spare capacity.
- * - `spill`: local plus opened zones. The last opened zone closes only when the projected load without it
+ * - `spill`: local plus opened zones. A zone opened for load closes only when the projected load without it
  *   is < LOW. Opening needs > HIGH and closing needs the load *after* closing to be < LOW, so a steady
  *   demand can never open and close the same zone: no flapping.
  * - `all`: the caller has no zone, or the local zone has no READY endpoint (switched at once, in the pick,
- *   so no call fails). When the local zone is READY again the selector returns through `spill` with every
- *   zone open, then closes zones as the band allows, so the local zone is not flooded.
+ *   so no call fails). See "Return" below for the way back.
+ *
+ * Latency (issue 13: the band measures load, not latency, so a local zone 5x slower but not overloaded kept
+ * every call). Each zone's latency is the mean latency of this client's answered calls to it over an
+ * evaluation interval, smoothed across intervals by `1 - 0.8^samples` (one sample moves it 20 %, a busy
+ * interval replaces it). Zones outside the pool get a **zone probe** now and then (one pick, at most one per
+ * `probeIntervalMs` per zone and one in {@link ZONE_PROBE_MIN_PICKS} picks), so their latency, cross-zone
+ * delay included (the client measures it), stays known. At an evaluation:
+ * - local latency > `latencyRatio x` a remote zone's (both measured within {@link ZONE_LATENCY_FRESH_MS}):
+ *   that zone opens (`spill`) and the picker's cost comparison moves calls to it;
+ * - a zone opened for latency closes when the local zone is no slower than it again, but not before
+ *   `latencyHoldMs` after it opened. A zone that must reopen for latency within the hold after such a close
+ *   (the local zone is only fast while relieved: its latency comes from load) doubles its hold, up to 8x: a
+ *   steady demand makes one trial close per hold, then fewer and fewer.
+ * Why open at a ratio and close at 1: a gap, like the load band's, so noise cannot toggle a zone.
+ *
+ * Return. When the local zone is READY again after `all`, every zone stays open for one evaluation interval
+ * (the local endpoints get their first calls, and their latency is measured); then the zones opened for the
+ * return close unless the load without them would pass HIGH or the local zone is slower than `latencyRatio x`
+ * theirs. The LOW rule is for zones opened by load: a zone opened because the local zone was gone is closed as
+ * soon as the local zone could carry the demand, or a steady demand inside the band would keep it open forever
+ * (measured in B3: 35 % in-zone to the end of the run).
  *
  * Endpoints without a zone form one more group (named `''`), treated as a remote zone.
  *
@@ -29,11 +50,38 @@ import { accrue, type EndpointState, type ZoneGroup } from './endpoint-state.js'
 
 export interface ZoneSelectorOptions {
   readonly clientZone: string | undefined;
+  /** The caller's region: its zones open before other regions', and hold the calls when the local zone is gone. */
+  readonly clientRegion: string | undefined;
   readonly low: number;
   readonly high: number;
   readonly minEvaluationIntervalMs: number;
   readonly zoneOrder: readonly string[] | undefined;
   readonly onModeChange: ((from: ZoneMode, to: ZoneMode, why: string) => void) | undefined;
+  /** Local latency above this multiple of a remote zone's opens that zone (> 1). */
+  readonly latencyRatio: number;
+  /** At most one zone probe per zone per this many ms; `Infinity` sends none. */
+  readonly probeIntervalMs: number;
+  /** A zone opened for latency stays open at least this long (ms), doubled after a failed close (up to 8x). */
+  readonly latencyHoldMs: number;
+}
+
+/** A zone probe is at most one pick in this many. */
+export const ZONE_PROBE_MIN_PICKS = 100;
+/** A zone's latency older than this (ms) is not used to open or close anything. */
+export const ZONE_LATENCY_FRESH_MS = 30_000;
+/** Weight of an interval's mean in a zone's smoothed latency is `1 - LATENCY_KEEP^samples`. */
+const LATENCY_KEEP = 0.8;
+
+type OpenReason = 'load' | 'latency' | 'return';
+
+interface OpenedInfo {
+  reason: OpenReason;
+  atMs: number;
+}
+
+interface LatencyTrial {
+  holdMs: number;
+  closedAtMs: number;
 }
 
 export class ZoneSelector {
@@ -45,7 +93,11 @@ export class ZoneSelector {
   why: string;
   /** Remote zones open in `spill` mode, in opening order. */
   private opened: ZoneGroup[] = [];
+  private readonly openedWhy = new Map<ZoneGroup, OpenedInfo>();
+  /** Per zone name: the hold of a zone opened for latency, and when it was last closed for latency. */
+  private readonly trials = new Map<string, LatencyTrial>();
   private lastEvalMs: number;
+  private picksSinceProbe = 0;
   /** Pool arrays for the picker; rebuilt only when the mode or opened set changes. */
   private poolCache: EndpointState[][] | undefined;
   private readonly allPool: EndpointState[][];
@@ -68,18 +120,22 @@ export class ZoneSelector {
     if (this.lastEvalMs !== this.lastEvalMs) this.lastEvalMs = nowMs;
     const local = this.groups.get(zone);
     if (local === undefined || local.ready.length === 0) {
-      if (this.mode !== 'all') {
-        this.opened = [];
+      // The region tier: the other zones of the caller's region while one of them is READY, else every zone.
+      const region = this.regionPool(zone);
+      const scope = region === undefined ? 'all zones' : `the other zones of region ${this.o.clientRegion}`;
+      if (this.mode !== 'all' || this.allScope !== scope) {
+        this.setOpened([]);
+        this.allScope = scope;
         const zoneless = this.groups.size === 1 && this.groups.has('');
-        this.set('all', zoneless ? 'endpoints carry no zone: zone-blind' : `no READY endpoint in local zone ${zone}: using all zones`);
+        this.set('all', zoneless ? 'endpoints carry no zone: zone-blind' : `no READY endpoint in local zone ${zone}: using ${scope}`);
       }
       this.started = true;
-      return this.allPool;
+      return region ?? this.allPool;
     }
     this.started = true;
     if (this.mode === 'all') {
-      // Local is back: keep every zone open and let evaluations close them as the band allows.
-      this.opened = this.remoteByPreference(nowMs);
+      // Local is back: every zone stays open for one interval while the local endpoints get their first calls.
+      this.setOpened(this.remoteByPreference(nowMs), 'return', nowMs);
       this.restartAverages(nowMs);
       this.set(this.opened.length > 0 ? 'spill' : 'local', `local zone ${zone} READY again`);
     } else if (nowMs - this.lastEvalMs >= this.o.minEvaluationIntervalMs) {
@@ -91,6 +147,26 @@ export class ZoneSelector {
       this.poolCache = arrays;
     }
     return this.poolCache;
+  }
+
+  /**
+   * Called once per pick (after {@link pool}) that may be a zone probe: returns a remote zone outside the pool
+   * that is owed one, or undefined. Amortized O(1): zones are scanned once per {@link ZONE_PROBE_MIN_PICKS}
+   * picks at most.
+   */
+  probe(nowMs: number): ZoneGroup | undefined {
+    if (this.o.clientZone === undefined || this.mode === 'all' || this.o.probeIntervalMs === Number.POSITIVE_INFINITY) return undefined;
+    if (++this.picksSinceProbe < ZONE_PROBE_MIN_PICKS) return undefined;
+    this.picksSinceProbe = 0;
+    let best: ZoneGroup | undefined;
+    let bestAt = Number.POSITIVE_INFINITY;
+    for (const g of this.groups.values()) {
+      if (g.name === this.o.clientZone || g.ready.length === 0 || this.openedWhy.has(g)) continue;
+      const at = Math.max(g.latencySampleAtMs, g.probeAtMs);
+      if (nowMs - at >= this.o.probeIntervalMs && at < bestAt) ((best = g), (bestAt = at));
+    }
+    if (best !== undefined) best.probeAtMs = nowMs;
+    return best;
   }
 
   /** Starts a new averaging interval at `nowMs`. */
@@ -107,6 +183,7 @@ export class ZoneSelector {
   dropGroup(g: ZoneGroup): void {
     const i = this.opened.indexOf(g);
     if (i >= 0) this.opened.splice(i, 1);
+    this.openedWhy.delete(g);
     // Always: the cached pool holds the local group's `ready` array too, and a local group that is dropped
     // and re-created (every local endpoint replaced, as in a rolling update) must not leave a stale, empty
     // array behind.
@@ -116,6 +193,40 @@ export class ZoneSelector {
   /** Names of the opened remote zones (for snapshots and tests). */
   openedZones(): string[] {
     return this.opened.map((g) => g.name);
+  }
+
+  /** Each zone's smoothed latency (ms; NaN before any sample), for snapshots and tests. */
+  zoneLatencies(): Record<string, number> {
+    const out: Record<string, number> = {};
+    for (const g of this.groups.values()) out[g.name] = g.latencyMs;
+    return out;
+  }
+
+  private setOpened(groups: ZoneGroup[], reason?: OpenReason, nowMs = 0): void {
+    this.opened = groups;
+    this.openedWhy.clear();
+    if (reason !== undefined) for (const g of groups) this.openedWhy.set(g, { reason, atMs: nowMs });
+    this.poolCache = undefined;
+  }
+
+  private open(g: ZoneGroup, reason: OpenReason, nowMs: number): void {
+    this.opened.push(g);
+    this.openedWhy.set(g, { reason, atMs: nowMs });
+    if (reason === 'latency') this.startLatencyHold(g, nowMs);
+  }
+
+  /** A zone (re)opens for latency: a reopen within the hold after a close for latency doubles the hold. */
+  private startLatencyHold(g: ZoneGroup, nowMs: number): void {
+    const base = this.o.latencyHoldMs;
+    const t = this.trials.get(g.name);
+    if (t === undefined) this.trials.set(g.name, { holdMs: base, closedAtMs: Number.NEGATIVE_INFINITY });
+    else if (nowMs - t.closedAtMs < t.holdMs) t.holdMs = Math.min(2 * t.holdMs, 8 * base);
+    else t.holdMs = base;
+  }
+
+  /** The zone's smoothed latency if sampled within {@link ZONE_LATENCY_FRESH_MS}, else NaN. */
+  private freshLatency(g: ZoneGroup, nowMs: number): number {
+    return nowMs - g.latencySampleAtMs <= ZONE_LATENCY_FRESH_MS ? g.latencyMs : Number.NaN;
   }
 
   private evaluate(local: ZoneGroup, nowMs: number): void {
@@ -128,43 +239,109 @@ export class ZoneSelector {
       const avgInFlight = elapsed > 0 ? g.inFlightArea / elapsed : g.inFlightReady;
       const avgReady = elapsed > 0 ? g.readyArea / elapsed : g.ready.length;
       loads.set(g, avgReady > 0 ? avgInFlight / avgReady : 0);
-      if (g === local || this.opened.includes(g)) poolInFlight += avgInFlight;
+      if (g === local || this.openedWhy.has(g)) poolInFlight += avgInFlight;
       g.inFlightArea = 0;
       g.readyArea = 0;
+      settleLatency(g);
     }
     let poolReady = local.ready.length;
     for (const g of this.opened) poolReady += g.ready.length;
-    const { low, high } = this.o;
-    const before = this.opened.length;
+    const { low, high, latencyRatio } = this.o;
+    const before = this.openedZones().join(',');
     if (poolInFlight / poolReady > high) {
       const loadBefore = poolInFlight / poolReady;
       for (const g of this.remoteByPreference(nowMs, loads)) {
         if (poolInFlight / poolReady <= high) break;
-        if (this.opened.includes(g)) continue;
-        this.opened.push(g);
+        if (this.openedWhy.has(g)) continue;
+        this.open(g, 'load', nowMs);
         poolReady += g.ready.length;
       }
-      if (this.opened.length !== before) {
+      if (this.openedZones().join(',') !== before) {
         this.poolCache = undefined;
         this.set('spill', `load ${fmt(loadBefore)} > high ${high}: opened ${this.openedZones().join(',')}`);
       }
       return;
     }
-    while (this.opened.length > 0) {
-      const last = this.opened[this.opened.length - 1]!;
-      const rest = poolReady - last.ready.length;
-      if (rest <= 0 || poolInFlight / rest >= low) break;
-      this.opened.pop();
-      poolReady = rest;
+    const localLatency = this.freshLatency(local, nowMs);
+    const cheaper: Array<[ZoneGroup, number]> = [];
+    for (const g of this.groups.values()) {
+      if (g === local || g.ready.length === 0 || this.openedWhy.has(g)) continue;
+      const latency = this.freshLatency(g, nowMs);
+      if (localLatency > latencyRatio * latency) cheaper.push([g, latency]);
     }
-    if (this.opened.length !== before) {
+    if (cheaper.length > 0) {
+      cheaper.sort((a, b) => a[1] - b[1]);
+      for (const [g] of cheaper) this.open(g, 'latency', nowMs);
+      this.poolCache = undefined;
+      const what = cheaper.map(([g, l]) => `${g.name} ${fmt(l)} ms`).join(', ');
+      this.set('spill', `local zone latency ${fmt(localLatency)} ms > ${latencyRatio} x ${what}: opened ${cheaper.map(([g]) => g.name).join(',')}`);
+      return;
+    }
+    const closedWhy: string[] = [];
+    for (let i = this.opened.length - 1; i >= 0; i--) {
+      const g = this.opened[i]!;
+      const info = this.openedWhy.get(g)!;
+      const rest = poolReady - g.ready.length;
+      const projected = rest > 0 ? poolInFlight / rest : Number.POSITIVE_INFINITY;
+      const latency = this.freshLatency(g, nowMs);
+      const slowerLocal = localLatency > latencyRatio * latency;
+      let close = false;
+      if (info.reason === 'load') {
+        if (slowerLocal) ((info.reason = 'latency'), (info.atMs = nowMs), this.startLatencyHold(g, nowMs));
+        else close = projected < low;
+      } else if (info.reason === 'return') {
+        if (slowerLocal) ((info.reason = 'latency'), (info.atMs = nowMs), this.startLatencyHold(g, nowMs));
+        else close = projected <= high;
+      } else {
+        const hold = this.trials.get(g.name)?.holdMs ?? this.o.latencyHoldMs;
+        // NaN (a latency not measured lately) compares false: nothing says the local zone is still slower.
+        close = nowMs - info.atMs >= hold && !(localLatency > latency) && projected <= high;
+        if (close) {
+          const t = this.trials.get(g.name);
+          if (t !== undefined) t.closedAtMs = nowMs;
+        }
+      }
+      if (!close) continue;
+      this.opened.splice(i, 1);
+      this.openedWhy.delete(g);
+      poolReady = rest;
+      closedWhy.push(
+        info.reason === 'load'
+          ? `${g.name} (projected load ${fmt(projected)} < low ${low})`
+          : info.reason === 'return'
+            ? `${g.name} (opened while the local zone was back; projected load ${fmt(projected)} <= high ${high})`
+            : `${g.name} (local latency ${fmt(localLatency)} ms <= its ${fmt(latency)} ms)`,
+      );
+    }
+    if (closedWhy.length > 0) {
       this.poolCache = undefined;
       const to: ZoneMode = this.opened.length > 0 ? 'spill' : 'local';
-      this.set(to, `projected load ${fmt(poolInFlight / poolReady)} < low ${low}: closed zones down to [${this.openedZones().join(',')}]`);
+      this.set(to, `closed ${closedWhy.join(', ')}; open: [${this.openedZones().join(',')}]`);
     }
   }
 
-  /** Remote zones with READY endpoints: `zoneOrder` first (nearest-first), the rest by spare capacity. */
+  /** What the `all` mode uses now ('all zones' or the caller's region), so a change of scope is reported. */
+  private allScope = '';
+
+  /**
+   * The READY arrays of the caller's region's other zones, or undefined when none of them has a READY endpoint
+   * (or the caller's region is unknown). O(zones).
+   */
+  private regionPool(localZone: string): EndpointState[][] | undefined {
+    const region = this.o.clientRegion;
+    if (region === undefined) return undefined;
+    let arrays: EndpointState[][] | undefined;
+    for (const g of this.groups.values()) {
+      if (g.name === localZone || g.region !== region || g.ready.length === 0) continue;
+      (arrays ??= []).push(g.ready);
+    }
+    return arrays;
+  }
+
+  /**
+   * Remote zones with READY endpoints: the caller's region first (the region tier), then `zoneOrder`
+   * (nearest-first), the rest by spare capacity.
+   */
   private remoteByPreference(nowMs: number, loads?: Map<ZoneGroup, number>): ZoneGroup[] {
     const order = this.o.zoneOrder ?? [];
     const rank = (g: ZoneGroup): number => {
@@ -177,7 +354,9 @@ export class ZoneSelector {
       return g.ready.length * Math.max(0, this.o.high - load);
     };
     const remote = [...this.groups.values()].filter((g) => g.name !== this.o.clientZone && g.ready.length > 0);
-    return remote.sort((a, b) => rank(a) - rank(b) || spare(b) - spare(a) || (a.name < b.name ? -1 : 1));
+    const region = this.o.clientRegion;
+    const away = (g: ZoneGroup): number => (region === undefined || g.region === region ? 0 : 1);
+    return remote.sort((a, b) => away(a) - away(b) || rank(a) - rank(b) || spare(b) - spare(a) || (a.name < b.name ? -1 : 1));
   }
 
   private set(to: ZoneMode, why: string): void {
@@ -194,6 +373,23 @@ export class ZoneSelector {
       // An observer must never break picking.
     }
   }
+}
+
+/** Records a latency sample (ms) of an answered call to zone `g` at `nowMs`. */
+export function recordZoneLatency(g: ZoneGroup, latencyMs: number, nowMs: number): void {
+  g.latencySumMs += latencyMs;
+  g.latencyCount++;
+  g.latencySampleAtMs = nowMs;
+}
+
+/** Folds the interval's samples into the zone's smoothed latency: weight `1 - 0.8^samples`. */
+function settleLatency(g: ZoneGroup): void {
+  const n = g.latencyCount;
+  if (n === 0) return;
+  const mean = g.latencySumMs / n;
+  g.latencyMs = g.latencyMs !== g.latencyMs ? mean : g.latencyMs + (1 - LATENCY_KEEP ** n) * (mean - g.latencyMs);
+  g.latencySumMs = 0;
+  g.latencyCount = 0;
 }
 
 function fmt(n: number): string {

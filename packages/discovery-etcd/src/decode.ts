@@ -14,6 +14,8 @@ import type { EndpointInfo } from '@fairway/core';
 /** Fairway's metadata inside the Go `Metadata` field. Every field is optional. */
 export interface EtcdEndpointMetadata {
   readonly zone?: string;
+  /** The region (tier above zones); absent: derived from the zone's name by the balancer. */
+  readonly region?: string;
   readonly instance?: string;
   readonly incarnation?: string;
   readonly weight?: number;
@@ -95,7 +97,7 @@ export function decodeEtcdValue(key: string, value: Uint8Array | string, service
   // A plain Go registration: Metadata null/absent, or any non-object value (Go allows interface{}).
   if (typeof md !== 'object' || md === null || Array.isArray(md)) return { address: addr, instance: keyId };
   const m = md as Record<string, unknown>;
-  const out: { address: string; zone?: string; instance: string; incarnation?: string; weight?: number } = {
+  const out: { address: string; zone?: string; region?: string; instance: string; incarnation?: string; weight?: number } = {
     address: addr,
     instance: keyId,
   };
@@ -103,6 +105,11 @@ export function decodeEtcdValue(key: string, value: Uint8Array | string, service
   if (zone !== undefined && zone !== null) {
     if (typeof zone !== 'string') return fail('"Metadata.zone" is not a string');
     if (zone !== '') out.zone = zone;
+  }
+  const region = m['region'];
+  if (region !== undefined && region !== null) {
+    if (typeof region !== 'string') return fail('"Metadata.region" is not a string');
+    if (region !== '') out.region = region;
   }
   const instance = m['instance'];
   if (instance !== undefined && instance !== null) {

@@ -20,6 +20,8 @@ export interface RegisterOptions extends EtcdClientOptions {
   readonly address: string;
   /** The zone this process runs in, e.g. `eu-west-1a`. Default: none (clients see the zone as unknown). */
   readonly zone?: string;
+  /** The region, the tier above zones (e.g. `eu-west-1`). Default: none (clients derive it from the zone's name). */
+  readonly region?: string;
   /** Stable name of this process or pod; the last part of the key. Default: the host name. */
   readonly instance?: string;
   /** Relative capacity. Default 1. */
@@ -69,6 +71,7 @@ function checkRegisterOptions(o: RegisterOptions): string {
   const problem = hostPortProblem(o.address);
   if (problem) throw new EtcdOptionsError(`${w}: address ${JSON.stringify(o.address)}: ${problem}`);
   if (o.zone !== undefined && (typeof o.zone !== 'string' || o.zone === '')) throw new EtcdOptionsError(`${w}: zone must be a non-empty string`);
+  if (o.region !== undefined && (typeof o.region !== 'string' || o.region === '')) throw new EtcdOptionsError(`${w}: region must be a non-empty string`);
   if (o.instance !== undefined && (typeof o.instance !== 'string' || o.instance === '' || /[\s/]/.test(o.instance))) {
     throw new EtcdOptionsError(`${w}: instance must be a non-empty name without "/" or spaces, got ${JSON.stringify(o.instance)}`);
   }
@@ -131,6 +134,7 @@ class EtcdRegistration implements Registration {
     this.incarnation = o.incarnation ?? newIncarnation(Date.now(), Math.random);
     const md: EtcdEndpointMetadata = {
       ...(o.zone !== undefined ? { zone: o.zone } : {}),
+      ...(o.region !== undefined ? { region: o.region } : {}),
       instance,
       incarnation: this.incarnation,
       weight: o.weight ?? 1,

@@ -3,7 +3,7 @@
 // and registrar).
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startEtcdForSuite, freePort } from '@fairway/testing';
+import { startEtcdForSuite, startRefusingEndpoint } from '@fairway/testing';
 import { parseTarget } from '@fairway/core';
 import { createEtcdSource } from './source.js';
 import { register } from './registrar.js';
@@ -153,7 +153,8 @@ describe('etcd source (single member)', { timeout: 90_000 }, () => {
   });
 
   test('unreachable etcd at start: a fatal error naming the endpoints after the connect timeout', { timeout: 20_000 }, async () => {
-    const port = await freePort();
+    const dead = await startRefusingEndpoint();
+    const port = dead.port;
     const src = createEtcdSource(parseTarget(`etcd://127.0.0.1:${port}/nobody`), { dialTimeoutMs: 800, logger: memoryLogger() });
     const rec = recorder();
     const t0 = Date.now();
@@ -167,6 +168,7 @@ describe('etcd source (single member)', { timeout: 90_000 }, () => {
       assert.equal(rec.snapshots.length, 0);
     } finally {
       await src.close();
+      await dead.close();
     }
   });
 

@@ -13,7 +13,9 @@
  *    wins (by incarnation start time, else by the key's etcd modification revision).
  */
 import type { Etcd3, IKeyValue, Watcher } from 'etcd3';
+import { hostname } from 'node:os';
 import { compareIncarnations } from '@fairway/core';
+import { withPeerRegistry } from './peer-registry.js';
 import type { DiscoveryListener, DiscoverySource, EndpointInfo, EndpointSnapshot, ParsedTarget } from '@fairway/core';
 import { decodeEtcdValue, isDecodeError, servicePrefix } from './decode.js';
 import { defaultEtcdLogger, describeError, EtcdOptionsError, prepareConnection, type EtcdClientOptions, type EtcdConnection, type EtcdLogger } from './connection.js';
@@ -23,6 +25,12 @@ import { createRateLimitedLog } from './rate-limited-log.js';
 export interface EtcdDiscoveryOptions extends EtcdClientOptions {
   /** The same warning (per key or per condition) is logged at most once per this many ms. Default 30000. */
   readonly logIntervalMs?: number;
+  /**
+   * Keep a registry of this service's clients in etcd (`<prefix>_fairway_clients/<service>/<id>`, leased) and
+   * attach this client's place (`peers: { index, count }`) to every snapshot, for deterministic subsetting
+   * (the factory's `subset` option). `true` uses a fresh id per process; `{ id }` sets it. Default off.
+   */
+  readonly peerRegistry?: boolean | { readonly id?: string };
 }
 
 /** What the source is doing now: readable by telemetry and the CLI. */
@@ -73,6 +81,10 @@ function parseOptions(options: unknown, what: string): EtcdDiscoveryOptions {
   if (o.logIntervalMs !== undefined && !(typeof o.logIntervalMs === 'number' && o.logIntervalMs >= 0)) {
     throw new EtcdOptionsError(`${what}: logIntervalMs must be a number of milliseconds >= 0`);
   }
+  const pr = o.peerRegistry;
+  if (pr !== undefined && typeof pr !== 'boolean' && !(typeof pr === 'object' && pr !== null && (pr.id === undefined || (typeof pr.id === 'string' && /^[^\s/]+$/.test(pr.id))))) {
+    throw new EtcdOptionsError(`${what}: peerRegistry must be true, false or { id: "<name without / or spaces>" }, got ${JSON.stringify(pr)}`);
+  }
   return o;
 }
 
@@ -85,7 +97,17 @@ export function createEtcdSource(target: ParsedTarget, options?: unknown): EtcdD
   if (target.scheme !== 'etcd') throw new EtcdOptionsError(`${what}: scheme is "${target.scheme}", not "etcd"`);
   if (target.path === '' || /\s/.test(target.path)) throw new EtcdOptionsError(`${what}: no service name: write "etcd:///<service>"`);
   const o = parseOptions(options, what);
-  return new EtcdSource(target, o, prepareConnection(target.authority, o, what));
+  const connection = prepareConnection(target.authority, o, what);
+  const source = new EtcdSource(target, o, connection);
+  if (!o.peerRegistry) return source;
+  const clientId = (typeof o.peerRegistry === 'object' ? o.peerRegistry.id : undefined) ?? `${hostname()}-${process.pid}-${Math.floor(Math.random() * 0x100000000).toString(16).padStart(8, '0')}`;
+  return withPeerRegistry(source, {
+    target,
+    options: o,
+    etcdEndpoints: connection.endpoints,
+    clientId,
+    watchClients: (peerOptions) => new EtcdSource(target, peerOptions, prepareConnection(target.authority, peerOptions, what)),
+  });
 }
 
 class EtcdSource implements EtcdDiscoverySource {

@@ -14,7 +14,7 @@
  * the API server, and the RBAC that is missing; the token never appears anywhere.
  */
 import type { DiscoveryListener, DiscoverySource, EndpointInfo, EndpointSnapshot, ParsedTarget } from '@fairway/core';
-import { parseKubernetesPath } from '@fairway/core';
+import { parseKubernetesPath, parseTarget, withPeerPlace } from '@fairway/core';
 import type { KubeConfig } from '@kubernetes/client-node';
 import type { IncomingMessage } from 'node:http';
 import { apiGet, ApiError, loadApiConfig, readBody, readPodNamespace, SERVICE_ACCOUNT_DIR, type LoadedConfig } from './api-connection.js';
@@ -29,6 +29,13 @@ export interface KubernetesLogger {
 
 /** Options of the `k8s:` discovery source (`createClient(..., { discovery: { kubernetes: {...} } })`). */
 export interface KubernetesDiscoveryOptions {
+  /**
+   * This client's place among the clients of the service, for deterministic subsetting (the factory's `subset`
+   * option): the clients are the Pods behind `target` (their own Service, e.g. `k8s:///trader.trading:grpc`), and
+   * this one is the Pod named `podName` (default: the `HOSTNAME` environment variable, which Kubernetes sets to
+   * the Pod name). Default none.
+   */
+  readonly peers?: { readonly target: string; readonly podName?: string };
   /** A loaded `KubeConfig` (from `@kubernetes/client-node`) to use as is. Default: see `kubeconfigPath`. */
   readonly kubeConfig?: KubeConfig;
   /**
@@ -110,7 +117,18 @@ function isObject(x: unknown): x is Record<string, unknown> {
 export function createKubernetesSource(target: ParsedTarget, options?: unknown): DiscoverySource {
   const k = parseKubernetesPath(target);
   const opts = (isObject(options) ? options : {}) as KubernetesDiscoveryOptions;
-  return new KubernetesSource(target, k.service, k.namespace, k.port, opts);
+  const source = new KubernetesSource(target, k.service, k.namespace, k.port, opts);
+  if (opts.peers === undefined) return source;
+  const what = `k8s target ${JSON.stringify(target.raw)}: discovery.kubernetes.peers`;
+  if (!isObject(opts.peers) || typeof opts.peers.target !== 'string') throw new TypeError(`${what} must be { target: "k8s:///<clients' service>.<namespace>:<port>", podName? }`);
+  const podName = opts.peers.podName ?? process.env['HOSTNAME'];
+  if (typeof podName !== 'string' || podName === '') throw new TypeError(`${what}: no podName given and HOSTNAME is not set, so this client cannot find itself among its peers`);
+  const peersTarget = parseTarget(opts.peers.target);
+  const pk = parseKubernetesPath(peersTarget);
+  const { peers: _peers, ...peerOptions } = opts;
+  return withPeerPlace(source, new KubernetesSource(peersTarget, pk.service, pk.namespace, pk.port, peerOptions), podName, {
+    onPeersError: (m) => (opts.logger ?? console).warn(`${what}: ${m}; keeping the last known place`),
+  });
 }
 
 class KubernetesSource implements DiscoverySource {

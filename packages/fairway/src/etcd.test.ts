@@ -4,7 +4,7 @@
 import { test, describe, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { Server, credentials, status, type Client, type ServerUnaryCall, type sendUnaryData } from '@grpc/grpc-js';
-import { startEtcdForSuite, startEchoBackend, loadEcho, freePort, type EchoBackend, type EchoReply, type EchoRequest } from '@fairway/testing';
+import { startEtcdForSuite, startEchoBackend, loadEcho, startRefusingEndpoint, type EchoBackend, type EchoReply, type EchoRequest } from '@fairway/testing';
 import { createClient, registerInEtcd, serveAndRegisterInEtcd } from './index.js';
 
 type EchoClient = Client & {
@@ -163,8 +163,10 @@ describe('etcd: targets through createClient from fairway', { timeout: 150_000 }
     }
   });
 
-  test('unreachable etcd at start: the first call fails after the connect timeout with UNAVAILABLE naming the endpoints', { timeout: 30_000 }, async () => {
-    const port = await freePort();
+  test('unreachable etcd at start: the first call fails after the connect timeout with UNAVAILABLE naming the endpoints', { timeout: 30_000 }, async (t) => {
+    const dead = await startRefusingEndpoint();
+    t.after(() => dead.close());
+    const port = dead.port;
     const { EchoClient } = loadEcho();
     const c = createClient(EchoClient, `etcd://127.0.0.1:${port}/echo4`, credentials.createInsecure(), {
       zone: 'zone-a',

@@ -8,9 +8,18 @@ import { NO_SUBCHANNEL_PREFIX } from './grpc-internals.js';
 
 /** Resolution attribute: the snapshot's valid `EndpointInfo[]` (zone, instance, incarnation, weight). */
 export const ENDPOINT_INFO_ATTRIBUTE = `${NO_SUBCHANNEL_PREFIX}fairway.endpoints`;
+/** Resolution attribute: this client's `{ index, count }` among the service's clients (see `EndpointSnapshot.peers`). */
+export const PEERS_ATTRIBUTE = `${NO_SUBCHANNEL_PREFIX}fairway.peers`;
 /** Channel option: the factory's `discovery` option (per-scheme source options). */
 export const DISCOVERY_OPTIONS_KEY = `${NO_SUBCHANNEL_PREFIX}fairway.discovery`;
 /** Channel option: the factory's `logger`. */
 export const LOGGER_KEY = `${NO_SUBCHANNEL_PREFIX}fairway.logger`;
+/** Channel option: the resolved keepalive settings (`KeepaliveSettings`) for Fairway's pinger. */
+export const KEEPALIVE_KEY = `${NO_SUBCHANNEL_PREFIX}fairway.keepalive`;
+/**
+ * Subchannel option (deliberately NOT prefixed): the keepalive settings as text, so connections pinged with
+ * different settings, or not by Fairway at all, are never shared.
+ */
+export const KEEPALIVE_SUBCHANNEL_KEY = 'fairway.keepalive';
 /** Subchannel option (deliberately NOT prefixed): the endpoint's incarnation. */
 export const INCARNATION_SUBCHANNEL_KEY = 'fairway.incarnation';

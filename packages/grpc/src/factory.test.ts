@@ -16,6 +16,7 @@ import {
   parseFairwayPolicyConfig,
   POLICY_NAME,
   RetryOptionsError,
+  serviceConfigFor,
 } from './index.js';
 import { FairwayPolicyConfig } from './policy/config.js';
 import { setDefaultLogger, consoleLogger } from './logger.js';
@@ -62,6 +63,18 @@ describe('loud misconfiguration', () => {
     );
   });
 
+  test("keepalive: Fairway's pinger gets the settings, grpc-js's fixed-interval keepalive stays off", () => {
+    const o = clientOptions({ keepalive: { timeMs: 20_000 } }) as Record<string, unknown>;
+    assert.equal(o['grpc.keepalive_time_ms'], undefined);
+    assert.equal(o['grpc.keepalive_permit_without_calls'], 0);
+    assert.deepEqual(o['grpc.internal.no_subchannel.fairway.keepalive'], { timeMs: 20_000, timeoutMs: 5_000, serverMinIntervalMs: 310_000 });
+    // Connections pinged with other settings are never shared.
+    assert.equal(o['fairway.keepalive'], '20000/5000/310000');
+    const off = clientOptions({ keepalive: false }) as Record<string, unknown>;
+    assert.equal(off['grpc.internal.no_subchannel.fairway.keepalive'], undefined);
+    assert.equal(off['fairway.keepalive'], undefined);
+  });
+
   test('bad option values name the option', () => {
     assert.throws(() => clientOptions({ decayMs: -1 }), (e: unknown) => e instanceof FairwayOptionsError && e.option === 'decayMs');
     assert.throws(() => clientOptions({ zone: '' }), (e: unknown) => e instanceof FairwayOptionsError && e.option === 'zone');
@@ -70,6 +83,10 @@ describe('loud misconfiguration', () => {
       (e: unknown) => e instanceof FairwayOptionsError && e.option === 'zoneBandLow',
     );
     assert.throws(() => clientOptions({ keepalive: { timeMs: 5 } }), (e: unknown) => e instanceof FairwayOptionsError && e.option === 'keepalive.timeMs');
+    assert.throws(
+      () => clientOptions({ keepalive: { serverMinIntervalMs: 0 } }),
+      (e: unknown) => e instanceof FairwayOptionsError && e.option === 'keepalive.serverMinIntervalMs',
+    );
     assert.throws(() => clientOptions({ observers: [{}] as never }), (e: unknown) => e instanceof FairwayOptionsError && e.option === 'observers[0]');
     assert.throws(() => clientOptions({ retry: { attemptTimeoutMs: -5 } }), RetryOptionsError);
     assert.throws(
@@ -90,6 +107,20 @@ describe('loud misconfiguration', () => {
     const sc = JSON.parse(String(opts['grpc.service_config']));
     assert.deepEqual(sc.methodConfig, [{ name: [{ service: 'x.Y' }], timeout: '1s' }]);
     assert.equal(sc.loadBalancingConfig[0][POLICY_NAME].zone, 'z1');
+  });
+
+  test('serviceConfigFor is what the factory puts on the channel, user method configs merged in', () => {
+    const user = JSON.stringify({ methodConfig: [{ name: [{ service: 'x.Y' }], timeout: '2s' }] });
+    const opts = clientOptions({ zone: 'z2', decayMs: 5000, channelOptions: { 'grpc.service_config': user } });
+    const settings = { zone: 'z2', decayMs: 5000, zoneBandLow: 0.8, zoneBandHigh: 2 };
+    assert.equal(opts['grpc.service_config'], serviceConfigFor(settings, user));
+    assert.deepEqual(JSON.parse(serviceConfigFor(settings, user)).methodConfig, [{ name: [{ service: 'x.Y' }], timeout: '2s' }]);
+    assert.throws(() => serviceConfigFor(settings, '{not json'), (e: unknown) => e instanceof FairwayOptionsError && /not valid JSON/.test(e.message));
+  });
+
+  test("grpc-js's transparent retries stay on: no grpc.enable_retries option is set", () => {
+    assert.equal(clientOptions({ zone: 'z' })['grpc.enable_retries'], undefined);
+    assert.equal(clientOptions({ zone: 'z', retry: { attemptTimeoutMs: 100 } })['grpc.enable_retries'], undefined);
   });
 
   test('a bad policy config names the field, and is logged loudly when grpc-js parses it', () => {

@@ -7,11 +7,11 @@
 export { createClient, createChannel, clientOptions, checkTarget } from './factory.js';
 export type { ClientConstructor } from './factory.js';
 export { register, DuplicateGrpcError } from './register.js';
-export { FairwayOptionsError, KEEPALIVE_DEFAULTS } from './options.js';
+export { FairwayOptionsError, KEEPALIVE_DEFAULTS, serviceConfigFor } from './options.js';
 export type { FairwayOptions, FairwayDiscoveryOptions, FairwayKeepaliveOptions } from './options.js';
 export { registerDiscoveryScheme, isDiscoverySchemeRegistered, registeredDiscoverySchemes, REFRESH_MIN_INTERVAL_MS } from './resolver/bridge.js';
 export { createStaticSource } from './resolver/static-source.js';
-export { POLICY_NAME, POLICY_DEFAULTS, PolicyConfigError, parseFairwayPolicyConfig, serviceConfigFor } from './policy/config.js';
+export { POLICY_NAME, POLICY_DEFAULTS, PolicyConfigError, parseFairwayPolicyConfig } from './policy/config.js';
 export type { FairwayPolicySettings } from './policy/config.js';
 export { setDefaultLogger, consoleLogger } from './logger.js';
 export type { Logger } from './logger.js';

@@ -1,6 +1,8 @@
-// Fairway's keepalive defaults (10 s ping, 5 s timeout, only with calls outstanding) detect a frozen peer
-// (SIGSTOP: its sockets stay open, nothing answers) in seconds: the outstanding call ends UNAVAILABLE long
-// before its deadline instead of hanging on a half-open connection.
+// Fairway's keepalive defaults (a ping after 10 s with nothing received while a call waits, 5 s to answer)
+// detect a frozen peer (SIGSTOP: its sockets stay open, nothing answers) in seconds: the outstanding call ends
+// UNAVAILABLE long before its deadline instead of hanging on a half-open connection. That the same defaults
+// never provoke GOAWAY too_many_pings from default-configured grpc-go, C-core and grpc-java servers is checked
+// in test/interop/keepalive-default-servers.test.ts.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { credentials, status } from '@grpc/grpc-js';
@@ -18,7 +20,7 @@ after(async () => {
 });
 
 test('a frozen server is detected by keepalive while a call waits on it', { timeout: 90_000 }, async () => {
-  assert.deepEqual({ ...KEEPALIVE_DEFAULTS }, { timeMs: 10_000, timeoutMs: 5_000 });
+  assert.deepEqual({ ...KEEPALIVE_DEFAULTS }, { timeMs: 10_000, timeoutMs: 5_000, serverMinIntervalMs: 310_000 });
   proc = await startBackendProcess({ id: 'frozen' });
   client = createClient(EchoClient, `static:///${proc.address}`, credentials.createInsecure());
   assert.ok((await echoUnary(client)).ok);

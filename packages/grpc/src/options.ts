@@ -4,7 +4,7 @@
  */
 import type { ChannelOptions } from '@grpc/grpc-js';
 import type { CallObserverFactory, RetryOptions } from '@fairway/core';
-import { DISCOVERY_OPTIONS_KEY, LOGGER_KEY } from './channel-keys.js';
+import { DISCOVERY_OPTIONS_KEY, KEEPALIVE_KEY, KEEPALIVE_SUBCHANNEL_KEY, LOGGER_KEY } from './channel-keys.js';
 import { POLICY_NAME, PolicyConfigError, parseFairwayPolicyConfig } from './policy/config.js';
 import type { FairwayPolicySettings } from './policy/config.js';
 import type { Logger } from './logger.js';
@@ -19,11 +19,30 @@ export interface FairwayDiscoveryOptions {
   readonly [scheme: string]: unknown;
 }
 
-/** HTTP/2 keepalive pings, sent only while calls are outstanding. */
+/**
+ * HTTP/2 keepalive pings, sent by Fairway (not grpc-js's fixed-interval keepalive) only while calls are
+ * outstanding, within what servers with default settings accept: grpc-go, C-core and grpc-java allow one ping
+ * per 5 minutes while they send nothing and close the connection with GOAWAY `too_many_pings` at the third
+ * early one; any data they send clears that count. So a connection is pinged after `timeMs` with nothing
+ * received, at most twice per stretch in which the server sends nothing, and otherwise no more often than
+ * `serverMinIntervalMs`.
+ */
 export interface FairwayKeepaliveOptions {
-  /** Ping after this long without activity, ms. Default 10000 (gRFC A8's floor for clients). `grpc.keepalive_time_ms`. */
+  /**
+   * Ping a connection once nothing has been received on it for this long while calls are outstanding, ms.
+   * Default 10000 (gRFC A8's floor for clients). Together with `timeoutMs` it bounds how long a call waits on a
+   * frozen or partitioned server that went quiet when the call started.
+   */
   readonly timeMs?: number;
-  /** Close the connection if the ping is not acknowledged within this, ms. Default 5000. `grpc.keepalive_timeout_ms`. */
+  /**
+   * The servers' minimum ping interval while they send nothing, plus slack, ms: after two early pings in
+   * one silent stretch, pings are this far apart. Default 310000 (the 5-minute default of grpc-go, C-core and
+   * grpc-java, plus 10 s). Set it to `timeMs` for servers that accept frequent pings (grpc-go
+   * `EnforcementPolicy.MinTime`, C-core `grpc.http2.min_ping_interval_without_data_ms`, grpc-java
+   * `permitKeepAliveTime`).
+   */
+  readonly serverMinIntervalMs?: number;
+  /** Drop the connection (its calls end UNAVAILABLE) if a ping is not answered within this, ms. Default 5000. */
   readonly timeoutMs?: number;
 }
 
@@ -34,12 +53,36 @@ export interface FairwayOptions {
    * `FAIRWAY_ZONE` environment variable; if that is unset too, balancing is zone-blind (logged once).
    */
   readonly zone?: string;
+  /**
+   * The caller's region, the tier above zones: other zones of the region open before other regions', and with
+   * the local zone gone calls stay in the region while it can serve them. Default: `FAIRWAY_REGION`, else derived
+   * from the zone's name (`eu-west-1a` -> `eu-west-1`; a name that follows no cloud's pattern is its own region).
+   */
+  readonly region?: string;
   /** Peak-EWMA decay time constant: how fast an old latency estimate fades, ms. Default 10000. */
   readonly decayMs?: number;
   /** Local zone load (ratio to capacity) below which other zones close again. Default 0.8 (unitless). */
   readonly zoneBandLow?: number;
   /** Local zone load (ratio to capacity) above which other zones open. Default 2.0 (unitless). */
   readonly zoneBandHigh?: number;
+  /**
+   * Affinity by key with bounded load (consistent hashing with bounded loads): a call that carries the
+   * metadata header `header` goes to the endpoint owning that key on a consistent-hash ring (placed by
+   * instance, so a restarted instance gets its keys back), or the next one clockwise while the owner has more
+   * than `(1 + epsilon) x` the mean calls in flight. Calls without the header are balanced as usual, so
+   * affinity is opt-in per call (set the header on the methods that want it). Default: none. `epsilon` default
+   * 0.25 (unitless).
+   */
+  readonly affinity?: { readonly header: string; readonly epsilon?: number };
+  /**
+   * Deterministic subsetting for large services (after Finagle's deterministic aperture): this client connects
+   * to a window of `size` endpoints (default 24) placed so that every endpoint gets an equal share of clients;
+   * the window grows by `size / 2` while its load is above 2 calls in flight per member and shrinks back below
+   * 0.8. The client's place comes from `clientIndex` / `clientCount` (e.g. a StatefulSet ordinal and its
+   * replicas) or, when they are absent, from the discovery source's peer registry (etcd targets:
+   * `discovery.etcd.peerRegistry`). Default: none (every endpoint).
+   */
+  readonly subset?: { readonly size?: number; readonly clientIndex?: number; readonly clientCount?: number };
   /**
    * Retry settings (timeout-only retries), passed to the call layer's `parseRetryOptions`. Default: no
    * attempt timeout, so no retries. grpc-js makes only its transparent retries (requests that never left the
@@ -51,7 +94,7 @@ export interface FairwayOptions {
   readonly observers?: readonly CallObserverFactory[];
   /** Per-scheme discovery settings. Default none. */
   readonly discovery?: FairwayDiscoveryOptions;
-  /** Keepalive pings while calls are outstanding; `false` turns them off. Default `{timeMs: 10000, timeoutMs: 5000}`. */
+  /** Keepalive pings while calls are outstanding; `false` turns them off. Default `{timeMs: 10000, timeoutMs: 5000, serverMinIntervalMs: 310000}`. */
   readonly keepalive?: FairwayKeepaliveOptions | false;
   /** Extra grpc-js channel options, passed through (Fairway's own keys win; a conflicting policy is an error). Default none. */
   readonly channelOptions?: ChannelOptions;
@@ -71,9 +114,12 @@ export class FairwayOptionsError extends Error {
 
 const KNOWN_OPTIONS = new Set([
   'zone',
+  'region',
   'decayMs',
   'zoneBandLow',
   'zoneBandHigh',
+  'affinity',
+  'subset',
   'retry',
   'observers',
   'discovery',
@@ -81,9 +127,13 @@ const KNOWN_OPTIONS = new Set([
   'channelOptions',
   'logger',
 ]);
-const KNOWN_KEEPALIVE = new Set(['timeMs', 'timeoutMs']);
+const KNOWN_KEEPALIVE = new Set(['timeMs', 'timeoutMs', 'serverMinIntervalMs']);
 
-export const KEEPALIVE_DEFAULTS = { timeMs: 10_000, timeoutMs: 5_000 } as const;
+/**
+ * Fairway's keepalive defaults, ms. `serverMinIntervalMs` is the 5-minute minimum ping interval that grpc-go,
+ * C-core and grpc-java servers enforce by default, plus 10 s of slack (test/interop/keepalive-default-servers.test.ts).
+ */
+export const KEEPALIVE_DEFAULTS = { timeMs: 10_000, timeoutMs: 5_000, serverMinIntervalMs: 310_000 } as const;
 
 function isPlainObject(v: unknown): v is Record<string, unknown> {
   return v !== null && typeof v === 'object' && !Array.isArray(v);
@@ -113,9 +163,40 @@ export interface ResolvedOptions {
   readonly retry: unknown;
   readonly observers: readonly CallObserverFactory[];
   readonly discovery: FairwayDiscoveryOptions | undefined;
-  readonly keepalive: { timeMs: number; timeoutMs: number } | false;
+  readonly keepalive: { timeMs: number; timeoutMs: number; serverMinIntervalMs: number } | false;
   readonly channelOptions: ChannelOptions;
   readonly logger: Logger | undefined;
+}
+
+/** Policy config fields that come from a differently named option. */
+const OPTION_OF_FIELD: Record<string, string> = {
+  affinityHeader: 'affinity.header',
+  affinityEpsilon: 'affinity.epsilon',
+  subsetSize: 'subset.size',
+  subsetClientIndex: 'subset.clientIndex',
+  subsetClientCount: 'subset.clientCount',
+};
+
+/** Default window of `subset` (endpoints per client). */
+export const DEFAULT_SUBSET_SIZE = 24;
+
+function subsetSettings(a: unknown): Record<string, unknown> {
+  if (a === undefined) return {};
+  if (!isPlainObject(a)) throw new FairwayOptionsError('subset', `must be an object like { size: 24 }, got ${JSON.stringify(a)}`);
+  checkKeys(a, new Set(['size', 'clientIndex', 'clientCount']), 'subset.');
+  return {
+    subsetSize: a['size'] ?? DEFAULT_SUBSET_SIZE,
+    ...(a['clientIndex'] !== undefined ? { subsetClientIndex: a['clientIndex'] } : {}),
+    ...(a['clientCount'] !== undefined ? { subsetClientCount: a['clientCount'] } : {}),
+  };
+}
+
+function affinitySettings(a: unknown): { affinityHeader?: unknown; affinityEpsilon?: unknown } {
+  if (a === undefined) return {};
+  if (!isPlainObject(a)) throw new FairwayOptionsError('affinity', `must be an object like { header: 'x-user-id' }, got ${JSON.stringify(a)}`);
+  checkKeys(a, new Set(['header', 'epsilon']), 'affinity.');
+  if (a['header'] === undefined) throw new FairwayOptionsError('affinity.header', 'is required: the metadata key that carries the affinity key');
+  return { affinityHeader: a['header'], ...(a['epsilon'] !== undefined ? { affinityEpsilon: a['epsilon'] } : {}) };
 }
 
 /** Validates `options` (throws `FairwayOptionsError` naming the option) and fills in defaults. */
@@ -140,12 +221,15 @@ export function resolveOptions(options: FairwayOptions | undefined, env: Record<
   try {
     settings = parseFairwayPolicyConfig({
       ...(zone !== undefined ? { zone } : {}),
+      ...(options.region !== undefined ? { region: options.region } : env['FAIRWAY_REGION']?.trim() ? { region: env['FAIRWAY_REGION'].trim() } : {}),
       ...(options.decayMs !== undefined ? { decayMs: options.decayMs } : {}),
       ...(options.zoneBandLow !== undefined ? { zoneBandLow: options.zoneBandLow } : {}),
       ...(options.zoneBandHigh !== undefined ? { zoneBandHigh: options.zoneBandHigh } : {}),
+      ...affinitySettings(options.affinity),
+      ...subsetSettings(options.subset),
     });
   } catch (e) {
-    if (e instanceof PolicyConfigError) throw new FairwayOptionsError(e.field, e.message.replace(/^.*? config: \S+ /, ''));
+    if (e instanceof PolicyConfigError) throw new FairwayOptionsError(OPTION_OF_FIELD[e.field] ?? e.field, e.message.replace(/^.*? config: \S+ /, ''));
     throw e;
   }
 
@@ -167,12 +251,16 @@ export function resolveOptions(options: FairwayOptions | undefined, env: Record<
   let keepalive: ResolvedOptions['keepalive'] = { ...KEEPALIVE_DEFAULTS };
   if (options.keepalive === false) keepalive = false;
   else if (options.keepalive !== undefined) {
-    if (!isPlainObject(options.keepalive)) throw new FairwayOptionsError('keepalive', 'must be an object { timeMs, timeoutMs } or false');
+    if (!isPlainObject(options.keepalive)) throw new FairwayOptionsError('keepalive', 'must be an object { timeMs, timeoutMs, serverMinIntervalMs } or false');
     checkKeys(options.keepalive, KNOWN_KEEPALIVE, 'keepalive.');
     keepalive = {
       timeMs: options.keepalive.timeMs === undefined ? KEEPALIVE_DEFAULTS.timeMs : msOption(options.keepalive.timeMs, 'keepalive.timeMs', 1_000, 86_400_000),
       timeoutMs:
         options.keepalive.timeoutMs === undefined ? KEEPALIVE_DEFAULTS.timeoutMs : msOption(options.keepalive.timeoutMs, 'keepalive.timeoutMs', 100, 600_000),
+      serverMinIntervalMs:
+        options.keepalive.serverMinIntervalMs === undefined
+          ? KEEPALIVE_DEFAULTS.serverMinIntervalMs
+          : msOption(options.keepalive.serverMinIntervalMs, 'keepalive.serverMinIntervalMs', 1_000, 86_400_000),
     };
   }
 
@@ -197,10 +285,12 @@ export function resolveOptions(options: FairwayOptions | undefined, env: Record<
 }
 
 /**
- * The `grpc.service_config` to use: ours, merged into one the user passed in `channelOptions` (their method
- * configs are kept). A user config naming another policy is an error (it would silently win or lose).
+ * The `grpc.service_config` JSON a Fairway channel gets: the policy with `settings`, merged into the service
+ * config the user passed in `channelOptions['grpc.service_config']` (a JSON string or object; its method configs
+ * are kept). A user config naming another policy is an error (it would silently win or lose): throws
+ * `FairwayOptionsError`. `createClient`, `createChannel` and `clientOptions` all use this.
  */
-function mergedServiceConfig(user: unknown, settings: FairwayPolicySettings): string {
+export function serviceConfigFor(settings: FairwayPolicySettings, user?: unknown): string {
   const ours = { [POLICY_NAME]: { ...settings } };
   if (user === undefined) return JSON.stringify({ loadBalancingConfig: [ours] });
   let parsed: unknown;
@@ -226,17 +316,23 @@ function mergedServiceConfig(user: unknown, settings: FairwayPolicySettings): st
   return JSON.stringify({ ...parsed, loadBalancingConfig: [ours] });
 }
 
-/** The grpc-js channel options for resolved Fairway options. */
-export function toChannelOptions(resolved: ResolvedOptions, retriesOff: boolean): ChannelOptions {
+/**
+ * The grpc-js channel options for resolved Fairway options. grpc-js's own retries stay on (no
+ * `grpc.enable_retries: 0`): with no retryPolicy in the service config it makes only transparent retries
+ * (re-picks of requests that never reached a server), which the call layer relies on.
+ */
+export function toChannelOptions(resolved: ResolvedOptions): ChannelOptions {
   const user = resolved.channelOptions;
   const out: ChannelOptions = { ...user };
-  out['grpc.service_config'] = mergedServiceConfig(user['grpc.service_config'], resolved.settings);
+  out['grpc.service_config'] = serviceConfigFor(resolved.settings, user['grpc.service_config']);
   if (resolved.keepalive) {
-    out['grpc.keepalive_time_ms'] = resolved.keepalive.timeMs;
-    out['grpc.keepalive_timeout_ms'] = resolved.keepalive.timeoutMs;
+    // Fairway pings itself (keepalive-pinger.ts): grpc-js's own keepalive stays off (no grpc.keepalive_time_ms),
+    // because it pings at a fixed interval whether or not the server writes.
+    const { timeMs, timeoutMs, serverMinIntervalMs } = resolved.keepalive;
+    out[KEEPALIVE_KEY] = { timeMs, timeoutMs, serverMinIntervalMs };
+    out[KEEPALIVE_SUBCHANNEL_KEY] = `${timeMs}/${timeoutMs}/${serverMinIntervalMs}`;
     out['grpc.keepalive_permit_without_calls'] = 0;
   }
-  if (retriesOff) out['grpc.enable_retries'] = 0;
   if (resolved.discovery !== undefined) out[DISCOVERY_OPTIONS_KEY] = resolved.discovery;
   if (resolved.logger !== undefined) out[LOGGER_KEY] = resolved.logger;
   return out;

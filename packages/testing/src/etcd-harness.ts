@@ -30,6 +30,12 @@ export interface EtcdHarnessOptions {
   readonly etcdBin?: string;
   /** Path of etcdctl. Default `/usr/bin/etcdctl`, or `ETCDCTL_BIN`. */
   readonly etcdctlBin?: string;
+  /**
+   * Where the members' ports come from: `count` distinct ports per call (client and peer port of each member).
+   * Called again, for a fresh set, when etcd finds one taken. Default: random ports below the kernel's ephemeral
+   * range (etcd cannot listen on port 0 and report it). For tests of this harness.
+   */
+  readonly portPicker?: (count: number) => number[];
 }
 
 /** TLS material of a harness started with `tls: true` (PEM contents and file paths). */
@@ -117,7 +123,13 @@ function installExitHook(): void {
   });
 }
 
-/** A free TCP port on 127.0.0.1 (bind to port 0, read, close). */
+/**
+ * A free TCP port on 127.0.0.1 (bind to port 0, read, close).
+ *
+ * @deprecated Racy: between the close and the caller's bind, another process (an outgoing connection, say) can
+ * take the port. Bind port 0 yourself and read the port you got; for an address nothing answers on, use
+ * `startRefusingEndpoint()`. Kept only for code outside packages/ and test/ that has not moved yet.
+ */
 export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const srv = createServer();
@@ -129,6 +141,29 @@ export async function freePort(): Promise<number> {
       srv.close(() => resolve(port));
     });
   });
+}
+
+/**
+ * Ports for etcd, which cannot listen on port 0 and tell us (its cluster configuration names every peer URL up
+ * front). They are drawn at random below the kernel's ephemeral range, so an outgoing connection of another
+ * process can never hold one; a listener that does is met by starting again on other ports (see `startEtcd`).
+ */
+function candidateEtcdPorts(count: number): number[] {
+  let ephemeralLow = 32768;
+  try {
+    ephemeralLow = Number(readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0]) || ephemeralLow;
+  } catch {
+    /* not Linux: the common default */
+  }
+  const low = Math.max(10_000, ephemeralLow - 12_000);
+  const ports = new Set<number>();
+  while (ports.size < count) ports.add(low + Math.floor(Math.random() * (ephemeralLow - low)));
+  return [...ports];
+}
+
+/** Whether an etcd log says it could not listen because the address was taken. */
+function bindConflict(log: readonly string[]): boolean {
+  return /address already in use/i.test(log.join(''));
 }
 
 function sleep(ms: number): Promise<void> {
@@ -170,18 +205,19 @@ export async function startEtcd(options: EtcdHarnessOptions = {}): Promise<EtcdH
   const election = options.electionTimeoutMs ?? 500;
   const members: MemberState[] = [];
   for (let i = 0; i < count; i++) {
-    members.push({
-      name: `m${i}`,
-      clientPort: await freePort(),
-      peerPort: await freePort(),
-      dataDir: join(root, `m${i}.etcd`),
-      proc: undefined,
-      exited: undefined,
-      log: [],
-    });
+    members.push({ name: `m${i}`, clientPort: 0, peerPort: 0, dataDir: join(root, `m${i}.etcd`), proc: undefined, exited: undefined, log: [] });
   }
-  const initialCluster = members.map((m) => `${m.name}=http://127.0.0.1:${m.peerPort}`).join(',');
-  const clusterToken = `fairway-${process.pid}-${Date.now()}`;
+  let initialCluster = '';
+  const assignPorts = () => {
+    const ports = (options.portPicker ?? candidateEtcdPorts)(2 * count);
+    members.forEach((m, i) => {
+      m.clientPort = ports[2 * i]!;
+      m.peerPort = ports[2 * i + 1]!;
+    });
+    initialCluster = members.map((m) => `${m.name}=http://127.0.0.1:${m.peerPort}`).join(',');
+  };
+  assignPorts();
+  let clusterToken = `fairway-${process.pid}-${Date.now()}`;
   let closed = false;
 
   const spawnMember = (m: MemberState) => {
@@ -273,6 +309,20 @@ export async function startEtcd(options: EtcdHarnessOptions = {}): Promise<EtcdH
     }
   };
 
+  /** Waits until every member is healthy; a member that exits meanwhile is an error carrying its log. */
+  const waitStarted = async () => {
+    const deadline = Date.now() + (options.startTimeoutMs ?? 20000);
+    for (;;) {
+      const exited = members.find((m) => !m.proc);
+      if (exited) throw new Error(`etcd member ${exited.name} exited during start: ${exited.log.join('').slice(-2000)}`);
+      if ((await Promise.all(members.map(memberHealthy))).every(Boolean)) return;
+      if (Date.now() > deadline) {
+        throw new Error(`etcd did not become healthy within ${options.startTimeoutMs ?? 20000}ms: ${members.map((m) => m.log.join('').slice(-800)).join('\n')}`);
+      }
+      await sleep(100);
+    }
+  };
+
   const stopMember = async (m: MemberState, signal: NodeJS.Signals) => {
     const proc = m.proc;
     if (!proc) return;
@@ -290,8 +340,21 @@ export async function startEtcd(options: EtcdHarnessOptions = {}): Promise<EtcdH
   };
 
   try {
-    for (const m of members) spawnMember(m);
-    await waitHealthy();
+    // A member that finds its port taken exits at once ("address already in use"): start the whole cluster
+    // again on other ports (its configuration names every member's ports), a few times at most.
+    for (let attempt = 1; ; attempt++) {
+      for (const m of members) spawnMember(m);
+      try {
+        await waitStarted();
+        break;
+      } catch (err) {
+        if (attempt >= 5 || !members.some((m) => bindConflict(m.log))) throw err;
+        await Promise.all(members.map((m) => stopMember(m, 'SIGKILL')));
+        for (const m of members) rmSync(m.dataDir, { recursive: true, force: true });
+        assignPorts();
+        clusterToken = `fairway-${process.pid}-${Date.now()}-${attempt}`;
+      }
+    }
     if (options.auth) {
       const user = options.auth.username ?? 'root';
       await ctl(['user', 'add', `${user}:${options.auth.password}`]);

@@ -24,6 +24,8 @@ export interface ClosedLoopOptions {
   latencyMs(key: string, nowMs: number): number;
   /** Outcome of that call; default `success`. */
   outcome?(key: string, nowMs: number): 'success' | 'failure' | 'timeout';
+  /** How a caller picks; default `balancer.pick(nowMs, random)` (e.g. `pickByKey` for affinity runs). */
+  pick?(nowMs: number): PickHandle | undefined;
   /** Called after every pick. */
   onPick?(key: string, nowMs: number, handle: PickHandle): void;
   /** Called at every tick (every `tickMs`), e.g. to change the endpoint set. */
@@ -91,7 +93,7 @@ export function runClosedLoop(o: ClosedLoopOptions): ClosedLoopResult {
   };
   const topUp = (): void => {
     while (active < o.concurrency(now) && picked < o.picks) {
-      const h = o.balancer.pick(now, o.random);
+      const h = o.pick !== undefined ? o.pick(now) : o.balancer.pick(now, o.random);
       if (h === undefined) {
         failedPicks++;
         return;

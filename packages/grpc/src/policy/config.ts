@@ -22,6 +22,17 @@ export interface FairwayPolicySettings {
   readonly zoneBandLow: number;
   /** Local zone load above which other zones open. Default 2.0. */
   readonly zoneBandHigh: number;
+  /** The caller's region (tier above zones); absent: derived from `zone`. */
+  readonly region?: string;
+  /** Metadata header whose value is a call's affinity key; absent: no affinity. */
+  readonly affinityHeader?: string;
+  /** Affinity load bound: no endpoint above (1 + this) x the mean. Default 0.25. */
+  readonly affinityEpsilon?: number;
+  /** Deterministic subsetting: the smallest window (endpoints per client); absent: no subsetting. */
+  readonly subsetSize?: number;
+  /** This client's index among `subsetClientCount` clients (both or neither; neither: from the peer registry). */
+  readonly subsetClientIndex?: number;
+  readonly subsetClientCount?: number;
 }
 
 export const POLICY_DEFAULTS = { decayMs: 10_000, zoneBandLow: 0.8, zoneBandHigh: 2.0 } as const;
@@ -37,7 +48,7 @@ export class PolicyConfigError extends Error {
   }
 }
 
-const KNOWN = new Set(['zone', 'decayMs', 'zoneBandLow', 'zoneBandHigh']);
+const KNOWN = new Set(['zone', 'decayMs', 'zoneBandLow', 'zoneBandHigh', 'region', 'affinityHeader', 'affinityEpsilon', 'subsetSize', 'subsetClientIndex', 'subsetClientCount']);
 
 function positiveNumber(obj: Record<string, unknown>, field: string, min: number, max: number): number | undefined {
   const v = obj[field];
@@ -67,7 +78,47 @@ export function parseFairwayPolicyConfig(raw: unknown): FairwayPolicySettings {
   if (zoneBandLow >= zoneBandHigh) {
     throw new PolicyConfigError('zoneBandLow', `(${zoneBandLow}) must be below zoneBandHigh (${zoneBandHigh})`);
   }
-  return { ...(zone !== undefined ? { zone } : {}), decayMs, zoneBandLow, zoneBandHigh };
+  let region: string | undefined;
+  if (obj['region'] !== undefined) {
+    if (typeof obj['region'] !== 'string' || obj['region'].trim() === '') throw new PolicyConfigError('region', `must be a non-empty string, got ${JSON.stringify(obj['region'])}`);
+    region = obj['region'];
+  }
+  let affinityHeader: string | undefined;
+  if (obj['affinityHeader'] !== undefined) {
+    const h = obj['affinityHeader'];
+    // gRPC metadata keys: lower-case ASCII letters, digits, '-', '_', '.'; binary (-bin) values are not keys.
+    if (typeof h !== 'string' || !/^[0-9a-z_.-]+$/.test(h) || h.endsWith('-bin') || h.startsWith('grpc-')) {
+      throw new PolicyConfigError('affinityHeader', `must be a lower-case metadata key (not -bin, not grpc-), got ${JSON.stringify(h)}`);
+    }
+    affinityHeader = h;
+  }
+  const affinityEpsilon = positiveNumber(obj, 'affinityEpsilon', 0.01, 100);
+  const integer = (field: string, min: number, max: number): number | undefined => {
+    const v = positiveNumber(obj, field, min, max);
+    if (v !== undefined && !Number.isInteger(v)) throw new PolicyConfigError(field, `must be an integer, got ${v}`);
+    return v;
+  };
+  const subsetSize = integer('subsetSize', 1, 100_000);
+  const subsetClientIndex = integer('subsetClientIndex', 0, 1_000_000);
+  const subsetClientCount = integer('subsetClientCount', 1, 1_000_000);
+  if ((subsetClientIndex === undefined) !== (subsetClientCount === undefined)) {
+    throw new PolicyConfigError(subsetClientIndex === undefined ? 'subsetClientIndex' : 'subsetClientCount', 'must be given together with the other one');
+  }
+  if (subsetClientIndex !== undefined && subsetClientIndex >= subsetClientCount!) {
+    throw new PolicyConfigError('subsetClientIndex', `(${subsetClientIndex}) must be below subsetClientCount (${subsetClientCount})`);
+  }
+  if (subsetClientIndex !== undefined && subsetSize === undefined) throw new PolicyConfigError('subsetSize', 'is required when a client index is given');
+  return {
+    ...(zone !== undefined ? { zone } : {}),
+    decayMs,
+    zoneBandLow,
+    zoneBandHigh,
+    ...(region !== undefined ? { region } : {}),
+    ...(affinityHeader !== undefined ? { affinityHeader } : {}),
+    ...(affinityEpsilon !== undefined ? { affinityEpsilon } : {}),
+    ...(subsetSize !== undefined ? { subsetSize } : {}),
+    ...(subsetClientIndex !== undefined ? { subsetClientIndex, subsetClientCount: subsetClientCount! } : {}),
+  };
 }
 
 /** grpc-js `TypedLoadBalancingConfig` for the policy. */
@@ -91,9 +142,4 @@ export class FairwayPolicyConfig {
       throw e;
     }
   }
-}
-
-/** The `grpc.service_config` JSON that selects the policy with `settings`. */
-export function serviceConfigFor(settings: FairwayPolicySettings): string {
-  return JSON.stringify({ loadBalancingConfig: [{ [POLICY_NAME]: { ...settings } }] });
 }

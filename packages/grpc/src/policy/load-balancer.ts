@@ -28,8 +28,10 @@ import {
   subchannelAddressToString,
 } from '../grpc-internals.js';
 import type { ChannelControlHelper, Endpoint, LoadBalancer, Picker, StatusOr, TypedLoadBalancingConfig } from '../grpc-internals.js';
-import { ENDPOINT_INFO_ATTRIBUTE, INCARNATION_SUBCHANNEL_KEY, LOGGER_KEY } from '../channel-keys.js';
-import { nowMs, random, startTimer } from '../clock.js';
+import { ENDPOINT_INFO_ATTRIBUTE, INCARNATION_SUBCHANNEL_KEY, KEEPALIVE_KEY, LOGGER_KEY, PEERS_ATTRIBUTE } from '../channel-keys.js';
+import { watchConnection, type KeepaliveSettings } from '../keepalive-pinger.js';
+import { SubsetController } from './subset.js';
+import { later, nowMs, random, startTimer } from '../clock.js';
 import type { TimerHandle } from '../clock.js';
 import { getDefaultLogger, logOnce } from '../logger.js';
 import type { Logger } from '../logger.js';
@@ -62,6 +64,7 @@ export class FairwayLoadBalancer implements LoadBalancer {
   private lastError = '';
   private noEndpointsNote = '';
   private logger: Logger = getDefaultLogger();
+  private keepalive: KeepaliveSettings | undefined;
 
   constructor(private readonly helper: ChannelControlHelper) {}
 
@@ -73,6 +76,7 @@ export class FairwayLoadBalancer implements LoadBalancer {
   ): boolean {
     if (!(lbConfig instanceof FairwayPolicyConfig)) return false;
     this.logger = (options[LOGGER_KEY] as Logger | undefined) ?? getDefaultLogger();
+    this.keepalive = options[KEEPALIVE_KEY] as KeepaliveSettings | undefined;
     if (!endpointList.ok) {
       if (this.children.size === 0) {
         this.helper.updateState(
@@ -85,7 +89,12 @@ export class FairwayLoadBalancer implements LoadBalancer {
     }
     this.applySettings(lbConfig.settings);
     // From Fairway's bridge: every entry with its details. From grpc-js's own resolvers (dns:, ipv4:): addresses.
-    const infos = options[ENDPOINT_INFO_ATTRIBUTE] as readonly EndpointInfo[] | undefined;
+    let infos = options[ENDPOINT_INFO_ATTRIBUTE] as readonly EndpointInfo[] | undefined;
+    if (this.subset !== undefined && infos !== undefined) {
+      this.lastResolution = { endpointList, lbConfig, options, resolutionNote };
+      infos = this.subset.filter(infos, options[PEERS_ATTRIBUTE] as { index: number; count: number } | undefined);
+      if (this.subset.whyWhole !== '') logOnce(this.logger, 'subset-whole', 'warn', this.subset.whyWhole);
+    }
     const wanted = new Map<string, { info: EndpointInfo; endpoint: Endpoint }>();
     if (infos) {
       for (const info of infos) wanted.set(endpointKey(info), { info, endpoint: { addresses: [toSubchannelAddress(info.address)] } });
@@ -148,15 +157,43 @@ export class FairwayLoadBalancer implements LoadBalancer {
     };
   }
 
+  private subset: SubsetController | undefined;
+  private lastResolution: { endpointList: StatusOr<Endpoint[]>; lbConfig: TypedLoadBalancingConfig; options: ChannelOptions; resolutionNote: string } | undefined;
+  private resizeScheduled = false;
+
+  /** The picker's hook: feeds the subset's load and re-applies the last resolution when the window changed. */
+  private readonly onPick = (now: number): void => {
+    if (this.subset === undefined || this.balancer === undefined || !this.subset.onPick(now, this.balancer.inFlight)) return;
+    if (this.resizeScheduled) return;
+    this.resizeScheduled = true;
+    setImmediate(() => {
+      this.resizeScheduled = false;
+      const r = this.lastResolution;
+      if (r !== undefined && !this.destroyed) {
+        this.logger.info(`subset: window is now ${this.subset!.currentSize} endpoints (load per member outside 0.8..2 calls in flight)`);
+        this.updateAddressList(r.endpointList, r.lbConfig, r.options, r.resolutionNote);
+      }
+    });
+  };
+
   private applySettings(settings: FairwayPolicySettings): void {
     const same = this.settings && JSON.stringify(this.settings) === JSON.stringify(settings);
     if (same && this.balancer) return;
+    this.subset =
+      settings.subsetSize === undefined
+        ? undefined
+        : new SubsetController({
+            size: settings.subsetSize,
+            ...(settings.subsetClientIndex !== undefined ? { clientIndex: settings.subsetClientIndex, clientCount: settings.subsetClientCount! } : {}),
+          });
     const previous = this.balancer;
     this.settings = settings;
     this.balancer = new Balancer({
       ...(settings.zone !== undefined ? { clientZone: settings.zone } : {}),
+      ...(settings.region !== undefined ? { clientRegion: settings.region } : {}),
       decayMs: settings.decayMs,
       zoneBand: { low: settings.zoneBandLow, high: settings.zoneBandHigh },
+      ...(settings.affinityEpsilon !== undefined ? { affinity: { epsilon: settings.affinityEpsilon } } : {}),
     });
     if (settings.zone === undefined) {
       logOnce(this.logger, 'zone-blind', 'info', 'no zone given (option "zone" or FAIRWAY_ZONE): balancing zone-blind');
@@ -192,6 +229,26 @@ export class FairwayLoadBalancer implements LoadBalancer {
       requestReresolution: () => {
         if (record.destroyed) return;
         this.requestReresolution();
+      },
+      createSubchannel: (address, args) => {
+        const subchannel = this.helper.createSubchannel(address, args);
+        const keepalive = this.keepalive;
+        if (keepalive) {
+          // Fairway's keepalive pinger (keepalive-pinger.ts) takes each connection as it becomes READY.
+          // grpc-js announces READY just before it stores the connection: look on a later turn.
+          const watch = () =>
+            later(() => {
+              if (subchannel.getConnectivityState() !== ConnectivityState.READY) return;
+              if (!watchConnection(subchannel, keepalive, this.logger, info.address)) {
+                logOnce(this.logger, 'keepalive-internals', 'error', 'keepalive: this grpc-js version hides the connection Fairway pings; connections are not pinged');
+              }
+            });
+          subchannel.addConnectivityStateListener((_s, _previous, next) => {
+            if (next === ConnectivityState.READY) watch();
+          });
+          if (subchannel.getConnectivityState() === ConnectivityState.READY) watch();
+        }
+        return subchannel;
       },
     });
     (record as { leaf: InstanceType<typeof LeafLoadBalancer> }).leaf = new LeafLoadBalancer(endpoint, childHelper, childOptions, note);
@@ -254,7 +311,17 @@ export class FairwayLoadBalancer implements LoadBalancer {
       this.helper.updateState(ConnectivityState.CONNECTING, new QueuePicker(this), null);
     } else if (ready.size > 0) {
       this.everReady = true;
-      const picker = new FairwayPicker({ balancer: this.balancer!, tracker: this.tracker, now: nowMs, random }, ready);
+      const picker = new FairwayPicker(
+        {
+          balancer: this.balancer!,
+          tracker: this.tracker,
+          now: nowMs,
+          random,
+          ...(this.settings?.affinityHeader !== undefined ? { affinityHeader: this.settings.affinityHeader } : {}),
+          ...(this.subset !== undefined ? { onPick: this.onPick } : {}),
+        },
+        ready,
+      );
       this.helper.updateState(ConnectivityState.READY, picker, null);
     } else if (this.children.size === 0) {
       const details = `${POLICY_NAME}: ${this.noEndpointsNote || 'no endpoints'}`;

@@ -18,6 +18,11 @@ export interface PickSource {
     random: () => number,
     avoid?: ReadonlySet<string>,
   ): (Releasable & { readonly key: string; readonly explanation: PickExplanation }) | undefined;
+  pickByKey(
+    key: string,
+    nowMs: number,
+    avoid?: ReadonlySet<string>,
+  ): (Releasable & { readonly key: string; readonly explanation: PickExplanation }) | undefined;
 }
 
 export interface PickerDeps {
@@ -25,6 +30,10 @@ export interface PickerDeps {
   readonly tracker: PickTracker;
   readonly now: () => number;
   readonly random: () => number;
+  /** Metadata key carrying a call's affinity key (see the `affinity` option); absent: every call is p2c. */
+  readonly affinityHeader?: string;
+  /** Told of every pick (subsetting's load estimate); must be cheap. */
+  readonly onPick?: (nowMs: number) => void;
 }
 
 const QUEUE: PickResult = {
@@ -46,7 +55,12 @@ export class FairwayPicker implements Picker {
     const { balancer, tracker, now, random } = this.deps;
     const context = getAttemptPickContext(pickArgs.metadata);
     const pickedAtMs = now();
-    const handle = balancer.pick(pickedAtMs, random, context?.avoid);
+    this.deps.onPick?.(pickedAtMs);
+    const affinityKey = this.deps.affinityHeader === undefined ? undefined : pickArgs.metadata.get(this.deps.affinityHeader)[0];
+    const handle =
+      typeof affinityKey === 'string' && affinityKey !== ''
+        ? balancer.pickByKey(affinityKey, pickedAtMs, context?.avoid)
+        : balancer.pick(pickedAtMs, random, context?.avoid);
     if (!handle) return QUEUE;
     const child = this.children.get(handle.key);
     const result = child?.pick(pickArgs);

@@ -29,7 +29,7 @@ import {
 import type { Endpoint, GrpcUri, Resolver, ResolverListener } from '../grpc-internals.js';
 import type { ChannelOptions } from '@grpc/grpc-js';
 import { later, nowMs } from '../clock.js';
-import { DISCOVERY_OPTIONS_KEY, ENDPOINT_INFO_ATTRIBUTE, LOGGER_KEY } from '../channel-keys.js';
+import { DISCOVERY_OPTIONS_KEY, ENDPOINT_INFO_ATTRIBUTE, LOGGER_KEY, PEERS_ATTRIBUTE } from '../channel-keys.js';
 import { getDefaultLogger } from '../logger.js';
 import type { Logger } from '../logger.js';
 import { toSubchannelAddress } from './address.js';
@@ -63,6 +63,17 @@ export function registerDiscoveryScheme(scheme: string, factory: DiscoverySource
   if (first) registerResolver(scheme, createBridgeResolverClass(scheme));
 }
 
+/** The source factory registered for `scheme`, if any (the `multi` source finds its parts' sources here). */
+export function discoverySourceFactory(scheme: string): DiscoverySourceFactory | undefined {
+  return factories.get(scheme);
+}
+
+/** A scheme's entry of the factory's `discovery` option (by scheme, or by its alias, e.g. k8s -> kubernetes). */
+export function discoveryOptionsFor(all: unknown, scheme: string): unknown {
+  const byScheme = all as Record<string, unknown> | undefined;
+  return byScheme?.[scheme] ?? byScheme?.[SCHEME_OPTION_ALIASES[scheme] ?? scheme];
+}
+
 /** Whether a discovery source is registered for `scheme` through `registerDiscoveryScheme`. */
 export function isDiscoverySchemeRegistered(scheme: string): boolean {
   return factories.has(scheme);
@@ -85,14 +96,16 @@ function endpointProblem(info: EndpointInfo): string | undefined {
 }
 
 function snapshotSignature(endpoints: readonly EndpointInfo[]): string {
-  return JSON.stringify(endpoints.map((e) => [e.address, e.zone, e.instance, e.incarnation, e.weight]));
+  return JSON.stringify(endpoints.map((e) => [e.address, e.zone, e.region, e.instance, e.incarnation, e.weight]));
 }
 
 function createBridgeResolverClass(scheme: string) {
   return class FairwayBridgeResolver implements Resolver {
     static getDefaultAuthority(target: GrpcUri): string {
+      // multi:///etcd://h:p/pricer;...: the first part's path (`pricer`); a URI is no valid :authority header.
+      const path = scheme === 'multi' ? (/^[^;]*?\/([^/;]*)(?:;|$)/.exec(target.path)?.[1] ?? 'multi') : target.path;
       // The first entry of a list (`a:1@z,b:2`), without its zone; otherwise the path (e.g. `pricer`).
-      const first = target.path.split(',')[0] ?? target.path;
+      const first = path.split(',')[0] ?? path;
       const at = first.indexOf('@');
       const authority = at < 0 ? first : first.slice(0, at);
       // grpc-js builds a URL from the authority: a named port (`k8s:///pricer.trading:grpc`) is no URL port.
@@ -117,7 +130,8 @@ function createBridgeResolverClass(scheme: string) {
     ) {
       this.raw = uriToString(target);
       const all = channelOptions[DISCOVERY_OPTIONS_KEY] as Record<string, unknown> | undefined;
-      this.sourceOptions = all?.[scheme] ?? all?.[SCHEME_OPTION_ALIASES[scheme] ?? scheme];
+      // The multi source hands each of its parts that part's own options, so it gets them all.
+      this.sourceOptions = scheme === 'multi' ? all : discoveryOptionsFor(all, scheme);
       this.logger = (channelOptions[LOGGER_KEY] as Logger | undefined) ?? getDefaultLogger();
     }
 
@@ -209,8 +223,8 @@ function createBridgeResolverClass(scheme: string) {
         );
         return;
       }
-      const { endpoints, note } = item.snapshot;
-      const signature = snapshotSignature(endpoints);
+      const { endpoints, note, peers } = item.snapshot;
+      const signature = snapshotSignature(endpoints) + (peers ? `|${peers.index}/${peers.count}` : '');
       if (signature === this.lastSignature) return; // report once per change
       this.lastSignature = signature;
       this.lastLoggedError = undefined;
@@ -235,7 +249,7 @@ function createBridgeResolverClass(scheme: string) {
       bump(bridgeStats.listenerCalls, scheme);
       let accepted: boolean;
       try {
-        accepted = this.listener(statusOrFromValue(list), { [ENDPOINT_INFO_ATTRIBUTE]: valid }, null, note ?? '');
+        accepted = this.listener(statusOrFromValue(list), { [ENDPOINT_INFO_ATTRIBUTE]: valid, ...(peers ? { [PEERS_ATTRIBUTE]: peers } : {}) }, null, note ?? '');
       } catch (e) {
         // Never let an update crash the host process (this runs on its own tick).
         this.logger.error(`${this.raw}: applying the endpoint update failed: ${(e as Error).message}`);

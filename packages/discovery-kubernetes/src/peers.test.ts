@@ -1,0 +1,47 @@
+// The k8s: source's peer place (for deterministic subsetting), against the Kubernetes API stand-in: the clients
+// are the Pods behind their own Service; each snapshot of the target carries this Pod's rank among them, and a
+// change in the clients' Service moves it.
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { parseTarget } from '@fairway/core';
+import { startKubeApiStandIn, makeEndpointSlice } from '@fairway/testing';
+import { createKubernetesSource } from './index.js';
+import { recorder, waitFor } from './test-helpers.js';
+
+test('a client learns its place among the Pods of its own Service, and a new peer moves it', { timeout: 60_000 }, async () => {
+  const api = await startKubeApiStandIn({ bookmarkIntervalMs: 200 });
+  const rec = recorder();
+  const pod = (name: string, i: number) => ({ ip: `10.2.0.${i}`, pod: name, zone: 'zone-a' });
+  api.applySlice(makeEndpointSlice({ name: 'pricer-1', namespace: 'game', service: 'pricer', ports: [{ name: 'grpc', port: 50051 }], endpoints: [pod('pricer-a', 1), pod('pricer-b', 2)] }));
+  api.applySlice(makeEndpointSlice({ name: 'trader-1', namespace: 'game', service: 'trader', ports: [{ name: 'grpc', port: 50051 }], endpoints: [pod('trader-b', 11), pod('trader-c', 12)] }));
+  const src = createKubernetesSource(parseTarget('k8s:///pricer.game:grpc'), {
+    apiServerUrl: api.url,
+    token: api.token,
+    caPem: api.caPem,
+    retryInitialMs: 20,
+    retryMaxMs: 200,
+    logger: rec.logger,
+    peers: { target: 'k8s:///trader.game:grpc', podName: 'trader-c' },
+  });
+  after(async () => {
+    await src.close();
+    await api.close();
+  });
+  src.start(rec);
+  await waitFor('a place of 2', () => rec.snapshots.at(-1)?.peers?.count === 2);
+  assert.deepEqual(rec.snapshots.at(-1)!.peers, { index: 1, count: 2 });
+  assert.equal(rec.snapshots.at(-1)!.endpoints.length, 2, 'the endpoints are the target\'s, not the peers\'');
+  api.applySlice(makeEndpointSlice({ name: 'trader-1', namespace: 'game', service: 'trader', ports: [{ name: 'grpc', port: 50051 }], endpoints: [pod('trader-a', 10), pod('trader-b', 11), pod('trader-c', 12)] }));
+  await waitFor('a place of 3', () => rec.snapshots.at(-1)?.peers?.count === 3);
+  assert.deepEqual(rec.snapshots.at(-1)!.peers, { index: 2, count: 3 });
+});
+
+test('peers without a Pod name (no podName, no HOSTNAME) is an error naming the option', () => {
+  const saved = process.env['HOSTNAME'];
+  delete process.env['HOSTNAME'];
+  try {
+    assert.throws(() => createKubernetesSource(parseTarget('k8s:///pricer.game:grpc'), { peers: { target: 'k8s:///trader.game:grpc' } }), /discovery\.kubernetes\.peers: no podName/);
+  } finally {
+    if (saved !== undefined) process.env['HOSTNAME'] = saved;
+  }
+});

@@ -1,0 +1,75 @@
+/**
+ * `multi:///<target>;<target>`: several discovery sources merged into one endpoint set, e.g. two regions' etcd
+ * clusters (`multi:///etcd://10.1.0.1:2379/pricer;etcd://10.2.0.1:2379/pricer`) or an etcd and a Kubernetes
+ * source during a migration.
+ *
+ * Each part keeps its own last good set: the merged set is the union of every part's latest snapshot, so a part
+ * whose back end is down (its etcd killed with its region) goes on contributing what it last knew, marked stale,
+ * while the others stay current. An error from one part is never fatal while another part has delivered a set;
+ * only when no part has anything does the channel see a fatal error (naming every part's problem). Two parts
+ * reporting the same instance are sorted out by the balancer's newest-incarnation rule.
+ */
+import { parseMultiTarget, type DiscoveryListener, type DiscoverySource, type DiscoverySourceFactory, type EndpointSnapshot, type ParsedTarget } from '@fairway/core';
+
+/** Makes the `multi` source; `factoryFor(scheme)` finds each part's registered source, `optionsFor(scheme)` its options. */
+export function createMergedSourceFactory(
+  factoryFor: (scheme: string) => DiscoverySourceFactory | undefined,
+  optionsFor: (all: unknown, scheme: string) => unknown,
+): DiscoverySourceFactory {
+  return (target: ParsedTarget, allOptions: unknown): DiscoverySource => {
+    const parts = parseMultiTarget(target).map((sub) => {
+      const factory = factoryFor(sub.scheme);
+      if (factory === undefined) throw new Error(`${target.raw}: no discovery source is registered for scheme "${sub.scheme}" (part ${sub.raw})`);
+      return { sub, source: factory(sub, optionsFor(allOptions, sub.scheme)) };
+    });
+    const latest: Array<EndpointSnapshot | undefined> = parts.map(() => undefined);
+    const problems: Array<string | undefined> = parts.map(() => undefined);
+    let listener: DiscoveryListener | undefined;
+
+    const deliver = (): void => {
+      if (listener === undefined) return;
+      const have = latest.filter((s): s is EndpointSnapshot => s !== undefined);
+      if (have.length === 0) return;
+      const stale = have.some((s) => s.stale === true) || problems.some((p) => p !== undefined);
+      const notes = parts.map((p, i) => `${p.sub.raw}: ${problems[i] ?? latest[i]?.note ?? (latest[i] ? `${latest[i]!.endpoints.length} endpoint(s)` : 'no set yet')}`);
+      const peers = have.find((s) => s.peers !== undefined)?.peers;
+      listener.onSnapshot({
+        endpoints: have.flatMap((s) => s.endpoints),
+        ...(stale ? { stale: true } : {}),
+        note: notes.join('; '),
+        ...(peers !== undefined ? { peers } : {}),
+      });
+    };
+
+    return {
+      start(l) {
+        listener = l;
+        parts.forEach((p, i) =>
+          p.source.start({
+            onSnapshot: (s) => {
+              latest[i] = s;
+              problems[i] = undefined;
+              deliver();
+            },
+            onError: (e) => {
+              problems[i] = e.message;
+              if (latest.some((s) => s !== undefined)) {
+                // Another part (or this one's last good set) still serves: keep going, say why.
+                l.onError({ message: `${target.raw}: part ${p.sub.raw}: ${e.message}`, fatalForNow: false, cause: e.cause });
+                deliver();
+              } else if (problems.every((x) => x !== undefined)) {
+                l.onError({ message: `${target.raw}: no part has endpoints: ${parts.map((q, j) => `${q.sub.raw}: ${problems[j]}`).join('; ')}`, fatalForNow: true });
+              }
+            },
+          }),
+        );
+      },
+      refresh() {
+        for (const p of parts) p.source.refresh?.();
+      },
+      async close() {
+        await Promise.allSettled(parts.map((p) => p.source.close()));
+      },
+    };
+  };
+}
