@@ -255,7 +255,9 @@ export async function runArm(o: ArmOptions): Promise<ArmResult> {
     // `pricer` (instance and incarnation in its Metadata, so Fairway routes to the newest incarnation); it
     // subscribes to the feed through etcd's Go resolver and publishes to its own zone's publisher (grpc-go has
     // no zone-aware balancer; a Go team would point it at the zone's Service). Baseline: the same static
-    // addresses as the Node pricers' pick_first (the feed, and the first publisher of the list).
+    // addresses as the Node pricers' pick_first (the feed, and the first publisher of the list). Its etcd key
+    // is its process name (as a Kubernetes pod name, unique per process): the replacement of the same instance
+    // then has its own key, which its predecessor's deregistration does not delete.
     const spawnGoPricer = (pod: { name: string; zone: string }, waitForGo: boolean) => {
       generation += 1;
       const name = `${pod.name}.${generation}`;
@@ -273,7 +275,7 @@ export async function runArm(o: ArmOptions): Promise<ArmResult> {
         `-work-ms=${o.workMs}`,
         `-publisher=${publisherTarget}`,
         ...(o.mode === 'fairway'
-          ? [`-etcd=${etcd!.endpointsCsv}`, '-service=pricer', '-metadata=fairway', '-feed=etcd:///price-feed']
+          ? [`-etcd=${etcd!.endpointsCsv}`, '-service=pricer', `-key=${name}`, '-metadata=fairway', '-feed=etcd:///price-feed']
           : [`-feed=passthrough:///127.0.0.1:${ports.get(FEED.name)}`]),
         ...(o.otlpUrl ? [] : [`-trace-file=${join(traceDir, `${name}.json`)}`]),
       ];

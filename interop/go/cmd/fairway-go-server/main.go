@@ -45,11 +45,11 @@ import (
 )
 
 type options struct {
-	listen, id, zone, etcd, service, instance, metadataStyle, publisher, feed, incarnation, traceFile string
-	delayMs, workMs, slots                                                                            int
-	workSigma                                                                                         float64
-	ttl                                                                                               int64
-	runner, waitForGo                                                                                 bool
+	listen, id, zone, etcd, service, instance, key, metadataStyle, publisher, feed, incarnation, traceFile string
+	delayMs, workMs, slots                                                                                 int
+	workSigma                                                                                              float64
+	ttl                                                                                                    int64
+	runner, waitForGo                                                                                      bool
 }
 
 func main() {
@@ -61,6 +61,7 @@ func main() {
 	flag.StringVar(&o.etcd, "etcd", "", "etcd endpoints host:port,...; empty: do not register")
 	flag.StringVar(&o.service, "service", "echo", "service name: the etcd key is <service>/<instance>")
 	flag.StringVar(&o.instance, "instance", "", "instance id, the last part of the key (default: the id)")
+	flag.StringVar(&o.key, "key", "", "the last part of the etcd key when it differs from the instance, e.g. a pod name unique per process, so a replacement of the same instance has its own key and its predecessor's deregistration does not delete it")
 	flag.StringVar(&o.metadataStyle, "metadata", "zone", `registration Metadata: "none" (nil, a plain Go registration), "zone" (map{"zone": <zone>}) or "fairway" (zone, instance and incarnation, so Fairway routes to the newest incarnation)`)
 	flag.Int64Var(&o.ttl, "ttl", 10, "lease TTL, seconds")
 	flag.StringVar(&o.publisher, "publisher", "", "serve trading.v1.Pricer and publish through this target (e.g. etcd:///publisher)")
@@ -172,7 +173,11 @@ func run(o options) error {
 			}
 			md = m
 		}
-		reg, err = fpeer.Register(etcdClient, o.service, o.instance, advertised, md, o.ttl)
+		key := o.instance
+		if o.key != "" {
+			key = o.key
+		}
+		reg, err = fpeer.Register(etcdClient, o.service, key, advertised, md, o.ttl)
 		if err != nil {
 			srv.Stop()
 			return err
