@@ -1,4 +1,4 @@
-// The demo, end to end, as CI runs it: `--compare` in a short mode (real etcd, 11 pipeline processes per arm,
+// The demo, end to end, as CI runs it: `--compare` in a short mode (real etcd, 14 pipeline processes per arm (3 of them Go pricers),
 // pricers and publishers with a finite capacity, a noisy neighbour on pricer-b-1 for a tenth of the run, a
 // rolling restart of the 6 pricers in each arm), then assertions on the JSON summary it writes:
 //
@@ -9,7 +9,11 @@
 //   at >= 75 % utilization in its busiest second (>= 45 % over the run, which includes the restart handing its
 //   traffic to its partner) and queues (its worst second's p99 wait for a slot >= one mean service time);
 // - latency: Fairway's p99 <= 0.75 x pick_first's;
-// - the traces: a Jaeger JSON file in which one quote's trace spans the driver, a pricer and a publisher.
+// - the traces: a Jaeger JSON file in which one quote's trace spans the driver, a pricer and a publisher;
+// - the mixed fleet (Go is on every machine that runs this test; the demo builds interop/go once, cached):
+//   each zone's Go pricer took a share of the quotes in the Fairway arm, was replaced in the rolling restart
+//   by a new process with a newer incarnation that served calls, with no failed call, and one trace runs
+//   driver -> Go pricer -> publisher, each hop the child of the one before (W3C context through grpc-go).
 //
 // And Ctrl-C during start-up stops every process the demo started.
 import { test } from 'node:test';
@@ -39,6 +43,9 @@ const FAIRWAY_MAX_IMBALANCE = 1.5;
 const MAX_P99_RATIO = 0.75;
 /** The pricers' mean service time in this run (the demo's default --work-ms). */
 const WORK_MS = 30;
+/** The mixed fleet: 2 Node pricers and 1 Go pricer per zone, all restarted in the rolling restart. */
+const GO_PODS = ['pricer-a-go', 'pricer-b-go', 'pricer-c-go'];
+const PRICER_COUNT = 9;
 
 function runDemo(args: string[], onStdout?: (text: string, pid: number) => void) {
   const child = spawn(process.execPath, [...NODE_ARGS, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -90,10 +97,22 @@ test('demo --compare (short): Fairway spreads the load in-zone around a noisy ne
     assert.ok(f.inZonePercent.publish >= 90, `pricer -> publisher in-zone ${f.inZonePercent.publish}% >= 90%`);
     assert.ok(f.inZonePercent.overall >= 90);
     assert.equal(f.rollingRestart.done, true, ctx);
-    assert.equal(f.rollingRestart.restarted, 6);
-    assert.equal(new Set(f.rollingRestart.replaced.map((r) => r.pod)).size, 6);
+    assert.equal(f.rollingRestart.restarted, PRICER_COUNT);
+    assert.equal(new Set(f.rollingRestart.replaced.map((r) => r.pod)).size, PRICER_COUNT);
     for (const r of f.rollingRestart.replaced) assert.notEqual(r.from, r.to, `${r.pod} has a new incarnation`);
-    assert.equal(f.rollingRestart.newIncarnationsServing, 6, 'every new incarnation served calls');
+    assert.equal(f.rollingRestart.newIncarnationsServing, PRICER_COUNT, 'every new incarnation served calls');
+
+    // The mixed fleet: a Go pricer per zone, balanced with the Node ones and restarted like them.
+    const goPods = f.pods.filter((x) => x.runtime === 'go');
+    assert.deepEqual(goPods.map((x) => x.pod).sort(), GO_PODS, `a Go pricer per zone: ${JSON.stringify(f.pods.map((x) => [x.pod, x.runtime]))}`);
+    for (const g of goPods) {
+      assert.ok(g.calls > 0 && g.load && g.load.served > 0, `${g.pod} took quotes and reported its load: ${JSON.stringify(g)}`);
+      const r = f.rollingRestart.replaced.find((x) => x.pod === g.pod);
+      assert.ok(r && r.from !== r.to && r.to > r.from, `${g.pod} restarted with a newer incarnation: ${JSON.stringify(r)}`);
+      assert.equal(g.incarnationsServed >= 1, true);
+    }
+    const goShare = goPods.reduce((n, x) => n + x.share, 0);
+    assert.ok(goShare >= 0.1, `the Go pricers took ${goShare} of the quotes (>= 10 %; a third of the fleet)`);
     // An old incarnation may be replaced before the short run's first counted call reaches it, so only the new
     // incarnations are required to have served (above).
 
@@ -120,7 +139,8 @@ test('demo --compare (short): Fairway spreads the load in-zone around a noisy ne
     const out = run.out();
     assert.match(out, /== Summary ==/);
     assert.match(out, new RegExp(`imbalance: ${f.imbalance.toFixed(2)} \\(busiest pod`));
-    assert.match(out, /rolling restart: done, 6\/6 pricers replaced/);
+    assert.match(out, new RegExp(`rolling restart: done, ${PRICER_COUNT}/${PRICER_COUNT} pricers replaced`));
+    assert.match(out, /go: pricer-a-go, pricer-b-go, pricer-c-go are Go pricers/);
     assert.match(out, /Pod by pod: share of calls/);
     assert.match(out, /<- hot pod/);
     assert.match(out, /Fairway's p99 is \d+\.\d\d x pick_first's/);
@@ -131,7 +151,10 @@ test('demo --compare (short): Fairway spreads the load in-zone around a noisy ne
     // Traces: a Jaeger JSON file; a traced quote is one trace from the driver through a pricer to a publisher.
     assert.equal(s.traces.kind, 'jaeger-json-file');
     assert.equal(s.traces.file, traceFile);
-    const doc = JSON.parse(readFileSync(traceFile, 'utf8')) as { data: { spans: { processID: string; operationName: string }[]; processes: Record<string, { serviceName: string }> }[] };
+    type Span = { spanID: string; processID: string; operationName: string; references: { spanID: string }[] };
+    const doc = JSON.parse(readFileSync(traceFile, 'utf8')) as {
+      data: { spans: Span[]; processes: Record<string, { serviceName: string; tags: { key: string; value: unknown }[] }> }[];
+    };
     assert.equal(jaegerFormatProblem(doc), undefined);
     assert.ok(doc.data.length > 10, `traces written: ${doc.data.length}`);
     const chain = doc.data.find((t) => {
@@ -140,6 +163,18 @@ test('demo --compare (short): Fairway spreads the load in-zone around a noisy ne
     });
     assert.ok(chain, 'one trace spans quote-driver -> pricer -> publisher');
     assert.ok(chain.spans.some((sp) => sp.operationName.includes('trading.v1.Pricer/Quote')));
+    // Through a Go pricer: its server span is the child of a driver span, and a publisher's server span is
+    // the child of the Go pricer's client span.
+    const goChain = doc.data.find((t) => {
+      const proc = (sp: Span) => t.processes[sp.processID]!;
+      const isGo = (sp: Span) => proc(sp).serviceName === 'pricer' && proc(sp).tags.some((tg) => tg.key === 'telemetry.sdk.language' && tg.value === 'go');
+      const byId = new Map(t.spans.map((sp) => [sp.spanID, sp]));
+      const parent = (sp: Span) => byId.get(sp.references[0]?.spanID ?? '');
+      const goQuote = t.spans.find((sp) => isGo(sp) && sp.operationName.includes('trading.v1.Pricer/Quote') && parent(sp) && proc(parent(sp)!).serviceName === 'quote-driver');
+      const publish = t.spans.find((sp) => proc(sp).serviceName === 'publisher' && parent(sp) && isGo(parent(sp)!));
+      return goQuote !== undefined && publish !== undefined;
+    });
+    assert.ok(goChain, 'one trace runs quote-driver -> Go pricer -> publisher, parent to child');
   } finally {
     run.child.kill('SIGKILL');
     rmSync(dir, { recursive: true, force: true });

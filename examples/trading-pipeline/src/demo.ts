@@ -2,10 +2,11 @@
  * `npm run demo`: the trading pipeline on a local etcd, balanced by Fairway through a noisy neighbour and a
  * rolling restart, with a live view, a summary, a JSON summary and a trace file for Jaeger. Pricers and
  * publishers have a finite capacity (slots and a queue, `pod-load.ts`). `--compare` runs the same pipeline a
- * second time on grpc-js's default (pick_first) and shows both pod by pod.
+ * second time on grpc-js's default (pick_first) and shows both pod by pod. When Go is installed the fleet is
+ * mixed: one Go pricer per zone (interop/go's fairway-go-server, built once and cached) beside the Node ones.
  *
  * Usage: demo [--duration 30s] [--rate 60] [--compare] [--jaeger | --otlp URL] [--trace-file FILE]
- *             [--json-summary FILE] [--plain] [--keep-logs] [--work-ms 30] [--noisy-neighbour 0.3]
+ *             [--json-summary FILE] [--plain] [--keep-logs] [--work-ms 30] [--noisy-neighbour 0.3] [--no-go]
  */
 import { mkdtempSync, rmSync, writeFileSync, mkdirSync, cpSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -17,7 +18,7 @@ import { createLiveView } from './view.js';
 import { summarizeArm, formatArm, formatComparison, type DemoSummary, type ArmSummary, type TraceSummary } from './summary.js';
 import { mergeJaegerFiles } from './traces.js';
 import { bundlePipeline, type PipelineBundle } from './bundle.js';
-import { startJaeger, type Jaeger } from '@fairway/testing';
+import { startJaeger, buildGoPeers, type Jaeger } from '@fairway/testing';
 import { describeJaegerTraces } from './jaeger-demo.js';
 
 const USAGE = `Usage: npm run demo -- [options]
@@ -37,6 +38,8 @@ const USAGE = `Usage: npm run demo -- [options]
                          once and queues the rest, so it serves about 2000/work-ms quotes/s
   --noisy-neighbour <f>  share of its CPU pricer-b-1 keeps from 10% to 20% of the run (default 0.3;
                          1 = no noisy neighbour)
+  --no-go                Node pricers only (by default one Go pricer per zone joins them when the go
+                         command is installed; scripts/tools/build-go-peers.sh builds it once, 1-3 min)
   --plain                one line per second even on a terminal
   --keep-logs            keep the processes' logs (printed path) even when the run succeeds
   -h, --help             this help
@@ -70,6 +73,7 @@ async function main(): Promise<number> {
         'work-ms': { type: 'string', default: '30' },
         'noisy-neighbour': { type: 'string', default: '0.3' },
         'trace-ratio': { type: 'string', default: '0.1' },
+        'no-go': { type: 'boolean', default: false },
         help: { type: 'boolean', short: 'h', default: false },
       },
       strict: true,
@@ -151,9 +155,12 @@ async function main(): Promise<number> {
     }
     const fromSource = process.execArgv.some((a) => a.includes('fairway:source'));
     bundle = await bundlePipeline(`${process.pid}-${Date.now().toString(36)}`, fromSource);
+    const goPricerBinary = args['no-go'] ? undefined : await findGoPricer(out);
     const pricerCapacity = Math.round(2000 / Math.max(workMs, 0.001));
     out.write(
-      `Fairway demo: 1 price feed, 6 pricers (2 per zone), 3 publishers (1 per zone), zones zone-a/b/c, etcd on loopback.\n` +
+      (goPricerBinary
+        ? `Fairway demo: 1 price feed, 9 pricers (2 Node and 1 Go per zone), 3 publishers (1 per zone), zones zone-a/b/c, etcd on loopback.\n`
+        : `Fairway demo: 1 price feed, 6 pricers (2 per zone), 3 publishers (1 per zone), zones zone-a/b/c, etcd on loopback.\n`) +
         `Each pricer works on 2 quotes at once (~${workMs} ms each, log-normal) and queues the rest: ~${pricerCapacity} quotes/s.\n` +
         `A driver in each zone sends ${rate} quotes/s in all for ${durationMs / 1000}s` +
         (noisy ? `; ${noisy.pod} gets a noisy neighbour (keeps ${Math.round(noisy.factor * 100)}% of its CPU) from ${durationMs * noisy.fromFraction / 1000}s to ${durationMs * noisy.toFraction / 1000}s` : '') +
@@ -170,6 +177,7 @@ async function main(): Promise<number> {
         ratePerSecond: rate,
         workDir: join(workDir, mode),
         workMs,
+        ...(goPricerBinary ? { goPricerBinary } : {}),
         ...(noisy ? { noisyNeighbour: noisy } : {}),
         traceRatio,
         signal: controller.signal,
@@ -271,6 +279,20 @@ async function main(): Promise<number> {
     await jaeger?.close();
     bundle?.remove();
     rmSync(workDir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * The Go pricer binary, built (or found in the cache) by scripts/tools/build-go-peers.sh, or undefined, said
+ * in one line, when Go is not installed or the build fails: the demo then runs with Node pricers only.
+ */
+async function findGoPricer(out: NodeJS.WriteStream): Promise<string | undefined> {
+  try {
+    return join(await buildGoPeers(), 'fairway-go-server');
+  } catch (e) {
+    const why = /go command is not on PATH/.test((e as Error).message) ? 'Go is not installed' : `the Go build failed (${(e as Error).message.split('\n').slice(-1)[0]!.slice(0, 160)})`;
+    out.write(`Go pricers: none, ${why}; running with Node pricers only.\n`);
+    return undefined;
   }
 }
 

@@ -55,6 +55,8 @@ export interface PodLoadReport {
    * because the host's CPU was busy (not the pod's queue). It delays every reply of the pod by as much.
    */
   readonly eventLoopDelayP99Ms: number;
+  /** `go` from a Go pricer (fairway-go-server, which reports 0 event-loop delay: it has none); absent from Node pods. */
+  readonly runtime?: 'go';
 }
 
 /**

@@ -1,6 +1,7 @@
 /**
  * The demo runner's process table: spawns each pipeline process as its own Node.js child (a compiled entry,
- * see bundle.ts, run by plain `node`), sends its output to a log file, tracks `ready` messages, and
+ * see bundle.ts, run by plain `node`, talking over IPC) or, for the Go pricers, as a binary that talks JSON
+ * lines over its standard streams (same `PipelineProcess` interface), sends its output to a log file, tracks `ready` messages, and
  * stops everything it started: SIGTERM, then SIGKILL after a grace period; a synchronous last-resort kill on
  * exit of the runner.
  */
@@ -51,30 +52,82 @@ export interface SpawnOptions {
 
 /** Spawns `node <script>` as a child process with an IPC channel. */
 export function spawnPipelineProcess(options: SpawnOptions): PipelineProcess {
-  installExitHook();
-  const logFile = join(options.logDir, `${options.name}.log`);
-  const log: WriteStream = createWriteStream(logFile, { flags: 'a' });
   const proc = spawn(process.execPath, ['--enable-source-maps', options.script], {
     env: { ...process.env, ...options.env },
     stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
   });
+  const p = track(options.name, proc, options.logDir, options.onMessage);
+  proc.on('message', (m: Record<string, unknown>) => p.deliver(m));
+  return p.handle((message) => {
+    if (proc.connected) proc.send(message);
+  });
+}
+
+export interface SpawnBinaryOptions {
+  readonly name: string;
+  /** The executable (absolute path) and its arguments. */
+  readonly binary: string;
+  readonly args: readonly string[];
+  readonly env: Record<string, string>;
+  readonly logDir: string;
+  readonly onMessage?: (message: Record<string, unknown>) => void;
+}
+
+/**
+ * Spawns a process in another language that speaks the runner's protocol over its standard streams instead
+ * of IPC (the Go pricer, `fairway-go-server -runner`): every stdout line that is a JSON object is a message,
+ * `send` writes one JSON line to its stdin. Other lines (e.g. `READY <port>`) only go to the log. Closing its
+ * stdin (the runner is gone) stops it too.
+ */
+export function spawnStdioProcess(options: SpawnBinaryOptions): PipelineProcess {
+  const proc = spawn(options.binary, [...options.args], {
+    env: { ...process.env, ...options.env },
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
+  const p = track(options.name, proc, options.logDir, options.onMessage);
+  let pending = '';
+  proc.stdout?.on('data', (d: Buffer) => {
+    pending += d.toString('utf8');
+    let nl: number;
+    while ((nl = pending.indexOf('\n')) >= 0) {
+      const line = pending.slice(0, nl).trim();
+      pending = pending.slice(nl + 1);
+      if (!line.startsWith('{')) continue;
+      try {
+        p.deliver(JSON.parse(line) as Record<string, unknown>);
+      } catch {
+        /* not a message: it is in the log */
+      }
+    }
+  });
+  proc.stdin?.on('error', () => undefined); // EPIPE when it has exited
+  return p.handle((message) => {
+    proc.stdin?.write(`${JSON.stringify(message)}\n`);
+  });
+}
+
+/** The bookkeeping both kinds of child share: log file, messages and their waiters, exit, stop. */
+function track(name: string, proc: ChildProcess, logDir: string, onMessage?: (message: Record<string, unknown>) => void) {
+  installExitHook();
+  const logFile = join(logDir, `${name}.log`);
+  const log: WriteStream = createWriteStream(logFile, { flags: 'a' });
   live.add(proc);
   proc.stdout?.pipe(log, { end: false });
   proc.stderr?.pipe(log, { end: false });
   let running = true;
   const messages: Record<string, unknown>[] = [];
   const waiters: { type: string; resolve: (m: Record<string, unknown>) => void }[] = [];
-  proc.on('message', (m: Record<string, unknown>) => {
+  const deliver = (m: Record<string, unknown>) => {
     messages.push(m);
     if (messages.length > 50) messages.shift();
-    options.onMessage?.(m);
+    onMessage?.(m);
     for (const w of [...waiters]) {
       if (m?.type === w.type) {
         waiters.splice(waiters.indexOf(w), 1);
         w.resolve(m);
       }
     }
-  });
+  };
   const exited = new Promise<number | null>((resolve) => {
     proc.once('exit', (code) => {
       running = false;
@@ -84,6 +137,7 @@ export function spawnPipelineProcess(options: SpawnOptions): PipelineProcess {
     });
   });
   proc.on('error', (e) => log.write(`spawn error: ${String(e)}\n`));
+  const options = { name };
 
   const tail = () => {
     try {
@@ -93,7 +147,7 @@ export function spawnPipelineProcess(options: SpawnOptions): PipelineProcess {
     }
   };
 
-  return {
+  const handle = (sendMessage: (m: Record<string, unknown>) => void): PipelineProcess => ({
     name: options.name,
     proc,
     logFile,
@@ -124,9 +178,9 @@ export function spawnPipelineProcess(options: SpawnOptions): PipelineProcess {
       });
     },
     send(message) {
-      if (running && proc.connected) {
+      if (running) {
         try {
-          proc.send(message);
+          sendMessage(message);
         } catch {
           /* exiting */
         }
@@ -141,5 +195,6 @@ export function spawnPipelineProcess(options: SpawnOptions): PipelineProcess {
       await exited;
       clearTimeout(timer);
     },
-  };
+  });
+  return { deliver, handle };
 }

@@ -1,6 +1,7 @@
 /**
- * Runs the pipeline once in one balancing mode: starts etcd on loopback, the feed, 3 publishers, 6 pricers
- * and the driver; drives load for the given duration; for a part of the run gives one pricer a noisy
+ * Runs the pipeline once in one balancing mode: starts etcd on loopback, the feed, 3 publishers, 6 Node
+ * pricers and, when the Go binary is there, one Go pricer per zone (`fairway-go-server -runner`: grpc-go, the
+ * same capacity model, registered in etcd by etcd's own Go `endpoints.Manager`), and the driver; drives load for the given duration; for a part of the run gives one pricer a noisy
  * neighbour (it keeps a fraction of its CPU); later restarts the pricers one by one (each replacement is a
  * new process, a new incarnation of the same instance); feeds the live view every second with the driver's
  * figures and each pod's own load (queue, utilization); and stops everything it started, whatever happens.
@@ -15,7 +16,7 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { startEtcd, type EtcdHarness } from '@fairway/testing';
 import type { BalancingMode } from './env.js';
-import { spawnPipelineProcess, type PipelineProcess } from './processes.js';
+import { spawnPipelineProcess, spawnStdioProcess, type PipelineProcess } from './processes.js';
 import type { DriverStats } from './stats.js';
 import type { ViewState } from './view.js';
 import type { PipelineBundle } from './bundle.js';
@@ -25,10 +26,12 @@ export const ZONES = ['zone-a', 'zone-b', 'zone-c'] as const;
 
 /** The pipeline's pods: 2 pricers and 1 publisher per zone, the feed in the first zone. */
 export const PRICERS = ZONES.flatMap((z) => [1, 2].map((i) => ({ name: `pricer-${z.slice(-1)}-${i}`, zone: z })));
+/** The mixed fleet's Go pricers, one per zone (when the Go binary is available). */
+export const GO_PRICERS = ZONES.map((z) => ({ name: `pricer-${z.slice(-1)}-go`, zone: z }));
 export const PUBLISHERS = ZONES.map((z) => ({ name: `publisher-${z.slice(-1)}`, zone: z }));
 export const FEED = { name: 'feed-a', zone: 'zone-a' };
-/** Rolling-restart order: zones interleaved, so every zone always keeps one pricer. */
-const RESTART_ORDER = [0, 2, 4, 1, 3, 5].map((i) => PRICERS[i]!);
+/** Rolling-restart order: zones interleaved, so every zone always keeps a pricer; the Go pricers last. */
+const NODE_RESTART_ORDER = [0, 2, 4, 1, 3, 5].map((i) => PRICERS[i]!);
 
 export interface ArmOptions {
   readonly mode: BalancingMode;
@@ -50,6 +53,11 @@ export interface ArmOptions {
   readonly publishMs?: number;
   /** The noisy neighbour: `pod` keeps `factor` of its CPU from `fromFraction` to `toFraction` of the run. */
   readonly noisyNeighbour?: NoisyNeighbour;
+  /**
+   * The Go pricer binary (`fairway-go-server`, built by scripts/tools/build-go-peers.sh): one Go pricer per
+   * zone joins the fleet. Absent: Node pricers only.
+   */
+  readonly goPricerBinary?: string;
   /** Called every second (and at phase changes) with what to show. */
   readonly onView: (v: Omit<ViewState, 'title'>) => void;
   /** Aborts the run (Ctrl-C): everything is stopped and the promise rejects. */
@@ -68,6 +76,8 @@ export interface NoisyNeighbour {
 export interface PodLoadTotals {
   readonly role: 'pricer' | 'publisher';
   readonly zone: string;
+  /** `go` for a Go pricer (fairway-go-server), `node` for the others. */
+  readonly runtime: 'node' | 'go';
   readonly slots: number;
   /** Quotes served. */
   readonly served: number;
@@ -109,6 +119,8 @@ export interface ArmResult {
   readonly final: DriverStats;
   readonly restart: RestartReport;
   readonly pods: readonly string[];
+  /** The Go pricers among `pods` (empty when the Go binary was not available). */
+  readonly goPods: readonly string[];
   /** Each pricer's and publisher's own load over the measured run, by pod name. */
   readonly podLoad: Readonly<Record<string, PodLoadTotals>>;
   readonly noisyNeighbour?: NoisyNeighbourReport;
@@ -142,7 +154,9 @@ export async function runArm(o: ArmOptions): Promise<ArmResult> {
   let loadStartedAt = 0;
   // The latest load report of each pod (live view), and the measured run's totals (summary).
   const podLoad = new Map<string, PodLoadReport>();
-  const loadTotals = new Map<string, { role: 'pricer' | 'publisher'; zone: string; slots: number; served: number; busySlotMs: number; slotMs: number; peak: number; maxQueue: number; delaySumMs: number; worstP99: number; loopDelays: number[] }>();
+  const fleet = o.goPricerBinary ? [...PRICERS, ...GO_PRICERS] : PRICERS;
+  const restartOrder = o.goPricerBinary ? [...NODE_RESTART_ORDER, ...GO_PRICERS] : NODE_RESTART_ORDER;
+  const loadTotals = new Map<string, { role: 'pricer' | 'publisher'; zone: string; runtime: 'node' | 'go'; slots: number; served: number; busySlotMs: number; slotMs: number; peak: number; maxQueue: number; delaySumMs: number; worstP99: number; loopDelays: number[] }>();
   const noisy = o.noisyNeighbour;
   let noisyOn = false;
   const noisyCalls = { pod: 0, all: 0 };
@@ -153,7 +167,7 @@ export async function runArm(o: ArmOptions): Promise<ArmResult> {
     if (!loadStartedAt) return;
     let t = loadTotals.get(r.instance);
     if (!t) {
-      t = { role: r.role, zone: r.zone, slots: r.slots, served: 0, busySlotMs: 0, slotMs: 0, peak: 0, maxQueue: 0, delaySumMs: 0, worstP99: 0, loopDelays: [] };
+      t = { role: r.role, zone: r.zone, runtime: r.runtime === 'go' ? 'go' : 'node', slots: r.slots, served: 0, busySlotMs: 0, slotMs: 0, peak: 0, maxQueue: 0, delaySumMs: 0, worstP99: 0, loopDelays: [] };
       loadTotals.set(r.instance, t);
     }
     t.served += r.served;
@@ -171,7 +185,7 @@ export async function runArm(o: ArmOptions): Promise<ArmResult> {
       durationMs: o.durationMs,
       restart: restartState,
       ...(noisyState ? { noisyNeighbour: noisyState } : {}),
-      podNames: PRICERS.map((p) => p.name),
+      podNames: fleet.map((p) => p.name),
       podLoad: Object.fromEntries(podLoad),
       ...(latest ? { stats: latest } : {}),
     });
@@ -237,7 +251,53 @@ export async function runArm(o: ArmOptions): Promise<ArmResult> {
     const ports = new Map<string, number>();
     const list = (pods: readonly { name: string }[]) => pods.map((p) => `127.0.0.1:${ports.get(p.name)}`).join(',');
 
-    restartState = 'starting the feed, 3 publishers, 6 pricers';
+    // A Go pricer: the same pod model and runner protocol, over stdio. Fairway arm: registered in etcd as
+    // `pricer` (instance and incarnation in its Metadata, so Fairway routes to the newest incarnation); it
+    // subscribes to the feed through etcd's Go resolver and publishes to its own zone's publisher (grpc-go has
+    // no zone-aware balancer; a Go team would point it at the zone's Service). Baseline: the same static
+    // addresses as the Node pricers' pick_first (the feed, and the first publisher of the list). Its etcd key
+    // is its process name (as a Kubernetes pod name, unique per process): the replacement of the same instance
+    // then has its own key, which its predecessor's deregistration does not delete.
+    const spawnGoPricer = (pod: { name: string; zone: string }, waitForGo: boolean) => {
+      generation += 1;
+      const name = `${pod.name}.${generation}`;
+      const publisherTarget =
+        o.mode === 'fairway'
+          ? `passthrough:///127.0.0.1:${ports.get(PUBLISHERS[ZONES.indexOf(pod.zone as (typeof ZONES)[number])]!.name)}`
+          : `passthrough:///127.0.0.1:${ports.get(PUBLISHERS[0]!.name)}`;
+      const args = [
+        '-runner',
+        ...(waitForGo ? ['-wait-for-go'] : []),
+        `-id=${pod.name}`,
+        `-instance=${pod.name}`,
+        `-zone=${pod.zone}`,
+        `-slots=${o.workSlots ?? 2}`,
+        `-work-ms=${o.workMs}`,
+        `-publisher=${publisherTarget}`,
+        ...(o.mode === 'fairway'
+          ? [`-etcd=${etcd!.endpointsCsv}`, '-service=pricer', `-key=${name}`, '-metadata=fairway', '-feed=etcd:///price-feed']
+          : [`-feed=passthrough:///127.0.0.1:${ports.get(FEED.name)}`]),
+        ...(o.otlpUrl ? [] : [`-trace-file=${join(traceDir, `${name}.json`)}`]),
+      ];
+      const p = spawnStdioProcess({
+        name,
+        binary: o.goPricerBinary!,
+        args,
+        logDir,
+        env: {
+          OTEL_SERVICE_NAME: 'pricer',
+          OTEL_TRACES_SAMPLER: 'parentbased_traceidratio',
+          OTEL_TRACES_SAMPLER_ARG: String(o.traceRatio),
+          ...(o.otlpUrl ? { OTEL_EXPORTER_OTLP_ENDPOINT: o.otlpUrl, OTEL_EXPORTER_OTLP_INSECURE: 'true' } : {}),
+        },
+        onMessage,
+      });
+      procs.push(p);
+      return p;
+    };
+    const isGo = (name: string) => GO_PRICERS.some((g) => g.name === name);
+
+    restartState = `starting the feed, 3 publishers, ${fleet.length} pricers`;
     view();
     const feed = spawnPod(FEED, o.bundle.files.feed);
     const publishers = PUBLISHERS.map((p) => spawnPod(p, o.bundle.files.publisher));
@@ -247,9 +307,12 @@ export async function runArm(o: ArmOptions): Promise<ArmResult> {
     const pricerEnv = { DEMO_PICK_FIRST_PUBLISHER: list(PUBLISHERS), DEMO_PICK_FIRST_FEED: list([FEED]) };
     const pricers = new Map<string, PipelineProcess>();
     for (const p of PRICERS) pricers.set(p.name, spawnPod(p, o.bundle.files.pricer, pricerEnv));
+    if (o.goPricerBinary) for (const p of GO_PRICERS) pricers.set(p.name, spawnGoPricer(p, false));
     // The rolling restart's replacements: started now, they load and then wait for "go".
     const replacements = new Map<string, PipelineProcess>();
-    for (const p of RESTART_ORDER) replacements.set(p.name, spawnPod(p, o.bundle.files.pricer, { ...pricerEnv, DEMO_WAIT_FOR_GO: '1' }));
+    for (const p of restartOrder) {
+      replacements.set(p.name, isGo(p.name) ? spawnGoPricer(p, true) : spawnPod(p, o.bundle.files.pricer, { ...pricerEnv, DEMO_WAIT_FOR_GO: '1' }));
+    }
     const incarnations = new Map<string, string>();
     for (const [name, p] of pricers) {
       const ready = await guard(p.waitFor('ready', READY_TIMEOUT_MS));
@@ -268,7 +331,7 @@ export async function runArm(o: ArmOptions): Promise<ArmResult> {
         DEMO_INSTANCE: 'quote-driver',
         DEMO_DRIVER_ZONES: ZONES.join(','),
         DEMO_RATE: String(o.ratePerSecond),
-        DEMO_PICK_FIRST_PRICER: list(PRICERS),
+        DEMO_PICK_FIRST_PRICER: list(fleet),
         ...(o.otlpUrl ? {} : { DEMO_TRACE_FILE: join(traceDir, 'driver.json') }),
       },
       onMessage: (m) => {
@@ -332,11 +395,11 @@ export async function runArm(o: ArmOptions): Promise<ArmResult> {
       await guard(sleep(o.durationMs * RESTART_AT_FRACTION));
       aborted();
       restartStartedAtS = sinceStartS();
-      for (let i = 0; i < RESTART_ORDER.length; i++) {
-        const pod = RESTART_ORDER[i]!;
+      for (let i = 0; i < restartOrder.length; i++) {
+        const pod = restartOrder[i]!;
         const fresh = replacements.get(pod.name)!;
         const old = pricers.get(pod.name)!;
-        const step = `${pod.name} (${i + 1}/${RESTART_ORDER.length})`;
+        const step = `${pod.name} (${i + 1}/${restartOrder.length})`;
         if (o.mode === 'pick_first') {
           restartState = `${step}: old one stops`;
           await guard(old.stop());
@@ -357,7 +420,7 @@ export async function runArm(o: ArmOptions): Promise<ArmResult> {
         await sleep(Math.min(1000, o.durationMs * 0.04));
       }
       restartEndedAtS = sinceStartS();
-      restartState = `done: ${RESTART_ORDER.length}/${RESTART_ORDER.length} pricers replaced by new processes (${restartStartedAtS.toFixed(1)}s-${restartEndedAtS.toFixed(1)}s)`;
+      restartState = `done: ${restartOrder.length}/${restartOrder.length} pricers replaced by new processes (${restartStartedAtS.toFixed(1)}s-${restartEndedAtS.toFixed(1)}s)`;
     })();
     let restartError: unknown;
     restart.catch((e) => {
@@ -384,12 +447,13 @@ export async function runArm(o: ArmOptions): Promise<ArmResult> {
     view();
     const r3 = (x: number) => Math.round(x * 1000) / 1000;
     const totals: Record<string, PodLoadTotals> = {};
-    for (const name of [...PRICERS, ...PUBLISHERS].map((p) => p.name)) {
+    for (const name of [...fleet, ...PUBLISHERS].map((p) => p.name)) {
       const t = loadTotals.get(name);
       if (!t) continue;
       totals[name] = {
         role: t.role,
         zone: t.zone,
+        runtime: t.runtime,
         slots: t.slots,
         served: t.served,
         utilization: t.slotMs > 0 ? r3(t.busySlotMs / t.slotMs) : 0,
@@ -404,14 +468,15 @@ export async function runArm(o: ArmOptions): Promise<ArmResult> {
       mode: o.mode,
       final: final!,
       restart: {
-        done: restartEndedAtS !== undefined && replaced.length === RESTART_ORDER.length,
+        done: restartEndedAtS !== undefined && replaced.length === restartOrder.length,
         restarted: replaced.length,
-        of: RESTART_ORDER.length,
+        of: restartOrder.length,
         ...(restartStartedAtS !== undefined ? { startedAtS: round1(restartStartedAtS) } : {}),
         ...(restartEndedAtS !== undefined ? { endedAtS: round1(restartEndedAtS) } : {}),
         replaced,
       },
-      pods: PRICERS.map((p) => p.name),
+      pods: fleet.map((p) => p.name),
+      goPods: o.goPricerBinary ? GO_PRICERS.map((p) => p.name) : [],
       podLoad: totals,
       ...(noisy && noisyFromS !== undefined && noisyToS !== undefined
         ? {
@@ -420,7 +485,7 @@ export async function runArm(o: ArmOptions): Promise<ArmResult> {
               fromS: round1(noisyFromS),
               toS: round1(noisyToS),
               shareDuring: noisyCalls.all > 0 ? r3(noisyCalls.pod / noisyCalls.all) : 0,
-              capacityShareDuring: r3(noisy.factor / (PRICERS.length - 1 + noisy.factor)),
+              capacityShareDuring: r3(noisy.factor / (fleet.length - 1 + noisy.factor)),
               callsDuring: noisyCalls.all,
             },
           }

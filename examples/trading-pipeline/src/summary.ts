@@ -7,6 +7,8 @@ import type { ArmResult, RestartReport, PodLoadTotals, NoisyNeighbourReport } fr
 export interface PodSummary {
   readonly pod: string;
   readonly zone: string;
+  /** `go`: a Go pricer (fairway-go-server, grpc-go) of the mixed fleet; `node`: a Node.js pricer. */
+  readonly runtime: 'node' | 'go';
   readonly calls: number;
   /** Fraction of all OK calls this pod answered (0..1). */
   readonly share: number;
@@ -108,6 +110,7 @@ export function summarizeArm(arm: ArmResult): ArmSummary {
     return {
       pod: name,
       zone: p?.zone ?? '',
+      runtime: arm.goPods.includes(name) ? 'go' : 'node',
       calls: p?.calls ?? 0,
       share: f.ok > 0 ? r3((p?.calls ?? 0) / f.ok) : 0,
       p50Ms: p?.p50Ms ?? 0,
@@ -166,7 +169,10 @@ export function formatArm(a: ArmSummary): string[] {
   }
   if (a.pods.some((p) => p.load)) {
     lines.push(`  (util: busy share of the pod's slots; queued p99: its worst second's p99 wait for a slot)`);
-    const lag = [...a.pods.map((p) => p.load?.eventLoopDelayP99Ms ?? 0), ...a.publishers.map((p) => p.eventLoopDelayP99Ms)].sort((x, y) => x - y);
+    const go = a.pods.filter((p) => p.runtime === 'go');
+    if (go.length) lines.push(`  go: ${go.map((p) => p.pod).join(', ')} are Go pricers (grpc-go, the same capacity), ${pct(go.reduce((n, p) => n + p.share, 0))} of the calls`);
+    // The Go pricers have no event loop (they report 0): only the Node pods tell how late the host ran them.
+    const lag = [...a.pods.filter((p) => p.runtime === 'node').map((p) => p.load?.eventLoopDelayP99Ms ?? 0), ...a.publishers.map((p) => p.eventLoopDelayP99Ms)].sort((x, y) => x - y);
     lines.push(`  host: the pods' event loops ran late by ${lag[Math.floor(lag.length / 2)]!.toFixed(1)} ms at p99 (median pod; a busy machine delays every hop by as much)`);
   }
   lines.push(`  imbalance: ${a.imbalance.toFixed(2)} (busiest pod ${a.busiestPod} / fair share ${pct(a.fairShare)}; 1.00 is perfect)`);

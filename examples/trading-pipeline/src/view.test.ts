@@ -65,6 +65,7 @@ test('summary: shares, imbalance = busiest share / fair share, in-zone, lost cal
     final,
     restart: { done: true, restarted: 6, of: 6, startedAtS: 2, endedAtS: 7, replaced: NAMES.map((n) => ({ pod: n, from: '1-old', to: '2-new' })) },
     pods: NAMES,
+    goPods: [],
     podLoad: {},
     startupMs: 12_000,
     loadMs: 8100,
@@ -129,9 +130,10 @@ test('live view and summary: each pod\'s own queue and utilization, the noisy ne
     final: s,
     restart: { done: true, restarted: 6, of: 6, replaced: [] },
     pods: NAMES,
+    goPods: [],
     podLoad: {
-      'pricer-a-1': { role: 'pricer', zone: 'zone-a', slots: 2, served: 300, utilization: 0.9, peakUtilization: 1, maxQueueLength: 12, queueDelayMeanMs: 40, worstQueueDelayP99Ms: 310, eventLoopDelayP99Ms: 4 },
-      'publisher-a': { role: 'publisher', zone: 'zone-a', slots: 1, served: 400, utilization: 0.3, peakUtilization: 0.5, maxQueueLength: 3, queueDelayMeanMs: 2, worstQueueDelayP99Ms: 20, eventLoopDelayP99Ms: 4 },
+      'pricer-a-1': { role: 'pricer', zone: 'zone-a', runtime: 'node', slots: 2, served: 300, utilization: 0.9, peakUtilization: 1, maxQueueLength: 12, queueDelayMeanMs: 40, worstQueueDelayP99Ms: 310, eventLoopDelayP99Ms: 4 },
+      'publisher-a': { role: 'publisher', zone: 'zone-a', runtime: 'node', slots: 1, served: 400, utilization: 0.3, peakUtilization: 0.5, maxQueueLength: 3, queueDelayMeanMs: 2, worstQueueDelayP99Ms: 20, eventLoopDelayP99Ms: 4 },
     },
     noisyNeighbour: { pod: 'pricer-b-1', factor: 0.3, fromFraction: 0.1, toFraction: 0.2, fromS: 0.8, toS: 1.6, shareDuring: 0.04, capacityShareDuring: 0.057, callsDuring: 50 },
     startupMs: 1000,
@@ -148,4 +150,35 @@ test('live view and summary: each pod\'s own queue and utilization, the noisy ne
   assert.match(text, /noisy neighbour: pricer-b-1 kept 30\.0% of its CPU from 0\.8s to 1\.6s; it answered 4\.0% of the calls then \(its share of the fleet's capacity: 5\.7%/);
   const fair = summarizeArm({ ...arm, mode: 'fairway', final: stats({ 'pricer-a-1': pod('zone-a', 100), 'pricer-b-1': pod('zone-b', 100) }, { p99Ms: 20 }) });
   assert.match(formatComparison(fair, sum).join('\n'), /p99 ms:\s+20\s+40\s+\(Fairway's p99 is 0\.50 x pick_first's\)/);
+});
+
+test('the mixed fleet: a Go pricer is marked in the live view and the summary, and its zero event-loop delay is not counted', () => {
+  const names = [...NAMES, 'pricer-a-go'];
+  const s = stats({ 'pricer-a-1': pod('zone-a', 100), 'pricer-a-go': pod('zone-a', 100) });
+  const goLoad = {
+    type: 'pod-load' as const, role: 'pricer' as const, instance: 'pricer-a-go', zone: 'zone-a', incarnation: '1-a', slots: 2, windowMs: 1000,
+    served: 50, utilization: 0.4, queueLength: 1, maxQueueLength: 2, inService: 1, queueDelayMeanMs: 1, queueDelayP99Ms: 5,
+    capacityPerSec: 66.7, capacityFactor: 1, eventLoopDelayP99Ms: 0, runtime: 'go' as const,
+  };
+  const table = renderTable({ title: 'Fairway', elapsedMs: 1000, durationMs: 8000, restart: 'pending', stats: s, podNames: names, podLoad: { 'pricer-a-go': goLoad } });
+  assert.match(table.find((l) => l.startsWith('pricer-a-go'))!, /40%.*Go \(grpc-go\)$/);
+  assert.doesNotMatch(table.find((l) => l.startsWith('pricer-a-1'))!, /Go/);
+  const totals = (runtime: 'node' | 'go', lag: number) => ({ role: 'pricer' as const, zone: 'zone-a', runtime, slots: 2, served: 100, utilization: 0.3, peakUtilization: 0.5, maxQueueLength: 1, queueDelayMeanMs: 1, worstQueueDelayP99Ms: 4, eventLoopDelayP99Ms: lag });
+  const arm: ArmResult = {
+    mode: 'fairway',
+    final: s,
+    restart: { done: true, restarted: 0, of: 0, replaced: [] },
+    pods: ['pricer-a-1', 'pricer-a-go'],
+    goPods: ['pricer-a-go'],
+    podLoad: { 'pricer-a-1': totals('node', 7), 'pricer-a-go': totals('go', 0) },
+    startupMs: 1000,
+    loadMs: 8000,
+    traceDir: '/nowhere',
+    logDir: '/nowhere',
+  };
+  const sum = summarizeArm(arm);
+  assert.deepEqual(sum.pods.map((p) => p.runtime), ['node', 'go']);
+  const text = formatArm(sum).join('\n');
+  assert.match(text, /go: pricer-a-go are Go pricers \(grpc-go, the same capacity\), 50\.0% of the calls/);
+  assert.match(text, /event loops ran late by 7\.0 ms/, 'the Go pod has no event loop: its 0 is left out');
 });

@@ -57,6 +57,7 @@ export function renderTable(v: ViewState): string[] {
     const load = v.podLoad?.[name];
     lines.push(
       `${pad(name, 18)}${pad(p?.zone ?? '', 8)}${lpad(pct(share), 7)}  ${pad(bar(share * names.length / 2, 18), 20)}${lpad(p?.windowCalls ?? 0, 8)}${lpad(load ? load.queueLength : '-', 7)}${lpad(load ? pct0(load.utilization) : '-', 6)}${lpad((p?.p50Ms ?? 0).toFixed(1), 8)}${lpad((p?.p99Ms ?? 0).toFixed(1), 8)}${lpad(p?.incarnations.length ?? 0, 7)}` +
+        (load?.runtime === 'go' ? '  Go (grpc-go)' : '') +
         (load && load.capacityFactor < 1 ? `  <- ${pct0(load.capacityFactor)} CPU (noisy neighbour)` : ''),
     );
   }

@@ -48,7 +48,7 @@ func main() {
 		os.Exit(1)
 	}
 	defer cli.Close()
-	stopTracing, err := fpeer.SetupTracing(context.Background())
+	stopTracing, err := fpeer.SetupTracing(context.Background(), "")
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "fairway-go-client: tracing: %v\n", err)
 		os.Exit(1)

@@ -5,6 +5,11 @@
 //
 // It listens on -listen (port 0 by default), registers when -etcd is given, and then prints one line
 // "READY <port>" on stdout. SIGTERM/SIGINT: delete the key, revoke the lease, stop gracefully.
+//
+// With -runner it also speaks the demo runner's protocol over its standard streams (the Node pods use IPC):
+// JSON lines on stdout ({"type":"loaded"}, {"type":"ready",...}, a {"type":"pod-load",...} report every
+// second) and JSON control lines on stdin ({"type":"capacity","factor":F}; {"type":"go","port":P} for a
+// process started ahead with -wait-for-go); the end of stdin (the runner is gone) stops it like SIGTERM.
 package main
 
 import (
@@ -40,9 +45,11 @@ import (
 )
 
 type options struct {
-	listen, id, zone, etcd, service, instance, metadataStyle, publisher, feed, incarnation string
-	delayMs, workMs                                                                        int
-	ttl                                                                                    int64
+	listen, id, zone, etcd, service, instance, key, metadataStyle, publisher, feed, incarnation, traceFile string
+	delayMs, workMs, slots                                                                                 int
+	workSigma                                                                                              float64
+	ttl                                                                                                    int64
+	runner, waitForGo                                                                                      bool
 }
 
 func main() {
@@ -54,11 +61,17 @@ func main() {
 	flag.StringVar(&o.etcd, "etcd", "", "etcd endpoints host:port,...; empty: do not register")
 	flag.StringVar(&o.service, "service", "echo", "service name: the etcd key is <service>/<instance>")
 	flag.StringVar(&o.instance, "instance", "", "instance id, the last part of the key (default: the id)")
+	flag.StringVar(&o.key, "key", "", "the last part of the etcd key when it differs from the instance, e.g. a pod name unique per process, so a replacement of the same instance has its own key and its predecessor's deregistration does not delete it")
 	flag.StringVar(&o.metadataStyle, "metadata", "zone", `registration Metadata: "none" (nil, a plain Go registration), "zone" (map{"zone": <zone>}) or "fairway" (zone, instance and incarnation, so Fairway routes to the newest incarnation)`)
 	flag.Int64Var(&o.ttl, "ttl", 10, "lease TTL, seconds")
 	flag.StringVar(&o.publisher, "publisher", "", "serve trading.v1.Pricer and publish through this target (e.g. etcd:///publisher)")
 	flag.StringVar(&o.feed, "feed", "", "with -publisher: subscribe to the price feed at this target (e.g. etcd:///price-feed)")
-	flag.IntVar(&o.workMs, "work-ms", 5, "pricer: simulated pricing work per quote, ms")
+	flag.IntVar(&o.workMs, "work-ms", 5, "pricer: simulated pricing work per quote, ms (the mean with -slots)")
+	flag.IntVar(&o.slots, "slots", 0, "pricer: quotes worked on at once, the rest wait in FIFO order; 0: no limit and a fixed -work-ms")
+	flag.Float64Var(&o.workSigma, "work-sigma", 0.5, "pricer with -slots: log-normal sigma of the service time (0.5: p99 about 2.8 x the mean)")
+	flag.BoolVar(&o.runner, "runner", false, "speak the demo runner's protocol: JSON lines on stdout, control lines on stdin")
+	flag.BoolVar(&o.waitForGo, "wait-for-go", false, `with -runner: print {"type":"loaded"}, then wait for {"type":"go"} on stdin before listening (a replacement started ahead)`)
+	flag.StringVar(&o.traceFile, "trace-file", "", "write spans to this Jaeger JSON file (when OTEL_EXPORTER_OTLP_ENDPOINT is not set)")
 	flag.Parse()
 	if err := run(o); err != nil {
 		fmt.Fprintf(os.Stderr, "fairway-go-server: %v\n", err)
@@ -76,15 +89,36 @@ func run(o options) error {
 	if o.metadataStyle != "none" && o.metadataStyle != "zone" && o.metadataStyle != "fairway" {
 		return fmt.Errorf(`-metadata must be "none", "zone" or "fairway", got %q`, o.metadataStyle)
 	}
-	// Fairway's incarnation format: start time in ms and 4 hex digits, so a restart orders after its predecessor.
+	if o.slots < 0 || o.workMs < 0 || o.workSigma < 0 {
+		return fmt.Errorf("-slots (%d), -work-ms (%d) and -work-sigma (%g) must not be negative", o.slots, o.workMs, o.workSigma)
+	}
+	if o.waitForGo && !o.runner {
+		return fmt.Errorf("-wait-for-go needs -runner (the go line comes on stdin)")
+	}
+	var ctl *runnerLink
+	if o.runner {
+		ctl = newRunnerLink()
+		if o.waitForGo {
+			ctl.tell(map[string]any{"type": "loaded", "instance": o.instance})
+			port, ok := ctl.waitForGo()
+			if !ok {
+				return nil // the runner went away before starting us
+			}
+			if port > 0 {
+				o.listen = net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+			}
+		}
+	}
+	// Fairway's incarnation format: start time in ms and 4 hex digits, so a restart orders after its
+	// predecessor (a replacement started ahead takes it when it starts serving, above).
 	o.incarnation = fmt.Sprintf("%d-%04x", time.Now().UnixMilli(), rand.IntN(0x10000))
-	stopTracing, err := fpeer.SetupTracing(context.Background())
+	stopTracing, err := fpeer.SetupTracing(context.Background(), o.traceFile)
 	if err != nil {
 		return fmt.Errorf("tracing: %w", err)
 	}
 	defer stopTracing()
 
-	lis, err := net.Listen("tcp", o.listen)
+	lis, err := listenRetrying(o.listen)
 	if err != nil {
 		return fmt.Errorf("listen %s: %w", o.listen, err)
 	}
@@ -114,6 +148,11 @@ func run(o options) error {
 		if err != nil {
 			return err
 		}
+		if ctl != nil && pricer.pod != nil {
+			ctl.mu.Lock()
+			ctl.onCapacity = pricer.pod.setCapacityFactor
+			ctl.mu.Unlock()
+		}
 		defer pricer.close()
 		srv.RegisterService(&fpeer.PricerServiceDesc, pricer)
 	}
@@ -134,20 +173,35 @@ func run(o options) error {
 			}
 			md = m
 		}
-		reg, err = fpeer.Register(etcdClient, o.service, o.instance, advertised, md, o.ttl)
+		key := o.instance
+		if o.key != "" {
+			key = o.key
+		}
+		reg, err = fpeer.Register(etcdClient, o.service, key, advertised, md, o.ttl)
 		if err != nil {
 			srv.Stop()
 			return err
 		}
 	}
-	fmt.Printf("READY %d\n", addr.Port)
-	_ = os.Stdout.Sync()
+	if ctl != nil {
+		ctl.tell(map[string]any{"type": "ready", "instance": o.instance, "incarnation": o.incarnation, "port": addr.Port, "runtime": "go"})
+		if pricer != nil && pricer.pod != nil {
+			go ctl.reportLoad(pricer.pod, o)
+		}
+	}
+	printLine(fmt.Sprintf("READY %d", addr.Port))
 
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
+	var runnerGone <-chan struct{}
+	if ctl != nil {
+		runnerGone = ctl.gone
+	}
 	select {
 	case s := <-sig:
 		fmt.Fprintf(os.Stderr, "fairway-go-server %s: %v, deregistering and stopping\n", o.id, s)
+	case <-runnerGone:
+		fmt.Fprintf(os.Stderr, "fairway-go-server %s: stdin closed (the runner is gone), deregistering and stopping\n", o.id)
 	case err := <-serveErr:
 		return err
 	}
@@ -312,6 +366,8 @@ type pricerServer struct {
 	mu        sync.Mutex
 	book      map[string]*tradingpb.Tick
 	inFlight  atomic.Int32
+	// With -slots: the pricing work goes through a pod with a capacity; nil: a fixed -work-ms sleep.
+	pod *pod
 }
 
 func dial(target string, etcdClient *clientv3.Client) (*grpc.ClientConn, error) {
@@ -337,6 +393,9 @@ func newPricer(o options, etcdClient *clientv3.Client) (*pricerServer, error) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	p := &pricerServer{o: o, publisher: pub, cancel: cancel, book: map[string]*tradingpb.Tick{}}
+	if o.slots > 0 {
+		p.pod = newPod(o.slots, float64(o.workMs), o.workSigma)
+	}
 	if o.feed != "" {
 		p.feed, err = dial(o.feed, etcdClient)
 		if err != nil {
@@ -387,10 +446,16 @@ func (p *pricerServer) Quote(ctx context.Context, req *tradingpb.QuoteRequest) (
 	}
 	inFlight := p.inFlight.Add(1)
 	defer p.inFlight.Add(-1)
-	select {
-	case <-time.After(time.Duration(p.o.workMs) * time.Millisecond):
-	case <-ctx.Done():
-		return nil, status.FromContextError(ctx.Err()).Err()
+	if p.pod != nil {
+		if err := p.pod.serve(ctx); err != nil {
+			return nil, status.FromContextError(err).Err()
+		}
+	} else {
+		select {
+		case <-time.After(time.Duration(p.o.workMs) * time.Millisecond):
+		case <-ctx.Done():
+			return nil, status.FromContextError(ctx.Err()).Err()
+		}
 	}
 	p.mu.Lock()
 	t := p.book[req.GetSymbol()]

@@ -13,8 +13,10 @@ import (
 
 // SetupTracing installs the W3C trace-context propagator (so traceparent continues through this process)
 // and, when OTEL_EXPORTER_OTLP_ENDPOINT is set, an OTLP/gRPC span exporter (service name from
-// OTEL_SERVICE_NAME). The returned function flushes and stops it.
-func SetupTracing(ctx context.Context) (func(), error) {
+// OTEL_SERVICE_NAME); otherwise, when jaegerFile is not empty, a Jaeger JSON file exporter (the file the
+// demo's Node processes write, merged by the demo runner). The sampler follows OTEL_TRACES_SAMPLER (the SDK
+// reads it; parent-based by default, so a traced call stays traced). The returned function flushes and stops it.
+func SetupTracing(ctx context.Context, jaegerFile string) (func(), error) {
 	otel.SetTextMapPropagator(propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{}))
 	opts := []sdktrace.TracerProviderOption{}
 	if os.Getenv("OTEL_EXPORTER_OTLP_ENDPOINT") != "" || os.Getenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") != "" {
@@ -23,6 +25,8 @@ func SetupTracing(ctx context.Context) (func(), error) {
 			return nil, err
 		}
 		opts = append(opts, sdktrace.WithBatcher(exp, sdktrace.WithBatchTimeout(500*time.Millisecond)))
+	} else if jaegerFile != "" {
+		opts = append(opts, sdktrace.WithBatcher(NewJaegerFileExporter(jaegerFile), sdktrace.WithBatchTimeout(time.Second)))
 	}
 	tp := sdktrace.NewTracerProvider(opts...)
 	otel.SetTracerProvider(tp)
