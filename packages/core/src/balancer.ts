@@ -96,19 +96,38 @@ export class Balancer implements ReleaseSink {
       const group = this.group(info.zone ?? '', nowMs);
       group.members++;
       this.endpoints.set(k, new EndpointRecord(k, info, group, Math.max(seed, RTT_FLOOR_MS), info.weight ?? 1, nowMs));
+      // (not READY yet: it joins picks on setReady, if its weight is above 0)
       added.push(k);
     }
     if (added.length > 0 || removed.length > 0) this.medianAtMs = Number.NEGATIVE_INFINITY;
     return { added, removed, kept };
   }
 
-  /** Connectivity from grpc-js: only READY endpoints are picked. Unknown keys are ignored. */
+  /** Number of endpoints picks can choose now: READY, serving, weight above 0. */
+  get pickableCount(): number {
+    return this.all.length;
+  }
+
+  /**
+   * Connectivity from grpc-js: only READY endpoints are picked (and only while serving with a weight
+   * above 0). Unknown keys are ignored.
+   */
   setReady(key: string, ready: boolean, nowMs: number): void {
     const st = this.endpoints.get(key);
     if (st === undefined || st.ready === ready) return;
     st.ready = ready;
-    if (ready) joinReady(st, this.all, nowMs);
-    else leaveReady(st, this.all, nowMs);
+    syncPickable(st, this.all, nowMs);
+  }
+
+  /**
+   * Health from an active health check (gRFC A17): a NOT_SERVING endpoint (`serving` false) leaves picks at
+   * once, calls already on it finish; `true` brings it back with its load state kept. Unknown keys are ignored.
+   */
+  setServing(key: string, serving: boolean, nowMs: number): void {
+    const st = this.endpoints.get(key);
+    if (st === undefined || st.serving === serving) return;
+    st.serving = serving;
+    syncPickable(st, this.all, nowMs);
   }
 
   /**
@@ -180,7 +199,7 @@ export class Balancer implements ReleaseSink {
   /** @internal Applies a handle's release (see `PickHandle.release`). */
   releaseEndpoint(e: EndpointState, outcome: PickOutcome, nowMs: number): void {
     if (e.removed) return;
-    if (e.ready) {
+    if (e.allIndex >= 0) {
       accrue(e.group, nowMs);
       e.group.inFlightReady--;
     }
@@ -275,19 +294,20 @@ export class Balancer implements ReleaseSink {
 
   private refresh(st: EndpointState, info: EndpointInfo, nowMs: number): void {
     st.info = info;
-    st.weight = info.weight ?? 1;
     const zone = info.zone ?? '';
-    if (zone === st.group.name) return;
-    const wasReady = st.ready;
-    if (wasReady) this.setReady(st.key, false, nowMs);
-    this.leaveGroup(st.group);
-    st.group = this.group(zone, nowMs);
-    st.group.members++;
-    if (wasReady) this.setReady(st.key, true, nowMs);
+    if (zone !== st.group.name) {
+      if (st.allIndex >= 0) leaveReady(st, this.all, nowMs);
+      this.leaveGroup(st.group);
+      st.group = this.group(zone, nowMs);
+      st.group.members++;
+    }
+    // Weight 0 drains (leaves picks, calls in flight finish); a weight above 0 again brings it back.
+    st.weight = info.weight ?? 1;
+    syncPickable(st, this.all, nowMs);
   }
 
   private remove(st: EndpointState, nowMs: number): void {
-    if (st.ready) leaveReady(st, this.all, nowMs);
+    if (st.allIndex >= 0) leaveReady(st, this.all, nowMs);
     st.ready = false;
     st.removed = true;
     this.leaveGroup(st.group);
@@ -312,7 +332,15 @@ function validate(e: EndpointInfo): void {
     throw new TypeError(`Balancer.update: every endpoint needs a non-empty string address, got ${JSON.stringify(e)}`);
   }
   const w = e.weight;
-  if (w !== undefined && !(typeof w === 'number' && w > 0 && Number.isFinite(w))) {
-    throw new TypeError(`Balancer.update: endpoint ${e.address} has weight ${String(w)}; weight must be a positive finite number`);
+  if (w !== undefined && !(typeof w === 'number' && w >= 0 && Number.isFinite(w))) {
+    throw new TypeError(`Balancer.update: endpoint ${e.address} has weight ${String(w)}; weight must be a finite number >= 0 (0 drains)`);
   }
+}
+
+/** Puts `st` in the pick arrays or takes it out, to match `ready && serving && weight > 0`. */
+function syncPickable(st: EndpointState, all: EndpointState[], nowMs: number): void {
+  const want = st.ready && st.serving && st.weight > 0;
+  const inPicks = st.allIndex >= 0;
+  if (want && !inPicks) joinReady(st, all, nowMs);
+  else if (!want && inPicks) leaveReady(st, all, nowMs);
 }

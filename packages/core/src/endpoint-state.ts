@@ -11,15 +11,21 @@
 import type { EndpointInfo } from './contracts.js';
 import type { LoadState } from './peak-ewma.js';
 
-/** One endpoint in the balancer: identity, readiness, load, and its places in the ready arrays. */
+/**
+ * One endpoint in the balancer: identity, readiness, load, and its places in the ready arrays.
+ * It sits in those arrays (is pickable) while `ready && serving && weight > 0`: weight 0 drains it.
+ */
 export interface EndpointState extends LoadState {
   readonly key: string;
   info: EndpointInfo;
   group: ZoneGroup;
+  /** Connectivity READY (from grpc-js). Picks also need {@link EndpointState.serving} and a weight above 0. */
   ready: boolean;
+  /** False while an active health check reports NOT_SERVING (gRFC A17); true otherwise. */
+  serving: boolean;
   /** Set when the endpoint left the set; a late release then changes nothing. */
   removed: boolean;
-  /** Index in `group.ready`, or -1. */
+  /** Index in `group.ready`, or -1 (then the endpoint is not pickable). */
   groupIndex: number;
   /** Index in the set-wide ready array, or -1. */
   allIndex: number;
@@ -57,6 +63,7 @@ export class EndpointRecord implements EndpointState {
   probing = false;
   probeWaitMs = 0;
   ready = false;
+  serving = true;
   removed = false;
   groupIndex = -1;
   allIndex = -1;
