@@ -252,6 +252,11 @@ export class FairwayLoadBalancer implements LoadBalancer {
     if (ready.size > 0 && connecting > 0 && this.holdForStartup()) {
       // Cold start: calls queued before any connection would all land on the first endpoint to connect.
       this.helper.updateState(ConnectivityState.CONNECTING, new QueuePicker(this), null);
+    } else if (ready.size > 0 && this.balancer!.pickableCount === 0) {
+      // Connected, but every READY endpoint is drained (weight 0) or reported NOT_SERVING: fail fast rather
+      // than queue calls that nothing will take.
+      const details = `${POLICY_NAME}: all ${ready.size} READY endpoint(s) are drained (weight 0) or not serving (health check)`;
+      this.helper.updateState(ConnectivityState.TRANSIENT_FAILURE, new UnavailablePicker({ details }), details);
     } else if (ready.size > 0) {
       this.everReady = true;
       const picker = new FairwayPicker({ balancer: this.balancer!, tracker: this.tracker, now: nowMs, random }, ready);
