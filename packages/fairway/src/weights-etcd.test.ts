@@ -2,8 +2,9 @@
 // live (Registration.setWeight). Weight divides an endpoint's cost; weight 0 drains it with no failed call.
 import { test, describe, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import { credentials, type Client } from '@grpc/grpc-js';
-import { startEtcdForSuite, startEchoBackend, loadEcho, type EchoBackend, type EchoReply, type EchoRequest } from '@fairway/testing';
+import { childNodeArgs, startEtcdForSuite, startEchoBackend, loadEcho, type EchoBackend, type EchoReply, type EchoRequest } from '@fairway/testing';
 import { createClient, registerInEtcd } from './index.js';
 
 type EchoClient = Client & {
@@ -99,5 +100,18 @@ describe('weights through etcd', { timeout: 120_000 }, () => {
     } finally {
       await reg.deregister();
     }
+  });
+
+  test('README example: examples/readme/drain-weight.ts', { timeout: 60_000 }, async () => {
+    const root = new URL('../../..', import.meta.url).pathname;
+    const env = { ...process.env, FAIRWAY_ETCD_ENDPOINTS: etcd.endpointsCsv };
+    const out = await new Promise<string>((resolve, reject) =>
+      execFile(process.execPath, [...childNodeArgs(), 'examples/readme/drain-weight.ts'], { cwd: root, env, timeout: 50_000 }, (err, stdout, stderr) =>
+        err ? reject(new Error(`${err.message}\n${stdout}\n${stderr}`)) : resolve(stdout),
+      ),
+    );
+    assert.match(out, /^before: pricer-a,pricer-b$/m, out);
+    assert.match(out, /^drained: pricer-b$/m, out);
+    assert.match(out, /^back: pricer-a,pricer-b$/m, out);
   });
 });
