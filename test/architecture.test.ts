@@ -12,7 +12,7 @@ const root = new URL('..', import.meta.url).pathname;
 /** What each package's shipped sources may import (besides its own relative files). */
 const ALLOWED: Record<string, (specifier: string) => boolean> = {
   core: () => false,
-  grpc: (s) => s === '@fairway/core' || s === '@grpc/grpc-js' || s === 'p-retry' || s === 'node:perf_hooks',
+  grpc: (s) => s === '@fairway/core' || s === '@grpc/grpc-js' || s === 'grpc-health-check' || s === 'p-retry' || s === 'node:perf_hooks',
   'discovery-etcd': (s) => s === '@fairway/core' || s === 'etcd3' || /^node:(fs|os|module)$/.test(s),
   'discovery-kubernetes': (s) => s === '@fairway/core' || s === '@kubernetes/client-node' || /^node:(fs|http|https|net)$/.test(s),
   telemetry: (s) => s === '@fairway/core' || s.startsWith('@opentelemetry/') || s.startsWith('node:'),
