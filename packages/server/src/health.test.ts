@@ -33,7 +33,7 @@ async function backend(id: string, withHealth = true, serviceNames: string[] = [
   server.addService(echoService, {
     Unary: (call: ServerUnaryCall<EchoRequest, EchoReply>, reply: sendUnaryData<EchoReply>) => {
       const delay = call.request.delay_ms ?? 1;
-      setTimeout(() => reply(null, { message: call.request.message ?? '', server_id: id, zone: '', call_number: 0, sequence: 0 }), delay);
+      setTimeout(() => reply(null, { message: call.request.message ?? '', server_id: id } as EchoReply), delay);
     },
   });
   const health = withHealth ? serveHealth(server, { serviceNames }) : undefined;
@@ -49,7 +49,7 @@ function client(bs: Backend[], serviceName: string | undefined, logs: string[] =
   const log = (m: string) => logs.push(m);
   const c = createClient(EchoCtor, `static:///${bs.map((b) => b.address).join(',')}`, credentials.createInsecure(), {
     channelOptions: { 'grpc.service_config': JSON.stringify(serviceConfig) },
-    logger: { debug: log, info: log, warn: log, error: log },
+    logger: { info: log, warn: log, error: log },
   }) as unknown as EchoClient;
   clients.push(c);
   return c;
