@@ -55,3 +55,5 @@ export type { EndpointStats } from './endpoint-stats.js';
 export type { PickHandle, PickOutcome } from './pick-handle.js';
 export { PROBE_PENDING_COST_MS, AGREE_WEIGHT } from './peak-ewma.js';
 export { RETIRED_PER_INSTANCE } from './newest-incarnation.js';
+export { parseLiveConfig, validateLiveConfig, applyLiveConfig, formatLiveConfig, EMPTY_LIVE_CONFIG } from './live-config.js';
+export type { LiveConfig, LiveConfigError, LiveConfigResult } from './live-config.js';
