@@ -162,7 +162,7 @@ interface RegisterOpts {
 async function registerCommand(o: RegisterOpts, io: CliIo): Promise<number> {
   const dialTimeoutMs = parseDurationMs(o.timeout ?? '5s', '--timeout');
   const weight = o.weight !== undefined ? Number(o.weight) : undefined;
-  if (weight !== undefined && !(weight > 0)) throw new UsageError(`--weight ${o.weight}: must be a positive number`);
+  if (weight !== undefined && !(Number.isFinite(weight) && weight >= 0)) throw new UsageError(`--weight ${o.weight}: must be a finite number >= 0 (0 registers it drained)`);
   const ttlSeconds = o.ttl !== undefined ? Number(o.ttl) : undefined;
   if (ttlSeconds !== undefined && !(Number.isInteger(ttlSeconds) && ttlSeconds >= 1)) {
     throw new UsageError(`--ttl ${o.ttl}: must be a whole number of seconds >= 1`);
@@ -279,7 +279,7 @@ Exit codes: 0 ok (watch/register: ended by Ctrl-C, SIGTERM or --timeout), 1 inte
     .option('--zone <zone>', 'zone of the endpoint, e.g. eu-west-1a')
     .option('--instance <name>', 'stable instance name, the last part of the key (default: the host name)')
     .option('--incarnation <id>', 'incarnation (default: a fresh <start ms>-<hex>)')
-    .option('--weight <n>', 'relative capacity (default 1)')
+    .option('--weight <n>', 'relative capacity (default 1; 0 = drained: discovered but given no new calls)')
     .option('--ttl <seconds>', 'lease TTL in seconds (default 10)')
     .option('--json', 'print JSON lines (registered, deregistered)')
     .addOption(etcdOption())

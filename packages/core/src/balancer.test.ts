@@ -108,7 +108,7 @@ describe('Balancer.update', { timeout: 30_000 }, () => {
     const b = createBalancer();
     b.update([ep(1)], 0);
     assert.throws(() => b.update([ep(2), { address: '' }], 0), /non-empty string address/);
-    assert.throws(() => b.update([ep(2, { weight: 0 })], 0), /10\.0\.0\.2:50051 has weight 0/);
+    assert.throws(() => b.update([ep(2, { weight: -1 })], 0), /10\.0\.0\.2:50051 has weight -1/);
     assert.equal(b.size, 1);
     assert.throws(() => createBalancer({ decayMs: -1 }), /decayMs must be a positive finite number/);
     assert.throws(() => createBalancer({ zoneBand: { low: 2, high: 1 } }), /zoneBand must satisfy 0 < low < high/);

@@ -140,6 +140,7 @@ export class Balancer implements ReleaseSink {
       const group = this.group(info.zone ?? '', nowMs, info.region);
       group.members++;
       this.endpoints.set(k, new EndpointRecord(k, info, group, Math.max(seed, RTT_FLOOR_MS), info.weight ?? 1, nowMs));
+      // (not READY yet: it joins picks on setReady, if its weight is above 0)
       added.push(k);
     }
     if (added.length > 0 || removed.length > 0) (this.medianAtMs = Number.NEGATIVE_INFINITY), (this.ring = undefined), (this.ringMembers = []);
@@ -156,7 +157,15 @@ export class Balancer implements ReleaseSink {
     return this.ejected.length;
   }
 
-  /** Connectivity from grpc-js: only READY endpoints that are not ejected are picked. Unknown keys are ignored. */
+  /** Number of endpoints picks can choose now: READY, serving, weight above 0, not ejected. */
+  get pickableCount(): number {
+    return this.all.length;
+  }
+
+  /**
+   * Connectivity from grpc-js: only READY endpoints are picked (and only while serving, with a weight above 0,
+   * and not ejected). Unknown keys are ignored.
+   */
   setReady(key: string, ready: boolean, nowMs: number): void {
     const st = this.endpoints.get(key);
     if (st === undefined || st.ready === ready) return;
@@ -177,8 +186,19 @@ export class Balancer implements ReleaseSink {
         st.rttMs = this.flooredMedian(nowMs);
         st.rttAtMs = nowMs;
       }
-      if (st.ejection !== 'ejected') joinReady(st, this.all, nowMs);
-    } else if (st.allIndex >= 0) leaveReady(st, this.all, nowMs);
+    }
+    syncPickable(st, this.all, nowMs);
+  }
+
+  /**
+   * Health from an active health check (gRFC A17): a NOT_SERVING endpoint (`serving` false) leaves picks at
+   * once, calls already on it finish; `true` brings it back with its load state kept. Unknown keys are ignored.
+   */
+  setServing(key: string, serving: boolean, nowMs: number): void {
+    const st = this.endpoints.get(key);
+    if (st === undefined || st.serving === serving) return;
+    st.serving = serving;
+    syncPickable(st, this.all, nowMs);
   }
 
   /**
@@ -295,7 +315,7 @@ export class Balancer implements ReleaseSink {
     const points = owners.length;
     for (let i = 0; i < points; i++) {
       const st = members[owners[(start + i) % points]!]!;
-      if (!st.ready || st.removed || st.ejection === 'ejected') continue;
+      if (st.allIndex < 0) continue; // not pickable: not READY, not serving, drained (weight 0), ejected or removed
       if (avoid !== undefined && avoid.size > 0 && avoid.has(st.key)) {
         if (st.inFlight + 1 <= cap) fallbackAvoided ??= st;
         continue;
@@ -487,7 +507,7 @@ export class Balancer implements ReleaseSink {
     e.ejection = 'none';
     e.readmittedAtMs = nowMs;
     e.consecutiveFailures = 0;
-    if (wasOut && e.ready && e.allIndex < 0) joinReady(e, this.all, nowMs);
+    if (wasOut) syncPickable(e, this.all, nowMs);
     this.medianAtMs = Number.NEGATIVE_INFINITY;
     this.emit({
       kind: 'readmitted',
@@ -509,7 +529,7 @@ export class Balancer implements ReleaseSink {
         continue;
       }
       e.ejection = 'probe';
-      if (e.ready && e.allIndex < 0) joinReady(e, this.all, nowMs);
+      syncPickable(e, this.all, nowMs);
       this.emit({
         kind: 'probe',
         key: e.key,
@@ -607,15 +627,16 @@ export class Balancer implements ReleaseSink {
 
   private refresh(st: EndpointState, info: EndpointInfo, nowMs: number): void {
     st.info = info;
-    st.weight = info.weight ?? 1;
     const zone = info.zone ?? '';
-    if (zone === st.group.name) return;
-    const wasReady = st.ready;
-    if (wasReady) this.setReady(st.key, false, nowMs);
-    this.leaveGroup(st.group);
-    st.group = this.group(zone, nowMs, info.region);
-    st.group.members++;
-    if (wasReady) this.setReady(st.key, true, nowMs);
+    if (zone !== st.group.name) {
+      if (st.allIndex >= 0) leaveReady(st, this.all, nowMs);
+      this.leaveGroup(st.group);
+      st.group = this.group(zone, nowMs, info.region);
+      st.group.members++;
+    }
+    // Weight 0 drains (leaves picks, calls in flight finish); a weight above 0 again brings it back.
+    st.weight = info.weight ?? 1;
+    syncPickable(st, this.all, nowMs);
   }
 
   private remove(st: EndpointState, nowMs: number): void {
@@ -658,7 +679,15 @@ function validate(e: EndpointInfo): void {
     throw new TypeError(`Balancer.update: every endpoint needs a non-empty string address, got ${JSON.stringify(e)}`);
   }
   const w = e.weight;
-  if (w !== undefined && !(typeof w === 'number' && w > 0 && Number.isFinite(w))) {
-    throw new TypeError(`Balancer.update: endpoint ${e.address} has weight ${String(w)}; weight must be a positive finite number`);
+  if (w !== undefined && !(typeof w === 'number' && w >= 0 && Number.isFinite(w))) {
+    throw new TypeError(`Balancer.update: endpoint ${e.address} has weight ${String(w)}; weight must be a finite number >= 0 (0 drains)`);
   }
+}
+
+/** Puts `st` in the pick arrays or takes it out, to match `ready && serving && weight > 0 && not ejected`. */
+function syncPickable(st: EndpointState, all: EndpointState[], nowMs: number): void {
+  const want = st.ready && st.serving && st.weight > 0 && st.ejection !== 'ejected';
+  const inPicks = st.allIndex >= 0;
+  if (want && !inPicks) joinReady(st, all, nowMs);
+  else if (!want && inPicks) leaveReady(st, all, nowMs);
 }

@@ -28,7 +28,10 @@ export interface EndpointInfo {
    * a different value for the same instance means a newer incarnation, which replaces the older one.
    */
   readonly incarnation?: string;
-  /** Relative capacity, default 1. */
+  /**
+   * Relative capacity, default 1: the picker divides an endpoint's cost by it, so weight 2 takes about twice
+   * the calls of weight 1 at equal latency. 0 drains: no new calls, calls in flight finish. Finite, >= 0.
+   */
   readonly weight?: number;
 }
 

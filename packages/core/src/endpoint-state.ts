@@ -12,18 +12,23 @@ import type { EndpointInfo } from './contracts.js';
 import type { LoadState } from './peak-ewma.js';
 import type { EjectionReason, EjectionState } from './ejection.js';
 
-/** One endpoint in the balancer: identity, readiness, load, and its places in the ready arrays. */
+/**
+ * One endpoint in the balancer: identity, readiness, load, and its places in the ready arrays.
+ * It sits in those arrays (is pickable) while `ready && serving && weight > 0` and it is not ejected: weight 0 drains it.
+ */
 export interface EndpointState extends LoadState, EjectionState {
   readonly key: string;
   /** When the endpoint first became READY (ms), NaN before: slow start measures its age from here. */
   firstReadyMs: number;
   info: EndpointInfo;
   group: ZoneGroup;
-  /** READY per grpc-js. It is in the pick arrays when READY and not ejected (`allIndex >= 0`). */
+  /** Connectivity READY (from grpc-js). Picks also need {@link EndpointState.serving}, a weight above 0 and no ejection. */
   ready: boolean;
+  /** False while an active health check reports NOT_SERVING (gRFC A17); true otherwise. */
+  serving: boolean;
   /** Set when the endpoint left the set; a late release then changes nothing. */
   removed: boolean;
-  /** Index in `group.ready`, or -1. */
+  /** Index in `group.ready`, or -1 (then the endpoint is not pickable). */
   groupIndex: number;
   /** Index in the set-wide ready array, or -1. */
   allIndex: number;
@@ -72,6 +77,7 @@ export class EndpointRecord implements EndpointState {
   probing = false;
   probeWaitMs = 0;
   ready = false;
+  serving = true;
   removed = false;
   groupIndex = -1;
   allIndex = -1;

@@ -16,11 +16,15 @@ export interface EndpointStats {
   readonly incarnation?: string;
   readonly weight: number;
   readonly ready: boolean;
+  /** False while an active health check reports NOT_SERVING. */
+  readonly serving: boolean;
+  /** True when picks can choose it now: READY, serving, weight above 0 (weight 0 = draining). */
+  readonly pickable: boolean;
   /** Calls picked and not yet released. */
   readonly inFlight: number;
   /** Peak-EWMA RTT estimate decayed to now (ms). */
   readonly rttEstimateMs: number;
-  /** What p2c compares: `rttEstimateMs x (inFlight + 1) / weight`, or >= 1e9 while the first probe is out. */
+  /** What p2c compares: `rttEstimateMs x (inFlight + 1) / weight` (Infinity at weight 0), or >= 1e9 while the first probe is out. */
   readonly cost: number;
   /** False until the endpoint's first answer (success, failure or timeout). */
   readonly answered: boolean;
@@ -44,6 +48,8 @@ export function endpointStats(st: EndpointState, nowMs: number, decayMs: number,
     address: info.address,
     weight: st.weight,
     ready: st.ready,
+    serving: st.serving,
+    pickable: st.allIndex >= 0,
     inFlight: st.inFlight,
     rttEstimateMs: decayedRttMs(st, nowMs, decayMs),
     cost: loadCost(st, nowMs, decayMs),

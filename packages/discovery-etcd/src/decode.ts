@@ -128,8 +128,8 @@ export function decodeEtcdValue(key: string, value: Uint8Array | string, service
   }
   const weight = m['weight'];
   if (weight !== undefined && weight !== null) {
-    if (typeof weight !== 'number' || !Number.isFinite(weight) || weight <= 0) {
-      return fail(`"Metadata.weight" ${JSON.stringify(weight)} is not a positive number`);
+    if (typeof weight !== 'number' || !Number.isFinite(weight) || weight < 0) {
+      return fail(`"Metadata.weight" ${JSON.stringify(weight)} is not a finite number >= 0 (0 drains)`);
     }
     out.weight = weight;
   }

@@ -5,6 +5,8 @@
  * @packageDocumentation
  */
 export { createEtcdSource } from './source.js';
+export { liveConfigKey } from './config-watch.js';
+export type { LiveConfigStatus } from './config-watch.js';
 export type { EtcdDiscoveryOptions, EtcdDiscoverySource, EtcdSourceStatus } from './source.js';
 export { register } from './registrar.js';
 export type { RegisterOptions, Registration, RegistrationStatus } from './registrar.js';

@@ -24,7 +24,10 @@ export interface RegisterOptions extends EtcdClientOptions {
   readonly region?: string;
   /** Stable name of this process or pod; the last part of the key. Default: the host name. */
   readonly instance?: string;
-  /** Relative capacity. Default 1. */
+  /**
+   * Relative capacity: clients divide this endpoint's cost by it. Default 1. 0 registers it drained
+   * (discovered, connected, but given no new calls). Change it live with {@link Registration.setWeight}.
+   */
   readonly weight?: number;
   /** Which start of `instance` this is. Default: a fresh `<startMs>-<hex>` per process start. */
   readonly incarnation?: string;
@@ -53,9 +56,16 @@ export interface Registration {
   readonly key: string;
   /** This process's incarnation, e.g. `1764032400123-4f1c`. */
   readonly incarnation: string;
-  /** The value written, exactly as stored. */
+  /** The value written, exactly as stored (changes with {@link Registration.setWeight}). */
   readonly value: string;
   status(): RegistrationStatus;
+  /**
+   * Changes the weight clients see, under the same lease and incarnation: 0 drains this endpoint (clients
+   * send it no new calls; calls in flight finish), a weight above 0 brings it back. Resolves once etcd has
+   * the new value (or at once while re-registering: the next put carries it); throws `EtcdOptionsError` on a
+   * weight that is not a finite number >= 0.
+   */
+  setWeight(weight: number): Promise<void>;
   /** Deletes the key (while it is still this registration's) and revokes the lease; stops re-registering. Idempotent. */
   deregister(): Promise<void>;
 }
@@ -75,9 +85,7 @@ function checkRegisterOptions(o: RegisterOptions): string {
   if (o.instance !== undefined && (typeof o.instance !== 'string' || o.instance === '' || /[\s/]/.test(o.instance))) {
     throw new EtcdOptionsError(`${w}: instance must be a non-empty name without "/" or spaces, got ${JSON.stringify(o.instance)}`);
   }
-  if (o.weight !== undefined && !(typeof o.weight === 'number' && Number.isFinite(o.weight) && o.weight > 0)) {
-    throw new EtcdOptionsError(`${w}: weight must be a positive number, got ${JSON.stringify(o.weight)}`);
-  }
+  if (o.weight !== undefined) checkWeight(w, o.weight);
   if (o.incarnation !== undefined && (typeof o.incarnation !== 'string' || o.incarnation === '')) {
     throw new EtcdOptionsError(`${w}: incarnation must be a non-empty string`);
   }
@@ -86,6 +94,12 @@ function checkRegisterOptions(o: RegisterOptions): string {
   }
   if (o.prefix !== undefined && typeof o.prefix !== 'string') throw new EtcdOptionsError(`${w}: prefix must be a string`);
   return w;
+}
+
+function checkWeight(what: string, weight: unknown): void {
+  if (!(typeof weight === 'number' && Number.isFinite(weight) && weight >= 0)) {
+    throw new EtcdOptionsError(`${what}: weight must be a finite number >= 0 (0 drains), got ${JSON.stringify(weight)}`);
+  }
 }
 
 /**
@@ -109,7 +123,9 @@ export async function register(options: RegisterOptions): Promise<Registration> 
 class EtcdRegistration implements Registration {
   readonly key: string;
   readonly incarnation: string;
-  readonly value: string;
+  value: string;
+  private readonly instance: string;
+  private weight: number;
   private lease: Lease | undefined;
   private leaseId: string | undefined;
   private state: RegistrationStatus['state'] = 're-registering';
@@ -130,19 +146,41 @@ class EtcdRegistration implements Registration {
     private readonly what: string,
   ) {
     const instance = o.instance ?? hostname();
+    this.instance = instance;
     this.key = endpointKeyFor(o.prefix ?? '', o.service, instance);
     this.incarnation = o.incarnation ?? newIncarnation(Date.now(), Math.random);
-    const md: EtcdEndpointMetadata = {
-      ...(o.zone !== undefined ? { zone: o.zone } : {}),
-      ...(o.region !== undefined ? { region: o.region } : {}),
-      instance,
-      incarnation: this.incarnation,
-      weight: o.weight ?? 1,
-    };
-    this.value = encodeEtcdValue(o.address, md);
+    this.weight = o.weight ?? 1;
+    this.value = this.encode();
     this.ttl = o.ttlSeconds ?? 10;
     this.log = o.logger ?? defaultEtcdLogger;
     this.rl = createRateLimitedLog(this.log, 30_000);
+  }
+
+  private encode(): string {
+    const md: EtcdEndpointMetadata = {
+      ...(this.o.zone !== undefined ? { zone: this.o.zone } : {}),
+      ...(this.o.region !== undefined ? { region: this.o.region } : {}),
+      instance: this.instance,
+      incarnation: this.incarnation,
+      weight: this.weight,
+    };
+    return encodeEtcdValue(this.o.address, md);
+  }
+
+  async setWeight(weight: number): Promise<void> {
+    checkWeight(this.what, weight);
+    if (this.closed) throw new Error(`${this.what}: setWeight after deregister`);
+    this.weight = weight;
+    this.value = this.encode();
+    const lease = this.lease;
+    const leaseId = this.leaseId;
+    if (this.state !== 'registered' || lease === undefined || leaseId === undefined) return; // the next put carries it
+    // Only while the key is still ours, under the same lease (a newer incarnation may own it now).
+    await this.client
+      .if(this.key, 'Lease', '==', leaseId)
+      .then(this.client.put(this.key).value(this.value).lease(leaseId))
+      .options({ deadline: Date.now() + (this.o.dialTimeoutMs ?? 5000) })
+      .commit();
   }
 
   async first(): Promise<void> {

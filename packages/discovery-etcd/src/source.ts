@@ -9,17 +9,21 @@
  *    rate-limited log line says so, and `status()` counts it. The set is never emptied for that reason.
  * 5. When etcd cannot be reached at start, after `dialTimeoutMs` the listener gets a `fatalForNow` error
  *    naming the etcd endpoints, so the first calls fail with UNAVAILABLE saying why.
+ * 7. Beside the endpoints it watches the service's live configuration document
+ *    (`<prefix>_fairway_config/<service>`, see `config-watch.ts`) and applies its weight overrides and drains
+ *    to every snapshot.
  * 6. Bad values are skipped with a rate-limited warning naming the key; per instance the newest incarnation
  *    wins (by incarnation start time, else by the key's etcd modification revision).
  */
 import type { Etcd3, IKeyValue, Watcher } from 'etcd3';
 import { hostname } from 'node:os';
-import { compareIncarnations } from '@fairway/core';
+import { applyLiveConfig, compareIncarnations } from '@fairway/core';
 import { withPeerRegistry } from './peer-registry.js';
 import type { DiscoveryListener, DiscoverySource, EndpointInfo, EndpointSnapshot, ParsedTarget } from '@fairway/core';
 import { decodeEtcdValue, isDecodeError, servicePrefix } from './decode.js';
 import { defaultEtcdLogger, describeError, EtcdOptionsError, prepareConnection, type EtcdClientOptions, type EtcdConnection, type EtcdLogger } from './connection.js';
 import { createRateLimitedLog } from './rate-limited-log.js';
+import { LiveConfigWatch, liveConfigKey, type LiveConfigStatus } from './config-watch.js';
 
 /** Options of the etcd discovery source (`discovery: { etcd: {...} }` in the factory). */
 export interface EtcdDiscoveryOptions extends EtcdClientOptions {
@@ -35,6 +39,8 @@ export interface EtcdDiscoveryOptions extends EtcdClientOptions {
 
 /** What the source is doing now: readable by telemetry and the CLI. */
 export interface EtcdSourceStatus {
+  /** The live configuration document in use (its key, etcd revision, and why a newer one was refused). */
+  readonly liveConfig?: LiveConfigStatus;
   /** `connecting`: no data yet; `watching`: in sync; `unreachable`: serving the last good set (or nothing yet); `closed`. */
   readonly state: 'connecting' | 'watching' | 'unreachable' | 'closed';
   /** True while the last good set is being re-sent because etcd cannot be reached. */
@@ -112,6 +118,8 @@ export function createEtcdSource(target: ParsedTarget, options?: unknown): EtcdD
 
 class EtcdSource implements EtcdDiscoverySource {
   private readonly keyPrefix: string;
+  private readonly configKey: string;
+  private configWatch: LiveConfigWatch | undefined;
   private readonly endpoints: readonly string[];
   private readonly log: EtcdLogger;
   private readonly rl: ReturnType<typeof createRateLimitedLog>;
@@ -145,6 +153,7 @@ class EtcdSource implements EtcdDiscoverySource {
   ) {
     this.endpoints = connection.endpoints;
     this.keyPrefix = servicePrefix(options.prefix ?? '', target.path);
+    this.configKey = liveConfigKey(options.prefix ?? '', target.path);
     this.log = options.logger ?? defaultEtcdLogger;
     this.logIntervalMs = options.logIntervalMs ?? 30_000;
     this.rl = createRateLimitedLog(this.log, this.logIntervalMs);
@@ -158,6 +167,10 @@ class EtcdSource implements EtcdDiscoverySource {
     this.listener = listener;
     this.startedAtMs = Date.now();
     this.client = this.connection.connect();
+    this.configWatch = new LiveConfigWatch(this.client, this.configKey, this.log, () => {
+      if (this.delivered) this.deliver(); // before the first snapshot, the first one carries it
+    });
+    this.configWatch.start();
     this.schedule(0, () => this.sync());
   }
 
@@ -179,6 +192,7 @@ class EtcdSource implements EtcdDiscoverySource {
     this.timer = undefined;
     const w = this.watcher;
     this.watcher = undefined;
+    await this.configWatch?.close();
     try {
       if (w) await Promise.race([w.cancel(), new Promise((r) => setTimeout(r, 1000).unref())]);
     } catch {
@@ -196,6 +210,7 @@ class EtcdSource implements EtcdDiscoverySource {
       keyPrefix: this.keyPrefix,
       endpointCount: this.currentSet().length,
       revision: this.revision,
+      ...(this.configWatch !== undefined ? { liveConfig: this.configWatch.status() } : {}),
       ...(this.unreachableSinceMs !== undefined ? { unreachableSinceMs: this.unreachableSinceMs } : {}),
       ...(this.lastError !== undefined ? { lastError: this.lastError } : {}),
       ...this.counters,
@@ -429,14 +444,16 @@ class EtcdSource implements EtcdDiscoverySource {
 
   private deliver(): void {
     if (this.closed || !this.listener) return;
-    const endpoints = this.currentSet();
+    const config = this.configWatch?.status();
+    const endpoints = this.configWatch ? applyLiveConfig(this.currentSet(), this.configWatch.current()) : this.currentSet();
+    const configNote = config !== undefined && config.revision !== 0 ? `; live config revision ${config.revision}` : '';
     const snapshot: EndpointSnapshot = this.stale
       ? {
           endpoints,
           stale: true,
           note: `etcd at ${this.describeEndpoints()} unreachable since ${new Date(this.unreachableSinceMs ?? Date.now()).toISOString()}: ${this.lastError ?? 'watch lost'}; serving the last good set of ${endpoints.length} endpoint(s)`,
         }
-      : { endpoints, note: `etcd ${this.keyPrefix} at revision ${this.revision}: ${endpoints.length} endpoint(s)` };
+      : { endpoints, note: `etcd ${this.keyPrefix} at revision ${this.revision}: ${endpoints.length} endpoint(s)${configNote}` };
     const key = JSON.stringify([endpoints, this.stale]);
     if (key === this.lastSentKey && this.delivered) return;
     this.lastSentKey = key;

@@ -141,6 +141,6 @@ export function setupTelemetry(options?: SetupTelemetryOptions): TelemetryHandle
 }
 // Retries and newest-connection-wins: the client identity every call carries, and the server-side helpers.
 export { setClientIdentity, getClientIdentity, processIncarnation } from '@fairway/grpc';
-export { createStreamTakeover, newestStreamWins, drainServer } from '@fairway/server';
-export type { StreamTakeover, StreamTakeoverOptions, StreamTakeoverEvent, PeerIdentity, DrainOptions } from '@fairway/server';
+export { createStreamTakeover, newestStreamWins, drainServer, serveHealth } from '@fairway/server';
+export type { StreamTakeover, StreamTakeoverOptions, StreamTakeoverEvent, PeerIdentity, DrainOptions, HealthService, HealthServiceOptions } from '@fairway/server';
 export { newIncarnation, compareIncarnations } from '@fairway/core';

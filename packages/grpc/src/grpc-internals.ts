@@ -10,6 +10,10 @@ export type { ChannelControlHelper, LoadBalancer, TypedLoadBalancingConfig } fro
 export type { Endpoint, SubchannelAddress } from '@grpc/grpc-js/build/src/subchannel-address.js';
 export type { GrpcUri } from '@grpc/grpc-js/build/src/uri-parser.js';
 export type { StatusOr } from '@grpc/grpc-js/build/src/call-interface.js';
+/** A subchannel as the channel helper hands it to a policy (used by the health watch, gRFC A17). */
+export type { SubchannelInterface as SubchannelLike } from '@grpc/grpc-js/build/src/subchannel-interface.js';
+/** A call on one subchannel's transport: raw gRPC frames in and out. */
+export type { SubchannelCall as SubchannelCallLike } from '@grpc/grpc-js/build/src/subchannel-call.js';
 
 export const {
   registerResolver,

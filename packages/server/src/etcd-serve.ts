@@ -14,6 +14,7 @@ import { ServerCredentials } from '@fairway/grpc';
 import type { Server } from '@fairway/grpc';
 import { register } from '@fairway/discovery-etcd';
 import type { RegisterOptions, Registration } from '@fairway/discovery-etcd';
+import { serveHealth, type HealthService } from './health.js';
 
 /** Options of {@link serveAndRegisterInEtcd}: what to bind, what to register, how to stop. */
 export interface ServeAndRegisterOptions extends Omit<RegisterOptions, 'address'> {
@@ -45,6 +46,13 @@ export interface ServeAndRegisterOptions extends Omit<RegisterOptions, 'address'
    * have. Default: none (call `shutdown()` yourself).
    */
   readonly shutdownOnSignals?: readonly NodeJS.Signals[];
+  /**
+   * Serve `grpc.health.v1.Health` tied to shutdown: NOT_SERVING first (clients with `healthCheckConfig` in
+   * their service config stop picking this server within a round trip), then deregister, then drain; the watch
+   * streams are ended before the drain. `serviceNames`: names answered besides `""`. Default: on, with no extra
+   * names; `false` turns it off (e.g. the server has its own health service).
+   */
+  readonly health?: false | { readonly serviceNames?: readonly string[] };
 }
 
 /** A served and registered server. */
@@ -54,6 +62,8 @@ export interface ServedInEtcd {
   /** The bound port. */
   readonly port: number;
   readonly registration: Registration;
+  /** The health service (see `health`), undefined when turned off. */
+  readonly health: HealthService | undefined;
   /**
    * Deregisters (key deleted, lease revoked), waits `deregisterGraceMs`, drains the server (`tryShutdown`),
    * forces it after `drainTimeoutMs`. Idempotent: later calls return the same promise.
@@ -74,7 +84,9 @@ function splitHostPort(hp: string): { host: string; port: string } {
 
 /** Binds (if `bind` is given), registers in etcd, and returns a handle whose `shutdown()` deregisters, then drains. */
 export async function serveAndRegisterInEtcd(server: Server, options: ServeAndRegisterOptions): Promise<ServedInEtcd> {
-  const { bind, credentials, address: advertised, drainTimeoutMs = 10_000, deregisterGraceMs = 1_000, shutdownOnSignals = [], ...reg } = options;
+  const { bind, credentials, address: advertised, drainTimeoutMs = 10_000, deregisterGraceMs = 1_000, shutdownOnSignals = [], health: healthOption, ...reg } = options;
+  // Added before binding, so the first connection already has it (throws, naming the service, on a duplicate).
+  const health = healthOption === false ? undefined : serveHealth(server, { serviceNames: healthOption?.serviceNames ?? [] });
   let port: number;
   let address: string;
   if (bind !== undefined) {
@@ -111,8 +123,10 @@ export async function serveAndRegisterInEtcd(server: Server, options: ServeAndRe
   const shutdown = (): Promise<void> => {
     done ??= (async () => {
       removeHandlers();
+      health?.setServing(false); // health-checking clients stop picking this server at once
       await registration.deregister();
       if (deregisterGraceMs > 0) await new Promise((r) => setTimeout(r, deregisterGraceMs));
+      health?.endWatches(); // they never end by themselves and would hold tryShutdown until forced
       await new Promise<void>((resolve) => {
         const force = setTimeout(() => {
           server.forceShutdown();
@@ -136,5 +150,5 @@ export async function serveAndRegisterInEtcd(server: Server, options: ServeAndRe
     handlers.set(sig, h);
     process.once(sig, h);
   }
-  return { address, port, registration, shutdown };
+  return { address, port, registration, health, shutdown };
 }

@@ -27,7 +27,7 @@ import {
   createChildChannelControlHelper,
   subchannelAddressToString,
 } from '../grpc-internals.js';
-import type { ChannelControlHelper, Endpoint, LoadBalancer, Picker, StatusOr, TypedLoadBalancingConfig } from '../grpc-internals.js';
+import type { ChannelControlHelper, Endpoint, LoadBalancer, Picker, StatusOr, SubchannelLike, TypedLoadBalancingConfig } from '../grpc-internals.js';
 import { ENDPOINT_EVENTS_KEY, ENDPOINT_INFO_ATTRIBUTE, INCARNATION_SUBCHANNEL_KEY, KEEPALIVE_KEY, LOGGER_KEY, PEERS_ATTRIBUTE } from '../channel-keys.js';
 import { watchConnection, type KeepaliveSettings } from '../keepalive-pinger.js';
 import { SubsetController } from './subset.js';
@@ -39,6 +39,7 @@ import { FairwayPolicyConfig, POLICY_NAME } from './config.js';
 import type { FairwayPolicySettings } from './config.js';
 import { FairwayPicker } from './picker.js';
 import { PickTracker } from './pick-tracker.js';
+import { HealthWatch, healthCheckServiceName } from './health-watch.js';
 import { toSubchannelAddress } from '../resolver/address.js';
 
 export const REREQUEST_MIN_INTERVAL_MS = 1_000;
@@ -52,6 +53,14 @@ interface Child {
   state: ConnectivityState;
   picker: Picker;
   destroyed: boolean;
+  /** The subchannel pick_first made (the health watch runs on it). */
+  subchannel?: SubchannelLike;
+  /** Active health check (gRFC A17), while `healthCheckConfig.serviceName` is set and the child is READY. */
+  health?: HealthWatch;
+  /** Last health answer: false on NOT_SERVING (and before the first answer). */
+  serving: boolean;
+  /** READY, health watch started, no answer yet: calls wait rather than fail. */
+  healthPending: boolean;
 }
 
 export class FairwayLoadBalancer implements LoadBalancer {
@@ -67,6 +76,8 @@ export class FairwayLoadBalancer implements LoadBalancer {
   private keepalive: KeepaliveSettings | undefined;
   /** The observers' `onEndpointEvent`, when any has one (see `ENDPOINT_EVENTS_KEY`). */
   private endpointEvents: ((e: EjectionEvent) => void) | undefined;
+  /** `healthCheckConfig.serviceName` from the service config; undefined: no active health checks. */
+  private healthServiceName: string | undefined;
 
   constructor(private readonly helper: ChannelControlHelper) {}
 
@@ -91,6 +102,11 @@ export class FairwayLoadBalancer implements LoadBalancer {
       return true;
     }
     this.applySettings(lbConfig.settings);
+    const healthName = healthCheckServiceName(options);
+    if (healthName !== this.healthServiceName) {
+      this.healthServiceName = healthName;
+      for (const child of this.children.values()) this.restartHealth(child);
+    }
     // From Fairway's bridge: every entry with its details. From grpc-js's own resolvers (dns:, ipv4:): addresses.
     let infos = options[ENDPOINT_INFO_ATTRIBUTE] as readonly EndpointInfo[] | undefined;
     if (this.subset !== undefined && infos !== undefined) {
@@ -222,14 +238,17 @@ export class FairwayLoadBalancer implements LoadBalancer {
   private createChild(key: string, info: EndpointInfo, endpoint: Endpoint, options: ChannelOptions, note: string): Child {
     const childOptions: ChannelOptions =
       info.incarnation !== undefined ? { ...options, [INCARNATION_SUBCHANNEL_KEY]: info.incarnation } : options;
-    const record = { key, info, state: ConnectivityState.IDLE, destroyed: false } as Child;
+    const record = { key, info, state: ConnectivityState.IDLE, destroyed: false, serving: true, healthPending: false } as Child;
     record.picker = new QueuePicker(this);
     const childHelper = createChildChannelControlHelper(this.helper, {
       updateState: (state: ConnectivityState, picker: Picker, errorMessage: string | null) => {
         if (record.destroyed) return;
+        const wasReady = record.state === ConnectivityState.READY;
         record.state = state;
         record.picker = picker;
         if (errorMessage) this.lastError = errorMessage;
+        if (state === ConnectivityState.READY && !wasReady) this.startHealth(record);
+        else if (state !== ConnectivityState.READY && wasReady) this.stopHealth(record);
         this.balancer?.setReady(key, state === ConnectivityState.READY, nowMs());
         if (state === ConnectivityState.IDLE && !this.applying) {
           // Keep every endpoint connected: p2c needs candidates. (Not during an update: startConnecting follows.)
@@ -245,6 +264,12 @@ export class FairwayLoadBalancer implements LoadBalancer {
       },
       createSubchannel: (address, args) => {
         const subchannel = this.helper.createSubchannel(address, args);
+        // Active health checks (gRFC A17) watch this subchannel; a new one ends the old watch.
+        if (record.subchannel !== subchannel) {
+          record.health?.stop();
+          record.health = undefined;
+          record.subchannel = subchannel;
+        }
         const keepalive = this.keepalive;
         if (keepalive) {
           // Fairway's keepalive pinger (keepalive-pinger.ts) takes each connection as it becomes READY.
@@ -269,7 +294,56 @@ export class FairwayLoadBalancer implements LoadBalancer {
     return record;
   }
 
+  /**
+   * Starts the health watch of a child that just became READY (when the service config asks for one): it is
+   * out of picks until the first SERVING answer (gRFC A17).
+   */
+  private startHealth(child: Child): void {
+    const name = this.healthServiceName;
+    if (name === undefined || child.subchannel === undefined) return;
+    if (child.health === undefined) {
+      const address = child.info.address;
+      child.health = new HealthWatch(child.subchannel, name, address, {
+        onServing: (serving) => {
+          if (child.destroyed) return;
+          const changed = child.serving !== serving || child.healthPending;
+          child.serving = serving;
+          child.healthPending = false;
+          this.balancer?.setServing(child.key, serving, nowMs());
+          if (changed && !this.applying) this.publish();
+        },
+        onUnimplemented: () =>
+          logOnce(
+            this.logger,
+            `health-unimplemented:${address}`,
+            'warn',
+            `${address} does not implement grpc.health.v1.Health (UNIMPLEMENTED): treated as healthy, as gRFC A17 says`,
+          ),
+      });
+    }
+    child.serving = false;
+    child.healthPending = true;
+    this.balancer?.setServing(child.key, false, nowMs());
+    child.health.start();
+  }
+
+  private stopHealth(child: Child): void {
+    child.health?.stop();
+    child.healthPending = false;
+  }
+
+  /** The service name changed (or health checking was turned on or off): start over. */
+  private restartHealth(child: Child): void {
+    child.health?.stop();
+    child.health = undefined;
+    child.healthPending = false;
+    child.serving = true;
+    this.balancer?.setServing(child.key, true, nowMs());
+    if (child.state === ConnectivityState.READY) this.startHealth(child);
+  }
+
   private destroyChild(key: string, child: Child): void {
+    child.health?.stop();
     child.destroyed = true;
     this.children.delete(key);
     this.balancer?.setReady(key, false, nowMs()); // ignored when the Balancer already dropped the key
@@ -311,17 +385,31 @@ export class FairwayLoadBalancer implements LoadBalancer {
     if (this.reapplyReadiness && this.balancer) {
       this.reapplyReadiness = false;
       const now = nowMs();
-      for (const child of this.children.values()) this.balancer.setReady(child.key, child.state === ConnectivityState.READY, now);
+      for (const child of this.children.values()) {
+        this.balancer.setServing(child.key, child.serving, now);
+        this.balancer.setReady(child.key, child.state === ConnectivityState.READY, now);
+      }
     }
     const ready = new Map<string, Picker>();
     let connecting = 0;
+    let healthPending = 0;
     for (const child of this.children.values()) {
-      if (child.state === ConnectivityState.READY) ready.set(child.key, child.picker);
-      else if (child.state === ConnectivityState.CONNECTING || child.state === ConnectivityState.IDLE) connecting++;
+      if (child.state === ConnectivityState.READY) {
+        ready.set(child.key, child.picker);
+        if (child.healthPending) healthPending++;
+      } else if (child.state === ConnectivityState.CONNECTING || child.state === ConnectivityState.IDLE) connecting++;
     }
     if (ready.size > 0 && connecting > 0 && this.holdForStartup()) {
       // Cold start: calls queued before any connection would all land on the first endpoint to connect.
       this.helper.updateState(ConnectivityState.CONNECTING, new QueuePicker(this), null);
+    } else if (ready.size > 0 && this.balancer!.pickableCount === 0 && healthPending > 0) {
+      // Connected, but the health checks have not answered yet (gRFC A17: not READY before the first answer).
+      this.helper.updateState(ConnectivityState.CONNECTING, new QueuePicker(this), null);
+    } else if (ready.size > 0 && this.balancer!.pickableCount === 0) {
+      // Connected, but every READY endpoint is drained (weight 0) or reported NOT_SERVING: fail fast rather
+      // than queue calls that nothing will take.
+      const details = `${POLICY_NAME}: all ${ready.size} READY endpoint(s) are drained (weight 0) or not serving (health check)`;
+      this.helper.updateState(ConnectivityState.TRANSIENT_FAILURE, new UnavailablePicker({ details }), details);
     } else if (ready.size > 0) {
       this.everReady = true;
       const picker = new FairwayPicker(

@@ -89,8 +89,8 @@ function endpointProblem(info: EndpointInfo): string | undefined {
   if (info === null || typeof info !== 'object' || typeof info.address !== 'string') return 'no address';
   const problem = hostPortProblem(info.address);
   if (problem) return `address: ${problem}`;
-  if (info.weight !== undefined && !(typeof info.weight === 'number' && info.weight > 0 && Number.isFinite(info.weight))) {
-    return `weight must be a positive number, got ${JSON.stringify(info.weight)}`;
+  if (info.weight !== undefined && !(typeof info.weight === 'number' && info.weight >= 0 && Number.isFinite(info.weight))) {
+    return `weight must be a finite number >= 0 (0 drains), got ${JSON.stringify(info.weight)}`;
   }
   return undefined;
 }

@@ -1,0 +1,36 @@
+// example: examples/readme/drain-weight.ts
+// Two "pricer" servers registered in etcd; one is drained live with setWeight(0), then brought back.
+import { Server, credentials } from '@grpc/grpc-js';
+import { createClient, serveAndRegisterInEtcd } from 'fairway-grpc';
+import { loadEcho } from '@fairway/testing'; // stands in for your own service definition
+
+const { service, EchoClient } = loadEcho();
+const endpoints = process.env.FAIRWAY_ETCD_ENDPOINTS ?? '127.0.0.1:2379';
+const served = [];
+for (const name of ['pricer-a', 'pricer-b']) {
+  const server = new Server();
+  server.addService(service, { Unary: (call: any, reply: any) => reply(null, { message: call.request.message, server_id: name }) });
+  served.push(await serveAndRegisterInEtcd(server, { bind: '127.0.0.1:0', service: 'pricer-drain', instance: name, endpoints }));
+}
+
+const client: any = createClient(EchoClient, 'etcd:///pricer-drain', credentials.createInsecure(), { discovery: { etcd: { endpoints } } });
+const call = () =>
+  new Promise<string>((resolve, reject) =>
+    client.Unary({ message: 'quote' }, { deadline: Date.now() + 5000 }, (err: Error | null, r: any) => (err ? reject(err) : resolve(r.server_id))),
+  );
+const answeredBy = async (n: number) => {
+  const seen = new Set<string>();
+  for (let i = 0; i < n; i++) seen.add(await call());
+  return [...seen].sort().join(',');
+};
+
+console.log(`before: ${await answeredBy(50)}`);
+await served[0]!.registration.setWeight(0); // drain pricer-a: no new calls, calls in flight finish
+await new Promise((r) => setTimeout(r, 500)); // the etcd watch brings the change to the client
+console.log(`drained: ${await answeredBy(50)}`);
+await served[0]!.registration.setWeight(1); // back in
+await new Promise((r) => setTimeout(r, 500));
+console.log(`back: ${await answeredBy(50)}`);
+
+client.close();
+await Promise.all(served.map((s) => s.shutdown()));
