@@ -12,12 +12,15 @@ const root = new URL('..', import.meta.url).pathname;
 /** What each package's shipped sources may import (besides its own relative files). */
 const ALLOWED: Record<string, (specifier: string) => boolean> = {
   core: () => false,
-  grpc: (s) => s === '@fairway/core' || s === '@grpc/grpc-js' || s === 'p-retry' || s === 'node:perf_hooks',
+  grpc: (s) => s === '@fairway/core' || s === '@grpc/grpc-js' || s === 'p-retry' || s === 'node:perf_hooks' || s === 'node:module' || s === 'node:path',
   'discovery-etcd': (s) => s === '@fairway/core' || s === 'etcd3' || /^node:(fs|os|module)$/.test(s),
   'discovery-kubernetes': (s) => s === '@fairway/core' || s === '@kubernetes/client-node' || /^node:(fs|http|https|net)$/.test(s),
-  telemetry: (s) => s === '@fairway/core' || s.startsWith('@opentelemetry/') || s.startsWith('node:'),
+  // API only: the SDK, exporters and @opentelemetry/core (with semantic-conventions, ~11 MB) stay out of the default install.
+  telemetry: (s) => s === '@fairway/core' || s === '@opentelemetry/api' || s === 'node:fs' || s === 'node:path',
+  'telemetry-setup': (s) => s === '@fairway/telemetry' || s.startsWith('@opentelemetry/') || s.startsWith('node:'),
   server: (s) => ['@fairway/core', '@fairway/grpc', '@fairway/discovery-etcd', '@fairway/discovery-kubernetes'].includes(s),
   cli: (s) => s !== '@fairway/testing' && s !== '@grpc/grpc-js',
+  // Kubernetes discovery and the telemetry set-up are separate installs: only type imports of them (enforced below).
   fairway: (s) => s !== '@fairway/testing' && s !== '@fairway/cli' && s !== '@grpc/grpc-js',
   testing: () => true,
 };
@@ -69,4 +72,55 @@ test('the rule can fail: a grpc-js import in a discovery source is caught', () =
   assert.deepEqual(found, ['@grpc/grpc-js'], 'strings are not imports');
   assert.equal(ALLOWED['discovery-etcd']!('@grpc/grpc-js'), false);
   assert.equal(ALLOWED['core']!('node:fs'), false);
+});
+
+/** The packages `npm install fairway-grpc` brings: the umbrella and its workspace dependencies, transitively. */
+function defaultInstallClosure(): Map<string, { dependencies?: Record<string, string> }> {
+  const byName = new Map<string, { dependencies?: Record<string, string> }>();
+  for (const dir of readdirSync(join(root, 'packages'))) {
+    const pkg = JSON.parse(readFileSync(join(root, 'packages', dir, 'package.json'), 'utf8'));
+    byName.set(pkg.name, pkg);
+  }
+  const closure = new Map<string, { dependencies?: Record<string, string> }>();
+  const visit = (name: string) => {
+    const pkg = byName.get(name);
+    if (!pkg || closure.has(name)) return;
+    closure.set(name, pkg);
+    for (const dep of Object.keys(pkg.dependencies ?? {})) visit(dep);
+  };
+  visit('fairway-grpc');
+  return closure;
+}
+
+/** Issue 20: the default install carries neither Kubernetes discovery nor the OpenTelemetry SDK. */
+const SEPARATE_INSTALLS = ['@fairway/discovery-kubernetes', '@fairway/telemetry-setup', '@kubernetes/client-node'];
+const isSdk = (dep: string) => dep.startsWith('@opentelemetry/') && dep !== '@opentelemetry/api';
+
+test('the default install (fairway-grpc and its dependencies) depends on no SDK and no Kubernetes client', () => {
+  const closure = defaultInstallClosure();
+  assert.deepEqual([...closure.keys()].sort(), ['@fairway/core', '@fairway/discovery-etcd', '@fairway/grpc', '@fairway/server', '@fairway/telemetry', 'fairway-grpc']);
+  const bad: string[] = [];
+  for (const [name, pkg] of closure) {
+    for (const dep of Object.keys(pkg.dependencies ?? {})) if (SEPARATE_INSTALLS.includes(dep) || isSdk(dep)) bad.push(`${name} -> ${dep}`);
+  }
+  assert.deepEqual(bad, []);
+  const umbrella = JSON.parse(readFileSync(join(root, 'packages', 'fairway', 'package.json'), 'utf8'));
+  for (const optional of ['@fairway/discovery-kubernetes', '@fairway/telemetry-setup']) {
+    assert.ok(umbrella.peerDependencies?.[optional], `fairway-grpc declares ${optional} as a peer`);
+    assert.equal(umbrella.peerDependenciesMeta?.[optional]?.optional, true, `${optional} is an optional peer`);
+  }
+});
+
+test('fairway-grpc imports the separate installs for their types only (they are loaded when used)', () => {
+  const values: string[] = [];
+  for (const file of shippedSources(join(root, 'packages', 'fairway', 'src'))) {
+    const source = ts.createSourceFile(file, readFileSync(file, 'utf8'), ts.ScriptTarget.Latest, false);
+    for (const st of source.statements) {
+      if ((ts.isImportDeclaration(st) || ts.isExportDeclaration(st)) && st.moduleSpecifier && ts.isStringLiteral(st.moduleSpecifier)) {
+        const typeOnly = ts.isImportDeclaration(st) ? st.importClause?.isTypeOnly === true : st.isTypeOnly;
+        if (SEPARATE_INSTALLS.includes(st.moduleSpecifier.text) && !typeOnly) values.push(`${relative(root, file)}: ${st.getText(source)}`);
+      }
+    }
+  }
+  assert.deepEqual(values, []);
 });

@@ -15,7 +15,8 @@ import {
 } from '@grpc/grpc-js';
 import type { CallObserverFactory } from '@fairway/core';
 import { serveAndRegisterInEtcd, drainServer } from '@fairway/server';
-import { setupTelemetry, createTelemetryObserver } from '@fairway/telemetry';
+import { createTelemetryObserver } from '@fairway/telemetry';
+import { setupTelemetry } from '@fairway/telemetry-setup';
 import type { PodEnv } from './env.js';
 import { log } from './env.js';
 

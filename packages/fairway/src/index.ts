@@ -1,14 +1,17 @@
 /**
  * `fairway-grpc`: per-request, latency- and zone-aware gRPC load balancing for Node.js, without a sidecar.
- * One `npm install fairway`, one changed line:
+ * One `npm install fairway-grpc @grpc/grpc-js`, one changed line:
  *
  * ```ts
  * import { createClient } from 'fairway-grpc';
- * const client = createClient(PricerClient, 'k8s:///pricer.trading:grpc', credentials.createInsecure(), { zone });
+ * const client = createClient(PricerClient, 'etcd:///pricer', credentials.createInsecure(), { zone });
  * ```
  *
- * Everything here registers every discovery source first (`registerAll()`, idempotent), so `static:`,
- * `etcd:` and `k8s:` targets all work with no further set-up.
+ * Everything here registers every discovery source first (`registerAll()`, idempotent), so `static:` and
+ * `etcd:` targets work with no further set-up, and `k8s:` targets once `@fairway/discovery-kubernetes` is
+ * installed. `setupTelemetry` (the OpenTelemetry SDK and exporters) needs `@fairway/telemetry-setup`. Both
+ * are separate installs, loaded from the application's node_modules; without them, using either throws a
+ * {@link MissingPackageError} (or a `TargetError` for `k8s:`) naming the package and the command.
  *
  * @packageDocumentation
  */
@@ -18,9 +21,12 @@ import {
   clientOptions as clientOptionsBase,
 } from '@fairway/grpc';
 import type { Channel, ChannelCredentials, Client, ClientOptions, ClientConstructor, FairwayOptions } from '@fairway/grpc';
+import type { SetupTelemetryOptions, TelemetryHandle } from '@fairway/telemetry';
 import { registerAll } from './register-all.js';
+import { telemetrySetup } from './optional-packages.js';
 
 export { registerAll } from './register-all.js';
+export { MissingPackageError } from './optional-packages.js';
 
 /** `createClient` from `@fairway/grpc`, with every discovery source registered. */
 export function createClient<T extends Client>(
@@ -39,8 +45,8 @@ export function createChannel(target: string, credentials: ChannelCredentials, o
   return createChannelBase(target, credentials, options);
 }
 
-/** `clientOptions` from `@fairway/grpc`, with every discovery source registered. */
-export function clientOptions(options?: FairwayOptions): ClientOptions {
+/** `clientOptions` from `@fairway/grpc` (options, or a channel made by `createChannel` to share), with every discovery source registered. */
+export function clientOptions(options?: FairwayOptions | Channel): ClientOptions {
   registerAll();
   return clientOptionsBase(options);
 }
@@ -105,7 +111,6 @@ export type {
 export { serveAndRegisterInEtcd } from '@fairway/server';
 export type { ServeAndRegisterOptions, ServedInEtcd } from '@fairway/server';
 export {
-  setupTelemetry,
   createTelemetryObserver,
   continueTrace,
   startServerSpan,
@@ -122,6 +127,16 @@ export type {
   TelemetryObserverOptions,
   ServerTraceOptions,
 } from '@fairway/telemetry';
+
+/**
+ * `setupTelemetry` from `@fairway/telemetry-setup` (a separate install: `npm install @fairway/telemetry-setup`),
+ * loaded on this first call: the OpenTelemetry SDK with an exporter, honouring the `OTEL_*` variables.
+ * Throws {@link MissingPackageError} naming the install command when that package is not installed. With your
+ * own SDK set-up you need neither: `createTelemetryObserver()` uses the global providers.
+ */
+export function setupTelemetry(options?: SetupTelemetryOptions): TelemetryHandle {
+  return telemetrySetup().setupTelemetry(options);
+}
 // Retries and newest-connection-wins: the client identity every call carries, and the server-side helpers.
 export { setClientIdentity, getClientIdentity, processIncarnation } from '@fairway/grpc';
 export { createStreamTakeover, newestStreamWins, drainServer } from '@fairway/server';

@@ -39,9 +39,13 @@ export function checkTarget(target: string): ParsedTarget {
   }
   if (!GRPC_SCHEMES.has(parsed.scheme) && !isDiscoverySchemeRegistered(parsed.scheme)) {
     const hint =
-      parsed.scheme === 'etcd' || parsed.scheme === 'k8s'
-        ? ` Import createClient from 'fairway-grpc' (it wires etcd: and k8s:), or call registerDiscoveryScheme('${parsed.scheme}', ...) first.`
-        : ` Register a source with registerDiscoveryScheme('${parsed.scheme}', ...).`;
+      parsed.scheme === 'k8s' || parsed.scheme === 'kubernetes'
+        ? ' Kubernetes discovery is a separate package, @fairway/discovery-kubernetes: install it ' +
+          '(npm install @fairway/discovery-kubernetes) and createClient from \'fairway-grpc\' registers it, or call ' +
+          `registerDiscoveryScheme('${parsed.scheme}', createKubernetesSource) with its source yourself.`
+        : parsed.scheme === 'etcd'
+          ? ` Import createClient from 'fairway-grpc' (it wires etcd:), or call registerDiscoveryScheme('etcd', ...) first.`
+          : ` Register a source with registerDiscoveryScheme('${parsed.scheme}', ...).`;
     throw new TargetError(
       target,
       `no discovery source is registered for scheme "${parsed.scheme}" (registered: ${[...registeredDiscoverySchemes(), ...GRPC_SCHEMES].join(', ')}).${hint}`,
@@ -89,7 +93,9 @@ function prepare(options: FairwayOptions | undefined): Prepared {
     if (!isDiscoverySchemeRegistered(scheme)) {
       throw new FairwayOptionsError(
         `discovery.${key}`,
-        `names no registered discovery scheme (registered: ${registeredDiscoverySchemes().join(', ')}; Kubernetes options go under "kubernetes")`,
+        scheme === 'k8s'
+          ? 'is for k8s: targets, whose source is not registered: Kubernetes discovery is a separate package (npm install @fairway/discovery-kubernetes)'
+          : `names no registered discovery scheme (registered: ${registeredDiscoverySchemes().join(', ')}; Kubernetes options go under "kubernetes")`,
       );
     }
   }
@@ -98,24 +104,95 @@ function prepare(options: FairwayOptions | undefined): Prepared {
   return { resolved, retry, channelOptions: toChannelOptions(resolved) };
 }
 
+/** What a channel made by {@link createChannel} carries to the clients made with `clientOptions(channel)`. */
+interface ChannelCallOptions {
+  readonly prepared: Prepared;
+  readonly target: string;
+  /** Whether `retry` or `observers` were given: only then does a client that skips them lose something. */
+  readonly carriesCallOptions: boolean;
+  warned: boolean;
+}
+
+/** The channel whose call layer is creating an attempt right now (set synchronously around `nextCall`). */
+let applyingChannel: Channel | undefined;
+
 /**
- * Makes a grpc-js `Channel` balanced by Fairway, e.g. to share between clients through the
- * `channelOverride` client option. (Retries and observers live in the client's interceptor: pass
- * `clientOptions(options)` to those clients too.)
+ * A grpc-js `Channel` made by Fairway. It keeps the options it was made with, because retries and observers
+ * are applied per call by a client's interceptor, not by the channel: `clientOptions(channel)` gives a client
+ * exactly those. A call from a client made without them (a bare `{ channelOverride: channel }`) is logged
+ * as an error once per channel, naming the fix, instead of silently running without retries or observers.
+ */
+class FairwayChannel extends Channel {
+  /** Set by createChannel right after construction. */
+  carried: ChannelCallOptions | undefined;
+
+  override createCall(...args: Parameters<Channel['createCall']>): ReturnType<Channel['createCall']> {
+    const carried = this.carried;
+    if (carried !== undefined && carried.carriesCallOptions && applyingChannel !== this && !carried.warned) {
+      carried.warned = true;
+      (carried.prepared.resolved.logger ?? consoleLogger).error(
+        `a client of the shared channel for ${carried.target} was made without the channel's retry and observers ` +
+          `(e.g. with a bare { channelOverride: channel }): its calls are neither retried nor observed. Make ` +
+          `clients of a shared channel with clientOptions(channel): new Client(target, credentials, clientOptions(channel)).`,
+      );
+    }
+    return super.createCall(...args);
+  }
+}
+
+/**
+ * Makes a grpc-js `Channel` balanced by Fairway, to share between clients. The channel carries all of
+ * `options`, `retry` and `observers` included, to every client made with `clientOptions(channel)`:
+ *
+ * ```ts
+ * const channel = createChannel('etcd:///pricer', creds, { zone, retry: { attemptTimeoutMs: 200 } });
+ * const quotes = new QuoteClient('etcd:///pricer', creds, clientOptions(channel));
+ * const orders = new OrderClient('etcd:///pricer', creds, clientOptions(channel));
+ * ```
  */
 export function createChannel(target: string, credentials: ChannelCredentials, options?: FairwayOptions): Channel {
-  const { channelOptions } = prepare(options);
+  const prepared = prepare(options);
   checkTarget(target);
   assertSameGrpcCredentials(credentials);
-  return new Channel(target, credentials, channelOptions);
+  const channel = new FairwayChannel(target, credentials, prepared.channelOptions);
+  const carriesCallOptions = prepared.resolved.retry !== undefined || prepared.resolved.observers.length > 0;
+  channel.carried = { prepared, target, carriesCallOptions, warned: false };
+  return channel;
+}
+
+/** `clientOptions(channel)`: the client uses `channel` and the channel's retry, observers and zone. */
+function sharedChannelClientOptions(channel: Channel): ClientOptions {
+  const carried = channel instanceof FairwayChannel ? channel.carried : undefined;
+  if (!carried) {
+    throw new FairwayOptionsError(
+      'clientOptions(channel)',
+      'takes a channel made by createChannel (this one was not: a channel of another grpc-js copy, or made with new Channel(...))',
+    );
+  }
+  const { resolved, retry } = carried.prepared;
+  const inner = lazyCallInterceptor(resolved, retry, () => carried.target, carried.target);
+  // Every attempt this interceptor opens reaches FairwayChannel.createCall synchronously inside nextCall.
+  const interceptor: Interceptor = (options, nextCall) =>
+    inner(options, (attemptOptions) => {
+      const previous = applyingChannel;
+      applyingChannel = channel;
+      try {
+        return nextCall(attemptOptions);
+      } finally {
+        applyingChannel = previous;
+      }
+    });
+  return { channelOverride: channel, interceptors: [interceptor] };
 }
 
 /**
  * grpc-js `ClientOptions` that make any client balanced by Fairway:
  * `new PricerClient(target, credentials, clientOptions({ zone }))`. The target is checked when the client is
- * made. Combine with `channelOverride: createChannel(...)` to share one channel.
+ * made. To share one channel between clients, pass the channel instead of options:
+ * `clientOptions(createChannel(target, credentials, options))` (the channel's options then apply).
  */
-export function clientOptions(options?: FairwayOptions): ClientOptions {
+export function clientOptions(options?: FairwayOptions | Channel): ClientOptions {
+  if (options instanceof Channel) return sharedChannelClientOptions(options);
   const { resolved, retry, channelOptions } = prepare(options);
   let channelTarget: string | undefined;
   return {

@@ -1,6 +1,8 @@
 /**
- * `@fairway/telemetry`: OpenTelemetry spans per call and per attempt, W3C propagation, golden metrics and
- * one-call exporter set-up (OTLP, Jaeger, Jaeger JSON file).
+ * `@fairway/telemetry`: OpenTelemetry spans per call and per attempt, W3C propagation and golden metrics,
+ * through the OpenTelemetry **API** only: spans and metrics go to whatever SDK the application set up (its own,
+ * or `setupTelemetry` from `@fairway/telemetry-setup`), and nowhere when there is none. The SDK and the
+ * exporters are not dependencies of this package.
  *
  * @packageDocumentation
  */
@@ -10,17 +12,9 @@ export { continueTrace, startServerSpan, traceGrpcHandlers } from './server.js';
 export type { ServerTraceOptions, ServerSpan, ServerCallLike } from './server.js';
 export { extractContext, injectContext } from './propagation.js';
 export type { IncomingHeaders } from './propagation.js';
-export { setupTelemetry, resolveTelemetryConfig } from './setup.js';
-export type { SetupTelemetryOptions, ResolvedTelemetryConfig, TelemetryHandle, TraceExporterKind } from './setup.js';
-export {
-  JaegerJsonFileExporter,
-  spansToJaegerTraces,
-  readJaegerJsonFile,
-  mergeJaegerJsonFiles,
-  jaegerFormatProblem,
-} from './jaeger-json.js';
+export type { SetupTelemetryOptions, ResolvedTelemetryConfig, TelemetryHandle, TraceExporterKind } from './setup-options.js';
+export { readJaegerJsonFile, mergeJaegerJsonFiles, jaegerFormatProblem } from './jaeger-json.js';
 export type {
-  JaegerJsonFileExporterOptions,
   JaegerTraceFile,
   JaegerTrace,
   JaegerSpan,

@@ -3,12 +3,12 @@
  * importing grpc-js.
  */
 import { propagation, type Context, type TextMapGetter, type TextMapPropagator } from '@opentelemetry/api';
-import { W3CTraceContextPropagator } from '@opentelemetry/core';
+import { W3CTraceContext } from './w3c-trace-context.js';
 
 /** Incoming headers as gRPC metadata's `getMap()` or Node's `IncomingHttpHeaders` give them. */
 export type IncomingHeaders = Readonly<Record<string, string | readonly string[] | Uint8Array | number | undefined>>;
 
-const w3c = new W3CTraceContextPropagator();
+const w3c = new W3CTraceContext();
 
 /**
  * The propagator to use: the given one; else the global one when an SDK registered one (e.g. by

@@ -10,6 +10,8 @@ import { OTLPTraceExporter as GrpcTraceExporter } from '@opentelemetry/exporter-
 import { OTLPTraceExporter as ProtoTraceExporter } from '@opentelemetry/exporter-trace-otlp-proto';
 import { OTLPMetricExporter as GrpcMetricExporter } from '@opentelemetry/exporter-metrics-otlp-grpc';
 import { OTLPMetricExporter as ProtoMetricExporter } from '@opentelemetry/exporter-metrics-otlp-proto';
+import { OTLPTraceExporter as JsonTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
+import { OTLPMetricExporter as JsonMetricExporter } from '@opentelemetry/exporter-metrics-otlp-http';
 import { CompressionAlgorithm } from '@opentelemetry/otlp-exporter-base';
 import { startOtlpReceiver, otlpProtoDirectory, OTLP_PROTO_SOURCE, type OtlpReceiver } from './otlp-receiver.js';
 
@@ -29,13 +31,15 @@ describe('OTLP receiver stand-in', () => {
     assert.equal(OTLP_PROTO_SOURCE.version, '0.38.0');
   });
 
-  for (const transport of ['grpc', 'http'] as const) {
+  for (const transport of ['grpc', 'http', 'http-json'] as const) {
     test(`decodes spans sent by the real OTLP ${transport} exporter`, { timeout: 30_000 }, async () => {
       receiver.clear();
       const exporter =
         transport === 'grpc'
           ? new GrpcTraceExporter({ url: receiver.grpcEndpoint })
-          : new ProtoTraceExporter({ url: `${receiver.httpEndpoint}/v1/traces`, compression: CompressionAlgorithm.GZIP });
+          : transport === 'http'
+            ? new ProtoTraceExporter({ url: `${receiver.httpEndpoint}/v1/traces`, compression: CompressionAlgorithm.GZIP })
+            : new JsonTraceExporter({ url: `${receiver.httpEndpoint}/v1/traces` }); // OTLP/JSON
       const provider = new BasicTracerProvider({
         resource: resourceFromAttributes({ 'service.name': `svc-${transport}` }),
         spanProcessors: [new SimpleSpanProcessor(exporter)],
@@ -75,7 +79,9 @@ describe('OTLP receiver stand-in', () => {
       const exporter =
         transport === 'grpc'
           ? new GrpcMetricExporter({ url: receiver.grpcEndpoint })
-          : new ProtoMetricExporter({ url: `${receiver.httpEndpoint}/v1/metrics` });
+          : transport === 'http'
+            ? new ProtoMetricExporter({ url: `${receiver.httpEndpoint}/v1/metrics` })
+            : new JsonMetricExporter({ url: `${receiver.httpEndpoint}/v1/metrics` });
       const reader = new PeriodicExportingMetricReader({ exporter, exportIntervalMillis: 60_000 });
       const provider = new MeterProvider({
         resource: resourceFromAttributes({ 'service.name': 'metrics-svc' }),
@@ -100,14 +106,22 @@ describe('OTLP receiver stand-in', () => {
     });
   }
 
-  test('refuses what is not OTLP protobuf, with a reason', { timeout: 10_000 }, async () => {
+  test('refuses what is not OTLP protobuf or OTLP/JSON, with a reason', { timeout: 10_000 }, async () => {
     const before = receiver.requestCounts().rejected;
-    const json = await fetch(`${receiver.httpEndpoint}/v1/traces`, {
+    const text = await fetch(`${receiver.httpEndpoint}/v1/traces`, {
       method: 'POST',
-      headers: { 'content-type': 'application/json' },
+      headers: { 'content-type': 'text/plain' },
       body: '{}',
     });
-    assert.equal(json.status, 415);
+    assert.equal(text.status, 415);
+    // Protobuf's canonical JSON would carry ids in base64; OTLP/JSON requires hex.
+    const base64Id = await fetch(`${receiver.httpEndpoint}/v1/traces`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ resourceSpans: [{ scopeSpans: [{ spans: [{ traceId: 'AAECAwQFBgcICQoLDA0ODw==', spanId: 'AAECAwQFBgc=', name: 'x' }] }] }] }),
+    });
+    assert.equal(base64Id.status, 400);
+    assert.match(await base64Id.text(), /traceId .* not hex/);
     const wrongPath = await fetch(`${receiver.httpEndpoint}/v1/logs`, {
       method: 'POST',
       headers: { 'content-type': 'application/x-protobuf' },
@@ -121,7 +135,7 @@ describe('OTLP receiver stand-in', () => {
     });
     assert.equal(garbage.status, 400);
     assert.match(await garbage.text(), /cannot decode/);
-    assert.equal(receiver.requestCounts().rejected, before + 3);
+    assert.equal(receiver.requestCounts().rejected, before + 4);
   });
 
   test('waitForSpans rejects after its timeout naming what arrived', { timeout: 10_000 }, async () => {

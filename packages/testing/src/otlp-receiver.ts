@@ -5,6 +5,8 @@
  * - OTLP/gRPC: `opentelemetry.proto.collector.trace.v1.TraceService/Export` and
  *   `opentelemetry.proto.collector.metrics.v1.MetricsService/Export`.
  * - OTLP/HTTP with protobuf bodies (optionally gzip): `POST /v1/traces`, `POST /v1/metrics`.
+ * - OTLP/HTTP with JSON bodies (`application/json`, the OTLP/JSON mapping: hex trace and span ids, integer
+ *   enums), as `OTEL_EXPORTER_OTLP_PROTOCOL=http/json` sends them; ids in any other form are refused (400).
  *
  * Bodies are decoded with the official opentelemetry-proto definitions as shipped in the npm package
  * `@opentelemetry/otlp-grpc-exporter-base@0.38.0` (installed under the alias `opentelemetry-proto-defs`,
@@ -82,8 +84,12 @@ export interface ReceivedSpan {
   readonly events: readonly { readonly name: string; readonly attributes: Readonly<Record<string, OtlpValue>> }[];
   readonly startTimeUnixNano: bigint;
   readonly endTimeUnixNano: bigint;
-  readonly transport: 'grpc' | 'http';
+  /** How it arrived: OTLP/gRPC, OTLP/HTTP with protobuf, or OTLP/HTTP with JSON. */
+  readonly transport: Transport;
 }
+
+/** How an export arrived. */
+export type Transport = 'grpc' | 'http' | 'http-json';
 
 /** One metric data point as received. */
 export interface ReceivedMetricPoint {
@@ -97,14 +103,14 @@ export interface ReceivedMetricPoint {
   /** Histogram points. */
   readonly count?: number;
   readonly sum?: number;
-  readonly transport: 'grpc' | 'http';
+  readonly transport: Transport;
 }
 
 /** Options of {@link startOtlpReceiver}. */
 export interface OtlpReceiverOptions {
   /** Serve OTLP/gRPC. Default true. */
   readonly grpc?: boolean;
-  /** Serve OTLP/HTTP (protobuf). Default true. */
+  /** Serve OTLP/HTTP (protobuf and JSON bodies). Default true. */
   readonly http?: boolean;
   /** Loopback host to bind: `127.0.0.1` (default) or `::1`. */
   readonly host?: '127.0.0.1' | '::1';
@@ -212,7 +218,7 @@ function keyValues(list: KeyValueObj[] | undefined): Record<string, OtlpValue> {
 const TO_OBJECT: protobuf.IConversionOptions = { longs: String, enums: Number, bytes: String, defaults: false, oneofs: true };
 
 /* eslint-disable @typescript-eslint/no-explicit-any */
-function decodeSpans(body: Buffer, transport: 'grpc' | 'http'): ReceivedSpan[] {
+function decodeSpans(body: Buffer, transport: Transport): ReceivedSpan[] {
   const t = loadTypes();
   const req = t.traceRequest.toObject(t.traceRequest.decode(body), TO_OBJECT) as any;
   const out: ReceivedSpan[] = [];
@@ -246,7 +252,7 @@ function decodeSpans(body: Buffer, transport: 'grpc' | 'http'): ReceivedSpan[] {
   return out;
 }
 
-function decodeMetrics(body: Buffer, transport: 'grpc' | 'http'): ReceivedMetricPoint[] {
+function decodeMetrics(body: Buffer, transport: Transport): ReceivedMetricPoint[] {
   const t = loadTypes();
   const req = t.metricsRequest.toObject(t.metricsRequest.decode(body), TO_OBJECT) as any;
   const out: ReceivedMetricPoint[] = [];
@@ -274,6 +280,32 @@ function decodeMetrics(body: Buffer, transport: 'grpc' | 'http'): ReceivedMetric
   return out;
 }
 /* eslint-enable @typescript-eslint/no-explicit-any */
+
+const ID_FIELDS = new Set(['traceId', 'spanId', 'parentSpanId']);
+
+/**
+ * OTLP/JSON differs from protobuf's canonical JSON in its ids: hex strings, not base64 (OTLP specification,
+ * "JSON Protobuf Encoding"). Turns them into bytes so protobufjs's `fromObject` takes the rest; throws on an
+ * id that is not hex, so a base64 id (the usual encoding mistake) is a visible error, not a garbled trace.
+ */
+function hexIdsToBytes(value: unknown, path = ''): unknown {
+  if (Array.isArray(value)) return value.map((v, i) => hexIdsToBytes(v, `${path}[${i}]`));
+  if (value === null || typeof value !== 'object') return value;
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(value)) {
+    if (ID_FIELDS.has(k) && typeof v === 'string') {
+      if (v !== '' && !/^(?:[0-9a-fA-F]{2})+$/.test(v)) throw new Error(`${path}.${k} is ${JSON.stringify(v)}, not hex (OTLP/JSON encodes ids as hex)`);
+      out[k] = Buffer.from(v, 'hex');
+    } else out[k] = hexIdsToBytes(v, `${path}.${k}`);
+  }
+  return out;
+}
+
+/** An OTLP/JSON export request body as the protobuf bytes of the same request. */
+function jsonToProtobuf(body: Buffer, type: protobuf.Type): Buffer {
+  const parsed = JSON.parse(body.toString('utf8')) as unknown;
+  return Buffer.from(type.encode(type.fromObject(hexIdsToBytes(parsed) as Record<string, unknown>)).finish());
+}
 
 interface Waiter<T> {
   check(): boolean;
@@ -311,7 +343,7 @@ export async function startOtlpReceiver(options: OtlpReceiverOptions = {}): Prom
     raw.push(body);
     if (raw.length > maxRaw) raw.splice(0, raw.length - maxRaw);
   };
-  const ingestTraces = (body: Buffer, transport: 'grpc' | 'http') => {
+  const ingestTraces = (body: Buffer, transport: Transport) => {
     const decoded = decodeSpans(body, transport);
     keepRaw(body);
     counts.traces += 1;
@@ -319,7 +351,7 @@ export async function startOtlpReceiver(options: OtlpReceiverOptions = {}): Prom
     if (spans.length > maxSpans) spans.splice(0, spans.length - maxSpans);
     notify();
   };
-  const ingestMetrics = (body: Buffer, transport: 'grpc' | 'http') => {
+  const ingestMetrics = (body: Buffer, transport: Transport) => {
     const decoded = decodeMetrics(body, transport);
     keepRaw(body);
     counts.metrics += 1;
@@ -390,19 +422,24 @@ export async function startOtlpReceiver(options: OtlpReceiverOptions = {}): Prom
           return reply(404, `no OTLP endpoint at ${req.method} ${path}`);
         }
         const type = String(req.headers['content-type'] ?? '');
-        if (!type.startsWith('application/x-protobuf')) {
+        const json = type.startsWith('application/json');
+        if (!json && !type.startsWith('application/x-protobuf')) {
           counts.rejected += 1;
-          return reply(415, `unsupported content-type ${type}: this stand-in takes application/x-protobuf`);
+          return reply(415, `unsupported content-type ${type}: this stand-in takes application/x-protobuf or application/json`);
         }
         try {
-          let body = Buffer.concat(chunks);
+          let body: Buffer = Buffer.concat(chunks);
           const encoding = String(req.headers['content-encoding'] ?? '').toLowerCase();
           if (encoding === 'gzip') body = gunzipSync(body);
           else if (encoding === 'deflate') body = inflateSync(body);
-          if (signal === 'traces') ingestTraces(body, 'http');
-          else ingestMetrics(body, 'http');
+          const request = signal === 'traces' ? t.traceRequest : t.metricsRequest;
+          if (json) body = jsonToProtobuf(body, request);
+          const transport: Transport = json ? 'http-json' : 'http';
+          if (signal === 'traces') ingestTraces(body, transport);
+          else ingestMetrics(body, transport);
           const response = signal === 'traces' ? t.traceResponse : t.metricsResponse;
-          reply(200, Buffer.from(response.encode(response.create({})).finish()), 'application/x-protobuf');
+          if (json) reply(200, JSON.stringify(response.toObject(response.create({}))), 'application/json');
+          else reply(200, Buffer.from(response.encode(response.create({})).finish()), 'application/x-protobuf');
         } catch (error) {
           counts.rejected += 1;
           reply(400, `cannot decode OTLP request: ${(error as Error).message}`);

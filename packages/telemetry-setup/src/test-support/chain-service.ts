@@ -20,7 +20,8 @@ import { dirname, join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { createClient } from '@fairway/grpc';
-import { createTelemetryObserver, setupTelemetry, traceGrpcHandlers, type TraceExporterKind } from '../index.js';
+import { createTelemetryObserver, traceGrpcHandlers, type TraceExporterKind } from '@fairway/telemetry';
+import { setupTelemetry } from '../index.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const role = process.env.CHAIN_ROLE;

@@ -3,7 +3,8 @@
  * test set, then FW_CALLS calls (default 3) driven through the observer contract (no network needed),
  * then forceFlush + shutdown. Prints `CONFIG <json>` and `DONE <ms for flush+shutdown>`, or `ERROR <message>`.
  */
-import { createTelemetryObserver, setupTelemetry } from '../index.js';
+import { createTelemetryObserver } from '@fairway/telemetry';
+import { setupTelemetry } from '../index.js';
 
 async function main(): Promise<void> {
   const telemetry = setupTelemetry(JSON.parse(process.env.FW_SETUP_OPTIONS ?? '{}'));

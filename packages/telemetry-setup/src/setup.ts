@@ -7,7 +7,8 @@ import { diag, metrics, ProxyTracerProvider, trace, context, propagation, type A
 import { ExportResultCode, type ExportResult } from '@opentelemetry/core';
 import type { ReadableSpan, SpanExporter, SpanProcessor } from '@opentelemetry/sdk-trace-base';
 import type { IMetricReader, PushMetricExporter } from '@opentelemetry/sdk-metrics';
-import { JaegerJsonFileExporter } from './jaeger-json.js';
+import type { ResolvedTelemetryConfig, SetupTelemetryOptions, TelemetryHandle, TraceExporterKind } from '@fairway/telemetry';
+import { JaegerJsonFileExporter } from './jaeger-json-exporter.js';
 
 /*
  * The SDK, its resource detectors and the exporters are loaded on the first setupTelemetry() call, not when
@@ -35,100 +36,6 @@ function sdk(): SdkModules {
   return sdkModules;
 }
 
-/**
- * Where spans go.
- * - `otlp-http`: OTLP over HTTP/protobuf (`POST <endpoint>/v1/traces`, default `http://localhost:4318`).
- * - `otlp-grpc`: OTLP over gRPC (default `http://localhost:4317`).
- * - `jaeger`: `@opentelemetry/exporter-jaeger` (Thrift over UDP to an agent on `localhost:6832`, or HTTP to a
- *   collector when `jaeger.endpoint` is set). **Deprecated upstream**: Jaeger ingests OTLP natively since
- *   v1.35 and the OpenTelemetry project no longer maintains this exporter; prefer `otlp-grpc`/`otlp-http`.
- * - `jaeger-json-file`: Jaeger's JSON trace format written to `file` on flush/shutdown, which the Jaeger UI
- *   opens from a file (for machines without a Jaeger).
- * - `console`: each span printed to stdout (debugging).
- * - `none`: no spans are exported (trace context still propagates).
- */
-export type TraceExporterKind = 'otlp-grpc' | 'otlp-http' | 'jaeger' | 'jaeger-json-file' | 'console' | 'none';
-
-/**
- * Options of {@link setupTelemetry}. Every option is a default: the matching standard `OTEL_*` variable,
- * when set, wins, so an operator can redirect telemetry without a code change.
- */
-export interface SetupTelemetryOptions {
-  /** `service.name` of this process. Required unless `OTEL_SERVICE_NAME` (or `service.name` in `OTEL_RESOURCE_ATTRIBUTES`) is set, which wins. */
-  readonly serviceName?: string;
-  /** `service.version`. Default none. */
-  readonly serviceVersion?: string;
-  /** More resource attributes (`deployment.environment`, ...). `OTEL_RESOURCE_ATTRIBUTES` wins per key. Default none. */
-  readonly resourceAttributes?: Attributes;
-  /**
-   * Span exporter. Default `otlp-http`. Overridden by `OTEL_TRACES_EXPORTER` (`otlp`, `jaeger`, `console`,
-   * `none`) and, for OTLP, by `OTEL_EXPORTER_OTLP_TRACES_PROTOCOL` / `OTEL_EXPORTER_OTLP_PROTOCOL`
-   * (`grpc`, `http/protobuf`).
-   */
-  readonly exporter?: TraceExporterKind;
-  /**
-   * OTLP base URL, e.g. `http://collector:4318` (HTTP; `/v1/traces` and `/v1/metrics` are appended) or
-   * `http://collector:4317` (gRPC). Default `http://localhost:4318` / `http://localhost:4317`. Overridden by
-   * `OTEL_EXPORTER_OTLP_ENDPOINT` and the per-signal `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` /
-   * `OTEL_EXPORTER_OTLP_METRICS_ENDPOINT` (used as given).
-   */
-  readonly endpoint?: string;
-  /** For `jaeger-json-file`: the path to write. Default `./<serviceName>-traces.json`. */
-  readonly file?: string;
-  /** For `jaeger-json-file`: most spans kept (and written), default 50000; later ones are dropped and counted in the file. */
-  readonly maxFileSpans?: number;
-  /**
-   * For `jaeger` (deprecated exporter): agent `host` (default `localhost`) and UDP `port` (default 6832), or a
-   * collector `endpoint` (e.g. `http://localhost:14268/api/traces`). `OTEL_EXPORTER_JAEGER_AGENT_HOST`,
-   * `OTEL_EXPORTER_JAEGER_AGENT_PORT` and `OTEL_EXPORTER_JAEGER_ENDPOINT` win.
-   */
-  readonly jaeger?: { readonly host?: string; readonly port?: number; readonly endpoint?: string };
-  /**
-   * Export metrics. Default: `true` with an OTLP span exporter, else `false`. Overridden by
-   * `OTEL_METRICS_EXPORTER` (`otlp`, `console`, `none`). Metrics go over OTLP (protocol from
-   * `OTEL_EXPORTER_OTLP_METRICS_PROTOCOL` / `OTEL_EXPORTER_OTLP_PROTOCOL`, else the span exporter's).
-   */
-  readonly metrics?: boolean;
-  /** Metric export interval in ms. Default 60000. `OTEL_METRIC_EXPORT_INTERVAL` wins. */
-  readonly metricExportIntervalMs?: number;
-  /** Timeout of one export in ms. Default 10000. `OTEL_EXPORTER_OTLP_TIMEOUT` wins. */
-  readonly exportTimeoutMs?: number;
-  /** Spans queued for export at most; further spans are dropped (bounded memory). Default 2048. `OTEL_BSP_MAX_QUEUE_SIZE` wins. */
-  readonly maxQueueSize?: number;
-  /** Delay between span batches in ms. Default 5000. `OTEL_BSP_SCHEDULE_DELAY` wins. */
-  readonly scheduledDelayMs?: number;
-  /** Longest `shutdown()` waits for the last export, in ms. Default 5000. */
-  readonly shutdownTimeoutMs?: number;
-}
-
-/** What {@link setupTelemetry} decided, after the environment was applied. */
-export interface ResolvedTelemetryConfig {
-  readonly disabled: boolean;
-  readonly serviceName: string;
-  readonly exporter: TraceExporterKind;
-  /** Full URL spans go to (OTLP), the Jaeger agent/collector, or the file path; undefined for `console`/`none`. */
-  readonly tracesDestination?: string;
-  readonly metrics: 'otlp-grpc' | 'otlp-http' | 'console' | 'none';
-  readonly metricsUrl?: string;
-  readonly metricExportIntervalMs: number;
-  readonly exportTimeoutMs: number;
-  readonly maxQueueSize: number;
-  readonly scheduledDelayMs: number;
-}
-
-/** A running telemetry set-up. */
-export interface TelemetryHandle {
-  /** The configuration in effect. */
-  readonly config: ResolvedTelemetryConfig;
-  /** Exports what is pending now (and, for `jaeger-json-file`, writes the file). Never rejects. */
-  forceFlush(): Promise<void>;
-  /**
-   * Flushes (bounded by `shutdownTimeoutMs`), stops the exporters and unregisters the global providers this
-   * set-up registered, so `setupTelemetry` may be called again. Idempotent; never rejects.
-   */
-  shutdown(): Promise<void>;
-}
-
 type Env = Readonly<Record<string, string | undefined>>;
 
 function envString(env: Env, name: string): string | undefined {
@@ -141,7 +48,7 @@ function envNumber(env: Env, name: string): number | undefined {
   if (v === undefined) return undefined;
   const n = Number(v);
   if (!Number.isFinite(n) || n < 0) {
-    diag.warn(`@fairway/telemetry: ignoring ${name}=${v}: not a non-negative number`);
+    diag.warn(`@fairway/telemetry-setup: ignoring ${name}=${v}: not a non-negative number`);
     return undefined;
   }
   return n;
@@ -151,19 +58,23 @@ function envBool(env: Env, name: string): boolean {
   return envString(env, name)?.toLowerCase() === 'true';
 }
 
-function protocolKind(value: string | undefined, name: string): 'otlp-grpc' | 'otlp-http' | undefined {
+type OtlpKind = 'otlp-grpc' | 'otlp-http' | 'otlp-http-json';
+const OTLP_KINDS: ReadonlySet<string> = new Set<OtlpKind>(['otlp-grpc', 'otlp-http', 'otlp-http-json']);
+function isOtlp(kind: string | undefined): kind is OtlpKind {
+  return kind !== undefined && OTLP_KINDS.has(kind);
+}
+
+/** The OTLP exporter for an `OTEL_EXPORTER_OTLP_*PROTOCOL` value (the three the specification lists). */
+function protocolKind(value: string | undefined, name: string): OtlpKind | undefined {
   if (value === undefined) return undefined;
   if (value === 'grpc') return 'otlp-grpc';
   if (value === 'http/protobuf') return 'otlp-http';
-  if (value === 'http/json') {
-    diag.warn(`@fairway/telemetry: ${name}=http/json is not supported; using http/protobuf`);
-    return 'otlp-http';
-  }
-  diag.warn(`@fairway/telemetry: ignoring ${name}=${value}: expected grpc or http/protobuf`);
+  if (value === 'http/json') return 'otlp-http-json';
+  diag.warn(`@fairway/telemetry-setup: ignoring ${name}=${value}: expected grpc, http/protobuf or http/json`);
   return undefined;
 }
 
-const EXPORTER_KINDS: ReadonlySet<string> = new Set(['otlp-grpc', 'otlp-http', 'jaeger', 'jaeger-json-file', 'console', 'none']);
+const EXPORTER_KINDS: ReadonlySet<string> = new Set(['otlp-grpc', 'otlp-http', 'otlp-http-json', 'jaeger', 'jaeger-json-file', 'console', 'none']);
 
 function serviceNameFromResourceAttributes(env: Env): string | undefined {
   const raw = envString(env, 'OTEL_RESOURCE_ATTRIBUTES');
@@ -222,7 +133,7 @@ export function resolveTelemetryConfig(options: SetupTelemetryOptions = {}, env:
     envString(env, 'OTEL_EXPORTER_OTLP_TRACES_PROTOCOL') ?? envString(env, 'OTEL_EXPORTER_OTLP_PROTOCOL'),
     'OTEL_EXPORTER_OTLP_PROTOCOL',
   );
-  const optionOtlp = options.exporter === 'otlp-grpc' || options.exporter === 'otlp-http' ? options.exporter : undefined;
+  const optionOtlp = isOtlp(options.exporter) ? options.exporter : undefined;
   let exporter: TraceExporterKind | undefined;
   const envExporter = envString(env, 'OTEL_TRACES_EXPORTER')?.split(',')[0]?.trim();
   switch (envExporter) {
@@ -237,15 +148,15 @@ export function resolveTelemetryConfig(options: SetupTelemetryOptions = {}, env:
       exporter = tracesProtocol ?? optionOtlp ?? 'otlp-http';
       break;
     default:
-      diag.warn(`@fairway/telemetry: ignoring OTEL_TRACES_EXPORTER=${envExporter}: expected otlp, jaeger, console or none`);
+      diag.warn(`@fairway/telemetry-setup: ignoring OTEL_TRACES_EXPORTER=${envExporter}: expected otlp, jaeger, console or none`);
   }
   if (exporter === undefined) {
     exporter = options.exporter === undefined || optionOtlp ? (tracesProtocol ?? optionOtlp ?? 'otlp-http') : options.exporter;
   }
 
   let tracesDestination: string | undefined;
-  if (exporter === 'otlp-http' || exporter === 'otlp-grpc') {
-    const http = exporter === 'otlp-http';
+  if (isOtlp(exporter)) {
+    const http = exporter !== 'otlp-grpc';
     const signal = envString(env, 'OTEL_EXPORTER_OTLP_TRACES_ENDPOINT');
     const base = envString(env, 'OTEL_EXPORTER_OTLP_ENDPOINT') ?? options.endpoint ?? (http ? 'http://localhost:4318' : 'http://localhost:4317');
     tracesDestination = signal ?? (http ? withPath(base, '/v1/traces') : base);
@@ -265,19 +176,19 @@ export function resolveTelemetryConfig(options: SetupTelemetryOptions = {}, env:
       envString(env, 'OTEL_EXPORTER_OTLP_METRICS_PROTOCOL') ?? envString(env, 'OTEL_EXPORTER_OTLP_PROTOCOL'),
       'OTEL_EXPORTER_OTLP_PROTOCOL',
     ) ??
-    (exporter === 'otlp-grpc' || exporter === 'otlp-http' ? exporter : optionOtlp) ??
+    (isOtlp(exporter) ? exporter : optionOtlp) ??
     'otlp-http';
   if (envMetrics === 'none') metricsKind = 'none';
   else if (envMetrics === 'console') metricsKind = 'console';
   else if (envMetrics === 'otlp') metricsKind = metricsProtocol;
   else {
-    if (envMetrics !== undefined) diag.warn(`@fairway/telemetry: ignoring OTEL_METRICS_EXPORTER=${envMetrics}: expected otlp, console or none`);
-    const on = options.metrics ?? (exporter === 'otlp-grpc' || exporter === 'otlp-http');
+    if (envMetrics !== undefined) diag.warn(`@fairway/telemetry-setup: ignoring OTEL_METRICS_EXPORTER=${envMetrics}: expected otlp, console or none`);
+    const on = options.metrics ?? isOtlp(exporter);
     metricsKind = on ? metricsProtocol : 'none';
   }
   let metricsUrl: string | undefined;
-  if (metricsKind === 'otlp-grpc' || metricsKind === 'otlp-http') {
-    const http = metricsKind === 'otlp-http';
+  if (isOtlp(metricsKind)) {
+    const http = metricsKind !== 'otlp-grpc';
     const signal = envString(env, 'OTEL_EXPORTER_OTLP_METRICS_ENDPOINT');
     const base = envString(env, 'OTEL_EXPORTER_OTLP_ENDPOINT') ?? options.endpoint ?? (http ? 'http://localhost:4318' : 'http://localhost:4317');
     metricsUrl = signal ?? (http ? withPath(base, '/v1/metrics') : base);
@@ -300,7 +211,7 @@ class LazySpanExporter implements SpanExporter {
     this.loading = load().then(
       (e) => (this.exporter = e),
       (error: unknown) => {
-        diag.error('@fairway/telemetry: could not load the span exporter', error);
+        diag.error('@fairway/telemetry-setup: could not load the span exporter', error);
         return undefined;
       },
     );
@@ -326,6 +237,11 @@ function makeSpanExporter(config: ResolvedTelemetryConfig, options: SetupTelemet
   switch (config.exporter) {
     case 'otlp-http': {
       const { OTLPTraceExporter } = requireHere('@opentelemetry/exporter-trace-otlp-proto') as typeof import('@opentelemetry/exporter-trace-otlp-proto');
+      return new OTLPTraceExporter({ url: config.tracesDestination!, timeoutMillis: config.exportTimeoutMs });
+    }
+    case 'otlp-http-json': {
+      // The OpenTelemetry JS HTTP exporter's own encoding: OTLP/JSON (protobuf JSON mapping, hex ids).
+      const { OTLPTraceExporter } = requireHere('@opentelemetry/exporter-trace-otlp-http') as typeof import('@opentelemetry/exporter-trace-otlp-http');
       return new OTLPTraceExporter({ url: config.tracesDestination!, timeoutMillis: config.exportTimeoutMs });
     }
     case 'otlp-grpc': {
@@ -371,6 +287,11 @@ function makeMetricReader(config: ResolvedTelemetryConfig): IMetricReader | unde
       exporter = new OTLPMetricExporter({ url: config.metricsUrl!, timeoutMillis: config.exportTimeoutMs });
       break;
     }
+    case 'otlp-http-json': {
+      const { OTLPMetricExporter } = requireHere('@opentelemetry/exporter-metrics-otlp-http') as typeof import('@opentelemetry/exporter-metrics-otlp-http');
+      exporter = new OTLPMetricExporter({ url: config.metricsUrl!, timeoutMillis: config.exportTimeoutMs });
+      break;
+    }
     case 'otlp-grpc': {
       const { OTLPMetricExporter } = requireHere('@opentelemetry/exporter-metrics-otlp-grpc') as typeof import('@opentelemetry/exporter-metrics-otlp-grpc');
       exporter = new OTLPMetricExporter({ url: config.metricsUrl!, timeoutMillis: config.exportTimeoutMs });
@@ -404,7 +325,7 @@ function bounded(promise: Promise<unknown>, ms: number): Promise<void> {
       },
       (error: unknown) => {
         clearTimeout(timer);
-        diag.warn('@fairway/telemetry: error while flushing or shutting down', error);
+        diag.warn('@fairway/telemetry-setup: error while flushing or shutting down', error);
         resolve();
       },
     );

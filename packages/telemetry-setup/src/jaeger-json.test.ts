@@ -7,9 +7,10 @@ import { context, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Context } 
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import { BasicTracerProvider, BatchSpanProcessor } from '@opentelemetry/sdk-trace-base';
-import { JaegerJsonFileExporter, mergeJaegerJsonFiles, readJaegerJsonFile } from './jaeger-json.js';
-import { createTelemetryObserver } from './observer.js';
-import { extractContext } from './propagation.js';
+import { mergeJaegerJsonFiles, readJaegerJsonFile } from '@fairway/telemetry';
+import { JaegerJsonFileExporter } from './jaeger-json-exporter.js';
+import { createTelemetryObserver } from '@fairway/telemetry';
+import { extractContext } from '@fairway/telemetry';
 
 const dir = mkdtempSync(join(tmpdir(), 'fairway-jaeger-json-'));
 after(() => rmSync(dir, { recursive: true, force: true }));

@@ -9,9 +9,9 @@ import { fileURLToPath } from 'node:url';
 import { trace } from '@opentelemetry/api';
 import { startOtlpReceiver, type OtlpReceiver } from '@fairway/testing';
 import { resolveTelemetryConfig, setupTelemetry } from './setup.js';
-import { continueTrace } from './server.js';
-import { createTelemetryObserver } from './observer.js';
-import { readJaegerJsonFile } from './jaeger-json.js';
+import { continueTrace } from '@fairway/telemetry';
+import { createTelemetryObserver } from '@fairway/telemetry';
+import { readJaegerJsonFile } from '@fairway/telemetry';
 import { childNodeArgs } from '@fairway/testing';
 import { closedPort, parentEnvWithout } from './test-support/process-env.js';
 
@@ -107,6 +107,15 @@ describe('resolveTelemetryConfig: options are defaults, OTEL_* variables win', (
     assert.equal(resolveTelemetryConfig({ serviceName: 's', exporter: 'jaeger-json-file' }, { OTEL_METRICS_EXPORTER: 'otlp' }).metrics, 'otlp-http');
     assert.equal(resolveTelemetryConfig({}, { OTEL_RESOURCE_ATTRIBUTES: 'a=b,service.name=from%20attrs' }).serviceName, 'from attrs');
     assert.equal(resolveTelemetryConfig({ serviceName: 's' }, { OTEL_SDK_DISABLED: 'true' }).disabled, true);
+    // http/json (issue 14 item 6): a value the specification lists, served by the OpenTelemetry JS HTTP exporter.
+    const json = resolveTelemetryConfig({ serviceName: 's', exporter: 'otlp-grpc' }, { OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json', OTEL_EXPORTER_OTLP_ENDPOINT: 'http://c:4318' });
+    assert.equal(json.exporter, 'otlp-http-json');
+    assert.equal(json.tracesDestination, 'http://c:4318/v1/traces');
+    assert.equal(json.metrics, 'otlp-http-json');
+    assert.equal(json.metricsUrl, 'http://c:4318/v1/metrics');
+    const mixed = resolveTelemetryConfig({ serviceName: 's' }, { OTEL_EXPORTER_OTLP_TRACES_PROTOCOL: 'http/json', OTEL_EXPORTER_OTLP_METRICS_PROTOCOL: 'grpc' });
+    assert.deepEqual([mixed.exporter, mixed.metrics], ['otlp-http-json', 'otlp-grpc']);
+    assert.equal(resolveTelemetryConfig({ serviceName: 's', exporter: 'otlp-http-json' }, {}).exporter, 'otlp-http-json');
     assert.equal(resolveTelemetryConfig({ serviceName: 's' }, { OTEL_EXPORTER_JAEGER_AGENT_HOST: '127.0.0.1', OTEL_TRACES_EXPORTER: 'jaeger' }).tracesDestination, 'udp://127.0.0.1:6832');
   });
 
@@ -140,6 +149,7 @@ describe('setupTelemetry in a process', () => {
       { OTEL_EXPORTER_OTLP_ENDPOINT: receiver.grpcEndpoint, OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc' },
       { serviceName: 'grpc-by-env', exporter: 'otlp-http', endpoint: 'http://127.0.0.1:9' },
     );
+    runs.json = runChild({ ...http, OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json' }, { serviceName: 'json-by-env' });
     runs.disabled = runChild({ ...http, OTEL_SDK_DISABLED: 'true' }, { serviceName: 'disabled-svc' });
     runs.none = runChild({ ...http, OTEL_TRACES_EXPORTER: 'none', OTEL_METRICS_EXPORTER: 'none' }, { serviceName: 'none-svc' });
     runs.control = runChild(http, { serviceName: 'control-svc' });
@@ -177,6 +187,24 @@ describe('setupTelemetry in a process', () => {
     assert.equal(run.config.exporter, 'otlp-grpc');
     const spans = await receiver.waitForSpans((s) => s.some((x) => x.serviceName === 'grpc-by-env' && x.name === PROBE), 20_000);
     assert.ok(spans.filter((s) => s.serviceName === 'grpc-by-env').every((s) => s.transport === 'grpc'));
+  });
+
+  test('OTEL_EXPORTER_OTLP_PROTOCOL=http/json sends spans and metrics as OTLP/JSON', { timeout: 120_000 }, async () => {
+    const run = await runs.json!;
+    assert.equal(run.code, 0, run.stdout + run.stderr);
+    assert.doesNotMatch(run.stdout + run.stderr, /not supported|ignoring/, 'no fallback warning');
+    assert.equal(run.config.exporter, 'otlp-http-json');
+    const spans = await receiver.waitForSpans((s) => s.filter((x) => x.serviceName === 'json-by-env').length >= 6, 20_000);
+    const mine = spans.filter((s) => s.serviceName === 'json-by-env');
+    assert.ok(mine.every((s) => s.transport === 'http-json'), mine.map((s) => s.transport).join(','));
+    const attempt = mine.find((s) => s.name === `${PROBE} attempt 1`)!;
+    const call = mine.find((s) => s.name === PROBE)!;
+    assert.equal(attempt.parentSpanId, call.spanId, 'hex ids decoded: the attempt is the call\'s child');
+    assert.equal(attempt.attributes['fairway.endpoint.zone'], 'zone-b');
+    const points = await receiver.waitForMetricPoints((p) => p.some((x) => x.serviceName === 'json-by-env' && x.name === 'fairway.client.calls'), 20_000);
+    const calls = points.find((x) => x.serviceName === 'json-by-env' && x.name === 'fairway.client.calls')!;
+    assert.equal(calls.value, 3);
+    assert.equal(calls.transport, 'http-json');
   });
 
   test('OTEL_SDK_DISABLED and OTEL_TRACES_EXPORTER=none export nothing (the run still succeeds)', { timeout: 120_000 }, async () => {

@@ -9,7 +9,8 @@
 import * as grpc from '@grpc/grpc-js';
 import { createClient } from '@fairway/grpc';
 import { loadEcho, startBackendProcess } from '@fairway/testing';
-import { createTelemetryObserver, setupTelemetry, type TraceExporterKind } from '../index.js';
+import { createTelemetryObserver, type TraceExporterKind } from '@fairway/telemetry';
+import { setupTelemetry } from '../index.js';
 
 const gc = (globalThis as { gc?: () => void }).gc;
 if (!gc) {

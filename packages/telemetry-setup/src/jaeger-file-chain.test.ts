@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { mergeJaegerJsonFiles, readJaegerJsonFile } from './jaeger-json.js';
+import { mergeJaegerJsonFiles, readJaegerJsonFile } from '@fairway/telemetry';
 import { chainSuite } from './test-support/chain-processes.js';
 
 describe('Jaeger JSON files from a three-process chain', () => {

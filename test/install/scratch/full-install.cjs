@@ -1,0 +1,34 @@
+// Runs in a scratch project with everything installed (the default install plus @fairway/discovery-kubernetes
+// and @fairway/telemetry-setup, from packed tarballs): an etcd client against a real etcd, a k8s client against
+// the Kubernetes API stand-in, and a traced call exported over OTLP to the receiver stand-in. The test started
+// those and passes where they are in the environment. Prints one JSON line.
+const grpc = require('@grpc/grpc-js');
+const protoLoader = require('@grpc/proto-loader');
+const { createClient, setupTelemetry, createTelemetryObserver } = require('fairway-grpc');
+
+const env = process.env;
+const Echo = grpc.loadPackageDefinition(protoLoader.loadSync(env.ECHO_PROTO, { keepCase: true })).fairway.test.Echo;
+const creds = grpc.credentials.createInsecure();
+const unary = (client, message) =>
+  new Promise((resolve) =>
+    client.Unary({ message }, { deadline: Date.now() + 15_000 }, (e, reply) => resolve(e ? `failed: ${e.message}` : reply.server_id)),
+  );
+
+async function main() {
+  const telemetry = setupTelemetry({ serviceName: env.SERVICE_NAME, exporter: 'otlp-http', endpoint: env.OTLP_HTTP_ENDPOINT, metrics: false });
+  const etcd = createClient(Echo, `etcd:///${env.ETCD_SERVICE}`, creds, { zone: 'z', discovery: { etcd: { endpoints: env.ETCD_ENDPOINTS } } });
+  const k8s = createClient(Echo, `k8s:///echo.${env.K8S_NAMESPACE}:grpc`, creds, {
+    zone: 'z',
+    discovery: { kubernetes: { apiServerUrl: env.K8S_URL, token: env.K8S_TOKEN, caPem: env.K8S_CA_PEM } },
+    observers: [createTelemetryObserver()],
+  });
+  const out = { etcd: await unary(etcd, 'via etcd'), k8s: await unary(k8s, 'via k8s, traced') };
+  etcd.close();
+  k8s.close();
+  await telemetry.shutdown(); // sends the spans
+  console.log(JSON.stringify(out));
+}
+main().catch((e) => {
+  console.error(e);
+  process.exitCode = 1;
+});
