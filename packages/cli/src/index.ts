@@ -11,3 +11,9 @@ export { openSource, firstAnswer, UsageError, UnreachableError, CLI_SCHEMES } fr
 export type { SourceOptions, OpenedSource } from './sources.js';
 export { rowsOf, formatTable, formatCounts, diffRows, formatDiff } from './table.js';
 export type { EndpointRow, EndpointState, SnapshotDiff } from './table.js';
+export { loadCommand, formatRun, formatComparison } from './load/load-command.js';
+export { runLoad, checkComparePolicy } from './load/run-load.js';
+export type { LoadRunOptions, LoadRunReport, LoadShape, LoadPolicy, LoadProgress } from './load/run-load.js';
+export { loadMethod } from './load/proto-method.js';
+export type { LoadMethod } from './load/proto-method.js';
+export type { LatencySummary, ShareRow } from './load/recorder.js';

@@ -39,11 +39,10 @@ export { TargetError, parseTarget } from '@fairway/core';
 
 // The grpc-js names the other Fairway packages need (this package is the only one that imports grpc-js, so a
 // grpc-js upgrade is checked in one place). They are grpc-js's own objects, re-exported unchanged.
-export { status, ServerCredentials } from '@grpc/grpc-js';
+export { status, ServerCredentials, credentials, Client } from '@grpc/grpc-js';
 export type {
   Channel,
   ChannelCredentials,
-  Client,
   ClientOptions,
   Metadata,
   Server,
