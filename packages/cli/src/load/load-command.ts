@@ -27,6 +27,8 @@ interface LoadOpts {
   json?: boolean;
   etcdEndpoints?: string;
   quiet?: boolean;
+  /** False with --no-fairway. */
+  fairway?: boolean;
 }
 
 /** Where the load command writes. */
@@ -54,6 +56,8 @@ export async function loadCommand(target: string, o: LoadOpts, io: LoadIo): Prom
     const problem = checkComparePolicy(p);
     if (problem) throw new UsageError(`--compare: ${problem}`);
   }
+  const policies = [...(o.fairway === false ? [] : ['fairway']), ...compare];
+  if (policies.length === 0) throw new UsageError('--no-fairway: needs --compare with at least one grpc-js policy (nothing to run otherwise)');
   const method = loadMethod(o.proto, o.method, o.data ?? '{}', o.importPath ? o.importPath.split(',') : []);
   const retry =
     o.retryTimeout !== undefined
@@ -72,7 +76,7 @@ export async function loadCommand(target: string, o: LoadOpts, io: LoadIo): Prom
   const zones = new Map<string, string>();
   const runs: LoadRunReport[] = [];
   const shapeText = 'rate' in shape ? `${shape.rate} calls/s (open loop)` : `${shape.concurrency} in flight`;
-  for (const policy of ['fairway', ...compare]) {
+  for (const policy of policies) {
     if (!o.quiet) io.err(`${policy}: ${method.name} on ${target}, ${shapeText} for ${durationMs / 1000}s\n`);
     const report = await runLoad({
       target,
@@ -122,6 +126,7 @@ export function formatRun(r: LoadRunReport): string {
     `latency (all calls, from intended send): ${lat(r.latency)}\n` +
     `latency (OK calls): ${lat(r.okLatency)}\n` +
     `status: ${statuses}\n` +
+    Object.entries(r.errorDetails).map(([k, d]) => `  first ${k}: ${d}\n`).join('') +
     table(['ENDPOINT', 'ZONE', 'ATTEMPTS', 'SHARE', 'FAILED', 'P50_MS', 'P99_MS'], shareRows(r.endpoints, true)) +
     table(['ZONE', 'ATTEMPTS', 'SHARE', 'FAILED', 'P50_MS', 'P99_MS'], shareRows(r.zones, false))
   );
@@ -153,6 +158,7 @@ export function addLoadCommand(program: Command, run: (fn: () => Promise<number>
     .option('--retry-timeout <duration>', "Fairway's attempt timeout: a timed-out attempt is retried on another endpoint")
     .option('--max-attempts <n>', 'attempts per call with --retry-timeout, first included (default 5)')
     .option('--compare <policies>', 'also run the same load through grpc-js policies, e.g. pick_first,round_robin')
+    .option('--no-fairway', "skip the Fairway run: only the --compare policies (e.g. to measure the tool's own overhead)")
     .option('--etcd-endpoints <list>', 'etcd endpoints for etcd:/// targets, comma-separated')
     .option('--quiet', 'no progress on stderr')
     .option('--json', 'print one JSON object (runs[]: latency, statuses, endpoints, zones)')

@@ -109,6 +109,7 @@ describe('fairway load against real servers', { timeout: 120_000 }, () => {
       [['--method', 'fairway.test.Echo/Unary', '--rate', '-3'], /--rate -3: must be a positive number/],
       [['--method', 'fairway.test.Echo/Unary', '--compare', 'least_request'], /unknown policy "least_request" \(grpc-js policies: pick_first, round_robin\)/],
       [['--method', 'fairway.test.Echo/Unary', '--max-attempts', '3'], /needs --retry-timeout/],
+      [['--method', 'fairway.test.Echo/Unary', '--no-fairway'], /--no-fairway: needs --compare/],
     ];
     for (const [args, message] of cases) {
       const c = captureIo();

@@ -3,7 +3,7 @@
  * the `--data` JSON once, before any traffic.
  */
 import { existsSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { basename, dirname, resolve } from 'node:path';
 import * as protoLoader from '@grpc/proto-loader';
 import { UsageError } from '../sources.js';
 
@@ -31,13 +31,15 @@ export function loadMethod(protoFile: string, method: string, dataJson: string, 
   const [, serviceName, methodName] = m as unknown as [string, string, string];
   let definition: protoLoader.PackageDefinition;
   try {
-    definition = protoLoader.loadSync(protoFile, {
+    // The file by its name under its own folder, so its imports resolve next to it (and from --import-path).
+    const absolute = resolve(protoFile);
+    definition = protoLoader.loadSync(basename(absolute), {
       keepCase: true,
       longs: String,
       enums: String,
       defaults: false,
       oneofs: true,
-      includeDirs: [dirname(protoFile), ...includeDirs],
+      includeDirs: [dirname(absolute), ...includeDirs.map((d) => resolve(d))],
     });
   } catch (e) {
     throw new UsageError(`--proto ${protoFile}: ${(e as Error).message}`);

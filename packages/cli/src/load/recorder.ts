@@ -59,6 +59,7 @@ export class LoadRecorder {
   private readonly calls = newHistogram();
   private readonly okCalls = newHistogram();
   private readonly statuses = new Map<string, number>();
+  private readonly firstDetails = new Map<string, string>();
   private readonly endpoints = new Map<string, Bucket>();
   private attemptsTotal = 0;
   /** Calls sent so far. */
@@ -69,7 +70,8 @@ export class LoadRecorder {
   retried = 0;
 
   /** A call ended with `statusName` after `latencyMs` (from its intended send time). */
-  callEnded(statusName: string, latencyMs: number): void {
+  callEnded(statusName: string, latencyMs: number, details?: string): void {
+    if (statusName !== 'OK' && details && !this.firstDetails.has(statusName)) this.firstDetails.set(statusName, details.slice(0, 300));
     this.ended++;
     const us = Math.max(1, Math.round(latencyMs * 1000));
     this.calls.recordValue(us);
@@ -91,6 +93,11 @@ export class LoadRecorder {
   /** Calls ended so far, by status name (`OK`, `DEADLINE_EXCEEDED`, `UNAVAILABLE`...). */
   statusCounts(): Record<string, number> {
     return Object.fromEntries([...this.statuses.entries()].sort((a, b) => b[1] - a[1]));
+  }
+
+  /** The details of the first call that ended with each error status (what to look at first). */
+  errorDetails(): Record<string, string> {
+    return Object.fromEntries(this.firstDetails);
   }
 
   latency(): LatencySummary {

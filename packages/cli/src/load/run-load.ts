@@ -79,6 +79,8 @@ export interface LoadRunReport {
   readonly okLatency: LatencySummary;
   /** Calls by final status name. */
   readonly statuses: Record<string, number>;
+  /** Per error status, the details of its first call. */
+  readonly errorDetails: Record<string, string>;
   /** Attempts per endpoint: share, failures, latency. */
   readonly endpoints: ShareRow[];
   /** The same per zone. */
@@ -188,7 +190,7 @@ export async function runLoad(options: LoadRunOptions): Promise<LoadRunReport> {
             recorder.attemptEnded(peer, zones.get(peer), code === status.OK, endedAt - sentAt);
           }
           if (code === status.OK) okCount++;
-          recorder.callEnded(statusName(code), endedAt - intendedAt);
+          recorder.callEnded(statusName(code), endedAt - intendedAt, error ? (error as { details?: string }).details ?? error.message : undefined);
           inFlight--;
           resolve();
           checkAllEnded();
@@ -250,6 +252,7 @@ export async function runLoad(options: LoadRunOptions): Promise<LoadRunReport> {
     latency: recorder.latency(),
     okLatency: recorder.okLatency(),
     statuses: recorder.statusCounts(),
+    errorDetails: recorder.errorDetails(),
     endpoints: recorder.endpointRows().map((r) => (r.zone === undefined && zones.has(r.key) ? { ...r, zone: zones.get(r.key)! } : r)),
     zones: recorder.zoneRows(),
   };
