@@ -5,6 +5,8 @@
 import { Command, CommanderError, Option } from 'commander';
 import { register as registerInEtcd, EtcdOptionsError } from '@fairway/discovery-etcd';
 import { openSource, firstAnswer, UsageError, UnreachableError, type SourceOptions } from './sources.js';
+import { parseDurationMs } from './duration.js';
+import { addLoadCommand } from './load/load-command.js';
 import { rowsOf, formatTable, formatCounts, diffRows, formatDiff, type EndpointRow } from './table.js';
 import { parseTraceId, traceFromFile, traceFromJaeger, buildTraceTree, formatTraceTree } from './trace.js';
 
@@ -28,15 +30,7 @@ export interface CliIo {
   readonly interrupted: Promise<NodeJS.Signals>;
 }
 
-/** Parses `5s`, `500ms`, `2m` or plain seconds into ms; throws {@link UsageError}. */
-export function parseDurationMs(raw: string, option: string): number {
-  const m = /^(\d+(?:\.\d+)?)(ms|s|m)?$/.exec(raw.trim());
-  if (!m) throw new UsageError(`${option} ${JSON.stringify(raw)}: write a duration like 5s, 500ms, 2m or 10`);
-  const n = Number(m[1]);
-  const ms = m[2] === 'ms' ? n : m[2] === 'm' ? n * 60_000 : n * 1000;
-  if (!(ms > 0)) throw new UsageError(`${option} ${raw}: must be more than 0`);
-  return ms;
-}
+export { parseDurationMs };
 
 interface CommonOpts {
   json?: boolean;
@@ -295,6 +289,8 @@ Exit codes: 0 ok (watch/register: ended by Ctrl-C, SIGTERM or --timeout), 1 inte
     .option('--json', 'print one JSON object: the span tree')
     .option('--timeout <duration>', 'how long to wait for Jaeger (default 10s)')
     .action((id: string, o: TraceOpts) => run(() => traceCommand(id, o, io))());
+
+  addLoadCommand(program, run, io);
 
   return program;
 }

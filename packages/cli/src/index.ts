@@ -14,3 +14,9 @@ export { parseTraceId, pickTrace, traceFromFile, traceFromJaeger, buildTraceTree
 export type { TraceDocument, TraceSpan, TraceTag, TraceNode } from './trace.js';
 export { rowsOf, formatTable, formatCounts, diffRows, formatDiff, balancerRowsOf, formatBalancerTable } from './table.js';
 export type { EndpointRow, EndpointState, SnapshotDiff, BalancerRow } from './table.js';
+export { loadCommand, formatRun, formatComparison } from './load/load-command.js';
+export { runLoad, checkComparePolicy } from './load/run-load.js';
+export type { LoadRunOptions, LoadRunReport, LoadShape, LoadPolicy, LoadProgress } from './load/run-load.js';
+export { loadMethod } from './load/proto-method.js';
+export type { LoadMethod } from './load/proto-method.js';
+export type { LatencySummary, ShareRow } from './load/recorder.js';

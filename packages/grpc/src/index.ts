@@ -45,13 +45,12 @@ export type { EjectionOptions, SlowStartOptions, ConcurrencyLimitOptions, Ejecti
 
 // The grpc-js names the other Fairway packages need (this package is the only one that imports grpc-js, so a
 // grpc-js upgrade is checked in one place). They are grpc-js's own objects, re-exported unchanged.
-export { status, ServerCredentials } from '@grpc/grpc-js';
+export { status, ServerCredentials, credentials, Client } from '@grpc/grpc-js';
 /** The `grpc.health.v1.Health` service definition (from the `grpc-health-check` package), for servers. */
 export { service as healthServiceDefinition } from 'grpc-health-check';
 export type {
   Channel,
   ChannelCredentials,
-  Client,
   ClientOptions,
   Metadata,
   Server,
