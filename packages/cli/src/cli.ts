@@ -1,9 +1,11 @@
 /**
- * The `fairway` command (commander): `resolve`, `watch`, `register`, `trace`. Every command takes `--json`. Exit codes
+ * The `fairway` command (commander): `resolve`, `watch`, `register`, `trace`, `load`, `config get|set|validate|watch`. Every command takes `--json`. Exit codes
  * are in {@link EXIT}.
  */
 import { Command, CommanderError, Option } from 'commander';
-import { register as registerInEtcd, EtcdOptionsError } from '@fairway/discovery-etcd';
+import { readFileSync } from 'node:fs';
+import { register as registerInEtcd, EtcdOptionsError, getLiveConfig, setLiveConfig, watchLiveConfig, type StoredLiveConfig } from '@fairway/discovery-etcd';
+import { parseLiveConfig } from '@fairway/core';
 import { openSource, firstAnswer, UsageError, UnreachableError, type SourceOptions } from './sources.js';
 import { parseDurationMs } from './duration.js';
 import { addLoadCommand } from './load/load-command.js';
@@ -222,6 +224,94 @@ async function traceCommand(rawId: string, o: TraceOpts, io: CliIo): Promise<num
   return EXIT.OK;
 }
 
+interface ConfigOpts {
+  json?: boolean;
+  etcdEndpoints?: string;
+  prefix?: string;
+  timeout?: string;
+  file?: string;
+}
+
+/** The document text of `set`/`validate`: the argument, or `--file` (`-` = stdin). */
+function documentText(arg: string | undefined, o: ConfigOpts): string {
+  if (o.file !== undefined) {
+    if (arg !== undefined) throw new UsageError('give the document as an argument or with --file, not both');
+    try {
+      return readFileSync(o.file === '-' ? 0 : o.file, 'utf8');
+    } catch (e) {
+      throw new UsageError(`--file ${o.file}: ${(e as Error).message}`);
+    }
+  }
+  if (arg === undefined) throw new UsageError('give the document as an argument (JSON) or with --file <path>');
+  return arg;
+}
+
+function storeOptions(o: ConfigOpts) {
+  return {
+    ...(o.etcdEndpoints !== undefined ? { endpoints: o.etcdEndpoints } : {}),
+    ...(o.prefix !== undefined ? { prefix: o.prefix } : {}),
+    dialTimeoutMs: parseDurationMs(o.timeout ?? '5s', '--timeout'),
+  };
+}
+
+function storedJson(doc: StoredLiveConfig): Record<string, unknown> {
+  return {
+    key: doc.key,
+    revision: doc.revision,
+    document: doc.text === undefined ? null : doc.check.ok ? JSON.parse(doc.text) : doc.text,
+    valid: doc.check.ok,
+    ...(doc.check.ok ? {} : { error: doc.check.error.message, field: doc.check.error.field }),
+  };
+}
+
+function storedText(doc: StoredLiveConfig): string {
+  if (doc.text === undefined) return `${doc.key}: no document (no overrides)\n`;
+  const state = doc.check.ok ? 'valid' : `INVALID, clients keep their last good one: ${doc.check.error.message}`;
+  return `${doc.key} at revision ${doc.revision} (${state}):\n${doc.text}\n`;
+}
+
+async function withEtcd<T>(fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (e) {
+    if (e instanceof EtcdOptionsError || e instanceof UsageError) throw new UsageError(e.message);
+    throw new UnreachableError((e as Error).message);
+  }
+}
+
+async function configGet(service: string, o: ConfigOpts, io: CliIo): Promise<number> {
+  const doc = await withEtcd(() => getLiveConfig(service, storeOptions(o)));
+  io.out(o.json ? JSON.stringify(storedJson(doc)) + '\n' : storedText(doc));
+  return EXIT.OK;
+}
+
+async function configSet(service: string, arg: string | undefined, o: ConfigOpts, io: CliIo): Promise<number> {
+  const text = documentText(arg, o);
+  const r = await withEtcd(() => setLiveConfig(service, text, storeOptions(o)));
+  io.out(o.json ? JSON.stringify({ key: r.key, revision: r.revision, written: true }) + '\n' : `wrote ${r.key} at revision ${r.revision}\n`);
+  return EXIT.OK;
+}
+
+function configValidate(arg: string | undefined, o: ConfigOpts, io: CliIo): number {
+  const r = parseLiveConfig(documentText(arg, o));
+  if (o.json) io.out(JSON.stringify(r.ok ? { valid: true } : { valid: false, field: r.error.field, error: r.error.message }) + '\n');
+  else io.out(r.ok ? 'valid\n' : `invalid: ${r.error.message}\n`);
+  return r.ok ? EXIT.OK : EXIT.USAGE;
+}
+
+async function configWatch(service: string, o: ConfigOpts, io: CliIo): Promise<number> {
+  const untilMs = o.timeout !== undefined ? parseDurationMs(o.timeout, '--timeout') : undefined;
+  const w = await withEtcd(() =>
+    watchLiveConfig(service, (doc) => io.out(o.json ? JSON.stringify({ time: now(), ...storedJson(doc) }) + '\n' : `${now()} ${storedText(doc)}`), {
+      ...storeOptions({ ...o, timeout: undefined }),
+    }),
+  );
+  const stop = untilMs !== undefined ? new Promise((r) => setTimeout(r, untilMs).unref()) : new Promise(() => undefined);
+  await Promise.race([io.interrupted, stop]);
+  await w.close();
+  return EXIT.OK;
+}
+
 /** Builds the commander program; each action stores its exit code in `result.code`. */
 export function createProgram(io: CliIo, result: { code: number }): Command {
   const program = new Command('fairway');
@@ -291,6 +381,47 @@ Exit codes: 0 ok (watch/register: ended by Ctrl-C, SIGTERM or --timeout), 1 inte
     .action((id: string, o: TraceOpts) => run(() => traceCommand(id, o, io))());
 
   addLoadCommand(program, run, io);
+
+  const config = program
+    .command('config')
+    .description('the live configuration document of a service in etcd (<prefix>_fairway_config/<service>): weight overrides and drains');
+  const prefixOption = () => new Option('--prefix <prefix>', 'etcd key prefix the clients use (default none)');
+  config
+    .command('get')
+    .description('print the document and whether it is valid')
+    .argument('<service>', 'e.g. pricer')
+    .option('--json', 'print one JSON object')
+    .addOption(etcdOption())
+    .addOption(prefixOption())
+    .option('--timeout <duration>', 'how long to wait for etcd (default 5s)')
+    .action((service: string, o: ConfigOpts) => run(() => configGet(service, o, io))());
+  config
+    .command('set')
+    .description('validate a document, then write it (an invalid one is refused naming the field: exit 2)')
+    .argument('<service>', 'e.g. pricer')
+    .argument('[document]', 'the JSON document, e.g. \'{"version":1,"endpoints":{"pricer-1":{"weight":0}}}\'')
+    .option('--file <path>', 'read the document from a file (- for stdin)')
+    .option('--json', 'print one JSON object')
+    .addOption(etcdOption())
+    .addOption(prefixOption())
+    .option('--timeout <duration>', 'how long to wait for etcd (default 5s)')
+    .action((service: string, doc: string | undefined, o: ConfigOpts) => run(() => configSet(service, doc, o, io))());
+  config
+    .command('validate')
+    .description('check a document without etcd: exit 0 when valid, 2 naming the field when not')
+    .argument('[document]', 'the JSON document')
+    .option('--file <path>', 'read the document from a file (- for stdin)')
+    .option('--json', 'print one JSON object')
+    .action((doc: string | undefined, o: ConfigOpts) => run(async () => configValidate(doc, o, io))());
+  config
+    .command('watch')
+    .description('print the document, then every change, until Ctrl-C or --timeout')
+    .argument('<service>', 'e.g. pricer')
+    .option('--json', 'print one JSON object per line')
+    .addOption(etcdOption())
+    .addOption(prefixOption())
+    .option('--timeout <duration>', 'stop after this long (default: run until Ctrl-C)')
+    .action((service: string, o: ConfigOpts) => run(() => configWatch(service, o, io))());
 
   return program;
 }

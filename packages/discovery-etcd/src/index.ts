@@ -14,3 +14,5 @@ export { decodeEtcdValue, encodeEtcdValue, isDecodeError, endpointKeyFor, servic
 export type { DecodeError, EtcdEndpointMetadata, EtcdEndpointValue } from './decode.js';
 export { EtcdOptionsError, defaultEtcdLogger } from './connection.js';
 export type { EtcdConnectionOptions, EtcdClientOptions, EtcdAuthOptions, EtcdTlsOptions, EtcdLogger } from './connection.js';
+export { getLiveConfig, setLiveConfig, watchLiveConfig } from './config-store.js';
+export type { LiveConfigStoreOptions, StoredLiveConfig } from './config-store.js';
