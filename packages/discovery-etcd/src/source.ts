@@ -167,10 +167,6 @@ class EtcdSource implements EtcdDiscoverySource {
     this.listener = listener;
     this.startedAtMs = Date.now();
     this.client = this.connection.connect();
-    this.configWatch = new LiveConfigWatch(this.client, this.configKey, this.log, () => {
-      if (this.delivered) this.deliver(); // before the first snapshot, the first one carries it
-    });
-    this.configWatch.start();
     this.schedule(0, () => this.sync());
   }
 
@@ -371,6 +367,14 @@ class EtcdSource implements EtcdDiscoverySource {
     }
     if (this.delivered && wasUnreachable) this.counters.reconnects++;
     this.state = 'watching';
+    // The live configuration document is watched once etcd has answered: a watch created while etcd cannot be
+    // reached keeps etcd3 retrying in the background, which held the process open after close().
+    if (this.configWatch === undefined && this.client !== undefined) {
+      this.configWatch = new LiveConfigWatch(this.client, this.configKey, this.log, () => {
+        if (this.delivered) this.deliver();
+      });
+      this.configWatch.start();
+    }
     this.stale = false;
     this.unreachableSinceMs = undefined;
     this.lastError = undefined;
