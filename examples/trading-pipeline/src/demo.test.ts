@@ -29,18 +29,20 @@ import type { DemoSummary } from './summary.js';
 const DEMO = fileURLToPath(new URL('./demo.ts', import.meta.url));
 const NODE_ARGS = ['--conditions=fairway:source', '--import', 'tsx', DEMO];
 
-// Bounds for the short run, and why they are looser than the default run's goals (imbalance <= 1.15,
-// Fairway's p99 <= 0.5 x pick_first's):
-// - 10 s at 60 quotes/s is ~600 calls, ~100 per pricer: the busiest of 6 pods is ~2 standard deviations
-//   (~20 %) above its fair share by chance alone, and the noisy neighbour's second moves ~10 more calls to
-//   its zone partner; 1.5 leaves room for that and still fails a balancer that piles onto one pod of a pair
-//   (pick_first's is >= 3).
-// - Fairway's p99 is the 6th slowest of ~600 calls, and pick_first's hot pod (90 % utilization) has only
-//   seconds to build its queue before the restart moves it, so the latency gap is smaller than in the 30 s
-//   run; 0.75 still requires a clear win. Host noise (a busy CI machine delays every hop of both arms) is
-//   why the queueing itself is asserted on the pods' own reports, which run in model time.
+// Bounds for the short run, and why they differ from the default run's goals (imbalance <= 1.15, Fairway's
+// p99 <= 0.5 x pick_first's; measured 1.13 and 0.39 on the idle machine):
+// - 10 s at 60 quotes/s is ~600 calls, ~65 per pricer: the busiest of 9 pods is ~2 standard deviations
+//   (~25 %) above its fair share by chance alone (arrivals are Poisson, each to a random zone), and the noisy
+//   neighbour's second moves some calls to its zone partners; 1.5 leaves room for that and still fails a
+//   balancer that piles onto one pod (pick_first's is >= 3). Measured: 1.11 idle.
+// - Fairway's p99 is the 6th slowest of ~600 calls. pick_first's hot pod runs at ~90 % utilization under
+//   Poisson arrivals and queues for several service times, but has only seconds to build its queue before the
+//   rolling restart hands its traffic to its partner. Measured idle: 0.37. A busy CI host adds its own delay
+//   (the pods' event loops run late) to the tail of both arms alike, which pulls the ratio towards 1 (a
+//   100 ms host delay on both turns 0.37 into ~0.53); 0.6 still requires Fairway's tail to be well under
+//   pick_first's. The queueing itself is asserted on the pods' own reports, which run in model time.
 const FAIRWAY_MAX_IMBALANCE = 1.5;
-const MAX_P99_RATIO = 0.75;
+const MAX_P99_RATIO = 0.6;
 /** The pricers' mean service time in this run (the demo's default --work-ms). */
 const WORK_MS = 30;
 /** The mixed fleet: 2 Node pricers and 1 Go pricer per zone, all restarted in the rolling restart. */

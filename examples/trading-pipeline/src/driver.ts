@@ -1,6 +1,6 @@
 /**
  * The load generator: one Pricer client per zone (as if one caller ran in each zone), each created through
- * Fairway with its zone (`etcd:///pricer`), sending quotes open-loop at a steady rate. Each reply names the
+ * Fairway with its zone (`etcd:///pricer`), sending quotes open-loop at random (Poisson) times at a given mean rate. Each reply names the
  * pricer pod (and the publisher behind it), so the driver counts per-pod share, in-zone traffic and latency
  * (HDR histograms) and reports them to the demo runner every second (`process.send`), or prints them when run
  * on its own. Starts on the runner's `start` message (or at once when alone), stops on `stop`, then waits for
@@ -8,10 +8,11 @@
  *
  * Env: DEMO_DRIVER_ZONES (zones to act as, default FAIRWAY_ZONE), DEMO_RATE (calls/s over all zones, default 100),
  * DEMO_DURATION_S (when run alone: seconds, 0 = until SIGTERM; default 0),
- * DEMO_DEADLINE_MS (per call, default 3000), DEMO_MAX_IN_FLIGHT (per zone, default 200), plus the pod env.
+ * DEMO_DEADLINE_MS (per call, default 3000), DEMO_SEED (the arrival pattern's seed, default 'fairway-demo'), DEMO_MAX_IN_FLIGHT (per zone, default 200), plus the pod env.
  */
 import { status, type Client, type ServiceError } from '@grpc/grpc-js';
 import * as hdr from 'hdr-histogram-js';
+import { createSeededRandom } from '@fairway/testing';
 import type { CallObserverFactory, CallObserver, AttemptObserver } from '@fairway/core';
 import { loadTradingProto, type QuoteReply, type QuoteRequest } from './proto.js';
 import { readPodEnv, tellParent, log } from './env.js';
@@ -24,6 +25,7 @@ const zones = (process.env.DEMO_DRIVER_ZONES ?? env.zone).split(',').filter(Bool
 const ratePerSecond = Number(process.env.DEMO_RATE ?? 100);
 const deadlineMs = Number(process.env.DEMO_DEADLINE_MS ?? 3000);
 const maxInFlightPerZone = Number(process.env.DEMO_MAX_IN_FLIGHT ?? 200);
+const seed = process.env.DEMO_SEED ?? 'fairway-demo';
 if (!(ratePerSecond > 0)) throw new Error(`DEMO_RATE=${process.env.DEMO_RATE} must be a positive number`);
 
 const telemetry = await setupPodTelemetry(env, 'quote-driver');
@@ -85,7 +87,8 @@ function pod(name: string, zone: string): PodAcc {
 }
 
 const symbols = Object.keys(SYMBOLS);
-function sendOne(zone: string): void {
+/** Sends one quote; latency counts from `intendedAtMs` (open loop: a late send is the caller's delay too). */
+function sendOne(zone: string, intendedAtMs: number): void {
   const inFlight = inFlightByZone.get(zone)!;
   if (inFlight >= maxInFlightPerZone) {
     totals.shed += 1;
@@ -94,7 +97,7 @@ function sendOne(zone: string): void {
   inFlightByZone.set(zone, inFlight + 1);
   const sentIn = epoch;
   if (sentIn === 1) totals.sent += 1;
-  const started = performance.now();
+  const started = intendedAtMs;
   const request: QuoteRequest = {
     symbol: symbols[nextRequestId % symbols.length]!,
     quantity: 100 + (nextRequestId % 900),
@@ -203,14 +206,17 @@ function start(): void {
 }
 
 function runLoad(): void {
-  const loadStartedAt = performance.now();
-  let due = 0;
-  let zoneTurn = 0;
-  // Open loop: every 5 ms send what the rate says is due by now, round-robin over the zones.
+  // Open loop with Poisson arrivals: traders act independently, so quotes arrive at random, not on a beat. A
+  // steady beat (one call every 1/rate s) hides the harm a hot pod does: a pod at 90 % utilization fed evenly
+  // spaced calls barely queues, fed random ones it queues for several service times (M/G/c). Each arrival goes
+  // to a zone at random (independent streams per zone), and the seed makes both arms of --compare see the same
+  // arrival pattern. Every 5 ms the timer sends each arrival whose time has come.
+  const random = createSeededRandom(seed);
+  const gapMs = () => (-Math.log(1 - random()) * 1000) / ratePerSecond;
+  let nextAtMs = performance.now() + gapMs();
   loadTimer = setInterval(() => {
-    const elapsedS = (performance.now() - loadStartedAt) / 1000;
-    const target = Math.floor(elapsedS * ratePerSecond);
-    for (; due < target; due++) sendOne(zones[zoneTurn++ % zones.length]!);
+    const now = performance.now();
+    for (; nextAtMs <= now; nextAtMs += gapMs()) sendOne(zones[Math.floor(random() * zones.length)]!, nextAtMs);
   }, 5);
 }
 

@@ -83,7 +83,9 @@ export function renderTable(v: ViewState): string[] {
 /** One line per second (no TTY). */
 export function renderLine(v: ViewState): string {
   const s = v.stats;
-  const t = `t=${(v.elapsedMs / 1000).toFixed(0)}s/${(v.durationMs / 1000).toFixed(0)}s`;
+  // Past the set duration the run goes on until the rolling restart is over: say so rather than show t > total.
+  const over = v.elapsedMs > v.durationMs + 500 ? '+restart' : '';
+  const t = `t=${(v.elapsedMs / 1000).toFixed(0)}s/${(v.durationMs / 1000).toFixed(0)}s${over}`;
   if (!s) return `${t} waiting for the driver`;
   // Each pricer's share of the calls, then (when pods report their load) its queue and utilization now.
   const shares = Object.entries(s.pods)
