@@ -24,13 +24,21 @@ const answeredBy = async (n: number) => {
   return [...seen].sort().join(',');
 };
 
-console.log(`before: ${await answeredBy(50)}`);
+// The etcd watch brings a weight change to every client within milliseconds; a busy machine can take longer,
+// so wait for the answers to show it (up to 5 s) instead of sleeping a fixed time.
+const until = async (want: string) => {
+  let got = await answeredBy(20);
+  for (const deadline = Date.now() + 5000; got !== want && Date.now() < deadline; got = await answeredBy(20)) {
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return got;
+};
+
+console.log(`before: ${await until('pricer-a,pricer-b')}`);
 await served[0]!.registration.setWeight(0); // drain pricer-a: no new calls, calls in flight finish
-await new Promise((r) => setTimeout(r, 500)); // the etcd watch brings the change to the client
-console.log(`drained: ${await answeredBy(50)}`);
+console.log(`drained: ${await until('pricer-b')}`);
 await served[0]!.registration.setWeight(1); // back in
-await new Promise((r) => setTimeout(r, 500));
-console.log(`back: ${await answeredBy(50)}`);
+console.log(`back: ${await until('pricer-a,pricer-b')}`);
 
 client.close();
 await Promise.all(served.map((s) => s.shutdown()));
