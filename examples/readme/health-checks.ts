@@ -29,13 +29,21 @@ const answeredBy = async (n: number) => {
   return [...seen].sort().join(',');
 };
 
-console.log(`before: ${await answeredBy(50)}`);
-served[0]!.health!.setServing(false); // watching clients stop picking pricer-a within a round trip
-await new Promise((r) => setTimeout(r, 100));
-console.log(`not serving: ${await answeredBy(50)}`);
+// The flip reaches watching clients within a round trip; a busy machine can take longer, so wait for the
+// answers to show it (up to 5 s) instead of sleeping a fixed time.
+const until = async (want: string) => {
+  let got = await answeredBy(20);
+  for (const deadline = Date.now() + 5000; got !== want && Date.now() < deadline; got = await answeredBy(20)) {
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return got;
+};
+
+console.log(`before: ${await until('pricer-a,pricer-b')}`);
+served[0]!.health!.setServing(false); // watching clients stop picking pricer-a
+console.log(`not serving: ${await until('pricer-b')}`);
 served[0]!.health!.setServing(true);
-await new Promise((r) => setTimeout(r, 100));
-console.log(`serving: ${await answeredBy(50)}`);
+console.log(`serving: ${await until('pricer-a,pricer-b')}`);
 
 client.close();
 await Promise.all(served.map((s) => s.shutdown())); // NOT_SERVING, then deregister, then drain
