@@ -94,7 +94,8 @@ export interface BalancerOptions {
   /**
    * A remote zone opens when the local zone's latency (the mean of this client's answered calls over an
    * evaluation interval, smoothed) is above this multiple of that zone's latency, measured the same way from
-   * this client, cross-zone delay included. It closes again when the local zone is no slower than it (after
+   * this client, cross-zone delay included, and by more than 2 standard errors of the two estimates (a zone
+   * known only from a probe or two is known as roughly as one call). It closes again when the local zone is no slower than it (after
    * `zoneLatencyHoldMs`). Default 1.5: a local zone 5x slower than its neighbours spills (issue 13's B3), one
    * within noise of a zone 1 ms further away does not; the gap between 1.5 (open) and 1 (close) keeps noise
    * from toggling a zone. Must be > 1.

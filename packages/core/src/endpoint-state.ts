@@ -53,8 +53,17 @@ export interface ZoneGroup {
   /** Sum and count of latency samples (ms) of answered calls since the last zone evaluation. */
   latencySumMs: number;
   latencyCount: number;
+  /** Sum of squared latency samples (ms^2) since the last zone evaluation (for the spread of one call's latency). */
+  latencySumSqMs: number;
   /** The zone's smoothed call latency (ms) as of the last evaluation with samples; NaN before any. */
   latencyMs: number;
+  /**
+   * How uncertain `latencyMs` is, in units of one call's variance: the variance of the smoothed mean is
+   * `latencyVarianceFactor x (cv x latencyMs)^2`. 1 after a single sample; shrinks as samples accrue.
+   */
+  latencyVarianceFactor: number;
+  /** Smoothed coefficient of variation of one call's latency (stdev / mean), from intervals with >= 2 samples; NaN before any. */
+  latencyCv: number;
   /** When the zone last answered a call with a latency sample (ms); -Infinity before any. */
   latencySampleAtMs: number;
   /** When a zone probe was last sent to this zone (ms); -Infinity before any. */
@@ -131,7 +140,10 @@ export function createZoneGroup(name: string, nowMs: number, region = regionOfZo
     areaAtMs: nowMs,
     latencySumMs: 0,
     latencyCount: 0,
+    latencySumSqMs: 0,
     latencyMs: Number.NaN,
+    latencyVarianceFactor: Number.POSITIVE_INFINITY,
+    latencyCv: Number.NaN,
     latencySampleAtMs: Number.NEGATIVE_INFINITY,
     probeAtMs: Number.NEGATIVE_INFINITY,
   };

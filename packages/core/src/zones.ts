@@ -77,6 +77,13 @@ const LATENCY_KEEP = 0.8;
  * like a slow zone next to remote zones measured by a probe or two.
  */
 const LATENCY_MAX_WEIGHT = 0.5;
+/**
+ * How many standard errors the local zone's excess latency must clear before it counts as slower (one-sided,
+ * ~98 % per evaluation; with two evaluations in a row, a false opening in a fleet of equal zones is rare).
+ */
+export const LATENCY_CONFIDENCE_Z = 2;
+/** One call's coefficient of variation when no zone has measured its own yet (a log-normal with sigma 0.5). */
+export const DEFAULT_LATENCY_CV = 0.53;
 /** The latency rule opens a zone only after this many evaluations in a row found the local zone slower. */
 export const LATENCY_EVALUATIONS_TO_OPEN = 2;
 
@@ -284,7 +291,7 @@ export class ZoneSelector {
     for (const g of this.groups.values()) {
       if (g === local || g.ready.length === 0 || this.openedWhy.has(g)) continue;
       const latency = this.freshLatency(g, nowMs);
-      if (!(localLatency > latencyRatio * latency)) {
+      if (!slowerBeyondNoise(local, g, latencyRatio, localLatency, latency)) {
         this.slowerStreak.delete(g);
         continue;
       }
@@ -308,7 +315,7 @@ export class ZoneSelector {
       const rest = poolReady - g.ready.length;
       const projected = rest > 0 ? poolInFlight / rest : Number.POSITIVE_INFINITY;
       const latency = this.freshLatency(g, nowMs);
-      const slowerLocal = localLatency > latencyRatio * latency;
+      const slowerLocal = slowerBeyondNoise(local, g, latencyRatio, localLatency, latency);
       let close = false;
       if (info.reason === 'load') {
         if (slowerLocal) ((info.reason = 'latency'), (info.atMs = nowMs), this.startLatencyHold(g, nowMs));
@@ -403,18 +410,57 @@ export class ZoneSelector {
 /** Records a latency sample (ms) of an answered call to zone `g` at `nowMs`. */
 export function recordZoneLatency(g: ZoneGroup, latencyMs: number, nowMs: number): void {
   g.latencySumMs += latencyMs;
+  g.latencySumSqMs += latencyMs * latencyMs;
   g.latencyCount++;
   g.latencySampleAtMs = nowMs;
 }
 
-/** Folds the interval's samples into the zone's smoothed latency: weight `min(1 - 0.8^samples, 0.5)`. */
+/**
+ * Folds the interval's samples into the zone's smoothed latency: weight `w = min(1 - 0.8^samples, 0.5)`, and
+ * tracks how much that estimate can be trusted: the variance of an exponentially weighted mean of interval
+ * means is `(1 - w)^2 x before + w^2 / samples` in units of one call's variance, so a zone known from one probe
+ * has factor 1 (its estimate is one call's latency, as noisy as a call) and a zone with hundreds of calls a
+ * small one. The coefficient of variation of one call comes from intervals with at least 2 samples.
+ */
 function settleLatency(g: ZoneGroup): void {
   const n = g.latencyCount;
   if (n === 0) return;
   const mean = g.latencySumMs / n;
-  g.latencyMs = g.latencyMs !== g.latencyMs ? mean : g.latencyMs + Math.min(1 - LATENCY_KEEP ** n, LATENCY_MAX_WEIGHT) * (mean - g.latencyMs);
+  if (g.latencyMs !== g.latencyMs) {
+    g.latencyMs = mean;
+    g.latencyVarianceFactor = 1 / n;
+  } else {
+    const w = Math.min(1 - LATENCY_KEEP ** n, LATENCY_MAX_WEIGHT);
+    g.latencyMs += w * (mean - g.latencyMs);
+    g.latencyVarianceFactor = (1 - w) * (1 - w) * g.latencyVarianceFactor + (w * w) / n;
+  }
+  if (n >= 2 && mean > 0) {
+    const variance = Math.max(0, (g.latencySumSqMs - n * mean * mean) / (n - 1));
+    const cv = Math.sqrt(variance) / mean;
+    const w = Math.min(1 - LATENCY_KEEP ** (n - 1), LATENCY_MAX_WEIGHT);
+    g.latencyCv = g.latencyCv !== g.latencyCv ? cv : g.latencyCv + w * (cv - g.latencyCv);
+  }
   g.latencySumMs = 0;
+  g.latencySumSqMs = 0;
   g.latencyCount = 0;
+}
+
+/**
+ * Whether the local zone is slower than `ratio x` a remote zone's latency beyond the noise of the two
+ * estimates: `local - ratio x remote > Z x sqrt(se_local^2 + (ratio x se_remote)^2)`, each standard error
+ * being `cv x latency x sqrt(varianceFactor)`. A remote zone outside the pool is known only from zone probes
+ * (one call a second at most), so its estimate can be one lucky fast call: without this test a single probe
+ * at a third of the typical latency opened that zone for `latencyHoldMs` in a fleet of equal zones (the demo:
+ * zone c took half the calls for the whole run). A zone without its own spread (probes come one per
+ * interval) borrows the local zone's, then {@link DEFAULT_LATENCY_CV}.
+ */
+export function slowerBeyondNoise(local: ZoneGroup, remote: ZoneGroup, ratio: number, localMs: number, remoteMs: number): boolean {
+  if (!(localMs > ratio * remoteMs)) return false;
+  const cvLocal = local.latencyCv === local.latencyCv ? local.latencyCv : DEFAULT_LATENCY_CV;
+  const cvRemote = remote.latencyCv === remote.latencyCv ? remote.latencyCv : cvLocal;
+  const seLocal = cvLocal * localMs * Math.sqrt(local.latencyVarianceFactor);
+  const seRemote = ratio * cvRemote * remoteMs * Math.sqrt(remote.latencyVarianceFactor);
+  return localMs - ratio * remoteMs > LATENCY_CONFIDENCE_Z * Math.sqrt(seLocal * seLocal + seRemote * seRemote);
 }
 
 function fmt(n: number): string {
