@@ -3,6 +3,7 @@
 // (a bare { channelOverride: channel }, as nice-grpc makes them): the channel runs the same call layer for those.
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import type { Duplex } from 'node:stream';
 import { credentials, Channel, Metadata, status } from '@grpc/grpc-js';
 import type { CallObserverFactory } from '@fairway/core';
 import { loadEcho, startEchoBackend, echoUnary, type EchoBackend } from '@fairway/testing';
@@ -106,9 +107,9 @@ describe('a channel made by createChannel carries retry and observers', { timeou
     const seen = recordingObserver();
     const channel = createChannel(`static:///${fast.address}@z`, creds, { zone: 'z', observers: [seen.factory] });
     const bare = new EchoClient(target, creds, { channelOverride: channel }) as unknown as {
-      ServerStream(req: object, md: Metadata, opts: object): NodeJS.ReadableStream;
-      ClientStream(md: Metadata, opts: object, cb: (e: Error | null, r?: { message: string }) => void): NodeJS.WritableStream & { end(): void };
-      Bidi(md: Metadata, opts: object): NodeJS.ReadWriteStream;
+      ServerStream(req: object, md: Metadata, opts: object): Duplex;
+      ClientStream(md: Metadata, opts: object, cb: (e: Error | null, r?: { message: string }) => void): Duplex;
+      Bidi(md: Metadata, opts: object): Duplex;
       close(): void;
     };
     const deadline = () => ({ deadline: Date.now() + 5000 });
