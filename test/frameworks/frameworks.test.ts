@@ -1,0 +1,76 @@
+// Issue 19 item 3: each framework in one documented line, run as a user installs it. The packed Fairway
+// tarballs and the framework packages go into two scratch projects (NestJS 11 and 12 cannot share one; nice-grpc
+// shares the NestJS 11 one), and each example under examples/frameworks/ runs there with plain `node`, in
+// CommonJS and ESM where the framework supports both. Each example: three servers, one slow (400 ms, against a
+// 100 ms attempt timeout); the slow one must get a small share of the attempts, a timed-out attempt on it must
+// be retried on another server, and every attempt must have its span. Needs `npm run build` first.
+import { test, describe, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { DEFAULT_PACKAGES, installScratch, packPackages, repoRoot, runNodeAsync } from '../install/scratch-project.js';
+
+const examples = join(repoRoot, 'examples', 'frameworks');
+const COMMON = ['@grpc/grpc-js@1.14.7', '@grpc/proto-loader@^0.8.1', '@opentelemetry/api@1.9.0', '@opentelemetry/sdk-trace-base@2.11.0', 'reflect-metadata@^0.2.2', 'rxjs@^7.8.1'];
+const NEST_11 = ['@nestjs/microservices@11.2.6', '@nestjs/core@11.2.10', '@nestjs/common@^11.1.0'];
+const NEST_12 = ['@nestjs/microservices@12.1.1', '@nestjs/core@12.5.1', '@nestjs/common@12.5.1'];
+const NICE_GRPC = ['nice-grpc@2.1.18'];
+
+interface Exercise {
+  answered: Record<string, number>;
+  attemptsPerServer: Record<string, number>;
+  attemptSpans: number;
+  movedRetries: number;
+}
+
+/** What every example must show for one client (60 calls). */
+function checkExercise(label: string, r: Exercise): void {
+  const detail = `${label}: ${JSON.stringify(r)}`;
+  const answered = Object.values(r.answered).reduce((a, b) => a + b, 0);
+  assert.equal(answered, 60, `every call answered (${detail})`);
+  assert.ok((r.answered['fast-0'] ?? 0) > 0 && (r.answered['fast-1'] ?? 0) > 0, `both fast servers answered (${detail})`);
+  const attempts = Object.values(r.attemptsPerServer).reduce((a, b) => a + b, 0);
+  assert.equal(attempts, r.attemptSpans, `every attempt span names its server (${detail})`);
+  assert.ok(r.attemptSpans >= 60, `a span per attempt, at least one per call (${detail})`);
+  const slowShare = (r.attemptsPerServer['slow'] ?? 0) / r.attemptSpans;
+  assert.ok(slowShare <= 0.15, `the slow server gets a small share of the attempts: ${(slowShare * 100).toFixed(1)} % (${detail})`);
+  assert.ok(r.movedRetries >= 1, `a timed-out attempt on the slow server was retried on another server (${detail})`);
+}
+
+describe('framework examples, installed from packed tarballs into scratch projects', { timeout: 900_000 }, () => {
+  const work = mkdtempSync(join(tmpdir(), 'fairway-frameworks-'));
+  const projects = new Map<string, string>();
+
+  before(() => {
+    const tarballs = [...packPackages(work, DEFAULT_PACKAGES).values()];
+    const cjs = installScratch(work, 'nest11-nice-grpc', [...tarballs, ...COMMON, ...NEST_11, ...NICE_GRPC]);
+    copyFileSync(join(examples, 'nestjs-11-cjs', 'main.cjs'), join(cjs, 'nestjs-11.cjs'));
+    copyFileSync(join(examples, 'nice-grpc', 'main.cjs'), join(cjs, 'nice-grpc.cjs'));
+    copyFileSync(join(examples, 'nice-grpc', 'main.mjs'), join(cjs, 'nice-grpc.mjs'));
+    projects.set('cjs', cjs);
+    // NestJS 12 is ESM-only: the project is an ES module one, as a NestJS 12 app is.
+    const esm = installScratch(work, 'nest12', [...tarballs, ...COMMON, ...NEST_12], { type: 'module' });
+    copyFileSync(join(examples, 'nestjs-12-esm', 'main.mjs'), join(esm, 'nestjs-12.mjs'));
+    projects.set('esm', esm);
+  });
+  after(() => rmSync(work, { recursive: true, force: true }));
+
+  for (const [project, file, source] of [
+    ['cjs', 'nestjs-11.cjs', 'examples/frameworks/nestjs-11-cjs/main.cjs'],
+    ['esm', 'nestjs-12.mjs', 'examples/frameworks/nestjs-12-esm/main.mjs'],
+  ] as const) {
+    test(`NestJS: ClientsModule.register and ClientProxyFactory.create with channelOptions: clientOptions(...) (${source})`, async () => {
+      const out = JSON.parse(await runNodeAsync(projects.get(project)!, file)) as { clientsModule: Exercise; clientProxyFactory: Exercise };
+      checkExercise('ClientsModule.register', out.clientsModule);
+      checkExercise('ClientProxyFactory.create', out.clientProxyFactory);
+    });
+  }
+
+  for (const source of ['examples/frameworks/nice-grpc/main.cjs', 'examples/frameworks/nice-grpc/main.mjs']) {
+    test(`nice-grpc: createClient(definition, createChannel(...)) retries and traces (${source})`, async () => {
+      const file = source.endsWith('.cjs') ? 'nice-grpc.cjs' : 'nice-grpc.mjs';
+      checkExercise('nice-grpc', JSON.parse(await runNodeAsync(projects.get('cjs')!, file)) as Exercise);
+    });
+  }
+});
