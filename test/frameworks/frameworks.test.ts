@@ -1,21 +1,24 @@
 // Issue 19 item 3: each framework in one documented line, run as a user installs it. The packed Fairway
 // tarballs and the framework packages go into two scratch projects (NestJS 11 and 12 cannot share one; nice-grpc
-// shares the NestJS 11 one), and each example under examples/frameworks/ runs there with plain `node`, in
+// and ts-proto share the NestJS 11 one), and each example under examples/frameworks/ runs there with plain `node`, in
 // CommonJS and ESM where the framework supports both. Each example: three servers, one slow (400 ms, against a
 // 100 ms attempt timeout); the slow one must get a small share of the attempts, a timed-out attempt on it must
 // be retried on another server, and every attempt must have its span. Needs `npm run build` first.
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { copyFileSync, cpSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DEFAULT_PACKAGES, installScratch, packPackages, repoRoot, runNodeAsync } from '../install/scratch-project.js';
+import { DEFAULT_PACKAGES, installScratch, packPackages, repoRoot, run, runNodeAsync } from '../install/scratch-project.js';
 
 const examples = join(repoRoot, 'examples', 'frameworks');
 const COMMON = ['@grpc/grpc-js@1.14.7', '@grpc/proto-loader@^0.8.1', '@opentelemetry/api@1.9.0', '@opentelemetry/sdk-trace-base@2.11.0', 'reflect-metadata@^0.2.2', 'rxjs@^7.8.1'];
 const NEST_11 = ['@nestjs/microservices@11.2.6', '@nestjs/core@11.2.10', '@nestjs/common@^11.1.0'];
 const NEST_12 = ['@nestjs/microservices@12.1.1', '@nestjs/core@12.5.1', '@nestjs/common@12.5.1'];
 const NICE_GRPC = ['nice-grpc@2.1.18'];
+/** ts-proto (the generator, for the regeneration check), its runtime, and what compiling the example needs. */
+const TS_PROTO = ['ts-proto@2.18.0', '@bufbuild/protobuf@^2.14.1', '@types/node@^20.19.0'];
+const TS_PROTO_DIR = join(examples, 'ts-proto');
 
 interface Exercise {
   answered: Record<string, number>;
@@ -44,7 +47,7 @@ describe('framework examples, installed from packed tarballs into scratch projec
 
   before(() => {
     const tarballs = [...packPackages(work, DEFAULT_PACKAGES).values()];
-    const cjs = installScratch(work, 'nest11-nice-grpc', [...tarballs, ...COMMON, ...NEST_11, ...NICE_GRPC]);
+    const cjs = installScratch(work, 'nest11-nice-grpc', [...tarballs, ...COMMON, ...NEST_11, ...NICE_GRPC, ...TS_PROTO]);
     copyFileSync(join(examples, 'nestjs-11-cjs', 'main.cjs'), join(cjs, 'nestjs-11.cjs'));
     copyFileSync(join(examples, 'nice-grpc', 'main.cjs'), join(cjs, 'nice-grpc.cjs'));
     copyFileSync(join(examples, 'nice-grpc', 'main.mjs'), join(cjs, 'nice-grpc.mjs'));
@@ -71,6 +74,28 @@ describe('framework examples, installed from packed tarballs into scratch projec
     test(`nice-grpc: createClient(definition, createChannel(...)) retries and traces (${source})`, async () => {
       const file = source.endsWith('.cjs') ? 'nice-grpc.cjs' : 'nice-grpc.mjs';
       checkExercise('nice-grpc', JSON.parse(await runNodeAsync(projects.get('cjs')!, file)) as Exercise);
+    });
+  }
+
+  test('ts-proto: running examples/frameworks/ts-proto/generate.sh again gives the committed generated files', () => {
+    const out = join(work, 'ts-proto-regenerated');
+    const plugin = join(projects.get('cjs')!, 'node_modules', '.bin', 'protoc-gen-ts_proto');
+    run('bash', [join(TS_PROTO_DIR, 'generate.sh'), out], projects.get('cjs')!, { ...process.env, TS_PROTO_PLUGIN: plugin });
+    const committed = join(TS_PROTO_DIR, 'generated');
+    assert.deepEqual(readdirSync(out).sort(), readdirSync(committed).sort());
+    for (const f of readdirSync(committed)) assert.equal(readFileSync(join(out, f), 'utf8'), readFileSync(join(committed, f), 'utf8'), `generated/${f} is stale: run generate.sh`);
+  });
+
+  for (const type of ['commonjs', 'module'] as const) {
+    test(`ts-proto: a generated client through createClient retries and traces (examples/frameworks/ts-proto/main.ts as ${type})`, async () => {
+      // The example compiled as a user's project of that module type compiles it (tsc, module node16).
+      const dir = join(projects.get('cjs')!, `ts-proto-${type}`);
+      mkdirSync(dir);
+      writeFileSync(join(dir, 'package.json'), JSON.stringify({ name: `ts-proto-${type}`, private: true, type }));
+      for (const f of ['main.ts', 'tsconfig.json']) copyFileSync(join(TS_PROTO_DIR, f), join(dir, f));
+      cpSync(join(TS_PROTO_DIR, 'generated'), join(dir, 'generated'), { recursive: true });
+      run(process.execPath, [join(repoRoot, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.json'], dir);
+      checkExercise(`ts-proto (${type})`, JSON.parse(await runNodeAsync(dir, join('out', 'main.js'))) as Exercise);
     });
   }
 });
