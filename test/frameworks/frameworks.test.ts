@@ -98,4 +98,22 @@ describe('framework examples, installed from packed tarballs into scratch projec
       checkExercise(`ts-proto (${type})`, JSON.parse(await runNodeAsync(dir, join('out', 'main.js'))) as Exercise);
     });
   }
+
+  test('nice-grpc with its own copy of grpc-js: a call on a Fairway channel fails with DuplicateGrpcError\'s message naming both copies', async () => {
+    const project = projects.get('cjs')!;
+    // npm's layout when nice-grpc's grpc-js range does not meet the app's: a nested copy under nice-grpc.
+    const dir = join(project, 'duplicate');
+    const nice = join(dir, 'node_modules', 'nice-grpc');
+    cpSync(join(project, 'node_modules', 'nice-grpc'), nice, { recursive: true });
+    cpSync(join(project, 'node_modules', '@grpc', 'grpc-js'), join(nice, 'node_modules', '@grpc', 'grpc-js'), { recursive: true });
+    copyFileSync(join(repoRoot, 'test', 'frameworks', 'scratch', 'nice-grpc-duplicate.cjs'), join(dir, 'main.cjs'));
+    const out = JSON.parse(await runNodeAsync(dir, 'main.cjs')) as { failed: boolean; code: number; details: string; niceGrpcCopy: string; logged: string[] };
+    assert.ok(out.niceGrpcCopy.startsWith(nice), `nice-grpc loaded its nested copy: ${out.niceGrpcCopy}`);
+    assert.equal(out.failed, true, JSON.stringify(out));
+    assert.equal(out.code, 9, 'FAILED_PRECONDITION');
+    assert.match(out.details, /two copies of @grpc\/grpc-js/);
+    assert.ok(out.details.includes(join(project, 'node_modules', '@grpc', 'grpc-js')), `names Fairway's copy: ${out.details}`);
+    assert.ok(out.details.includes(join(nice, 'node_modules', '@grpc', 'grpc-js')), `names nice-grpc's copy: ${out.details}`);
+    assert.equal(out.logged.length, 1, 'and logs it once');
+  });
 });
