@@ -116,4 +116,15 @@ describe('framework examples, installed from packed tarballs into scratch projec
     assert.ok(out.details.includes(join(nice, 'node_modules', '@grpc', 'grpc-js')), `names nice-grpc's copy: ${out.details}`);
     assert.equal(out.logged.length, 1, 'and logs it once');
   });
+
+  for (const file of ['bare-channel.cjs', 'bare-channel.mjs']) {
+    test(`a bare { channelOverride: channel } client on a Fairway channel is retried and observed (${file}, from the packed dist)`, async () => {
+      copyFileSync(join(repoRoot, 'test', 'frameworks', 'scratch', file), join(projects.get('cjs')!, file));
+      const out = JSON.parse(await runNodeAsync(projects.get('cjs')!, file)) as { calls: number; timedOutOnFrozen: number; retriedOnFast: number; answered: Record<string, number> };
+      const answered = Object.values(out.answered).reduce((a, b) => a + b, 0);
+      assert.equal(out.calls, answered, `the observer saw every call: ${JSON.stringify(out)}`);
+      assert.ok(out.timedOutOnFrozen >= 1 && out.retriedOnFast >= 1, `an attempt timed out on the frozen server and was retried on the fast one: ${JSON.stringify(out)}`);
+      assert.deepEqual(Object.keys(out.answered), ['fast'], 'the frozen server answered nothing within the attempt timeout');
+    });
+  }
 });
