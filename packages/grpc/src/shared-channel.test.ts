@@ -14,15 +14,18 @@ import type { Logger } from './logger.js';
 const { EchoClient } = loadEcho();
 const creds = credentials.createInsecure();
 
-function recordingObserver(): { factory: CallObserverFactory; calls: string[]; attempts: { attempt: number; timedOut: boolean; address?: string }[] } {
+function recordingObserver(): { factory: CallObserverFactory; calls: string[]; kinds: string[]; attempts: { attempt: number; timedOut: boolean; address?: string }[] } {
   const calls: string[] = [];
+  const kinds: string[] = [];
   const attempts: { attempt: number; timedOut: boolean; address?: string }[] = [];
   return {
     calls,
+    kinds,
     attempts,
     factory: {
       onCallStart(call) {
         calls.push(call.method);
+        kinds.push(call.kind);
         return {
           onAttemptStart(attempt) {
             let address: string | undefined;
@@ -148,6 +151,9 @@ describe('a channel made by createChannel carries retry and observers', { timeou
     });
     assert.equal(echoed, 3);
     assert.equal(seen.calls.length, 3, 'each stream was observed');
+    assert.deepEqual(seen.kinds, ['server_stream', 'client_stream', 'bidi'], 'the shape read from grpc-js\'s call order');
+    assert.ok((await echoUnary(bare as never, { message: 'u' }, { deadlineMs: 5000 })).ok);
+    assert.equal(seen.kinds[3], 'unary');
     bare.close();
     channel.close();
   });
