@@ -7,7 +7,6 @@
 // Set FAIRWAY_FOOTPRINT_REPORT=<file> to write the measured figures as JSON (the README's install table).
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -25,32 +24,16 @@ import {
 } from '@fairway/testing';
 import { register as registerInEtcd, type Registration } from '@fairway/discovery-etcd';
 
-const root = new URL('../..', import.meta.url).pathname;
+import { DEFAULT_PACKAGES, installScratch, packPackages, repoRoot as root, run, runNode as node, runNodeAsync as nodeAsync } from './scratch-project.js';
+
 const scripts = join(root, 'test', 'install', 'scratch');
 
-/** Workspace folder -> what `npm install fairway-grpc` brings, and the two separate installs. */
-const DEFAULT_PACKAGES = ['core', 'grpc', 'discovery-etcd', 'telemetry', 'server', 'fairway'];
+/** The two separate installs (DEFAULT_PACKAGES is what `npm install fairway-grpc` brings). */
 const KUBERNETES = 'discovery-kubernetes';
 const TELEMETRY_SETUP = 'telemetry-setup';
 /** The README's install line: Fairway, grpc-js (a peer) and proto-loader (the quick start's client). */
 const REGISTRY_DEPS = ['@grpc/grpc-js@1.14.7', '@grpc/proto-loader@^0.8.1'];
 const LIMIT = { mb: 25, packages: 80 };
-
-/** The environment for npm and node in a scratch project: nothing of the workspace's `npm test` run. */
-function cleanEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = {};
-  for (const [k, v] of Object.entries(process.env)) {
-    if (k.startsWith('npm_') || k === 'NODE_OPTIONS' || k.startsWith('FAIRWAY_') || k.startsWith('OTEL_')) continue;
-    env[k] = v;
-  }
-  return { ...env, ...extra };
-}
-
-function run(cmd: string, args: string[], cwd: string, env = cleanEnv(), timeout = 300_000): string {
-  const r = spawnSync(cmd, args, { cwd, env, encoding: 'utf8', timeout, maxBuffer: 64 * 1024 * 1024 });
-  assert.equal(r.status, 0, `${cmd} ${args.join(' ')} in ${cwd} failed (${r.status ?? r.signal}):\n${r.stderr}\n${r.stdout}`);
-  return r.stdout;
-}
 
 /** Packages installed under `dir/node_modules` (nested ones too): each folder with a package.json that is a package root. */
 function countPackages(nodeModules: string): number {
@@ -65,26 +48,6 @@ function countPackages(nodeModules: string): number {
     }
   }
   return n;
-}
-
-/**
- * Like node() but without blocking this process: the etcd lease, the API stand-in, the OTLP receiver and the
- * backends the scratch program calls all live in this process and must keep answering while it runs.
- */
-function nodeAsync(dir: string, file: string, env: Record<string, string>): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [file], { cwd: dir, env: cleanEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 120_000);
-    child.once('exit', (code, signal) => {
-      clearTimeout(timer);
-      if (code === 0) resolve(out.trim().split('\n').pop()!);
-      else reject(new Error(`node ${file} in the scratch project failed (${code ?? signal}):\n${err}\n${out}`));
-    });
-  });
 }
 
 interface Footprint {
@@ -102,37 +65,21 @@ function measure(dir: string): Footprint {
   return { packages: countPackages(nm), mb: Math.round((du / 1024) * 10) / 10, apparentMb: Math.round((bytes / 1024 / 1024) * 10) / 10 };
 }
 
-function node(dir: string, file: string, env: Record<string, string> = {}): string {
-  const r = spawnSync(process.execPath, [file], { cwd: dir, env: cleanEnv(env), encoding: 'utf8', timeout: 120_000 });
-  assert.equal(r.status, 0, `node ${file} in the scratch project failed (${r.status ?? r.signal}):\n${r.stderr}\n${r.stdout}`);
-  return r.stdout.trim().split('\n').pop()!;
-}
-
 describe('packaged install into a scratch project (npm pack, npm install from the tarballs)', { timeout: 900_000 }, () => {
   const work = mkdtempSync(join(tmpdir(), 'fairway-install-'));
-  const tarball = new Map<string, string>();
+  let tarball = new Map<string, string>();
   const projects = new Map<string, string>();
   const footprints: Record<string, Footprint> = {};
 
   function install(variant: string, folders: readonly string[]): string {
-    const dir = join(work, variant);
-    mkdirSync(dir);
-    writeFileSync(join(dir, 'package.json'), JSON.stringify({ name: `scratch-${variant}`, version: '1.0.0', private: true }));
-    run('npm', ['install', '--no-audit', '--no-fund', '--prefer-offline', '--loglevel=error', ...folders.map((f) => tarball.get(f)!), ...REGISTRY_DEPS], dir);
+    const dir = installScratch(work, variant, [...folders.map((f) => tarball.get(f)!), ...REGISTRY_DEPS]);
     footprints[variant] = measure(dir);
     projects.set(variant, dir);
     return dir;
   }
 
   before(() => {
-    for (const folder of [...DEFAULT_PACKAGES, KUBERNETES, TELEMETRY_SETUP]) {
-      assert.ok(existsSync(join(root, 'packages', folder, 'dist', 'index.cjs')), `packages/${folder} is not built (run \`npm run build\` first)`);
-      // One folder per package: @fairway/grpc and fairway-grpc both pack to fairway-grpc-0.1.0.tgz.
-      const dest = join(work, 'tarballs', folder);
-      mkdirSync(dest, { recursive: true });
-      const packed = JSON.parse(run('npm', ['pack', '--json', '--pack-destination', dest, '-w', `packages/${folder}`], root)) as { filename: string }[];
-      tarball.set(folder, join(dest, packed[0]!.filename));
-    }
+    tarball = packPackages(work, [...DEFAULT_PACKAGES, KUBERNETES, TELEMETRY_SETUP]);
     install('default', DEFAULT_PACKAGES);
     install('with-kubernetes', [...DEFAULT_PACKAGES, KUBERNETES]);
     install('with-telemetry-setup', [...DEFAULT_PACKAGES, TELEMETRY_SETUP]);

@@ -23,6 +23,7 @@ import { isDiscoverySchemeRegistered, registeredDiscoverySchemes } from './resol
 import { createCallInterceptor, parseRetryOptions } from './call/index.js';
 import type { RetryConfig } from './call/index.js';
 import { createConcurrencyInterceptor } from './concurrency-interceptor.js';
+import { CarriedCall } from './carried-call.js';
 
 /** Schemes grpc-js resolves by itself (Fairway balances them zone-blind). */
 const GRPC_SCHEMES = new Set(['dns', 'ipv4', 'ipv6', 'unix', 'unix-abstract']);
@@ -116,9 +117,11 @@ function prepare(options: FairwayOptions | undefined): Prepared {
 interface ChannelCallOptions {
   readonly prepared: Prepared;
   readonly target: string;
-  /** Whether `retry` or `observers` were given: only then does a client that skips them lose something. */
+  /** Whether `retry`, `observers` or a concurrency limit were given: only then is there a call layer to carry. */
   readonly carriesCallOptions: boolean;
-  warned: boolean;
+  /** The channel's call layer, made on first use; shared by every client of the channel. */
+  interceptors: readonly Interceptor[] | undefined;
+  foreignReported: boolean;
 }
 
 /** The channel whose call layer is creating an attempt right now (set synchronously around `nextCall`). */
@@ -126,9 +129,10 @@ let applyingChannel: Channel | undefined;
 
 /**
  * A grpc-js `Channel` made by Fairway. It keeps the options it was made with, because retries and observers
- * are applied per call by a client's interceptor, not by the channel: `clientOptions(channel)` gives a client
- * exactly those. A call from a client made without them (a bare `{ channelOverride: channel }`) is logged
- * as an error once per channel, naming the fix, instead of silently running without retries or observers.
+ * are applied per call by a call layer, not by grpc-js's channel. A client made with `clientOptions(channel)`
+ * runs that layer as its interceptor; a call from any other client (a bare `{ channelOverride: channel }`,
+ * nice-grpc's `createClient(definition, channel)`) gets the same layer here, in `createCall`
+ * (see `carried-call.ts`): the channel's options are never silently dropped.
  */
 class FairwayChannel extends Channel {
   /** Set by createChannel right after construction. */
@@ -136,35 +140,58 @@ class FairwayChannel extends Channel {
 
   override createCall(...args: Parameters<Channel['createCall']>): ReturnType<Channel['createCall']> {
     const carried = this.carried;
-    if (carried !== undefined && carried.carriesCallOptions && applyingChannel !== this && !carried.warned) {
-      carried.warned = true;
-      (carried.prepared.resolved.logger ?? consoleLogger).error(
-        `a client of the shared channel for ${carried.target} was made without the channel's retry and observers ` +
-          `(e.g. with a bare { channelOverride: channel }): its calls are neither retried nor observed. Make ` +
-          `clients of a shared channel with clientOptions(channel): new Client(target, credentials, clientOptions(channel)).`,
-      );
-    }
-    return super.createCall(...args);
+    if (carried === undefined || !carried.carriesCallOptions || applyingChannel === this) return super.createCall(...args);
+    const logger = carried.prepared.resolved.logger ?? consoleLogger;
+    return new CarriedCall(
+      {
+        interceptors: channelInterceptors(carried),
+        createRawCall: (...raw) => super.createCall(...raw),
+        onForeignClient: (error) => {
+          if (carried.foreignReported) return;
+          carried.foreignReported = true;
+          logger.error(error.message);
+        },
+      },
+      args,
+    );
   }
+}
+
+/** The call layer of a channel's clients (retries, observers, concurrency limit), made once per channel. */
+function channelInterceptors(carried: ChannelCallOptions): readonly Interceptor[] {
+  if (carried.interceptors) return carried.interceptors;
+  const { resolved, retry } = carried.prepared;
+  carried.interceptors = [
+    lazyCallInterceptor(resolved, retry, () => carried.target, carried.target, undefined),
+    ...(resolved.concurrencyLimit !== undefined ? [createConcurrencyInterceptor(resolved.concurrencyLimit)] : []),
+  ];
+  return carried.interceptors;
 }
 
 /**
  * Makes a grpc-js `Channel` balanced by Fairway, to share between clients. The channel carries all of
- * `options`, `retry` and `observers` included, to every client made with `clientOptions(channel)`:
+ * `options`, `retry` and `observers` included, to every client on it: clients made with
+ * `clientOptions(channel)`, with a bare `{ channelOverride: channel }`, and those a library makes itself
+ * (nice-grpc's `createClient(definition, channel)`):
  *
  * ```ts
  * const channel = createChannel('etcd:///pricer', creds, { zone, retry: { attemptTimeoutMs: 200 } });
  * const quotes = new QuoteClient('etcd:///pricer', creds, clientOptions(channel));
  * const orders = new OrderClient('etcd:///pricer', creds, clientOptions(channel));
  * ```
+ *
+ * `clientOptions(channel)` is still the better way for a grpc-js client: the call layer then knows each
+ * method's shape from the client (a bare client's call is held for the rest of the tick that starts it
+ * while its shape is read from grpc-js's call order) and sees the proto's idempotency options.
  */
 export function createChannel(target: string, credentials: ChannelCredentials, options?: FairwayOptions): Channel {
   const prepared = prepare(options);
   checkTarget(target);
   assertSameGrpcCredentials(credentials);
   const channel = new FairwayChannel(target, credentials, prepared.channelOptions);
-  const carriesCallOptions = prepared.resolved.retry !== undefined || prepared.resolved.observers.length > 0;
-  channel.carried = { prepared, target, carriesCallOptions, warned: false };
+  const carriesCallOptions =
+    prepared.resolved.retry !== undefined || prepared.resolved.observers.length > 0 || prepared.resolved.concurrencyLimit !== undefined;
+  channel.carried = { prepared, target, carriesCallOptions, interceptors: undefined, foreignReported: false };
   return channel;
 }
 
@@ -177,11 +204,10 @@ function sharedChannelClientOptions(channel: Channel): ClientOptions {
       'takes a channel made by createChannel (this one was not: a channel of another grpc-js copy, or made with new Channel(...))',
     );
   }
-  const { resolved, retry } = carried.prepared;
-  const inner = lazyCallInterceptor(resolved, retry, () => carried.target, carried.target, undefined);
-  // Every attempt this interceptor opens reaches FairwayChannel.createCall synchronously inside nextCall.
-  const interceptor: Interceptor = (options, nextCall) =>
-    inner(options, (attemptOptions) => {
+  // Every attempt the call layer opens reaches FairwayChannel.createCall synchronously inside nextCall:
+  // marked, so the channel does not run the layer a second time.
+  const bypass = (interceptor: Interceptor): Interceptor => (options, nextCall) =>
+    interceptor(options, (attemptOptions) => {
       const previous = applyingChannel;
       applyingChannel = channel;
       try {
@@ -190,10 +216,9 @@ function sharedChannelClientOptions(channel: Channel): ClientOptions {
         applyingChannel = previous;
       }
     });
-  return {
-    channelOverride: channel,
-    interceptors: [interceptor, ...(resolved.concurrencyLimit !== undefined ? [createConcurrencyInterceptor(resolved.concurrencyLimit)] : [])],
-  };
+  const layer = channelInterceptors(carried);
+  // The innermost interceptor opens the attempts; the outer ones pass through it.
+  return { channelOverride: channel, interceptors: layer.map((i, n) => (n === layer.length - 1 ? bypass(i) : i)) };
 }
 
 /**

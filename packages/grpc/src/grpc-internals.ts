@@ -10,6 +10,9 @@ export type { ChannelControlHelper, LoadBalancer, TypedLoadBalancingConfig } fro
 export type { Endpoint, SubchannelAddress } from '@grpc/grpc-js/build/src/subchannel-address.js';
 export type { GrpcUri } from '@grpc/grpc-js/build/src/uri-parser.js';
 export type { StatusOr } from '@grpc/grpc-js/build/src/call-interface.js';
+/** What `Channel.createCall` returns: one call with serialized messages (the carried call layer implements it). */
+export type { Call as RawCall, MessageContext } from '@grpc/grpc-js/build/src/call-interface.js';
+export type { AuthContext } from '@grpc/grpc-js/build/src/auth-context.js';
 /** A subchannel as the channel helper hands it to a policy (used by the health watch, gRFC A17). */
 export type { SubchannelInterface as SubchannelLike } from '@grpc/grpc-js/build/src/subchannel-interface.js';
 /** A call on one subchannel's transport: raw gRPC frames in and out. */
