@@ -117,6 +117,8 @@ export class ZoneSelector {
   private picksSinceProbe = 0;
   /** Pool arrays for the picker; rebuilt only when the mode or opened set changes. */
   private poolCache: EndpointState[][] | undefined;
+  /** The last region-tier pool (see `regionPool`). */
+  private regionPoolCache: EndpointState[][] | undefined;
   private readonly allPool: EndpointState[][];
 
   constructor(
@@ -362,11 +364,26 @@ export class ZoneSelector {
   private regionPool(localZone: string): EndpointState[][] | undefined {
     const region = this.o.clientRegion;
     if (region === undefined) return undefined;
+    // Called on every pick while the local zone is down: reuse the last list while it still names the same
+    // READY arrays in the same order (checked without allocating), rebuild it only when that changed.
+    const cached = this.regionPoolCache;
+    let j = 0;
+    let same = true;
+    for (const g of this.groups.values()) {
+      if (g.name === localZone || g.region !== region || g.ready.length === 0) continue;
+      if (cached === undefined || cached[j] !== g.ready) {
+        same = false;
+        break;
+      }
+      j++;
+    }
+    if (same && cached !== undefined && j === cached.length) return cached;
     let arrays: EndpointState[][] | undefined;
     for (const g of this.groups.values()) {
       if (g.name === localZone || g.region !== region || g.ready.length === 0) continue;
       (arrays ??= []).push(g.ready);
     }
+    this.regionPoolCache = arrays;
     return arrays;
   }
 
