@@ -8,11 +8,13 @@
  * Baselines, interleaved in rounds: round_robin (grpc-js) and Fairway without outlier ejection.
  */
 import * as grpc from '@grpc/grpc-js';
+import { performance } from 'node:perf_hooks';
 import { address, killEndpoints, podCapacityPerSec, startEndpoints, staticTarget, type Endpoint } from '../lib/backends.js';
 import { builtinClient, waitReady } from '../lib/baselines.js';
 import { callOnce, EchoClient } from '../lib/echo.js';
 import type { BenchContext } from '../lib/context.js';
-import { loadFairway, type BenchFairwayOptions } from '../lib/fairway.js';
+import { loadFairway, PickRecorder, type BenchFairwayOptions } from '../lib/fairway.js';
+import type { EjectionEvent } from '@fairway/core';
 import { podStats, rateForUtilization, resetPodStats } from '../lib/fleet.js';
 import { openLoop } from '../lib/load.js';
 import { newScenario, noteBroken, roundsAbsoluteFigure, roundsInfoFigure, type ScenarioResult } from '../lib/report.js';
@@ -34,14 +36,24 @@ const F = {
   failed: 'failed calls',
   answered: 'errors the failing pod answered',
   p99: 'p99 latency of answered calls',
+  ejections: 'ejections of the failing pod',
+  firstEjection: 'first ejection, after the failure started',
 } as const;
+
+/** Counts the balancer's ejection events (the factory's `onEndpointEvent` hook) for one client. */
+class EjectionRecorder extends PickRecorder {
+  readonly events: Array<EjectionEvent & { atMs: number }> = [];
+  onEndpointEvent(e: EjectionEvent): void {
+    this.events.push({ ...e, atMs: performance.now() - this.t0 });
+  }
+}
 
 export async function runB10(ctx: BenchContext): Promise<ScenarioResult> {
   const s = newScenario('B10', 'a pod that fails fast: one of 6 answers UNAVAILABLE in 1 ms');
   const pod = B1_POD;
   const ratePerSec = rateForUtilization(pod, PODS, UTILIZATION);
   const rounds = ctx.quick ? 2 : 3;
-  const durationMs = ctx.quick ? 3_000 : 6_000;
+  const durationMs = ctx.quick ? 3_000 : 12_000;
   const warmupMs = ctx.quick ? 300 : 1_000;
   s.params = { pods: PODS, pod, podCapacityPerSec: podCapacityPerSec(pod), utilization: UTILIZATION, ratePerSec, durationMs, warmupMs, rounds, failure: FAILURE, settleMs: SETTLE_MS, callDeadlineMs: DEADLINE_MS, retries: 'none (no attempt timeout)', load: 'open loop' };
   let endpoints: Endpoint[] = [];
@@ -51,8 +63,11 @@ export async function runB10(ctx: BenchContext): Promise<ScenarioResult> {
     const victim = endpoints[3]!;
     const all = endpoints.map(address);
     const fairway = await loadFairway();
-    const withFairway = (options: BenchFairwayOptions) => (): grpc.Client | string =>
-      typeof fairway === 'string' ? fairway : fairway.createClient(EchoClient, staticTarget(endpoints), grpc.credentials.createInsecure(), options);
+    let recorder = new EjectionRecorder();
+    const withFairway = (options: BenchFairwayOptions) => (): grpc.Client | string => {
+      recorder = new EjectionRecorder();
+      return typeof fairway === 'string' ? fairway : fairway.createClient(EchoClient, staticTarget(endpoints), grpc.credentials.createInsecure(), { ...options, observers: [recorder] });
+    };
     const makers: Array<{ name: string; make: () => grpc.Client | string }> = [
       { name: 'fairway', make: withFairway({}) },
       { name: 'fairway_no_ejection', make: withFairway({ outlierEjection: false }) },
@@ -79,11 +94,13 @@ export async function runB10(ctx: BenchContext): Promise<ScenarioResult> {
           await resetPodStats(endpoints);
           await victim.proc.setFailing(FAILURE, victim.id);
           let failedAtSettle: number | null = null;
+          recorder.events.length = 0;
           const r = await openLoop({
             ratePerSec,
             durationMs,
             call,
             onProgress: ctx.progress.phase(`B10 ${m.name} round ${roundNo + 1}`),
+            onStart: (t0) => recorder.reset(t0),
             events: [
               {
                 atMs: SETTLE_MS,
@@ -105,6 +122,11 @@ export async function runB10(ctx: BenchContext): Promise<ScenarioResult> {
           rv.put(F.failed, m.name, failures(r.records));
           rv.put(F.answered, m.name, failedEnd);
           rv.put(F.p99, m.name, latency(r.records).p99);
+          if (m.name.startsWith('fairway')) {
+            const mine = recorder.events.filter((e) => e.kind === 'ejected' && e.address === address(victim));
+            rv.put(F.ejections, m.name, mine.length);
+            rv.put(F.firstEjection, m.name, mine[0]?.atMs ?? null);
+          }
         } finally {
           await victim.proc.setFailing(undefined, victim.id).catch(() => undefined);
           ctx.progress.end();
@@ -120,9 +142,12 @@ export async function runB10(ctx: BenchContext): Promise<ScenarioResult> {
     s.figures.push(roundsInfoFigure(F.failed, 'calls', rv, v, 'no retries: each error the pod answered is a failed call (goal: no more than it answered)'));
     s.figures.push(roundsInfoFigure(F.answered, 'calls', rv, v));
     s.figures.push(roundsInfoFigure(F.p99, 'ms', rv, v));
+    s.figures.push(roundsInfoFigure(F.ejections, 'ejections', rv, v, "from the balancer's endpoint events (onEndpointEvent)"));
+    s.figures.push(roundsInfoFigure(F.firstEjection, 'ms', rv, v));
     s.details['rounds'] = rv.toJSON();
     s.notes.push(`the failing pod answers ${FAILURE.code} ${FAILURE.afterMs} ms after a call arrives, from the start of each measured run; a fresh client per round (ejection state starts empty)`);
-    s.notes.push("Fairway's defaults: ejection after 5 failures in a row, for 10 s (then one probe call), so a run of 6 s sees one ejection");
+    s.notes.push("0 ejections: peak-EWMA's failure penalty (a failure counts as a slow answer, and no recovery probe follows a failure) kept the pod out before its 5th failure in a row; the ejection rule is the backstop when many clients each see only a few of its errors");
+    s.notes.push("Fairway's defaults: ejection after 5 failures in a row, for 10 s (then one probe call), so a run of 12 s sees at most two");
     return s;
   } finally {
     await killEndpoints(endpoints);
