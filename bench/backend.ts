@@ -8,12 +8,13 @@
  *
  * Messages in:  {op:'listen', id, zone, crossZoneMs?, pod?, port?}   (pod absent: answer at once, no capacity)
  *               {op:'capacity', id?, factor}                      (id absent: every server)
+ *               {op:'fail', id?, failure?}                        (fail-fast mode on with failure, off without)
  *               {op:'stats', id?} | {op:'reset-stats', id?}
  *               {op:'close', id}
  * Messages out: {op:'ready'} | {op:'listening', seq, id, port} | {op:'ok', seq, stats?} | {op:'error', seq, message}
  */
 import * as grpc from '@grpc/grpc-js';
-import { createPod, PodOverloadedError, type Pod, type PodOptions, type PodStats } from '@fairway/testing';
+import { createPod, PodFailingError, PodOverloadedError, type Pod, type PodFailure, type PodOptions, type PodStats } from '@fairway/testing';
 import { echoService, ZONE_HEADER } from './lib/echo.js';
 
 interface Settings {
@@ -52,6 +53,7 @@ function handlerFor(settings: Settings, pod: Pod | undefined): grpc.handleUnaryC
       () => answer(call, callback),
       (err: unknown) => {
         if (err instanceof PodOverloadedError) callback({ code: grpc.status.RESOURCE_EXHAUSTED, details: err.message });
+        else if (err instanceof PodFailingError) callback({ code: grpc.status[err.code], details: err.message });
         else if (!abort.signal.aborted) callback({ code: grpc.status.INTERNAL, details: err instanceof Error ? err.message : String(err) });
       },
     );
@@ -94,6 +96,10 @@ process.on('message', (raw: unknown) => {
     } else if (msg.op === 'capacity') {
       const factor = Number(msg['factor']);
       for (const r of selected(msg['id'])) r.pod?.setCapacityFactor(factor);
+      send({ op: 'ok', seq });
+    } else if (msg.op === 'fail') {
+      const failure = msg['failure'] as PodFailure | undefined;
+      for (const r of selected(msg['id'])) r.pod?.setFailing(failure ?? undefined);
       send({ op: 'ok', seq });
     } else if (msg.op === 'stats') {
       const stats: Record<string, PodStats> = {};

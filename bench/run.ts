@@ -22,6 +22,8 @@ import { runB6 } from './scenarios/b6-half-open.js';
 import { runB7 } from './scenarios/b7-propagation.js';
 import { runB8 } from './scenarios/b8-tracing.js';
 import { runB9 } from './scenarios/b9-saturation.js';
+import { runB10 } from './scenarios/b10-fail-fast.js';
+import { runB11 } from './scenarios/b11-overload.js';
 
 /**
  * The scenario registry, in run order. A scenario that is not built yet names why (it prints "not built" and
@@ -37,8 +39,8 @@ const SCENARIOS: ReadonlyArray<{ id: string; title: string; run?: (ctx: BenchCon
   { id: 'B7', title: 'discovery propagation and cold start', run: runB7 },
   { id: 'B8', title: 'the price of tracing every call', run: runB8 },
   { id: 'B9', title: 'saturation', run: runB9 },
-  { id: 'B10', title: 'a pod that fails fast', notBuilt: 'not built: arrives with outlier ejection' },
-  { id: 'B11', title: 'overload with timeout retries', notBuilt: 'not built: arrives with adaptive concurrency' },
+  { id: 'B10', title: 'a pod that fails fast', run: runB10 },
+  { id: 'B11', title: 'overload with timeout retries', run: runB11 },
 ];
 const ALL_IDS = SCENARIOS.map((x) => x.id);
 

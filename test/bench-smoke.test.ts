@@ -1,9 +1,9 @@
-// Smoke test of the benchmark harness: `npm run bench -- --quick --only B5,B1,B9,B10` must run (compiled
+// Smoke test of the benchmark harness: `npm run bench -- --quick --only B5,B1,B9,B10,B11` must run (compiled
 // JavaScript, real pod processes with a capacity, the baselines including both HAProxy modes) and write a
 // well-formed report. It never checks a figure against its goal: speed on a shared CI machine is not a test
 // result. It fails when the benchmark itself breaks: exit code, missing or malformed JSON, a scenario that
 // errored, Fairway or a baseline not measured, rounds without a spread, a latency goal without its gap check,
-// the pods' own figures missing, or a scenario that is not built not saying so.
+// the pods' own figures missing.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -56,16 +56,17 @@ interface Scenario {
   params: Record<string, unknown>;
 }
 
-test('npm run bench -- --quick --only B5,B1,B9,B10 runs and writes a well-formed report', { timeout: 600_000 }, async () => {
+test('npm run bench -- --quick --only B5,B1,B9,B10,B11 runs and writes a well-formed report', { timeout: 600_000 }, async () => {
   const out = mkdtempSync(join(tmpdir(), 'fairway-bench-smoke-'));
   try {
-    const r = await runBench(['--quick', '--only', 'B5,B1,B9,B10', '--no-progress', '--out', out], 580_000);
+    const r = await runBench(['--quick', '--only', 'B5,B1,B9,B10,B11', '--no-progress', '--out', out], 580_000);
     assert.equal(r.code, 0, `bench exited with ${r.code}\nstdout:\n${r.stdout.slice(-4000)}\nstderr:\n${r.stderr.slice(-4000)}`);
     // The readable table: each scenario, the goal columns, the summary.
     assert.match(r.stdout, /^B5 {2}scale/m);
     assert.match(r.stdout, /^B1 {2}noisy neighbour/m);
     assert.match(r.stdout, /^B9 {2}saturation/m);
-    assert.match(r.stdout, /^B10 {2}.*\n=+\nSKIPPED: not built/m);
+    assert.match(r.stdout, /^B10 {2}a pod that fails fast/m);
+    assert.match(r.stdout, /^B11 {2}overload/m);
     assert.match(r.stdout, /figure .* goal +ratio +gap \/ spread +result/);
     assert.match(r.stdout, /values: median of 2 interleaved round\(s\)/);
     assert.match(r.stdout, /^Summary$/m);
@@ -86,14 +87,11 @@ test('npm run bench -- --quick --only B5,B1,B9,B10 runs and writes a well-formed
     assert.equal(report.quick, true);
     assert.ok(Date.parse(report.finishedAt) >= Date.parse(report.startedAt));
     assert.equal(typeof report.machine.cpus, 'number');
-    assert.deepEqual(report.scenarios.map((s) => s.id), ['B5', 'B1', 'B9', 'B10']);
+    assert.deepEqual(report.scenarios.map((s) => s.id), ['B5', 'B1', 'B9', 'B10', 'B11']);
     for (const key of ['pass', 'miss', 'noise', 'na', 'errors', 'skipped']) assert.equal(typeof report.summary[key], 'number', `summary.${key}`);
     assert.equal(report.summary['errors'], 0);
-    assert.equal(report.summary['skipped'], 1, 'B10 is skipped (not built), nothing else');
-    const b10 = report.scenarios.find((s) => s.id === 'B10')!;
-    assert.equal(b10.status, 'skipped');
-    assert.match(b10.reason ?? '', /^not built/);
-    for (const s of report.scenarios.filter((x) => x.id !== 'B10')) {
+    assert.equal(report.summary['skipped'], 0, 'every scenario is built');
+    for (const s of report.scenarios) {
       assert.equal(s.status, 'ok', `${s.id}: ${s.status} ${s.reason ?? ''}`);
       assert.equal(s.variants[0], 'fairway', `${s.id}: fairway is the first column`);
       assert.ok(s.figures.length > 0, `${s.id} has figures`);
@@ -133,6 +131,20 @@ test('npm run bench -- --quick --only B5,B1,B9,B10 runs and writes a well-formed
     const slowUtil = fig('B1', "slow pod's utilization during the event");
     assert.ok((slowUtil.values['round_robin'] ?? 0) > 50, `round_robin's slow pod utilization ${String(slowUtil.values['round_robin'])} %`);
     assert.equal(slowUtil.values['oracle'], 0);
+    // B1 with hedging: its own p99 goal (judged on the fairway_hedged column) and the extra calls it cost.
+    assert.equal(typeof fig('B1', 'p99 during the event, hedged, vs oracle').values['fairway_hedged'], 'number');
+    assert.equal(typeof fig('B1', 'extra calls from hedging, % of calls').values['fairway_hedged'], 'number');
+    // B10: the failing pod's share from its own count, for Fairway and both baselines; Fairway's ejections counted.
+    for (const v of ['fairway', 'fairway_no_ejection', 'round_robin']) {
+      assert.equal(typeof fig('B10', "failing pod's share from 1 s after the failure").values[v], 'number', `B10 share of ${v}`);
+    }
+    assert.ok((fig('B10', 'errors the failing pod answered').values['round_robin'] ?? 0) > 0, 'round_robin sent the failing pod calls');
+    assert.equal(typeof fig('B10', 'ejections of the failing pod').values['fairway'], 'number');
+    // B11: goodput against capacity and attempts per call, for every variant.
+    for (const v of ['fairway', 'fairway_no_limit', 'round_robin']) {
+      assert.equal(typeof fig('B11', 'goodput, % of fleet capacity').values[v], 'number', `B11 goodput of ${v}`);
+      assert.equal(typeof fig('B11', 'attempts per call').values[v], 'number', `B11 attempts per call of ${v}`);
+    }
     // B9: queue figures sampled from the pods, for every variant.
     assert.equal(typeof fig('B9', 'p99 latency').gap?.gap, 'number');
     for (const v of ['fairway', 'round_robin', 'haproxy', 'haproxy_leastconn']) assert.equal(typeof fig('B9', 'queue length, mean per pod').values[v], 'number', `B9 queue of ${v}`);

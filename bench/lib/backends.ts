@@ -4,7 +4,7 @@
  * end of the run whatever happens. Every server binds port 0 and reports the port it got.
  */
 import { fork, type ChildProcess } from 'node:child_process';
-import { meanServiceTimeMs, type PodOptions, type PodStats } from '@fairway/testing';
+import { meanServiceTimeMs, type PodFailure, type PodOptions, type PodStats } from '@fairway/testing';
 import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
 import { track } from './procs.js';
@@ -120,6 +120,11 @@ export class BackendProcess {
   /** A noisy neighbour: the pod(s) keep `factor` of their CPU (1 = full). `id` absent: every server here. */
   async setCapacity(factor: number, id?: string): Promise<void> {
     await this.request({ op: 'capacity', factor, ...(id === undefined ? {} : { id }) });
+  }
+
+  /** Fail-fast mode on (`failure`) or off (`undefined`): the pod(s) answer every new call with that error. `id` absent: every server here. */
+  async setFailing(failure: PodFailure | undefined, id?: string): Promise<void> {
+    await this.request({ op: 'fail', ...(failure === undefined ? {} : { failure }), ...(id === undefined ? {} : { id }) });
   }
 
   /** The pods' live figures (utilization, queue, queueing delay) by server id. */

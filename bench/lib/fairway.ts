@@ -9,9 +9,13 @@ import { performance } from 'node:perf_hooks';
 /** The factory options the benchmark uses (a subset of `FairwayOptions`). */
 export interface BenchFairwayOptions {
   zone?: string;
-  retry?: { attemptTimeoutMs?: number; maxAttempts?: number; retryIntervalMs?: number };
+  retry?: { attemptTimeoutMs?: number; maxAttempts?: number; retryIntervalMs?: number; budget?: Record<string, unknown>; hedging?: Record<string, unknown> };
   observers?: CallObserverFactory[];
   discovery?: Record<string, unknown>;
+  /** `false`: a baseline without outlier ejection (B10). */
+  outlierEjection?: Record<string, unknown> | false;
+  /** `true` or options: adaptive concurrency on (B11); off by default. */
+  concurrencyLimit?: Record<string, unknown> | boolean;
 }
 
 export interface FairwayFactory {

@@ -53,6 +53,14 @@ export const FairwayAttributes = {
   ATTEMPT_REASON: 'fairway.attempt.reason',
   /** On an attempt that never reached a server and was re-picked on another endpoint: why. */
   REPICK_REASON: 'fairway.repick.reason',
+  /** Why an endpoint was ejected: `consecutive-failures`, `success-rate` or `latency` (on ejection events and metrics). */
+  EJECTION_REASON: 'fairway.ejection.reason',
+  /** How long an ejection lasts, ms (on `fairway.ejected` events). */
+  EJECTION_DURATION_MS: 'fairway.ejection.duration_ms',
+  /** Ejections of the endpoint in a row so far (on ejection events). */
+  EJECTIONS_IN_A_ROW: 'fairway.ejection.count',
+  /** What happened and why, in words (on ejection events), e.g. `10.0.0.7:8080 ejected for 10000 ms (ejection 1 in a row): 5 failures or timeouts in a row`. */
+  EJECTION_DETAIL: 'fairway.ejection.detail',
 } as const;
 
 /** Names of the span events Fairway adds (to attempt spans). */
@@ -61,6 +69,14 @@ export const FairwayEvents = {
   HEDGED: 'fairway.hedged',
   /** The attempt never reached a server and the call was re-picked at once; attribute `fairway.repick.reason`. */
   REPICKED: 'fairway.repicked',
+  /**
+   * The attempt's endpoint was ejected (outlier ejection) while the attempt was open, typically by this
+   * attempt's own failure or timeout; on the call span when none of its attempts on that endpoint is open any
+   * more. Attributes `fairway.endpoint.address`, `fairway.ejection.reason`, `.duration_ms`, `.count`, `.detail`.
+   */
+  EJECTED: 'fairway.ejected',
+  /** The attempt was the re-admission probe that answered and brought its endpoint back; same attributes (reason: the ejection that ended). */
+  READMITTED: 'fairway.readmitted',
 } as const;
 
 /** Names of the metric instruments Fairway records (OpenTelemetry metrics API). */
@@ -83,6 +99,10 @@ export const FairwayMetrics = {
   HEDGES: 'fairway.client.hedges',
   /** Counter: attempts that never reached a server and were re-picked on another endpoint, by method, endpoint address and zone. */
   REPICKS: 'fairway.client.repicks',
+  /** Counter: endpoints ejected (outlier ejection), by reason and endpoint address. */
+  EJECTED: 'fairway.client.ejected',
+  /** Counter: ejected endpoints re-admitted by a probe that answered, by the reason of the ejection that ended and endpoint address. */
+  READMITTED: 'fairway.client.readmitted',
 } as const;
 
 /** Splits `/pkg.Service/Method` into its parts; tolerates a missing leading slash or a bare name. */

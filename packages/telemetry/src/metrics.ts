@@ -47,6 +47,8 @@ interface Instruments {
   crossZone: Counter;
   hedges: Counter;
   repicks: Counter;
+  ejected: Counter;
+  readmitted: Counter;
 }
 
 function createInstruments(meter: Meter): Instruments {
@@ -86,6 +88,14 @@ function createInstruments(meter: Meter): Instruments {
     repicks: meter.createCounter(M.REPICKS, {
       description: 'Attempts that never reached a server and were re-picked on another endpoint at once',
       unit: '{attempt}',
+    }),
+    ejected: meter.createCounter(M.EJECTED, {
+      description: 'Endpoints taken out of the pick set by outlier ejection, by reason and endpoint',
+      unit: '{ejection}',
+    }),
+    readmitted: meter.createCounter(M.READMITTED, {
+      description: 'Ejected endpoints re-admitted after their probe call answered, by ejection reason and endpoint',
+      unit: '{readmission}',
     }),
   };
 }
@@ -185,6 +195,17 @@ export class GoldenMetrics {
       }
     } catch {
       /* metrics must never break a call */
+    }
+  }
+
+  /** An endpoint was ejected or re-admitted (outlier ejection). */
+  recordEndpointEvent(kind: 'ejected' | 'readmitted', reason: string, address: string): void {
+    try {
+      const inst = this.get();
+      const attrs: Attributes = { [A.EJECTION_REASON]: reason, [A.ENDPOINT_ADDRESS]: this.endpoint(address) };
+      (kind === 'ejected' ? inst.ejected : inst.readmitted).add(1, attrs);
+    } catch {
+      /* metrics must never break a pick */
     }
   }
 

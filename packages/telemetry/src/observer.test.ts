@@ -4,7 +4,7 @@ import { context, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace } from '@opentel
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor, type ReadableSpan } from '@opentelemetry/sdk-trace-base';
 import { MeterProvider, MetricReader, DataPointType, type MetricData } from '@opentelemetry/sdk-metrics';
-import type { PickExplanation } from '@fairway/core';
+import type { EjectionEvent, PickExplanation } from '@fairway/core';
 import { createTelemetryObserver } from './observer.js';
 import { FairwayMetrics as M } from './attributes.js';
 
@@ -275,5 +275,71 @@ describe('createTelemetryObserver', () => {
     assert.equal((await h.metrics()).length, 0);
     assert.throws(() => createTelemetryObserver({ cardinality: { maxEndpoints: 0 } }), /maxEndpoints/);
     assert.throws(() => createTelemetryObserver({ maxStatusDetailsLength: -1 }), /maxStatusDetailsLength/);
+  });
+  test('ejection events: a span event on the attempts open on that endpoint (else its open calls), and metrics by reason', { timeout: 10_000 }, async () => {
+    const h = harness();
+    const ejected: EjectionEvent = {
+      kind: 'ejected',
+      key: pickA.endpointKey,
+      address: pickA.address,
+      reason: 'consecutive-failures',
+      durationMs: 10_000,
+      ejections: 1,
+      detail: '10.0.0.1:50051 ejected for 10000 ms (ejection 1 in a row): 5 failures or timeouts in a row',
+    };
+    // Call 1: its attempt on A is open when A is ejected (the balancer decides while releasing that attempt).
+    const c1 = h.factory.onCallStart({ method: '/trading.Pricer/Quote', kind: 'unary', target: 't' });
+    const a1 = c1.onAttemptStart(1);
+    a1.onPick(pickA);
+    // Call 2: its attempt on A timed out and ended, its retry on B is open: the event goes on the call span.
+    const c2 = h.factory.onCallStart({ method: '/trading.Pricer/Quote', kind: 'unary', target: 't' });
+    const b1 = c2.onAttemptStart(1);
+    b1.onPick(pickA);
+    b1.onEnd({ code: 4, details: 'attempt timed out', timedOut: true, retryReason: 'attempt timed out' });
+    const b2 = c2.onAttemptStart(2, { reason: 'retry', detail: 'attempt 1 timed out' });
+    b2.onPick(pickB);
+    h.factory.onEndpointEvent!(ejected);
+    h.factory.onEndpointEvent!({ ...ejected, kind: 'probe', detail: 'back for one probe call' });
+    a1.onEnd({ code: 14, details: 'unavailable', timedOut: false });
+    b2.onEnd({ code: 0, details: '', timedOut: false });
+    c1.onEnd({ code: 14, details: 'unavailable' });
+    c2.onEnd({ code: 0, details: '' });
+    // Call 3: the re-admission probe answers.
+    const c3 = h.factory.onCallStart({ method: '/trading.Pricer/Quote', kind: 'unary', target: 't' });
+    const p1 = c3.onAttemptStart(1);
+    p1.onPick({ ...pickA, reason: 're-admission probe' });
+    h.factory.onEndpointEvent!({ ...ejected, kind: 'readmitted', durationMs: undefined, detail: '10.0.0.1:50051 re-admitted: its re-admission probe answered' });
+    p1.onEnd({ code: 0, details: '', timedOut: false });
+    c3.onEnd({ code: 0, details: '' });
+    // Nothing open on A any more: only the metric counts (no span keeps a stale registration).
+    h.factory.onEndpointEvent!(ejected);
+
+    const spans = h.spans();
+    const eventsOf = (name: string) => spans.filter((s) => s.name === name).map((s) => s.events.map((e) => e.name));
+    const withEvent = (event: string) => spans.filter((s) => s.events.some((e) => e.name === event));
+    assert.deepEqual(withEvent('fairway.ejected').map((s) => s.name).sort(), ['trading.Pricer/Quote', 'trading.Pricer/Quote attempt 1']);
+    const onAttempt = withEvent('fairway.ejected').find((s) => s.name.endsWith('attempt 1'))!;
+    assert.equal(onAttempt.attributes['fairway.endpoint.address'], pickA.address);
+    const ev = onAttempt.events.find((e) => e.name === 'fairway.ejected')!;
+    assert.deepEqual(ev.attributes, {
+      'fairway.endpoint.address': '10.0.0.1:50051',
+      'fairway.ejection.reason': 'consecutive-failures',
+      'fairway.ejection.count': 1,
+      'fairway.ejection.duration_ms': 10_000,
+      'fairway.ejection.detail': ejected.detail,
+    });
+    const onCall = withEvent('fairway.ejected').find((s) => !s.name.includes('attempt'))!;
+    assert.equal(onCall.attributes['rpc.grpc.status_code'], 0, "call 2's span (its attempt on A had ended)");
+    assert.ok(!eventsOf('trading.Pricer/Quote attempt 2').flat().includes('fairway.ejected'), 'not on the retry to B');
+    const readmitted = withEvent('fairway.readmitted');
+    assert.equal(readmitted.length, 1);
+    assert.equal(readmitted[0]!.attributes['fairway.pick.reason'], 're-admission probe');
+    assert.ok(!spans.some((s) => s.events.some((e) => e.name.includes('probe'))), 'the probe itself is no event');
+
+    const metrics = await h.metrics();
+    assert.equal(sumOf(metrics, M.EJECTED, { 'fairway.ejection.reason': 'consecutive-failures', 'fairway.endpoint.address': '10.0.0.1:50051' }), 2);
+    assert.equal(sumOf(metrics, M.READMITTED, { 'fairway.ejection.reason': 'consecutive-failures' }), 1);
+    // A malformed event is ignored, never thrown.
+    assert.doesNotThrow(() => h.factory.onEndpointEvent!(null as unknown as EjectionEvent));
   });
 });

@@ -23,6 +23,7 @@ import type {
   CallDescription,
   CallObserver,
   CallObserverFactory,
+  EjectionEvent,
   PickExplanation,
 } from '@fairway/core';
 import { FairwayAttributes as A, FairwayEvents as E, redactTarget, splitAddress, splitMethod } from './attributes.js';
@@ -95,7 +96,7 @@ export function createTelemetryObserver(options: TelemetryObserverOptions = {}):
     ? options.tracerProvider.getTracer(TELEMETRY_SCOPE_NAME, TELEMETRY_VERSION)
     : trace.getTracer(TELEMETRY_SCOPE_NAME, TELEMETRY_VERSION);
   const golden = options.metrics === false ? undefined : new GoldenMetrics(options.meterProvider, options.cardinality);
-  const shared: Shared = { tracer, golden, propagator: options.propagator, maxDetails };
+  const shared: Shared = { tracer, golden, propagator: options.propagator, maxDetails, openCalls: new Map() };
   return {
     onCallStart(call: CallDescription): CallObserver {
       try {
@@ -105,7 +106,63 @@ export function createTelemetryObserver(options: TelemetryObserverOptions = {}):
         return NOOP_CALL;
       }
     },
+    onEndpointEvent(event: EjectionEvent): void {
+      try {
+        endpointEvent(shared, event);
+      } catch (error) {
+        swallow('onEndpointEvent', error);
+      }
+    },
   };
+}
+
+/** Calls one ejection event is added to, at most: a latency outlier may have many calls in flight. */
+const MAX_CALLS_PER_ENDPOINT_EVENT = 16;
+
+/**
+ * An ejection or re-admission: a metric, and a span event on every open call that tried that endpoint: on its
+ * attempt spans still open there (the balancer decides while releasing the attempt whose outcome tipped it,
+ * before that attempt's own end reaches the observer, so that attempt is among them), else on the call span
+ * (an attempt that timed out has ended before its release; the call goes on with a retry). The probe
+ * (ejection time over, one call allowed) is neither: the probe's pick reason already says so.
+ */
+function endpointEvent(shared: Shared, event: EjectionEvent): void {
+  if (!event || (event.kind !== 'ejected' && event.kind !== 'readmitted')) return;
+  const address = String(event.address ?? '');
+  const reason = String(event.reason ?? 'unknown');
+  shared.golden?.recordEndpointEvent(event.kind, reason, address);
+  const attrs: Attributes = {
+    [A.ENDPOINT_ADDRESS]: address,
+    [A.EJECTION_REASON]: reason,
+    [A.EJECTIONS_IN_A_ROW]: Number(event.ejections ?? 0),
+    [A.EJECTION_DETAIL]: String(event.detail ?? ''),
+  };
+  if (event.kind === 'ejected' && event.durationMs !== undefined) attrs[A.EJECTION_DURATION_MS] = Number(event.durationMs);
+  const name = event.kind === 'ejected' ? E.EJECTED : E.READMITTED;
+  let n = 0;
+  for (const call of shared.openCalls.get(address) ?? []) {
+    if (n++ >= MAX_CALLS_PER_ENDPOINT_EVENT) break;
+    let onAttempt = false;
+    for (const a of call.open) {
+      if (a.pick?.address !== address) continue;
+      a.span.addEvent(name, attrs);
+      onAttempt = true;
+    }
+    if (!onAttempt) call.span.addEvent(name, attrs);
+  }
+}
+
+function register<T>(map: Map<string, Set<T>>, key: string, value: T): void {
+  let set = map.get(key);
+  if (!set) map.set(key, (set = new Set()));
+  set.add(value);
+}
+
+function unregister<T>(map: Map<string, Set<T>>, key: string, value: T): void {
+  const set = map.get(key);
+  if (!set) return;
+  set.delete(value);
+  if (set.size === 0) map.delete(key);
 }
 
 interface Shared {
@@ -113,6 +170,8 @@ interface Shared {
   readonly golden: GoldenMetrics | undefined;
   readonly propagator: TextMapPropagator | undefined;
   readonly maxDetails: number;
+  /** Open call spans by the addresses their attempts picked (for ejection events). */
+  readonly openCalls: Map<string, Set<CallSpan>>;
 }
 
 function details(text: string, max: number): string {
@@ -128,6 +187,8 @@ class CallSpan implements CallObserver {
   readonly clientZone: string | undefined;
   readonly startMs = performance.now();
   readonly open = new Set<AttemptSpan>();
+  /** Addresses this call is registered under in `shared.openCalls`. */
+  readonly addresses = new Set<string>();
   attempts = 0;
   lastPick: PickExplanation | undefined;
   ended = false;
@@ -172,6 +233,8 @@ class CallSpan implements CallObserver {
       // Defensive: an attempt the call layer never ended is closed here (without metrics).
       for (const a of this.open) a.abandon();
       this.open.clear();
+      for (const address of this.addresses) unregister(this.shared.openCalls, address, this);
+      this.addresses.clear();
       const code = Number(status?.code ?? 2);
       const span = this.span;
       span.setAttribute(A.RPC_GRPC_STATUS_CODE, code);
@@ -241,6 +304,10 @@ class AttemptSpan implements AttemptObserver {
       const span = this.span;
       if (this.picks > 1 && this.pick && this.pick.address !== pick.address) {
         span.addEvent('fairway.repick', { 'fairway.previous.endpoint.address': this.pick.address });
+      }
+      if (!this.call.ended && !this.call.addresses.has(pick.address)) {
+        this.call.addresses.add(pick.address);
+        register(this.call.shared.openCalls, pick.address, this.call);
       }
       this.pick = pick;
       this.call.lastPick = pick;

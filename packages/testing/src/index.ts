@@ -36,5 +36,5 @@ export { startGoPeer, runGoClient, startCcorePeer, startJavaPeer, buildGoPeers, 
 export type { PeerProcess, GoPeerOptions, GoClientResult } from './real-peers.js';
 export { createFakeTimers } from './fake-clock.js';
 export type { FakeTimers } from './fake-clock.js';
-export { createPod, meanServiceTimeMs, PodOverloadedError, PodStoppedError } from './pod/pod-model.js';
-export type { Pod, PodOptions, PodServed, PodServeOptions, PodStats, PodTimers, ServiceTimeDistribution } from './pod/pod-model.js';
+export { createPod, meanServiceTimeMs, PodFailingError, PodOverloadedError, PodStoppedError } from './pod/pod-model.js';
+export type { Pod, PodFailure, PodOptions, PodServed, PodServeOptions, PodStats, PodTimers, ServiceTimeDistribution } from './pod/pod-model.js';

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createFakeTimers, type FakeTimers } from '../fake-clock.js';
 import { createSeededRandom } from '../seeded-random.js';
-import { createPod, PodOverloadedError, PodStoppedError, type Pod, type PodOptions, type PodServed } from './pod-model.js';
+import { createPod, PodFailingError, PodOverloadedError, PodStoppedError, type Pod, type PodOptions, type PodServed } from './pod-model.js';
 
 /** A pod on fake timers, and a helper that sends a call at a given time and keeps its outcome. */
 function setup(options: Omit<PodOptions, 'timers'>): { pod: Pod; clock: FakeTimers; at: (ms: number, signal?: AbortSignal) => Promise<PodServed> } {
@@ -285,4 +285,41 @@ test('bad options are refused with an error naming the field', () => {
   assert.throws(() => createPod({ ...base, queueBound: -1 }), /queueBound must be an integer >= 0, got -1/);
   assert.throws(() => createPod({ ...base, pause: { everyMs: 10, pauseMs: 10 } }), /0 < pauseMs < everyMs/);
   assert.throws(() => createPod({ ...base, coldStart: { calls: -2, factor: 3 } }), /coldStart needs calls/);
+});
+
+test('fail-fast mode: calls are refused with the code at once or after afterMs, take no slot, and the pod serves again when it ends', async () => {
+  const { pod, clock, at } = setup({ slots: 1, serviceTime: { kind: 'fixed', ms: 10 } });
+  const busy = at(0); // admitted before the failure: served as usual
+  pod.setFailing({ code: 'UNAVAILABLE' });
+  const refused = at(1);
+  await assert.rejects(refused, (e: unknown) => e instanceof PodFailingError && e.code === 'UNAVAILABLE');
+  assert.equal(pod.stats().queueLength, 0, 'a refused call takes no queue place');
+  pod.setFailing({ code: 'INTERNAL', afterMs: 3 });
+  let settled = false;
+  const late = at(2);
+  late.then(() => (settled = true), () => (settled = true));
+  clock.set(4);
+  await Promise.resolve();
+  assert.equal(settled, false, 'not before afterMs');
+  clock.set(5);
+  await assert.rejects(late, (e: unknown) => e instanceof PodFailingError && e.code === 'INTERNAL');
+  pod.setFailing(undefined);
+  const again = at(6);
+  clock.set(30);
+  assert.deepEqual(await busy, { queuedMs: 0, serviceMs: 10 });
+  assert.deepEqual(await again, { queuedMs: 4, serviceMs: 10 });
+  const s = pod.stats();
+  assert.equal(s.failed, 2);
+  assert.equal(s.served, 2);
+  pod.resetStats();
+  assert.equal(pod.stats().failed, 0);
+});
+
+test('fail-fast mode from the options, and bad failures are refused naming the field', async () => {
+  const { at } = setup({ slots: 1, serviceTime: { kind: 'fixed', ms: 10 }, failing: { code: 'INTERNAL' } });
+  await assert.rejects(at(0), PodFailingError);
+  const { pod } = setup({ slots: 1, serviceTime: { kind: 'fixed', ms: 10 } });
+  assert.throws(() => pod.setFailing({ code: 'NOT_FOUND' as 'INTERNAL' }), /Pod.setFailing: expected \{ code/);
+  assert.throws(() => pod.setFailing({ code: 'UNAVAILABLE', afterMs: -1 }), /afterMs must be a finite number >= 0/);
+  assert.throws(() => createPod({ slots: 1, serviceTime: { kind: 'fixed', ms: 1 }, failing: { code: 'x' as 'INTERNAL' } }), /createPod: failing/);
 });

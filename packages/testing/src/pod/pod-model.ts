@@ -47,10 +47,26 @@ export interface PodOptions {
    * progresses and no waiting call gets a slot while paused (`pauseMs` < `everyMs`). Default none.
    */
   readonly pause?: { readonly everyMs: number; readonly pauseMs: number };
+  /**
+   * Start in fail-fast mode (see `Pod.setFailing`): every call is refused with this failure without taking a
+   * slot or a queue place. Default none (the pod serves).
+   */
+  readonly failing?: PodFailure;
   /** Uniform [0, 1) source; default `Math.random`. Pass a seeded one for reproducible runs. */
   readonly random?: () => number;
   /** Default: real timers (`performance.now`, `setTimeout`). */
   readonly timers?: PodTimers;
+}
+
+/**
+ * Fail-fast mode: a pod whose dependency is gone (a database it cannot reach, a bad config) answers every call
+ * with an error at once instead of serving it, so it looks *fast* to a latency-only balancer.
+ */
+export interface PodFailure {
+  /** The gRPC status name backends answer with. */
+  readonly code: 'UNAVAILABLE' | 'INTERNAL';
+  /** How long a failing call takes before the error, ms (a timer; 0 = at once). Default 0. */
+  readonly afterMs?: number;
 }
 
 /** What a served call reports. */
@@ -66,6 +82,8 @@ export interface PodStats {
   readonly served: number;
   /** Calls refused because the queue was full (`PodOverloadedError`). */
   readonly rejected: number;
+  /** Calls answered with an error in fail-fast mode (`PodFailingError`). */
+  readonly failed: number;
   /** Calls whose signal aborted them while waiting or in service. */
   readonly aborted: number;
   /** Calls in a slot now. */
@@ -108,6 +126,12 @@ export interface Pod {
   serve(signal?: AbortSignal, options?: Omit<PodServeOptions, 'signal'>): Promise<PodServed>;
   /** A noisy neighbour: the pod keeps `factor` (0 < factor <= 1) of its CPU, so service times stretch by 1/factor. */
   setCapacityFactor(factor: number): void;
+  /**
+   * Fail-fast mode on (`failure`) or off (`undefined`): while on, every new call is rejected with
+   * `PodFailingError` after `failure.afterMs` without taking a slot or a queue place; calls already admitted
+   * are served as usual.
+   */
+  setFailing(failure: PodFailure | undefined): void;
   /** Changes the service-time distribution of calls that get a slot from now on. */
   setServiceTime(serviceTime: ServiceTimeDistribution): void;
   stats(): PodStats;
@@ -121,6 +145,14 @@ export class PodOverloadedError extends Error {
   constructor(readonly queueBound: number) {
     super(`pod overloaded: ${queueBound} calls already waiting (queue bound)`);
     this.name = 'PodOverloadedError';
+  }
+}
+
+/** Thrown by `serve` in fail-fast mode (`Pod.setFailing`); backends answer it with `code`. */
+export class PodFailingError extends Error {
+  constructor(readonly code: PodFailure['code']) {
+    super(`pod failing fast: answers ${code} without serving (fail-fast mode)`);
+    this.name = 'PodFailingError';
   }
 }
 
@@ -181,6 +213,16 @@ function checkFactor(factor: number, where: string): void {
   }
 }
 
+function checkFailure(f: PodFailure | undefined, where: string): void {
+  if (f === undefined) return;
+  if (f === null || typeof f !== 'object' || (f.code !== 'UNAVAILABLE' && f.code !== 'INTERNAL')) {
+    throw new RangeError(`${where}: expected { code: 'UNAVAILABLE' | 'INTERNAL', afterMs? }, got ${JSON.stringify(f)}`);
+  }
+  if (f.afterMs !== undefined && !(typeof f.afterMs === 'number' && Number.isFinite(f.afterMs) && f.afterMs >= 0)) {
+    throw new RangeError(`${where}: afterMs must be a finite number >= 0, got ${String(f.afterMs)}`);
+  }
+}
+
 function checkOptions(o: PodOptions): void {
   if (o === null || typeof o !== 'object') throw new TypeError(`createPod: options must be an object, got ${String(o)}`);
   if (!(o.slots === Infinity || (Number.isInteger(o.slots) && o.slots >= 1))) {
@@ -202,6 +244,7 @@ function checkOptions(o: PodOptions): void {
       throw new RangeError(`createPod: pause needs 0 < pauseMs < everyMs (finite), got ${JSON.stringify(o.pause)}`);
     }
   }
+  checkFailure(o.failing, 'createPod: failing');
   if (o.random !== undefined && typeof o.random !== 'function') throw new TypeError('createPod: random must be a function returning [0, 1)');
 }
 
@@ -242,6 +285,7 @@ export function createPod(options: PodOptions): Pod {
   let stopped = false;
   let pauseTimer: unknown;
   let slotGrants = 0;
+  let failing: PodFailure | undefined = options.failing;
 
   const queue: Call[] = [];
   const running = new Set<Call>();
@@ -252,6 +296,7 @@ export function createPod(options: PodOptions): Pod {
   let busySlotMs = 0;
   let served = 0;
   let rejected = 0;
+  let failed = 0;
   let aborted = 0;
   let delaySumMs = 0;
   let delayMaxMs = 0;
@@ -394,6 +439,14 @@ export function createPod(options: PodOptions): Pod {
         aborted += 1;
         return Promise.reject(signal.reason);
       }
+      if (failing) {
+        failed += 1;
+        const { code, afterMs = 0 } = failing;
+        if (afterMs === 0) return Promise.reject(new PodFailingError(code));
+        return new Promise<PodServed>((_resolve, reject) => {
+          timers.setTimeout(() => reject(new PodFailingError(code)), afterMs);
+        });
+      }
       const now = timers.now();
       const mustWait = paused || running.size >= slots || queue.length > 0;
       if (mustWait && queue.length >= queueBound) {
@@ -444,6 +497,10 @@ export function createPod(options: PodOptions): Pod {
       factor = next;
       if (!paused) for (const c of running) plan(c);
     },
+    setFailing(next: PodFailure | undefined): void {
+      checkFailure(next, 'Pod.setFailing');
+      failing = next === undefined ? undefined : { ...next };
+    },
     setServiceTime(next: ServiceTimeDistribution): void {
       checkServiceTime(next, 'Pod.setServiceTime');
       serviceTime = next;
@@ -458,6 +515,7 @@ export function createPod(options: PodOptions): Pod {
       return {
         served,
         rejected,
+        failed,
         aborted,
         inService: running.size,
         queueLength: queue.length,
@@ -481,6 +539,7 @@ export function createPod(options: PodOptions): Pod {
       busySlotMs = 0;
       served = 0;
       rejected = 0;
+      failed = 0;
       aborted = 0;
       delaySumMs = 0;
       delayMaxMs = 0;
