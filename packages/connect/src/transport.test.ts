@@ -161,6 +161,26 @@ describe('timeout-only retries', () => {
   });
 });
 
+for (const [what, hedging] of [
+  ['a named method', { methods: ['fairway.test.Echo/Say'], delayMs: 50, budgetRatio: 1 }],
+  ['a method the proto declares NO_SIDE_EFFECTS (idempotent: true)', { idempotent: true, delayMs: 50, budgetRatio: 1 }],
+] as const) test(`hedging of ${what}: a call whose first attempt stalls is answered by the hedge on another endpoint`, async () => {
+  const slow = await start('hedge-stalled', 2_000);
+  const fast = await start('hedge-quick');
+  let hedged: (ReturnType<typeof recorder>['calls'][number]) | undefined;
+  for (const r of [() => 0.01, () => 0.99, Math.random, Math.random, Math.random, Math.random, Math.random]) {
+    const rec = recorder();
+    const client = clientOf(transport({ target: staticTarget([slow, fast]), retry: { hedging }, observers: [rec.factory], random: r }));
+    assert.equal((await client.say({ value: 'h' }, { timeoutMs: 5_000 })).value, 'hedge-quick:h');
+    hedged = rec.calls.find((c) => c.attempts.some((a) => a.start?.reason === 'hedge'));
+    if (hedged) break;
+  }
+  assert.ok(hedged, 'some call was hedged');
+  assert.equal(hedged.attempts[0]!.pick?.address, slow.address);
+  assert.equal(hedged.attempts[1]!.pick?.address, fast.address);
+  assert.equal(hedged.end?.code, 0);
+});
+
 test('telemetry: a span per call and per attempt, with the observer attribute names', async () => {
   const slow = await start('tel-slow', 2_000);
   const fast = await start('tel-fast');

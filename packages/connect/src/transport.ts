@@ -13,7 +13,7 @@ import type { ContextValues, StreamResponse, Transport, UnaryResponse } from '@c
 /** connect's request header argument (`HeadersInit` of the fetch API). */
 type RequestHeaders = Parameters<Transport['unary']>[3];
 import type { DescMessage, DescMethodStreaming, DescMethodUnary, MessageInitShape } from '@bufbuild/protobuf';
-import { createRetryBudget, LatencyWindow, outcomeKindFor, parseRetryOptions, parseTarget, retryMethodKey, retrySettingsFor } from '@fairway/core';
+import { BALANCER_DEFAULTS, createRetryBudget, LatencyWindow, outcomeKindFor, parseRetryOptions, parseTarget, retryMethodKey, retrySettingsFor } from '@fairway/core';
 import type {
   BalancerOptions,
   CallDescription,
@@ -47,8 +47,9 @@ export interface FairwayTransportOptions {
   readonly region?: string;
   /** Peak-EWMA decay, ms. Default 10_000. */
   readonly decayMs?: number;
-  /** Zone band low/high (see the README's zones section). Defaults 0.8 and 1.2 (core's). */
+  /** Zone band low (see the README's zones section): below it the local zone keeps every call. Default 0.8 (core's). */
   readonly zoneBandLow?: number;
+  /** Zone band high: above it calls spread over every zone. Default 2.0 (core's). */
   readonly zoneBandHigh?: number;
   /** Outlier ejection; `false` turns it off. Default: core's defaults. */
   readonly outlierEjection?: EjectionOptions | false;
@@ -211,11 +212,11 @@ export function createFairwayTransport(options: FairwayTransportOptions): Fairwa
     ...(region !== undefined ? { clientRegion: region } : {}),
     ...(options.decayMs !== undefined ? { decayMs: options.decayMs } : {}),
     ...(options.zoneBandLow !== undefined || options.zoneBandHigh !== undefined
-      ? { zoneBand: { ...(options.zoneBandLow !== undefined ? { low: options.zoneBandLow } : {}), ...(options.zoneBandHigh !== undefined ? { high: options.zoneBandHigh } : {}) } }
+      ? { zoneBand: { low: options.zoneBandLow ?? BALANCER_DEFAULTS.zoneBand.low, high: options.zoneBandHigh ?? BALANCER_DEFAULTS.zoneBand.high } }
       : {}),
     ...(options.outlierEjection !== undefined ? { ejection: options.outlierEjection } : {}),
     ...(options.slowStart !== undefined ? { slowStart: options.slowStart } : {}),
-  } as BalancerOptions;
+  };
 
   const logger = options.logger ?? { info: () => {}, warn: (m: string) => console.warn(`[fairway] ${m}`) };
   const now = (): number => performance.now();

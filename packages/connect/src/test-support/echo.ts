@@ -9,6 +9,7 @@ import { create, createFileRegistry } from '@bufbuild/protobuf';
 import type { DescService } from '@bufbuild/protobuf';
 import { FileDescriptorProtoSchema, file_google_protobuf_wrappers } from '@bufbuild/protobuf/wkt';
 import { Code, ConnectError } from '@connectrpc/connect';
+import type { HandlerContext } from '@connectrpc/connect';
 import { connectNodeAdapter } from '@connectrpc/connect-node';
 
 const file = create(FileDescriptorProtoSchema, {
@@ -20,7 +21,7 @@ const file = create(FileDescriptorProtoSchema, {
     {
       name: 'Echo',
       method: [
-        { name: 'Say', inputType: '.google.protobuf.StringValue', outputType: '.google.protobuf.StringValue' },
+        { name: 'Say', inputType: '.google.protobuf.StringValue', outputType: '.google.protobuf.StringValue', options: { idempotencyLevel: 1 } }, // NO_SIDE_EFFECTS
         { name: 'Count', inputType: '.google.protobuf.StringValue', outputType: '.google.protobuf.StringValue', serverStreaming: true },
       ],
     },
@@ -61,14 +62,14 @@ export async function startEchoServer(name: string, delayMs = 0): Promise<EchoSe
     grpcWeb: false,
     routes: (router) =>
       router.service(Echo, {
-        async say(req: { value: string }, ctx) {
+        async say(req: { value: string }, ctx: HandlerContext) {
           state.calls += 1;
           state.lastHeaders = ctx.requestHeader;
           await sleep(state.delayMs, ctx.signal);
           if (state.failWith !== undefined) throw new ConnectError(`${name} fails on purpose`, state.failWith);
           return { value: `${name}:${req.value}` };
         },
-        async *count(req: { value: string }, ctx) {
+        async *count(req: { value: string }, ctx: HandlerContext) {
           state.calls += 1;
           state.lastHeaders = ctx.requestHeader;
           for (let i = 0; i < 3; i++) {
