@@ -1,38 +1,12 @@
 // connect-node with Fairway (CommonJS): three servers, one slow; the slow one gets a small share; an attempt
 // that times out is retried on another server. Prints one JSON line.
-const { createServer } = require('node:http2');
 const { createClient } = require('@connectrpc/connect');
-const { connectNodeAdapter } = require('@connectrpc/connect-node');
 const { createFairwayTransport } = require('@fairway/connect');
 const { Greeter } = require('./gen/greeter_pb.cjs');
-
-async function startGreeter(name, delayMs) {
-  const g = { name, delayMs, calls: 0 };
-  const sessions = new Set();
-  const server = createServer(
-    connectNodeAdapter({
-      routes: (router) =>
-        router.service(Greeter, {
-          async greet(req, ctx) {
-            g.calls += 1;
-            await new Promise((resolve) => {
-              const t = setTimeout(resolve, g.delayMs);
-              ctx.signal.addEventListener('abort', () => (clearTimeout(t), resolve()), { once: true });
-            });
-            return { message: `hello ${req.name}`, server: name };
-          },
-        }),
-    }),
-  );
-  server.on('session', (s) => (sessions.add(s), s.once('close', () => sessions.delete(s))));
-  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
-  g.address = `127.0.0.1:${server.address().port}`;
-  g.close = () => new Promise((resolve) => (sessions.forEach((s) => s.destroy()), server.close(() => resolve())));
-  return g;
-}
+const { startGreeters } = require('./servers.cjs');
 
 async function main() {
-  const servers = await Promise.all([startGreeter('a', 0), startGreeter('b', 0), startGreeter('c', 40)]); // c is slow
+  const servers = await startGreeters([0, 0, 40]); // c is slow
   const transport = createFairwayTransport({
     target: `static:///${servers.map((s) => s.address).join(',')}`,
     retry: { attemptTimeoutMs: 300 },

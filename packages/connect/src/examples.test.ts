@@ -1,5 +1,5 @@
 // Runs the connect-node examples as a user would, each in its own process, loopback only:
-// examples/frameworks/connect/main.ts (ESM, import), examples/frameworks/connect/main.cjs (CommonJS, require),
+// examples/frameworks/connect/main.mjs (ESM, import), examples/frameworks/connect/main.cjs (CommonJS, require),
 // and the README's examples/readme/connect.ts. With FAIRWAY_TEST_FROM_DIST=1 they load the built dist of
 // @fairway/connect (through import and through require respectively).
 import { test } from 'node:test';
@@ -32,9 +32,9 @@ function checkBalancingAndRetry(out: Record<string, unknown>, file: string): voi
   assert.ok((out['attemptsOnStalled'] as number) >= 1, `${file}: some attempt went to the stalled server and was retried elsewhere`);
 }
 
-test('examples/frameworks/connect/main.ts (ESM): balancing, a retry after a timeout, a span per attempt', { timeout: 90_000 }, () => {
-  const out = runExample('examples/frameworks/connect/main.ts');
-  checkBalancingAndRetry(out, 'main.ts');
+test('examples/frameworks/connect/main.mjs (ESM): balancing, a retry after a timeout, a span per attempt', { timeout: 90_000 }, () => {
+  const out = runExample('examples/frameworks/connect/main.mjs');
+  checkBalancingAndRetry(out, 'main.mjs');
   assert.equal(out['callSpans'], 12, 'a span per call');
   assert.equal(out['attemptSpans'], 12 + (out['attemptsOnStalled'] as number), 'a span per attempt: one per call plus one per retried attempt');
 });

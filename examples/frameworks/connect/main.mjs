@@ -4,8 +4,8 @@ import { createClient } from '@connectrpc/connect';
 import { createFairwayTransport } from '@fairway/connect';
 import { createTelemetryObserver } from '@fairway/telemetry';
 import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
-import { Greeter } from './gen/greeter_pb.js';
-import { startGreeters } from './greeters.js';
+import { Greeter } from './gen/greeter_pb.mjs';
+import { startGreeters } from './servers.cjs';
 
 const servers = await startGreeters([0, 0, 40]); // c is slow
 // Your own OpenTelemetry set-up goes here; an in-memory exporter lets the example count the spans.
@@ -20,7 +20,7 @@ const transport = createFairwayTransport({
 const client = createClient(Greeter, transport);
 
 // 1. Balancing: 300 calls, 6 at a time.
-const share: Record<string, number> = {};
+const share = {};
 let sent = 0;
 await Promise.all(
   Array.from({ length: 6 }, async () => {
@@ -32,12 +32,12 @@ await Promise.all(
 );
 
 // 2. Retries: "a" stalls; calls that land on it time out after 300 ms and are answered by another server.
-servers[0]!.delayMs = 10_000;
+servers[0].delayMs = 10_000;
 spans.reset();
-const stalledBefore = servers[0]!.calls;
-const answeredBy: string[] = [];
+const stalledBefore = servers[0].calls;
+const answeredBy = [];
 for (let i = 0; i < 12; i++) answeredBy.push((await client.greet({ name: `retry ${i}` }, { timeoutMs: 5_000 })).server);
-const attemptsOnStalled = servers[0]!.calls - stalledBefore;
+const attemptsOnStalled = servers[0].calls - stalledBefore;
 const finished = spans.getFinishedSpans();
 const attemptSpans = finished.filter((s) => s.attributes['fairway.attempt'] !== undefined).length;
 const callSpans = finished.filter((s) => s.attributes['fairway.attempts'] !== undefined).length;
