@@ -31,13 +31,16 @@ await Promise.all(
   }),
 );
 
-// 2. Retries: "a" stalls; calls that land on it time out after 300 ms and are answered by another server.
-servers[0].delayMs = 10_000;
+// 2. Retries: "a" and "b" stall; attempts that land on them time out after 300 ms, and the calls are
+// answered by "c" (slow, but answering).
+const stalled = servers.slice(0, 2);
+for (const s of stalled) s.delayMs = 10_000;
 spans.reset();
-const stalledBefore = servers[0].calls;
+const callsOnStalled = () => stalled.reduce((n, s) => n + s.calls, 0);
+const stalledBefore = callsOnStalled();
 const answeredBy = [];
 for (let i = 0; i < 12; i++) answeredBy.push((await client.greet({ name: `retry ${i}` }, { timeoutMs: 5_000 })).server);
-const attemptsOnStalled = servers[0].calls - stalledBefore;
+const attemptsOnStalled = callsOnStalled() - stalledBefore;
 const finished = spans.getFinishedSpans();
 const attemptSpans = finished.filter((s) => s.attributes['fairway.attempt'] !== undefined).length;
 const callSpans = finished.filter((s) => s.attributes['fairway.attempts'] !== undefined).length;

@@ -28,8 +28,9 @@ function checkBalancingAndRetry(out: Record<string, unknown>, file: string): voi
   assert.ok((share['c'] ?? 0) / total < 0.15, `${file}: the slow server c gets a small share: ${JSON.stringify(share)}`);
   const answeredBy = out['answeredBy'] as string[];
   assert.equal(answeredBy.length, 12);
-  assert.ok(!answeredBy.includes('a'), `${file}: the stalled server answers nothing: ${JSON.stringify(answeredBy)}`);
-  assert.ok((out['attemptsOnStalled'] as number) >= 1, `${file}: some attempt went to the stalled server and was retried elsewhere`);
+  assert.deepEqual(answeredBy, Array(12).fill('c'), `${file}: the stalled servers a and b answer nothing`);
+  // The first call's first attempt goes to a or b (c's estimate is 40 ms higher), times out and is retried on c.
+  assert.ok((out['attemptsOnStalled'] as number) >= 1, `${file}: some attempt went to a stalled server and was retried elsewhere`);
 }
 
 test('examples/frameworks/connect/main.mjs (ESM): balancing, a retry after a timeout, a span per attempt', { timeout: 90_000 }, () => {
