@@ -85,6 +85,22 @@ describe('balancing over connect-node servers', () => {
     assert.deepEqual(t.endpoints().map((e) => e.ready), [true, true, true]);
   });
 
+  test('a server killed while serving: later calls are re-picked onto the other endpoint and succeed', async () => {
+    const stays = await start('stays');
+    const dies = await start('dies');
+    const rec = recorder();
+    const t = transport({ target: staticTarget([stays, dies]), observers: [rec.factory] });
+    const client = clientOf(t);
+    const before = new Set<string>();
+    for (let i = 0; i < 30; i++) before.add((await client.say({ value: 'b' })).value.split(':')[0]!);
+    assert.ok(before.has('dies'), 'both servers took calls before the kill');
+    await dies.close();
+    for (let i = 0; i < 30; i++) assert.equal((await client.say({ value: String(i) })).value, `stays:${i}`);
+    const repicked = rec.calls.slice(30).filter((c) => c.attempts.some((a) => a.start?.reason === 'repick')).length;
+    assert.ok(repicked <= 2, `at most the first calls after the kill were re-picked (${repicked})`);
+    assert.equal(t.endpoints().find((e) => e.address === dies.address)?.ready, false);
+  });
+
   test('a server-streaming call goes to one endpoint and streams every message', async () => {
     const s = await start('stream');
     const client = clientOf(transport({ target: staticTarget([s]) }));
@@ -151,6 +167,20 @@ describe('timeout-only retries', () => {
     }
     assert.equal(failing.calls + other.calls, 6, 'one attempt per call');
     assert.ok(rec.calls.every((c) => c.attempts.length === 1));
+  });
+
+  test("the caller's abort ends the call with CANCELLED and is not retried", async () => {
+    const slow = await start('aborted', 5_000);
+    const rec = recorder();
+    const client = clientOf(transport({ target: staticTarget([slow]), retry: { attemptTimeoutMs: 2_000 }, observers: [rec.factory] }));
+    const controller = new AbortController();
+    const pending = client.say({ value: 'a' }, { signal: controller.signal });
+    while (slow.calls === 0) await new Promise((r) => setTimeout(r, 5));
+    controller.abort();
+    await assert.rejects(pending, (e: unknown) => e instanceof ConnectError && e.code === Code.Canceled);
+    assert.equal(rec.calls[0]!.attempts.length, 1);
+    assert.equal(rec.calls[0]!.end?.code, Code.Canceled);
+    assert.equal(slow.calls, 1);
   });
 
   test('with no attemptTimeoutMs a slow answer is waited for (no retry)', async () => {
