@@ -16,6 +16,18 @@ export const MIN_RECONNECT_BACKOFF_MS = 100;
 /** The longest pause between two connection attempts to a down endpoint (grpc-js's subchannels in Fairway use the same). */
 export const MAX_RECONNECT_BACKOFF_MS = 2_000;
 
+/**
+ * How often the pool looks at each connection's state, ms: a connection the server closed (or that broke) leaves
+ * the ready set within this time even when no call tries it. A state read is a field read: cheap at any size.
+ */
+export const CONNECTION_WATCH_INTERVAL_MS = 250;
+/**
+ * HTTP/2 keepalive of connections with calls in flight, as the grpc-js path's defaults: a PING after 10 s
+ * without data, the connection declared dead when it is not answered within 5 s. Idle connections are not
+ * pinged (servers commonly refuse frequent pings without calls: grpc-go's default minimum is 5 minutes).
+ */
+export const KEEPALIVE = { pingIntervalMs: 10_000, pingTimeoutMs: 5_000 } as const;
+
 /** What each endpoint's connect-node transport is made with, besides its address and session. */
 export type EndpointTransportOptions = Omit<GrpcTransportOptions, 'baseUrl' | 'httpVersion' | 'sessionManager'>;
 
@@ -62,8 +74,19 @@ export class EndpointPool {
   private discoveryNote = 'discovery has not reported endpoints yet';
   private discoveryError: string | undefined;
 
+  private watch: NodeJS.Timeout | undefined;
+
   constructor(private readonly config: EndpointPoolConfig) {
     this.balancer = new Balancer(config.balancer);
+  }
+
+  /** Starts the connection watch (once there are connections): marks broken ones not ready and reconnects them. */
+  private startWatch(): void {
+    if (this.watch !== undefined || this.closed) return;
+    this.watch = setInterval(() => {
+      for (const c of this.connections.values()) if (c.ready) this.checkConnection(c.key);
+    }, CONNECTION_WATCH_INTERVAL_MS);
+    this.watch.unref?.();
   }
 
   /** Starts `source`; its snapshots and errors reach this pool. */
@@ -160,15 +183,16 @@ export class EndpointPool {
   }
 
   /**
-   * A call on `key` failed with UNAVAILABLE: if the connection is broken (the session manager says so), the
-   * endpoint is not ready until a new connection succeeds.
+   * A call on `key` failed: if its connection is gone (the session manager says `error` or `closed`: the
+   * server went away, or refused the connection), the endpoint is not ready until a new connection succeeds.
    */
   checkConnection(key: string): void {
     const c = this.connections.get(key);
     if (!c || c.closed) return;
     const state = c.session.state();
-    if (state === 'error' || state === 'closed') this.setReady(c, false, `connection ${state}`);
-    if (state === 'error') this.reconnectLater(c);
+    if (state !== 'error' && state !== 'closed') return;
+    this.setReady(c, false, `connection ${state}${state === 'error' ? `: ${errorText(c.session.error())}` : ''}`);
+    this.reconnectLater(c);
   }
 
   /** Endpoint keys with their readiness, for diagnostics and tests. */
@@ -179,6 +203,8 @@ export class EndpointPool {
   /** Closes every connection and stops reconnecting; waiting picks end. */
   close(): void {
     this.closed = true;
+    if (this.watch !== undefined) clearInterval(this.watch);
+    this.watch = undefined;
     for (const [key, c] of this.connections) {
       this.drop(key, c);
       abortSession(c.session); // closing the transport ends its calls too
@@ -188,7 +214,8 @@ export class EndpointPool {
 
   private open(key: string, info: EndpointInfo): void {
     const baseUrl = `${this.config.tls ? 'https' : 'http'}://${info.address}`;
-    const session = new Http2SessionManager(baseUrl);
+    const session = new Http2SessionManager(baseUrl, KEEPALIVE);
+    this.startWatch();
     const transport = createGrpcTransport({ ...this.config.transportOptions, baseUrl, sessionManager: session });
     const c: Connection = { key, info, transport, session, ready: false, closed: false, backoffMs: MIN_RECONNECT_BACKOFF_MS, retryTimer: undefined, connecting: false, inFlight: 0 };
     this.connections.set(key, c);

@@ -378,7 +378,7 @@ export function createFairwayTransport(options: FairwayTransportOptions): Fairwa
     for (const [k, v] of Object.entries(attempt?.outgoingHeaders() ?? {})) headers.set(k, v);
     const finishWith = (code: number, details: string, error?: ConnectError): void => {
       handle.release({ kind: error ? outcomeKindFor(code, details) : 'success', latencyMs: now() - startMs }, now());
-      if (code === Code.Unavailable) pool.checkConnection(handle.key);
+      if (code !== 0) pool.checkConnection(handle.key);
       acquired.release();
       end(code, details);
     };

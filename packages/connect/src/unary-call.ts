@@ -22,7 +22,7 @@ import type { AttemptObserver, AttemptStart, CallCommand, CallObserver, CallPlan
 import type { EndpointPool } from './endpoints.js';
 
 /** Node error codes of a connection that could not be made: the request never left. */
-const NEVER_CONNECTED_CODES = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'ECONNRESET_BEFORE_CONNECT']);
+const NEVER_CONNECTED_CODES = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN']);
 
 /** What one call needs from its transport. */
 export interface UnaryCallSetup {
@@ -54,12 +54,18 @@ interface AttemptState<I extends DescMessage, O extends DescMessage> {
   result: { ok: true; response: UnaryResponse<I, O> } | { ok: false; error: ConnectError } | undefined;
 }
 
-/** Whether a failed attempt provably never reached a server. */
-function neverReached(error: ConnectError): boolean {
+/**
+ * Whether a failed attempt provably never reached a server: its connection could not be made (connect-node
+ * says UNAVAILABLE with the socket's error code as the cause), or the server refused the stream
+ * (REFUSED_STREAM, which connect-node reports as INTERNAL: a server closing its connections refuses the
+ * streams it has not started).
+ */
+export function neverReached(error: ConnectError): boolean {
+  if (/NGHTTP2_REFUSED_STREAM/.test(error.rawMessage)) return true;
   if (error.code !== Code.Unavailable) return false;
   const cause = error.cause as { code?: unknown } | undefined;
   if (cause && typeof cause.code === 'string' && NEVER_CONNECTED_CODES.has(cause.code)) return true;
-  return /REFUSED_STREAM|NGHTTP2_REFUSED_STREAM|ECONNREFUSED/.test(error.rawMessage);
+  return /ECONNREFUSED|EHOSTUNREACH|ENETUNREACH/.test(error.rawMessage);
 }
 
 /** Runs the call; resolves with the committed attempt's response, or rejects with a `ConnectError`. */
@@ -157,7 +163,8 @@ export function runUnary<I extends DescMessage, O extends DescMessage>(setup: Un
       if (!a.live && committed !== a) return;
       const t = now();
       a.handle?.release({ kind: outcomeKindFor(code, details), latencyMs: t - a.startedMs }, t);
-      if (code === Code.Unavailable && a.handle) pool.checkConnection(a.handle.key);
+      // Any failure may be a broken connection: the endpoint stays pickable only while its session is up.
+      if (code !== 0 && a.handle) pool.checkConnection(a.handle.key);
       execute(machine.status(a.n, code, details, reached, t));
       a.live = false;
     };
