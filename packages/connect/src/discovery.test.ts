@@ -4,7 +4,7 @@
 import { test, describe, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createClient } from '@connectrpc/connect';
-import { startEtcdForSuite } from '@fairway/testing';
+import { makeEndpointSlice, startEtcdForSuite, startKubeApiStandIn } from '@fairway/testing';
 import { register } from '@fairway/discovery-etcd';
 import type { Registration } from '@fairway/discovery-etcd';
 import { createFairwayTransport, MissingDiscoveryPackageError, simulateMissingPackagesForTests } from './index.js';
@@ -69,6 +69,30 @@ describe('etcd: targets, a real etcd', { timeout: 120_000 }, () => {
     const after = await countBy(client, 20);
     assert.deepEqual([...after], [['etcd-a', 20]]);
   });
+});
+
+test('k8s: targets (EndpointSlices from an API server stand-in): the slice\'s pods take the calls', { timeout: 60_000 }, async () => {
+  const api = await startKubeApiStandIn();
+  try {
+    const k1 = await start('k8s-1');
+    const k2 = await start('k8s-2');
+    const port = (s: EchoServer) => Number(s.address.split(':')[1]);
+    for (const [i, s] of [k1, k2].entries()) {
+      api.applySlice(
+        makeEndpointSlice({ name: `echo-${i}`, namespace: 'conn', service: 'echo', ports: [{ name: 'grpc', port: port(s) }], endpoints: [{ ip: '127.0.0.1', pod: `pod-${i}`, podUid: `uid-${i}`, zone: 'zone-a' }] }),
+      );
+    }
+    const { t, client } = transport({
+      target: 'k8s:///echo.conn:grpc',
+      zone: 'zone-a',
+      discovery: { kubernetes: { apiServerUrl: api.url, token: api.token, caPem: api.caPem, retryInitialMs: 50, retryMaxMs: 500 } },
+    });
+    const by = await countBy(client, 40);
+    assert.ok((by.get('k8s-1') ?? 0) > 0 && (by.get('k8s-2') ?? 0) > 0, JSON.stringify([...by]));
+    await t.close();
+  } finally {
+    await api.close();
+  }
 });
 
 test('zones: a client in zone-a keeps its calls in zone-a while zone-a serves', async () => {
