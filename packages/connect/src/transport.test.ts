@@ -126,6 +126,22 @@ describe('balancing over connect-node servers', () => {
   });
 });
 
+test('outlier ejection: an endpoint that keeps failing is ejected, and observers hear of it', async () => {
+  const bad = await start('ejected');
+  const good = await start('kept');
+  bad.failWith = Code.Unavailable;
+  const events: Array<{ kind: string; address: string }> = [];
+  const observer: CallObserverFactory = { ...recorder().factory, onEndpointEvent: (e) => void events.push({ kind: e.kind, address: e.address }) };
+  const client = clientOf(transport({ target: staticTarget([bad, good]), outlierEjection: { consecutiveFailures: 2, maxEjectedPercent: 50 }, observers: [observer] }));
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: 8 }, async () => {
+      while (next++ < 200 && !events.some((e) => e.kind === 'ejected')) await client.say({ value: 'e' }).catch(() => undefined);
+    }),
+  );
+  assert.deepEqual(events.find((e) => e.kind === 'ejected'), { kind: 'ejected', address: bad.address });
+});
+
 describe('timeout-only retries', () => {
   test('an attempt timeout moves the call to another endpoint', async () => {
     const slow = await start('stalled', 2_000);

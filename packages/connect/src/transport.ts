@@ -207,6 +207,7 @@ export function createFairwayTransport(options: FairwayTransportOptions): Fairwa
   const env = process.env;
   const zone = nonEmptyString(options.zone, 'zone') ?? (env['FAIRWAY_ZONE']?.trim() || undefined);
   const region = nonEmptyString(options.region, 'region') ?? (env['FAIRWAY_REGION']?.trim() || undefined);
+  const logger = options.logger ?? { info: () => {}, warn: (m: string) => console.warn(`[fairway] ${m}`) };
   const balancer: BalancerOptions = {
     ...(zone !== undefined ? { clientZone: zone } : {}),
     ...(region !== undefined ? { clientRegion: region } : {}),
@@ -216,9 +217,21 @@ export function createFairwayTransport(options: FairwayTransportOptions): Fairwa
       : {}),
     ...(options.outlierEjection !== undefined ? { ejection: options.outlierEjection } : {}),
     ...(options.slowStart !== undefined ? { slowStart: options.slowStart } : {}),
+    // As on the grpc-js path: each ejection, probe and re-admission is a log line and goes to the observers
+    // (metrics, span events).
+    onEjection: (event) => {
+      logger.info(`outlier ejection: ${event.detail}`);
+      for (const f of observers) {
+        try {
+          f.onEndpointEvent?.(event);
+        } catch {
+          // an observer's failure never reaches the balancer
+        }
+      }
+    },
+    onZoneModeChange: (from, to, why) => logger.info(`zone mode ${from} -> ${to}: ${why}`),
   };
 
-  const logger = options.logger ?? { info: () => {}, warn: (m: string) => console.warn(`[fairway] ${m}`) };
   const now = (): number => performance.now();
   const defer = (fn: () => void): void => void setImmediate(fn);
   const schemes = createSchemeTable(options.sources ?? {}, defer);
