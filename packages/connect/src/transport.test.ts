@@ -260,6 +260,17 @@ test('telemetry: a span per call and per attempt, with the observer attribute na
   assert.ok(done, 'a call was retried and traced');
 });
 
+test('the client identity goes out on every attempt (fairway-client-instance / -incarnation)', async () => {
+  const s = await start('identity');
+  const client = clientOf(transport({ target: staticTarget([s]), identity: { instance: 'pod-7', incarnation: '1700000000000-abcd' } }));
+  await client.say({ value: 'i' });
+  assert.equal(s.lastHeaders?.get('fairway-client-instance'), 'pod-7');
+  assert.equal(s.lastHeaders?.get('fairway-client-incarnation'), '1700000000000-abcd');
+  const bare = await start('no-identity');
+  await clientOf(transport({ target: staticTarget([bare]) })).say({ value: 'i' });
+  assert.equal(bare.lastHeaders?.get('fairway-client-instance'), null, 'none unless set (FAIRWAY_INSTANCE is unset here)');
+});
+
 describe('bad input gets a clear error', () => {
   test('malformed targets, unknown schemes and options are refused when the transport is made', () => {
     assert.throws(() => createFairwayTransport({ target: 'static:///' }), TargetError);

@@ -13,7 +13,7 @@ import type { ContextValues, StreamResponse, Transport, UnaryResponse } from '@c
 /** connect's request header argument (`HeadersInit` of the fetch API). */
 type RequestHeaders = Parameters<Transport['unary']>[3];
 import type { DescMessage, DescMethodStreaming, DescMethodUnary, MessageInitShape } from '@bufbuild/protobuf';
-import { BALANCER_DEFAULTS, createRetryBudget, LatencyWindow, outcomeKindFor, parseRetryOptions, parseTarget, retryMethodKey, retrySettingsFor } from '@fairway/core';
+import { BALANCER_DEFAULTS, CLIENT_INCARNATION_HEADER, CLIENT_INSTANCE_HEADER, newIncarnation, createRetryBudget, LatencyWindow, outcomeKindFor, parseRetryOptions, parseTarget, retryMethodKey, retrySettingsFor } from '@fairway/core';
 import type {
   BalancerOptions,
   CallDescription,
@@ -80,6 +80,13 @@ export interface FairwayTransportOptions {
   readonly logger?: { info(message: string): void; warn(message: string): void };
   /** Random source for the picker, in [0, 1). Default `Math.random` (tests pass a seeded one). */
   readonly random?: () => number;
+  /**
+   * This client's identity, sent on every attempt as `fairway-client-instance` / `fairway-client-incarnation`
+   * (servers using `newestStreamWins` keep only the newest incarnation's streams). `instance`: stable across
+   * restarts, unique per process (e.g. the pod name); `incarnation` defaults to `<process start ms>-<hex>`.
+   * Default: `{ instance: FAIRWAY_INSTANCE }` when that environment variable is set, else none.
+   */
+  readonly identity?: { readonly instance: string; readonly incarnation?: string };
 }
 
 /** A bad option of {@link createFairwayTransport}; `option` names it. */
@@ -104,7 +111,7 @@ export interface FairwayTransport extends Transport {
 }
 
 const KNOWN_OPTIONS = new Set([
-  'target', 'zone', 'region', 'decayMs', 'zoneBandLow', 'zoneBandHigh', 'outlierEjection', 'slowStart', 'retry', 'observers', 'discovery', 'sources', 'tls', 'transportOptions', 'logger', 'random',
+  'target', 'zone', 'region', 'decayMs', 'zoneBandLow', 'zoneBandHigh', 'outlierEjection', 'slowStart', 'retry', 'observers', 'discovery', 'sources', 'tls', 'transportOptions', 'logger', 'random', 'identity',
 ]);
 
 const isPlainObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -152,6 +159,13 @@ function guard(observer: CallObserver, report: (e: unknown) => void): CallObserv
     },
     onEnd: (status) => void safe(() => observer.onEnd(status), undefined),
   };
+}
+
+let incarnationOfProcess: string | undefined;
+/** This process's incarnation, `<process start ms>-<hex>` (core's `newIncarnation`), made once per process. */
+function processIncarnation(): string {
+  incarnationOfProcess ??= newIncarnation(Math.floor(performance.timeOrigin), Math.random);
+  return incarnationOfProcess;
 }
 
 /** connect's `timeoutMs` as a call deadline: undefined for none; a clear error for a value that is no duration. */
@@ -205,6 +219,17 @@ export function createFairwayTransport(options: FairwayTransportOptions): Fairwa
     throw new FairwayTransportOptionsError('retry', `is invalid: ${(e as Error).message}`);
   }
   const env = process.env;
+  if (options.identity !== undefined) {
+    if (!isPlainObject(options.identity)) throw new FairwayTransportOptionsError('identity', 'must be an object { instance, incarnation? }');
+    nonEmptyString(options.identity.instance, 'identity.instance');
+    if (options.identity.instance === undefined) throw new FairwayTransportOptionsError('identity.instance', 'is required');
+    nonEmptyString(options.identity.incarnation, 'identity.incarnation');
+  }
+  const instance = options.identity?.instance ?? (env['FAIRWAY_INSTANCE']?.trim() || undefined);
+  const identityHeaders: Readonly<Record<string, string>> =
+    instance === undefined
+      ? {}
+      : { [CLIENT_INSTANCE_HEADER]: instance, [CLIENT_INCARNATION_HEADER]: options.identity?.incarnation ?? processIncarnation() };
   const zone = nonEmptyString(options.zone, 'zone') ?? (env['FAIRWAY_ZONE']?.trim() || undefined);
   const region = nonEmptyString(options.region, 'region') ?? (env['FAIRWAY_REGION']?.trim() || undefined);
   const logger = options.logger ?? { info: () => {}, warn: (m: string) => console.warn(`[fairway] ${m}`) };
@@ -314,7 +339,7 @@ export function createFairwayTransport(options: FairwayTransportOptions): Fairwa
       const idempotent = (method as { idempotency?: number }).idempotency === 1 || (method as { idempotency?: number }).idempotency === 2;
       const hedge = hedgePlanFor(path, idempotent);
       return runUnary(
-        { pool, plan: { kind: 'unary', settings: retrySettingsFor(retry, path), budget, ...(hedge ? { hedge } : {}) }, observer: observeCall(describe(path, 'unary')), now, target },
+        { pool, plan: { kind: 'unary', settings: retrySettingsFor(retry, path), budget, ...(hedge ? { hedge } : {}) }, observer: observeCall(describe(path, 'unary')), now, target, headers: identityHeaders },
         { method, signal, timeoutMs: deadline, header, input, contextValues },
       );
     },
@@ -388,6 +413,7 @@ export function createFairwayTransport(options: FairwayTransportOptions): Fairwa
     }
     attempt?.onPick(handle.explanation);
     const headers = new Headers(header);
+    for (const [k, v] of Object.entries(identityHeaders)) headers.set(k, v);
     for (const [k, v] of Object.entries(attempt?.outgoingHeaders() ?? {})) headers.set(k, v);
     const finishWith = (code: number, details: string, error?: ConnectError): void => {
       handle.release({ kind: error ? outcomeKindFor(code, details) : 'success', latencyMs: now() - startMs }, now());

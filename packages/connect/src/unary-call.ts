@@ -31,6 +31,8 @@ export interface UnaryCallSetup {
   readonly observer: CallObserver | undefined;
   readonly now: () => number;
   readonly target: string;
+  /** Sent on every attempt (the client identity headers). */
+  readonly headers: Readonly<Record<string, string>>;
 }
 
 /** The arguments of connect's `Transport.unary`. */
@@ -207,6 +209,7 @@ export function runUnary<I extends DescMessage, O extends DescMessage>(setup: Un
       }
       a.releaseConnection = acquired.release;
       const headers = new Headers(args.header);
+      for (const [k, v] of Object.entries(setup.headers)) headers.set(k, v);
       if (a.observer) {
         for (const [k, v] of Object.entries(safe(() => a.observer!.outgoingHeaders(), {}) ?? {})) {
           try {
