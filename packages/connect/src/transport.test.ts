@@ -169,6 +169,26 @@ describe('timeout-only retries', () => {
     assert.equal(fast.lastHeaders?.get('x-test-attempt'), '2', 'observer headers go out on each attempt');
   });
 
+  test('a server-streaming call whose first message does not come in time is retried on another endpoint', async () => {
+    const slow = await start('stream-stalled', 2_000);
+    const fast = await start('stream-quick');
+    let retried: (ReturnType<typeof recorder>['calls'][number]) | undefined;
+    for (const r of [() => 0.01, () => 0.99, () => 0.5, Math.random, Math.random, Math.random, Math.random]) {
+      const rec = recorder();
+      const client = clientOf(transport({ target: staticTarget([slow, fast]), retry: { attemptTimeoutMs: 150, retryIntervalMs: 0 }, observers: [rec.factory], random: r }));
+      const got: string[] = [];
+      for await (const m of client.count({ value: 's' }, { timeoutMs: 5_000 })) got.push(m.value);
+      assert.deepEqual(got, ['stream-quick:s:0', 'stream-quick:s:1', 'stream-quick:s:2']);
+      assert.equal(rec.calls[0]!.end?.code, 0, 'the call span ends when the stream does');
+      retried = rec.calls.find((c) => c.attempts.length > 1);
+      if (retried) break;
+    }
+    assert.ok(retried, 'some first attempt went to the stalled server');
+    assert.equal(retried.attempts[0]!.pick?.address, slow.address);
+    assert.equal(retried.attempts[0]!.outcome?.timedOut, true);
+    assert.equal(retried.attempts[1]!.start?.reason, 'retry');
+  });
+
   test('any other error is never retried: the server status goes back as it is, after one attempt', async () => {
     const failing = await start('failing');
     const other = await start('other');

@@ -32,7 +32,8 @@ import type {
 import { createSchemeTable, discoveryOptionsFor, KNOWN_SCHEMES } from './discovery.js';
 import { EndpointPool } from './endpoints.js';
 import type { EndpointTransportOptions } from './endpoints.js';
-import { runUnary } from './unary-call.js';
+import { runCall } from './call.js';
+import type { SendAttempt } from './call.js';
 
 /** Options of {@link createFairwayTransport}. Only `target` is required. */
 export interface FairwayTransportOptions {
@@ -59,7 +60,8 @@ export interface FairwayTransportOptions {
    * Timeout-only retries, exactly as for grpc-js clients: nothing is retried until `attemptTimeoutMs` is set;
    * then an attempt without an answer after that many ms is cancelled and the call goes to another endpoint
    * (at most `maxAttempts`, 5 by default, within the retry budget). Any status a server sends goes back as it is.
-   * Only unary calls retry; streaming calls are sent once, on one picked endpoint.
+   * Unary calls retry; server-streaming calls only before their first message; client-streaming and bidi calls
+   * are sent once, on one picked endpoint.
    */
   readonly retry?: RetryOptions;
   /** Told about every call, attempt and pick (e.g. `createTelemetryObserver()`). Default none. */
@@ -316,6 +318,22 @@ export function createFairwayTransport(options: FairwayTransportOptions): Fairwa
   };
   const describe = (path: string, kind: CallDescription['kind']): CallDescription => ({ method: path, kind, target, ...(zone !== undefined ? { clientZone: zone } : {}) });
   let closed = false;
+  /** What the call runner needs for one unary or server-streaming call. */
+  const callSetup = (path: string, kind: 'unary' | 'server_stream', method: { readonly idempotency?: number }, signal: AbortSignal | undefined, deadline: number | undefined, header: RequestHeaders) => {
+    // NO_SIDE_EFFECTS (1) and IDEMPOTENT (2) of the proto's idempotency_level.
+    const hedge = hedgePlanFor(path, method.idempotency === 1 || method.idempotency === 2);
+    return {
+      pool,
+      plan: { kind, settings: retrySettingsFor(retry, path), budget, ...(hedge ? { hedge } : {}) },
+      observer: observeCall(describe(path, kind)),
+      now,
+      target,
+      headers: identityHeaders,
+      header,
+      signal,
+      timeoutMs: deadline,
+    };
+  };
 
   return {
     target,
@@ -335,13 +353,11 @@ export function createFairwayTransport(options: FairwayTransportOptions): Fairwa
         return Promise.reject(e);
       }
       if (closed) return Promise.reject(new ConnectError(`${target}: the Fairway transport was closed`, Code.Unavailable));
-      // NO_SIDE_EFFECTS (1) and IDEMPOTENT (2) of the proto's idempotency_level.
-      const idempotent = (method as { idempotency?: number }).idempotency === 1 || (method as { idempotency?: number }).idempotency === 2;
-      const hedge = hedgePlanFor(path, idempotent);
-      return runUnary(
-        { pool, plan: { kind: 'unary', settings: retrySettingsFor(retry, path), budget, ...(hedge ? { hedge } : {}) }, observer: observeCall(describe(path, 'unary')), now, target, headers: identityHeaders },
-        { method, signal, timeoutMs: deadline, header, input, contextValues },
-      );
+      const send: SendAttempt<UnaryResponse<I, O>> = async (transport, attemptSignal, attemptTimeoutMs, headers) => ({
+        value: await transport.unary(method, attemptSignal, attemptTimeoutMs, headers, input, contextValues),
+        ended: true,
+      });
+      return runCall(callSetup(path, 'unary', method, signal, deadline, header), send);
     },
 
     async stream<I extends DescMessage, O extends DescMessage>(
@@ -358,7 +374,21 @@ export function createFairwayTransport(options: FairwayTransportOptions): Fairwa
       if (deadline !== undefined && deadline <= 0) {
         throw new ConnectError(`Deadline exceeded before the call started: timeoutMs was ${deadline} (zero or less); no attempt was sent (Fairway)`, Code.DeadlineExceeded);
       }
-      const kind: CallDescription['kind'] = method.methodKind === 'server_streaming' ? 'server_stream' : method.methodKind === 'client_streaming' ? 'client_stream' : 'bidi';
+      if (method.methodKind === 'server_streaming') {
+        // One request message: kept, so that a timed-out attempt can be sent again to another endpoint.
+        const requests: Array<MessageInitShape<I>> = [];
+        for await (const m of input) requests.push(m);
+        const send: SendAttempt<StreamResponse<I, O>> = async (transport, attemptSignal, attemptTimeoutMs, headers, events) => {
+          const response = await transport.stream(method, attemptSignal, attemptTimeoutMs, headers, replay(requests), contextValues);
+          const messages = response.message[Symbol.asyncIterator]();
+          const first = await messages.next();
+          if (first.done) return { value: { ...response, message: replay([]) } as StreamResponse<I, O>, ended: true };
+          events.firstMessage();
+          return { value: { ...response, message: rest(first.value, messages, events) } as StreamResponse<I, O>, ended: false };
+        };
+        return runCall(callSetup(path, 'server_stream', method, signal, deadline, header), send);
+      }
+      const kind: CallDescription['kind'] = method.methodKind === 'client_streaming' ? 'client_stream' : 'bidi';
       return streamOnce(method, signal, deadline, header, input, contextValues, kind, path);
     },
 
@@ -453,3 +483,37 @@ export function createFairwayTransport(options: FairwayTransportOptions): Fairwa
   }
 }
 
+
+/** An async iterable of `items` (a request replayed on each attempt). */
+async function* replay<T>(items: readonly T[]): AsyncIterable<T> {
+  yield* items;
+}
+
+/**
+ * The committed stream as the caller reads it: its first message, then the rest; its end (or error, or the
+ * caller stopping early) is reported to the call runner.
+ */
+async function* rest<T>(first: T, messages: AsyncIterator<T>, events: { ended(error?: ConnectError): void }): AsyncIterable<T> {
+  let ended = false;
+  try {
+    yield first;
+    for (;;) {
+      const next = await messages.next();
+      if (next.done) break;
+      yield next.value;
+    }
+    ended = true;
+    events.ended();
+  } catch (e) {
+    ended = true;
+    const error = ConnectError.from(e);
+    events.ended(error);
+    throw error;
+  } finally {
+    if (!ended) {
+      // The caller stopped reading early (break): the stream is cancelled.
+      events.ended(new ConnectError('the caller stopped reading the stream', Code.Canceled));
+      void messages.return?.();
+    }
+  }
+}

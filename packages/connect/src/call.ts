@@ -1,22 +1,19 @@
 /**
- * One unary call as the connect transport runs it: the connect-node side of core's `CallMachine`, which makes
- * every decision (timeout-only retries on another endpoint, transparent re-picks, hedges, commits), exactly as
- * the grpc-js call layer (`@fairway/grpc`, `call/fairway-call.ts`) does. This file only executes the machine's
+ * One call as the connect transport runs it: the connect-node side of core's `CallMachine`, which makes every
+ * decision (timeout-only retries on another endpoint, transparent re-picks, hedges, commits), exactly as the
+ * grpc-js call layer (`@fairway/grpc`, `call/fairway-call.ts`) does. This file only executes the machine's
  * commands: each attempt is its own pick and its own call on that endpoint's connect-node transport, with its
  * own AbortController (the machine's cancel aborts it, and the abort reaches the server as RST_STREAM).
  *
+ * Unary and server-streaming calls run here (their one request message can be sent again). A unary attempt
+ * commits on its status; a server-streaming attempt on its first message (the machine then stops its timer),
+ * and the caller gets the stream from that moment: what follows is never retried.
+ *
  * Each attempt carries the call's deadline to the endpoint's transport (so to the server as `grpc-timeout`);
  * the machine's attempt timer ends an attempt that has not answered.
- *
- * An attempt provably never reached a server when no endpoint could be picked for it or when its connection
- * could not be made (ECONNREFUSED and the like) or the server refused the stream (REFUSED_STREAM).
  */
 import { Code, ConnectError } from '@connectrpc/connect';
-import type { ContextValues, Transport, UnaryResponse } from '@connectrpc/connect';
-
-/** connect's request header argument (`HeadersInit` of the fetch API). */
-type RequestHeaders = Parameters<Transport['unary']>[3];
-import type { DescMessage, DescMethodUnary, MessageInitShape } from '@bufbuild/protobuf';
+import type { Transport } from '@connectrpc/connect';
 import { CallMachine, outcomeKindFor } from '@fairway/core';
 import type { AttemptObserver, AttemptStart, CallCommand, CallObserver, CallPlan, PickHandle } from '@fairway/core';
 import type { EndpointPool } from './endpoints.js';
@@ -25,7 +22,7 @@ import type { EndpointPool } from './endpoints.js';
 const NEVER_CONNECTED_CODES = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN']);
 
 /** What one call needs from its transport. */
-export interface UnaryCallSetup {
+export interface CallSetup {
   readonly pool: EndpointPool;
   readonly plan: CallPlan;
   readonly observer: CallObserver | undefined;
@@ -33,19 +30,31 @@ export interface UnaryCallSetup {
   readonly target: string;
   /** Sent on every attempt (the client identity headers). */
   readonly headers: Readonly<Record<string, string>>;
-}
-
-/** The arguments of connect's `Transport.unary`. */
-export interface UnaryArgs<I extends DescMessage, O extends DescMessage> {
-  readonly method: DescMethodUnary<I, O>;
+  /** The caller's headers. */
+  readonly header: ConstructorParameters<typeof Headers>[0];
+  /** The caller's abort signal. */
   readonly signal: AbortSignal | undefined;
+  /** The call's timeout (connect's `timeoutMs`), ms; undefined: none. */
   readonly timeoutMs: number | undefined;
-  readonly header: RequestHeaders;
-  readonly input: MessageInitShape<I>;
-  readonly contextValues: ContextValues | undefined;
 }
 
-interface AttemptState<I extends DescMessage, O extends DescMessage> {
+/** What an attempt's sender tells the runner after it was sent. */
+export interface AttemptEvents {
+  /** A server-streaming attempt received its first message (the machine commits it). */
+  firstMessage(): void;
+  /** A committed server-streaming attempt ended: OK (no error) or with `error`. */
+  ended(error?: ConnectError): void;
+}
+
+/**
+ * Sends one attempt on `transport`. Resolves with the caller's value and whether the attempt has already ended
+ * with OK (`ended`: a unary response, an empty stream); `ended: false` means a stream whose first message
+ * arrived (`events.firstMessage()` was called) and which will call `events.ended()` later. Rejects with the
+ * attempt's error.
+ */
+export type SendAttempt<R> = (transport: Transport, signal: AbortSignal, timeoutMs: number | undefined, headers: Headers, events: AttemptEvents) => Promise<{ value: R; ended: boolean }>;
+
+interface AttemptState<R> {
   readonly n: number;
   readonly abort: AbortController;
   readonly observer: AttemptObserver | undefined;
@@ -53,7 +62,8 @@ interface AttemptState<I extends DescMessage, O extends DescMessage> {
   releaseConnection: (() => void) | undefined;
   startedMs: number;
   live: boolean;
-  result: { ok: true; response: UnaryResponse<I, O> } | { ok: false; error: ConnectError } | undefined;
+  value: R | undefined;
+  error: ConnectError | undefined;
 }
 
 /**
@@ -70,16 +80,18 @@ export function neverReached(error: ConnectError): boolean {
   return /ECONNREFUSED|EHOSTUNREACH|ENETUNREACH/.test(error.rawMessage);
 }
 
-/** Runs the call; resolves with the committed attempt's response, or rejects with a `ConnectError`. */
-export function runUnary<I extends DescMessage, O extends DescMessage>(setup: UnaryCallSetup, args: UnaryArgs<I, O>): Promise<UnaryResponse<I, O>> {
-  return new Promise((resolve, reject) => {
+/** Runs the call; resolves with the committed attempt's value, or rejects with a `ConnectError`. */
+export function runCall<R>(setup: CallSetup, send: SendAttempt<R>): Promise<R> {
+  return new Promise<R>((resolve, reject) => {
     const { pool, now } = setup;
+    const unary = setup.plan.kind === 'unary';
     const machine = new CallMachine(setup.plan);
-    const attempts: Array<AttemptState<I, O>> = [];
+    const attempts: Array<AttemptState<R>> = [];
     const timers = new Map<number, NodeJS.Timeout>();
-    let committed: AttemptState<I, O> | undefined;
+    let committed: AttemptState<R> | undefined;
+    let settled = false;
     let finished = false;
-    const callDeadlineMs = args.timeoutMs === undefined ? Infinity : now() + args.timeoutMs;
+    const callDeadlineMs = setup.timeoutMs === undefined ? Infinity : now() + setup.timeoutMs;
 
     const safe = <T>(fn: () => T, fallback: T): T => {
       try {
@@ -88,18 +100,24 @@ export function runUnary<I extends DescMessage, O extends DescMessage>(setup: Un
         return fallback; // observers are guarded by the transport; this is a second net
       }
     };
+    const settle = (outcome: { value: R } | { error: ConnectError }): void => {
+      if (settled) return;
+      settled = true;
+      if ('value' in outcome) resolve(outcome.value);
+      else reject(outcome.error);
+    };
 
     const finish = (code: number, details: string, attempt: number | undefined): void => {
       if (finished) return;
       finished = true;
       for (const t of timers.values()) clearTimeout(t);
       timers.clear();
-      args.signal?.removeEventListener('abort', onCallerAbort);
+      setup.signal?.removeEventListener('abort', onCallerAbort);
       if (setup.observer) safe(() => setup.observer!.onEnd({ code, details }), undefined);
-      const result = attempt !== undefined ? attempts[attempt - 1]?.result : undefined;
-      if (result?.ok) resolve(result.response);
-      else if (result && !result.ok) reject(result.error);
-      else reject(new ConnectError(details, code as Code));
+      const a = attempt !== undefined ? attempts[attempt - 1] : undefined;
+      if (a?.error) settle({ error: a.error });
+      else if (a && code === 0 && a.value !== undefined) settle({ value: a.value });
+      else settle({ error: new ConnectError(details, code as Code) });
     };
 
     const execute = (commands: readonly CallCommand[]): void => {
@@ -132,10 +150,11 @@ export function runUnary<I extends DescMessage, O extends DescMessage>(setup: Un
             if (!a) break;
             const error = new ConnectError(c.details, c.code as Code);
             if (a !== committed) a.live = false;
-            if (a.result === undefined) a.result = { ok: false, error };
+            a.error ??= error;
             // What the balancer learns: Fairway's attempt timer -> timeout; a caller's cancel -> nothing.
-            a.handle?.release({ kind: outcomeKindFor(c.code, c.details), latencyMs: now() - a.startedMs }, now());
+            a.handle?.release({ kind: outcomeKindFor(c.code, c.details), ...(unary ? { latencyMs: now() - a.startedMs } : {}) }, now());
             a.abort.abort(error);
+            a.releaseConnection?.();
             break;
           }
           case 'commit':
@@ -156,22 +175,30 @@ export function runUnary<I extends DescMessage, O extends DescMessage>(setup: Un
 
     const open = (n: number, start: AttemptStart): void => {
       const observer = setup.observer ? safe(() => setup.observer!.onAttemptStart(n, start), undefined) : undefined;
-      const a: AttemptState<I, O> = { n, abort: new AbortController(), observer, handle: undefined, releaseConnection: undefined, startedMs: now(), live: true, result: undefined };
+      const a: AttemptState<R> = { n, abort: new AbortController(), observer, handle: undefined, releaseConnection: undefined, startedMs: now(), live: true, value: undefined, error: undefined };
       attempts[n - 1] = a;
-      void send(a);
+      void sendAttempt(a);
     };
 
-    const report = (a: AttemptState<I, O>, code: number, details: string, reached: boolean): void => {
+    /** The attempt's status reaches the machine (once: later reports of an attempt it is done with are ignored). */
+    const report = (a: AttemptState<R>, code: number, details: string, reached: boolean): void => {
       if (!a.live && committed !== a) return;
       const t = now();
-      a.handle?.release({ kind: outcomeKindFor(code, details), latencyMs: t - a.startedMs }, t);
+      // A stream's latency is not sampled (its duration says nothing about the endpoint), as on the grpc-js path.
+      a.handle?.release({ kind: outcomeKindFor(code, details), ...(unary ? { latencyMs: t - a.startedMs } : {}) }, t);
+      a.releaseConnection?.();
       // Any failure may be a broken connection: the endpoint stays pickable only while its session is up.
       if (code !== 0 && a.handle) pool.checkConnection(a.handle.key);
       execute(machine.status(a.n, code, details, reached, t));
       a.live = false;
     };
+    const reportError = (a: AttemptState<R>, e: unknown): void => {
+      const error = ConnectError.from(e);
+      a.error ??= error;
+      report(a, error.code, error.rawMessage, !neverReached(error));
+    };
 
-    const send = async (a: AttemptState<I, O>): Promise<void> => {
+    const sendAttempt = async (a: AttemptState<R>): Promise<void> => {
       // Wait for a pickable endpoint until the call's deadline or this attempt's end.
       const waitAbort = new AbortController();
       const stopWaiting = (): void => waitAbort.abort();
@@ -191,9 +218,7 @@ export function runUnary<I extends DescMessage, O extends DescMessage>(setup: Un
       }
       if (!handle) {
         // Nothing became pickable before the deadline: the call ends with UNAVAILABLE saying why.
-        const details = `${setup.target}: no endpoint to send the call to before its deadline: ${pool.whyNothing()}`;
-        a.result = { ok: false, error: new ConnectError(details, Code.Unavailable) };
-        report(a, Code.Unavailable, details, true);
+        reportError(a, new ConnectError(`${setup.target}: no endpoint to send the call to before its deadline: ${pool.whyNothing()}`, Code.Unavailable));
         return;
       }
       a.handle = handle;
@@ -202,13 +227,12 @@ export function runUnary<I extends DescMessage, O extends DescMessage>(setup: Un
       if (a.observer) safe(() => a.observer!.onPick(handle.explanation), undefined);
       const acquired = pool.acquire(handle.key);
       if (!acquired) {
-        const details = `${handle.explanation.address} left the endpoint set before the attempt was sent`;
-        a.result = { ok: false, error: new ConnectError(details, Code.Unavailable) };
-        report(a, Code.Unavailable, details, false);
+        a.error = new ConnectError(`${handle.explanation.address} left the endpoint set before the attempt was sent`, Code.Unavailable);
+        report(a, Code.Unavailable, a.error.rawMessage, false);
         return;
       }
       a.releaseConnection = acquired.release;
-      const headers = new Headers(args.header);
+      const headers = new Headers(setup.header);
       for (const [k, v] of Object.entries(setup.headers)) headers.set(k, v);
       if (a.observer) {
         for (const [k, v] of Object.entries(safe(() => a.observer!.outgoingHeaders(), {}) ?? {})) {
@@ -220,31 +244,32 @@ export function runUnary<I extends DescMessage, O extends DescMessage>(setup: Un
         }
       }
       const remaining = callDeadlineMs - now();
-      const transport: Transport = acquired.connection.transport;
+      const events: AttemptEvents = {
+        firstMessage: () => {
+          if (a.live) execute(machine.message(a.n, now()));
+        },
+        ended: (error) => (error ? reportError(a, error) : report(a, 0, '', true)),
+      };
       try {
-        const response = await transport.unary(args.method, a.abort.signal, Number.isFinite(remaining) ? Math.max(1, Math.floor(remaining)) : undefined, headers, args.input, args.contextValues);
-        if (a.result === undefined) a.result = { ok: true, response };
-        report(a, 0, '', true);
+        const { value, ended } = await send(acquired.connection.transport, a.abort.signal, Number.isFinite(remaining) ? Math.max(1, Math.floor(remaining)) : undefined, headers, events);
+        a.value = value;
+        if (ended) report(a, 0, '', true);
+        else if (committed === a) settle({ value }); // a stream: the caller reads it from its first message on
       } catch (e) {
-        const error = ConnectError.from(e);
-        if (a.result === undefined) a.result = { ok: false, error };
-        report(a, error.code, error.rawMessage, !neverReached(error));
-      } finally {
-        acquired.release();
+        reportError(a, e);
       }
     };
 
     const onCallerAbort = (): void => {
       if (finished) return;
-      const reason: unknown = args.signal?.reason;
-      const error = ConnectError.from(reason ?? new ConnectError('the call was cancelled by the caller', Code.Canceled));
+      const error = ConnectError.from(setup.signal?.reason ?? new ConnectError('the call was cancelled by the caller', Code.Canceled));
       execute(machine.cancel(error.code, error.rawMessage, now()));
     };
-    if (args.signal?.aborted) {
-      reject(ConnectError.from(args.signal.reason ?? new ConnectError('the call was cancelled by the caller before it started', Code.Canceled)));
+    if (setup.signal?.aborted) {
+      reject(ConnectError.from(setup.signal.reason ?? new ConnectError('the call was cancelled by the caller before it started', Code.Canceled)));
       return;
     }
-    args.signal?.addEventListener('abort', onCallerAbort, { once: true });
+    setup.signal?.addEventListener('abort', onCallerAbort, { once: true });
     execute(machine.start(now(), callDeadlineMs));
   });
 }
