@@ -177,7 +177,8 @@ export function runCall<R>(setup: CallSetup, send: SendAttempt<R>): Promise<R> {
       const observer = setup.observer ? safe(() => setup.observer!.onAttemptStart(n, start), undefined) : undefined;
       const a: AttemptState<R> = { n, abort: new AbortController(), observer, handle: undefined, releaseConnection: undefined, startedMs: now(), live: true, value: undefined, error: undefined };
       attempts[n - 1] = a;
-      void sendAttempt(a);
+      // Never an unhandled rejection: whatever goes wrong ends this attempt with its error.
+      sendAttempt(a).catch((e: unknown) => reportError(a, e));
     };
 
     /** The attempt's status reaches the machine (once: later reports of an attempt it is done with are ignored). */
