@@ -6,7 +6,7 @@
  * connection broken; it then reconnects with a capped back-off (as grpc-js's subchannels do).
  */
 import { createGrpcTransport, Http2SessionManager } from '@connectrpc/connect-node';
-import type { GrpcTransportOptions } from '@connectrpc/connect-node';
+import type { GrpcTransportOptions, Http2SessionOptions } from '@connectrpc/connect-node';
 import type { Transport } from '@connectrpc/connect';
 import { Balancer, endpointKey, hostPortProblem } from '@fairway/core';
 import type { BalancerOptions, DiscoverySource, EndpointInfo, EndpointSnapshot, PickHandle } from '@fairway/core';
@@ -25,6 +25,7 @@ export const CONNECTION_WATCH_INTERVAL_MS = 250;
  * HTTP/2 keepalive of connections with calls in flight, as the grpc-js path's defaults: a PING after 10 s
  * without data, the connection declared dead when it is not answered within 5 s. Idle connections are not
  * pinged (servers commonly refuse frequent pings without calls: grpc-go's default minimum is 5 minutes).
+ * `transportOptions.pingIntervalMs` / `pingTimeoutMs` / `pingIdleConnection` / `idleConnectionTimeoutMs` override it.
  */
 export const KEEPALIVE = { pingIntervalMs: 10_000, pingTimeoutMs: 5_000 } as const;
 
@@ -214,7 +215,19 @@ export class EndpointPool {
 
   private open(key: string, info: EndpointInfo): void {
     const baseUrl = `${this.config.tls ? 'https' : 'http'}://${info.address}`;
-    const session = new Http2SessionManager(baseUrl, KEEPALIVE);
+    // As connect-node would make it from the same options (it ignores them once a session manager is given):
+    // keepalive fields and nodeOptions (TLS material, ...) from transportOptions, Fairway's keepalive by default.
+    const o = this.config.transportOptions as EndpointTransportOptions & Http2SessionOptions & { nodeOptions?: ConstructorParameters<typeof Http2SessionManager>[2] };
+    const session = new Http2SessionManager(
+      baseUrl,
+      {
+        pingIntervalMs: o.pingIntervalMs ?? KEEPALIVE.pingIntervalMs,
+        pingTimeoutMs: o.pingTimeoutMs ?? KEEPALIVE.pingTimeoutMs,
+        ...(o.pingIdleConnection !== undefined ? { pingIdleConnection: o.pingIdleConnection } : {}),
+        ...(o.idleConnectionTimeoutMs !== undefined ? { idleConnectionTimeoutMs: o.idleConnectionTimeoutMs } : {}),
+      },
+      o.nodeOptions,
+    );
     this.startWatch();
     const transport = createGrpcTransport({ ...this.config.transportOptions, baseUrl, sessionManager: session });
     const c: Connection = { key, info, transport, session, ready: false, closed: false, backoffMs: MIN_RECONNECT_BACKOFF_MS, retryTimer: undefined, connecting: false, inFlight: 0 };

@@ -2,6 +2,10 @@
 // slow endpoint, timeout-only retries onto another endpoint, a span per attempt through the telemetry
 // observer, readiness, and clear errors for bad input.
 import { test, after, describe } from 'node:test';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import assert from 'node:assert/strict';
 import { createClient, Code, ConnectError } from '@connectrpc/connect';
 import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
@@ -289,6 +293,31 @@ test('the client identity goes out on every attempt (fairway-client-instance / -
   const bare = await start('no-identity');
   await clientOf(transport({ target: staticTarget([bare]) })).say({ value: 'i' });
   assert.equal(bare.lastHeaders?.get('fairway-client-instance'), null, 'none unless set (FAIRWAY_INSTANCE is unset here)');
+});
+
+test('tls: the endpoints are reached over https with the CA from transportOptions.nodeOptions', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'fairway-connect-tls-'));
+  try {
+    const run = (args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: 'pipe' });
+    const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
+    run(['req', '-x509', ...ec, '-keyout', 'ca.key', '-out', 'ca.crt', '-days', '2', '-subj', '/CN=fairway-connect-test-ca']);
+    writeFileSync(join(dir, 'server.ext'), 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n');
+    run(['req', ...ec, '-keyout', 'server.key', '-out', 'server.csr', '-subj', '/CN=localhost']);
+    run(['x509', '-req', '-in', 'server.csr', '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'server.crt', '-days', '2', '-extfile', 'server.ext']);
+    const tls = { key: readFileSync(join(dir, 'server.key')), cert: readFileSync(join(dir, 'server.crt')) };
+    const s1 = await startEchoServer('tls1', 0, tls);
+    const s2 = await startEchoServer('tls2', 0, tls);
+    servers.push(s1, s2);
+    const client = clientOf(transport({ target: staticTarget([s1, s2]), tls: true, transportOptions: { nodeOptions: { ca: readFileSync(join(dir, 'ca.crt')) } } }));
+    const names = new Set<string>();
+    for (let i = 0; i < 20; i++) names.add((await client.say({ value: 't' })).value.split(':')[0]!);
+    assert.deepEqual([...names].sort(), ['tls1', 'tls2']);
+    // Without the CA the servers' certificates are not trusted: no connection, so no endpoint is ready.
+    const untrusting = clientOf(transport({ target: staticTarget([s1]), tls: true }));
+    await assert.rejects(untrusting.say({ value: 't' }, { timeoutMs: 300 }), (e: unknown) => e instanceof ConnectError && e.code === Code.Unavailable && /no endpoint to send the call to/.test(e.rawMessage));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 describe('bad input gets a clear error', () => {

@@ -2,7 +2,7 @@
  * Test support (not shipped): a tiny gRPC service built at run time (no code generation) and connect-node
  * HTTP/2 servers for it, each on port 0 with an adjustable delay, counting the calls they answer.
  */
-import { createServer } from 'node:http2';
+import { createSecureServer, createServer } from 'node:http2';
 import type { Http2Server } from 'node:http2';
 import type { AddressInfo } from 'node:net';
 import { create, createFileRegistry } from '@bufbuild/protobuf';
@@ -54,7 +54,7 @@ const sleep = (ms: number, signal: AbortSignal): Promise<void> =>
   });
 
 /** Starts a connect-node gRPC server on 127.0.0.1, port 0. */
-export async function startEchoServer(name: string, delayMs = 0): Promise<EchoServer> {
+export async function startEchoServer(name: string, delayMs = 0, tls?: { readonly key: Buffer; readonly cert: Buffer }): Promise<EchoServer> {
   const state = { delayMs, failWith: undefined as Code | undefined, calls: 0, lastHeaders: undefined as Headers | undefined };
   const handler = connectNodeAdapter({
     grpc: true,
@@ -79,7 +79,7 @@ export async function startEchoServer(name: string, delayMs = 0): Promise<EchoSe
         },
       } as never),
   });
-  const server: Http2Server = createServer(handler);
+  const server = (tls ? createSecureServer({ key: tls.key, cert: tls.cert }, handler) : createServer(handler)) as Http2Server;
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(0, '127.0.0.1', () => resolve());
