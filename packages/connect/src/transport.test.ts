@@ -329,6 +329,8 @@ describe('bad input gets a clear error', () => {
     assert.throws(() => createFairwayTransport(undefined as never), /must be an object/);
     assert.throws(() => createFairwayTransport({ target: 'static:///127.0.0.1:1', retry: { attemptTimeoutMs: -5 } }), /retry is invalid: .*attemptTimeoutMs/);
     assert.throws(() => createFairwayTransport({ target: 'static:///127.0.0.1:1', zonee: 'a' } as never), /zonee is not an option/);
+    assert.throws(() => createFairwayTransport({ target: 'static:///127.0.0.1:1', logger: { warn() {} } as never }), /logger must be an object with info\(message\) and warn\(message\)/);
+    assert.throws(() => createFairwayTransport({ target: 'static:///127.0.0.1:1', decayMs: -1 }), /decayMs/);
     assert.throws(() => createFairwayTransport({ target: 'static:///127.0.0.1:1', transportOptions: { baseUrl: 'http://x' } as never }), /transportOptions.baseUrl is set by Fairway/);
   });
 

@@ -234,6 +234,9 @@ export function createFairwayTransport(options: FairwayTransportOptions): Fairwa
       : { [CLIENT_INSTANCE_HEADER]: instance, [CLIENT_INCARNATION_HEADER]: options.identity?.incarnation ?? processIncarnation() };
   const zone = nonEmptyString(options.zone, 'zone') ?? (env['FAIRWAY_ZONE']?.trim() || undefined);
   const region = nonEmptyString(options.region, 'region') ?? (env['FAIRWAY_REGION']?.trim() || undefined);
+  if (options.logger !== undefined && (!isPlainObject(options.logger) || typeof options.logger.info !== 'function' || typeof options.logger.warn !== 'function')) {
+    throw new FairwayTransportOptionsError('logger', 'must be an object with info(message) and warn(message) methods');
+  }
   const logger = options.logger ?? { info: () => {}, warn: (m: string) => console.warn(`[fairway] ${m}`) };
   const balancer: BalancerOptions = {
     ...(zone !== undefined ? { clientZone: zone } : {}),
