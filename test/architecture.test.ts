@@ -23,6 +23,9 @@ const ALLOWED: Record<string, (specifier: string) => boolean> = {
   // Kubernetes discovery and the telemetry set-up are separate installs: only type imports of them (enforced below).
   fairway: (s) => s !== '@fairway/testing' && s !== '@fairway/cli' && s !== '@grpc/grpc-js',
   testing: () => true,
+  // connect-node's transport (a separate install): core's balancer and call machine, connect-node for HTTP/2;
+  // never grpc-js. Discovery packages are loaded by name when a target needs them (optional peers).
+  connect: (s) => ['@fairway/core', '@connectrpc/connect', '@connectrpc/connect-node', '@bufbuild/protobuf', 'node:module', 'node:perf_hooks'].includes(s),
 };
 
 function shippedSources(dir: string): string[] {
@@ -105,6 +108,8 @@ test('the default install (fairway-grpc and its dependencies) depends on no SDK 
   }
   assert.deepEqual(bad, []);
   const umbrella = JSON.parse(readFileSync(join(root, 'packages', 'fairway', 'package.json'), 'utf8'));
+  // Issue 19: connect-node users add @fairway/connect themselves; grpc-js users never install it.
+  for (const field of ['dependencies', 'peerDependencies', 'optionalDependencies']) assert.equal(umbrella[field]?.['@fairway/connect'], undefined, `fairway-grpc ${field} must not name @fairway/connect`);
   for (const optional of ['@fairway/discovery-kubernetes', '@fairway/telemetry-setup']) {
     assert.ok(umbrella.peerDependencies?.[optional], `fairway-grpc declares ${optional} as a peer`);
     assert.equal(umbrella.peerDependenciesMeta?.[optional]?.optional, true, `${optional} is an optional peer`);

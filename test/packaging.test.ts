@@ -49,7 +49,7 @@ test('the declarations type-check for import (.mts) and require (.cts)', { timeo
 
 test('every workspace package loads from dist with plain require() and import', { timeout: 120_000 }, () => {
   // A bundler slip shows up here and nowhere else, e.g. `node:test` rewritten to a bare `test` that no Node has.
-  const packages = ['core', 'grpc', 'discovery-etcd', 'discovery-kubernetes', 'telemetry', 'server', 'testing', 'cli', 'fairway'];
+  const packages = ['core', 'grpc', 'discovery-etcd', 'discovery-kubernetes', 'telemetry', 'server', 'testing', 'cli', 'fairway', 'connect'];
   for (const p of packages) {
     const base = join(root, 'packages', p, 'dist', 'index');
     assert.ok(existsSync(`${base}.js`) && existsSync(`${base}.cjs`), `packages/${p} is not built (run \`npm run build\` first)`);

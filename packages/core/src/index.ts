@@ -86,3 +86,7 @@ export { ConcurrencyLimiter, createConcurrencyLimiter, resolveConcurrencyLimitOp
 export type { ConcurrencyLimitOptions, ResolvedConcurrencyLimitOptions, LimitTicket } from './concurrency-limit.js';
 export { parseLiveConfig, validateLiveConfig, applyLiveConfig, formatLiveConfig, EMPTY_LIVE_CONFIG } from './live-config.js';
 export type { LiveConfig, LiveConfigError, LiveConfigResult } from './live-config.js';
+export { outcomeKindFor } from './call/index.js';
+export type { OutcomeKind } from './call/index.js';
+export { createMergedSourceFactory } from './merged-source.js';
+export { createStaticSourceFactory } from './static-source.js';

@@ -12,7 +12,7 @@ import { registerLoadBalancerType, isLoadBalancerNameRegistered } from './grpc-i
 import { FairwayPolicyConfig, POLICY_NAME } from './policy/config.js';
 import { FairwayLoadBalancer } from './policy/load-balancer.js';
 import { registerDiscoveryScheme, discoverySourceFactory, discoveryOptionsFor } from './resolver/bridge.js';
-import { createMergedSourceFactory } from './resolver/merged-source.js';
+import { createMergedSourceFactory } from '@fairway/core';
 import { createStaticSource } from './resolver/static-source.js';
 
 let registered = false;

@@ -3,3 +3,5 @@ export { CallMachine, isReplayableKind, RETRY_TIMER, HEDGE_TIMER } from './call-
 export type { CallCommand, CallPlan, HedgePlan, AttemptReason } from './call-machine.js';
 export { LatencyWindow, MIN_LATENCY_SAMPLES } from './latency-window.js';
 export { StatusCode, ATTEMPT_TIMEOUT_DETAILS_PREFIX, HEDGE_LOST_DETAILS_PREFIX } from './status.js';
+export { outcomeKindFor } from './outcome.js';
+export type { OutcomeKind } from './outcome.js';

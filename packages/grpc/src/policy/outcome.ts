@@ -1,31 +1,3 @@
-/** Maps the status an attempt ended with to what the balancer learns from it. */
-import { status as Status } from '@grpc/grpc-js';
-import { ATTEMPT_TIMEOUT_DETAILS_PREFIX, HEDGE_LOST_DETAILS_PREFIX } from '@fairway/core';
-
-export type OutcomeKind = 'success' | 'failure' | 'timeout' | 'cancelled';
-
-/**
- * UNAVAILABLE, RESOURCE_EXHAUSTED, INTERNAL -> failure (the endpoint could not serve: penalty);
- * DEADLINE_EXCEEDED, or CANCELLED by Fairway's own attempt timer -> timeout (penalty); CANCELLED because another
- * attempt of the call answered first (a hedge race lost) -> timeout too: the endpoint had not answered within
- * the hedge delay (a high percentile) while another answered in full, and without it a stalled endpoint
- * whose attempts are always hedged would never show its latency and keep its picks (peak-EWMA's spike cap
- * keeps a lone loss to k x the set median; repeated losses get the full penalty); any other CANCELLED ->
- * cancelled (no sample); anything else, OK included, is an answer from the endpoint -> success (sample).
- */
-export function outcomeKindFor(code: number, details = ''): OutcomeKind {
-  if (code === Status.CANCELLED && details.startsWith(ATTEMPT_TIMEOUT_DETAILS_PREFIX)) return 'timeout';
-  if (code === Status.CANCELLED && details.startsWith(HEDGE_LOST_DETAILS_PREFIX)) return 'timeout';
-  switch (code) {
-    case Status.UNAVAILABLE:
-    case Status.RESOURCE_EXHAUSTED:
-    case Status.INTERNAL:
-      return 'failure';
-    case Status.DEADLINE_EXCEEDED:
-      return 'timeout';
-    case Status.CANCELLED:
-      return 'cancelled';
-    default:
-      return 'success';
-  }
-}
+/** Maps the status an attempt ended with to what the balancer learns from it: the rule lives in `@fairway/core`. */
+export { outcomeKindFor } from '@fairway/core';
+export type { OutcomeKind } from '@fairway/core';

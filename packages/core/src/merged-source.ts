@@ -9,7 +9,8 @@
  * only when no part has anything does the channel see a fatal error (naming every part's problem). Two parts
  * reporting the same instance are sorted out by the balancer's newest-incarnation rule.
  */
-import { parseMultiTarget, type DiscoveryListener, type DiscoverySource, type DiscoverySourceFactory, type EndpointSnapshot, type ParsedTarget } from '@fairway/core';
+import { parseMultiTarget } from './target.js';
+import type { DiscoveryListener, DiscoverySource, DiscoverySourceFactory, EndpointSnapshot, ParsedTarget } from './contracts.js';
 
 /** Makes the `multi` source; `factoryFor(scheme)` finds each part's registered source, `optionsFor(scheme)` its options. */
 export function createMergedSourceFactory(
