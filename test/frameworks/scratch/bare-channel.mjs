@@ -1,30 +1,13 @@
 // Issue 19 item 2 from the packed dist (ESM; bare-channel.cjs is the same in CommonJS): a client made with a bare
 // { channelOverride: channel } on a Fairway channel with retry and observers gets both. Two servers, one frozen
 // (3 s) against a 100 ms attempt timeout; prints one JSON line: calls observed, attempts that timed out on the
-// frozen server, retries answered by the fast one, and who answered.
+// frozen server, retries answered by the fast one, and who answered. The test copies it into a folder of the
+// scratch project next to shared/echo-fixture.cjs (from examples/frameworks/shared), which it uses for Echo.
 import * as grpc from '@grpc/grpc-js';
-import * as protoLoader from '@grpc/proto-loader';
 import { createChannel } from 'fairway-grpc';
+import fixture from '../shared/echo-fixture.cjs';
 
-const definition = protoLoader.fromJSON({
-  nested: {
-    demo: {
-      nested: {
-        Echo: { methods: { Say: { requestType: 'Msg', responseType: 'Msg' } } },
-        Msg: { fields: { text: { type: 'string', id: 1 }, server: { type: 'string', id: 2 } } },
-      },
-    },
-  },
-});
-const { Echo } = grpc.loadPackageDefinition(definition).demo;
-
-function startServer(name, delayMs) {
-  const server = new grpc.Server();
-  server.addService(Echo.service, { Say: (call, reply) => setTimeout(() => reply(null, { text: call.request.text, server: name }), delayMs) });
-  return new Promise((resolve, reject) =>
-    server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, port) => (err ? reject(err) : resolve({ name, server, address: `127.0.0.1:${port}` }))),
-  );
-}
+const { Echo, startServer } = fixture;
 
 async function main() {
   const servers = await Promise.all([startServer('fast', 0), startServer('frozen', 3000)]);
