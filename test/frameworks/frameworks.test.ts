@@ -130,7 +130,7 @@ describe('framework examples, installed from packed tarballs into scratch projec
     test(`a bare { channelOverride: channel } client on a Fairway channel is retried and observed (${file}, from the packed dist)`, async () => {
       // In a folder of the project, next to ../shared/ as the examples are.
       mkdirSync(join(projects.get('cjs')!, 'scratch'), { recursive: true });
-      copyFileSync(join(scratchFiles, file), join(projects.get('cjs')!, 'scratch', file));
+      for (const f of [file, 'bare-channel-check.cjs']) copyFileSync(join(scratchFiles, f), join(projects.get('cjs')!, 'scratch', f));
       const out = JSON.parse(await runNodeAsync(projects.get('cjs')!, join('scratch', file))) as { calls: number; timedOutOnFrozen: number; retriedOnFast: number; answered: Record<string, number> };
       const answered = Object.values(out.answered).reduce((a, b) => a + b, 0);
       assert.equal(out.calls, answered, `the observer saw every call: ${JSON.stringify(out)}`);
