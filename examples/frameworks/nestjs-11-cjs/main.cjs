@@ -1,6 +1,6 @@
 // NestJS 11 (CommonJS) gRPC clients balanced by Fairway: the one line is `channelOptions: clientOptions({...})`,
 // in ClientsModule.register and in ClientProxyFactory.create alike.
-// Runs with ../shared/echo-fixture.cjs (the Echo service and servers standing in for yours) next to its folder:
+// Runs as copied together with ../shared/echo-fixture.cjs (the Echo service and servers standing in for yours):
 // `npm install fairway-grpc @grpc/grpc-js @grpc/proto-loader @nestjs/microservices@11 @nestjs/core@11
 // @nestjs/common@11 reflect-metadata rxjs @opentelemetry/sdk-trace-base`, then `node main.cjs`.
 // Three Echo servers on loopback, one slow; prints one JSON line: who answered, attempts per server, retries.

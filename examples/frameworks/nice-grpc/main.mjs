@@ -1,7 +1,7 @@
 // nice-grpc 2.1 clients balanced by Fairway: the one line is `createClient(definition, createChannel(target,
 // credentials, options))` with Fairway's createChannel: the channel carries Fairway's retries and observers to
 // the clients nice-grpc makes on it (nice-grpc passes no grpc-js interceptors of its own).
-// Runs with ../shared/echo-fixture.cjs (the Echo service and servers standing in for yours) next to its folder:
+// Runs as copied together with ../shared/echo-fixture.cjs (the Echo service and servers standing in for yours):
 // `npm install fairway-grpc @grpc/grpc-js @grpc/proto-loader nice-grpc@2 @opentelemetry/sdk-trace-base`,
 // then `node main.mjs`.
 // Three Echo servers on loopback, one slow; prints one JSON line: who answered, attempts per server, retries.
