@@ -8,7 +8,7 @@ import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { copyFileSync, cpSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { DEFAULT_PACKAGES, installScratch, packPackages, repoRoot, run, runNodeAsync } from '../install/scratch-project.js';
 
 const examples = join(repoRoot, 'examples', 'frameworks');
@@ -19,6 +19,16 @@ const NICE_GRPC = ['nice-grpc@2.1.18'];
 /** ts-proto (the generator, for the regeneration check), its runtime, and what compiling the example needs. */
 const TS_PROTO = ['ts-proto@2.18.0', '@bufbuild/protobuf@^2.14.1', '@types/node@^20.19.0'];
 const TS_PROTO_DIR = join(examples, 'ts-proto');
+/** The Echo service, servers and exercise the examples share; they load it as `../shared/echo-fixture.cjs`. */
+const SHARED_FIXTURE = 'shared/echo-fixture.cjs';
+/** Test-only programs run from the packed dist; they load the same fixture, copied next to them in the project. */
+const scratchFiles = join(repoRoot, 'test', 'frameworks', 'scratch');
+
+/** Copies examples/frameworks/<file> to <project>/<file>: the same relative paths, so `../shared/` resolves. */
+function copyExample(file: string, project: string): void {
+  mkdirSync(dirname(join(project, file)), { recursive: true });
+  copyFileSync(join(examples, file), join(project, file));
+}
 
 interface Exercise {
   answered: Record<string, number>;
@@ -48,31 +58,28 @@ describe('framework examples, installed from packed tarballs into scratch projec
   before(() => {
     const tarballs = [...packPackages(work, DEFAULT_PACKAGES).values()];
     const cjs = installScratch(work, 'nest11-nice-grpc', [...tarballs, ...COMMON, ...NEST_11, ...NICE_GRPC, ...TS_PROTO]);
-    copyFileSync(join(examples, 'nestjs-11-cjs', 'main.cjs'), join(cjs, 'nestjs-11.cjs'));
-    copyFileSync(join(examples, 'nice-grpc', 'main.cjs'), join(cjs, 'nice-grpc.cjs'));
-    copyFileSync(join(examples, 'nice-grpc', 'main.mjs'), join(cjs, 'nice-grpc.mjs'));
+    for (const file of [SHARED_FIXTURE, 'nestjs-11-cjs/main.cjs', 'nice-grpc/main.cjs', 'nice-grpc/main.mjs']) copyExample(file, cjs);
     projects.set('cjs', cjs);
     // NestJS 12 is ESM-only: the project is an ES module one, as a NestJS 12 app is.
     const esm = installScratch(work, 'nest12', [...tarballs, ...COMMON, ...NEST_12], { type: 'module' });
-    copyFileSync(join(examples, 'nestjs-12-esm', 'main.mjs'), join(esm, 'nestjs-12.mjs'));
+    for (const file of [SHARED_FIXTURE, 'nestjs-12-esm/main.mjs']) copyExample(file, esm);
     projects.set('esm', esm);
   });
   after(() => rmSync(work, { recursive: true, force: true }));
 
-  for (const [project, file, source] of [
-    ['cjs', 'nestjs-11.cjs', 'examples/frameworks/nestjs-11-cjs/main.cjs'],
-    ['esm', 'nestjs-12.mjs', 'examples/frameworks/nestjs-12-esm/main.mjs'],
+  for (const [project, file] of [
+    ['cjs', 'nestjs-11-cjs/main.cjs'],
+    ['esm', 'nestjs-12-esm/main.mjs'],
   ] as const) {
-    test(`NestJS: ClientsModule.register and ClientProxyFactory.create with channelOptions: clientOptions(...) (${source})`, async () => {
+    test(`NestJS: ClientsModule.register and ClientProxyFactory.create with channelOptions: clientOptions(...) (examples/frameworks/${file})`, async () => {
       const out = JSON.parse(await runNodeAsync(projects.get(project)!, file)) as { clientsModule: Exercise; clientProxyFactory: Exercise };
       checkExercise('ClientsModule.register', out.clientsModule);
       checkExercise('ClientProxyFactory.create', out.clientProxyFactory);
     });
   }
 
-  for (const source of ['examples/frameworks/nice-grpc/main.cjs', 'examples/frameworks/nice-grpc/main.mjs']) {
-    test(`nice-grpc: createClient(definition, createChannel(...)) retries and traces (${source})`, async () => {
-      const file = source.endsWith('.cjs') ? 'nice-grpc.cjs' : 'nice-grpc.mjs';
+  for (const file of ['nice-grpc/main.cjs', 'nice-grpc/main.mjs']) {
+    test(`nice-grpc: createClient(definition, createChannel(...)) retries and traces (examples/frameworks/${file})`, async () => {
       checkExercise('nice-grpc', JSON.parse(await runNodeAsync(projects.get('cjs')!, file)) as Exercise);
     });
   }
@@ -108,7 +115,7 @@ describe('framework examples, installed from packed tarballs into scratch projec
     const nice = join(dir, 'node_modules', 'nice-grpc');
     cpSync(join(project, 'node_modules', 'nice-grpc'), nice, { recursive: true });
     cpSync(join(project, 'node_modules', '@grpc', 'grpc-js'), join(nice, 'node_modules', '@grpc', 'grpc-js'), { recursive: true });
-    copyFileSync(join(repoRoot, 'test', 'frameworks', 'scratch', 'nice-grpc-duplicate.cjs'), join(dir, 'main.cjs'));
+    copyFileSync(join(scratchFiles, 'nice-grpc-duplicate.cjs'), join(dir, 'main.cjs')); // next to ../shared/
     const out = JSON.parse(await runNodeAsync(dir, 'main.cjs')) as { failed: boolean; code: number; details: string; niceGrpcCopy: string; logged: string[] };
     assert.ok(out.niceGrpcCopy.startsWith(nice), `nice-grpc loaded its nested copy: ${out.niceGrpcCopy}`);
     assert.equal(out.failed, true, JSON.stringify(out));
@@ -121,8 +128,10 @@ describe('framework examples, installed from packed tarballs into scratch projec
 
   for (const file of ['bare-channel.cjs', 'bare-channel.mjs']) {
     test(`a bare { channelOverride: channel } client on a Fairway channel is retried and observed (${file}, from the packed dist)`, async () => {
-      copyFileSync(join(repoRoot, 'test', 'frameworks', 'scratch', file), join(projects.get('cjs')!, file));
-      const out = JSON.parse(await runNodeAsync(projects.get('cjs')!, file)) as { calls: number; timedOutOnFrozen: number; retriedOnFast: number; answered: Record<string, number> };
+      // In a folder of the project, next to ../shared/ as the examples are.
+      mkdirSync(join(projects.get('cjs')!, 'scratch'), { recursive: true });
+      for (const f of [file, 'bare-channel-check.cjs']) copyFileSync(join(scratchFiles, f), join(projects.get('cjs')!, 'scratch', f));
+      const out = JSON.parse(await runNodeAsync(projects.get('cjs')!, join('scratch', file))) as { calls: number; timedOutOnFrozen: number; retriedOnFast: number; answered: Record<string, number> };
       const answered = Object.values(out.answered).reduce((a, b) => a + b, 0);
       assert.equal(out.calls, answered, `the observer saw every call: ${JSON.stringify(out)}`);
       assert.ok(out.timedOutOnFrozen >= 1 && out.retriedOnFast >= 1, `an attempt timed out on the frozen server and was retried on the fast one: ${JSON.stringify(out)}`);

@@ -1,71 +1,9 @@
-// Issue 19 item 2 from the packed dist (ESM; bare-channel.cjs is the same in CommonJS): a client made with a bare
-// { channelOverride: channel } on a Fairway channel with retry and observers gets both. Two servers, one frozen
-// (3 s) against a 100 ms attempt timeout; prints one JSON line: calls observed, attempts that timed out on the
-// frozen server, retries answered by the fast one, and who answered.
-import * as grpc from '@grpc/grpc-js';
-import * as protoLoader from '@grpc/proto-loader';
+// Issue 19 item 2 from the packed dist, ESM: bare-channel-check.cjs with fairway-grpc's ESM build
+// (bare-channel.cjs does the same with its CommonJS build).
 import { createChannel } from 'fairway-grpc';
+import check from './bare-channel-check.cjs';
 
-const definition = protoLoader.fromJSON({
-  nested: {
-    demo: {
-      nested: {
-        Echo: { methods: { Say: { requestType: 'Msg', responseType: 'Msg' } } },
-        Msg: { fields: { text: { type: 'string', id: 1 }, server: { type: 'string', id: 2 } } },
-      },
-    },
-  },
-});
-const { Echo } = grpc.loadPackageDefinition(definition).demo;
-
-function startServer(name, delayMs) {
-  const server = new grpc.Server();
-  server.addService(Echo.service, { Say: (call, reply) => setTimeout(() => reply(null, { text: call.request.text, server: name }), delayMs) });
-  return new Promise((resolve, reject) =>
-    server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, port) => (err ? reject(err) : resolve({ name, server, address: `127.0.0.1:${port}` }))),
-  );
-}
-
-async function main() {
-  const servers = await Promise.all([startServer('fast', 0), startServer('frozen', 3000)]);
-  const nameOf = Object.fromEntries(servers.map((s) => [s.address, s.name]));
-  const seen = { calls: 0, timedOutOnFrozen: 0, retriedOnFast: 0 };
-  const observer = {
-    onCallStart() {
-      seen.calls += 1;
-      return {
-        onAttemptStart(attempt) {
-          let address;
-          return {
-            onPick: (pick) => void (address = pick.address),
-            outgoingHeaders: () => ({}),
-            onEnd: (outcome) => {
-              if (outcome.timedOut && nameOf[address] === 'frozen') seen.timedOutOnFrozen += 1;
-              if (attempt >= 2 && !outcome.timedOut && nameOf[address] === 'fast') seen.retriedOnFast += 1;
-            },
-          };
-        },
-        onEnd() {},
-      };
-    },
-  };
-  const target = `static:///${servers.map((s) => s.address).join(',')}`;
-  const channel = createChannel(target, grpc.credentials.createInsecure(), { zone: 'z', retry: { attemptTimeoutMs: 100 }, observers: [observer] });
-  const bare = new Echo(target, grpc.credentials.createInsecure(), { channelOverride: channel });
-  const answered = {};
-  for (let i = 0; i < 40 && (i < 10 || seen.retriedOnFast === 0); i++) {
-    const reply = await new Promise((resolve, reject) =>
-      bare.Say({ text: `m${i}` }, { deadline: Date.now() + 5000 }, (err, r) => (err ? reject(err) : resolve(r))),
-    );
-    answered[reply.server] = (answered[reply.server] ?? 0) + 1;
-  }
-  console.log(JSON.stringify({ ...seen, answered }));
-  bare.close();
-  channel.close();
-  for (const s of servers) s.server.forceShutdown();
-}
-
-main().catch((err) => {
+check.checkBareChannel(createChannel).catch((err) => {
   console.error(err);
   process.exit(1);
 });

@@ -2,30 +2,18 @@
 // nice-grpc's grpc-js range does not meet the app's), while fairway-grpc and the app's grpc-js come from the
 // project above. A call of nice-grpc's client on a Fairway channel must fail with DuplicateGrpcError's message
 // naming both copies, not run half on one copy and half on the other. Prints one JSON line.
+// The Echo service and server come from ../shared/echo-fixture.cjs (examples/frameworks/shared, copied by the
+// test), which loads the app's copy of grpc-js as this file does.
 const grpc = require('@grpc/grpc-js'); // the app's copy (the project's), the one Fairway registered into
-const protoLoader = require('@grpc/proto-loader');
 const { createClient } = require('nice-grpc');
 const { createChannel } = require('fairway-grpc');
+const { Echo, startServer } = require('../shared/echo-fixture.cjs');
 
-const definition = protoLoader.fromJSON({
-  nested: {
-    demo: {
-      nested: {
-        Echo: { methods: { Say: { requestType: 'Msg', responseType: 'Msg' } } },
-        Msg: { fields: { text: { type: 'string', id: 1 }, server: { type: 'string', id: 2 } } },
-      },
-    },
-  },
-});
-const { Echo } = grpc.loadPackageDefinition(definition).demo;
-
-const server = new grpc.Server();
-server.addService(Echo.service, { Say: (call, reply) => reply(null, { text: call.request.text, server: 'only' }) });
-server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), async (err, port) => {
-  if (err) throw err;
+async function main() {
+  const { server, address } = await startServer('only', 0);
   const errors = [];
   const logger = { info() {}, warn() {}, error: (m) => errors.push(m) };
-  const channel = createChannel(`static:///127.0.0.1:${port}`, grpc.credentials.createInsecure(), { retry: { attemptTimeoutMs: 500 }, logger });
+  const channel = createChannel(`static:///${address}`, grpc.credentials.createInsecure(), { retry: { attemptTimeoutMs: 500 }, logger });
   const echo = createClient(Echo.service, channel);
   let result;
   try {
@@ -37,4 +25,9 @@ server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), async (
   console.log(JSON.stringify({ ...result, niceGrpcCopy: require.resolve('@grpc/grpc-js', { paths: [require.resolve('nice-grpc')] }), logged: errors }));
   channel.close();
   server.forceShutdown();
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exit(1);
 });
