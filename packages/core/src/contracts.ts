@@ -7,6 +7,7 @@
 
 /** One endpoint as a discovery source reports it. */
 import type { EjectionEvent } from './ejection.js';
+import type { LiveConfig } from './live-config.js';
 
 export interface EndpointInfo {
   /** `host:port`; IPv6 hosts in brackets, e.g. `[::1]:50051`. */
@@ -51,6 +52,12 @@ export interface EndpointSnapshot {
    * subsetting: `index` in `[0, count)`. Absent when the source keeps no peer registry.
    */
   readonly peers?: { readonly index: number; readonly count: number };
+  /**
+   * The service's live configuration document in use (e.g. etcd's `_fairway_config/<service>`), with its
+   * revision: its balancer and retry settings are applied to the channel. Its weight overrides are already
+   * applied to `endpoints`. Absent when the source has none (revision 0: no document).
+   */
+  readonly liveConfig?: { readonly revision: number; readonly config: LiveConfig };
 }
 
 /** An error a discovery source reports; `message` names the target and what is wrong. */
@@ -173,6 +180,11 @@ export interface CallDescription {
   /** The channel's target string. */
   readonly target: string;
   readonly clientZone?: string;
+  /**
+   * Revision of the live configuration document in use when the call started (e.g. the etcd revision of
+   * `_fairway_config/<service>`); absent when the channel has none.
+   */
+  readonly configRevision?: number;
 }
 
 /** Plugged into the factory (`observers` option); telemetry implements it. Must never throw. */

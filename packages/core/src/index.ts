@@ -85,4 +85,4 @@ export type { SlowStartOptions, ResolvedSlowStartOptions } from './slow-start.js
 export { ConcurrencyLimiter, createConcurrencyLimiter, resolveConcurrencyLimitOptions, CONCURRENCY_LIMIT_DEFAULTS, CONCURRENCY_LIMIT_REFUSAL_PREFIX } from './concurrency-limit.js';
 export type { ConcurrencyLimitOptions, ResolvedConcurrencyLimitOptions, LimitTicket } from './concurrency-limit.js';
 export { parseLiveConfig, validateLiveConfig, applyLiveConfig, formatLiveConfig, EMPTY_LIVE_CONFIG } from './live-config.js';
-export type { LiveConfig, LiveConfigError, LiveConfigResult } from './live-config.js';
+export type { LiveConfig, LiveConfigError, LiveConfigResult, LiveBalancerSettings } from './live-config.js';

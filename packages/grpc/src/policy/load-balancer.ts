@@ -19,7 +19,7 @@ import { connectivityState as ConnectivityState } from '@grpc/grpc-js';
 import type { ChannelOptions } from '@grpc/grpc-js';
 
 import { Balancer, endpointKey } from '@fairway/core';
-import type { EjectionEvent, EndpointInfo } from '@fairway/core';
+import type { EjectionEvent, EndpointInfo, LiveBalancerSettings } from '@fairway/core';
 import {
   LeafLoadBalancer,
   QueuePicker,
@@ -28,7 +28,7 @@ import {
   subchannelAddressToString,
 } from '../grpc-internals.js';
 import type { ChannelControlHelper, Endpoint, LoadBalancer, Picker, StatusOr, SubchannelLike, TypedLoadBalancingConfig } from '../grpc-internals.js';
-import { ENDPOINT_EVENTS_KEY, ENDPOINT_INFO_ATTRIBUTE, INCARNATION_SUBCHANNEL_KEY, KEEPALIVE_KEY, LOGGER_KEY, PEERS_ATTRIBUTE } from '../channel-keys.js';
+import { ENDPOINT_EVENTS_KEY, ENDPOINT_INFO_ATTRIBUTE, INCARNATION_SUBCHANNEL_KEY, KEEPALIVE_KEY, LIVE_BALANCER_ATTRIBUTE, LOGGER_KEY, PEERS_ATTRIBUTE } from '../channel-keys.js';
 import { watchConnection, type KeepaliveSettings } from '../keepalive-pinger.js';
 import { SubsetController } from './subset.js';
 import { later, nowMs, random, startTimer } from '../clock.js';
@@ -101,7 +101,18 @@ export class FairwayLoadBalancer implements LoadBalancer {
       }
       return true;
     }
-    this.applySettings(lbConfig.settings);
+    // A live configuration document's balancer settings replace the policy config's, field by field.
+    const live = options[LIVE_BALANCER_ATTRIBUTE] as LiveBalancerSettings | undefined;
+    if (live === undefined) this.applySettings(lbConfig.settings);
+    else {
+      try {
+        this.applySettings({ ...lbConfig.settings, ...live });
+      } catch (e) {
+        // Valid alone, but not with this client's own settings (e.g. a zone band low above the client's high).
+        logOnce(this.logger, `live-balancer:${JSON.stringify(live)}`, 'warn', `live configuration's balancer settings refused for this client: ${(e as Error).message}; keeping the settings in use`);
+        if (this.balancer === undefined) this.applySettings(lbConfig.settings);
+      }
+    }
     const healthName = healthCheckServiceName(options);
     if (healthName !== this.healthServiceName) {
       this.healthServiceName = healthName;
@@ -198,20 +209,13 @@ export class FairwayLoadBalancer implements LoadBalancer {
   private applySettings(settings: FairwayPolicySettings): void {
     const same = this.settings && JSON.stringify(this.settings) === JSON.stringify(settings);
     if (same && this.balancer) return;
-    this.subset =
-      settings.subsetSize === undefined
-        ? undefined
-        : new SubsetController({
-            size: settings.subsetSize,
-            ...(settings.subsetClientIndex !== undefined ? { clientIndex: settings.subsetClientIndex, clientCount: settings.subsetClientCount! } : {}),
-          });
-    const previous = this.balancer;
-    this.settings = settings;
-    this.balancer = new Balancer({
+    const balancer = new Balancer({
       ...(settings.zone !== undefined ? { clientZone: settings.zone } : {}),
       ...(settings.region !== undefined ? { clientRegion: settings.region } : {}),
       decayMs: settings.decayMs,
       zoneBand: { low: settings.zoneBandLow, high: settings.zoneBandHigh },
+      ...(settings.zoneLatencyRatio !== undefined ? { zoneLatencyRatio: settings.zoneLatencyRatio } : {}),
+      ...(settings.zoneOrder !== undefined ? { zoneOrder: settings.zoneOrder } : {}),
       ...(settings.affinityEpsilon !== undefined ? { affinity: { epsilon: settings.affinityEpsilon } } : {}),
       // Rare (at most one per evaluation interval) and worth knowing: a zone mode change moves traffic.
       onZoneModeChange: (from, to, why) => this.logger.info(`zone mode ${from} -> ${to}: ${why}`),
@@ -223,7 +227,17 @@ export class FairwayLoadBalancer implements LoadBalancer {
         this.logger.info(`outlier ejection: ${e.detail}`);
         this.endpointEvents?.(e);
       },
-    });
+    }); // throws on settings it refuses: before anything here changed
+    this.subset =
+      settings.subsetSize === undefined
+        ? undefined
+        : new SubsetController({
+            size: settings.subsetSize,
+            ...(settings.subsetClientIndex !== undefined ? { clientIndex: settings.subsetClientIndex, clientCount: settings.subsetClientCount! } : {}),
+          });
+    const previous = this.balancer;
+    this.settings = settings;
+    this.balancer = balancer;
     if (settings.zone === undefined) {
       logOnce(this.logger, 'zone-blind', 'info', 'no zone given (option "zone" or FAIRWAY_ZONE): balancing zone-blind');
     }
