@@ -53,6 +53,11 @@ export const FairwayAttributes = {
   ATTEMPT_REASON: 'fairway.attempt.reason',
   /** On an attempt that never reached a server and was re-picked on another endpoint: why. */
   REPICK_REASON: 'fairway.repick.reason',
+  /**
+   * Revision of the live configuration document in use when the call started (e.g. the etcd revision of
+   * `_fairway_config/<service>`), on call and attempt spans; absent when the channel has none.
+   */
+  CONFIG_REVISION: 'fairway.config.revision',
 } as const;
 
 /** Names of the span events Fairway adds (to attempt spans). */

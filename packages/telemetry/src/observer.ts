@@ -143,6 +143,8 @@ class CallSpan implements CallObserver {
       [A.RPC_SYSTEM]: 'grpc',
       [A.RPC_SERVICE]: parts.service,
       [A.RPC_METHOD]: parts.method,
+      // On every attempt span too (they start from these): which settings the attempt ran under.
+      ...(typeof call.configRevision === 'number' ? { [A.CONFIG_REVISION]: call.configRevision } : {}),
     };
     const attributes: Attributes = { ...this.baseAttributes, [A.TARGET]: redactTarget(String(call.target ?? '')) };
     if (this.clientZone) attributes[A.CLIENT_ZONE] = this.clientZone;
