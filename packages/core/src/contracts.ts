@@ -34,6 +34,11 @@ export interface EndpointInfo {
    * the calls of weight 1 at equal latency. 0 drains: no new calls, calls in flight finish. Finite, >= 0.
    */
   readonly weight?: number;
+  /**
+   * A canary (registrar metadata `canary: true`, a Pod label `fairway.io/canary: "true"`): with a live
+   * document's `canary.share`, the canary endpoints together get that share of the calls. Default false.
+   */
+  readonly canary?: boolean;
 }
 
 /** A full snapshot of a service's endpoints, as one discovery source sees it now. */

@@ -86,3 +86,5 @@ export { ConcurrencyLimiter, createConcurrencyLimiter, resolveConcurrencyLimitOp
 export type { ConcurrencyLimitOptions, ResolvedConcurrencyLimitOptions, LimitTicket } from './concurrency-limit.js';
 export { parseLiveConfig, validateLiveConfig, applyLiveConfig, formatLiveConfig, EMPTY_LIVE_CONFIG } from './live-config.js';
 export type { LiveConfig, LiveConfigError, LiveConfigResult, LiveBalancerSettings } from './live-config.js';
+export { CanaryController, resolveCanaryOptions, stickyFraction, CANARY_HALT_DEFAULTS } from './canary.js';
+export type { CanaryOptions, CanaryHaltOptions, ResolvedCanaryOptions, CanaryHalt, CanaryGroup } from './canary.js';

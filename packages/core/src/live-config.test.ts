@@ -84,3 +84,24 @@ test('a bad balancer or retry section is refused naming the field and value', ()
     assert.ok(r.error.message.startsWith(field), r.error.message);
   }
 });
+
+test('the canary section: validated, unknown fields and bad values named', () => {
+  const ok = parseLiveConfig('{"canary":{"share":0.1,"stickyHeader":"x-user","halt":{"windowMs":10000}}}');
+  assert.ok(ok.ok);
+  assert.deepEqual(ok.config.canary, { share: 0.1, stickyHeader: 'x-user', halt: { windowMs: 10000 } });
+  assert.deepEqual(JSON.parse(formatLiveConfig(ok.config)).canary, ok.config.canary);
+  const cases: Array<[string, string, RegExp]> = [
+    ['{"canary":0.1}', 'canary', /must be an object/],
+    ['{"canary":{"share":2}}', 'canary.share', /from 0 to 1, got 2/],
+    ['{"canary":{"share":0.1,"shares":1}}', 'canary.shares', /unknown field/],
+    ['{"canary":{"share":0.1,"halt":{"windowMs":1}}}', 'canary.halt.windowMs', /got 1/],
+    ['{"canary":{"share":0.1,"halt":{"window":1}}}', 'canary.halt.window', /unknown field/],
+  ];
+  for (const [text, field, message] of cases) {
+    const r = parseLiveConfig(text);
+    assert.equal(r.ok, false, text);
+    if (r.ok) continue;
+    assert.equal(r.error.field, field, text);
+    assert.match(r.error.message, message, text);
+  }
+});

@@ -9,6 +9,7 @@
  *   "endpoints": { "pricer-7f9c": { "weight": 0 }, "10.0.0.9:50051": { "weight": 2 } },
  *   "balancer": { "decayMs": 5000, "zoneBandLow": 0.5, "zoneBandHigh": 3, "zoneLatencyRatio": 2,
  *                 "zoneOrder": ["eu-west-1b"], "slowStart": { "windowMs": 5000 }, "outlierEjection": false },
+ *   "canary": { "share": 0.1, "stickyHeader": "x-user", "halt": { "errorRateMargin": 0.05, "p99Ratio": 2, "windowMs": 30000 } },
  *   "retry": { "attemptTimeoutMs": 200, "methods": { "trading.Pricer/Quote": { "attemptTimeoutMs": 50 } },
  *              "hedging": { "methods": ["trading.Pricer/Quote"] } } }
  * ```
@@ -26,6 +27,7 @@ import type { EndpointInfo } from './contracts.js';
 import { resolveEjectionOptions, type EjectionOptions } from './ejection.js';
 import { resolveSlowStartOptions, type SlowStartOptions } from './slow-start.js';
 import { parseRetryOptions, RetryOptionsError, type RetryConfig } from './retry-config.js';
+import { resolveCanaryOptions, type CanaryOptions } from './canary.js';
 
 /**
  * Balancer settings a live document may set; each one present replaces the client's own. Absent: the
@@ -60,6 +62,8 @@ export interface LiveConfig {
   readonly retry?: RetryConfig;
   /** The `retry` section as written (for `formatLiveConfig`). */
   readonly retryText?: unknown;
+  /** Canary routing (share, stickiness, auto-halt) for endpoints marked canary; absent: no canary routing. */
+  readonly canary?: CanaryOptions;
 }
 
 /** Why a document was refused: `field` is a JSON path such as `endpoints["pricer-1"].weight`. */
@@ -73,7 +77,9 @@ export type LiveConfigResult = { readonly ok: true; readonly config: LiveConfig 
 /** The empty document: no overrides. */
 export const EMPTY_LIVE_CONFIG: LiveConfig = { version: 1, endpoints: new Map() };
 
-const TOP_FIELDS = new Set(['version', 'endpoints', 'balancer', 'retry']);
+const TOP_FIELDS = new Set(['version', 'endpoints', 'balancer', 'retry', 'canary']);
+const CANARY_FIELDS = new Set(['share', 'stickyHeader', 'halt']);
+const CANARY_HALT_FIELDS = new Set(['errorRateMargin', 'p99Ratio', 'windowMs', 'minCalls']);
 const BALANCER_FIELDS = new Set(['decayMs', 'zoneBandLow', 'zoneBandHigh', 'zoneLatencyRatio', 'zoneOrder', 'slowStart', 'outlierEjection']);
 const EJECTION_FIELDS = new Set([
   'consecutiveFailures',
@@ -151,9 +157,30 @@ export function validateLiveConfig(doc: unknown): LiveConfigResult {
       return refuse('retry', (e as Error).message);
     }
   }
+  let canary: CanaryOptions | undefined;
+  const c = doc['canary'];
+  if (c !== undefined) {
+    if (!isObject(c)) return refuse('canary', `must be an object such as {"share": 0.1}, got ${show(c)}`);
+    for (const k of Object.keys(c)) if (!CANARY_FIELDS.has(k)) return refuse(`canary.${k}`, `unknown field (known: ${[...CANARY_FIELDS].join(', ')})`);
+    const h = c['halt'];
+    if (isObject(h)) for (const k of Object.keys(h)) if (!CANARY_HALT_FIELDS.has(k)) return refuse(`canary.halt.${k}`, `unknown field (known: ${[...CANARY_HALT_FIELDS].join(', ')})`);
+    try {
+      resolveCanaryOptions(c as unknown as CanaryOptions);
+    } catch (e) {
+      const m = /^(\S+) (.*)$/.exec((e as Error).message);
+      return refuse(`canary.${m?.[1] ?? ''}`.replace(/\.$/, ''), m?.[2] ?? (e as Error).message);
+    }
+    canary = JSON.parse(JSON.stringify(c)) as CanaryOptions;
+  }
   return {
     ok: true,
-    config: { version: 1, endpoints, ...(balancer !== undefined ? { balancer } : {}), ...(retry !== undefined ? { retry, retryText: doc['retry'] } : {}) },
+    config: {
+      version: 1,
+      endpoints,
+      ...(balancer !== undefined ? { balancer } : {}),
+      ...(retry !== undefined ? { retry, retryText: doc['retry'] } : {}),
+      ...(canary !== undefined ? { canary } : {}),
+    },
   };
 }
 
@@ -234,5 +261,6 @@ export function formatLiveConfig(config: LiveConfig): string {
     endpoints,
     ...(config.balancer !== undefined ? { balancer: config.balancer } : {}),
     ...(config.retry !== undefined ? { retry: config.retryText } : {}),
+    ...(config.canary !== undefined ? { canary: config.canary } : {}),
   });
 }

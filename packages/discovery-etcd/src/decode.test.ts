@@ -32,6 +32,7 @@ test('bad values are errors naming the key and the problem', () => {
     ['{"Op":0,"Addr":"::1:80"}', /brackets/],
     ['{"Op":0,"Addr":"10.0.0.1:1","Metadata":{"weight":-1}}', /weight/],
     ['{"Op":0,"Addr":"10.0.0.1:1","Metadata":{"zone":5}}', /zone/],
+    ['{"Op":0,"Addr":"10.0.0.1:1","Metadata":{"canary":"yes"}}', /"Metadata.canary" "yes" is not true or false/],
   ];
   for (const [value, re] of bad) {
     const r = decodeEtcdValue('svc/x', value, 'svc/');

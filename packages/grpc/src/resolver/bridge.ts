@@ -97,7 +97,7 @@ function endpointProblem(info: EndpointInfo): string | undefined {
 }
 
 function snapshotSignature(endpoints: readonly EndpointInfo[]): string {
-  return JSON.stringify(endpoints.map((e) => [e.address, e.zone, e.region, e.instance, e.incarnation, e.weight]));
+  return JSON.stringify(endpoints.map((e) => [e.address, e.zone, e.region, e.instance, e.incarnation, e.weight, e.canary]));
 }
 
 function createBridgeResolverClass(scheme: string) {
