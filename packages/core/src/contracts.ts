@@ -128,6 +128,11 @@ export interface PickExplanation {
    * `p2c 10.0.0.1:50051 cost=12.1ms (rtt=6.0ms x 2) < 10.0.0.2:50051 cost=30.0ms (rtt=30.0ms x 1)`.
    */
   readonly reason: string;
+  /**
+   * With canary routing (a live document's `canary` section): the chosen endpoint's group, and on the first
+   * pick after the canary was halted automatically, why (`halted`).
+   */
+  readonly canary?: { readonly group: 'canary' | 'stable'; readonly halted?: string };
 }
 
 /** The outcome of one attempt, as the retry layer saw it. */

@@ -127,4 +127,59 @@ describe('live configuration document in etcd', { timeout: 120_000 }, () => {
       await Promise.all(regs.map((r) => r.deregister()));
     }
   });
+
+  test('canary: endpoints registered canary get the document\'s share whatever their number; an auto-halt stops them when they fail', async () => {
+    const ids = ['s1', 's2', 's3', 'k1'];
+    const backends = await Promise.all(ids.map((id) => suite.backend({ id, serviceTimeMs: 2 })));
+    const regs = await Promise.all(
+      backends.map((b, i) => registerInEtcd({ service: 'canary1', address: b.address, instance: ids[i]!, endpoints: etcd.endpoints, canary: ids[i] === 'k1' })),
+    );
+    const halts: string[] = [];
+    const observer: CallObserverFactory = {
+      onCallStart: () => ({
+        onAttemptStart: () => ({
+          onPick: (p) => void (p.canary?.halted !== undefined && halts.push(p.canary.halted)),
+          outgoingHeaders: () => ({}),
+          onEnd() {},
+        }),
+        onEnd() {},
+      }),
+    };
+    const logger = recordingLogger();
+    const c = suite.client('canary1', { observers: [observer], logger });
+    const load = startLoad(() => unary(c));
+    const share = (from: number, to: number) => {
+      const rows = load.log.filter((r) => r.sentAt > from && r.sentAt <= to);
+      return { n: rows.length, canary: rows.filter((r) => r.server === 'k1').length / Math.max(1, rows.length) };
+    };
+    try {
+      assert.ok(await waitFor(() => load.since(0).size === 4, 10_000), 'all four endpoints take calls');
+      await etcd.etcdctl(['put', '_fairway_config/canary1', JSON.stringify({ version: 1, canary: { share: 0.1, halt: false } })]);
+      const at = Date.now();
+      assert.ok(await waitFor(() => share(at + 1_000, Infinity).n >= 3_000, 60_000), 'enough calls');
+      const s = share(at + 1_000, Infinity);
+      assert.ok(Math.abs(s.canary - 0.1) <= 0.02, `canary share ${s.canary} over ${s.n} calls (one canary of four endpoints; target 0.1)`);
+
+      // The canary starts failing: halted within its window, its reason logged and on an attempt's pick. (The p99
+      // rule is kept out of the way: on a loaded test machine one endpoint's p99 over 2 s is noise.)
+      await etcd.etcdctl(['put', '_fairway_config/canary1', JSON.stringify({ version: 1, canary: { share: 0.2, halt: { windowMs: 2_000, minCalls: 20, p99Ratio: 50 } } })]);
+      await sleep(1_000);
+      backends[3]!.setFailCode(14);
+      const failingAt = Date.now();
+      assert.ok(await waitFor(() => logger.lines.some((l) => /canary halted: canary error rate/.test(l)), 5_000), `halted: ${logger.lines.join('\n')}`);
+      const haltedAfterMs = Date.now() - failingAt;
+      assert.ok(haltedAfterMs <= 2_000 + 500, `halted within its window (${haltedAfterMs} ms)`);
+      assert.ok(await waitFor(() => halts.length === 1, 2_000), 'the first attempt after the halt reports it');
+      assert.match(halts[0]!, /canary error rate \d+\.\d% vs stable 0\.0% over 2000ms \(margin 5\.0%\): canary halted/);
+      await sleep(200);
+      const failuresAtHalt = load.failures.length;
+      assert.ok(failuresAtHalt > 0, 'the canary failed some calls before the halt');
+      await sleep(1_000);
+      assert.equal(load.failures.length, failuresAtHalt, 'no canary call (so no failure) after the halt');
+      assert.equal(halts.length, 1, 'reported once');
+    } finally {
+      await load.stop();
+      await Promise.all(regs.map((r) => r.deregister()));
+    }
+  });
 });

@@ -12,6 +12,8 @@ export const ENDPOINT_INFO_ATTRIBUTE = `${NO_SUBCHANNEL_PREFIX}fairway.endpoints
 export const PEERS_ATTRIBUTE = `${NO_SUBCHANNEL_PREFIX}fairway.peers`;
 /** Resolution attribute: the live configuration document's balancer settings (`LiveBalancerSettings`), when it has any. */
 export const LIVE_BALANCER_ATTRIBUTE = `${NO_SUBCHANNEL_PREFIX}fairway.live_balancer`;
+/** Resolution attribute: the live configuration document's canary settings (`CanaryOptions`), when it has any. */
+export const LIVE_CANARY_ATTRIBUTE = `${NO_SUBCHANNEL_PREFIX}fairway.live_canary`;
 /**
  * Channel option: the channel's `LiveSettings` holder (one per channel): the resolver bridge writes the live
  * document's revision and retry settings into it; the call layer reads it on every call.

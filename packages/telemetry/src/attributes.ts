@@ -58,6 +58,10 @@ export const FairwayAttributes = {
    * `_fairway_config/<service>`), on call and attempt spans; absent when the channel has none.
    */
   CONFIG_REVISION: 'fairway.config.revision',
+  /** With canary routing: `canary` or `stable`, the chosen endpoint's group (attempt span). */
+  CANARY_GROUP: 'fairway.canary.group',
+  /** On the `fairway.canary.halted` event: why the canary was halted. */
+  CANARY_HALT_REASON: 'fairway.canary.halt.reason',
 } as const;
 
 /** Names of the span events Fairway adds (to attempt spans). */
@@ -66,6 +70,8 @@ export const FairwayEvents = {
   HEDGED: 'fairway.hedged',
   /** The attempt never reached a server and the call was re-picked at once; attribute `fairway.repick.reason`. */
   REPICKED: 'fairway.repicked',
+  /** The canary was halted automatically (on the first attempt picked after it); attribute `fairway.canary.halt.reason`. */
+  CANARY_HALTED: 'fairway.canary.halted',
 } as const;
 
 /** Names of the metric instruments Fairway records (OpenTelemetry metrics API). */
@@ -88,6 +94,8 @@ export const FairwayMetrics = {
   HEDGES: 'fairway.client.hedges',
   /** Counter: attempts that never reached a server and were re-picked on another endpoint, by method, endpoint address and zone. */
   REPICKS: 'fairway.client.repicks',
+  /** Counter: automatic canary halts, by method of the attempt that reported it. */
+  CANARY_HALTS: 'fairway.client.canary_halts',
 } as const;
 
 /** Splits `/pkg.Service/Method` into its parts; tolerates a missing leading slash or a bare name. */

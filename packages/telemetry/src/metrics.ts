@@ -47,6 +47,7 @@ interface Instruments {
   crossZone: Counter;
   hedges: Counter;
   repicks: Counter;
+  canaryHalts: Counter;
 }
 
 function createInstruments(meter: Meter): Instruments {
@@ -86,6 +87,10 @@ function createInstruments(meter: Meter): Instruments {
     repicks: meter.createCounter(M.REPICKS, {
       description: 'Attempts that never reached a server and were re-picked on another endpoint at once',
       unit: '{attempt}',
+    }),
+    canaryHalts: meter.createCounter(M.CANARY_HALTS, {
+      description: 'Automatic canary halts (canary worse than stable by the configured margin)',
+      unit: '{halt}',
     }),
   };
 }
@@ -183,6 +188,15 @@ export class GoldenMetrics {
       ) {
         inst.crossZone.add(1, { ...where, [A.CLIENT_ZONE]: attrs[A.CLIENT_ZONE] });
       }
+    } catch {
+      /* metrics must never break a call */
+    }
+  }
+
+  /** The canary was halted automatically. */
+  recordCanaryHalt(method: Attributes): void {
+    try {
+      this.get().canaryHalts.add(1, { ...method });
     } catch {
       /* metrics must never break a call */
     }

@@ -173,6 +173,20 @@ describe('createTelemetryObserver', () => {
     for (const s of [b1, plainSpan]) assert.equal(s!.attributes['fairway.config.revision'], undefined, s!.name);
   });
 
+  test('canary routing: the group on the attempt span; an automatic halt is a fairway.canary.halted event and a counted halt', { timeout: 10_000 }, async () => {
+    const h = harness();
+    const call = h.factory.onCallStart({ method: '/trading.Pricer/Quote', kind: 'unary', target: 'etcd:///pricer' });
+    const a1 = call.onAttemptStart(1);
+    a1.onPick({ ...pickA, canary: { group: 'stable', halted: 'canary error rate 40.0% vs stable 0.0% over 30000ms (margin 5.0%): canary halted' } });
+    a1.onEnd({ code: 0, details: '', timedOut: false });
+    call.onEnd({ code: 0, details: '' });
+    const [at1] = h.spans();
+    assert.equal(at1!.attributes['fairway.canary.group'], 'stable');
+    const ev = at1!.events.find((e) => e.name === 'fairway.canary.halted');
+    assert.match(String(ev?.attributes?.['fairway.canary.halt.reason']), /canary error rate 40\.0%/);
+    assert.equal(sumOf(await h.metrics(), M.CANARY_HALTS, { 'rpc.method': 'Quote' }), 1);
+  });
+
   test('a re-pick and a hedge: attempt reasons, the fairway.repicked and fairway.hedged events, their counters', { timeout: 10_000 }, async () => {
     const h = harness();
     const call = h.factory.onCallStart({ method: '/trading.Pricer/Quote', kind: 'unary', target: 'static:///10.0.0.1:50051' });

@@ -261,6 +261,13 @@ class AttemptSpan implements AttemptObserver {
       const clientZone = pick.clientZone || this.call.clientZone;
       if (clientZone) attrs[A.CLIENT_ZONE] = clientZone;
       if (clientZone && pick.zone) attrs[A.CROSS_ZONE] = clientZone !== pick.zone;
+      if (pick.canary) {
+        attrs[A.CANARY_GROUP] = pick.canary.group;
+        if (pick.canary.halted) {
+          span.addEvent(E.CANARY_HALTED, { [A.CANARY_HALT_REASON]: pick.canary.halted });
+          if (this.call.shared.golden && this.call.metricMethod) this.call.shared.golden.recordCanaryHalt(this.call.metricMethod);
+        }
+      }
       span.setAttributes(attrs);
     } catch (error) {
       swallow('onPick', error);

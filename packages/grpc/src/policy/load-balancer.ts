@@ -18,8 +18,8 @@
 import { connectivityState as ConnectivityState } from '@grpc/grpc-js';
 import type { ChannelOptions } from '@grpc/grpc-js';
 
-import { Balancer, endpointKey } from '@fairway/core';
-import type { EjectionEvent, EndpointInfo, LiveBalancerSettings } from '@fairway/core';
+import { Balancer, CanaryController, endpointKey, resolveCanaryOptions } from '@fairway/core';
+import type { CanaryHalt, CanaryOptions, EjectionEvent, EndpointInfo, LiveBalancerSettings } from '@fairway/core';
 import {
   LeafLoadBalancer,
   QueuePicker,
@@ -28,7 +28,7 @@ import {
   subchannelAddressToString,
 } from '../grpc-internals.js';
 import type { ChannelControlHelper, Endpoint, LoadBalancer, Picker, StatusOr, SubchannelLike, TypedLoadBalancingConfig } from '../grpc-internals.js';
-import { ENDPOINT_EVENTS_KEY, ENDPOINT_INFO_ATTRIBUTE, INCARNATION_SUBCHANNEL_KEY, KEEPALIVE_KEY, LIVE_BALANCER_ATTRIBUTE, LOGGER_KEY, PEERS_ATTRIBUTE } from '../channel-keys.js';
+import { ENDPOINT_EVENTS_KEY, ENDPOINT_INFO_ATTRIBUTE, INCARNATION_SUBCHANNEL_KEY, KEEPALIVE_KEY, LIVE_BALANCER_ATTRIBUTE, LIVE_CANARY_ATTRIBUTE, LOGGER_KEY, PEERS_ATTRIBUTE } from '../channel-keys.js';
 import { watchConnection, type KeepaliveSettings } from '../keepalive-pinger.js';
 import { SubsetController } from './subset.js';
 import { later, nowMs, random, startTimer } from '../clock.js';
@@ -37,7 +37,7 @@ import { getDefaultLogger, logOnce } from '../logger.js';
 import type { Logger } from '../logger.js';
 import { FairwayPolicyConfig, POLICY_NAME } from './config.js';
 import type { FairwayPolicySettings } from './config.js';
-import { FairwayPicker } from './picker.js';
+import { FairwayPicker, type CanaryRouting } from './picker.js';
 import { PickTracker } from './pick-tracker.js';
 import { HealthWatch, healthCheckServiceName } from './health-watch.js';
 import { toSubchannelAddress } from '../resolver/address.js';
@@ -113,6 +113,7 @@ export class FairwayLoadBalancer implements LoadBalancer {
         if (this.balancer === undefined) this.applySettings(lbConfig.settings);
       }
     }
+    this.applyCanary(options[LIVE_CANARY_ATTRIBUTE] as CanaryOptions | undefined);
     const healthName = healthCheckServiceName(options);
     if (healthName !== this.healthServiceName) {
       this.healthServiceName = healthName;
@@ -142,6 +143,11 @@ export class FairwayLoadBalancer implements LoadBalancer {
       // The Balancer decides which endpoints are live (newest incarnation per instance).
       const { added, kept } = this.balancer!.update([...wanted.values()].map((w) => w.info), now);
       const live = new Set([...added, ...kept]);
+      const canaryKeys = new Set<string>();
+      const stableKeys = new Set<string>();
+      for (const key of live) (wanted.get(key)?.info.canary === true ? canaryKeys : stableKeys).add(key);
+      this.canaryKeys = canaryKeys;
+      this.stableKeys = stableKeys;
       for (const [key, child] of this.children) {
         const w = wanted.get(key);
         if (!w || !live.has(key) || w.info.address !== child.info.address) this.destroyChild(key, child);
@@ -248,6 +254,54 @@ export class FairwayLoadBalancer implements LoadBalancer {
   }
 
   private reapplyReadiness = false;
+
+  /** Canary routing from the live document (`canary` section); undefined: none. */
+  private canary: CanaryController | undefined;
+  private canaryJson = '';
+  private canaryKeys: ReadonlySet<string> = new Set();
+  private stableKeys: ReadonlySet<string> = new Set();
+  /** The halt, until the first pick after it has reported it (its span event). */
+  private unannouncedHalt: CanaryHalt | undefined;
+
+  /** The canary section changed: a new controller (a halted canary resumes when the section changes). */
+  private applyCanary(options: CanaryOptions | undefined): void {
+    const json = options === undefined ? '' : JSON.stringify(options);
+    if (json === this.canaryJson) return;
+    this.canaryJson = json;
+    this.unannouncedHalt = undefined;
+    if (options === undefined) {
+      this.canary = undefined;
+      return;
+    }
+    try {
+      this.canary = new CanaryController(resolveCanaryOptions(options));
+    } catch (e) {
+      // The document was validated; this is only reached through another resolver's attributes.
+      this.canary = undefined;
+      this.logger.warn(`canary settings refused: ${(e as Error).message}`);
+    }
+  }
+
+  /** The picker's canary routing: only with a controller and both groups present. */
+  private canaryRouting(): CanaryRouting | undefined {
+    const controller = this.canary;
+    if (controller === undefined || this.canaryKeys.size === 0 || this.stableKeys.size === 0) return undefined;
+    return {
+      controller,
+      canaryKeys: this.canaryKeys,
+      stableKeys: this.stableKeys,
+      onHalt: (halt) => {
+        if (controller !== this.canary) return;
+        this.unannouncedHalt = halt;
+        this.logger.warn(`canary halted: ${halt.reason}`);
+      },
+      takeHalt: () => {
+        const h = this.unannouncedHalt;
+        this.unannouncedHalt = undefined;
+        return h;
+      },
+    };
+  }
 
   private createChild(key: string, info: EndpointInfo, endpoint: Endpoint, options: ChannelOptions, note: string): Child {
     const childOptions: ChannelOptions =
@@ -426,6 +480,7 @@ export class FairwayLoadBalancer implements LoadBalancer {
       this.helper.updateState(ConnectivityState.TRANSIENT_FAILURE, new UnavailablePicker({ details }), details);
     } else if (ready.size > 0) {
       this.everReady = true;
+      const canary = this.canaryRouting();
       const picker = new FairwayPicker(
         {
           balancer: this.balancer!,
@@ -434,6 +489,7 @@ export class FairwayLoadBalancer implements LoadBalancer {
           random,
           ...(this.settings?.affinityHeader !== undefined ? { affinityHeader: this.settings.affinityHeader } : {}),
           ...(this.subset !== undefined ? { onPick: this.onPick } : {}),
+          ...(canary !== undefined ? { canary } : {}),
         },
         ready,
       );

@@ -29,7 +29,7 @@ import {
 import type { Endpoint, GrpcUri, Resolver, ResolverListener } from '../grpc-internals.js';
 import type { ChannelOptions } from '@grpc/grpc-js';
 import { later, nowMs } from '../clock.js';
-import { DISCOVERY_OPTIONS_KEY, ENDPOINT_INFO_ATTRIBUTE, LIVE_BALANCER_ATTRIBUTE, LIVE_SETTINGS_KEY, LOGGER_KEY, PEERS_ATTRIBUTE } from '../channel-keys.js';
+import { DISCOVERY_OPTIONS_KEY, ENDPOINT_INFO_ATTRIBUTE, LIVE_BALANCER_ATTRIBUTE, LIVE_CANARY_ATTRIBUTE, LIVE_SETTINGS_KEY, LOGGER_KEY, PEERS_ATTRIBUTE } from '../channel-keys.js';
 import type { LiveSettings } from '../live-settings.js';
 import { getDefaultLogger } from '../logger.js';
 import type { Logger } from '../logger.js';
@@ -253,11 +253,12 @@ function createBridgeResolverClass(scheme: string) {
       // Retry settings reach the call layer from the next call on; balancer settings reach the policy below.
       this.live?.set(liveConfig?.revision ?? 0, liveConfig?.config.retry);
       const balancer = liveConfig?.config.balancer;
+      const canary = liveConfig?.config.canary;
       let accepted: boolean;
       try {
         accepted = this.listener(
           statusOrFromValue(list),
-          { [ENDPOINT_INFO_ATTRIBUTE]: valid, ...(peers ? { [PEERS_ATTRIBUTE]: peers } : {}), ...(balancer ? { [LIVE_BALANCER_ATTRIBUTE]: balancer } : {}) },
+          { [ENDPOINT_INFO_ATTRIBUTE]: valid, ...(peers ? { [PEERS_ATTRIBUTE]: peers } : {}), ...(balancer ? { [LIVE_BALANCER_ATTRIBUTE]: balancer } : {}), ...(canary ? { [LIVE_CANARY_ATTRIBUTE]: canary } : {}) },
           null,
           note ?? '',
         );
