@@ -175,7 +175,15 @@ export class ConfigMapWatch {
     const rv = Number(meta?.['resourceVersion']);
     const data = isObject(obj) && isObject(obj['data']) ? obj['data'] : undefined;
     const text = data?.[LIVE_CONFIG_DATA_KEY];
-    this.apply(typeof text === 'string' ? text : `{"(no data key ${LIVE_CONFIG_DATA_KEY})":true}`, Number.isFinite(rv) ? rv : this.revision + 1);
+    const revision = Number.isFinite(rv) ? rv : this.revision + 1;
+    if (typeof text !== 'string') this.refuse(`no data key ${LIVE_CONFIG_DATA_KEY} (the document goes there)`, revision, `(none) ${revision}`);
+    else this.apply(text, revision);
+  }
+
+  private refuse(message: string, revision: number, value: string): void {
+    if (this.lastRefused === value) return;
+    this.lastRefused = value;
+    this.o.log.warn(`${this.what}: refused resourceVersion ${revision}: ${message}; keeping ${this.revision === 0 ? 'no document' : `resourceVersion ${this.revision}`}`);
   }
 
   private apply(text: string | undefined, revision: number): void {
@@ -191,10 +199,7 @@ export class ConfigMapWatch {
     if (revision === this.revision) return;
     const r = parseLiveConfig(text);
     if (!r.ok) {
-      if (this.lastRefused !== text) {
-        this.lastRefused = text;
-        this.o.log.warn(`${this.what}: refused resourceVersion ${revision}: ${r.error.message}; keeping ${this.revision === 0 ? 'no document' : `resourceVersion ${this.revision}`}`);
-      }
+      this.refuse(r.error.message, revision, text);
       return;
     }
     this.config = r.config;
