@@ -16,6 +16,10 @@
 import type { DiscoveryListener, DiscoverySource, EndpointInfo, EndpointSnapshot, ParsedTarget } from '@fairway/core';
 import { applyLiveConfig, parseKubernetesPath, parseTarget, withPeerPlace } from '@fairway/core';
 import { ConfigMapWatch, liveConfigMapName } from './config-map-watch.js';
+import { ListWatch } from './list-watch.js';
+
+/** The Pod label that marks a canary (with the `canaryPods` option). */
+export const CANARY_POD_LABEL = 'fairway.io/canary=true';
 import type { KubeConfig } from '@kubernetes/client-node';
 import type { IncomingMessage } from 'node:http';
 import { apiGet, ApiError, loadApiConfig, readBody, readPodNamespace, SERVICE_ACCOUNT_DIR, type LoadedConfig } from './api-connection.js';
@@ -90,6 +94,12 @@ export interface KubernetesDiscoveryOptions {
    * Default off.
    */
   readonly liveConfig?: boolean | { readonly configMap: string };
+  /**
+   * Mark endpoints whose Pod carries a label as canaries (`EndpointInfo.canary`, for a live document's
+   * `canary.share`): `true` for `fairway.io/canary=true`, `{ labelSelector }` for another selector. The Pods of
+   * the namespace matching it are watched (RBAC get, list and watch on `pods`). Default off.
+   */
+  readonly canaryPods?: boolean | { readonly labelSelector: string };
 }
 
 const consoleLogger: KubernetesLogger = {
@@ -158,6 +168,9 @@ class KubernetesSource implements DiscoverySource {
   private namespace = 'default';
   private server = '(unknown API server)';
   private configWatch: ConfigMapWatch | undefined;
+  private canaryWatch: ListWatch | undefined;
+  /** Names of the Pods labelled canary (with `canaryPods`). */
+  private readonly canaryPodNames = new Set<string>();
 
   constructor(
     private readonly target: ParsedTarget,
@@ -186,11 +199,13 @@ class KubernetesSource implements DiscoverySource {
     this.closed = true;
     this.abort?.abort();
     this.wake?.();
-    await Promise.all([this.loopDone, this.configWatch?.close()]);
+    await Promise.all([this.loopDone, this.configWatch?.close(), this.canaryWatch?.close()]);
   }
 
   /** The snapshot fields that come from the live configuration document: overrides applied, and the document. */
-  private withLiveConfig(endpoints: EndpointInfo[]): Pick<EndpointSnapshot, 'endpoints' | 'liveConfig'> {
+  private withLiveConfig(all: EndpointInfo[]): Pick<EndpointSnapshot, 'endpoints' | 'liveConfig'> {
+    const endpoints =
+      this.canaryPodNames.size === 0 ? all : all.map((e) => (e.instance !== undefined && this.canaryPodNames.has(e.instance) ? { ...e, canary: true } : e));
     const live = this.configWatch?.current();
     if (live === undefined || live.revision === 0) return { endpoints };
     return { endpoints: applyLiveConfig(endpoints, live.config), liveConfig: live };
@@ -238,6 +253,48 @@ class KubernetesSource implements DiscoverySource {
         },
       });
       if (!this.closed) this.configWatch.start();
+    }
+    const cp = this.opts.canaryPods;
+    if (cp !== undefined && cp !== false && this.config.ok) {
+      const selector = typeof cp === 'object' && typeof cp.labelSelector === 'string' && cp.labelSelector !== '' ? cp.labelSelector : CANARY_POD_LABEL;
+      const nameOf = (obj: unknown): string | undefined => {
+        const meta = typeof obj === 'object' && obj !== null ? (obj as { metadata?: { name?: unknown } }).metadata : undefined;
+        return typeof meta?.name === 'string' ? meta.name : undefined;
+      };
+      const changed = () => {
+        if (this.delivered !== undefined && !this.stale) this.emit(true);
+      };
+      this.canaryWatch = new ListWatch({
+        kubeConfig: this.config.kubeConfig,
+        server: this.config.server,
+        what: `canary Pods (${selector}) in namespace ${this.namespace}`,
+        collectionPath: `/api/v1/namespaces/${encodeURIComponent(this.namespace)}/pods`,
+        selector: `labelSelector=${encodeURIComponent(selector)}`,
+        rbacHint: `the client needs RBAC get, list and watch on pods in namespace "${this.namespace}"`,
+        log: { warn: (m) => this.safe(() => this.logger.warn(m)) },
+        retryInitialMs: this.opts.retryInitialMs ?? 500,
+        retryMaxMs: this.opts.retryMaxMs ?? 10_000,
+        watchTimeoutSeconds: this.opts.watchTimeoutSeconds ?? 290,
+        requestTimeoutMs: this.opts.requestTimeoutMs ?? 10_000,
+        describeKept: () => `keeping the ${this.canaryPodNames.size} canary Pod(s) known`,
+        onList: (items) => {
+          this.canaryPodNames.clear();
+          for (const item of items) {
+            const name = nameOf(item);
+            if (name !== undefined) this.canaryPodNames.add(name);
+          }
+          changed();
+        },
+        onEvent: (type, obj) => {
+          const name = nameOf(obj);
+          if (name === undefined) return;
+          const had = this.canaryPodNames.has(name);
+          if (type === 'DELETED') this.canaryPodNames.delete(name);
+          else this.canaryPodNames.add(name);
+          if (had !== this.canaryPodNames.has(name)) changed();
+        },
+      });
+      if (!this.closed) this.canaryWatch.start();
     }
     let failures = 0;
     while (!this.closed) {
