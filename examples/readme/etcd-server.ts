@@ -16,6 +16,6 @@ const served = await serveAndRegisterInEtcd(server, {
   instance: 'pricer-1', // stable per pod: the pod name; a restart gets a fresh incarnation by itself
   zone: process.env.FAIRWAY_ZONE ?? 'eu-west-1a',
   endpoints: process.env.FAIRWAY_ETCD_ENDPOINTS ?? '127.0.0.1:2379',
-  shutdownOnSignals: ['SIGTERM'], // deregister first, then tryShutdown (drain), then exit
+  shutdownOnSignals: ['SIGTERM'], // NOT_SERVING, then deregister, then tryShutdown (drain), then exit
 });
 console.log(`registered ${served.registration.key} at ${served.address}`);

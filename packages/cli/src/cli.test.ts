@@ -209,6 +209,9 @@ describe('endpoint table (pure)', () => {
     assert.match(formatTable(rows), /10\.0\.0\.1:1\s+a\s+p\s+1000-aa\s+1\s+superseded/);
     const stale = rowsOf({ endpoints: [{ address: '10.0.0.3:1' }], stale: true });
     assert.equal(stale[0]!.state, 'stale');
+    const canary = rowsOf({ endpoints: [{ address: '10.0.0.4:1', instance: 'k', canary: true }, { address: '10.0.0.5:1', instance: 's' }] });
+    assert.deepEqual(canary.map((r) => r.canary), [true, undefined]);
+    assert.match(formatTable(canary), /10\.0\.0\.4:1\s+-\s+k\s+-\s+1\s+ready, canary\n10\.0\.0\.5:1\s+-\s+s\s+-\s+1\s+ready$/);
     const d = diffRows(rows, rowsOf({ endpoints: [{ address: '10.0.0.2:1', zone: 'b', instance: 'p', incarnation: '2000-bb' }] }));
     assert.deepEqual(formatDiff(d), ['- 10.0.0.1:1 zone=a instance=p incarnation=1000-aa superseded', '~ 10.0.0.2:1 zone a -> b']);
   });

@@ -384,7 +384,7 @@ Exit codes: 0 ok (watch/register: ended by Ctrl-C, SIGTERM or --timeout), 1 inte
 
   const config = program
     .command('config')
-    .description('the live configuration document of a service in etcd (<prefix>_fairway_config/<service>): weight overrides and drains');
+    .description('the live configuration document of a service in etcd (<prefix>_fairway_config/<service>): weight overrides and drains, balancer, retry and canary settings');
   const prefixOption = () => new Option('--prefix <prefix>', 'etcd key prefix the clients use (default none)');
   config
     .command('get')

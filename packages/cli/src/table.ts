@@ -19,6 +19,8 @@ export interface EndpointRow {
   readonly incarnation: string | null;
   readonly weight: number;
   readonly state: EndpointState;
+  /** Present (true) for an endpoint registered as a canary (shown as `<state>, canary`). */
+  readonly canary?: true;
 }
 
 /** Rows of a snapshot, sorted by zone, instance, address. */
@@ -41,6 +43,7 @@ export function rowsOf(snapshot: EndpointSnapshot): EndpointRow[] {
       incarnation: e.incarnation ?? null,
       weight: e.weight ?? 1,
       state: state(e),
+      ...(e.canary === true ? { canary: true as const } : {}),
     }))
     .sort((a, b) => (a.zone ?? '').localeCompare(b.zone ?? '') || (a.instance ?? '').localeCompare(b.instance ?? '') || a.address.localeCompare(b.address));
 }
@@ -50,7 +53,7 @@ const HEADERS = ['ADDRESS', 'ZONE', 'INSTANCE', 'INCARNATION', 'WEIGHT', 'STATE'
 /** The rows as an aligned text table (with a header), or a line saying there are none. */
 export function formatTable(rows: readonly EndpointRow[]): string {
   if (rows.length === 0) return '(no endpoints)';
-  const cells = rows.map((r) => [r.address, r.zone ?? '-', r.instance ?? '-', r.incarnation ?? '-', String(r.weight), r.state]);
+  const cells = rows.map((r) => [r.address, r.zone ?? '-', r.instance ?? '-', r.incarnation ?? '-', String(r.weight), r.canary ? `${r.state}, canary` : r.state]);
   const widths = HEADERS.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i]!.length)));
   const line = (c: readonly string[]) => c.map((v, i) => (i === c.length - 1 ? v : v.padEnd(widths[i]!))).join('  ');
   return [line(HEADERS), ...cells.map(line)].join('\n');

@@ -7,6 +7,7 @@
 
 /** One endpoint as a discovery source reports it. */
 import type { EjectionEvent } from './ejection.js';
+import type { LiveConfig } from './live-config.js';
 
 export interface EndpointInfo {
   /** `host:port`; IPv6 hosts in brackets, e.g. `[::1]:50051`. */
@@ -33,6 +34,11 @@ export interface EndpointInfo {
    * the calls of weight 1 at equal latency. 0 drains: no new calls, calls in flight finish. Finite, >= 0.
    */
   readonly weight?: number;
+  /**
+   * A canary (registrar metadata `canary: true`, a Pod label `fairway.io/canary: "true"`): with a live
+   * document's `canary.share`, the canary endpoints together get that share of the calls. Default false.
+   */
+  readonly canary?: boolean;
 }
 
 /** A full snapshot of a service's endpoints, as one discovery source sees it now. */
@@ -51,6 +57,12 @@ export interface EndpointSnapshot {
    * subsetting: `index` in `[0, count)`. Absent when the source keeps no peer registry.
    */
   readonly peers?: { readonly index: number; readonly count: number };
+  /**
+   * The service's live configuration document in use (e.g. etcd's `_fairway_config/<service>`), with its
+   * revision: its balancer and retry settings are applied to the channel. Its weight overrides are already
+   * applied to `endpoints`. Absent when the source has none (revision 0: no document).
+   */
+  readonly liveConfig?: { readonly revision: number; readonly config: LiveConfig };
 }
 
 /** An error a discovery source reports; `message` names the target and what is wrong. */
@@ -116,6 +128,11 @@ export interface PickExplanation {
    * `p2c 10.0.0.1:50051 cost=12.1ms (rtt=6.0ms x 2) < 10.0.0.2:50051 cost=30.0ms (rtt=30.0ms x 1)`.
    */
   readonly reason: string;
+  /**
+   * With canary routing (a live document's `canary` section): the chosen endpoint's group, and on the first
+   * pick after the canary was halted automatically, why (`halted`).
+   */
+  readonly canary?: { readonly group: 'canary' | 'stable'; readonly halted?: string };
 }
 
 /** The outcome of one attempt, as the retry layer saw it. */
@@ -173,6 +190,11 @@ export interface CallDescription {
   /** The channel's target string. */
   readonly target: string;
   readonly clientZone?: string;
+  /**
+   * Revision of the live configuration document in use when the call started (e.g. the etcd revision of
+   * `_fairway_config/<service>`); absent when the channel has none.
+   */
+  readonly configRevision?: number;
 }
 
 /** Plugged into the factory (`observers` option); telemetry implements it. Must never throw. */

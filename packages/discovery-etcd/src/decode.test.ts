@@ -16,6 +16,9 @@ test('Go endpoints.Manager values: Metadata object, null, absent, or another JSO
   assert.deepEqual(decodeEtcdValue('pricer/go-1', enc('{"Op":0,"Addr":"10.0.0.8:50051","Metadata":null}'), 'pricer/'), { address: '10.0.0.8:50051', instance: 'go-1' });
   assert.deepEqual(decodeEtcdValue('pricer/go-2', '{"Addr":"[::1]:50051"}', 'pricer/'), { address: '[::1]:50051', instance: 'go-2' });
   assert.deepEqual(decodeEtcdValue('pricer/go-3', '{"Addr":"h.example:1","Metadata":"..."}', 'pricer/'), { address: 'h.example:1', instance: 'go-3' });
+  // A canary registration; `canary: false` is the same as none.
+  assert.deepEqual(decodeEtcdValue('pricer/c', '{"Op":0,"Addr":"10.0.0.9:1","Metadata":{"canary":true}}', 'pricer/'), { address: '10.0.0.9:1', instance: 'c', canary: true });
+  assert.deepEqual(decodeEtcdValue('pricer/c', '{"Op":0,"Addr":"10.0.0.9:1","Metadata":{"canary":false}}', 'pricer/'), { address: '10.0.0.9:1', instance: 'c' });
   // Metadata without an instance: the key's id is the instance.
   assert.deepEqual(decodeEtcdValue('pricer/k', '{"Op":0,"Addr":"10.0.0.9:1","Metadata":{"zone":"z"}}', 'pricer/'), { address: '10.0.0.9:1', zone: 'z', instance: 'k' });
 });
@@ -32,6 +35,7 @@ test('bad values are errors naming the key and the problem', () => {
     ['{"Op":0,"Addr":"::1:80"}', /brackets/],
     ['{"Op":0,"Addr":"10.0.0.1:1","Metadata":{"weight":-1}}', /weight/],
     ['{"Op":0,"Addr":"10.0.0.1:1","Metadata":{"zone":5}}', /zone/],
+    ['{"Op":0,"Addr":"10.0.0.1:1","Metadata":{"canary":"yes"}}', /"Metadata.canary" "yes" is not true or false/],
   ];
   for (const [value, re] of bad) {
     const r = decodeEtcdValue('svc/x', value, 'svc/');

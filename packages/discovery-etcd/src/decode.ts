@@ -19,6 +19,8 @@ export interface EtcdEndpointMetadata {
   readonly instance?: string;
   readonly incarnation?: string;
   readonly weight?: number;
+  /** A canary endpoint (see `EndpointInfo.canary`); absent or false: stable. */
+  readonly canary?: boolean;
 }
 
 /** The value stored in etcd, as Go's `endpoints.Manager` marshals its `internal.Update`. */
@@ -97,7 +99,7 @@ export function decodeEtcdValue(key: string, value: Uint8Array | string, service
   // A plain Go registration: Metadata null/absent, or any non-object value (Go allows interface{}).
   if (typeof md !== 'object' || md === null || Array.isArray(md)) return { address: addr, instance: keyId };
   const m = md as Record<string, unknown>;
-  const out: { address: string; zone?: string; region?: string; instance: string; incarnation?: string; weight?: number } = {
+  const out: { address: string; zone?: string; region?: string; instance: string; incarnation?: string; weight?: number; canary?: boolean } = {
     address: addr,
     instance: keyId,
   };
@@ -132,6 +134,11 @@ export function decodeEtcdValue(key: string, value: Uint8Array | string, service
       return fail(`"Metadata.weight" ${JSON.stringify(weight)} is not a finite number >= 0 (0 drains)`);
     }
     out.weight = weight;
+  }
+  const canary = m['canary'];
+  if (canary !== undefined && canary !== null) {
+    if (typeof canary !== 'boolean') return fail(`"Metadata.canary" ${JSON.stringify(canary)} is not true or false`);
+    if (canary) out.canary = true;
   }
   return out;
 }

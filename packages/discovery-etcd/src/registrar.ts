@@ -29,6 +29,11 @@ export interface RegisterOptions extends EtcdClientOptions {
    * (discovered, connected, but given no new calls). Change it live with {@link Registration.setWeight}.
    */
   readonly weight?: number;
+  /**
+   * Registers this endpoint as a canary (metadata `canary: true`): clients whose live configuration document
+   * sets `canary.share` send the canary endpoints that share of their calls. Default false.
+   */
+  readonly canary?: boolean;
   /** Which start of `instance` this is. Default: a fresh `<startMs>-<hex>` per process start. */
   readonly incarnation?: string;
   /** Lease TTL in seconds (an integer >= 1). Default 10. */
@@ -163,6 +168,7 @@ class EtcdRegistration implements Registration {
       instance: this.instance,
       incarnation: this.incarnation,
       weight: this.weight,
+      ...(this.o.canary === true ? { canary: true } : {}),
     };
     return encodeEtcdValue(this.o.address, md);
   }

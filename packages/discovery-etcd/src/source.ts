@@ -11,7 +11,7 @@
  *    naming the etcd endpoints, so the first calls fail with UNAVAILABLE saying why.
  * 7. Beside the endpoints it watches the service's live configuration document
  *    (`<prefix>_fairway_config/<service>`, see `config-watch.ts`) and applies its weight overrides and drains
- *    to every snapshot.
+ *    to every snapshot; the document itself (balancer and retry settings) travels with each snapshot.
  * 6. Bad values are skipped with a rate-limited warning naming the key; per instance the newest incarnation
  *    wins (by incarnation start time, else by the key's etcd modification revision).
  */
@@ -451,14 +451,16 @@ class EtcdSource implements EtcdDiscoverySource {
     const config = this.configWatch?.status();
     const endpoints = this.configWatch ? applyLiveConfig(this.currentSet(), this.configWatch.current()) : this.currentSet();
     const configNote = config !== undefined && config.revision !== 0 ? `; live config revision ${config.revision}` : '';
+    const live = this.configWatch !== undefined && config !== undefined && config.revision !== 0 ? { revision: config.revision, config: this.configWatch.current() } : undefined;
     const snapshot: EndpointSnapshot = this.stale
       ? {
           endpoints,
+          ...(live ? { liveConfig: live } : {}),
           stale: true,
           note: `etcd at ${this.describeEndpoints()} unreachable since ${new Date(this.unreachableSinceMs ?? Date.now()).toISOString()}: ${this.lastError ?? 'watch lost'}; serving the last good set of ${endpoints.length} endpoint(s)`,
         }
-      : { endpoints, note: `etcd ${this.keyPrefix} at revision ${this.revision}: ${endpoints.length} endpoint(s)${configNote}` };
-    const key = JSON.stringify([endpoints, this.stale]);
+      : { endpoints, ...(live ? { liveConfig: live } : {}), note: `etcd ${this.keyPrefix} at revision ${this.revision}: ${endpoints.length} endpoint(s)${configNote}` };
+    const key = JSON.stringify([endpoints, this.stale, live?.revision ?? 0]);
     if (key === this.lastSentKey && this.delivered) return;
     this.lastSentKey = key;
     this.delivered = true;

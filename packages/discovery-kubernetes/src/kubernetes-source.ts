@@ -14,7 +14,12 @@
  * the API server, and the RBAC that is missing; the token never appears anywhere.
  */
 import type { DiscoveryListener, DiscoverySource, EndpointInfo, EndpointSnapshot, ParsedTarget } from '@fairway/core';
-import { parseKubernetesPath, parseTarget, withPeerPlace } from '@fairway/core';
+import { applyLiveConfig, parseKubernetesPath, parseTarget, withPeerPlace } from '@fairway/core';
+import { ConfigMapWatch, liveConfigMapName } from './config-map-watch.js';
+import { ListWatch } from './list-watch.js';
+
+/** The Pod label that marks a canary (with the `canaryPods` option). */
+export const CANARY_POD_LABEL = 'fairway.io/canary=true';
 import type { KubeConfig } from '@kubernetes/client-node';
 import type { IncomingMessage } from 'node:http';
 import { apiGet, ApiError, loadApiConfig, readBody, readPodNamespace, SERVICE_ACCOUNT_DIR, type LoadedConfig } from './api-connection.js';
@@ -82,6 +87,19 @@ export interface KubernetesDiscoveryOptions {
   readonly logger?: KubernetesLogger;
   /** Random source for the back-off jitter, default `Math.random`. */
   readonly random?: () => number;
+  /**
+   * Watch the service's live configuration document in a ConfigMap of the Service's namespace (data key
+   * `config.json`, the same document as etcd's `_fairway_config/<service>`): `true` for
+   * `fairway-config-<service>`, `{ configMap }` to name it. Needs RBAC get, list and watch on `configmaps`.
+   * Default off.
+   */
+  readonly liveConfig?: boolean | { readonly configMap: string };
+  /**
+   * Mark endpoints whose Pod carries a label as canaries (`EndpointInfo.canary`, for a live document's
+   * `canary.share`): `true` for `fairway.io/canary=true`, `{ labelSelector }` for another selector. The Pods of
+   * the namespace matching it are watched (RBAC get, list and watch on `pods`). Default off.
+   */
+  readonly canaryPods?: boolean | { readonly labelSelector: string };
 }
 
 const consoleLogger: KubernetesLogger = {
@@ -149,6 +167,10 @@ class KubernetesSource implements DiscoverySource {
   private config: LoadedConfig | undefined;
   private namespace = 'default';
   private server = '(unknown API server)';
+  private configWatch: ConfigMapWatch | undefined;
+  private canaryWatch: ListWatch | undefined;
+  /** Names of the Pods labelled canary (with `canaryPods`). */
+  private readonly canaryPodNames = new Set<string>();
 
   constructor(
     private readonly target: ParsedTarget,
@@ -177,7 +199,16 @@ class KubernetesSource implements DiscoverySource {
     this.closed = true;
     this.abort?.abort();
     this.wake?.();
-    await this.loopDone;
+    await Promise.all([this.loopDone, this.configWatch?.close(), this.canaryWatch?.close()]);
+  }
+
+  /** The snapshot fields that come from the live configuration document: overrides applied, and the document. */
+  private withLiveConfig(all: EndpointInfo[]): Pick<EndpointSnapshot, 'endpoints' | 'liveConfig'> {
+    const endpoints =
+      this.canaryPodNames.size === 0 ? all : all.map((e) => (e.instance !== undefined && this.canaryPodNames.has(e.instance) ? { ...e, canary: true } : e));
+    const live = this.configWatch?.current();
+    if (live === undefined || live.revision === 0) return { endpoints };
+    return { endpoints: applyLiveConfig(endpoints, live.config), liveConfig: live };
   }
 
   private get what(): string {
@@ -203,6 +234,68 @@ class KubernetesSource implements DiscoverySource {
       readPodNamespace(this.opts.namespaceFile ?? `${SERVICE_ACCOUNT_DIR}/namespace`) ??
       this.config.contextNamespace ??
       'default';
+    const lc = this.opts.liveConfig;
+    if (lc !== undefined && lc !== false && this.config.ok) {
+      const name = typeof lc === 'object' && typeof lc.configMap === 'string' && lc.configMap !== '' ? lc.configMap : liveConfigMapName(this.service);
+      this.configWatch = new ConfigMapWatch({
+        kubeConfig: this.config.kubeConfig,
+        server: this.config.server,
+        namespace: this.namespace,
+        name,
+        log: { info: (m) => this.safe(() => this.logger.info?.(m)), warn: (m) => this.safe(() => this.logger.warn(m)) },
+        retryInitialMs: this.opts.retryInitialMs ?? 500,
+        retryMaxMs: this.opts.retryMaxMs ?? 10_000,
+        watchTimeoutSeconds: this.opts.watchTimeoutSeconds ?? 290,
+        requestTimeoutMs: this.opts.requestTimeoutMs ?? 10_000,
+        // While the API server is unreachable the next fresh snapshot carries the document.
+        onChange: () => {
+          if (this.delivered !== undefined && !this.stale) this.emit(true);
+        },
+      });
+      if (!this.closed) this.configWatch.start();
+    }
+    const cp = this.opts.canaryPods;
+    if (cp !== undefined && cp !== false && this.config.ok) {
+      const selector = typeof cp === 'object' && typeof cp.labelSelector === 'string' && cp.labelSelector !== '' ? cp.labelSelector : CANARY_POD_LABEL;
+      const nameOf = (obj: unknown): string | undefined => {
+        const meta = typeof obj === 'object' && obj !== null ? (obj as { metadata?: { name?: unknown } }).metadata : undefined;
+        return typeof meta?.name === 'string' ? meta.name : undefined;
+      };
+      const changed = () => {
+        if (this.delivered !== undefined && !this.stale) this.emit(true);
+      };
+      this.canaryWatch = new ListWatch({
+        kubeConfig: this.config.kubeConfig,
+        server: this.config.server,
+        what: `canary Pods (${selector}) in namespace ${this.namespace}`,
+        collectionPath: `/api/v1/namespaces/${encodeURIComponent(this.namespace)}/pods`,
+        selector: `labelSelector=${encodeURIComponent(selector)}`,
+        rbacHint: `the client needs RBAC get, list and watch on pods in namespace "${this.namespace}"`,
+        log: { warn: (m) => this.safe(() => this.logger.warn(m)) },
+        retryInitialMs: this.opts.retryInitialMs ?? 500,
+        retryMaxMs: this.opts.retryMaxMs ?? 10_000,
+        watchTimeoutSeconds: this.opts.watchTimeoutSeconds ?? 290,
+        requestTimeoutMs: this.opts.requestTimeoutMs ?? 10_000,
+        describeKept: () => `keeping the ${this.canaryPodNames.size} canary Pod(s) known`,
+        onList: (items) => {
+          this.canaryPodNames.clear();
+          for (const item of items) {
+            const name = nameOf(item);
+            if (name !== undefined) this.canaryPodNames.add(name);
+          }
+          changed();
+        },
+        onEvent: (type, obj) => {
+          const name = nameOf(obj);
+          if (name === undefined) return;
+          const had = this.canaryPodNames.has(name);
+          if (type === 'DELETED') this.canaryPodNames.delete(name);
+          else this.canaryPodNames.add(name);
+          if (had !== this.canaryPodNames.has(name)) changed();
+        },
+      });
+      if (!this.closed) this.canaryWatch.start();
+    }
     let failures = 0;
     while (!this.closed) {
       try {
@@ -458,12 +551,12 @@ class KubernetesSource implements DiscoverySource {
   }
 
   /** Sends the current set when it differs from the last one sent, or when it was stale and is fresh again. */
-  private emit(): void {
+  private emit(configChanged = false): void {
     if (this.closed || !this.listener) return;
     const sel = selectEndpoints(this.slices.values());
     const key = JSON.stringify(sel.endpoints);
     const wasStale = this.stale;
-    if (!wasStale && this.delivered !== undefined && key === this.deliveredKey) return;
+    if (!wasStale && !configChanged && this.delivered !== undefined && key === this.deliveredKey) return;
     this.delivered = sel.endpoints;
     this.deliveredKey = key;
     this.stale = false;
@@ -471,7 +564,7 @@ class KubernetesSource implements DiscoverySource {
     if (sel.mode === 'terminating-fallback') note = `no endpoint of ${this.what} is ready; using ${sel.endpoints.length} that are serving while terminating`;
     else if (sel.mode === 'none') note = `${this.what}: no ready or serving endpoint (${this.slices.size} slices)`;
     if (wasStale) this.logger.info?.(`${this.what}: Kubernetes API server ${this.server} reachable again; ${sel.endpoints.length} endpoints`);
-    const snapshot: EndpointSnapshot = { endpoints: sel.endpoints, ...(note ? { note } : {}) };
+    const snapshot: EndpointSnapshot = { ...this.withLiveConfig(sel.endpoints), ...(note ? { note } : {}) };
     this.safe(() => this.listener!.onSnapshot(snapshot));
   }
 
@@ -497,7 +590,7 @@ class KubernetesSource implements DiscoverySource {
     if (authProblem) this.errorLimited(`auth:${status}`, note);
     else this.warnLimited('stale', note);
     if (becameStale || authProblem) {
-      const snapshot: EndpointSnapshot = { endpoints: this.delivered, stale: true, note };
+      const snapshot: EndpointSnapshot = { ...this.withLiveConfig(this.delivered), stale: true, note };
       this.safe(() => this.listener!.onSnapshot(snapshot));
       if (authProblem) this.safe(() => this.listener!.onError({ message, fatalForNow: false, ...(cause ? { cause } : {}) }));
     }

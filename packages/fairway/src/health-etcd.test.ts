@@ -3,27 +3,21 @@
 import { test, describe, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { Server, credentials, type Client, type ServerUnaryCall, type sendUnaryData } from '@grpc/grpc-js';
-import { childNodeArgs, startEtcdForSuite, loadEcho, type EchoReply, type EchoRequest } from '@fairway/testing';
-import { createClient, serveAndRegisterInEtcd, type ServedInEtcd } from './index.js';
-
-type EchoClient = Client & {
-  Unary(req: EchoRequest, opts: { deadline: number }, cb: (err: (Error & { code?: number }) | null, reply?: EchoReply) => void): void;
-};
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const quiet = { info() {}, warn() {}, error() {} };
+import { Server, type ServerUnaryCall, type sendUnaryData } from '@grpc/grpc-js';
+import { childNodeArgs, loadEcho, type EchoReply, type EchoRequest } from '@fairway/testing';
+import { serveAndRegisterInEtcd, type ServedInEtcd } from './index.js';
+import { etcdSuite, quiet, sleep, startLoad, unary, waitFor } from './test-support/etcd-fixture.js';
 
 describe('health checks with etcd registration', { timeout: 120_000 }, () => {
-  const clients: Client[] = [];
   const served: ServedInEtcd[] = [];
   after(async () => {
-    for (const c of clients) c.close();
     await Promise.all(served.map((s) => s.shutdown()));
   });
-  const etcd = startEtcdForSuite();
+  const suite = etcdSuite();
+  const { etcd } = suite;
 
   test('shutdown: NOT_SERVING first, then deregister, then drain; a health-checking client under load loses no call', async () => {
-    const { service, EchoClient } = loadEcho();
+    const { service } = loadEcho();
     for (const id of ['s1', 's2']) {
       const server = new Server();
       server.addService(service, {
@@ -39,31 +33,13 @@ describe('health checks with etcd registration', { timeout: 120_000 }, () => {
       servingWhenDeregistered = s1.health!.serving;
       return deregister();
     };
-    const c = createClient(EchoClient, 'etcd:///health1', credentials.createInsecure(), {
-      discovery: { etcd: { endpoints: etcd.endpoints, logger: quiet } },
+    const c = suite.client('health1', {
       channelOptions: { 'grpc.service_config': JSON.stringify({ healthCheckConfig: { serviceName: '' } }) },
-      logger: quiet,
-    }) as unknown as EchoClient;
-    clients.push(c);
-    const call = () =>
-      new Promise<EchoReply>((resolve, reject) => c.Unary({ message: 'x' }, { deadline: Date.now() + 5000 }, (err, r) => (err ? reject(err) : resolve(r!))));
-    const log: Array<{ sentAt: number; server: string }> = [];
-    const failures: unknown[] = [];
-    let running = true;
-    const workers = Array.from({ length: 8 }, async () => {
-      while (running) {
-        const sentAt = Date.now();
-        try {
-          log.push({ sentAt, server: (await call()).server_id });
-        } catch (err) {
-          failures.push(err);
-        }
-      }
     });
+    const load = startLoad(() => unary(c));
+    const { log, failures } = load;
     try {
-      const end = Date.now() + 10_000;
-      while (new Set(log.map((r) => r.server)).size < 2 && Date.now() < end) await sleep(20);
-      assert.equal(new Set(log.map((r) => r.server)).size, 2);
+      assert.ok(await waitFor(() => load.since(0).size === 2, 10_000), 'both endpoints take calls');
       const shutdownAt = Date.now();
       const done = s1.shutdown();
       assert.equal(s1.health!.serving, false, 'NOT_SERVING at once');
@@ -75,8 +51,7 @@ describe('health checks with etcd registration', { timeout: 120_000 }, () => {
       assert.ok(log.filter((r) => r.sentAt > shutdownAt + 100).every((r) => r.server === 's2'), 'after NOT_SERVING only s2 takes calls');
       assert.deepEqual(failures, [], 'no call failed');
     } finally {
-      running = false;
-      await Promise.all(workers);
+      await load.stop();
     }
   });
 

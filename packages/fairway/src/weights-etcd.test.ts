@@ -1,60 +1,30 @@
 // Weights end to end: a real etcd, real grpc-js Echo backends on loopback, registrations whose weight changes
 // live (Registration.setWeight). Weight divides an endpoint's cost; weight 0 drains it with no failed call.
-import { test, describe, after } from 'node:test';
+import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { credentials, type Client } from '@grpc/grpc-js';
-import { childNodeArgs, startEtcdForSuite, startEchoBackend, loadEcho, type EchoBackend, type EchoReply, type EchoRequest } from '@fairway/testing';
-import { createClient, registerInEtcd } from './index.js';
-
-type EchoClient = Client & {
-  Unary(req: EchoRequest, opts: { deadline: number }, cb: (err: (Error & { code?: number }) | null, reply?: EchoReply) => void): void;
-};
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+import { childNodeArgs, type EchoReply, type EchoRequest } from '@fairway/testing';
+import { registerInEtcd } from './index.js';
+import { etcdSuite, sleep, startLoad, unary, waitFor } from './test-support/etcd-fixture.js';
 
 describe('weights through etcd', { timeout: 120_000 }, () => {
-  const backends: EchoBackend[] = [];
-  const clients: Client[] = [];
-  after(() => {
-    for (const c of clients) c.close();
-    for (const b of backends) b.forceStop();
-  });
-  const etcd = startEtcdForSuite();
+  const suite = etcdSuite();
+  const { etcd } = suite;
 
   test('weight 0 drains a live endpoint (calls in flight finish, no call fails), a weight above 0 brings it back', async () => {
     const ids = ['w1', 'w2', 'w3'];
-    for (const id of ids) backends.push(await startEchoBackend({ id, zone: 'zone-a', serviceTimeMs: 2 }));
+    const backends = await Promise.all(ids.map((id) => suite.backend({ id, zone: 'zone-a', serviceTimeMs: 2 })));
     const regs = await Promise.all(
       backends.map((b, i) => registerInEtcd({ service: 'weights1', address: b.address, zone: 'zone-a', instance: ids[i]!, endpoints: etcd.endpoints })),
     );
-    const { EchoClient } = loadEcho();
-    const c = createClient(EchoClient, 'etcd:///weights1', credentials.createInsecure(), {
-      zone: 'zone-a',
-      discovery: { etcd: { endpoints: etcd.endpoints, logger: { info() {}, warn() {}, error() {} } } },
-    }) as unknown as EchoClient;
-    clients.push(c);
-    const call = (req: EchoRequest = { message: 'hi' }) =>
-      new Promise<EchoReply>((resolve, reject) => c.Unary(req, { deadline: Date.now() + 5000 }, (err, reply) => (err ? reject(err) : resolve(reply!))));
+    const c = suite.client('weights1', { zone: 'zone-a' });
+    const call = (req: EchoRequest = { message: 'hi' }) => unary(c, req);
 
     // Load: 8 callers in a loop; every reply is recorded with the time it was sent.
-    const log: Array<{ sentAt: number; server: string }> = [];
-    const failures: unknown[] = [];
-    let running = true;
-    const workers = Array.from({ length: 8 }, async () => {
-      while (running) {
-        const sentAt = Date.now();
-        try {
-          log.push({ sentAt, server: (await call()).server_id });
-        } catch (err) {
-          failures.push(err);
-        }
-      }
-    });
+    const load = startLoad(() => call());
+    const { log, failures } = load;
     try {
-      const deadline = Date.now() + 10_000;
-      while (new Set(log.map((r) => r.server)).size < 3 && Date.now() < deadline) await sleep(20);
-      assert.equal(new Set(log.map((r) => r.server)).size, 3, 'all three endpoints take calls');
+      assert.ok(await waitFor(() => load.since(0).size === 3, 10_000), 'all three endpoints take calls');
 
       // A long call in flight on w1 when it drains: it must finish.
       const longOnW1: Array<Promise<EchoReply>> = [];
@@ -71,27 +41,20 @@ describe('weights through etcd', { timeout: 120_000 }, () => {
 
       await regs[0]!.setWeight(3);
       const undrainedAt = Date.now();
-      const until = Date.now() + 10_000;
-      while (!log.some((r) => r.sentAt > undrainedAt && r.server === 'w1') && Date.now() < until) await sleep(20);
+      await waitFor(() => load.since(undrainedAt).has('w1'), 10_000);
       assert.ok(log.some((r) => r.sentAt > undrainedAt && r.server === 'w1'), 'undrained, w1 takes calls again');
       assert.deepEqual(failures, [], 'no call failed');
     } finally {
-      running = false;
-      await Promise.all(workers);
+      await load.stop();
       await Promise.all(regs.map((r) => r.deregister()));
     }
   });
 
   test('every endpoint drained: calls fail fast with UNAVAILABLE naming the drain, not hang', async () => {
-    const b = await startEchoBackend({ id: 'd1' });
-    backends.push(b);
+    const b = await suite.backend({ id: 'd1' });
     const reg = await registerInEtcd({ service: 'weights2', address: b.address, instance: 'd1', weight: 0, endpoints: etcd.endpoints });
     try {
-      const { EchoClient } = loadEcho();
-      const c = createClient(EchoClient, 'etcd:///weights2', credentials.createInsecure(), {
-        discovery: { etcd: { endpoints: etcd.endpoints, logger: { info() {}, warn() {}, error() {} } } },
-      }) as unknown as EchoClient;
-      clients.push(c);
+      const c = suite.client('weights2');
       const err = await new Promise<Error & { code?: number }>((resolve) =>
         c.Unary({ message: 'x' }, { deadline: Date.now() + 8000 }, (e) => resolve(e ?? new Error('no error'))),
       );

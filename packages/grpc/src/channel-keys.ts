@@ -10,6 +10,15 @@ import { NO_SUBCHANNEL_PREFIX } from './grpc-internals.js';
 export const ENDPOINT_INFO_ATTRIBUTE = `${NO_SUBCHANNEL_PREFIX}fairway.endpoints`;
 /** Resolution attribute: this client's `{ index, count }` among the service's clients (see `EndpointSnapshot.peers`). */
 export const PEERS_ATTRIBUTE = `${NO_SUBCHANNEL_PREFIX}fairway.peers`;
+/** Resolution attribute: the live configuration document's balancer settings (`LiveBalancerSettings`), when it has any. */
+export const LIVE_BALANCER_ATTRIBUTE = `${NO_SUBCHANNEL_PREFIX}fairway.live_balancer`;
+/** Resolution attribute: the live configuration document's canary settings (`CanaryOptions`), when it has any. */
+export const LIVE_CANARY_ATTRIBUTE = `${NO_SUBCHANNEL_PREFIX}fairway.live_canary`;
+/**
+ * Channel option: the channel's `LiveSettings` holder (one per channel): the resolver bridge writes the live
+ * document's revision and retry settings into it; the call layer reads it on every call.
+ */
+export const LIVE_SETTINGS_KEY = `${NO_SUBCHANNEL_PREFIX}fairway.live_settings`;
 /** Channel option: the factory's `discovery` option (per-scheme source options). */
 export const DISCOVERY_OPTIONS_KEY = `${NO_SUBCHANNEL_PREFIX}fairway.discovery`;
 /** Channel option: the factory's `logger`. */

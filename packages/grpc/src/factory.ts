@@ -21,6 +21,8 @@ import type { FairwayOptions, ResolvedOptions } from './options.js';
 import { assertSameGrpcClient, assertSameGrpcCredentials, register } from './register.js';
 import { isDiscoverySchemeRegistered, registeredDiscoverySchemes } from './resolver/bridge.js';
 import { createCallInterceptor, parseRetryOptions } from './call/index.js';
+import { LiveSettings } from './live-settings.js';
+import { LIVE_SETTINGS_KEY } from './channel-keys.js';
 import type { RetryConfig } from './call/index.js';
 import { createConcurrencyInterceptor } from './concurrency-interceptor.js';
 import { CarriedCall } from './carried-call.js';
@@ -74,11 +76,13 @@ function lazyCallInterceptor(
   target: () => string | undefined,
   fallbackTarget: string,
   idempotentMethods: ReadonlySet<string> | undefined,
+  live: LiveSettings,
 ): Interceptor {
   let inner: Interceptor | undefined;
   return (options, nextCall) => {
     inner ??= createCallInterceptor({
       retry,
+      live,
       observers: resolved.observers,
       target: target() ?? fallbackTarget,
       ...(idempotentMethods ? { idempotentMethods } : {}),
@@ -92,6 +96,8 @@ interface Prepared {
   readonly resolved: ResolvedOptions;
   readonly retry: RetryConfig;
   readonly channelOptions: ChannelOptions;
+  /** The channel's live settings (written by its resolver bridge, read by the call layer). */
+  readonly live: LiveSettings;
 }
 
 function prepare(options: FairwayOptions | undefined): Prepared {
@@ -110,7 +116,8 @@ function prepare(options: FairwayOptions | undefined): Prepared {
   }
   const retry = parseRetryOptions(resolved.retry); // throws RetryOptionsError naming the field
   announce(resolved);
-  return { resolved, retry, channelOptions: toChannelOptions(resolved) };
+  const live = new LiveSettings();
+  return { resolved, retry, live, channelOptions: { ...toChannelOptions(resolved), [LIVE_SETTINGS_KEY]: live } };
 }
 
 /** What a channel made by {@link createChannel} carries to the clients made with `clientOptions(channel)`. */
@@ -162,7 +169,7 @@ function channelInterceptors(carried: ChannelCallOptions): readonly Interceptor[
   if (carried.interceptors) return carried.interceptors;
   const { resolved, retry } = carried.prepared;
   carried.interceptors = [
-    lazyCallInterceptor(resolved, retry, () => carried.target, carried.target, undefined),
+    lazyCallInterceptor(resolved, retry, () => carried.target, carried.target, undefined, carried.prepared.live),
     ...(resolved.concurrencyLimit !== undefined ? [createConcurrencyInterceptor(resolved.concurrencyLimit)] : []),
   ];
   return carried.interceptors;
@@ -233,12 +240,12 @@ export function clientOptions(options?: FairwayOptions | Channel): ClientOptions
 }
 
 function clientOptionsFor(options: FairwayOptions | undefined, idempotentMethods: ReadonlySet<string> | undefined): ClientOptions {
-  const { resolved, retry, channelOptions } = prepare(options);
+  const { resolved, retry, live, channelOptions } = prepare(options);
   let channelTarget: string | undefined;
   return {
     ...channelOptions,
     interceptors: [
-      lazyCallInterceptor(resolved, retry, () => channelTarget, '(shared channel)', idempotentMethods),
+      lazyCallInterceptor(resolved, retry, () => channelTarget, '(shared channel)', idempotentMethods, live),
       // Inside the call layer, so every attempt counts; absent (no extra step) when the option is off.
       ...(resolved.concurrencyLimit !== undefined ? [createConcurrencyInterceptor(resolved.concurrencyLimit)] : []),
     ],

@@ -61,6 +61,15 @@ export const FairwayAttributes = {
   EJECTIONS_IN_A_ROW: 'fairway.ejection.count',
   /** What happened and why, in words (on ejection events), e.g. `10.0.0.7:8080 ejected for 10000 ms (ejection 1 in a row): 5 failures or timeouts in a row`. */
   EJECTION_DETAIL: 'fairway.ejection.detail',
+  /**
+   * Revision of the live configuration document in use when the call started (e.g. the etcd revision of
+   * `_fairway_config/<service>`), on call and attempt spans; absent when the channel has none.
+   */
+  CONFIG_REVISION: 'fairway.config.revision',
+  /** With canary routing: `canary` or `stable`, the chosen endpoint's group (attempt span). */
+  CANARY_GROUP: 'fairway.canary.group',
+  /** On the `fairway.canary.halted` event: why the canary was halted. */
+  CANARY_HALT_REASON: 'fairway.canary.halt.reason',
 } as const;
 
 /** Names of the span events Fairway adds (to attempt spans). */
@@ -77,6 +86,8 @@ export const FairwayEvents = {
   EJECTED: 'fairway.ejected',
   /** The attempt was the re-admission probe that answered and brought its endpoint back; same attributes (reason: the ejection that ended). */
   READMITTED: 'fairway.readmitted',
+  /** The canary was halted automatically (on the first attempt picked after it); attribute `fairway.canary.halt.reason`. */
+  CANARY_HALTED: 'fairway.canary.halted',
 } as const;
 
 /** Names of the metric instruments Fairway records (OpenTelemetry metrics API). */
@@ -103,6 +114,8 @@ export const FairwayMetrics = {
   EJECTED: 'fairway.client.ejected',
   /** Counter: ejected endpoints re-admitted by a probe that answered, by the reason of the ejection that ended and endpoint address. */
   READMITTED: 'fairway.client.readmitted',
+  /** Counter: automatic canary halts, by method of the attempt that reported it. */
+  CANARY_HALTS: 'fairway.client.canary_halts',
 } as const;
 
 /** Splits `/pkg.Service/Method` into its parts; tolerates a missing leading slash or a bare name. */

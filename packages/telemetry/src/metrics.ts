@@ -49,6 +49,7 @@ interface Instruments {
   repicks: Counter;
   ejected: Counter;
   readmitted: Counter;
+  canaryHalts: Counter;
 }
 
 function createInstruments(meter: Meter): Instruments {
@@ -96,6 +97,10 @@ function createInstruments(meter: Meter): Instruments {
     readmitted: meter.createCounter(M.READMITTED, {
       description: 'Ejected endpoints re-admitted after their probe call answered, by ejection reason and endpoint',
       unit: '{readmission}',
+    }),
+    canaryHalts: meter.createCounter(M.CANARY_HALTS, {
+      description: 'Automatic canary halts (canary worse than stable by the configured margin)',
+      unit: '{halt}',
     }),
   };
 }
@@ -206,6 +211,15 @@ export class GoldenMetrics {
       (kind === 'ejected' ? inst.ejected : inst.readmitted).add(1, attrs);
     } catch {
       /* metrics must never break a pick */
+    }
+  }
+
+  /** The canary was halted automatically. */
+  recordCanaryHalt(method: Attributes): void {
+    try {
+      this.get().canaryHalts.add(1, { ...method });
+    } catch {
+      /* metrics must never break a call */
     }
   }
 

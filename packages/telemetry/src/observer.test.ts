@@ -153,6 +153,40 @@ describe('createTelemetryObserver', () => {
     assert.equal(sumOf(metrics, M.CROSS_ZONE_ATTEMPTS), 0, 'client zone unknown: not counted as cross-zone');
   });
 
+  test('the live configuration revision is on the call span and every attempt span; absent without one', { timeout: 10_000 }, async () => {
+    const h = harness();
+    const call = h.factory.onCallStart({ method: '/trading.Pricer/Quote', kind: 'unary', target: 'etcd:///pricer', configRevision: 42 });
+    for (const n of [1, 2]) {
+      const a = call.onAttemptStart(n);
+      a.onPick(pickA);
+      a.onEnd(n === 1 ? { code: 4, details: 'timeout', timedOut: true, retryReason: 'attempt timed out' } : { code: 0, details: '', timedOut: false });
+    }
+    call.onEnd({ code: 0, details: '' });
+    const plain = h.factory.onCallStart({ method: '/trading.Pricer/Quote', kind: 'unary', target: 'etcd:///pricer' });
+    const p1 = plain.onAttemptStart(1);
+    p1.onEnd({ code: 0, details: '', timedOut: false });
+    plain.onEnd({ code: 0, details: '' });
+    const spans = h.spans();
+    assert.equal(spans.length, 5);
+    const [a1, a2, callSpan, b1, plainSpan] = spans;
+    for (const s of [a1, a2, callSpan]) assert.equal(s!.attributes['fairway.config.revision'], 42, s!.name);
+    for (const s of [b1, plainSpan]) assert.equal(s!.attributes['fairway.config.revision'], undefined, s!.name);
+  });
+
+  test('canary routing: the group on the attempt span; an automatic halt is a fairway.canary.halted event and a counted halt', { timeout: 10_000 }, async () => {
+    const h = harness();
+    const call = h.factory.onCallStart({ method: '/trading.Pricer/Quote', kind: 'unary', target: 'etcd:///pricer' });
+    const a1 = call.onAttemptStart(1);
+    a1.onPick({ ...pickA, canary: { group: 'stable', halted: 'canary error rate 40.0% vs stable 0.0% over 30000ms (margin 5.0%): canary halted' } });
+    a1.onEnd({ code: 0, details: '', timedOut: false });
+    call.onEnd({ code: 0, details: '' });
+    const [at1] = h.spans();
+    assert.equal(at1!.attributes['fairway.canary.group'], 'stable');
+    const ev = at1!.events.find((e) => e.name === 'fairway.canary.halted');
+    assert.match(String(ev?.attributes?.['fairway.canary.halt.reason']), /canary error rate 40\.0%/);
+    assert.equal(sumOf(await h.metrics(), M.CANARY_HALTS, { 'rpc.method': 'Quote' }), 1);
+  });
+
   test('a re-pick and a hedge: attempt reasons, the fairway.repicked and fairway.hedged events, their counters', { timeout: 10_000 }, async () => {
     const h = harness();
     const call = h.factory.onCallStart({ method: '/trading.Pricer/Quote', kind: 'unary', target: 'static:///10.0.0.1:50051' });

@@ -204,6 +204,8 @@ class CallSpan implements CallObserver {
       [A.RPC_SYSTEM]: 'grpc',
       [A.RPC_SERVICE]: parts.service,
       [A.RPC_METHOD]: parts.method,
+      // On every attempt span too (they start from these): which settings the attempt ran under.
+      ...(typeof call.configRevision === 'number' ? { [A.CONFIG_REVISION]: call.configRevision } : {}),
     };
     const attributes: Attributes = { ...this.baseAttributes, [A.TARGET]: redactTarget(String(call.target ?? '')) };
     if (this.clientZone) attributes[A.CLIENT_ZONE] = this.clientZone;
@@ -326,6 +328,13 @@ class AttemptSpan implements AttemptObserver {
       const clientZone = pick.clientZone || this.call.clientZone;
       if (clientZone) attrs[A.CLIENT_ZONE] = clientZone;
       if (clientZone && pick.zone) attrs[A.CROSS_ZONE] = clientZone !== pick.zone;
+      if (pick.canary) {
+        attrs[A.CANARY_GROUP] = pick.canary.group;
+        if (pick.canary.halted) {
+          span.addEvent(E.CANARY_HALTED, { [A.CANARY_HALT_REASON]: pick.canary.halted });
+          if (this.call.shared.golden && this.call.metricMethod) this.call.shared.golden.recordCanaryHalt(this.call.metricMethod);
+        }
+      }
       span.setAttributes(attrs);
     } catch (error) {
       swallow('onPick', error);

@@ -114,8 +114,8 @@ function table(header: string[], rows: string[][]): string {
   return [header, ...rows].map((r) => r.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd()).join('\n') + '\n';
 }
 
-function shareRows(rows: ShareRow[], withZone: boolean): string[][] {
-  return rows.map((r) => [r.key, ...(withZone ? [r.zone ?? ''] : []), String(r.attempts), pct(r.share), String(r.failed), String(r.latency.p50Ms), String(r.latency.p99Ms)]);
+function shareRows(rows: ShareRow[], withZone: boolean, canaries: readonly string[] = []): string[][] {
+  return rows.map((r) => [canaries.includes(r.key) ? `${r.key} (canary)` : r.key, ...(withZone ? [r.zone ?? ''] : []), String(r.attempts), pct(r.share), String(r.failed), String(r.latency.p50Ms), String(r.latency.p99Ms)]);
 }
 
 /** The text summary of one run. */
@@ -127,7 +127,8 @@ export function formatRun(r: LoadRunReport): string {
     `latency (OK calls): ${lat(r.okLatency)}\n` +
     `status: ${statuses}\n` +
     Object.entries(r.errorDetails).map(([k, d]) => `  first ${k}: ${d}\n`).join('') +
-    table(['ENDPOINT', 'ZONE', 'ATTEMPTS', 'SHARE', 'FAILED', 'P50_MS', 'P99_MS'], shareRows(r.endpoints, true)) +
+    table(['ENDPOINT', 'ZONE', 'ATTEMPTS', 'SHARE', 'FAILED', 'P50_MS', 'P99_MS'], shareRows(r.endpoints, true, r.canaryEndpoints)) +
+    (r.canaryHalts ?? []).map((h) => `canary halted: ${h}\n`).join('') +
     table(['ZONE', 'ATTEMPTS', 'SHARE', 'FAILED', 'P50_MS', 'P99_MS'], shareRows(r.zones, false))
   );
 }

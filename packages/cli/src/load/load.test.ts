@@ -143,3 +143,33 @@ describe('fairway load against real servers', { timeout: 120_000 }, () => {
     }
   });
 });
+
+test('the text report marks canary endpoints and says why the client halted its canary', async () => {
+  const { formatRun } = await import('../index.js');
+  const l = { count: 10, minMs: 1, meanMs: 2, p50Ms: 2, p90Ms: 3, p99Ms: 4, p999Ms: 4, maxMs: 4 };
+  const row = (key: string, attempts: number) => ({ key, zone: 'a', attempts, share: attempts / 100, failed: 0, latency: l });
+  const report: LoadRunReport = {
+    policy: 'fairway',
+    sent: 100,
+    ended: 100,
+    retried: 0,
+    attempts: 100,
+    sendingMs: 1000,
+    elapsedMs: 1000,
+    achievedRate: 100,
+    latency: l,
+    okLatency: l,
+    statuses: { OK: 100 },
+    errorDetails: {},
+    endpoints: [row('10.0.0.1:1', 90), row('10.0.0.2:1', 10)],
+    zones: [row('a', 100)],
+    canaryEndpoints: ['10.0.0.2:1'],
+    canaryHalts: ['canary error rate 40.0% vs stable 0.0% over 30000ms (margin 5.0%): canary halted'],
+  };
+  const text = formatRun(report);
+  assert.match(text, /^10\.0\.0\.2:1 \(canary\)\s+a\s+10\s+10\.0%/m);
+  assert.match(text, /^10\.0\.0\.1:1\s+a\s+90/m);
+  assert.match(text, /^canary halted: canary error rate 40\.0% vs stable 0\.0% over 30000ms \(margin 5\.0%\): canary halted$/m);
+  const plain = formatRun({ ...report, canaryEndpoints: undefined, canaryHalts: undefined } as LoadRunReport);
+  assert.doesNotMatch(plain, /canary/);
+});

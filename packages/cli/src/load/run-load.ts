@@ -85,6 +85,10 @@ export interface LoadRunReport {
   readonly endpoints: ShareRow[];
   /** The same per zone. */
   readonly zones: ShareRow[];
+  /** Endpoints the picker reported as canaries (a live document's canary routing); absent when none. */
+  readonly canaryEndpoints?: string[];
+  /** Why the canary was halted automatically during the run (the client's own decision); absent when it was not. */
+  readonly canaryHalts?: string[];
 }
 
 const GRPC_JS_POLICIES = new Set(['pick_first', 'round_robin']);
@@ -115,6 +119,8 @@ export async function runLoad(options: LoadRunOptions): Promise<LoadRunReport> {
   const now = () => performance.now();
   const recorder = new LoadRecorder();
   const zones = options.zones ?? new Map<string, string>();
+  const canaries = new Set<string>();
+  const canaryHalts: string[] = [];
   const creds = options.credentials ?? credentials.createInsecure();
   const fairwayPolicy = options.policy === 'fairway';
 
@@ -131,6 +137,8 @@ export async function runLoad(options: LoadRunOptions): Promise<LoadRunReport> {
             onPick(p) {
               pick = p;
               if (p.zone) zones.set(p.address, p.zone);
+              if (p.canary?.group === 'canary') canaries.add(p.address);
+              if (p.canary?.halted !== undefined) canaryHalts.push(p.canary.halted);
             },
             outgoingHeaders: () => ({}),
             onEnd(outcome) {
@@ -255,6 +263,8 @@ export async function runLoad(options: LoadRunOptions): Promise<LoadRunReport> {
     errorDetails: recorder.errorDetails(),
     endpoints: recorder.endpointRows().map((r) => (r.zone === undefined && zones.has(r.key) ? { ...r, zone: zones.get(r.key)! } : r)),
     zones: recorder.zoneRows(),
+    ...(canaries.size > 0 ? { canaryEndpoints: [...canaries].sort() } : {}),
+    ...(canaryHalts.length > 0 ? { canaryHalts } : {}),
   };
 }
 

@@ -34,6 +34,7 @@ import {
 } from '@fairway/core';
 import type { CallDescription, CallObserver, CallObserverFactory, HedgePlan, RetryBudget, RetryConfig } from '@fairway/core';
 import { FairwayCall, deadlineWallMs } from './fairway-call.js';
+import type { LiveSettings } from '../live-settings.js';
 import { nowMs } from '../clock.js';
 
 export type {
@@ -136,6 +137,19 @@ export interface CallInterceptorConfig {
    * `IDEMPOTENT` or `NO_SIDE_EFFECTS`): hedged when `retry.hedging.idempotent` is set. Default none.
    */
   readonly idempotentMethods?: ReadonlySet<string>;
+  /**
+   * The channel's live settings (from a live configuration document): when they carry retry settings, those
+   * replace `retry` from the next call on; their revision goes on every call (`CallDescription.configRevision`).
+   */
+  readonly live?: LiveSettings;
+}
+
+/** The retry settings in force for a document revision, with their budget and hedging state. */
+interface RetryInForce {
+  readonly revision: number;
+  readonly retry: RetryConfig;
+  readonly budget: RetryBudget;
+  readonly hedging: Hedging | undefined;
 }
 
 /** Hedging state of one client: a latency window per hedged method, one hedge budget for all of them. */
@@ -224,11 +238,31 @@ function defaultObserverErrorReporter(): (error: unknown) => void {
  * clients that should share a budget).
  */
 export function createCallInterceptor(config: CallInterceptorConfig): Interceptor {
-  const budget = createRetryBudget(config.retry.budget);
   const report = config.onObserverError ?? defaultObserverErrorReporter();
   const factories = config.observers ?? [];
-  const hedging = config.retry.hedging ? new Hedging(config.retry, config.idempotentMethods ?? new Set()) : undefined;
+  const idempotent = config.idempotentMethods ?? new Set<string>();
+  const live = config.live;
+  let inForce: RetryInForce = {
+    revision: 0,
+    retry: config.retry,
+    budget: createRetryBudget(config.retry.budget),
+    hedging: config.retry.hedging ? new Hedging(config.retry, idempotent) : undefined,
+  };
+  /** The settings for a call starting now: a new live document takes effect at the next call (calls in flight keep theirs). */
+  const current = (): RetryInForce => {
+    if (live === undefined || live.revision === inForce.revision) return inForce;
+    const retry = live.retry ?? config.retry;
+    if (retry === inForce.retry) {
+      inForce = { ...inForce, revision: live.revision };
+      return inForce;
+    }
+    // The budget keeps its history while its settings stay the same.
+    const budget = JSON.stringify(retry.budget) === JSON.stringify(inForce.retry.budget) ? inForce.budget : createRetryBudget(retry.budget);
+    inForce = { revision: live.revision, retry, budget, hedging: retry.hedging ? new Hedging(retry, idempotent) : undefined };
+    return inForce;
+  };
   return (options, nextCall) => {
+    const { retry, budget, hedging, revision } = current();
     const def = options.method_definition;
     const kind: CallDescription['kind'] = def.requestStream
       ? def.responseStream
@@ -237,7 +271,7 @@ export function createCallInterceptor(config: CallInterceptorConfig): Intercepto
       : def.responseStream
         ? 'server_stream'
         : 'unary';
-    const settings = retrySettingsFor(config.retry, def.path);
+    const settings = retrySettingsFor(retry, def.path);
     const identity = config.identity ?? getClientIdentity();
     const hedge = hedging?.planFor(def.path);
     if (kind === 'unary' && settings.attemptTimeoutMs === undefined && hedge === undefined && factories.length === 0 && identity === undefined && deadlineWallMs(options.deadline) > Date.now()) {
@@ -253,6 +287,7 @@ export function createCallInterceptor(config: CallInterceptorConfig): Intercepto
       kind,
       target: config.target,
       ...(config.clientZone !== undefined ? { clientZone: config.clientZone } : {}),
+      ...(revision !== 0 ? { configRevision: revision } : {}),
     };
     const observers: CallObserver[] = [];
     for (const f of factories) {

@@ -39,6 +39,10 @@ export interface FairwayPolicySettings {
   readonly outlierEjection?: EjectionOptions | false;
   /** Slow-start settings (`SlowStartOptions` of `@fairway/core`), or `false` for none. Absent: the defaults (on, 10 s). */
   readonly slowStart?: SlowStartOptions | false;
+  /** Remote-zone latency ratio (Balancer `zoneLatencyRatio`); absent: the Balancer default (1.5). Set by a live document. */
+  readonly zoneLatencyRatio?: number;
+  /** Other zones nearest-first (Balancer `zoneOrder`); absent: by spare capacity. Set by a live document. */
+  readonly zoneOrder?: readonly string[];
 }
 
 export const POLICY_DEFAULTS = { decayMs: 10_000, zoneBandLow: 0.8, zoneBandHigh: 2.0 } as const;

@@ -18,8 +18,8 @@
 import { connectivityState as ConnectivityState } from '@grpc/grpc-js';
 import type { ChannelOptions } from '@grpc/grpc-js';
 
-import { Balancer, endpointKey } from '@fairway/core';
-import type { EjectionEvent, EndpointInfo } from '@fairway/core';
+import { Balancer, CanaryController, endpointKey, resolveCanaryOptions } from '@fairway/core';
+import type { CanaryHalt, CanaryOptions, EjectionEvent, EndpointInfo, LiveBalancerSettings } from '@fairway/core';
 import {
   LeafLoadBalancer,
   QueuePicker,
@@ -28,7 +28,7 @@ import {
   subchannelAddressToString,
 } from '../grpc-internals.js';
 import type { ChannelControlHelper, Endpoint, LoadBalancer, Picker, StatusOr, SubchannelLike, TypedLoadBalancingConfig } from '../grpc-internals.js';
-import { ENDPOINT_EVENTS_KEY, ENDPOINT_INFO_ATTRIBUTE, INCARNATION_SUBCHANNEL_KEY, KEEPALIVE_KEY, LOGGER_KEY, PEERS_ATTRIBUTE } from '../channel-keys.js';
+import { ENDPOINT_EVENTS_KEY, ENDPOINT_INFO_ATTRIBUTE, INCARNATION_SUBCHANNEL_KEY, KEEPALIVE_KEY, LIVE_BALANCER_ATTRIBUTE, LIVE_CANARY_ATTRIBUTE, LOGGER_KEY, PEERS_ATTRIBUTE } from '../channel-keys.js';
 import { watchConnection, type KeepaliveSettings } from '../keepalive-pinger.js';
 import { SubsetController } from './subset.js';
 import { later, nowMs, random, startTimer } from '../clock.js';
@@ -37,7 +37,7 @@ import { getDefaultLogger, logOnce } from '../logger.js';
 import type { Logger } from '../logger.js';
 import { FairwayPolicyConfig, POLICY_NAME } from './config.js';
 import type { FairwayPolicySettings } from './config.js';
-import { FairwayPicker } from './picker.js';
+import { FairwayPicker, type CanaryRouting } from './picker.js';
 import { PickTracker } from './pick-tracker.js';
 import { HealthWatch, healthCheckServiceName } from './health-watch.js';
 import { toSubchannelAddress } from '../resolver/address.js';
@@ -101,7 +101,19 @@ export class FairwayLoadBalancer implements LoadBalancer {
       }
       return true;
     }
-    this.applySettings(lbConfig.settings);
+    // A live configuration document's balancer settings replace the policy config's, field by field.
+    const live = options[LIVE_BALANCER_ATTRIBUTE] as LiveBalancerSettings | undefined;
+    if (live === undefined) this.applySettings(lbConfig.settings);
+    else {
+      try {
+        this.applySettings({ ...lbConfig.settings, ...live });
+      } catch (e) {
+        // Valid alone, but not with this client's own settings (e.g. a zone band low above the client's high).
+        logOnce(this.logger, `live-balancer:${JSON.stringify(live)}`, 'warn', `live configuration's balancer settings refused for this client: ${(e as Error).message}; keeping the settings in use`);
+        if (this.balancer === undefined) this.applySettings(lbConfig.settings);
+      }
+    }
+    this.applyCanary(options[LIVE_CANARY_ATTRIBUTE] as CanaryOptions | undefined);
     const healthName = healthCheckServiceName(options);
     if (healthName !== this.healthServiceName) {
       this.healthServiceName = healthName;
@@ -131,6 +143,11 @@ export class FairwayLoadBalancer implements LoadBalancer {
       // The Balancer decides which endpoints are live (newest incarnation per instance).
       const { added, kept } = this.balancer!.update([...wanted.values()].map((w) => w.info), now);
       const live = new Set([...added, ...kept]);
+      const canaryKeys = new Set<string>();
+      const stableKeys = new Set<string>();
+      for (const key of live) (wanted.get(key)?.info.canary === true ? canaryKeys : stableKeys).add(key);
+      this.canaryKeys = canaryKeys;
+      this.stableKeys = stableKeys;
       for (const [key, child] of this.children) {
         const w = wanted.get(key);
         if (!w || !live.has(key) || w.info.address !== child.info.address) this.destroyChild(key, child);
@@ -198,20 +215,13 @@ export class FairwayLoadBalancer implements LoadBalancer {
   private applySettings(settings: FairwayPolicySettings): void {
     const same = this.settings && JSON.stringify(this.settings) === JSON.stringify(settings);
     if (same && this.balancer) return;
-    this.subset =
-      settings.subsetSize === undefined
-        ? undefined
-        : new SubsetController({
-            size: settings.subsetSize,
-            ...(settings.subsetClientIndex !== undefined ? { clientIndex: settings.subsetClientIndex, clientCount: settings.subsetClientCount! } : {}),
-          });
-    const previous = this.balancer;
-    this.settings = settings;
-    this.balancer = new Balancer({
+    const balancer = new Balancer({
       ...(settings.zone !== undefined ? { clientZone: settings.zone } : {}),
       ...(settings.region !== undefined ? { clientRegion: settings.region } : {}),
       decayMs: settings.decayMs,
       zoneBand: { low: settings.zoneBandLow, high: settings.zoneBandHigh },
+      ...(settings.zoneLatencyRatio !== undefined ? { zoneLatencyRatio: settings.zoneLatencyRatio } : {}),
+      ...(settings.zoneOrder !== undefined ? { zoneOrder: settings.zoneOrder } : {}),
       ...(settings.affinityEpsilon !== undefined ? { affinity: { epsilon: settings.affinityEpsilon } } : {}),
       // Rare (at most one per evaluation interval) and worth knowing: a zone mode change moves traffic.
       onZoneModeChange: (from, to, why) => this.logger.info(`zone mode ${from} -> ${to}: ${why}`),
@@ -223,7 +233,17 @@ export class FairwayLoadBalancer implements LoadBalancer {
         this.logger.info(`outlier ejection: ${e.detail}`);
         this.endpointEvents?.(e);
       },
-    });
+    }); // throws on settings it refuses: before anything here changed
+    this.subset =
+      settings.subsetSize === undefined
+        ? undefined
+        : new SubsetController({
+            size: settings.subsetSize,
+            ...(settings.subsetClientIndex !== undefined ? { clientIndex: settings.subsetClientIndex, clientCount: settings.subsetClientCount! } : {}),
+          });
+    const previous = this.balancer;
+    this.settings = settings;
+    this.balancer = balancer;
     if (settings.zone === undefined) {
       logOnce(this.logger, 'zone-blind', 'info', 'no zone given (option "zone" or FAIRWAY_ZONE): balancing zone-blind');
     }
@@ -234,6 +254,54 @@ export class FairwayLoadBalancer implements LoadBalancer {
   }
 
   private reapplyReadiness = false;
+
+  /** Canary routing from the live document (`canary` section); undefined: none. */
+  private canary: CanaryController | undefined;
+  private canaryJson = '';
+  private canaryKeys: ReadonlySet<string> = new Set();
+  private stableKeys: ReadonlySet<string> = new Set();
+  /** The halt, until the first pick after it has reported it (its span event). */
+  private unannouncedHalt: CanaryHalt | undefined;
+
+  /** The canary section changed: a new controller (a halted canary resumes when the section changes). */
+  private applyCanary(options: CanaryOptions | undefined): void {
+    const json = options === undefined ? '' : JSON.stringify(options);
+    if (json === this.canaryJson) return;
+    this.canaryJson = json;
+    this.unannouncedHalt = undefined;
+    if (options === undefined) {
+      this.canary = undefined;
+      return;
+    }
+    try {
+      this.canary = new CanaryController(resolveCanaryOptions(options));
+    } catch (e) {
+      // The document was validated; this is only reached through another resolver's attributes.
+      this.canary = undefined;
+      this.logger.warn(`canary settings refused: ${(e as Error).message}`);
+    }
+  }
+
+  /** The picker's canary routing: only with a controller and both groups present. */
+  private canaryRouting(): CanaryRouting | undefined {
+    const controller = this.canary;
+    if (controller === undefined || this.canaryKeys.size === 0 || this.stableKeys.size === 0) return undefined;
+    return {
+      controller,
+      canaryKeys: this.canaryKeys,
+      stableKeys: this.stableKeys,
+      onHalt: (halt) => {
+        if (controller !== this.canary) return;
+        this.unannouncedHalt = halt;
+        this.logger.warn(`canary halted: ${halt.reason}`);
+      },
+      takeHalt: () => {
+        const h = this.unannouncedHalt;
+        this.unannouncedHalt = undefined;
+        return h;
+      },
+    };
+  }
 
   private createChild(key: string, info: EndpointInfo, endpoint: Endpoint, options: ChannelOptions, note: string): Child {
     const childOptions: ChannelOptions =
@@ -412,6 +480,7 @@ export class FairwayLoadBalancer implements LoadBalancer {
       this.helper.updateState(ConnectivityState.TRANSIENT_FAILURE, new UnavailablePicker({ details }), details);
     } else if (ready.size > 0) {
       this.everReady = true;
+      const canary = this.canaryRouting();
       const picker = new FairwayPicker(
         {
           balancer: this.balancer!,
@@ -420,6 +489,7 @@ export class FairwayLoadBalancer implements LoadBalancer {
           random,
           ...(this.settings?.affinityHeader !== undefined ? { affinityHeader: this.settings.affinityHeader } : {}),
           ...(this.subset !== undefined ? { onPick: this.onPick } : {}),
+          ...(canary !== undefined ? { canary } : {}),
         },
         ready,
       );

@@ -5,7 +5,7 @@
  * the call in flight at once; the chosen child's own pick_first picker supplies the subchannel; the
  * tracker releases the count exactly once.
  */
-import type { PickExplanation } from '@fairway/core';
+import type { CanaryController, CanaryGroup, CanaryHalt, PickExplanation } from '@fairway/core';
 import { PickResultType } from '../grpc-internals.js';
 import type { PickArgs, PickResult, Picker } from '../grpc-internals.js';
 import { getAttemptPickContext } from '../attempt-context.js';
@@ -34,7 +34,24 @@ export interface PickerDeps {
   readonly affinityHeader?: string;
   /** Told of every pick (subsetting's load estimate); must be cheap. */
   readonly onPick?: (nowMs: number) => void;
+  /** Canary routing (a live document's `canary` section, with canary and stable endpoints both present). */
+  readonly canary?: CanaryRouting;
 }
+
+/** What the picker needs for canary routing. */
+export interface CanaryRouting {
+  readonly controller: CanaryController;
+  /** Keys of the canary endpoints, and of the others. */
+  readonly canaryKeys: ReadonlySet<string>;
+  readonly stableKeys: ReadonlySet<string>;
+  /** Told once when an outcome halts the canary. */
+  readonly onHalt: (halt: CanaryHalt) => void;
+  /** The halt not yet reported to an attempt (the next pick reports it once, for its span event). */
+  readonly takeHalt: () => CanaryHalt | undefined;
+}
+
+/** gRPC codes that say the endpoint failed (for the canary's error rate); CANCELLED is the caller's doing. */
+const ENDPOINT_FAILURE_CODES = new Set([2, 4, 8, 12, 13, 14, 15]);
 
 const QUEUE: PickResult = {
   pickResultType: PickResultType.QUEUE,
@@ -57,10 +74,22 @@ export class FairwayPicker implements Picker {
     const pickedAtMs = now();
     this.deps.onPick?.(pickedAtMs);
     const affinityKey = this.deps.affinityHeader === undefined ? undefined : pickArgs.metadata.get(this.deps.affinityHeader)[0];
+    let avoid = context?.avoid;
+    let group: CanaryGroup | undefined;
+    const canary = this.deps.canary;
+    if (canary !== undefined) {
+      // The group first (so the canaries share the calls whatever their number), then p2c inside it: the other
+      // group is avoided (it still takes the call when this group has no READY endpoint).
+      const header = canary.controller.options.stickyHeader;
+      const sticky = header === undefined ? undefined : pickArgs.metadata.get(header)[0];
+      group = canary.controller.choose(random, typeof sticky === 'string' ? sticky : undefined);
+      const other = group === 'canary' ? canary.stableKeys : canary.canaryKeys;
+      avoid = avoid === undefined || avoid.size === 0 ? other : new Set([...other, ...avoid]);
+    }
     const handle =
       typeof affinityKey === 'string' && affinityKey !== ''
-        ? balancer.pickByKey(affinityKey, pickedAtMs, context?.avoid)
-        : balancer.pick(pickedAtMs, random, context?.avoid);
+        ? balancer.pickByKey(affinityKey, pickedAtMs, avoid)
+        : balancer.pick(pickedAtMs, random, avoid);
     if (!handle) return QUEUE;
     const child = this.children.get(handle.key);
     const result = child?.pick(pickArgs);
@@ -72,7 +101,13 @@ export class FairwayPicker implements Picker {
     }
     if (context) {
       try {
-        context.onPick(handle.explanation);
+        let explanation = handle.explanation;
+        if (canary !== undefined) {
+          const halt = canary.takeHalt();
+          const landed = canary.canaryKeys.has(handle.key) ? 'canary' : 'stable';
+          explanation = { ...explanation, canary: { group: landed, ...(halt !== undefined ? { halted: halt.reason } : {}) } };
+        }
+        context.onPick(explanation);
       } catch {
         // an observer must never break a call
       }
@@ -90,7 +125,14 @@ export class FairwayPicker implements Picker {
         context?.onStarted?.();
       },
       onCallEnded: (code, details, metadata) => {
-        tracked.ended(code, details, now());
+        const endedAtMs = now();
+        tracked.ended(code, details, endedAtMs);
+        if (canary !== undefined && code !== 1) {
+          // The group the endpoint is in (the pick may have fallen back to the other group).
+          const landed: CanaryGroup = canary.canaryKeys.has(handle.key) ? 'canary' : 'stable';
+          const halt = canary.controller.record(landed, !ENDPOINT_FAILURE_CODES.has(code), endedAtMs - pickedAtMs, endedAtMs);
+          if (halt !== undefined) canary.onHalt(halt);
+        }
         childEnded?.(code, details, metadata);
       },
     };

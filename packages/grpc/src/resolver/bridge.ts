@@ -29,7 +29,8 @@ import {
 import type { Endpoint, GrpcUri, Resolver, ResolverListener } from '../grpc-internals.js';
 import type { ChannelOptions } from '@grpc/grpc-js';
 import { later, nowMs } from '../clock.js';
-import { DISCOVERY_OPTIONS_KEY, ENDPOINT_INFO_ATTRIBUTE, LOGGER_KEY, PEERS_ATTRIBUTE } from '../channel-keys.js';
+import { DISCOVERY_OPTIONS_KEY, ENDPOINT_INFO_ATTRIBUTE, LIVE_BALANCER_ATTRIBUTE, LIVE_CANARY_ATTRIBUTE, LIVE_SETTINGS_KEY, LOGGER_KEY, PEERS_ATTRIBUTE } from '../channel-keys.js';
+import type { LiveSettings } from '../live-settings.js';
 import { getDefaultLogger } from '../logger.js';
 import type { Logger } from '../logger.js';
 import { toSubchannelAddress } from './address.js';
@@ -96,7 +97,7 @@ function endpointProblem(info: EndpointInfo): string | undefined {
 }
 
 function snapshotSignature(endpoints: readonly EndpointInfo[]): string {
-  return JSON.stringify(endpoints.map((e) => [e.address, e.zone, e.region, e.instance, e.incarnation, e.weight]));
+  return JSON.stringify(endpoints.map((e) => [e.address, e.zone, e.region, e.instance, e.incarnation, e.weight, e.canary]));
 }
 
 function createBridgeResolverClass(scheme: string) {
@@ -115,6 +116,7 @@ function createBridgeResolverClass(scheme: string) {
     private readonly raw: string;
     private readonly sourceOptions: unknown;
     private readonly logger: Logger;
+    private readonly live: LiveSettings | undefined;
     private source: DiscoverySource | undefined;
     private generation = 0;
     private pending: { kind: 'snapshot'; snapshot: EndpointSnapshot } | { kind: 'error'; error: DiscoveryError } | undefined;
@@ -133,6 +135,7 @@ function createBridgeResolverClass(scheme: string) {
       // The multi source hands each of its parts that part's own options, so it gets them all.
       this.sourceOptions = scheme === 'multi' ? all : discoveryOptionsFor(all, scheme);
       this.logger = (channelOptions[LOGGER_KEY] as Logger | undefined) ?? getDefaultLogger();
+      this.live = channelOptions[LIVE_SETTINGS_KEY] as LiveSettings | undefined;
     }
 
     updateResolution(): void {
@@ -223,8 +226,8 @@ function createBridgeResolverClass(scheme: string) {
         );
         return;
       }
-      const { endpoints, note, peers } = item.snapshot;
-      const signature = snapshotSignature(endpoints) + (peers ? `|${peers.index}/${peers.count}` : '');
+      const { endpoints, note, peers, liveConfig } = item.snapshot;
+      const signature = snapshotSignature(endpoints) + (peers ? `|${peers.index}/${peers.count}` : '') + `|live ${liveConfig?.revision ?? 0}`;
       if (signature === this.lastSignature) return; // report once per change
       this.lastSignature = signature;
       this.lastLoggedError = undefined;
@@ -247,9 +250,18 @@ function createBridgeResolverClass(scheme: string) {
         seen.add(key);
       }
       bump(bridgeStats.listenerCalls, scheme);
+      // Retry settings reach the call layer from the next call on; balancer settings reach the policy below.
+      this.live?.set(liveConfig?.revision ?? 0, liveConfig?.config.retry);
+      const balancer = liveConfig?.config.balancer;
+      const canary = liveConfig?.config.canary;
       let accepted: boolean;
       try {
-        accepted = this.listener(statusOrFromValue(list), { [ENDPOINT_INFO_ATTRIBUTE]: valid, ...(peers ? { [PEERS_ATTRIBUTE]: peers } : {}) }, null, note ?? '');
+        accepted = this.listener(
+          statusOrFromValue(list),
+          { [ENDPOINT_INFO_ATTRIBUTE]: valid, ...(peers ? { [PEERS_ATTRIBUTE]: peers } : {}), ...(balancer ? { [LIVE_BALANCER_ATTRIBUTE]: balancer } : {}), ...(canary ? { [LIVE_CANARY_ATTRIBUTE]: canary } : {}) },
+          null,
+          note ?? '',
+        );
       } catch (e) {
         // Never let an update crash the host process (this runs on its own tick).
         this.logger.error(`${this.raw}: applying the endpoint update failed: ${(e as Error).message}`);
