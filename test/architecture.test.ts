@@ -14,7 +14,7 @@ const ALLOWED: Record<string, (specifier: string) => boolean> = {
   core: () => false,
   grpc: (s) => s === '@fairway/core' || s === '@grpc/grpc-js' || s === 'grpc-health-check' || s === 'node:perf_hooks' || s === 'node:module' || s === 'node:path',
   'discovery-etcd': (s) => s === '@fairway/core' || s === 'etcd3' || /^node:(fs|os|module)$/.test(s),
-  'discovery-kubernetes': (s) => s === '@fairway/core' || s === '@kubernetes/client-node' || /^node:(fs|http|https|net)$/.test(s),
+  'discovery-kubernetes': (s) => s === '@fairway/core' || s === '@kubernetes/client-node' || /^node:(fs|http|https|net|readline)$/.test(s),
   // API only: the SDK, exporters and @opentelemetry/core (with semantic-conventions, ~11 MB) stay out of the default install.
   telemetry: (s) => s === '@fairway/core' || s === '@opentelemetry/api' || s === 'node:fs' || s === 'node:path',
   'telemetry-setup': (s) => s === '@fairway/telemetry' || s.startsWith('@opentelemetry/') || s.startsWith('node:'),
