@@ -28,9 +28,10 @@ async function until(cond: () => boolean, timeoutMs: number): Promise<void> {
   while (!cond() && Date.now() < end) await new Promise((r) => setTimeout(r, 10));
 }
 
-// The failure penalty alone already keeps a fast-failing pod to 2-3 calls at this concurrency (a second
-// failure in a row costs 5 s of estimate), so the consecutive rule is set to 2 here to see it act.
-test('a pod answering UNAVAILABLE at once is ejected after 2 failures in a row, then re-admitted by one probe once it heals', { timeout: 60_000 }, async () => {
+// The failure penalty alone already keeps a fast-failing pod to 1-3 calls at this concurrency (a failure
+// raises its estimate, a second in a row costs 5 s of it), and with one failed call it may never get a second
+// (seen on a loaded CI machine): the consecutive rule is set to 1 here so that the ejection always acts.
+test('a pod answering UNAVAILABLE at once is ejected after its first failure (consecutiveFailures: 1), then re-admitted by one probe once it heals', { timeout: 60_000 }, async () => {
   const pods = await Promise.all(Array.from({ length: 6 }, (_, i) => startEchoBackend({ id: `pod-${i}`, serviceTimeMs: 5 })));
   backends.push(...pods);
   const bad = pods[0]!;
@@ -41,7 +42,7 @@ test('a pod answering UNAVAILABLE at once is ejected after 2 failures in a row, 
   const observer = { onCallStart: () => ({ onAttemptStart: () => ({ onPick() {}, outgoingHeaders: () => ({}), onEnd() {} }), onEnd() {} }), onEndpointEvent: (e: EjectionEvent) => events.push(e) };
   const client = createClient(EchoClient, `static:///${pods.map((p) => p.address).join(',')}`, credentials.createInsecure(), {
     observers: [observer],
-    outlierEjection: { baseEjectionMs: 4_000, consecutiveFailures: 2 },
+    outlierEjection: { baseEjectionMs: 4_000, consecutiveFailures: 1 },
     slowStart: false,
     logger,
   });
@@ -57,8 +58,8 @@ test('a pod answering UNAVAILABLE at once is ejected after 2 failures in a row, 
   await run(300);
   const failed = results.filter((r) => !r.ok);
   assert.ok(failed.every((r) => !r.ok && r.code === status.UNAVAILABLE));
-  assert.ok(failed.length >= 2 && failed.length <= 8, `failed calls before and at the ejection: ${failed.length}`);
-  assert.ok(logger.lines.some((l) => /outlier ejection: 127\.0\.0\.1:\d+ ejected for 4000 ms \(ejection 1 in a row\): 2 failures or timeouts in a row/.test(l)), logger.lines.join('\n'));
+  assert.ok(failed.length >= 1 && failed.length <= 8, `failed calls before and at the ejection: ${failed.length}`);
+  assert.ok(logger.lines.some((l) => /outlier ejection: 127\.0\.0\.1:\d+ ejected for 4000 ms \(ejection 1 in a row\): 1 failures or timeouts in a row/.test(l)), logger.lines.join('\n'));
   const badCallsAtEjection = bad.counts.total;
   await run(300);
   // Nothing reaches the ejected pod but, if this machine is slow enough for the 4 s to pass meanwhile, its
