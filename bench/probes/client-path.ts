@@ -17,7 +17,9 @@
  *   --variants fairway,round_robin[,fairway_bare]   --zones a,b,c (servers' zones, round robin)
  *   --client-zone a   --slow-ms 20 (server 0 answers after this instead)   --profile-dir DIR   --json FILE
  * `fairway_bare` is Fairway's channel (policy, picker, resolver bridge) without its call interceptor: the
- * difference to `fairway` is the call layer's cost.
+ * difference to `fairway` is the call layer's cost. `fairway_layer` sends every call through the call layer (a
+ * no-op observer), `fairway_hedged` hedges the probe method (the call layer plus its hedge timer and latency
+ * window): their difference to `fairway` is what the call layer and hedging cost a call.
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { writeFileSync, mkdirSync } from 'node:fs';
@@ -68,7 +70,11 @@ const zones = args.zones?.split(',').filter(Boolean);
 const clientZone = args['client-zone'];
 const variants = args.variants!.split(',').filter(Boolean);
 const closed = args.closed === undefined ? undefined : num('closed', args.closed, 1);
-const KNOWN = new Set(['fairway', 'fairway_bare', 'round_robin', 'round_robin_icpt', 'pick_first']);
+const KNOWN = new Set(['fairway', 'fairway_bare', 'fairway_layer', 'fairway_hedged', 'round_robin', 'round_robin_icpt', 'pick_first']);
+/** An observer that does nothing: with it every call goes through Fairway's call layer (`fairway_layer`). */
+const NOOP_OBSERVER = {
+  onCallStart: () => ({ onAttemptStart: () => ({ onPick() {}, outgoingHeaders: () => ({}), onEnd() {} }), onEnd() {} }),
+};
 for (const v of variants) if (!KNOWN.has(v)) throw new RangeError(`--variants: unknown variant ${v} (known: ${[...KNOWN].join(', ')})`);
 
 interface Server {
@@ -107,9 +113,13 @@ async function makeClient(variant: string, servers: readonly Server[], fairway: 
   const options = clientZone === undefined ? {} : { zone: clientZone };
   switch (variant) {
     case 'fairway':
+    case 'fairway_layer':
+    case 'fairway_hedged':
     case 'fairway_bare': {
       const target = `static:///${servers.map((s) => `127.0.0.1:${s.port}${s.zone ? `@${s.zone}` : ''}`).join(',')}`;
       if (variant === 'fairway') return fairway.createClient(ProbeClient, target, creds, options);
+      if (variant === 'fairway_layer') return fairway.createClient(ProbeClient, target, creds, { ...options, observers: [NOOP_OBSERVER] });
+      if (variant === 'fairway_hedged') return fairway.createClient(ProbeClient, target, creds, { ...options, retry: { hedging: { methods: ['fairway.probe.Probe/Call'] } } });
       return new ProbeClient(target, creds, { ...fairway.clientOptions(options), interceptors: [] });
     }
     default: {

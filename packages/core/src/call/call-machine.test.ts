@@ -9,6 +9,7 @@ import type { MethodRetrySettings } from '../retry-config.js';
 import { CallMachine, HEDGE_TIMER, RETRY_TIMER } from './call-machine.js';
 import type { CallCommand, CallPlan, HedgePlan } from './call-machine.js';
 import { LatencyWindow } from './latency-window.js';
+import { outcomeKindFor } from './outcome.js';
 import { ATTEMPT_TIMEOUT_DETAILS_PREFIX, HEDGE_LOST_DETAILS_PREFIX, StatusCode } from './status.js';
 
 const roomy = (): RetryBudget => createRetryBudget({ ratio: 0, minPerSecond: 1000, windowMs: 10_000 });
@@ -322,6 +323,18 @@ describe('CallMachine: hedging', () => {
     assert.deepEqual(d.finished, { type: 'finish', code: StatusCode.OK, details: 'OK', attempt: 2 });
     assert.deepEqual(d.armedTimers(), []);
     assert.deepEqual(d.outcomes().map((o) => o.attempt).sort(), [1, 2]);
+  });
+
+  test('the first attempt answers just after the hedge went out: the hedge was beaten, not late, and teaches its endpoint nothing', () => {
+    const d = new Driver({ hedge: hedgePlan() }).start().advance(30);
+    d.advance(2).status(1, StatusCode.OK, 'OK');
+    assert.deepEqual(d.cancelled, [2]);
+    const beaten = d.log.find((c) => c.type === 'cancel');
+    assert.ok(beaten?.type === 'cancel' && beaten.code === StatusCode.CANCELLED);
+    assert.equal(beaten.details, 'Fairway: attempt 1 answered first');
+    assert.equal(outcomeKindFor(beaten.code, beaten.details), 'cancelled', 'no penalty for the hedge endpoint');
+    // The late first attempt of the test above is a time-out for its endpoint.
+    assert.equal(outcomeKindFor(StatusCode.CANCELLED, `${HEDGE_LOST_DETAILS_PREFIX} attempt 2 answered first`), 'timeout');
   });
 
   test('an answer before the hedge delay: no hedge', () => {

@@ -175,7 +175,7 @@ export class CallMachine {
     this.open(out, 'first', 'first attempt', nowMs);
     if (!this.replayable) {
       // A client or bidi stream is passed straight through: the caller sees its only attempt from the start.
-      this.commit(out, this.attempts[0]!);
+      this.commit(out, this.attempts[0]!, nowMs);
       return out;
     }
     if (hedge) {
@@ -206,7 +206,7 @@ export class CallMachine {
     if (!a || !a.live || this.finished || this.committed !== 0 || this.plan.kind === 'unary') return NO_COMMANDS;
     const out: CallCommand[] = [];
     this.plan.hedge?.latency.record(nowMs - a.startedMs);
-    this.commit(out, a);
+    this.commit(out, a, nowMs);
     return out;
   }
 
@@ -245,7 +245,7 @@ export class CallMachine {
       return out;
     }
     if (code === StatusCode.OK) this.plan.hedge?.latency.record(nowMs - a.startedMs);
-    this.commit(out, a);
+    this.commit(out, a, nowMs);
     out.push({ type: 'attemptEnded', attempt: a.n, outcome: { code, details, timedOut: false } });
     this.finish(out, code, details, a.n);
     return out;
@@ -394,7 +394,7 @@ export class CallMachine {
     }
   }
 
-  private commit(out: CallCommand[], a: Attempt): void {
+  private commit(out: CallCommand[], a: Attempt, nowMs: number): void {
     this.committed = a.n;
     if (a.timerArmed) {
       a.timerArmed = false;
@@ -402,7 +402,7 @@ export class CallMachine {
     }
     out.push({ type: 'commit', attempt: a.n });
     this.disarmCallTimers(out);
-    this.cancelOthers(out, a.n);
+    this.cancelOthers(out, a.n, nowMs);
   }
 
   private disarmCallTimers(out: CallCommand[]): void {
@@ -416,13 +416,23 @@ export class CallMachine {
     }
   }
 
-  /** Cancels every live attempt but `winner` (hedges that lost the race). */
-  private cancelOthers(out: CallCommand[], winner: number): void {
+  /**
+   * Cancels every live attempt but `winner` (hedges that lost the race). A loser that had been waiting at least
+   * the hedge delay was late by the hedge's own measure, and its endpoint learns a time-out (see
+   * `outcomeKindFor`); one that had waited less was merely beaten (typically the hedge itself, sent moments
+   * before the first attempt answered) and teaches its endpoint nothing: counted as a time-out, every hedge
+   * that lost to a slightly late first attempt penalised a healthy endpoint, and five in a row ejected it
+   * (seen with hedging on equal servers: one of three ejected for 10 s, p50 up 30 %).
+   */
+  private cancelOthers(out: CallCommand[], winner: number, nowMs: number): void {
     if (this.live === 0 || (this.live === 1 && this.attempts[winner - 1]?.live)) return;
-    const details = `${HEDGE_LOST_DETAILS_PREFIX} attempt ${winner} answered first`;
+    const late = `${HEDGE_LOST_DETAILS_PREFIX} attempt ${winner} answered first`;
+    const beaten = `Fairway: attempt ${winner} answered first`;
+    const lateAfterMs = this.hedgeDelayMs ?? 0;
     for (const a of this.attempts) {
       if (!a.live || a.n === winner) continue;
       this.end(out, a);
+      const details = nowMs - a.startedMs >= lateAfterMs ? late : beaten;
       out.push({ type: 'cancel', attempt: a.n, code: StatusCode.CANCELLED, details });
       out.push({ type: 'attemptEnded', attempt: a.n, outcome: { code: StatusCode.CANCELLED, details, timedOut: false } });
     }
