@@ -14,7 +14,7 @@
  */
 import { Code, ConnectError } from '@connectrpc/connect';
 import type { Transport } from '@connectrpc/connect';
-import { CallMachine, outcomeKindFor } from '@fairway/core';
+import { CallMachine, HEDGE_LOST_DETAILS_PREFIX, outcomeKindFor } from '@fairway/core';
 import type { AttemptObserver, AttemptStart, CallCommand, CallObserver, CallPlan, PickHandle } from '@fairway/core';
 import type { EndpointPool } from './endpoints.js';
 
@@ -152,7 +152,7 @@ export function runCall<R>(setup: CallSetup, send: SendAttempt<R>): Promise<R> {
             if (a !== committed) a.live = false;
             a.error ??= error;
             // What the balancer learns: Fairway's attempt timer -> timeout; a caller's cancel -> nothing.
-            a.handle?.release({ kind: outcomeKindFor(c.code, c.details), ...(unary ? { latencyMs: now() - a.startedMs } : {}) }, now());
+            a.handle?.release({ kind: outcomeKindFor(c.code, c.details), ...(unary ? { latencyMs: now() - a.startedMs } : {}), ...(c.details.startsWith(HEDGE_LOST_DETAILS_PREFIX) ? { hedgeLost: true } : {}) }, now());
             a.abort.abort(error);
             a.releaseConnection?.();
             break;

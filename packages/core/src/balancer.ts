@@ -350,7 +350,7 @@ export class Balancer implements ReleaseSink {
     const recovering = e.probing || e.ejection === 'probe';
     e.probing = false;
     const { kind, latencyMs } = outcome;
-    if (this.o.ejection !== undefined && kind !== 'cancelled') this.ejectionOutcome(e, kind, nowMs);
+    if (this.o.ejection !== undefined && kind !== 'cancelled' && outcome.hedgeLost !== true) this.ejectionOutcome(e, kind, nowMs);
     const latency = typeof latencyMs === 'number' && latencyMs >= 0 && Number.isFinite(latencyMs) ? latencyMs : undefined;
     if (kind === 'cancelled' || (kind === 'success' && latency === undefined)) return;
     // What the caller waited for this zone's answer: the zone selector compares zones by it.

@@ -43,6 +43,18 @@ describe('outlier ejection: consecutive failures', () => {
     assert.match(events[0]!.detail, /10\.0\.0\.1:50051 ejected for 10000 ms \(ejection 1 in a row\): 5 failures or timeouts in a row/);
   });
 
+  test('lost hedge races are not counted: a short stall that makes many late attempts in a row ejects nothing', () => {
+    const { b, clock, keys, random, events, hit, row } = fleet(6);
+    const stalled = keys[0]!;
+    const others = new Set(keys.filter((x) => x !== stalled));
+    for (let i = 0; i < 10; i++) b.pick(clock.now(), random, others)!.release({ kind: 'timeout', latencyMs: 40, hedgeLost: true }, clock.now());
+    assert.equal(row(stalled).ejection, 'none', 'ten lost hedge races in a row');
+    assert.equal(events.length, 0);
+    // Real time-outs still count (the same endpoint, five in a row).
+    for (let i = 0; i < 5; i++) hit(stalled, 'timeout');
+    assert.equal(row(stalled).ejection, 'ejected');
+  });
+
   test('an ejected endpoint is never picked, even when it is the only one not yet tried', () => {
     const { b, clock, keys, random, hit } = fleet(6);
     const bad = keys[0]!;

@@ -22,6 +22,12 @@ export interface PickOutcome {
   readonly kind: 'success' | 'failure' | 'timeout' | 'cancelled';
   /** Measured latency (ms) up to the first response message; required for a `success` to be sampled. */
   readonly latencyMs?: number;
+  /**
+   * A `timeout` that is a lost hedge race (the attempt had waited the hedge delay when another answered):
+   * it raises the endpoint's estimate like a time-out, but outlier ejection does not count it (a short stall
+   * makes several late attempts in a row, and hedging already routed around it). Default false.
+   */
+  readonly hedgeLost?: boolean;
 }
 
 /** A counted pick. Release it exactly once when the attempt ends (later calls are ignored). */

@@ -11,6 +11,7 @@
 import { startInterval } from '../clock.js';
 import type { TimerHandle } from '../clock.js';
 import { outcomeKindFor } from './outcome.js';
+import { HEDGE_LOST_DETAILS_PREFIX } from '@fairway/core';
 import type { OutcomeKind } from './outcome.js';
 
 /** What the tracker needs from a Balancer pick handle. */
@@ -60,7 +61,8 @@ export class PickTracker {
         entry.done = true;
         const kind = outcomeKindFor(code, details);
         if ((kind === 'success' && entry.sampleLatency) || kind === 'timeout') {
-          handle.release({ kind, latencyMs: Math.max(0, nowMs - entry.pickedAtMs) }, nowMs);
+          const hedgeLost = kind === 'timeout' && details.startsWith(HEDGE_LOST_DETAILS_PREFIX);
+          handle.release({ kind, latencyMs: Math.max(0, nowMs - entry.pickedAtMs), ...(hedgeLost ? { hedgeLost } : {}) }, nowMs);
         } else {
           handle.release({ kind }, nowMs);
         }
