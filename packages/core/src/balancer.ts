@@ -264,25 +264,34 @@ export class Balancer implements ReleaseSink {
       eProbe = oProbe;
       oProbe = tp;
     }
+    // The slow-start note is formatted only if someone reads the explanation (telemetry, tests): during a ramp
+    // every pick would otherwise build two percentages into a string (seen in a client-path profile).
+    let slowStart: (() => string) | undefined;
     if (nowMs < this.rampEndMs) {
-      const why = this.slowStartNote(e, o, nowMs);
-      if (why !== undefined) note = note === undefined ? why : `${note}; ${why}`;
+      const a = this.rampingWeight(e, nowMs);
+      const b = o === undefined ? 1 : this.rampingWeight(o, nowMs);
+      if (a !== 1 || b !== 1) {
+        const chosen = e;
+        const other = o;
+        slowStart = () => slowStartText(chosen, a, other, b);
+      }
     }
+    let tail: string | undefined;
     if (e.ejection === 'probe') {
-      const why = `re-admission probe: ejected (${e.ejectionReason ?? 'unknown'}), back for one call valued at the set median`;
-      note = note === undefined ? why : `${note}; ${why}`;
+      tail = joinNotes(tail, `re-admission probe: ejected (${e.ejectionReason ?? 'unknown'}), back for one call valued at the set median`);
     }
     if (eProbe) {
       e.probing = true;
-      const why = 'recovery probe: an endpoint costlier than the set median with nothing in flight, valued at the median for one call';
-      note = note === undefined ? why : `${note}; ${why}`;
+      tail = joinNotes(tail, 'recovery probe: an endpoint costlier than the set median with nothing in flight, valued at the median for one call');
     }
     const eIn = e.inFlight;
     const oIn = o === undefined ? 0 : o.inFlight;
     e.inFlight++;
     accrue(e.group, nowMs);
     e.group.inFlightReady++;
-    return new Pick(this, e, eRtt, eIn, eCost, o, oRtt, oIn, oCost, tie, mode, this.o.clientZone, note);
+    const head = note;
+    const fullNote = slowStart === undefined ? joinNotes(head, tail) : () => joinNotes(joinNotes(head, slowStart()), tail)!;
+    return new Pick(this, e, eRtt, eIn, eCost, o, oRtt, oIn, oCost, tie, mode, this.o.clientZone, fullNote);
   }
 
   /**
@@ -422,15 +431,6 @@ export class Balancer implements ReleaseSink {
    * answered). Allocates nothing unless a weight is below 1 (so a pick in a set that started together stays
    * allocation-light).
    */
-  private slowStartNote(e: EndpointState, o: EndpointState | undefined, nowMs: number): string | undefined {
-    const a = this.rampingWeight(e, nowMs);
-    const b = o === undefined ? 1 : this.rampingWeight(o, nowMs);
-    if (a === 1 && b === 1) return undefined;
-    const part = (c: EndpointState, f: number) => `${c.info.address} at ${Math.round(100 * f)} % weight`;
-    const parts = a < 1 && b < 1 ? `${part(e, a)}, ${part(o!, b)}` : a < 1 ? part(e, a) : part(o!, b);
-    return `slow start (cost / weight): ${parts}`;
-  }
-
   /** The slow-start weight factor that `costOf` applies to `c` now (1: none). */
   private rampingWeight(c: EndpointState, nowMs: number): number {
     const ss = this.o.slowStart;
@@ -690,4 +690,16 @@ function syncPickable(st: EndpointState, all: EndpointState[], nowMs: number): v
   const inPicks = st.allIndex >= 0;
   if (want && !inPicks) joinReady(st, all, nowMs);
   else if (!want && inPicks) leaveReady(st, all, nowMs);
+}
+
+/** `a; b`, or whichever of the two is given. */
+function joinNotes(a: string | undefined, b: string | undefined): string | undefined {
+  return a === undefined ? b : b === undefined ? a : `${a}; ${b}`;
+}
+
+/** The slow-start part of a pick's explanation: each candidate still ramping, with its weight factor. */
+function slowStartText(e: EndpointState, a: number, o: EndpointState | undefined, b: number): string {
+  const part = (c: EndpointState, f: number) => `${c.info.address} at ${Math.round(100 * f)} % weight`;
+  const parts = a < 1 && b < 1 ? `${part(e, a)}, ${part(o!, b)}` : a < 1 ? part(e, a) : part(o!, b);
+  return `slow start (cost / weight): ${parts}`;
 }

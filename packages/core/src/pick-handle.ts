@@ -72,8 +72,8 @@ export class Pick implements PickHandle {
     private readonly tie: boolean,
     private readonly zoneMode: ZoneMode,
     private readonly clientZone: string | undefined,
-    /** Why there was one candidate, or a prefix such as a widening note. */
-    private readonly note: string | undefined,
+    /** Why there was one candidate, or a prefix such as a widening note; a function when costly to format. */
+    private readonly note: string | (() => string) | undefined,
   ) {}
 
   get key(): string {
@@ -83,7 +83,8 @@ export class Pick implements PickHandle {
   get explanation(): PickExplanation {
     if (this.built === undefined) {
       const info = this.chosen.info;
-      const head = this.note === undefined ? '' : `${this.note}: `;
+      const note = typeof this.note === 'function' ? this.note() : this.note;
+      const head = note === undefined ? '' : `${note}: `;
       const chosen = describe({ e: this.chosen, rttMs: this.chosenRttMs, inFlight: this.chosenInFlight, cost: this.chosenCost });
       const reason =
         this.other === undefined
