@@ -13,7 +13,7 @@ import type { ContextValues, StreamResponse, Transport, UnaryResponse } from '@c
 /** connect's request header argument (`HeadersInit` of the fetch API). */
 type RequestHeaders = Parameters<Transport['unary']>[3];
 import type { DescMessage, DescMethodStreaming, DescMethodUnary, MessageInitShape } from '@bufbuild/protobuf';
-import { BALANCER_DEFAULTS, CLIENT_INCARNATION_HEADER, CLIENT_INSTANCE_HEADER, newIncarnation, createRetryBudget, LatencyWindow, outcomeKindFor, parseRetryOptions, parseTarget, retryMethodKey, retrySettingsFor } from '@fairway/core';
+import { BALANCER_DEFAULTS, CLIENT_INCARNATION_HEADER, CLIENT_INSTANCE_HEADER, newIncarnation, createRetryBudget, LatencyWindow, outcomeKindFor, guardObserver, parseRetryOptions, parseTarget, retryMethodKey, retrySettingsFor } from '@fairway/core';
 import type {
   BalancerOptions,
   CallDescription,
@@ -140,28 +140,6 @@ function fanOut(observers: readonly CallObserver[]): CallObserver | undefined {
   };
 }
 
-/** Wraps an observer so one that throws loses only its own notifications, never the call. */
-function guard(observer: CallObserver, report: (e: unknown) => void): CallObserver {
-  const safe = <T>(fn: () => T, fallback: T): T => {
-    try {
-      return fn();
-    } catch (e) {
-      report(e);
-      return fallback;
-    }
-  };
-  return {
-    onAttemptStart(attempt, start) {
-      const a = safe(() => observer.onAttemptStart(attempt, start), undefined);
-      return {
-        onPick: (pick) => void safe(() => a?.onPick(pick), undefined),
-        outgoingHeaders: () => safe(() => a?.outgoingHeaders() ?? {}, {}),
-        onEnd: (outcome) => void safe(() => a?.onEnd(outcome), undefined),
-      };
-    },
-    onEnd: (status) => void safe(() => observer.onEnd(status), undefined),
-  };
-}
 
 let incarnationOfProcess: string | undefined;
 /** This process's incarnation, `<process start ms>-<hex>` (core's `newIncarnation`), made once per process. */
@@ -312,7 +290,7 @@ export function createFairwayTransport(options: FairwayTransportOptions): Fairwa
     const started: CallObserver[] = [];
     for (const f of observers) {
       try {
-        started.push(guard(f.onCallStart(description), reportObserverError));
+        started.push(guardObserver(f.onCallStart(description), reportObserverError));
       } catch (e) {
         reportObserverError(e);
       }

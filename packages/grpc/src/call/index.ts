@@ -31,6 +31,7 @@ import {
   createRetryBudget,
   newIncarnation,
   LatencyWindow,
+  guardObserver,
 } from '@fairway/core';
 import type { CallDescription, CallObserver, CallObserverFactory, HedgePlan, RetryBudget, RetryConfig } from '@fairway/core';
 import { FairwayCall, deadlineWallMs } from './fairway-call.js';
@@ -196,31 +197,6 @@ function fanOut(observers: readonly CallObserver[]): CallObserver | undefined {
   };
 }
 
-/**
- * Wraps each observer so one that throws loses only its own notifications, never the call or the other
- * observers.
- */
-function guard(observer: CallObserver, report: (e: unknown) => void): CallObserver {
-  const safe = <T>(fn: () => T, fallback: T): T => {
-    try {
-      return fn();
-    } catch (e) {
-      report(e);
-      return fallback;
-    }
-  };
-  return {
-    onAttemptStart(attempt, start) {
-      const a = safe(() => observer.onAttemptStart(attempt, start), undefined);
-      return {
-        onPick: (pick) => void safe(() => a?.onPick(pick), undefined),
-        outgoingHeaders: () => safe(() => a?.outgoingHeaders() ?? {}, {}),
-        onEnd: (outcome) => void safe(() => a?.onEnd(outcome), undefined),
-      };
-    },
-    onEnd: (status) => void safe(() => observer.onEnd(status), undefined),
-  };
-}
 
 function defaultObserverErrorReporter(): (error: unknown) => void {
   const seen = new Set<string>();
@@ -292,7 +268,7 @@ export function createCallInterceptor(config: CallInterceptorConfig): Intercepto
     const observers: CallObserver[] = [];
     for (const f of factories) {
       try {
-        observers.push(guard(f.onCallStart(description), report));
+        observers.push(guardObserver(f.onCallStart(description), report));
       } catch (e) {
         report(e);
       }
