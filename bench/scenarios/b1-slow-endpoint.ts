@@ -28,9 +28,9 @@ import {
   type Figure,
   type ScenarioResult,
 } from '../lib/report.js';
-import { interleave, RoundValues } from '../lib/rounds.js';
+import { RoundValues } from '../lib/rounds.js';
+import { interleaveClients } from '../lib/client-rounds.js';
 import { failures, latency, round } from '../lib/stats.js';
-import { sleep } from '../lib/procs.js';
 
 /** Every pod: 2 slots, ~20 ms per call with a tail; 100 calls/s each at full capacity. */
 export const B1_POD: PodSpec = { slots: 2, serviceTime: { kind: 'lognormal', meanMs: 20, sigma: 0.5 }, queueBound: 64 };
@@ -130,7 +130,6 @@ export async function runB1(ctx: BenchContext): Promise<ScenarioResult> {
     ];
     s.variants = makers.map((m) => m.name);
     const rv = new RoundValues();
-    const skipped = new Set<string>();
 
     // Freshly started pods (and this process's grpc-js) run slow for a few seconds while V8 compiles them;
     // a shared warm-up gives every variant the same warm start.
@@ -143,87 +142,78 @@ export async function runB1(ctx: BenchContext): Promise<ScenarioResult> {
       warm.close();
     }
 
-    await interleave(
+    await interleaveClients(
+      s,
       makers,
       rounds,
-      async (m, roundNo) => {
-        if (skipped.has(m.name)) return;
-        const client = m.make();
-        if (typeof client === 'string') {
-          skipped.add(m.name);
-          s.notes.push(`${m.name} skipped: ${client}`);
-          return;
+      async (m, client, roundNo) => {
+        const call = (): ReturnType<typeof callOnce> => callOnce(client, undefined, DEADLINE_MS);
+        await openLoop({ ratePerSec, durationMs: warmupMs, call });
+        let eventStats: Awaited<ReturnType<typeof podStats>> | undefined;
+        const r = await openLoop({
+          ratePerSec,
+          durationMs: beforeMs + eventMs + afterMs,
+          call,
+          onProgress: ctx.progress.phase(`B1 ${m.name} round ${roundNo + 1}`),
+          onStart: (t0) => hedgeRecorder.reset(t0),
+          events: [
+            {
+              atMs: beforeMs,
+              run: async () => {
+                await slow.proc.setCapacity(CUT_TO);
+                await resetPodStats(endpoints);
+              },
+            },
+            {
+              atMs: beforeMs + eventMs,
+              run: async () => {
+                eventStats = await podStats(endpoints);
+                await slow.proc.setCapacity(1);
+              },
+            },
+          ],
+        });
+        ctx.progress.end();
+        const during = (x: CallRecord): boolean => x.intendedMs >= beforeMs && x.intendedMs < beforeMs + eventMs;
+        const ev = latency(r.records, during);
+        const whole = latency(r.records);
+        rv.put(F.p50Event, m.name, ev.p50);
+        rv.put(F.p99Event, m.name, ev.p99);
+        rv.put(F.p999Event, m.name, ev.p999);
+        rv.put(F.p50, m.name, whole.p50);
+        rv.put(F.p99, m.name, whole.p99);
+        let n = 0;
+        let toSlow = 0;
+        for (const x of r.records) {
+          if (x.code !== 0 || !during(x)) continue;
+          n++;
+          if (x.backend === slow.id) toSlow++;
         }
-        try {
-          await waitReady(client);
-          const call = (): ReturnType<typeof callOnce> => callOnce(client, undefined, DEADLINE_MS);
-          await openLoop({ ratePerSec, durationMs: warmupMs, call });
-          let eventStats: Awaited<ReturnType<typeof podStats>> | undefined;
-          const r = await openLoop({
-            ratePerSec,
-            durationMs: beforeMs + eventMs + afterMs,
-            call,
-            onProgress: ctx.progress.phase(`B1 ${m.name} round ${roundNo + 1}`),
-            onStart: (t0) => hedgeRecorder.reset(t0),
-            events: [
-              {
-                atMs: beforeMs,
-                run: async () => {
-                  await slow.proc.setCapacity(CUT_TO);
-                  await resetPodStats(endpoints);
-                },
-              },
-              {
-                atMs: beforeMs + eventMs,
-                run: async () => {
-                  eventStats = await podStats(endpoints);
-                  await slow.proc.setCapacity(1);
-                },
-              },
-            ],
-          });
-          ctx.progress.end();
-          const during = (x: CallRecord): boolean => x.intendedMs >= beforeMs && x.intendedMs < beforeMs + eventMs;
-          const ev = latency(r.records, during);
-          const whole = latency(r.records);
-          rv.put(F.p50Event, m.name, ev.p50);
-          rv.put(F.p99Event, m.name, ev.p99);
-          rv.put(F.p999Event, m.name, ev.p999);
-          rv.put(F.p50, m.name, whole.p50);
-          rv.put(F.p99, m.name, whole.p99);
-          let n = 0;
-          let toSlow = 0;
-          for (const x of r.records) {
-            if (x.code !== 0 || !during(x)) continue;
-            n++;
-            if (x.backend === slow.id) toSlow++;
-          }
-          const share = n === 0 ? null : toSlow / n;
-          rv.put(F.share, m.name, share === null ? null : share * 100);
-          rv.put(F.shareVsCap, m.name, share === null ? null : share / capShare);
-          const st = eventStats?.get(slow.id);
-          rv.put(F.slowUtil, m.name, st ? st.utilization * 100 : null);
-          rv.put(F.slowQueueP99, m.name, st ? st.queueDelayMs.p99 : null);
-          rv.put(F.slowQueueMax, m.name, st ? st.queueDelayMs.max : null);
-          let hottest: number | null = null;
-          for (const e of endpoints) {
-            if (e === slow) continue;
-            const u = eventStats?.get(e.id)?.utilization;
-            if (u !== undefined) hottest = Math.max(hottest ?? 0, u * 100);
-          }
-          rv.put(F.hottestHealthyUtil, m.name, hottest);
-          rv.put(F.failed, m.name, failures(r.records));
-          if (m.name === 'fairway_hedged' && r.records.length > 0) {
-            rv.put(F.hedgeExtra, m.name, (100 * hedgeRecorder.picks.filter((p) => p.attempt > 1).length) / r.records.length);
-          }
-        } finally {
-          ctx.progress.end();
-          client.close();
-          await slow.proc.setCapacity(1).catch(() => undefined);
-          await sleep(200);
+        const share = n === 0 ? null : toSlow / n;
+        rv.put(F.share, m.name, share === null ? null : share * 100);
+        rv.put(F.shareVsCap, m.name, share === null ? null : share / capShare);
+        const st = eventStats?.get(slow.id);
+        rv.put(F.slowUtil, m.name, st ? st.utilization * 100 : null);
+        rv.put(F.slowQueueP99, m.name, st ? st.queueDelayMs.p99 : null);
+        rv.put(F.slowQueueMax, m.name, st ? st.queueDelayMs.max : null);
+        let hottest: number | null = null;
+        for (const e of endpoints) {
+          if (e === slow) continue;
+          const u = eventStats?.get(e.id)?.utilization;
+          if (u !== undefined) hottest = Math.max(hottest ?? 0, u * 100);
+        }
+        rv.put(F.hottestHealthyUtil, m.name, hottest);
+        rv.put(F.failed, m.name, failures(r.records));
+        if (m.name === 'fairway_hedged' && r.records.length > 0) {
+          rv.put(F.hedgeExtra, m.name, (100 * hedgeRecorder.picks.filter((p) => p.attempt > 1).length) / r.records.length);
         }
       },
-      (m, roundNo, e) => noteBroken(s, `${m.name} (round ${roundNo + 1})`, e),
+      {
+        after: async () => {
+          ctx.progress.end();
+          await slow.proc.setCapacity(1).catch(() => undefined);
+        },
+      },
     );
 
     const v = s.variants;

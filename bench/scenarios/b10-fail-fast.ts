@@ -10,17 +10,17 @@
 import * as grpc from '@grpc/grpc-js';
 import { performance } from 'node:perf_hooks';
 import { address, killEndpoints, podCapacityPerSec, startEndpoints, staticTarget, type Endpoint } from '../lib/backends.js';
-import { builtinClient, waitReady } from '../lib/baselines.js';
+import { builtinClient } from '../lib/baselines.js';
 import { callOnce, EchoClient } from '../lib/echo.js';
 import type { BenchContext } from '../lib/context.js';
 import { loadFairway, PickRecorder, type BenchFairwayOptions } from '../lib/fairway.js';
 import type { EjectionEvent } from '@fairway/core';
 import { podStats, rateForUtilization, resetPodStats } from '../lib/fleet.js';
 import { openLoop } from '../lib/load.js';
-import { newScenario, noteBroken, roundsAbsoluteFigure, roundsInfoFigure, type ScenarioResult } from '../lib/report.js';
-import { interleave, RoundValues } from '../lib/rounds.js';
+import { newScenario, roundsAbsoluteFigure, roundsInfoFigure, type ScenarioResult } from '../lib/report.js';
+import { RoundValues } from '../lib/rounds.js';
+import { interleaveClients } from '../lib/client-rounds.js';
 import { failures, latency } from '../lib/stats.js';
-import { sleep } from '../lib/procs.js';
 import { B1_POD } from './b1-slow-endpoint.js';
 
 const PODS = 6;
@@ -75,66 +75,56 @@ export async function runB10(ctx: BenchContext): Promise<ScenarioResult> {
     ];
     s.variants = makers.map((m) => m.name);
     const rv = new RoundValues();
-    const skipped = new Set<string>();
-    await interleave(
+    await interleaveClients(
+      s,
       makers,
       rounds,
-      async (m, roundNo) => {
-        if (skipped.has(m.name)) return;
-        const client = m.make();
-        if (typeof client === 'string') {
-          skipped.add(m.name);
-          s.notes.push(`${m.name} skipped: ${client}`);
-          return;
-        }
-        try {
-          await waitReady(client);
-          const call = (): ReturnType<typeof callOnce> => callOnce(client, undefined, DEADLINE_MS);
-          await openLoop({ ratePerSec, durationMs: warmupMs, call });
-          await resetPodStats(endpoints);
-          await victim.proc.setFailing(FAILURE, victim.id);
-          let failedAtSettle: number | null = null;
-          recorder.events.length = 0;
-          const r = await openLoop({
-            ratePerSec,
-            durationMs,
-            call,
-            onProgress: ctx.progress.phase(`B10 ${m.name} round ${roundNo + 1}`),
-            onStart: (t0) => recorder.reset(t0),
-            events: [
-              {
-                atMs: SETTLE_MS,
-                run: async () => {
-                  failedAtSettle = (await victim.proc.stats(victim.id))[victim.id]?.failed ?? null;
-                },
+      async (m, client, roundNo) => {
+        const call = (): ReturnType<typeof callOnce> => callOnce(client, undefined, DEADLINE_MS);
+        await openLoop({ ratePerSec, durationMs: warmupMs, call });
+        await resetPodStats(endpoints);
+        await victim.proc.setFailing(FAILURE, victim.id);
+        let failedAtSettle: number | null = null;
+        recorder.events.length = 0;
+        const r = await openLoop({
+          ratePerSec,
+          durationMs,
+          call,
+          onProgress: ctx.progress.phase(`B10 ${m.name} round ${roundNo + 1}`),
+          onStart: (t0) => recorder.reset(t0),
+          events: [
+            {
+              atMs: SETTLE_MS,
+              run: async () => {
+                failedAtSettle = (await victim.proc.stats(victim.id))[victim.id]?.failed ?? null;
               },
-            ],
-          });
-          await victim.proc.setFailing(undefined, victim.id);
-          ctx.progress.end();
-          const stats = await podStats(endpoints);
-          const failedEnd = stats.get(victim.id)?.failed ?? null;
-          const sentFirst = r.records.filter((x) => x.intendedMs < SETTLE_MS).length;
-          const sentAfter = r.records.length - sentFirst;
-          const atSettle = failedAtSettle as number | null;
-          rv.put(F.shareFirst, m.name, atSettle === null || sentFirst === 0 ? null : (100 * atSettle) / sentFirst);
-          rv.put(F.shareAfter, m.name, atSettle === null || failedEnd === null || sentAfter === 0 ? null : (100 * (failedEnd - atSettle)) / sentAfter);
-          rv.put(F.failed, m.name, failures(r.records));
-          rv.put(F.answered, m.name, failedEnd);
-          rv.put(F.p99, m.name, latency(r.records).p99);
-          if (m.name.startsWith('fairway')) {
-            const mine = recorder.events.filter((e) => e.kind === 'ejected' && e.address === address(victim));
-            rv.put(F.ejections, m.name, mine.length);
-            rv.put(F.firstEjection, m.name, mine[0]?.atMs ?? null);
-          }
-        } finally {
-          await victim.proc.setFailing(undefined, victim.id).catch(() => undefined);
-          ctx.progress.end();
-          client.close();
-          await sleep(200);
+            },
+          ],
+        });
+        await victim.proc.setFailing(undefined, victim.id);
+        ctx.progress.end();
+        const stats = await podStats(endpoints);
+        const failedEnd = stats.get(victim.id)?.failed ?? null;
+        const sentFirst = r.records.filter((x) => x.intendedMs < SETTLE_MS).length;
+        const sentAfter = r.records.length - sentFirst;
+        const atSettle = failedAtSettle as number | null;
+        rv.put(F.shareFirst, m.name, atSettle === null || sentFirst === 0 ? null : (100 * atSettle) / sentFirst);
+        rv.put(F.shareAfter, m.name, atSettle === null || failedEnd === null || sentAfter === 0 ? null : (100 * (failedEnd - atSettle)) / sentAfter);
+        rv.put(F.failed, m.name, failures(r.records));
+        rv.put(F.answered, m.name, failedEnd);
+        rv.put(F.p99, m.name, latency(r.records).p99);
+        if (m.name.startsWith('fairway')) {
+          const mine = recorder.events.filter((e) => e.kind === 'ejected' && e.address === address(victim));
+          rv.put(F.ejections, m.name, mine.length);
+          rv.put(F.firstEjection, m.name, mine[0]?.atMs ?? null);
         }
       },
-      (m, roundNo, e) => noteBroken(s, `${m.name} (round ${roundNo + 1})`, e),
+      {
+        after: async () => {
+          await victim.proc.setFailing(undefined, victim.id).catch(() => undefined);
+          ctx.progress.end();
+        },
+      },
     );
     const v = s.variants;
     s.figures.push(roundsAbsoluteFigure(F.shareAfter, '%', rv, v, '<=', 1, `fair share ${(100 / PODS).toFixed(1)} %; counted from the pod's own count of the errors it answered`));

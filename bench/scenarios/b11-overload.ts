@@ -12,14 +12,15 @@
  */
 import * as grpc from '@grpc/grpc-js';
 import { address, killEndpoints, podCapacityPerSec, startEndpoints, staticTarget, type Endpoint } from '../lib/backends.js';
-import { builtinClient, waitReady } from '../lib/baselines.js';
+import { builtinClient } from '../lib/baselines.js';
 import { callOnce, EchoClient, type CallResult } from '../lib/echo.js';
 import type { BenchContext } from '../lib/context.js';
 import { loadFairway, PickRecorder, type BenchFairwayOptions } from '../lib/fairway.js';
 import { podStats, rateForUtilization, resetPodStats } from '../lib/fleet.js';
 import { openLoop } from '../lib/load.js';
-import { newScenario, noteBroken, roundsAbsoluteFigure, roundsInfoFigure, type ScenarioResult } from '../lib/report.js';
-import { interleave, RoundValues } from '../lib/rounds.js';
+import { newScenario, roundsAbsoluteFigure, roundsInfoFigure, type ScenarioResult } from '../lib/report.js';
+import { RoundValues } from '../lib/rounds.js';
+import { interleaveClients } from '../lib/client-rounds.js';
 import { failureCodes, latency } from '../lib/stats.js';
 import { sleep } from '../lib/procs.js';
 import { B1_POD } from './b1-slow-endpoint.js';
@@ -93,58 +94,49 @@ export async function runB11(ctx: BenchContext): Promise<ScenarioResult> {
     ];
     s.variants = makers.map((m) => m.name);
     const rv = new RoundValues();
-    const skipped = new Set<string>();
     const codes: Record<string, Record<string, number>> = {};
-    await interleave(
+    await interleaveClients(
+      s,
       makers,
       rounds,
-      async (m, roundNo) => {
-        if (skipped.has(m.name)) return;
-        const client = m.make();
-        if (typeof client === 'string') {
-          skipped.add(m.name);
-          s.notes.push(`${m.name} skipped: ${client}`);
-          return;
-        }
-        try {
-          await waitReady(client);
-          const call = m.plain ? (): Promise<CallResult> => plainRetries(client, counter) : (): Promise<CallResult> => callOnce(client, undefined, DEADLINE_MS);
-          await openLoop({ ratePerSec: warmupRate, durationMs: warmupMs, call });
-          await sleep(200);
-          await resetPodStats(endpoints);
-          counter.attempts = 0;
-          counter.timedOut = 0;
-          const r = await openLoop({
-            ratePerSec,
-            durationMs,
-            call,
-            onStart: (t0) => recorder.reset(t0),
-            onProgress: ctx.progress.phase(`B11 ${m.name} round ${roundNo + 1}`),
-          });
-          ctx.progress.end();
-          const stats = await podStats(endpoints);
-          const calls = r.records.length;
-          const ok = r.records.filter((x) => x.code === 0).length;
-          const goodput = ok / (durationMs / 1000);
-          rv.put(F.goodput, m.name, (100 * goodput) / capacityPerSec);
-          rv.put(F.goodputPerSec, m.name, goodput);
-          const attempts = m.plain ? counter.attempts : recorder.picks.length;
-          rv.put(F.attemptsPerCall, m.name, calls > 0 ? attempts / calls : null);
-          rv.put(F.timedOut, m.name, m.plain ? counter.timedOut : recorder.attemptsTimedOut);
-          rv.put(F.p99, m.name, latency(r.records).p99);
-          rv.put(F.failed, m.name, calls > 0 ? (100 * (calls - ok)) / calls : null);
-          const utils = [...stats.values()].map((x) => x.utilization * 100);
-          rv.put(F.util, m.name, utils.length ? utils.reduce((a, b) => a + b, 0) / utils.length : null);
-          rv.put(F.rejected, m.name, [...stats.values()].reduce((a, x) => a + x.rejected, 0));
-          codes[`${m.name} round ${roundNo + 1}`] = failureCodes(r.records);
-        } finally {
-          ctx.progress.end();
-          client.close();
-          // Let the pods' queues drain before the next variant.
-          await sleep(1_000);
-        }
+      async (m, client, roundNo) => {
+        const call = m.plain ? (): Promise<CallResult> => plainRetries(client, counter) : (): Promise<CallResult> => callOnce(client, undefined, DEADLINE_MS);
+        await openLoop({ ratePerSec: warmupRate, durationMs: warmupMs, call });
+        await sleep(200);
+        await resetPodStats(endpoints);
+        counter.attempts = 0;
+        counter.timedOut = 0;
+        const r = await openLoop({
+          ratePerSec,
+          durationMs,
+          call,
+          onStart: (t0) => recorder.reset(t0),
+          onProgress: ctx.progress.phase(`B11 ${m.name} round ${roundNo + 1}`),
+        });
+        ctx.progress.end();
+        const stats = await podStats(endpoints);
+        const calls = r.records.length;
+        const ok = r.records.filter((x) => x.code === 0).length;
+        const goodput = ok / (durationMs / 1000);
+        rv.put(F.goodput, m.name, (100 * goodput) / capacityPerSec);
+        rv.put(F.goodputPerSec, m.name, goodput);
+        const attempts = m.plain ? counter.attempts : recorder.picks.length;
+        rv.put(F.attemptsPerCall, m.name, calls > 0 ? attempts / calls : null);
+        rv.put(F.timedOut, m.name, m.plain ? counter.timedOut : recorder.attemptsTimedOut);
+        rv.put(F.p99, m.name, latency(r.records).p99);
+        rv.put(F.failed, m.name, calls > 0 ? (100 * (calls - ok)) / calls : null);
+        const utils = [...stats.values()].map((x) => x.utilization * 100);
+        rv.put(F.util, m.name, utils.length ? utils.reduce((a, b) => a + b, 0) / utils.length : null);
+        rv.put(F.rejected, m.name, [...stats.values()].reduce((a, x) => a + x.rejected, 0));
+        codes[`${m.name} round ${roundNo + 1}`] = failureCodes(r.records);
       },
-      (m, roundNo, e) => noteBroken(s, `${m.name} (round ${roundNo + 1})`, e),
+      {
+        after: async () => {
+          ctx.progress.end();
+          // Let the pods' queues drain before the next variant.
+        },
+        settleMs: 1_000,
+      },
     );
     const v = s.variants;
     s.figures.push(roundsAbsoluteFigure(F.goodput, '%', rv, v, '>=', 90, `capacity ${capacityPerSec} calls/s (slots / mean service time), offered ${ratePerSec} calls/s`));

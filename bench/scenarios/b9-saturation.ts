@@ -7,17 +7,17 @@
  */
 import * as grpc from '@grpc/grpc-js';
 import { address, killEndpoints, podCapacityPerSec, startEndpoints, staticTarget, type Endpoint } from '../lib/backends.js';
-import { builtinClient, proxyClient, waitReady } from '../lib/baselines.js';
+import { builtinClient, proxyClient } from '../lib/baselines.js';
 import { callOnce, EchoClient } from '../lib/echo.js';
 import type { BenchContext } from '../lib/context.js';
 import { loadFairway } from '../lib/fairway.js';
 import { podStats, QueueSampler, rateForUtilization, resetPodStats } from '../lib/fleet.js';
 import { startHaproxy, type Haproxy } from '../lib/haproxy.js';
 import { openLoop } from '../lib/load.js';
-import { gatedRelativeFigure, newScenario, noteBroken, roundsInfoFigure, type ScenarioResult } from '../lib/report.js';
-import { interleave, RoundValues } from '../lib/rounds.js';
+import { gatedRelativeFigure, newScenario, roundsInfoFigure, type ScenarioResult } from '../lib/report.js';
+import { RoundValues } from '../lib/rounds.js';
+import { interleaveClients } from '../lib/client-rounds.js';
 import { failures, latency } from '../lib/stats.js';
-import { sleep } from '../lib/procs.js';
 import { B1_POD } from './b1-slow-endpoint.js';
 
 const UTILIZATION = 0.9;
@@ -63,50 +63,40 @@ export async function runB9(ctx: BenchContext): Promise<ScenarioResult> {
     ];
     s.variants = makers.map((m) => m.name);
     const rv = new RoundValues();
-    const skipped = new Set<string>();
     const sampler = new QueueSampler(endpoints, 200);
-    await interleave(
+    await interleaveClients(
+      s,
       makers,
       rounds,
-      async (m, roundNo) => {
-        if (skipped.has(m.name)) return;
-        const client = m.make();
-        if (typeof client === 'string') {
-          skipped.add(m.name);
-          s.notes.push(`${m.name} skipped: ${client}`);
-          return;
-        }
-        try {
-          await waitReady(client);
-          const call = (): ReturnType<typeof callOnce> => callOnce(client, undefined, DEADLINE_MS);
-          await openLoop({ ratePerSec, durationMs: warmupMs, call });
-          await resetPodStats(endpoints);
-          sampler.start();
-          const r = await openLoop({ ratePerSec, durationMs, call, onProgress: ctx.progress.phase(`B9 ${m.name} round ${roundNo + 1}`) });
-          sampler.stop();
-          const stats = await podStats(endpoints);
-          ctx.progress.end();
-          const lat = latency(r.records);
-          rv.put(F.p50, m.name, lat.p50);
-          rv.put(F.p99, m.name, lat.p99);
-          rv.put(F.p999, m.name, lat.p999);
-          rv.put(F.queueMean, m.name, sampler.meanPerPod());
-          rv.put(F.queueWorst, m.name, sampler.worstPodMean());
-          rv.put(F.queueMax, m.name, sampler.max());
-          const utils = [...stats.values()].map((x) => x.utilization * 100);
-          rv.put(F.utilMin, m.name, utils.length ? Math.min(...utils) : null);
-          rv.put(F.utilMax, m.name, utils.length ? Math.max(...utils) : null);
-          const qd = [...stats.values()].map((x) => x.queueDelayMs.p99);
-          rv.put(F.queueDelayP99, m.name, qd.length ? Math.max(...qd) : null);
-          rv.put(F.failed, m.name, failures(r.records));
-        } finally {
-          sampler.stop();
-          ctx.progress.end();
-          client.close();
-          await sleep(200);
-        }
+      async (m, client, roundNo) => {
+        const call = (): ReturnType<typeof callOnce> => callOnce(client, undefined, DEADLINE_MS);
+        await openLoop({ ratePerSec, durationMs: warmupMs, call });
+        await resetPodStats(endpoints);
+        sampler.start();
+        const r = await openLoop({ ratePerSec, durationMs, call, onProgress: ctx.progress.phase(`B9 ${m.name} round ${roundNo + 1}`) });
+        sampler.stop();
+        const stats = await podStats(endpoints);
+        ctx.progress.end();
+        const lat = latency(r.records);
+        rv.put(F.p50, m.name, lat.p50);
+        rv.put(F.p99, m.name, lat.p99);
+        rv.put(F.p999, m.name, lat.p999);
+        rv.put(F.queueMean, m.name, sampler.meanPerPod());
+        rv.put(F.queueWorst, m.name, sampler.worstPodMean());
+        rv.put(F.queueMax, m.name, sampler.max());
+        const utils = [...stats.values()].map((x) => x.utilization * 100);
+        rv.put(F.utilMin, m.name, utils.length ? Math.min(...utils) : null);
+        rv.put(F.utilMax, m.name, utils.length ? Math.max(...utils) : null);
+        const qd = [...stats.values()].map((x) => x.queueDelayMs.p99);
+        rv.put(F.queueDelayP99, m.name, qd.length ? Math.max(...qd) : null);
+        rv.put(F.failed, m.name, failures(r.records));
       },
-      (m, roundNo, e) => noteBroken(s, `${m.name} (round ${roundNo + 1})`, e),
+      {
+        after: async () => {
+          sampler.stop();
+          ctx.progress.end();
+        },
+      },
     );
     const v = s.variants;
     s.figures.push(gatedRelativeFigure(F.p99, 'ms', rv, v, '<=', 0.7, 'round_robin', ['round_robin', 'haproxy_leastconn']));
