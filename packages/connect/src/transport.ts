@@ -13,7 +13,7 @@ import type { ContextValues, StreamResponse, Transport, UnaryResponse } from '@c
 /** connect's request header argument (`HeadersInit` of the fetch API). */
 type RequestHeaders = Parameters<Transport['unary']>[3];
 import type { DescMessage, DescMethodStreaming, DescMethodUnary, MessageInitShape } from '@bufbuild/protobuf';
-import { BALANCER_DEFAULTS, CLIENT_INCARNATION_HEADER, CLIENT_INSTANCE_HEADER, newIncarnation, createRetryBudget, LatencyWindow, outcomeKindFor, guardObserver, parseRetryOptions, parseTarget, retryMethodKey, retrySettingsFor } from '@fairway/core';
+import { BALANCER_DEFAULTS, CLIENT_INCARNATION_HEADER, CLIENT_INSTANCE_HEADER, newIncarnation, createRetryBudget, LatencyWindow, outcomeKindFor, guardObserver, fanOutObservers, parseRetryOptions, parseTarget, retryMethodKey, retrySettingsFor } from '@fairway/core';
 import type {
   BalancerOptions,
   CallDescription,
@@ -124,21 +124,6 @@ function nonEmptyString(v: unknown, option: string): string | undefined {
   return v.trim();
 }
 
-function fanOut(observers: readonly CallObserver[]): CallObserver | undefined {
-  if (observers.length === 0) return undefined;
-  if (observers.length === 1) return observers[0];
-  return {
-    onAttemptStart(attempt, start) {
-      const attempts = observers.map((o) => o.onAttemptStart(attempt, start));
-      return {
-        onPick: (pick) => attempts.forEach((a) => a.onPick(pick)),
-        outgoingHeaders: () => Object.assign({}, ...attempts.map((a) => a.outgoingHeaders())),
-        onEnd: (outcome) => attempts.forEach((a) => a.onEnd(outcome)),
-      };
-    },
-    onEnd: (status) => observers.forEach((o) => o.onEnd(status)),
-  };
-}
 
 
 let incarnationOfProcess: string | undefined;
@@ -295,7 +280,7 @@ export function createFairwayTransport(options: FairwayTransportOptions): Fairwa
         reportObserverError(e);
       }
     }
-    return fanOut(started);
+    return fanOutObservers(started);
   };
   const describe = (path: string, kind: CallDescription['kind']): CallDescription => ({ method: path, kind, target, ...(zone !== undefined ? { clientZone: zone } : {}) });
   let closed = false;

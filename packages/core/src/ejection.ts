@@ -24,6 +24,19 @@
 export type EjectionReason = 'consecutive-failures' | 'success-rate' | 'latency';
 
 /** Options of outlier ejection (`BalancerOptions.ejection`). Every field is optional. */
+/** The fields of {@link EjectionOptions}, for validating configuration documents (unknown fields are refused). */
+export const EJECTION_OPTION_FIELDS: ReadonlySet<string> = new Set([
+  'consecutiveFailures',
+  'baseEjectionMs',
+  'maxEjectionMs',
+  'maxEjectedPercent',
+  'intervalMs',
+  'successRateStdevFactor',
+  'successRateMinimumCalls',
+  'successRateMinimumHosts',
+  'latencyFactor',
+]);
+
 export interface EjectionOptions {
   /**
    * Eject after this many failures or timed-out attempts in a row (any normal answer resets the count).

@@ -78,14 +78,14 @@ export { createAffinityRing, hash32, DEFAULT_AFFINITY_EPSILON, DEFAULT_AFFINITY_
 export type { AffinityRing, AffinityEndpoint, AffinityRingOptions } from './bounded-hash.js';
 export { withPeerPlace } from './peer-place.js';
 export type { PeerPlaceHooks } from './peer-place.js';
-export { EJECTION_DEFAULTS, resolveEjectionOptions, maxEjected } from './ejection.js';
+export { EJECTION_DEFAULTS, EJECTION_OPTION_FIELDS, resolveEjectionOptions, maxEjected } from './ejection.js';
 export type { EjectionOptions, ResolvedEjectionOptions, EjectionEvent, EjectionReason } from './ejection.js';
-export { SLOW_START_DEFAULTS, resolveSlowStartOptions, slowStartFactor } from './slow-start.js';
+export { SLOW_START_DEFAULTS, SLOW_START_OPTION_FIELDS, resolveSlowStartOptions, slowStartFactor } from './slow-start.js';
 export type { SlowStartOptions, ResolvedSlowStartOptions } from './slow-start.js';
 export { ConcurrencyLimiter, createConcurrencyLimiter, resolveConcurrencyLimitOptions, CONCURRENCY_LIMIT_DEFAULTS, CONCURRENCY_LIMIT_REFUSAL_PREFIX } from './concurrency-limit.js';
 export type { ConcurrencyLimitOptions, ResolvedConcurrencyLimitOptions, LimitTicket } from './concurrency-limit.js';
 export { parseLiveConfig, validateLiveConfig, applyLiveConfig, formatLiveConfig, EMPTY_LIVE_CONFIG } from './live-config.js';
-export { outcomeKindFor, guardObserver } from './call/index.js';
+export { outcomeKindFor, guardObserver, fanOutObservers } from './call/index.js';
 export type { OutcomeKind } from './call/index.js';
 export { createMergedSourceFactory } from './merged-source.js';
 export { createStaticSourceFactory } from './static-source.js';

@@ -24,8 +24,8 @@
  * @packageDocumentation
  */
 import type { EndpointInfo } from './contracts.js';
-import { resolveEjectionOptions, type EjectionOptions } from './ejection.js';
-import { resolveSlowStartOptions, type SlowStartOptions } from './slow-start.js';
+import { EJECTION_OPTION_FIELDS, resolveEjectionOptions, type EjectionOptions } from './ejection.js';
+import { SLOW_START_OPTION_FIELDS, resolveSlowStartOptions, type SlowStartOptions } from './slow-start.js';
 import { parseRetryOptions, RetryOptionsError, type RetryConfig } from './retry-config.js';
 import { resolveCanaryOptions, type CanaryOptions } from './canary.js';
 
@@ -81,18 +81,6 @@ const TOP_FIELDS = new Set(['version', 'endpoints', 'balancer', 'retry', 'canary
 const CANARY_FIELDS = new Set(['share', 'stickyHeader', 'halt']);
 const CANARY_HALT_FIELDS = new Set(['errorRateMargin', 'p99Ratio', 'windowMs', 'minCalls']);
 const BALANCER_FIELDS = new Set(['decayMs', 'zoneBandLow', 'zoneBandHigh', 'zoneLatencyRatio', 'zoneOrder', 'slowStart', 'outlierEjection']);
-const EJECTION_FIELDS = new Set([
-  'consecutiveFailures',
-  'baseEjectionMs',
-  'maxEjectionMs',
-  'maxEjectedPercent',
-  'intervalMs',
-  'successRateStdevFactor',
-  'successRateMinimumCalls',
-  'successRateMinimumHosts',
-  'latencyFactor',
-]);
-const SLOW_START_FIELDS = new Set(['windowMs', 'minWeightPercent']);
 const ENDPOINT_FIELDS = new Set(['weight']);
 
 function refuse(field: string, message: string): LiveConfigResult {
@@ -215,9 +203,9 @@ function validateBalancer(raw: unknown): { settings: LiveBalancerSettings } | { 
     }
     out['zoneOrder'] = [...(order as string[])];
   }
-  const subs: Array<[string, Set<string>, (v: never) => unknown]> = [
-    ['slowStart', SLOW_START_FIELDS, resolveSlowStartOptions as (v: never) => unknown],
-    ['outlierEjection', EJECTION_FIELDS, resolveEjectionOptions as (v: never) => unknown],
+  const subs: Array<[string, ReadonlySet<string>, (v: never) => unknown]> = [
+    ['slowStart', SLOW_START_OPTION_FIELDS, resolveSlowStartOptions as (v: never) => unknown],
+    ['outlierEjection', EJECTION_OPTION_FIELDS, resolveEjectionOptions as (v: never) => unknown],
   ];
   for (const [name, known, resolve] of subs) {
     const v = raw[name];

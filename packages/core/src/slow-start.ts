@@ -17,6 +17,9 @@
  */
 
 /** Options of slow start (`BalancerOptions.slowStart`). */
+/** The fields of {@link SlowStartOptions}, for validating configuration documents. */
+export const SLOW_START_OPTION_FIELDS: ReadonlySet<string> = new Set(['windowMs', 'minWeightPercent']);
+
 export interface SlowStartOptions {
   /** Ramp length, ms (the longest: see the module doc). Default 10_000. */
   windowMs?: number;

@@ -32,6 +32,7 @@ import {
   newIncarnation,
   LatencyWindow,
   guardObserver,
+  fanOutObservers,
 } from '@fairway/core';
 import type { CallDescription, CallObserver, CallObserverFactory, HedgePlan, RetryBudget, RetryConfig } from '@fairway/core';
 import { FairwayCall, deadlineWallMs } from './fairway-call.js';
@@ -179,23 +180,6 @@ class Hedging {
   }
 }
 
-function fanOut(observers: readonly CallObserver[]): CallObserver | undefined {
-  if (observers.length === 0) return undefined;
-  if (observers.length === 1) return observers[0];
-  return {
-    onAttemptStart(attempt, start) {
-      const attempts = observers.map((o) => o.onAttemptStart(attempt, start));
-      return {
-        onPick: (pick) => attempts.forEach((a) => a.onPick(pick)),
-        outgoingHeaders: () => Object.assign({}, ...attempts.map((a) => a.outgoingHeaders())),
-        onEnd: (outcome) => attempts.forEach((a) => a.onEnd(outcome)),
-      };
-    },
-    onEnd(status) {
-      observers.forEach((o) => o.onEnd(status));
-    },
-  };
-}
 
 
 function defaultObserverErrorReporter(): (error: unknown) => void {
@@ -276,7 +260,7 @@ export function createCallInterceptor(config: CallInterceptorConfig): Intercepto
     const call = new FairwayCall(options, nextCall, {
       description,
       plan: { kind, settings, budget, hedge },
-      observer: fanOut(observers),
+      observer: fanOutObservers(observers),
       identity,
       onObserverError: report,
     });

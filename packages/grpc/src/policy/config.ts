@@ -9,7 +9,7 @@
  * config with `parseFairwayPolicyConfig` before it builds a channel (and throws), and `createFromJson` logs
  * the error loudly when a bad config arrives some other way (e.g. a service config from DNS).
  */
-import { resolveEjectionOptions, resolveSlowStartOptions, type EjectionOptions, type SlowStartOptions } from '@fairway/core';
+import { EJECTION_OPTION_FIELDS, SLOW_START_OPTION_FIELDS, resolveEjectionOptions, resolveSlowStartOptions, type EjectionOptions, type SlowStartOptions } from '@fairway/core';
 import { getDefaultLogger } from '../logger.js';
 
 export const POLICY_NAME = 'fairway_p2c_peak_ewma';
@@ -72,24 +72,12 @@ const KNOWN = new Set([
   'outlierEjection',
   'slowStart',
 ]);
-const KNOWN_EJECTION = new Set([
-  'consecutiveFailures',
-  'baseEjectionMs',
-  'maxEjectionMs',
-  'maxEjectedPercent',
-  'intervalMs',
-  'successRateStdevFactor',
-  'successRateMinimumCalls',
-  'successRateMinimumHosts',
-  'latencyFactor',
-]);
-const KNOWN_SLOW_START = new Set(['windowMs', 'minWeightPercent']);
 
 /**
  * Validates a `false | {...}` sub-config with core's resolver (the one validation of those options), checking
  * its keys first; returns it as given (a copy), so the JSON round-trips.
  */
-function subConfig<T extends object>(obj: Record<string, unknown>, field: string, known: Set<string>, resolve: (v: T | false) => unknown): T | false | undefined {
+function subConfig<T extends object>(obj: Record<string, unknown>, field: string, known: ReadonlySet<string>, resolve: (v: T | false) => unknown): T | false | undefined {
   const v = obj[field];
   if (v === undefined) return undefined;
   if (v === false) return false;
@@ -165,8 +153,8 @@ export function parseFairwayPolicyConfig(raw: unknown): FairwayPolicySettings {
     throw new PolicyConfigError('subsetClientIndex', `(${subsetClientIndex}) must be below subsetClientCount (${subsetClientCount})`);
   }
   if (subsetClientIndex !== undefined && subsetSize === undefined) throw new PolicyConfigError('subsetSize', 'is required when a client index is given');
-  const outlierEjection = subConfig<EjectionOptions>(obj, 'outlierEjection', KNOWN_EJECTION, resolveEjectionOptions);
-  const slowStart = subConfig<SlowStartOptions>(obj, 'slowStart', KNOWN_SLOW_START, resolveSlowStartOptions);
+  const outlierEjection = subConfig<EjectionOptions>(obj, 'outlierEjection', EJECTION_OPTION_FIELDS, resolveEjectionOptions);
+  const slowStart = subConfig<SlowStartOptions>(obj, 'slowStart', SLOW_START_OPTION_FIELDS, resolveSlowStartOptions);
   return {
     ...(zone !== undefined ? { zone } : {}),
     decayMs,

@@ -1,0 +1,48 @@
+/**
+ * Observer plumbing shared by every transport adapter (grpc-js in `@fairway/grpc`, connect-node in
+ * `@fairway/connect`): isolation (a user's observer must never break a call) and fan-out to several observers.
+ */
+import type { CallObserver } from '../contracts.js';
+
+/**
+ * Wraps each observer so one that throws loses only its own notifications, never the call or the other
+ * observers.
+ */
+export function guardObserver(observer: CallObserver, report: (e: unknown) => void): CallObserver {
+  const safe = <T>(fn: () => T, fallback: T): T => {
+    try {
+      return fn();
+    } catch (e) {
+      report(e);
+      return fallback;
+    }
+  };
+  return {
+    onAttemptStart(attempt, start) {
+      const a = safe(() => observer.onAttemptStart(attempt, start), undefined);
+      return {
+        onPick: (pick) => void safe(() => a?.onPick(pick), undefined),
+        outgoingHeaders: () => safe(() => a?.outgoingHeaders() ?? {}, {}),
+        onEnd: (outcome) => void safe(() => a?.onEnd(outcome), undefined),
+      };
+    },
+    onEnd: (status) => void safe(() => observer.onEnd(status), undefined),
+  };
+}
+
+/** One observer that forwards to every one of `observers`; undefined for none, the observer itself for one. */
+export function fanOutObservers(observers: readonly CallObserver[]): CallObserver | undefined {
+  if (observers.length === 0) return undefined;
+  if (observers.length === 1) return observers[0];
+  return {
+    onAttemptStart(attempt, start) {
+      const attempts = observers.map((o) => o.onAttemptStart(attempt, start));
+      return {
+        onPick: (pick) => attempts.forEach((a) => a.onPick(pick)),
+        outgoingHeaders: () => Object.assign({}, ...attempts.map((a) => a.outgoingHeaders())),
+        onEnd: (outcome) => attempts.forEach((a) => a.onEnd(outcome)),
+      };
+    },
+    onEnd: (status) => observers.forEach((o) => o.onEnd(status)),
+  };
+}
