@@ -159,6 +159,8 @@ export class ZoneSelector {
       local.latencySampleAtMs = Number.NEGATIVE_INFINITY;
       local.latencySumMs = 0;
       local.latencyCount = 0;
+      local.latencySumSqMs = 0;
+      local.latencyCv = Number.NaN;
       this.setOpened(this.remoteByPreference(nowMs), 'return', nowMs);
       this.restartAverages(nowMs);
       this.set(this.opened.length > 0 ? 'spill' : 'local', `local zone ${zone} READY again`);
