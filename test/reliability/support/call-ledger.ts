@@ -43,7 +43,10 @@ export interface CallLedger {
   assertAllAccounted(): string;
   /** Failed calls that ended at or after `fromMs` and before `toMs`. */
   failedBetween(fromMs: number, toMs: number): LedgerEntry[];
-  /** Per kill: calls in flight at the kill, and failed calls among them (ended after the kill). */
+  /**
+   * Per kill: calls in flight at the kill, failed calls among them (ended after the kill), and failed calls
+   * issued after it (up to the next kill; a call still in flight at the next kill counts there, not here).
+   */
   killReport(): Array<{ what: string; inFlight: number; failedOfThose: number; failedIssuedAfter: number }>;
 }
 
@@ -117,7 +120,11 @@ export function createCallLedger(options: { readonly watchdogMs: number }): Call
       return kills.map((k, i) => {
         const nextAt = kills[i + 1]?.at ?? Infinity;
         const failedOfThose = entries.filter((e) => k.inFlight.has(e.id) && e.result && !e.result.ok && e.endedAt! >= k.at).length;
-        const failedIssuedAfter = entries.filter((e) => e.startedAt >= k.at && e.startedAt < nextAt && e.result && !e.result.ok).length;
+        // A call issued after this kill that was still in flight at the next one is that kill's to count.
+        const next = kills[i + 1];
+        const failedIssuedAfter = entries.filter(
+          (e) => e.startedAt >= k.at && e.startedAt < nextAt && !next?.inFlight.has(e.id) && e.result && !e.result.ok,
+        ).length;
         return { what: k.what, inFlight: k.inFlight.size, failedOfThose, failedIssuedAfter };
       });
     },
