@@ -224,7 +224,7 @@ export function runCall<R>(setup: CallSetup, send: SendAttempt<R>): Promise<R> {
       }
       a.handle = handle;
       a.startedMs = now(); // latency counts from the pick, not from the wait for readiness
-      machine.picked(a.n, handle.key);
+      execute(machine.picked(a.n, handle.key, now(), handle));
       if (a.observer) safe(() => a.observer!.onPick(handle.explanation), undefined);
       const acquired = pool.acquire(handle.key);
       if (!acquired) {

@@ -291,7 +291,16 @@ export class Balancer implements ReleaseSink {
     e.group.inFlightReady++;
     const head = note;
     const fullNote = slowStart === undefined ? joinNotes(head, tail) : () => joinNotes(joinNotes(head, slowStart()), tail)!;
-    return new Pick(this, e, eRtt, eIn, eCost, o, oRtt, oIn, oCost, tie, mode, this.o.clientZone, fullNote);
+    return this.withEstimate(new Pick(this, e, eRtt, eIn, eCost, o, oRtt, oIn, oCost, tie, mode, this.o.clientZone, fullNote), e, nowMs);
+  }
+
+  /** Adds the chosen endpoint's own estimate and the set's median (for hedging), once it has answered. */
+  private withEstimate(p: Pick, e: EndpointState, nowMs: number): Pick {
+    if (e.answered) {
+      p.rttEstimateMs = decayedRttMs(e, nowMs, this.o.decayMs);
+      p.setMedianRttMs = this.setMedian(nowMs);
+    }
+    return p;
   }
 
   /**
@@ -343,7 +352,7 @@ export class Balancer implements ReleaseSink {
     e.inFlight++;
     accrue(e.group, nowMs);
     e.group.inFlightReady++;
-    return new Pick(this, e, rtt, eIn, costFrom(e, rtt), undefined, 0, 0, 0, false, 'all', this.o.clientZone, note);
+    return this.withEstimate(new Pick(this, e, rtt, eIn, costFrom(e, rtt), undefined, 0, 0, 0, false, 'all', this.o.clientZone, note), e, nowMs);
   }
 
   /** @internal Applies a handle's release (see `PickHandle.release`). */

@@ -133,6 +133,14 @@ export interface PickExplanation {
    * pick after the canary was halted automatically, why (`halted`).
    */
   readonly canary?: { readonly group: 'canary' | 'stable'; readonly halted?: string };
+  /**
+   * The chosen endpoint's latency estimate at the pick (its peak EWMA, decayed), ms; absent until it has answered
+   * a call. With {@link PickExplanation.setMedianRttMs} it tells hedging that a call went to an endpoint far
+   * slower than the others (such a call hedges sooner).
+   */
+  readonly rttEstimateMs?: number;
+  /** The median latency estimate of the set's answered endpoints at the pick, ms; absent with `rttEstimateMs`. */
+  readonly setMedianRttMs?: number;
 }
 
 /** The outcome of one attempt, as the retry layer saw it. */

@@ -33,7 +33,11 @@ export interface PickOutcome {
 /** A counted pick. Release it exactly once when the attempt ends (later calls are ignored). */
 export interface PickHandle {
   readonly key: string;
+  /** Built when first read (formatting its reason costs more than the pick). */
   readonly explanation: PickExplanation;
+  /** The explanation's `rttEstimateMs` / `setMedianRttMs`, without building it. */
+  readonly rttEstimateMs: number | undefined;
+  readonly setMedianRttMs: number | undefined;
   /**
    * Uncounts the call and records the outcome in the endpoint's load. If the endpoint left the set
    * meanwhile, the outcome is dropped (nothing is kept for a removed endpoint).
@@ -56,6 +60,9 @@ export interface ReleaseSink {
 
 export class Pick implements PickHandle {
   private released = false;
+  /** Set by the balancer when the chosen endpoint has answered: its estimate and the set's median, ms. */
+  rttEstimateMs: number | undefined;
+  setMedianRttMs: number | undefined;
   private built: PickExplanation | undefined;
 
   /** Candidate figures are kept as plain fields (no per-pick objects besides the handle). */
@@ -100,6 +107,10 @@ export class Pick implements PickHandle {
       if (info.instance !== undefined) x.instance = info.instance;
       if (info.incarnation !== undefined) x.incarnation = info.incarnation;
       if (this.clientZone !== undefined) x.clientZone = this.clientZone;
+      if (this.rttEstimateMs !== undefined && this.setMedianRttMs !== undefined) {
+        x.rttEstimateMs = this.rttEstimateMs;
+        x.setMedianRttMs = this.setMedianRttMs;
+      }
       this.built = x;
     }
     return this.built;

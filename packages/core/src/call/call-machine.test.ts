@@ -33,6 +33,8 @@ class Driver {
   constructor(
     plan: Partial<CallPlan> = {},
     private readonly pickFor: (attempt: number, avoid: readonly string[]) => string = (n) => `ep${n}`,
+    /** The picked endpoint's latency estimate and the set's median (the pick explanation's), if any. */
+    private readonly estimateFor: (attempt: number) => { rttEstimateMs: number; setMedianRttMs: number } | undefined = () => undefined,
   ) {
     this.machine = new CallMachine({ kind: 'unary', settings: settings(), budget: roomy(), ...plan });
   }
@@ -48,10 +50,11 @@ class Driver {
       switch (c.type) {
         case 'open':
           this.opened.push({ ...c, atMs: this.clock.now() });
-          this.machine.picked(c.attempt, this.pickFor(c.attempt, c.avoid));
+          this.apply(this.machine.picked(c.attempt, this.pickFor(c.attempt, c.avoid), this.clock.now(), this.estimateFor(c.attempt)));
           break;
         case 'arm':
-          assert.ok(!this.timers.has(c.timer), `timer ${c.timer} armed twice`);
+          // Only the hedge timer is ever re-armed (brought forward for a slow endpoint): the adapters replace it.
+          assert.ok(c.timer === HEDGE_TIMER || !this.timers.has(c.timer), `timer ${c.timer} armed twice`);
           this.timers.set(c.timer, this.clock.now() + c.delayMs);
           break;
         case 'disarm':
@@ -377,6 +380,35 @@ describe('CallMachine: hedging', () => {
     assert.deepEqual(d.log.find((c) => c.type === 'arm' && c.timer === HEDGE_TIMER), { type: 'arm', timer: HEDGE_TIMER, delayMs: 10 });
     for (let i = 0; i < 20; i++) new Driver({ hedge: plan }).start().advance(40).status(1, StatusCode.OK, 'OK');
     assert.equal(latency.value(), 40);
+  });
+
+  test('a first attempt on an endpoint far slower than the set hedges at the method\'s median latency, not its hedge delay', () => {
+    const latency = new LatencyWindow(0.95);
+    for (let i = 1; i <= 100; i++) latency.record(i % 10 === 0 ? 60 : 20); // 95th percentile 60 ms, median 20 ms
+    const plan = hedgePlan({ delayMs: undefined, latency });
+    const estimate = (rtt: number) => () => ({ rttEstimateMs: rtt, setMedianRttMs: 25 });
+    const slow = new Driver({ hedge: plan }, undefined, (n) => (n === 1 ? { rttEstimateMs: 90, setMedianRttMs: 25 } : undefined)).start().advance(25);
+    assert.deepEqual(slow.opened.map((o) => [o.reason, o.atMs - 1_000, o.avoid]), [['first', 0, []], ['hedge', 20, ['ep1']]]);
+    assert.match(slow.opened[1]!.detail, /^no answer after 20ms \(its endpoint's estimate 90ms is above 2x the set's median 25ms, so at the method's median latency instead of 60ms\): hedged/);
+    slow.status(2, StatusCode.OK, 'OK');
+    assert.equal(slow.finished?.attempt, 2);
+
+    const notSlowEnough = new Driver({ hedge: plan }, undefined, estimate(49)).start().advance(59);
+    assert.equal(notSlowEnough.opened.length, 1, 'under 2x the median: the usual delay');
+    assert.deepEqual(notSlowEnough.advance(1).opened.map((o) => [o.reason, o.atMs - 1_000]), [['first', 0], ['hedge', 60]]);
+
+    const notInTheTail = new Driver({ hedge: plan }, undefined, estimate(55)).start().advance(59);
+    assert.equal(notInTheTail.opened.length, 1, '2.2x the median but under the 60 ms hedge delay: the usual delay');
+
+    const fixed = new Driver({ hedge: hedgePlan({ delayMs: 30 }) }, undefined, estimate(90)).start().advance(29);
+    assert.equal(fixed.opened.length, 1, "a fixed hedge delay is the user's choice: kept");
+    const unknown = new Driver({ hedge: plan }).start().advance(59);
+    assert.equal(unknown.opened.length, 1, 'no estimate (the endpoint never answered): the usual delay');
+    const late = new Driver({ hedge: plan }, undefined, estimate(90));
+    late.clock.advance(0);
+    const m = late.machine;
+    m.start(late.clock.now(), Infinity);
+    assert.deepEqual(m.picked(1, 'ep1', late.clock.now() + 30, { rttEstimateMs: 90, setMedianRttMs: 25 }), [{ type: 'arm', timer: HEDGE_TIMER, delayMs: 0 }], 'a pick that waited past the median hedges at once');
   });
 
   test('a hedge delay not shorter than the attempt timeout: no hedge (the retry covers it)', () => {

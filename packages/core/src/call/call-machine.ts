@@ -42,6 +42,16 @@ export const RETRY_TIMER = 0;
 /** Timer id of the hedge delay. */
 export const HEDGE_TIMER = -1;
 
+/**
+ * A first attempt picked onto an endpoint whose latency estimate is above this many times the set's median
+ * estimate, and above the hedge delay, hedges at the method's median latency rather than at its hedge delay. Finagle's backup requests wait
+ * for the latency quantile because they cannot tell which calls will be slow; the picker can: a call on an
+ * endpoint that answers far slower than the others (a pod that lost CPU) is the tail the hedge exists for, and
+ * waiting the full delay only confirms it. Still only when the call has not answered by then, still within the
+ * hedge budget.
+ */
+export const SLOW_ENDPOINT_HEDGE_FACTOR = 2;
+
 /** Why an attempt was opened. */
 export type AttemptReason = AttemptStart['reason'];
 
@@ -129,6 +139,8 @@ export class CallMachine {
   private retryArmed = false;
   private hedgeArmed = false;
   private hedgeDelayMs: number | undefined;
+  /** Why the hedge was brought forward (a slow endpoint), for the hedge attempt's detail. */
+  private hedgeSoonerWhy: string | undefined;
 
   constructor(private readonly plan: CallPlan) {
     this.replayable = isReplayableKind(plan.kind);
@@ -172,13 +184,8 @@ export class CallMachine {
       );
       return out;
     }
-    this.open(out, 'first', 'first attempt', nowMs);
-    if (!this.replayable) {
-      // A client or bidi stream is passed straight through: the caller sees its only attempt from the start.
-      this.commit(out, this.attempts[0]!, nowMs);
-      return out;
-    }
     if (hedge) {
+      // Armed before the first attempt opens: its pick may come while the open is executed, and bring it forward.
       const delay = hedge.delayMs ?? hedge.latency.value();
       if (delay !== undefined && delay < remaining && (this.plan.settings.attemptTimeoutMs === undefined || delay < this.plan.settings.attemptTimeoutMs)) {
         this.hedgeDelayMs = delay;
@@ -186,15 +193,52 @@ export class CallMachine {
         out.push({ type: 'arm', timer: HEDGE_TIMER, delayMs: delay });
       }
     }
+    this.open(out, 'first', 'first attempt', nowMs);
+    if (!this.replayable) {
+      // A client or bidi stream is passed straight through: the caller sees its only attempt from the start.
+      this.commit(out, this.attempts[0]!, nowMs);
+      return out;
+    }
     return out;
   }
 
-  /** The picker chose `endpointKey` for attempt `attempt` (grpc-js may re-pick: the last one counts). */
-  picked(attempt: number, endpointKey: string): void {
+  /**
+   * The picker chose `endpointKey` for attempt `attempt` (grpc-js may re-pick: the last one counts).
+   * @param estimate the chosen endpoint's latency estimate and the set's median, ms (the pick explanation's
+   *   `rttEstimateMs` / `setMedianRttMs`), when known: a first attempt on an endpoint above
+   *   {@link SLOW_ENDPOINT_HEDGE_FACTOR} x the median and above the hedge delay brings its hedge forward to the
+   *   method's median latency.
+   * @returns commands to execute (re-arming the hedge timer), usually none.
+   */
+  picked(
+    attempt: number,
+    endpointKey: string,
+    nowMs?: number,
+    estimate?: { readonly rttEstimateMs?: number | undefined; readonly setMedianRttMs?: number | undefined },
+  ): readonly CallCommand[] {
     const a = this.attempts[attempt - 1];
-    if (!a) return;
+    if (!a) return NO_COMMANDS;
     a.endpoint = endpointKey;
     this.tried.add(endpointKey);
+    const hedge = this.plan.hedge;
+    const rtt = estimate?.rttEstimateMs;
+    const median = estimate?.setMedianRttMs;
+    if (
+      attempt !== 1 || !this.hedgeArmed || hedge === undefined || hedge.delayMs !== undefined || nowMs === undefined ||
+      rtt === undefined || median === undefined || !(rtt > SLOW_ENDPOINT_HEDGE_FACTOR * median)
+    ) {
+      return NO_COMMANDS;
+    }
+    const sooner = hedge.latency.median();
+    const elapsed = nowMs - a.startedMs;
+    // Both: far slower than the others (not one endpoint's passing peak among equals: a peak EWMA remembers its
+    // peaks), and expected past the hedge delay anyway (the call is the tail the delay waits for).
+    if (sooner === undefined || this.hedgeDelayMs === undefined || !(rtt > this.hedgeDelayMs) || !(sooner < this.hedgeDelayMs)) return NO_COMMANDS;
+    this.hedgeSoonerWhy =
+      `its endpoint's estimate ${ms(rtt)} is above ${SLOW_ENDPOINT_HEDGE_FACTOR}x the set's median ${ms(median)}, so at the method's median ` +
+      `latency instead of ${ms(this.hedgeDelayMs)}`;
+    this.hedgeDelayMs = sooner;
+    return [{ type: 'arm', timer: HEDGE_TIMER, delayMs: Math.max(0, sooner - elapsed) }];
   }
 
   /**
@@ -359,7 +403,8 @@ export class CallMachine {
     if (!hedge.budget.tryWithdraw(nowMs)) return NO_COMMANDS;
     const out: CallCommand[] = [];
     this.hedges++;
-    this.open(out, 'hedge', `no answer after ${ms(this.hedgeDelayMs ?? 0)}: hedged on another endpoint (hedge ${this.hedges} of ${hedge.maxHedges})`, nowMs);
+    const why = this.hedgeSoonerWhy === undefined ? '' : ` (${this.hedgeSoonerWhy})`;
+    this.open(out, 'hedge', `no answer after ${ms(this.hedgeDelayMs ?? 0)}${why}: hedged on another endpoint (hedge ${this.hedges} of ${hedge.maxHedges})`, nowMs);
     if (this.hedges < hedge.maxHedges && planned + 1 < this.plan.settings.maxAttempts) {
       this.hedgeArmed = true;
       out.push({ type: 'arm', timer: HEDGE_TIMER, delayMs: this.hedgeDelayMs ?? 0 });

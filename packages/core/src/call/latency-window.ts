@@ -17,6 +17,7 @@ export class LatencyWindow {
   private next = 0;
   private sinceComputed = 0;
   private cachedQuantile = Number.NaN;
+  private cachedMedian = Number.NaN;
 
   /**
    * @param quantile which quantile to report, in (0, 1), e.g. 0.95.
@@ -53,15 +54,26 @@ export class LatencyWindow {
   /** The configured quantile of the held samples, ms; `undefined` until {@link MIN_LATENCY_SAMPLES} are held. */
   value(): number | undefined {
     if (this.count < MIN_LATENCY_SAMPLES) return undefined;
-    if (Number.isNaN(this.cachedQuantile) || this.sinceComputed >= this.recomputeEvery) {
-      const view = this.sorted.subarray(0, this.count);
-      view.set(this.ring.subarray(0, this.count));
-      view.sort();
-      // Nearest rank: the smallest sample with at least `quantile` of the samples at or below it.
-      const rank = Math.min(this.count - 1, Math.max(0, Math.ceil(this.quantile * this.count) - 1));
-      this.cachedQuantile = view[rank]!;
-      this.sinceComputed = 0;
-    }
+    this.recompute();
     return this.cachedQuantile;
+  }
+
+  /** The median of the held samples, ms; `undefined` until {@link MIN_LATENCY_SAMPLES} are held. */
+  median(): number | undefined {
+    if (this.count < MIN_LATENCY_SAMPLES) return undefined;
+    this.recompute();
+    return this.cachedMedian;
+  }
+
+  private recompute(): void {
+    if (!Number.isNaN(this.cachedQuantile) && this.sinceComputed < this.recomputeEvery) return;
+    const view = this.sorted.subarray(0, this.count);
+    view.set(this.ring.subarray(0, this.count));
+    view.sort();
+    // Nearest rank: the smallest sample with at least `quantile` of the samples at or below it.
+    const rank = Math.min(this.count - 1, Math.max(0, Math.ceil(this.quantile * this.count) - 1));
+    this.cachedQuantile = view[rank]!;
+    this.cachedMedian = view[Math.min(this.count - 1, Math.max(0, Math.ceil(0.5 * this.count) - 1))]!;
+    this.sinceComputed = 0;
   }
 }

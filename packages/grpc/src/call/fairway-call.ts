@@ -227,7 +227,9 @@ export class FairwayCall {
       avoid: this.machine.avoiding,
       sampleLatency: this.unary,
       onPick: (explanation: PickExplanation) => {
-        this.machine.picked(attempt.n, explanation.endpointKey);
+        // Usually no command; a first attempt on a far slower endpoint re-arms the hedge timer sooner.
+        const commands = this.machine.picked(attempt.n, explanation.endpointKey, nowMs(), explanation);
+        if (commands.length > 0) this.execute(commands);
         if (observer) this.safe(() => observer.onPick(explanation), undefined);
       },
       onStarted: () => {

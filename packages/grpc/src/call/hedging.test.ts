@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { Server, ServerCredentials, credentials, loadPackageDefinition } from '@grpc/grpc-js';
 import type { Client, GrpcObject, ServiceClientConstructor } from '@grpc/grpc-js';
 import { loadSync } from '@grpc/proto-loader';
-import type { AttemptStart, CallObserverFactory } from '@fairway/core';
+import type { AttemptStart, CallObserverFactory, PickExplanation } from '@fairway/core';
 import { createScriptedDiscovery, echoUnary, loadEcho, startEchoBackend } from '@fairway/testing';
 import type { EchoBackend } from '@fairway/testing';
 import { createClient, registerDiscoveryScheme } from '../index.js';
@@ -117,6 +117,51 @@ describe('hedging on loopback servers', { timeout: 120_000 }, () => {
     const attemptsOnSlow = rec.calls.reduce((n, call) => n + call.attempts.filter((a) => a.address === slow.address).length, 0);
     assert.equal(slow.counts.unary, attemptsOnSlow, 'the slow server saw exactly the attempts picked onto it');
     console.log(`# hedging: ${rec.calls.length} calls, ${onSlow.length} first attempts on the slow server, ${hedges.length} hedges; max latency ${Math.max(...latencies).toFixed(0)} ms`);
+  });
+
+  test('a first attempt on an endpoint far slower than the others is hedged at the method\'s median latency, not its percentile', async () => {
+    const fast = [await startEchoBackend({ id: 'fast-1', serviceTimeMs: 10 }), await startEchoBackend({ id: 'fast-2', serviceTimeMs: 10 })];
+    const slow = await startEchoBackend({ id: 'slow', serviceTimeMs: 300 });
+    backends.push(...fast, slow);
+    const calls: Array<{ first?: PickExplanation; hedgeDetail?: string; winner?: string }> = [];
+    const factory: CallObserverFactory = {
+      onCallStart() {
+        const call: (typeof calls)[number] = {};
+        calls.push(call);
+        return {
+          onAttemptStart(n: number, start?: AttemptStart) {
+            if (start?.reason === 'hedge') call.hedgeDetail = start.detail;
+            return {
+              onPick: (p) => void (n === 1 ? (call.first = p) : undefined),
+              outgoingHeaders: () => ({}),
+              onEnd: (o) => void (o.code === 0 ? (call.winner = n === 1 ? 'first' : 'hedge') : undefined),
+            };
+          },
+          onEnd: () => {},
+        };
+      },
+    };
+    // Live delay (the default percentile), an ample budget: what is measured is when the hedge goes out.
+    const c = clientOn([...fast, slow].map((b) => b.address), {
+      retry: { hedging: { methods: ['fairway.test.Echo/Unary'], budgetRatio: 1 } },
+      observers: [factory],
+    });
+    // About 2.5 s: the slow server gets a recovery probe now and then (a lone slow answer is believed only up to
+    // 3x the set's median; the second in a row in full).
+    await runCalls(c, 800, 4);
+    const onSlow = calls.filter((x) => x.first?.address === slow.address);
+    assert.ok(onSlow.length >= 2, `the slow server got first attempts (recovery probes): ${onSlow.length}`);
+    // (Its very first calls, before 20 answers gave the method a latency distribution, are not hedged.)
+    for (const x of onSlow.filter((y) => y.first?.rttEstimateMs !== undefined)) assert.equal(x.winner, 'hedge', JSON.stringify(x));
+    const sooner = calls.filter((x) => /method's median/.test(x.hedgeDetail ?? ''));
+    for (const x of sooner) {
+      const e = x.first!;
+      assert.ok(e.rttEstimateMs! > 2 * e.setMedianRttMs!, `hedged sooner only for an endpoint above 2x the median: ${JSON.stringify(e)}`);
+      assert.match(x.hedgeDetail!, /^no answer after \d+ms \(its endpoint's estimate \d+ms is above 2x the set's median \d+ms, so at the method's median latency instead of \d+ms\): hedged/);
+    }
+    const slowSooner = onSlow.filter((x) => sooner.includes(x));
+    assert.ok(slowSooner.length > 0, `once the slow server's estimate was known, its calls were hedged at the median: ${JSON.stringify(onSlow.map((x) => [x.first?.rttEstimateMs, x.first?.setMedianRttMs, x.hedgeDetail]))}`);
+    console.log(`# hedging sooner: ${calls.length} calls, ${onSlow.length} first attempts on the slow server, ${slowSooner.length} of them hedged at the median; ${sooner.length} sooner hedges in all`);
   });
 
   test('a server stream is hedged before its first message; all its messages come from the winner', async () => {
