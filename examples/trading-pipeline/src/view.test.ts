@@ -66,6 +66,7 @@ test('summary: shares, imbalance = busiest share / fair share, in-zone, lost cal
     restart: { done: true, restarted: 6, of: 6, startedAtS: 2, endedAtS: 7, replaced: NAMES.map((n) => ({ pod: n, from: '1-old', to: '2-new' })) },
     pods: NAMES,
     goPods: [],
+    canaryPods: [],
     podLoad: {},
     startupMs: 12_000,
     loadMs: 8100,
@@ -131,6 +132,7 @@ test('live view and summary: each pod\'s own queue and utilization, the noisy ne
     restart: { done: true, restarted: 6, of: 6, replaced: [] },
     pods: NAMES,
     goPods: [],
+    canaryPods: [],
     podLoad: {
       'pricer-a-1': { role: 'pricer', zone: 'zone-a', runtime: 'node', slots: 2, served: 300, utilization: 0.9, peakUtilization: 1, maxQueueLength: 12, queueDelayMeanMs: 40, worstQueueDelayP99Ms: 310, eventLoopDelayP99Ms: 4 },
       'publisher-a': { role: 'publisher', zone: 'zone-a', runtime: 'node', slots: 1, served: 400, utilization: 0.3, peakUtilization: 0.5, maxQueueLength: 3, queueDelayMeanMs: 2, worstQueueDelayP99Ms: 20, eventLoopDelayP99Ms: 4 },
@@ -170,6 +172,7 @@ test('the mixed fleet: a Go pricer is marked in the live view and the summary, a
     restart: { done: true, restarted: 0, of: 0, replaced: [] },
     pods: ['pricer-a-1', 'pricer-a-go'],
     goPods: ['pricer-a-go'],
+    canaryPods: [],
     podLoad: { 'pricer-a-1': totals('node', 7), 'pricer-a-go': totals('go', 0) },
     startupMs: 1000,
     loadMs: 8000,
