@@ -41,9 +41,9 @@ const USAGE = `Usage: npm run demo -- [options]
                          once and queues the rest, so it serves about 2000/work-ms quotes/s
   --noisy-neighbour <f>  share of its CPU pricer-b-1 keeps from 10% to 20% of the run (default 0.3;
                          1 = no noisy neighbour)
-  --no-live-step         no live step. By default (Fairway), from 25% of the run the pricer service's live
+  --no-live-step         no live step. By default (Fairway), from 22% of the run the pricer service's live
                          document in etcd gives a canary pricer (pricer-canary, zone-b) 10% of the calls, and
-                         from 35% a settings change raises it to 25%; the driver's clients apply both without
+                         from 36% a settings change raises it to 25%; the driver's clients apply both without
                          a restart, and the live view shows the revision they run under and the canary's share.
                          Without --compare, from 80% the canary keeps 15% of its CPU and the clients' auto-halt
                          pulls it out (with --compare its slow calls would sit in Fairway's tail and spoil the

@@ -49,6 +49,7 @@ const retryCounter: CallObserverFactory = {
 // the revision every call started under, the canary group its pick landed in, the halts it announced.
 interface RevisionAcc {
   calls: number;
+  routedCalls: number;
   canaryCalls: number;
   callsAfterHalt: number;
   firstSeenAt: number;
@@ -73,7 +74,7 @@ function liveObserver(zone: string): CallObserverFactory {
       if (revision !== 0) sawLiveConfig = true;
       let acc = revisions.get(revision);
       if (!acc) {
-        acc = { calls: 0, canaryCalls: 0, callsAfterHalt: 0, firstSeenAt: startedAtMs, firstSeenAtByZone: new Map() };
+        acc = { calls: 0, routedCalls: 0, canaryCalls: 0, callsAfterHalt: 0, firstSeenAt: startedAtMs, firstSeenAtByZone: new Map() };
         revisions.set(revision, acc);
       }
       if (!acc.firstSeenAtByZone.has(zone)) acc.firstSeenAtByZone.set(zone, startedAtMs);
@@ -101,6 +102,7 @@ function liveObserver(zone: string): CallObserverFactory {
             return;
           }
           acc.calls += 1;
+          if (group !== undefined) acc.routedCalls += 1;
           if (group === 'canary') acc.canaryCalls += 1;
         },
       };
@@ -244,6 +246,7 @@ function liveSnapshot(kind: 'stats' | 'final'): DriverLiveStats {
   for (const [rev, a] of [...revisions].sort(([x], [y]) => x - y)) {
     revs[String(rev)] = {
       calls: a.calls,
+      routedCalls: a.routedCalls,
       canaryCalls: a.canaryCalls,
       callsAfterHalt: a.callsAfterHalt,
       firstSeenMs: since(a.firstSeenAt),

@@ -78,6 +78,11 @@ export interface DriverLiveStats {
 export interface RevisionCalls {
   /** OK calls that started under this revision (all zones), by a client that had not halted the canary. */
   readonly calls: number;
+  /**
+   * Of those, calls picked under canary routing (the pick explanation has a canary group: the document sets
+   * a share and the client knows canary and stable endpoints; before the canary registers there is none).
+   */
+  readonly routedCalls: number;
   /** Of those, calls whose pick landed on a canary endpoint. */
   readonly canaryCalls: number;
   /** OK calls under this revision by a client that had halted the canary (it sends the canary none). */

@@ -104,9 +104,12 @@ export interface LiveRevisionSummary {
   readonly appliedAtSByZone: Readonly<Record<string, number>>;
   /** When the last zone client started its first call under it (s); absent until all did. */
   readonly appliedAtS?: number;
-  /** OK calls under it (before a client halted the canary), and the canary's share of them. */
+  /** OK calls under it (before a client halted the canary). */
   readonly calls: number;
+  /** Of those, the calls picked under canary routing (once the client knew the canary), and the canary's. */
+  readonly routedCalls: number;
   readonly canaryCalls: number;
+  /** The canary's share of the routed calls: the figure to hold against `targetShare`. */
   readonly measuredShare: number;
   /** OK calls under it by clients that had halted the canary (none go to it). */
   readonly callsAfterHalt: number;
@@ -213,6 +216,7 @@ export function summarizeLiveStep(arm: ArmResult): LiveStepSummary {
     const byZone = Object.fromEntries(Object.entries(seen?.firstSeenMsByZone ?? {}).sort(([a], [b]) => a.localeCompare(b)).map(([z, ms]) => [z, s(ms)]));
     const all = zones.length > 0 && zones.every((z) => byZone[z] !== undefined);
     const calls = seen?.calls ?? 0;
+    const routedCalls = seen?.routedCalls ?? 0;
     const canaryCalls = seen?.canaryCalls ?? 0;
     return {
       revision: d.revision,
@@ -221,8 +225,9 @@ export function summarizeLiveStep(arm: ArmResult): LiveStepSummary {
       appliedAtSByZone: byZone,
       ...(all ? { appliedAtS: Math.max(...zones.map((z) => byZone[z]!)) } : {}),
       calls,
+      routedCalls,
       canaryCalls,
-      measuredShare: calls > 0 ? r3(canaryCalls / calls) : 0,
+      measuredShare: routedCalls > 0 ? r3(canaryCalls / routedCalls) : 0,
       callsAfterHalt: seen?.callsAfterHalt ?? 0,
     };
   });
@@ -252,7 +257,9 @@ export function formatLiveStep(l: LiveStepSummary): string[] {
     lines.push(
       `    rev ${r.revision} (canary ${pct(r.targetShare)}): written at ${r.writtenAtS}s, ` +
         (r.appliedAtS !== undefined ? `applied by every zone client by ${r.appliedAtS}s` : `applied by ${Object.keys(r.appliedAtSByZone).join(', ') || 'no client'}`) +
-        `; the canary took ${pct(r.measuredShare)} of the ${r.calls} calls under it (target ${pct(r.targetShare)})` +
+        `; the canary took ${pct(r.measuredShare)} of its ${r.routedCalls} calls with canary routing (target ${pct(r.targetShare)}` +
+        (r.calls > r.routedCalls ? `; ${r.calls - r.routedCalls} more before a client knew the canary` : '') +
+        ')' +
         (r.callsAfterHalt > 0 ? `, then none of ${r.callsAfterHalt} after the halt` : ''),
     );
   }
