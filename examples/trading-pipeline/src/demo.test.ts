@@ -1,4 +1,4 @@
-// The demo, end to end, as CI runs it: `--compare` in a short mode (real etcd, 14 pipeline processes per arm (3 of them Go pricers),
+// The demo, end to end, as CI runs it: `--compare` in a short mode (real etcd, 15 pipeline processes per arm (3 of them Go pricers, 1 the live step's canary),
 // pricers and publishers with a finite capacity, a noisy neighbour on pricer-b-1 for a tenth of the run, a
 // rolling restart of the 6 pricers in each arm), then assertions on the JSON summary it writes:
 //
@@ -83,7 +83,7 @@ function runDemo(args: string[], onStdout?: (text: string, pid: number) => void)
   return { child, done, out: () => out, err: () => err };
 }
 
-test('demo --compare (short): Fairway spreads the load in-zone around a noisy neighbour and through a rolling restart; pick_first has a hot pod that queues', { timeout: 300_000 }, async () => {
+test('demo --compare (short): Fairway spreads the load in-zone around a noisy neighbour, through a live canary step and a rolling restart; pick_first has a hot pod that queues', { timeout: 300_000 }, async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'fairway-demo-test-'));
   const summaryFile = join(dir, 'summary.json');
   const traceFile = join(dir, 'traces.json');
@@ -167,6 +167,7 @@ test('demo --compare (short): Fairway spreads the load in-zone around a noisy ne
       assert.equal(r.callsAfterHalt, 0, 'no halt in --compare (the canary stays healthy)');
     }
     assert.equal(live.allApplied, true, 'every zone client ran under the last document at the end');
+    t.diagnostic(`live step: ${JSON.stringify(live.revisions.map((r) => ({ rev: r.revision, target: r.targetShare, measured: r.measuredShare, routed: r.routedCalls, bound: Number(shareBound(r.targetShare, r.routedCalls).toFixed(3)), writtenAtS: r.writtenAtS, appliedAtS: r.appliedAtS })))}`);
     assert.deepEqual(live.halts, [], `a healthy canary is not halted: ${JSON.stringify(live.halts)}`);
     assert.equal(live.slowedAtS, undefined, 'no slow canary in --compare');
     // The baseline: the same canary pod, last in its static address list, no document: pick_first never calls it.
