@@ -470,6 +470,8 @@ export async function runArm(o: ArmOptions): Promise<ArmResult> {
     })();
     noisyEvent.catch(() => undefined);
 
+    // The view is not redrawn at each step: a plain line would repeat the driver's last figures; the next
+    // report (within a second) shows the step.
     // The live step (Fairway): the pricer service's live document with a canary share goes to etcd, then the
     // canary starts and registers (the document comes first: until a canary is registered it changes nothing,
     // and a canary registered before it would take an ordinary p2c share for a moment); later the settings
@@ -493,17 +495,14 @@ export async function runArm(o: ArmOptions): Promise<ArmResult> {
       aborted();
       const rev1 = await write(liveStep.shares[0]);
       liveState = `rev ${rev1} written (canary ${pct(liveStep.shares[0])}); ${CANARY.name} starts and registers as a canary`;
-      view();
       canaryProc.send({ type: 'go' });
       await guard(canaryProc.waitFor('ready', READY_TIMEOUT_MS));
       run.canaryReadyAtS = round1(sinceStartS());
       liveState = `rev ${rev1} written at ${run.documents[0]!.writtenAtS}s (canary ${pct(liveStep.shares[0])}); ${CANARY.name} registered at ${run.canaryReadyAtS}s; share ${pct(liveStep.shares[1])} at ${((o.durationMs * liveStep.changeFraction) / 1000).toFixed(0)}s`;
-      view();
       await guard(untilFraction(liveStep.changeFraction));
       aborted();
       const rev2 = await write(liveStep.shares[1]);
       liveState = `rev ${rev2} written at ${run.documents[1]!.writtenAtS}s: canary share ${pct(liveStep.shares[0])} -> ${pct(liveStep.shares[1])}`;
-      view();
       if (!liveStep.slowCanary) return;
       await guard(untilFraction(liveStep.slowCanary.atFraction));
       aborted();
@@ -511,7 +510,6 @@ export async function runArm(o: ArmOptions): Promise<ArmResult> {
       run.slowedAtS = round1(sinceStartS());
       run.slowFactor = liveStep.slowCanary.factor;
       liveState = `${CANARY.name} keeps ${pct(liveStep.slowCanary.factor)} of its CPU since ${run.slowedAtS}s (slow canary): the clients' auto-halt should pull it out`;
-      view();
     })();
     liveEvent.catch((e) => {
       liveError = e;
