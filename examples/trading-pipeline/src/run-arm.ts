@@ -264,7 +264,14 @@ export async function runArm(o: ArmOptions): Promise<ArmResult> {
       podNames: [...fleet, ...canaries].map((p) => p.name),
       podLoad: Object.fromEntries(podLoad),
       ...(liveStep
-        ? { live: { canaryPods: canaries.map((p) => p.name), documents: liveRun?.documents ?? [], ...(liveState ? { runner: liveState } : {}) } }
+        ? {
+            live: {
+              canaryPods: canaries.map((p) => p.name),
+              documents: liveRun?.documents ?? [],
+              ...(liveState ? { runner: liveState } : {}),
+              ...(o.mode === 'pick_first' ? { noDocument: `no document (pick_first reads none); ${CANARY.name} is last in its address list` } : {}),
+            },
+          }
         : {}),
       ...(latest ? { stats: latest } : {}),
     });

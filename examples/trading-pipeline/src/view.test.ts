@@ -234,6 +234,7 @@ test('live view: the revision the driver\'s clients run under and what it says, 
   assert.equal(liveSummary({ live, stats: stats(pods) }), 'live: no document applied yet', 'no live report from the driver yet');
   assert.match(liveSummary({ live, stats: liveStats({ revisionByZone: { 'zone-a': 99 } }, pods) })!, /^live: rev 99,/);
   assert.equal(liveSummary({ stats: s }), undefined, 'no live step: nothing shown');
+  assert.equal(liveSummary({ live: { ...live, noDocument: 'no document (pick_first reads none)' }, stats: s }), 'live: no document (pick_first reads none)', 'the baseline says it reads none');
   assert.doesNotMatch(renderLine({ ...base, live: undefined, stats: s }), /live:/);
 
   // A halt: the reason, the zone clients that halted; the canary row says HALTED.
@@ -309,6 +310,11 @@ test('summary: the live step per revision (applied when, target and measured sha
   assert.match(text, /rev 17 \(canary 25\.0%\): written at 3\.6s, applied by every zone client by 3\.7s; the canary took 25\.2% of its 600 calls with canary routing \(target 25\.0%\), then none of 110 after the halt/);
   assert.match(text, /slow canary: it kept 15\.0% of its CPU from 8s/);
   assert.match(text, new RegExp(`canary halted by the zone-a client at 9\\.7s \\(rev 17\\): ${HALT.replace(/[.()]/g, '\\$&')}`));
+
+  // Pod by pod against a baseline that has the same canary pod and never calls it.
+  const baseline = summarizeArm({ ...arm, mode: 'pick_first', liveStep: undefined, final: stats({ 'pricer-a-1': pod('zone-a', 900) }) });
+  assert.equal(baseline.imbalance, 6, 'the baseline\'s imbalance is over its 6 stable pods too');
+  assert.match(formatComparison(s, baseline).join('\n'), /pricer-canary\s+zone-b\s+23\.5%\s+0\.0%  \(canary: Fairway gives it the configured share; pick_first cannot\)/);
 
   // A client still on the first document at the end: not all applied; a revision no client ran.
   const late = summarizeArm({ ...arm, final: { ...final, live: { ...final.live!, revisionByZone: { 'zone-a': 15, 'zone-b': 17, 'zone-c': 17 }, revisions: { '15': final.live!.revisions['15']! } } } });

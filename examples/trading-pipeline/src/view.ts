@@ -33,6 +33,8 @@ export interface LiveViewInput {
   readonly documents: readonly { readonly revision: number; readonly share: number }[];
   /** The runner's step, e.g. `rev 63 written at 3.5s: canary share 10% -> 25%`. */
   readonly runner?: string;
+  /** Set when this arm reads no document at all (the baseline): shown instead, e.g. `no document (pick_first)`. */
+  readonly noDocument?: string;
 }
 
 const pct = (x: number) => (Number.isFinite(x) ? `${(x * 100).toFixed(1)}%` : '-');
@@ -59,6 +61,7 @@ export function inZoneFraction(s: Pick<DriverStats, 'inZone' | 'crossZone'>): nu
  */
 export function liveSummary(v: Pick<ViewState, 'live' | 'stats'>): string | undefined {
   if (!v.live) return undefined;
+  if (v.live.noDocument !== undefined) return `live: ${v.live.noDocument}`;
   const l = v.stats?.live;
   const byRevision = new Map<number, string[]>();
   for (const [zone, rev] of Object.entries(l?.revisionByZone ?? {}).sort(([a], [b]) => a.localeCompare(b))) {
