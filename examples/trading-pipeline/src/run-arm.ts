@@ -3,7 +3,9 @@
  * pricers and, when the Go binary is there, one Go pricer per zone (`fairway-go-server -runner`: grpc-go, the
  * same capacity model, registered in etcd by etcd's own Go `endpoints.Manager`), and the driver; drives load for the given duration; for a part of the run gives one pricer a noisy
  * neighbour (it keeps a fraction of its CPU); later restarts the pricers one by one (each replacement is a
- * new process, a new incarnation of the same instance); feeds the live view every second with the driver's
+ * new process, a new incarnation of the same instance); with the live step, writes the pricer service's live
+ * document to etcd and starts a canary pricer, then changes the document (and may slow the canary down so the
+ * clients halt it); feeds the live view every second with the driver's
  * figures and each pod's own load (queue, utilization); and stops everything it started, whatever happens.
  *
  * No port is chosen ahead: every server binds port 0 and reports the port it got in its `ready` message
@@ -477,13 +479,13 @@ export async function runArm(o: ArmOptions): Promise<ArmResult> {
     })();
     noisyEvent.catch(() => undefined);
 
-    // The view is not redrawn at each step: a plain line would repeat the driver's last figures; the next
-    // report (within a second) shows the step.
     // The live step (Fairway): the pricer service's live document with a canary share goes to etcd, then the
     // canary starts and registers (the document comes first: until a canary is registered it changes nothing,
     // and a canary registered before it would take an ordinary p2c share for a moment); later the settings
     // change (the share raised); optionally, near the end, the canary turns slow. The clients apply each
     // document from their etcd watch, without a restart; the view shows what the driver's clients applied.
+    // The view is not redrawn at each step: a plain line would repeat the driver's last figures; the next
+    // report (within a second) shows the step.
     let liveError: unknown;
     const liveEvent = (async () => {
       if (!liveStep || o.mode !== 'fairway' || !canaryProc) return;
