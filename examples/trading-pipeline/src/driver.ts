@@ -5,6 +5,8 @@
  * (HDR histograms) and reports them to the demo runner every second (`process.send`), or prints them when run
  * on its own. Starts on the runner's `start` message (or at once when alone), stops on `stop`, then waits for
  * every call in flight and reports a final tally: a call that got neither a reply nor a status is "lost".
+ * With a live configuration document its report says what its clients applied (`live`): the revision each
+ * call ran under, the canary group each pick landed in, the halts they announced (a call observer per zone).
  *
  * Env: DEMO_DRIVER_ZONES (zones to act as, default FAIRWAY_ZONE), DEMO_RATE (calls/s over all zones, default 100),
  * DEMO_DURATION_S (when run alone: seconds, 0 = until SIGTERM; default 0),
@@ -195,7 +197,7 @@ function sendOne(zone: string, intendedAtMs: number): void {
     p.all.recordValue(micros);
     p.win.recordValue(micros);
     // A canary's calls are not the balancer's zone choice: the live document sends its share of every zone's
-    // calls to the canary group wherever it runs. They are counted apart (live.canaryZone), so in-zone keeps
+    // calls to the canary group wherever it runs. They are counted apart (live.canaryInZone, canaryCrossZone), so in-zone keeps
     // meaning what the zone-aware balancer did with the rest.
     if (canaryInstances.has(reply.pod)) {
       canaryWindowCalls += 1;
