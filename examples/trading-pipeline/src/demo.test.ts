@@ -61,13 +61,18 @@ const CANARY_POD = 'pricer-canary';
  * How far the canary's measured share under one document may be from the document's share. Each call picked
  * under canary routing draws its group independently (no sticky header in the demo's document), so the
  * canary's calls are binomial: 4 standard deviations, sqrt(p (1 - p) / n), fail a correct client about once
- * in 15,000 runs; one point more covers the calls whose draw said canary while the just-registered canary was
- * still connecting (they go to a stable pod, by design). In the 10-s run the first document has ~70 routed calls
- * (bound ~ +-15 points around 10 %: it still fails a client that ignores the share, 0 %, or gives the canary
- * an even p2c share of 10 pods and more) and the second ~600 (+-7 points around 25 %).
+ * in 15,000 runs. 2.5 points more cover a bias of the first document: the runner writes it before the canary
+ * registers (so the canary never gets more than its share), and while a client is still connecting to the
+ * just-registered canary, a call whose draw said canary goes to a stable pod, by design; up to ~300 ms of a
+ * ~1.2-s window on a busy host is 2.5 points of a 10 % share. In the 10-s run the first document has 60-70
+ * routed calls: its bound (~ +-17 points around 10 %) only fails a canary given far more than its share (a
+ * client that routed by the wrong document, or by none: 25 % and up); that short window cannot tell 10 % from
+ * 0 % at 4 standard deviations (measured 3.1 %, 9.7 %, 13.4 %). The second has 400-950 (+-8 points around
+ * 25 %, which fails both a client still on 10 % and one ignoring the share; measured 24.6-25.6 %). The share's
+ * precision is the core's and the etcd test's to show (within 2 points over 10,000 and 3,000 calls).
  */
 function shareBound(target: number, n: number): number {
-  return 4 * Math.sqrt((target * (1 - target)) / n) + 0.01;
+  return 4 * Math.sqrt((target * (1 - target)) / n) + 0.025;
 }
 
 function runDemo(args: string[], onStdout?: (text: string, pid: number) => void) {
