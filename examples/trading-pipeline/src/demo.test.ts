@@ -1,4 +1,4 @@
-// The demo, end to end, as CI runs it: `--compare` in a short mode (real etcd, 14 pipeline processes per arm (3 of them Go pricers),
+// The demo, end to end, as CI runs it: `--compare` in a short mode (real etcd, 15 pipeline processes per arm (3 of them Go pricers, 1 the live step's canary),
 // pricers and publishers with a finite capacity, a noisy neighbour on pricer-b-1 for a tenth of the run, a
 // rolling restart of the 6 pricers in each arm), then assertions on the JSON summary it writes:
 //
@@ -14,6 +14,12 @@
 //   each zone's Go pricer took a share of the quotes in the Fairway arm, was replaced in the rolling restart
 //   by a new process with a newer incarnation that served calls, with no failed call, and one trace runs
 //   driver -> Go pricer -> publisher, each hop the child of the one before (W3C context through grpc-go).
+//
+// - the live step (Fairway arm; in --compare without the slow canary, whose slow calls would sit in Fairway's
+//   tail): both documents (canary 10 %, then 25 %) ran in every zone client of the driver, without a failed
+//   call, the canary's measured share under each within the bound below, the live part in the plain lines
+//   and the summary; the baseline has the same canary pod (last in its address list), no document, and never
+//   calls it.
 //
 // And Ctrl-C during start-up stops every process the demo started.
 import { test } from 'node:test';
@@ -47,7 +53,27 @@ const MAX_P99_RATIO = 0.6;
 const WORK_MS = 30;
 /** The mixed fleet: 2 Node pricers and 1 Go pricer per zone, all restarted in the rolling restart. */
 const GO_PODS = ['pricer-a-go', 'pricer-b-go', 'pricer-c-go'];
+/** The stable pricers (all restarted); the live step's canary comes on top. */
 const PRICER_COUNT = 9;
+const CANARY_POD = 'pricer-canary';
+
+/**
+ * How far the canary's measured share under one document may be from the document's share. Each call picked
+ * under canary routing draws its group independently (no sticky header in the demo's document), so the
+ * canary's calls are binomial: 4 standard deviations, sqrt(p (1 - p) / n), fail a correct client about once
+ * in 15,000 runs. 2.5 points more cover a bias of the first document: the runner writes it before the canary
+ * registers (so the canary never gets more than its share), and while a client is still connecting to the
+ * just-registered canary, a call whose draw said canary goes to a stable pod, by design; up to ~300 ms of a
+ * ~1.2-s window on a busy host is 2.5 points of a 10 % share. In the 10-s run the first document has 60-70
+ * routed calls: its bound (~ +-17 points around 10 %) only fails a canary given far more than its share (a
+ * client that routed by the wrong document, or by none: 25 % and up); that short window cannot tell 10 % from
+ * 0 % at 4 standard deviations (measured 3.1 %, 9.7 %, 13.4 %). The second has 400-950 (+-8 points around
+ * 25 %, which fails both a client still on 10 % and one ignoring the share; measured 24.6-25.6 %). The share's
+ * precision is the core's and the etcd test's to show (within 2 points over 10,000 and 3,000 calls).
+ */
+function shareBound(target: number, n: number): number {
+  return 4 * Math.sqrt((target * (1 - target)) / n) + 0.025;
+}
 
 function runDemo(args: string[], onStdout?: (text: string, pid: number) => void) {
   const child = spawn(process.execPath, [...NODE_ARGS, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -62,7 +88,7 @@ function runDemo(args: string[], onStdout?: (text: string, pid: number) => void)
   return { child, done, out: () => out, err: () => err };
 }
 
-test('demo --compare (short): Fairway spreads the load in-zone around a noisy neighbour and through a rolling restart; pick_first has a hot pod that queues', { timeout: 300_000 }, async () => {
+test('demo --compare (short): Fairway spreads the load in-zone around a noisy neighbour, through a live canary step and a rolling restart; pick_first has a hot pod that queues', { timeout: 300_000 }, async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'fairway-demo-test-'));
   const summaryFile = join(dir, 'summary.json');
   const traceFile = join(dir, 'traces.json');
@@ -82,6 +108,7 @@ test('demo --compare (short): Fairway spreads the load in-zone around a noisy ne
     assert.equal(f.calls.ok, f.calls.sent);
     assert.ok(f.imbalance <= FAIRWAY_MAX_IMBALANCE, `Fairway imbalance ${f.imbalance} <= ${FAIRWAY_MAX_IMBALANCE}: ${JSON.stringify(f.pods)}`);
     for (const pod of f.pods) {
+      // The canary too: it joins at 22 % of the run and takes 10-25 % of the calls.
       assert.ok(pod.calls > 0, `${pod.pod} served calls`);
       assert.ok(pod.load, `${pod.pod} reported its load`);
       assert.ok(pod.load.utilization <= 0.4, `${pod.pod} utilization ${pod.load.utilization} <= 40% with Fairway`);
@@ -95,7 +122,8 @@ test('demo --compare (short): Fairway spreads the load in-zone around a noisy ne
     // the first answers take ~100 ms to show the slowdown and recovery probes (every 250 ms, then doubling)
     // keep sending it a few, so its share in one second says little (measured 0.21 once). The 30-s run shows
     // it (README: 5.4 % of the calls against a 5.7 % capacity share), and the balancer's own tests cover it.
-    // In-zone is not one of the demo's goals, but a balancer that ignored zones would land at ~33 %. The demo
+    // In-zone is not one of the demo's goals, but a balancer that ignored zones would land at ~33 %. The
+    // canary's calls are left out of it (the document sends its share of every zone's calls to it, in zone-b). The demo
     // models no cross-zone delay, so when a zone is slower than another by the zone selector's latency ratio
     // (1.5x, two evaluations in a row: the noisy neighbour's zone, a zone whose pricer restarts cold) its callers
     // spill there by design (README "Zones"); measured 80-87 % on this machine.
@@ -121,6 +149,36 @@ test('demo --compare (short): Fairway spreads the load in-zone around a noisy ne
     assert.ok(goShare >= 0.1, `the Go pricers took ${goShare} of the quotes (>= 10 %; a third of the fleet)`);
     // An old incarnation may be replaced before the short run's first counted call reaches it, so only the new
     // incarnations are required to have served (above).
+
+    // The live step: two documents written to etcd, each run by every zone client of the driver (the revision on
+    // its calls), the canary's share under each close to the document's, no restart, no failed call (above).
+    const live = f.liveStep!;
+    assert.ok(live, `the Fairway arm has a live step: ${ctx}`);
+    assert.equal(live.canaryPod, CANARY_POD);
+    assert.equal(f.pods.find((x) => x.pod === CANARY_POD)?.canary, true);
+    assert.ok(live.canaryReadyAtS !== undefined, 'the canary registered');
+    assert.deepEqual(live.revisions.map((r) => r.targetShare), [0.1, 0.25]);
+    const [rev1, rev2] = live.revisions as [NonNullable<typeof live.revisions[0]>, NonNullable<typeof live.revisions[0]>];
+    assert.ok(rev2.revision > rev1.revision, `etcd revisions increase: ${rev1.revision} then ${rev2.revision}`);
+    for (const r of live.revisions) {
+      assert.deepEqual(Object.keys(r.appliedAtSByZone), ['zone-a', 'zone-b', 'zone-c'], `every zone client ran calls under rev ${r.revision}: ${JSON.stringify(r)}`);
+      assert.ok(r.appliedAtS !== undefined && r.appliedAtS >= r.writtenAtS - 0.1, `rev ${r.revision} applied after it was written: ${JSON.stringify(r)}`);
+      assert.ok(r.routedCalls >= 30, `enough calls under rev ${r.revision} to judge its share: ${JSON.stringify(r)}`);
+      const bound = shareBound(r.targetShare, r.routedCalls);
+      assert.ok(
+        Math.abs(r.measuredShare - r.targetShare) <= bound,
+        `rev ${r.revision}: canary share ${r.measuredShare} within ${bound.toFixed(3)} of ${r.targetShare} over ${r.routedCalls} calls`,
+      );
+      assert.equal(r.callsAfterHalt, 0, 'no halt in --compare (the canary stays healthy)');
+    }
+    assert.equal(live.allApplied, true, 'every zone client ran under the last document at the end');
+    t.diagnostic(`live step: ${JSON.stringify(live.revisions.map((r) => ({ rev: r.revision, target: r.targetShare, measured: r.measuredShare, routed: r.routedCalls, bound: Number(shareBound(r.targetShare, r.routedCalls).toFixed(3)), writtenAtS: r.writtenAtS, appliedAtS: r.appliedAtS })))}`);
+    assert.deepEqual(live.halts, [], `a healthy canary is not halted: ${JSON.stringify(live.halts)}`);
+    assert.equal(live.slowedAtS, undefined, 'no slow canary in --compare');
+    // The baseline: the same canary pod, last in its static address list, no document: pick_first never calls it.
+    assert.equal(p.liveStep, undefined);
+    const pfCanary = p.pods.find((x) => x.pod === CANARY_POD);
+    assert.ok(pfCanary && pfCanary.canary === true && pfCanary.calls === 0, `the baseline's canary pod got no call: ${JSON.stringify(pfCanary)}`);
 
     // pick_first on the same pipeline: one hot pod.
     assert.equal(p.rollingRestart.done, true);
@@ -153,6 +211,11 @@ test('demo --compare (short): Fairway spreads the load in-zone around a noisy ne
     assert.match(out, /noisy neighbour: pricer-b-1 kept 30\.0% of its CPU/);
     assert.match(out, /^t=\d+s\/10s sent=\d+ ok=\d+/m, 'plain per-second lines without a TTY');
     assert.match(out, /a-1=\d+%\(q\d+,\d+%\)/, 'the live line shows each pod\'s queue and utilization');
+    // The first document is in force for ~1.4 s, one or two lines (a line may come before the first canary call).
+    assert.match(out, new RegExp(`^t=\\d+s/10s .* \\| live: rev ${rev1.revision} canary 10%`, 'm'), 'the live line shows the first document');
+    assert.match(out, new RegExp(`^t=\\d+s/10s.* \\| live: rev ${rev2.revision} canary 25%, canary took \\d+% of the last 1s`, 'm'), 'the live line shows the settings change');
+    assert.match(out, /live step: canary pricer-canary \(zone-b\) registered at [\d.]+s; every zone client of the driver ran under the last document/);
+    assert.match(out, new RegExp(`rev ${rev2.revision} \\(canary 25\\.0%\\): written at`));
 
     // Traces: a Jaeger JSON file; a traced quote is one trace from the driver through a pricer to a publisher.
     assert.equal(s.traces.kind, 'jaeger-json-file');

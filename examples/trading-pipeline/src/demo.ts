@@ -4,15 +4,18 @@
  * publishers have a finite capacity (slots and a queue, `pod-load.ts`). `--compare` runs the same pipeline a
  * second time on grpc-js's default (pick_first) and shows both pod by pod. When Go is installed the fleet is
  * mixed: one Go pricer per zone (interop/go's fairway-go-server, built once and cached) beside the Node ones.
+ * The live step (default; `--no-live-step`) adds a canary pricer and settings changes through the pricer
+ * service's live document in etcd, shown in the live view as the driver's clients apply them.
  *
  * Usage: demo [--duration 30s] [--rate 60] [--compare] [--jaeger | --otlp URL] [--trace-file FILE]
  *             [--json-summary FILE] [--plain] [--keep-logs] [--work-ms 30] [--noisy-neighbour 0.3] [--no-go]
+ *             [--no-live-step]
  */
 import { mkdtempSync, rmSync, writeFileSync, mkdirSync, cpSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve, dirname } from 'node:path';
 import { parseArgs } from 'node:util';
-import { runArm, RESTART_AT_FRACTION, type ArmResult, type NoisyNeighbour } from './run-arm.js';
+import { runArm, RESTART_AT_FRACTION, DEFAULT_LIVE_STEP, SLOW_CANARY, CANARY, type ArmResult, type NoisyNeighbour, type LiveStep } from './run-arm.js';
 import type { BalancingMode } from './env.js';
 import { createLiveView } from './view.js';
 import { summarizeArm, formatArm, formatComparison, type DemoSummary, type ArmSummary, type TraceSummary } from './summary.js';
@@ -38,6 +41,16 @@ const USAGE = `Usage: npm run demo -- [options]
                          once and queues the rest, so it serves about 2000/work-ms quotes/s
   --noisy-neighbour <f>  share of its CPU pricer-b-1 keeps from 10% to 20% of the run (default 0.3;
                          1 = no noisy neighbour)
+  --no-live-step         no live step. By default (Fairway), from 22% of the run the pricer service's live
+                         document in etcd gives a canary pricer (pricer-canary, zone-b) 10% of the calls, and
+                         from 36% a settings change raises it to 25%; the driver's clients apply both without
+                         a restart, and the live view shows the revision they run under and the canary's share.
+                         Without --compare, from 80% the canary keeps 15% of its CPU and the clients' auto-halt
+                         pulls it out (with --compare its slow calls would sit in Fairway's tail and spoil the
+                         p99 comparison, so it stays healthy there). With --compare the baseline gets the same
+                         canary pod, last in its static address list (equal fleets; pick_first cannot give a
+                         pod a share), and no document
+  --live-step            the live step (the default)
   --no-go                Node pricers only (by default one Go pricer per zone joins them when the go
                          command is installed; scripts/tools/build-go-peers.sh builds it once, 1-3 min)
   --plain                one line per second even on a terminal
@@ -74,6 +87,8 @@ async function main(): Promise<number> {
         'noisy-neighbour': { type: 'string', default: '0.3' },
         'trace-ratio': { type: 'string', default: '0.1' },
         'no-go': { type: 'boolean', default: false },
+        'live-step': { type: 'boolean', default: false },
+        'no-live-step': { type: 'boolean', default: false },
         help: { type: 'boolean', short: 'h', default: false },
       },
       strict: true,
@@ -122,6 +137,14 @@ async function main(): Promise<number> {
     return 2;
   }
 
+  if (args['live-step'] && args['no-live-step']) {
+    process.stderr.write('demo: give --live-step or --no-live-step, not both\n');
+    return 2;
+  }
+  const liveStep: LiveStep | undefined = args['no-live-step']
+    ? undefined
+    : { ...DEFAULT_LIVE_STEP, ...(args.compare ? {} : { slowCanary: SLOW_CANARY }) };
+
   const workDir = mkdtempSync(join(tmpdir(), 'fairway-demo-'));
   const controller = new AbortController();
   let interrupted = false;
@@ -164,7 +187,15 @@ async function main(): Promise<number> {
         `Each pricer works on 2 quotes at once (~${workMs} ms each, log-normal) and queues the rest: ~${pricerCapacity} quotes/s.\n` +
         `A driver in each zone sends ${rate} quotes/s in all for ${durationMs / 1000}s` +
         (noisy ? `; ${noisy.pod} gets a noisy neighbour (keeps ${Math.round(noisy.factor * 100)}% of its CPU) from ${durationMs * noisy.fromFraction / 1000}s to ${durationMs * noisy.toFraction / 1000}s` : '') +
-        `; the pricers get a rolling restart from ${Math.round(durationMs * RESTART_AT_FRACTION / 1000)}s.\n\n`,
+        `; the pricers get a rolling restart from ${Math.round(durationMs * RESTART_AT_FRACTION / 1000)}s.\n` +
+        (liveStep
+          ? `Live step (Fairway): from ${((durationMs * liveStep.fromFraction) / 1000).toFixed(1)}s the pricer service's live document in etcd gives canary ${CANARY.name} (${CANARY.zone}) ` +
+            `${Math.round(liveStep.shares[0] * 100)}% of the calls, from ${((durationMs * liveStep.changeFraction) / 1000).toFixed(1)}s ${Math.round(liveStep.shares[1] * 100)}%` +
+            (liveStep.slowCanary ? `; from ${((durationMs * liveStep.slowCanary.atFraction) / 1000).toFixed(1)}s the canary keeps ${Math.round(liveStep.slowCanary.factor * 100)}% of its CPU and the clients' auto-halt should pull it out` : '') +
+            (args.compare ? `; pick_first gets the same pod, last in its address list` : '') +
+            '.\n'
+          : '') +
+        '\n',
     );
     for (const mode of modes) {
       const title = mode === 'fairway' ? 'Fairway' : 'pick_first';
@@ -179,6 +210,7 @@ async function main(): Promise<number> {
         workMs,
         ...(goPricerBinary ? { goPricerBinary } : {}),
         ...(noisy ? { noisyNeighbour: noisy } : {}),
+        ...(liveStep ? { liveStep } : {}),
         traceRatio,
         signal: controller.signal,
         ...(args.otlp ? { otlpUrl: args.otlp } : {}),

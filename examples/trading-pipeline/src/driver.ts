@@ -5,6 +5,8 @@
  * (HDR histograms) and reports them to the demo runner every second (`process.send`), or prints them when run
  * on its own. Starts on the runner's `start` message (or at once when alone), stops on `stop`, then waits for
  * every call in flight and reports a final tally: a call that got neither a reply nor a status is "lost".
+ * With a live configuration document its report says what its clients applied (`live`): the revision each
+ * call ran under, the canary group each pick landed in, the halts they announced (a call observer per zone).
  *
  * Env: DEMO_DRIVER_ZONES (zones to act as, default FAIRWAY_ZONE), DEMO_RATE (calls/s over all zones, default 100),
  * DEMO_DURATION_S (when run alone: seconds, 0 = until SIGTERM; default 0),
@@ -18,7 +20,7 @@ import { loadTradingProto, type QuoteReply, type QuoteRequest } from './proto.js
 import { readPodEnv, tellParent, log } from './env.js';
 import { SYMBOLS } from './symbols.js';
 import { setupPodTelemetry, makeClient } from './fairway-glue.js';
-import type { DriverStats, PodStats } from './stats.js';
+import type { DriverStats, PodStats, DriverLiveStats, RevisionCalls } from './stats.js';
 
 const env = readPodEnv({ instance: 'driver' });
 const zones = (process.env.DEMO_DRIVER_ZONES ?? env.zone).split(',').filter(Boolean);
@@ -45,12 +47,77 @@ const retryCounter: CallObserverFactory = {
   },
 };
 
+// What each zone's client applied of the live configuration document, from the same call-observer contract:
+// the revision every call started under, the canary group its pick landed in, the halts it announced.
+interface RevisionAcc {
+  calls: number;
+  routedCalls: number;
+  canaryCalls: number;
+  callsAfterHalt: number;
+  firstSeenAt: number;
+  firstSeenAtByZone: Map<string, number>;
+}
+const revisionByZone = new Map<string, number>();
+const revisions = new Map<number, RevisionAcc>();
+const canaryInstances = new Set<string>();
+/** Zone clients that announced a canary halt (their later calls are counted apart: the canary gets none). */
+const haltedZones = new Set<string>();
+const halts: { zone: string; at: number; reason: string; revision: number }[] = [];
+let canaryWindowCalls = 0;
+let canaryCallsTotal = 0;
+let sawLiveConfig = false;
+function liveObserver(zone: string): CallObserverFactory {
+  return {
+    onCallStart(call): CallObserver {
+      const revision = call.configRevision ?? 0;
+      const startedAtMs = performance.now();
+      const measured = epoch === 1;
+      revisionByZone.set(zone, revision);
+      if (revision !== 0) sawLiveConfig = true;
+      let acc = revisions.get(revision);
+      if (!acc) {
+        acc = { calls: 0, routedCalls: 0, canaryCalls: 0, callsAfterHalt: 0, firstSeenAt: startedAtMs, firstSeenAtByZone: new Map() };
+        revisions.set(revision, acc);
+      }
+      if (!acc.firstSeenAtByZone.has(zone)) acc.firstSeenAtByZone.set(zone, startedAtMs);
+      let group: 'canary' | 'stable' | undefined;
+      const afterHalt = haltedZones.has(zone);
+      return {
+        onAttemptStart(): AttemptObserver {
+          return {
+            onPick(p) {
+              group = p.canary?.group;
+              if (group === 'canary' && p.instance) canaryInstances.add(p.instance);
+              if (p.canary?.halted !== undefined) {
+                haltedZones.add(zone);
+                halts.push({ zone, at: performance.now(), reason: p.canary.halted, revision });
+              }
+            },
+            outgoingHeaders: () => ({}),
+            onEnd() {},
+          };
+        },
+        onEnd(s) {
+          if (!measured || s.code !== 0) return;
+          if (afterHalt) {
+            acc.callsAfterHalt += 1;
+            return;
+          }
+          acc.calls += 1;
+          if (group !== undefined) acc.routedCalls += 1;
+          if (group === 'canary') acc.canaryCalls += 1;
+        },
+      };
+    },
+  };
+}
+
 type PricerClient = Client & {
   Quote(req: QuoteRequest, options: { deadline: number }, cb: (err: ServiceError | null, reply?: QuoteReply) => void): void;
 };
 const clients = new Map<string, PricerClient>();
 for (const zone of zones) {
-  clients.set(zone, (await makeClient(proto.Pricer, 'pricer', { ...env, zone }, telemetry, [retryCounter])) as PricerClient);
+  clients.set(zone, (await makeClient(proto.Pricer, 'pricer', { ...env, zone }, telemetry, [retryCounter, liveObserver(zone)])) as PricerClient);
 }
 
 function histogram(): hdr.Histogram {
@@ -69,6 +136,7 @@ interface PodAcc {
 const pods = new Map<string, PodAcc>();
 const totals = { sent: 0, ok: 0, failed: 0, shed: 0, inZone: 0, crossZone: 0, publishInZone: 0, publishCrossZone: 0 };
 const errors = new Map<string, number>();
+const canaryZone = { inZone: 0, crossZone: 0 };
 const allLatency = histogram();
 let windowLatency = histogram();
 let windowCalls = 0;
@@ -128,7 +196,15 @@ function sendOne(zone: string, intendedAtMs: number): void {
     p.incarnations.add(reply.incarnation);
     p.all.recordValue(micros);
     p.win.recordValue(micros);
-    if (reply.zone === zone) totals.inZone += 1;
+    // A canary's calls are not the balancer's zone choice: the live document sends its share of every zone's
+    // calls to the canary group wherever it runs. They are counted apart (live.canaryInZone, canaryCrossZone), so in-zone keeps
+    // meaning what the zone-aware balancer did with the rest.
+    if (canaryInstances.has(reply.pod)) {
+      canaryWindowCalls += 1;
+      canaryCallsTotal += 1;
+      if (reply.zone === zone) canaryZone.inZone += 1;
+      else canaryZone.crossZone += 1;
+    } else if (reply.zone === zone) totals.inZone += 1;
     else totals.crossZone += 1;
     if (reply.publisherZone === reply.zone) totals.publishInZone += 1;
     else totals.publishCrossZone += 1;
@@ -162,12 +238,38 @@ function snapshot(kind: 'stats' | 'final', elapsedMs: number): DriverStats {
     p99Ms: kind === 'final' ? ms(allLatency, 99) : ms(windowLatency, 99),
     errors: Object.fromEntries(errors),
     pods: podStats,
+    ...(sawLiveConfig || canaryInstances.size > 0 ? { live: liveSnapshot(kind) } : {}),
+  };
+}
+
+function liveSnapshot(kind: 'stats' | 'final'): DriverLiveStats {
+  const since = (at: number) => Math.round(at - startedAt);
+  const revs: Record<string, RevisionCalls> = {};
+  for (const [rev, a] of [...revisions].sort(([x], [y]) => x - y)) {
+    revs[String(rev)] = {
+      calls: a.calls,
+      routedCalls: a.routedCalls,
+      canaryCalls: a.canaryCalls,
+      callsAfterHalt: a.callsAfterHalt,
+      firstSeenMs: since(a.firstSeenAt),
+      firstSeenMsByZone: Object.fromEntries([...a.firstSeenAtByZone].map(([z, at]) => [z, since(at)])),
+    };
+  }
+  return {
+    revisionByZone: Object.fromEntries(revisionByZone),
+    revisions: revs,
+    canaryInstances: [...canaryInstances].sort(),
+    canaryWindowCalls: kind === 'final' ? canaryCallsTotal : canaryWindowCalls,
+    canaryInZone: canaryZone.inZone,
+    canaryCrossZone: canaryZone.crossZone,
+    halts: halts.map((h) => ({ zone: h.zone, atMs: since(h.at), reason: h.reason, revision: h.revision })),
   };
 }
 
 function resetWindow(): void {
   windowLatency = histogram();
   windowCalls = 0;
+  canaryWindowCalls = 0;
   for (const p of pods.values()) {
     p.window = 0;
     p.inFlightMax = 0;
@@ -194,6 +296,10 @@ function start(): void {
   retries = 0;
   totals.shed = 0;
   pods.clear();
+  // The measured run counts its own revisions and halts (warm-up calls ran before any document anyway).
+  revisions.clear();
+  halts.length = 0;
+  haltedZones.clear();
   resetWindow();
   if (!loadTimer) runLoad();
   startedAt = performance.now();

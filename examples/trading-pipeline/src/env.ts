@@ -39,6 +39,11 @@ export interface PodEnv {
   readonly traceFile?: string;
   /** OTLP/gRPC collector URL (DEMO_OTLP_URL), which replaces the trace file when set. */
   readonly otlpUrl?: string;
+  /**
+   * Register as a canary (DEMO_CANARY=1; registrar metadata `canary: true`): clients whose live document sets
+   * `canary.share` send the canaries that share of their calls. Default false.
+   */
+  readonly canary?: boolean;
   /** Mean pricing work per quote, in ms at full capacity (DEMO_WORK_MS, default 30): the pricer pod's service time. */
   readonly workMs: number;
   /** Quotes a pricer works on at once, its "cores" (DEMO_WORK_SLOTS, default 2); more wait in its queue. */
@@ -102,6 +107,7 @@ export function readPodEnv(defaults: { instance: string }): PodEnv {
     workSlots: slotsEnv('DEMO_WORK_SLOTS', 2),
     publishMs: intEnv('DEMO_PUBLISH_MS', 5),
     publishSlots: slotsEnv('DEMO_PUBLISH_SLOTS', 1),
+    ...(process.env.DEMO_CANARY === '1' ? { canary: true } : {}),
   };
 }
 

@@ -131,6 +131,7 @@ export async function serveAndRegister(
         zone: env.zone,
         instance: env.instance,
         incarnation: env.incarnation,
+        ...(env.canary ? { canary: true } : {}),
         endpoints: env.etcdEndpoints,
         // Deregister, give watching clients a second (the default deregisterGraceMs) to drop this pod, then drain.
         drainTimeoutMs: 5000,

@@ -138,7 +138,7 @@ server.addService(proto.Pricer.service, traceGrpcHandlers({
 }));
 
 const registration = await serveAndRegister(server, ServerCredentials.createInsecure(), env, 'pricer', goPort ?? env.port);
-log(env, `serving on ${env.host}:${registration.port} in ${env.zone}, registered as pricer (incarnation ${env.incarnation})`);
+log(env, `serving on ${env.host}:${registration.port} in ${env.zone}, registered as pricer${env.canary ? " (canary)" : ""} (incarnation ${env.incarnation})`);
 void tellParent({ type: 'ready', instance: env.instance, incarnation: env.incarnation, port: registration.port });
 
 onShutdownSignal(async () => {

@@ -3,7 +3,9 @@
  * pricers and, when the Go binary is there, one Go pricer per zone (`fairway-go-server -runner`: grpc-go, the
  * same capacity model, registered in etcd by etcd's own Go `endpoints.Manager`), and the driver; drives load for the given duration; for a part of the run gives one pricer a noisy
  * neighbour (it keeps a fraction of its CPU); later restarts the pricers one by one (each replacement is a
- * new process, a new incarnation of the same instance); feeds the live view every second with the driver's
+ * new process, a new incarnation of the same instance); with the live step, writes the pricer service's live
+ * document to etcd and starts a canary pricer, then changes the document (and may slow the canary down so the
+ * clients halt it); feeds the live view every second with the driver's
  * figures and each pod's own load (queue, utilization); and stops everything it started, whatever happens.
  *
  * No port is chosen ahead: every server binds port 0 and reports the port it got in its `ready` message
@@ -15,6 +17,7 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { startEtcd, type EtcdHarness } from '@fairway/testing';
+import { setLiveConfig } from '@fairway/discovery-etcd';
 import type { BalancingMode } from './env.js';
 import { spawnPipelineProcess, spawnStdioProcess, type PipelineProcess } from './processes.js';
 import type { DriverStats } from './stats.js';
@@ -30,6 +33,11 @@ export const PRICERS = ZONES.flatMap((z) => [1, 2].map((i) => ({ name: `pricer-$
 export const GO_PRICERS = ZONES.map((z) => ({ name: `pricer-${z.slice(-1)}-go`, zone: z }));
 export const PUBLISHERS = ZONES.map((z) => ({ name: `publisher-${z.slice(-1)}`, zone: z }));
 export const FEED = { name: 'feed-a', zone: 'zone-a' };
+/**
+ * The live step's canary: one more Node pricer, the same capacity, registered as a canary (etcd metadata
+ * `canary: true`). Not part of the rolling restart (a canary is its own Deployment).
+ */
+export const CANARY = { name: 'pricer-canary', zone: 'zone-b' };
 /** Rolling-restart order: zones interleaved, so every zone always keeps a pricer; the Go pricers last. */
 const NODE_RESTART_ORDER = [0, 2, 4, 1, 3, 5].map((i) => PRICERS[i]!);
 
@@ -58,10 +66,50 @@ export interface ArmOptions {
    * zone joins the fleet. Absent: Node pricers only.
    */
   readonly goPricerBinary?: string;
+  /**
+   * The live step (canary + settings change from etcd). Fairway arm: as described on {@link LiveStep}. The
+   * baseline gets the same canary pod from the start, last in its static address list (equal fleets; pick_first
+   * never reaches it, and has no way to give it a share), and no document.
+   */
+  readonly liveStep?: LiveStep;
   /** Called every second (and at phase changes) with what to show. */
   readonly onView: (v: Omit<ViewState, 'title'>) => void;
   /** Aborts the run (Ctrl-C): everything is stopped and the promise rejects. */
   readonly signal: AbortSignal;
+}
+
+/**
+ * The live step (Fairway arm): at `fromFraction` of the run the runner writes the pricer service's live
+ * document with a canary share (`shares[0]`) to etcd and starts the canary pod; at `changeFraction` it writes
+ * the settings change (`shares[1]`). With `slowCanary` the canary keeps `factor` of its CPU from `atFraction`
+ * on, and the clients' auto-halt (p99 against the stable pods', over the document's window) pulls it out.
+ */
+export interface LiveStep {
+  readonly fromFraction: number;
+  readonly changeFraction: number;
+  /** The canary share of the first document and of the settings change, 0..1. */
+  readonly shares: readonly [number, number];
+  readonly slowCanary?: { readonly atFraction: number; readonly factor: number };
+}
+
+/** The live step as the runner performed it (what it wrote and when); the driver's figures say what applied. */
+export interface LiveStepRun {
+  readonly canaryPod: string;
+  readonly canaryZone: string;
+  /** When the canary registered, s since the measured run's start. */
+  readonly canaryReadyAtS?: number;
+  /** Each document written: its etcd revision, the canary share it sets, when it was written, its text. */
+  readonly documents: readonly LiveDocument[];
+  /** When the canary's CPU was cut, and to what share. */
+  readonly slowedAtS?: number;
+  readonly slowFactor?: number;
+}
+
+export interface LiveDocument {
+  readonly revision: number;
+  readonly share: number;
+  readonly writtenAtS: number;
+  readonly text: string;
 }
 
 export interface NoisyNeighbour {
@@ -119,6 +167,10 @@ export interface ArmResult {
   readonly final: DriverStats;
   readonly restart: RestartReport;
   readonly pods: readonly string[];
+  /** The canary pricers among `pods` (the live step's; empty without it). */
+  readonly canaryPods: readonly string[];
+  /** The live step as the runner performed it (Fairway arm with the live step on). */
+  readonly liveStep?: LiveStepRun;
   /** The Go pricers among `pods` (empty when the Go binary was not available). */
   readonly goPods: readonly string[];
   /** Each pricer's and publisher's own load over the measured run, by pod name. */
@@ -137,6 +189,28 @@ const READY_TIMEOUT_MS = 180_000;
 const WARMUP_MS = 3000;
 /** The rolling restart starts at this fraction of the run (after the noisy neighbour has gone). */
 export const RESTART_AT_FRACTION = 0.45;
+/**
+ * The default live step: after the noisy neighbour (10-20 %), before the rolling restart (45 %): a canary at
+ * 10 % of the calls from 22 % of the run, raised to 25 % from 36 % (the first document's window is as long as
+ * the gap allows: ~80 calls in the 10-s CI run); near the end (80 %, Fairway mode without
+ * --compare) the canary keeps 15 % of its CPU and the auto-halt pulls it out.
+ */
+export const DEFAULT_LIVE_STEP: LiveStep = { fromFraction: 0.22, changeFraction: 0.36, shares: [0.1, 0.25] };
+export const SLOW_CANARY = { atFraction: 0.8, factor: 0.15 };
+/**
+ * The canary section of the demo's documents, besides the share. The halt compares each client's canary calls
+ * with its stable ones over 5 s (the default 30 s is longer than the short runs), once each group has 10 calls
+ * (a zone client sends its canary ~1-4 calls/s), and halts at a p99 above 4x stable's: a healthy canary runs
+ * hotter than a stable pod (it takes 10-25 % of the calls alone, the stable pods ~9 % each) and on a busy host
+ * a 10-call p99 is one slow call, so 2x (the default) could halt a healthy canary; a canary at 15 % of its CPU
+ * answers ~7x slower and its queue grows.
+ */
+export const CANARY_HALT = { p99Ratio: 4, windowMs: 5000, minCalls: 10 };
+
+/** The live document the demo writes for a canary share (valid by `parseLiveConfig`; setLiveConfig checks). */
+export function liveDocument(share: number): string {
+  return JSON.stringify({ version: 1, canary: { share, halt: CANARY_HALT } });
+}
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 /** Runs one arm; always stops every process and etcd before it settles. */
@@ -155,6 +229,10 @@ export async function runArm(o: ArmOptions): Promise<ArmResult> {
   // The latest load report of each pod (live view), and the measured run's totals (summary).
   const podLoad = new Map<string, PodLoadReport>();
   const fleet = o.goPricerBinary ? [...PRICERS, ...GO_PRICERS] : PRICERS;
+  const liveStep = o.liveStep;
+  const canaries = liveStep ? [CANARY] : [];
+  let liveRun: { canaryReadyAtS?: number; documents: LiveDocument[]; slowedAtS?: number; slowFactor?: number } | undefined;
+  let liveState = '';
   const restartOrder = o.goPricerBinary ? [...NODE_RESTART_ORDER, ...GO_PRICERS] : NODE_RESTART_ORDER;
   const loadTotals = new Map<string, { role: 'pricer' | 'publisher'; zone: string; runtime: 'node' | 'go'; slots: number; served: number; busySlotMs: number; slotMs: number; peak: number; maxQueue: number; delaySumMs: number; worstP99: number; loopDelays: number[] }>();
   const noisy = o.noisyNeighbour;
@@ -185,8 +263,18 @@ export async function runArm(o: ArmOptions): Promise<ArmResult> {
       durationMs: o.durationMs,
       restart: restartState,
       ...(noisyState ? { noisyNeighbour: noisyState } : {}),
-      podNames: fleet.map((p) => p.name),
+      podNames: [...fleet, ...canaries].map((p) => p.name),
       podLoad: Object.fromEntries(podLoad),
+      ...(liveStep
+        ? {
+            live: {
+              canaryPods: canaries.map((p) => p.name),
+              documents: liveRun?.documents ?? [],
+              ...(liveState ? { runner: liveState } : {}),
+              ...(o.mode === 'pick_first' ? { noDocument: `no document (pick_first reads none); ${CANARY.name} is last in its address list` } : {}),
+            },
+          }
+        : {}),
       ...(latest ? { stats: latest } : {}),
     });
   const aborted = () => {
@@ -313,6 +401,15 @@ export async function runArm(o: ArmOptions): Promise<ArmResult> {
     for (const p of restartOrder) {
       replacements.set(p.name, isGo(p.name) ? spawnGoPricer(p, true) : spawnPod(p, o.bundle.files.pricer, { ...pricerEnv, DEMO_WAIT_FOR_GO: '1' }));
     }
+    // The live step's canary. Fairway: started now, it loads and waits for "go" (at the live step it binds a
+    // port and registers as a canary). Baseline: the same pod, serving from the start, last in the static
+    // address list, as a canary Deployment behind the same Service would be; pick_first never gets to it.
+    let canaryProc: PipelineProcess | undefined;
+    if (liveStep) {
+      canaryProc = spawnPod(CANARY, o.bundle.files.pricer, { ...pricerEnv, DEMO_CANARY: '1', ...(o.mode === 'fairway' ? { DEMO_WAIT_FOR_GO: '1' } : {}) });
+      if (o.mode === 'fairway') await guard(canaryProc.waitFor('loaded', READY_TIMEOUT_MS));
+      else ports.set(CANARY.name, portOf(await guard(canaryProc.waitFor('ready', READY_TIMEOUT_MS)), canaryProc.name));
+    }
     const incarnations = new Map<string, string>();
     for (const [name, p] of pricers) {
       const ready = await guard(p.waitFor('ready', READY_TIMEOUT_MS));
@@ -331,7 +428,7 @@ export async function runArm(o: ArmOptions): Promise<ArmResult> {
         DEMO_INSTANCE: 'quote-driver',
         DEMO_DRIVER_ZONES: ZONES.join(','),
         DEMO_RATE: String(o.ratePerSecond),
-        DEMO_PICK_FIRST_PRICER: list(fleet),
+        DEMO_PICK_FIRST_PRICER: list(o.mode === 'pick_first' ? [...fleet, ...canaries] : fleet),
         ...(o.otlpUrl ? {} : { DEMO_TRACE_FILE: join(traceDir, 'driver.json') }),
       },
       onMessage: (m) => {
@@ -381,6 +478,51 @@ export async function runArm(o: ArmOptions): Promise<ArmResult> {
       noisyState = `${noisy.pod} kept ${Math.round(noisy.factor * 100)}% of its CPU from ${noisyFromS.toFixed(1)}s to ${noisyToS.toFixed(1)}s; full CPU again`;
     })();
     noisyEvent.catch(() => undefined);
+
+    // The live step (Fairway): the pricer service's live document with a canary share goes to etcd, then the
+    // canary starts and registers (the document comes first: until a canary is registered it changes nothing,
+    // and a canary registered before it would take an ordinary p2c share for a moment); later the settings
+    // change (the share raised); optionally, near the end, the canary turns slow. The clients apply each
+    // document from their etcd watch, without a restart; the view shows what the driver's clients applied.
+    // The view is not redrawn at each step: a plain line would repeat the driver's last figures; the next
+    // report (within a second) shows the step.
+    let liveError: unknown;
+    const liveEvent = (async () => {
+      if (!liveStep || o.mode !== 'fairway' || !canaryProc) return;
+      const run: NonNullable<typeof liveRun> = { documents: [] };
+      liveRun = run;
+      const pct = (x: number) => `${Math.round(x * 100)}%`;
+      const untilFraction = (f: number) => sleep(Math.max(0, o.durationMs * f - (performance.now() - loadStartedAt)));
+      const write = async (share: number) => {
+        const text = liveDocument(share);
+        const { revision } = await guard(setLiveConfig('pricer', text, { endpoints: etcd!.endpointsCsv }));
+        run.documents.push({ revision, share, writtenAtS: round1(sinceStartS()), text });
+        return revision;
+      };
+      liveState = `canary ${CANARY.name} (${CANARY.zone}) and a live document from ${((o.durationMs * liveStep.fromFraction) / 1000).toFixed(0)}s`;
+      await guard(untilFraction(liveStep.fromFraction));
+      aborted();
+      const rev1 = await write(liveStep.shares[0]);
+      liveState = `rev ${rev1} written (canary ${pct(liveStep.shares[0])}); ${CANARY.name} starts and registers as a canary`;
+      canaryProc.send({ type: 'go' });
+      await guard(canaryProc.waitFor('ready', READY_TIMEOUT_MS));
+      run.canaryReadyAtS = round1(sinceStartS());
+      liveState = `rev ${rev1} written at ${run.documents[0]!.writtenAtS}s (canary ${pct(liveStep.shares[0])}); ${CANARY.name} registered at ${run.canaryReadyAtS}s; share ${pct(liveStep.shares[1])} at ${((o.durationMs * liveStep.changeFraction) / 1000).toFixed(0)}s`;
+      await guard(untilFraction(liveStep.changeFraction));
+      aborted();
+      const rev2 = await write(liveStep.shares[1]);
+      liveState = `rev ${rev2} written at ${run.documents[1]!.writtenAtS}s: canary share ${pct(liveStep.shares[0])} -> ${pct(liveStep.shares[1])}`;
+      if (!liveStep.slowCanary) return;
+      await guard(untilFraction(liveStep.slowCanary.atFraction));
+      aborted();
+      canaryProc.send({ type: 'capacity', factor: liveStep.slowCanary.factor });
+      run.slowedAtS = round1(sinceStartS());
+      run.slowFactor = liveStep.slowCanary.factor;
+      liveState = `${CANARY.name} keeps ${pct(liveStep.slowCanary.factor)} of its CPU since ${run.slowedAtS}s (slow canary): the clients' auto-halt should pull it out`;
+    })();
+    liveEvent.catch((e) => {
+      liveError = e;
+    });
 
     // Rolling restart, from RESTART_AT_FRACTION of the run: one pricer at a time, zones interleaved so every
     // zone keeps a pricer. Each replacement is a new process, started (and loaded) before the load began,
@@ -433,6 +575,7 @@ export async function runArm(o: ArmOptions): Promise<ArmResult> {
     const hardEnd = loadStartedAt + o.durationMs + 60_000;
     while (!o.signal.aborted && performance.now() < hardEnd) {
       const now = performance.now();
+      if (liveError !== undefined) break;
       const restartOver = restartEndedAtS !== undefined || restartError !== undefined;
       const pastRestart = restartEndedAtS === undefined || now - loadStartedAt >= (restartEndedAtS + 3) * 1000;
       if (now - loadStartedAt >= o.durationMs && restartOver && pastRestart) break;
@@ -440,6 +583,7 @@ export async function runArm(o: ArmOptions): Promise<ArmResult> {
     }
     aborted();
     if (restartError) throw restartError;
+    if (liveError) throw liveError;
     const loadMs = performance.now() - loadStartedAt;
     driver.send({ type: 'stop' });
     await guard(driver.waitFor('final', 15_000));
@@ -447,7 +591,7 @@ export async function runArm(o: ArmOptions): Promise<ArmResult> {
     view();
     const r3 = (x: number) => Math.round(x * 1000) / 1000;
     const totals: Record<string, PodLoadTotals> = {};
-    for (const name of [...fleet, ...PUBLISHERS].map((p) => p.name)) {
+    for (const name of [...fleet, ...canaries, ...PUBLISHERS].map((p) => p.name)) {
       const t = loadTotals.get(name);
       if (!t) continue;
       totals[name] = {
@@ -475,7 +619,19 @@ export async function runArm(o: ArmOptions): Promise<ArmResult> {
         ...(restartEndedAtS !== undefined ? { endedAtS: round1(restartEndedAtS) } : {}),
         replaced,
       },
-      pods: fleet.map((p) => p.name),
+      pods: [...fleet, ...canaries].map((p) => p.name),
+      canaryPods: canaries.map((p) => p.name),
+      ...(liveRun
+        ? {
+            liveStep: {
+              canaryPod: CANARY.name,
+              canaryZone: CANARY.zone,
+              documents: liveRun.documents,
+              ...(liveRun.canaryReadyAtS !== undefined ? { canaryReadyAtS: liveRun.canaryReadyAtS } : {}),
+              ...(liveRun.slowedAtS !== undefined ? { slowedAtS: liveRun.slowedAtS, slowFactor: liveRun.slowFactor! } : {}),
+            },
+          }
+        : {}),
       goPods: o.goPricerBinary ? GO_PRICERS.map((p) => p.name) : [],
       podLoad: totals,
       ...(noisy && noisyFromS !== undefined && noisyToS !== undefined

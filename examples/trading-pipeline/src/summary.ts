@@ -16,6 +16,8 @@ export interface PodSummary {
   readonly p99Ms: number;
   /** How many incarnations of this pod answered calls (2 after a restart). */
   readonly incarnationsServed: number;
+  /** True for the live step's canary: its share is configured, so it is left out of `imbalance`. */
+  readonly canary?: true;
   /** The pod's own load over the run (utilization, queue, queueing delay), when it reported it. */
   readonly load?: PodLoad;
 }
@@ -42,10 +44,15 @@ export interface ArmSummary {
     readonly shed: number;
   };
   readonly pods: readonly PodSummary[];
-  /** 1 / number of pricer pods. */
+  /** 1 / number of stable pricer pods (the canary, whose share the live document sets, is not one). */
   readonly fairShare: number;
+  /** The busiest stable pod. */
   readonly busiestPod: string;
-  /** Busiest pod's share / fair share: 1.0 is perfect, 6.0 is one pod taking everything. */
+  /**
+   * The busiest stable pod's share of the stable pods' calls / fair share: 1.0 is perfect, 6.0 is one pod of
+   * six taking everything. The canary and its calls are left out, so the figure means the same with or
+   * without the live step.
+   */
   readonly imbalance: number;
   /** Percent of calls that stayed in the caller's zone. */
   readonly inZonePercent: { readonly quote: number; readonly publish: number; readonly overall: number };
@@ -60,6 +67,52 @@ export interface ArmSummary {
   readonly publishers: readonly PublisherSummary[];
   /** The noisy neighbour's event and the pod's share of calls during it. */
   readonly noisyNeighbour?: NoisyNeighbourReport;
+  /** The live step (Fairway arm): the documents, what the driver's clients applied, the canary's share, halts. */
+  readonly liveStep?: LiveStepSummary;
+}
+
+/** The live step as the driver's Fairway clients lived it (revisions, canary calls and halts are theirs). */
+export interface LiveStepSummary {
+  readonly canaryPod: string;
+  readonly canaryZone: string;
+  /** When the canary registered, s since the measured run's start. */
+  readonly canaryReadyAtS?: number;
+  /** Each document the runner wrote, in order, with what the driver's clients did under it. */
+  readonly revisions: readonly LiveRevisionSummary[];
+  /** Every zone client ran its calls under the last document by the end. */
+  readonly allApplied: boolean;
+  /** The canary's OK calls over the run and their share of all OK calls. */
+  readonly canaryCalls: number;
+  readonly canaryShare: number;
+  /** Percent of the canary's calls from its own zone's client (the rest crossed zones: the share is per client). */
+  readonly canaryInZonePercent: number;
+  /** The slow canary: when its CPU was cut, and to what share. */
+  readonly slowedAtS?: number;
+  readonly slowFactor?: number;
+  /** Automatic halts the zone clients announced, with the reason. */
+  readonly halts: readonly { readonly zone: string; readonly atS: number; readonly reason: string; readonly revision: number }[];
+}
+
+export interface LiveRevisionSummary {
+  /** The etcd revision of the document (the `fairway.config.revision` on the attempt spans). */
+  readonly revision: number;
+  /** The canary share the document sets. */
+  readonly targetShare: number;
+  /** When the runner wrote it, s since the measured run's start. */
+  readonly writtenAtS: number;
+  /** Per zone client, when its first call under it started (s); absent: it never ran one. */
+  readonly appliedAtSByZone: Readonly<Record<string, number>>;
+  /** When the last zone client started its first call under it (s); absent until all did. */
+  readonly appliedAtS?: number;
+  /** OK calls under it (before a client halted the canary). */
+  readonly calls: number;
+  /** Of those, the calls picked under canary routing (once the client knew the canary), and the canary's. */
+  readonly routedCalls: number;
+  readonly canaryCalls: number;
+  /** The canary's share of the routed calls: the figure to hold against `targetShare`. */
+  readonly measuredShare: number;
+  /** OK calls under it by clients that had halted the canary (none go to it). */
+  readonly callsAfterHalt: number;
 }
 
 export interface TraceSummary {
@@ -116,14 +169,17 @@ export function summarizeArm(arm: ArmResult): ArmSummary {
       p50Ms: p?.p50Ms ?? 0,
       p99Ms: p?.p99Ms ?? 0,
       incarnationsServed: p?.incarnations.length ?? 0,
+      ...(arm.canaryPods.includes(name) ? { canary: true as const } : {}),
       ...(load ? { load } : {}),
     };
   });
   const publishers: PublisherSummary[] = Object.entries(arm.podLoad)
     .filter(([, l]) => l.role === 'publisher')
     .map(([pod, l]) => ({ pod, zone: l.zone, ...loadOf(pod)! }));
-  const fairShare = 1 / Math.max(1, pods.length);
-  const busiest = pods.reduce((a, b) => (b.calls > a.calls ? b : a), pods[0]!);
+  const stable = pods.filter((p) => !p.canary);
+  const fairShare = 1 / Math.max(1, stable.length);
+  const busiest = stable.reduce((a, b) => (b.calls > a.calls ? b : a), stable[0]!);
+  const stableCalls = f.ok - pods.filter((p) => p.canary).reduce((n, p) => n + p.calls, 0);
   const newIncarnationsServing = arm.restart.replaced.filter((r) => f.pods[r.pod]?.incarnations.includes(r.to)).length;
   return {
     mode: arm.mode,
@@ -133,7 +189,7 @@ export function summarizeArm(arm: ArmResult): ArmSummary {
     pods,
     fairShare: r3(fairShare),
     busiestPod: busiest.pod,
-    imbalance: f.ok > 0 ? Math.round((busiest.calls / f.ok / fairShare) * 100) / 100 : 0,
+    imbalance: stableCalls > 0 ? Math.round((busiest.calls / stableCalls / fairShare) * 100) / 100 : 0,
     inZonePercent: {
       quote: percent(f.inZone, f.crossZone),
       publish: percent(f.publishInZone, f.publishCrossZone),
@@ -145,7 +201,74 @@ export function summarizeArm(arm: ArmResult): ArmSummary {
     errors: f.errors,
     publishers,
     ...(arm.noisyNeighbour ? { noisyNeighbour: arm.noisyNeighbour } : {}),
+    ...(arm.liveStep ? { liveStep: summarizeLiveStep(arm) } : {}),
   };
+}
+
+/** The live step: each document the runner wrote, matched with what the driver's clients ran under it. */
+export function summarizeLiveStep(arm: ArmResult): LiveStepSummary {
+  const run = arm.liveStep!;
+  const live = arm.final.live;
+  const zones = Object.keys(live?.revisionByZone ?? {}).sort();
+  const s = (ms: number) => r1(ms / 1000);
+  const revisions: LiveRevisionSummary[] = run.documents.map((d) => {
+    const seen = live?.revisions[String(d.revision)];
+    const byZone = Object.fromEntries(Object.entries(seen?.firstSeenMsByZone ?? {}).sort(([a], [b]) => a.localeCompare(b)).map(([z, ms]) => [z, s(ms)]));
+    const all = zones.length > 0 && zones.every((z) => byZone[z] !== undefined);
+    const calls = seen?.calls ?? 0;
+    const routedCalls = seen?.routedCalls ?? 0;
+    const canaryCalls = seen?.canaryCalls ?? 0;
+    return {
+      revision: d.revision,
+      targetShare: d.share,
+      writtenAtS: d.writtenAtS,
+      appliedAtSByZone: byZone,
+      ...(all ? { appliedAtS: Math.max(...zones.map((z) => byZone[z]!)) } : {}),
+      calls,
+      routedCalls,
+      canaryCalls,
+      measuredShare: routedCalls > 0 ? r3(canaryCalls / routedCalls) : 0,
+      callsAfterHalt: seen?.callsAfterHalt ?? 0,
+    };
+  });
+  const last = run.documents.at(-1);
+  const canaryCalls = arm.final.pods[run.canaryPod]?.calls ?? 0;
+  return {
+    canaryPod: run.canaryPod,
+    canaryZone: run.canaryZone,
+    ...(run.canaryReadyAtS !== undefined ? { canaryReadyAtS: run.canaryReadyAtS } : {}),
+    revisions,
+    allApplied: last !== undefined && zones.length > 0 && zones.every((z) => live!.revisionByZone[z] === last.revision),
+    canaryCalls,
+    canaryShare: arm.final.ok > 0 ? r3(canaryCalls / arm.final.ok) : 0,
+    canaryInZonePercent: percent(live?.canaryInZone ?? 0, live?.canaryCrossZone ?? 0),
+    ...(run.slowedAtS !== undefined ? { slowedAtS: run.slowedAtS, slowFactor: run.slowFactor! } : {}),
+    halts: (live?.halts ?? []).map((h) => ({ zone: h.zone, atS: s(h.atMs), reason: h.reason, revision: h.revision })),
+  };
+}
+
+/** The printed lines of the live step. */
+export function formatLiveStep(l: LiveStepSummary): string[] {
+  const lines = [
+    `  live step: canary ${l.canaryPod} (${l.canaryZone})${l.canaryReadyAtS !== undefined ? ` registered at ${l.canaryReadyAtS}s` : ' never registered'}; ` +
+      `${l.allApplied ? "every zone client of the driver ran under the last document, no restart" : 'NOT every zone client ran under the last document'}`,
+  ];
+  for (const r of l.revisions) {
+    lines.push(
+      `    rev ${r.revision} (canary ${pct(r.targetShare)}): written at ${r.writtenAtS}s, ` +
+        (r.appliedAtS !== undefined ? `applied by every zone client by ${r.appliedAtS}s` : `applied by ${Object.keys(r.appliedAtSByZone).join(', ') || 'no client'}`) +
+        `; the canary took ${pct(r.measuredShare)} of its ${r.routedCalls} calls with canary routing (target ${pct(r.targetShare)}` +
+        (r.calls > r.routedCalls ? `; ${r.calls - r.routedCalls} more before a client knew the canary` : '') +
+        ')' +
+        (r.callsAfterHalt > 0 ? `, then none of ${r.callsAfterHalt} after the halt` : ''),
+    );
+  }
+  lines.push(`    canary: ${l.canaryCalls} calls, ${pct(l.canaryShare)} of the run's; ${l.canaryInZonePercent}% of them from its own zone's client (left out of in-zone and imbalance)`);
+  if (l.slowedAtS !== undefined) lines.push(`    slow canary: it kept ${pct(l.slowFactor ?? 0)} of its CPU from ${l.slowedAtS}s`);
+  if (l.halts.length > 0) {
+    for (const h of l.halts) lines.push(`    canary halted by the ${h.zone} client at ${h.atS}s (rev ${h.revision}): ${h.reason}`);
+  } else if (l.slowedAtS !== undefined) lines.push('    canary NOT halted');
+  return lines;
 }
 
 const pad = (s: string | number, n: number) => String(s).padEnd(n);
@@ -175,7 +298,11 @@ export function formatArm(a: ArmSummary): string[] {
     const lag = [...a.pods.filter((p) => p.runtime === 'node').map((p) => p.load?.eventLoopDelayP99Ms ?? 0), ...a.publishers.map((p) => p.eventLoopDelayP99Ms)].sort((x, y) => x - y);
     lines.push(`  host: the pods' event loops ran late by ${lag[Math.floor(lag.length / 2)]!.toFixed(1)} ms at p99 (median pod; a busy machine delays every hop by as much)`);
   }
-  lines.push(`  imbalance: ${a.imbalance.toFixed(2)} (busiest pod ${a.busiestPod} / fair share ${pct(a.fairShare)}; 1.00 is perfect)`);
+  lines.push(
+    `  imbalance: ${a.imbalance.toFixed(2)} (busiest pod ${a.busiestPod} / fair share ${pct(a.fairShare)}; 1.00 is perfect` +
+      (a.pods.some((p) => p.canary) ? '; stable pods only' : '') +
+      ')',
+  );
   lines.push(`  in-zone: ${a.inZonePercent.overall}% (driver->pricer ${a.inZonePercent.quote}%, pricer->publisher ${a.inZonePercent.publish}%)`);
   lines.push(
     `  calls: ${a.calls.sent} sent, ${a.calls.ok} ok, ${a.calls.failed} failed, ${a.calls.lost} lost` +
@@ -195,6 +322,7 @@ export function formatArm(a: ArmSummary): string[] {
         ` (its share of the fleet's capacity: ${pct(nn.capacityShareDuring)}; fair share ${pct(a.fairShare)})`,
     );
   }
+  if (a.liveStep) lines.push(...formatLiveStep(a.liveStep));
   for (const [e, n] of Object.entries(a.errors)) lines.push(`  error x${n}: ${e}`);
   return lines;
 }
@@ -205,7 +333,7 @@ export function formatComparison(f: ArmSummary, p: ArmSummary): string[] {
   lines.push(`  ${pad('pricer pod', 16)}${pad('zone', 8)}${lpad('Fairway', 9)}${lpad('pick_first', 12)}`);
   for (const pod of f.pods) {
     const q = p.pods.find((x) => x.pod === pod.pod);
-    const hot = q && q.pod === p.busiestPod ? '  <- hot pod' : '';
+    const hot = (q && q.pod === p.busiestPod ? '  <- hot pod' : '') + (pod.canary ? '  (canary: Fairway gives it the configured share; pick_first cannot)' : '');
     lines.push(`  ${pad(pod.pod, 16)}${pad(pod.zone, 8)}${lpad(pct(pod.share), 9)}${lpad(pct(q?.share ?? 0), 12)}${hot}`);
   }
   lines.push(`  imbalance:              ${lpad(f.imbalance.toFixed(2), 7)}${lpad(p.imbalance.toFixed(2), 12)}`);

@@ -17,6 +17,24 @@ export interface ViewState {
   readonly podLoad?: Readonly<Record<string, PodLoadReport>>;
   /** What the noisy neighbour is doing, if the run has one. */
   readonly noisyNeighbour?: string;
+  /** The live step, when the run has one. */
+  readonly live?: LiveViewInput;
+}
+
+/**
+ * The live step's side of the view. The applied revision, the canary's calls and the halts come from the
+ * driver's clients (`stats.live`); the runner only says what each revision it wrote contains, so the view can
+ * name what the applied revision says.
+ */
+export interface LiveViewInput {
+  /** The canary pods (their rows are marked). */
+  readonly canaryPods: readonly string[];
+  /** The documents the runner wrote: etcd revision and canary share. */
+  readonly documents: readonly { readonly revision: number; readonly share: number }[];
+  /** The runner's step, e.g. `rev 63 written at 3.5s: canary share 10% -> 25%`. */
+  readonly runner?: string;
+  /** Set when this arm reads no document at all (the baseline): shown instead, e.g. `no document (pick_first)`. */
+  readonly noDocument?: string;
 }
 
 const pct = (x: number) => (Number.isFinite(x) ? `${(x * 100).toFixed(1)}%` : '-');
@@ -36,6 +54,38 @@ export function inZoneFraction(s: Pick<DriverStats, 'inZone' | 'crossZone'>): nu
   return n === 0 ? NaN : s.inZone / n;
 }
 
+/**
+ * The live document as the driver's clients applied it, e.g. `live: rev 63 canary 25%, canary took 24% of
+ * the last 1s` (per zone client when they differ: `rev 57 canary 10% (zone-a) / rev 63 canary 25% (zone-b,
+ * zone-c)`), then any halt: `canary HALTED (zone-a, zone-c): <reason>`. Undefined without a live step.
+ */
+export function liveSummary(v: Pick<ViewState, 'live' | 'stats'>): string | undefined {
+  if (!v.live) return undefined;
+  if (v.live.noDocument !== undefined) return `live: ${v.live.noDocument}`;
+  const l = v.stats?.live;
+  const byRevision = new Map<number, string[]>();
+  for (const [zone, rev] of Object.entries(l?.revisionByZone ?? {}).sort(([a], [b]) => a.localeCompare(b))) {
+    byRevision.set(rev, [...(byRevision.get(rev) ?? []), zone]);
+  }
+  const says = (rev: number) => {
+    if (rev === 0) return 'no document';
+    const doc = v.live!.documents.find((d) => d.revision === rev);
+    return doc ? `rev ${rev} canary ${pct0(doc.share)}` : `rev ${rev}`;
+  };
+  const revs = [...byRevision.keys()];
+  let text: string;
+  if (revs.length === 0 || (revs.length === 1 && revs[0] === 0)) text = 'live: no document applied yet';
+  else if (revs.length === 1) text = `live: ${says(revs[0]!)}`;
+  else text = `live: ${[...byRevision].sort(([a], [b]) => a - b).map(([rev, zones]) => `${says(rev)} (${zones.join(', ')})`).join(' / ')}`;
+  const s = v.stats;
+  if (s && l && s.windowCalls > 0 && l.canaryInstances.length > 0) text += `, canary took ${pct0(l.canaryWindowCalls / s.windowCalls)} of the last 1s`;
+  if (l && l.halts.length > 0) {
+    const zones = [...new Set(l.halts.map((h) => h.zone))].sort();
+    text += ` | canary HALTED (${zones.join(', ')}): ${l.halts[0]!.reason}`;
+  }
+  return text;
+}
+
 /** The full table (TTY mode). */
 export function renderTable(v: ViewState): string[] {
   const s = v.stats;
@@ -46,6 +96,8 @@ export function renderTable(v: ViewState): string[] {
   );
   lines.push(`rolling restart: ${v.restart}`);
   if (v.noisyNeighbour) lines.push(`noisy neighbour: ${v.noisyNeighbour}`);
+  const live = liveSummary(v);
+  if (live) lines.push(`${live}${v.live?.runner ? `  [step: ${v.live.runner}]` : ''}`);
   lines.push(
     `${pad('pricer pod', 18)}${pad('zone', 8)}${lpad('share', 7)}  ${pad('', 20)}${lpad('last 1s', 8)}${lpad('queue', 7)}${lpad('util', 6)}${lpad('p50 ms', 8)}${lpad('p99 ms', 8)}${lpad('starts', 7)}`,
   );
@@ -58,7 +110,8 @@ export function renderTable(v: ViewState): string[] {
     lines.push(
       `${pad(name, 18)}${pad(p?.zone ?? '', 8)}${lpad(pct(share), 7)}  ${pad(bar(share * names.length / 2, 18), 20)}${lpad(p?.windowCalls ?? 0, 8)}${lpad(load ? load.queueLength : '-', 7)}${lpad(load ? pct0(load.utilization) : '-', 6)}${lpad((p?.p50Ms ?? 0).toFixed(1), 8)}${lpad((p?.p99Ms ?? 0).toFixed(1), 8)}${lpad(p?.incarnations.length ?? 0, 7)}` +
         (load?.runtime === 'go' ? '  Go (grpc-go)' : '') +
-        (load && load.capacityFactor < 1 ? `  <- ${pct0(load.capacityFactor)} CPU (noisy neighbour)` : ''),
+        (v.live?.canaryPods.includes(name) ? `  canary${canaryNote(v, p?.windowCalls ?? 0)}` : '') +
+        (load && load.capacityFactor < 1 ? `  <- ${pct0(load.capacityFactor)} CPU${v.live?.canaryPods.includes(name) ? '' : ' (noisy neighbour)'}` : ''),
     );
   }
   const publishers = Object.values(v.podLoad ?? {})
@@ -80,6 +133,13 @@ export function renderTable(v: ViewState): string[] {
   return lines;
 }
 
+/** A canary row's note: its share of the last second's calls, and HALTED once a client halted it. */
+function canaryNote(v: ViewState, windowCalls: number): string {
+  const s = v.stats;
+  const last = s && s.windowCalls > 0 ? `: ${pct0(windowCalls / s.windowCalls)} of the last 1s` : '';
+  return last + ((s?.live?.halts.length ?? 0) > 0 ? ', HALTED' : '');
+}
+
 /** One line per second (no TTY). */
 export function renderLine(v: ViewState): string {
   const s = v.stats;
@@ -87,6 +147,7 @@ export function renderLine(v: ViewState): string {
   const over = v.elapsedMs > v.durationMs + 500 ? '+restart' : '';
   const t = `t=${(v.elapsedMs / 1000).toFixed(0)}s/${(v.durationMs / 1000).toFixed(0)}s${over}`;
   if (!s) return `${t} waiting for the driver`;
+  const live = liveSummary(v);
   // Each pricer's share of the calls, then (when pods report their load) its queue and utilization now.
   const shares = Object.entries(s.pods)
     .sort(([a], [b]) => a.localeCompare(b))
@@ -99,7 +160,8 @@ export function renderLine(v: ViewState): string {
   return (
     `${t} sent=${s.sent} ok=${s.ok} failed=${s.failed} inflight=${s.inFlight} in-zone=${pct(inZoneFraction(s))} ` +
     `retries=${s.retries} p50=${s.p50Ms.toFixed(1)}ms p99=${s.p99Ms.toFixed(1)}ms | ${shares} | restart: ${v.restart}` +
-    (v.noisyNeighbour ? ` | noisy neighbour: ${v.noisyNeighbour}` : '')
+    (v.noisyNeighbour ? ` | noisy neighbour: ${v.noisyNeighbour}` : '') +
+    (live ? ` | ${live}` : '')
   );
 }
 
