@@ -30,32 +30,22 @@ describe('p2c + peak-EWMA simulations', { timeout: 60_000 }, () => {
     for (const c of counts) assert.ok(c > 850 && c < 1150, `min ${Math.min(...counts)} max ${Math.max(...counts)}`);
   });
 
-  // The cost counts an estimate only by what it exceeds the set's lower median by (never less than that median):
-  // equal endpoints' estimates spread over ~1-3x the median from noise alone. So tiers within 2x of the median
-  // share the calls by what they have in flight (a slower tier holds its calls longer, so it gets fewer picks),
-  // and a tier beyond 2x the median is costed by its excess. Measured over seeds 2-4: 10/20/40 ms 1.25-1.27 and
-  // 1.56-1.57 per doubling; 10/20/80 ms: the 80 ms tier 3.6-3.7x fewer picks than the 20 ms one.
-  function tiers(base: readonly number[], seed: number): number[] {
+  // Inverse proportionality would give 4:2:1. p2c bounds what the fastest tier can take (a node is a
+  // candidate in only 2/n of the picks), so its lead is compressed: measured 1.6 and 2.3-2.4 per doubling
+  // over seeds 2-4 and concurrency 30-200.
+  test('load is about inversely proportional to latency: 10/20/40 ms tiers, each doubling 1.45x..3.2x fewer picks', () => {
     const { b, keys } = setup(99);
-    const random = createSeededRandom(seed);
+    const random = createSeededRandom(2);
     const tier = (k: string): number => keys.indexOf(k) % 3;
+    const base = [10, 20, 40];
     const res = runClosedLoop({ balancer: b, random, picks: 100_000, concurrency: () => 100, latencyMs: (k) => base[tier(k)]! * (0.8 + 0.4 * random()) });
     const perTier = [0, 0, 0];
     for (const [k, n] of res.picks) perTier[tier(k)]! += n;
-    return perTier;
-  }
-  test('tiers within 2x of the median share by calls in flight; a tier beyond it is costed by its excess', () => {
-    for (const seed of [2, 3, 4]) {
-      const near = tiers([10, 20, 40], seed);
-      const far = tiers([10, 20, 80], seed);
-      const r1 = near[0]! / near[1]!;
-      const r2 = near[1]! / near[2]!;
-      const r3 = far[1]! / far[2]!;
-      console.log(`seed ${seed}: picks per tier 10/20/40 ms: ${near.join(' / ')} (ratios ${r1.toFixed(2)}, ${r2.toFixed(2)}); 10/20/80 ms: ${far.join(' / ')} (20 vs 80 ms ${r3.toFixed(2)})`);
-      assert.ok(r1 > 1.1 && r1 < 2, `10 ms vs 20 ms: ${r1}`);
-      assert.ok(r2 > 1.3 && r2 < 2.5, `20 ms vs 40 ms: ${r2}`);
-      assert.ok(r3 > 3, `20 ms vs 80 ms (costed 20 against 60): ${r3}`);
-    }
+    const r1 = perTier[0]! / perTier[1]!;
+    const r2 = perTier[1]! / perTier[2]!;
+    console.log(`picks per tier 10/20/40 ms: ${perTier.join(' / ')} (ratios ${r1.toFixed(2)}, ${r2.toFixed(2)})`);
+    assert.ok(r1 > 1.45 && r1 < 3.2, `10 ms vs 20 ms: ${r1}`);
+    assert.ok(r2 > 1.45 && r2 < 3.2, `20 ms vs 40 ms: ${r2}`);
   });
 
   test('a new node is probed exactly once until its first answer', () => {
@@ -518,69 +508,6 @@ describe('slow start simulations (B2 in miniature: rolling deploy with cold star
       assert.ok(on.newestShare < off.newestShare, 'slow start lowers the first-second share');
       assert.ok(on.newestShare < 1 / 6, 'below a fair share while cold');
       assert.ok(on.during <= off.during * 1.05, `p99 during the deploy: ${on.during} vs ${off.during} without`);
-    }
-  });
-});
-
-describe('open loop on pods with a capacity (B1 in miniature: 9 pods x 2 slots, log-normal service, Poisson arrivals)', { timeout: 120_000 }, () => {
-  /**
-   * 9 pods of 2 slots, service log-normal around 20 ms (sigma 0.5), Poisson arrivals at 630/s (70 % of the
-   * fleet), 30 s simulated; a call waits in FIFO order for a slot of the pod it was sent to. `slowPod`: pod 4
-   * serves 3x slower from 10 s to 20 s. Returns p50 and p99 of the calls sent after a 3-s warm-up.
-   */
-  function openLoop(route: (nowMs: number) => { key: string; done(latencyMs: number, nowMs: number): void }, keys: readonly string[], seed: number, slowPod: boolean) {
-    const random = createSeededRandom(seed);
-    const sigma = 0.5;
-    const mu = Math.log(20) - (sigma * sigma) / 2;
-    const normal = () => Math.sqrt(-2 * Math.log(1 - random())) * Math.cos(2 * Math.PI * random());
-    const freeAt = keys.map(() => [0, 0]);
-    const pending: Array<{ at: number; done: () => void }> = [];
-    const latencies: number[] = [];
-    for (let t = 0; t < 30_000; ) {
-      t += -Math.log(1 - random()) / 0.63;
-      pending.sort((a, b) => a.at - b.at);
-      while (pending.length > 0 && pending[0]!.at <= t) pending.shift()!.done();
-      const r = route(t);
-      const i = keys.indexOf(r.key);
-      const slots = freeAt[i]!;
-      const slot = slots[0]! <= slots[1]! ? 0 : 1;
-      const service = Math.exp(mu + sigma * normal()) * (slowPod && i === 4 && t >= 10_000 && t < 20_000 ? 3 : 1);
-      const end = Math.max(t, slots[slot]!) + service;
-      slots[slot] = end;
-      if (t >= 3_000) latencies.push(end - t);
-      pending.push({ at: end, done: () => r.done(end - t, end) });
-    }
-    latencies.sort((a, b) => a - b);
-    const q = (x: number) => latencies[Math.floor(x * (latencies.length - 1))]!;
-    return { p50: q(0.5), p99: q(0.99) };
-  }
-  function fairway(seed: number, slowPod: boolean) {
-    const { b, keys } = setup(9, { ejection: false });
-    const random = createSeededRandom(seed + 100);
-    return openLoop((now) => {
-      const h = b.pick(now, random)!;
-      return { key: h.key, done: (latencyMs, t) => h.release({ kind: 'success', latencyMs }, t) };
-    }, keys, seed, slowPod);
-  }
-  function roundRobin(seed: number, slowPod: boolean) {
-    const { keys } = setup(9);
-    let next = 0;
-    return openLoop(() => ({ key: keys[next++ % keys.length]!, done: () => {} }), keys, seed, slowPod);
-  }
-
-  test('equal pods: Fairway\'s p50 and p99 within 5 % of round robin\'s; a pod 3x slower for 10 s: Fairway\'s p99 far below round robin\'s', () => {
-    for (const seed of [1, 2, 3]) {
-      const f = fairway(seed, false);
-      const rr = roundRobin(seed, false);
-      const fs = fairway(seed, true);
-      const rrs = roundRobin(seed, true);
-      console.log(
-        `seed ${seed}: equal pods p50/p99 Fairway ${f.p50.toFixed(1)}/${f.p99.toFixed(1)} ms, round robin ${rr.p50.toFixed(1)}/${rr.p99.toFixed(1)} ms; ` +
-          `one pod 3x slower: Fairway ${fs.p50.toFixed(1)}/${fs.p99.toFixed(1)}, round robin ${rrs.p50.toFixed(1)}/${rrs.p99.toFixed(1)}`,
-      );
-      assert.ok(f.p50 <= rr.p50 * 1.05, `p50 ${f.p50} vs round robin ${rr.p50}`);
-      assert.ok(f.p99 <= rr.p99 * 1.05, `p99 ${f.p99} vs round robin ${rr.p99}`);
-      assert.ok(fs.p99 < rrs.p99 / 5, `slow pod: p99 ${fs.p99} vs round robin ${rrs.p99}`);
     }
   });
 });

@@ -20,7 +20,7 @@ import { resolveBalancerOptions, type BalancerOptions, type ResolvedBalancerOpti
 import { PROBE_PENDING_COST_MS, RTT_FLOOR_MS, costFrom, decayedRttMs, recordSample } from './peak-ewma.js';
 import { countOutcome, ejectionDurationMs, evaluateInterval, maxEjected, nextEjectionCount, type EjectionEvent, type EjectionReason } from './ejection.js';
 import { slowStartFactor } from './slow-start.js';
-import { lowerMedianInPlace, medianInPlace } from './median.js';
+import { medianInPlace } from './median.js';
 import { drawCandidates, poolSize, type Candidates } from './p2c.js';
 import { Pick, type PickHandle, type PickOutcome, type ReleaseSink } from './pick-handle.js';
 import { ZoneSelector, recordZoneLatency } from './zones.js';
@@ -52,8 +52,6 @@ export class Balancer implements ReleaseSink {
   private readonly incarnations = new NewestIncarnation();
   private readonly scratch: number[] = [];
   private medianMs = Number.NaN;
-  /** The lower median of the same estimates (see `countedRttMs`), refreshed with `medianMs`. */
-  private lowerMedianMs = Number.NaN;
   private medianAtMs = Number.NEGATIVE_INFINITY;
   /** The affinity ring over the current set; built on the first keyed pick after a set change. */
   private ring: AffinityRing | undefined;
@@ -240,15 +238,13 @@ export class Balancer implements ReleaseSink {
     const decayMs = this.o.decayMs;
     let e = c.first;
     let o = c.second;
-    // Both estimates before either cost: an unanswered candidate refreshes the set's median, and both costs must
-    // be counted against the same one (or two equal endpoints would not tie).
     let eRtt = this.rttOf(e, nowMs, decayMs);
-    let oRtt = o === undefined ? 0 : this.rttOf(o, nowMs, decayMs);
     let eProbe = this.recoveryProbeDue(e, eRtt, nowMs);
     if (eProbe) eRtt = this.flooredMedian(nowMs);
+    let eCost = this.costOf(e, eRtt, nowMs);
+    let oRtt = o === undefined ? 0 : this.rttOf(o, nowMs, decayMs);
     let oProbe = o !== undefined && this.recoveryProbeDue(o, oRtt, nowMs);
     if (oProbe) oRtt = this.flooredMedian(nowMs);
-    let eCost = this.costOf(e, eRtt, nowMs);
     let oCost = o === undefined ? 0 : this.costOf(o, oRtt, nowMs);
     let tie = false;
     if (o === undefined) {
@@ -424,29 +420,12 @@ export class Balancer implements ReleaseSink {
   }
 
   /**
-   * The latency p2c's cost counts for an estimate of `rttMs`: what it exceeds the set's lower median by, but not
-   * less than that median (`max(m, rttMs - m)`). Equal endpoints' estimates spread over about 1-3x their median
-   * from noise alone (a peak EWMA keeps each one's latest tail answer for seconds, and answers are log-normal
-   * and queue); costing that spread made p2c send calls to whichever endpoint had drawn no tail lately, even
-   * with more in flight, and queue them there (seeded open-loop run of 9 equal 2-slot pods at 70 %: p50 +8 %,
-   * p99 +8 % against round robin; with this, +2 % and -1 %). Among endpoints within one median of each other
-   * the calls in flight decide; a slower one still costs more as soon as it is more than twice the median
-   * (three times the median counts as two). The lower median, so that of two endpoints the faster is the
-   * reference.
-   */
-  private countedRttMs(rttMs: number, nowMs: number): number {
-    this.setMedian(nowMs);
-    const m = this.lowerMedianMs > RTT_FLOOR_MS ? this.lowerMedianMs : RTT_FLOOR_MS;
-    return rttMs - m > m ? rttMs - m : m;
-  }
-
-  /**
    * What p2c compares: the peak-EWMA cost, with one call at a time for an endpoint on its re-admission
    * probe, divided by the slow-start factor while the endpoint is young (see `slow-start.ts`).
    */
   private costOf(e: EndpointState, rttMs: number, nowMs: number): number {
     if (e.ejection === 'probe' && e.inFlight > 0) return PROBE_PENDING_COST_MS + e.inFlight;
-    const cost = costFrom(e, this.countedRttMs(rttMs, nowMs));
+    const cost = costFrom(e, rttMs);
     if (!(nowMs < this.rampEndMs)) return cost;
     const ss = this.o.slowStart;
     // Not before the first answer: the newcomer's single probe (valued at the median) comes first, so it is
@@ -651,7 +630,6 @@ export class Balancer implements ReleaseSink {
     for (const st of this.endpoints.values()) if (st.answered && st.ejection === 'none') this.scratch[n++] = decayedRttMs(st, nowMs, this.o.decayMs);
     this.scratch.length = n;
     this.medianMs = n === 0 ? this.o.seedRttMs : medianInPlace(this.scratch, n);
-    this.lowerMedianMs = n === 0 ? this.o.seedRttMs : lowerMedianInPlace(this.scratch, n);
     this.medianAtMs = nowMs;
     return this.medianMs;
   }

@@ -42,12 +42,3 @@ function select(a: number[], lo: number, hi: number, k: number): number {
   }
   return a[k]!;
 }
-
-/**
- * The lower median of `values[0..count)`: the middle value when `count` is odd, the lower of the two middle
- * values when it is even (of two endpoints, the faster). Reorders `values`. `count` must be >= 1.
- */
-export function lowerMedianInPlace(values: number[], count: number): number {
-  if (count <= 0) throw new RangeError('lowerMedianInPlace: count must be >= 1');
-  return select(values, 0, count - 1, (count - 1) >> 1);
-}
