@@ -511,3 +511,73 @@ describe('slow start simulations (B2 in miniature: rolling deploy with cold star
     }
   });
 });
+
+describe('open loop on pods with a capacity (B1 in miniature: 9 pods x 2 slots, log-normal service, Poisson arrivals)', { timeout: 120_000 }, () => {
+  /**
+   * 9 pods of 2 slots, service log-normal around 20 ms (sigma 0.5), Poisson arrivals at 630/s (70 % of the
+   * fleet), 30 s simulated; a call waits in FIFO order for a slot of the pod it was sent to. `slowPod`: pod 4
+   * serves 3x slower from 10 s to 20 s. Returns p50 and p99 of the calls sent after a 3-s warm-up.
+   */
+  function openLoop(route: (nowMs: number) => { key: string; done(latencyMs: number, nowMs: number): void }, keys: readonly string[], seed: number, slowPod: boolean) {
+    const random = createSeededRandom(seed);
+    const sigma = 0.5;
+    const mu = Math.log(20) - (sigma * sigma) / 2;
+    const normal = () => Math.sqrt(-2 * Math.log(1 - random())) * Math.cos(2 * Math.PI * random());
+    const freeAt = keys.map(() => [0, 0]);
+    const pending: Array<{ at: number; done: () => void }> = [];
+    const latencies: number[] = [];
+    for (let t = 0; t < 30_000; ) {
+      t += -Math.log(1 - random()) / 0.63;
+      pending.sort((a, b) => a.at - b.at);
+      while (pending.length > 0 && pending[0]!.at <= t) pending.shift()!.done();
+      const r = route(t);
+      const i = keys.indexOf(r.key);
+      const slots = freeAt[i]!;
+      const slot = slots[0]! <= slots[1]! ? 0 : 1;
+      const service = Math.exp(mu + sigma * normal()) * (slowPod && i === 4 && t >= 10_000 && t < 20_000 ? 3 : 1);
+      const end = Math.max(t, slots[slot]!) + service;
+      slots[slot] = end;
+      if (t >= 3_000) latencies.push(end - t);
+      pending.push({ at: end, done: () => r.done(end - t, end) });
+    }
+    latencies.sort((a, b) => a - b);
+    const q = (x: number) => latencies[Math.floor(x * (latencies.length - 1))]!;
+    return { p50: q(0.5), p99: q(0.99) };
+  }
+  function fairway(seed: number, slowPod: boolean) {
+    const { b, keys } = setup(9, { ejection: false });
+    const random = createSeededRandom(seed + 100);
+    return openLoop((now) => {
+      const h = b.pick(now, random)!;
+      return { key: h.key, done: (latencyMs, t) => h.release({ kind: 'success', latencyMs }, t) };
+    }, keys, seed, slowPod);
+  }
+  function roundRobin(seed: number, slowPod: boolean) {
+    const { keys } = setup(9);
+    let next = 0;
+    return openLoop(() => ({ key: keys[next++ % keys.length]!, done: () => {} }), keys, seed, slowPod);
+  }
+
+  // Issue 13's item 3 in miniature, and where it stands: with equal pods p2c over peak-EWMA is behind round
+  // robin (measured p50 +9 %, p99 +5-11 % over seeds 1-3), because equal pods' estimates spread 1-3x from
+  // noise (a peak EWMA keeps each one's last tail answer for seconds) and the cost follows that spread into
+  // queues. Tried: counting an estimate only beyond the set's median (max(m, r - m), or r only above 2m) brought
+  // this simulation to +2-5 % / -1 %, but in the real B1 benchmark it raised the p99 during the slow-pod event
+  // (79.9-80.8 ms -> 84.9-92.6 ms against the oracle's 64-65) for 1 ms of p50, so the cost is unchanged. The
+  // bounds hold today's figures, so a change that makes them worse fails here.
+  test('equal pods: Fairway\'s p50 and p99 within 12 % of round robin\'s (the gap named above); a pod 3x slower for 10 s: Fairway\'s p99 far below round robin\'s', () => {
+    for (const seed of [1, 2, 3]) {
+      const f = fairway(seed, false);
+      const rr = roundRobin(seed, false);
+      const fs = fairway(seed, true);
+      const rrs = roundRobin(seed, true);
+      console.log(
+        `seed ${seed}: equal pods p50/p99 Fairway ${f.p50.toFixed(1)}/${f.p99.toFixed(1)} ms, round robin ${rr.p50.toFixed(1)}/${rr.p99.toFixed(1)} ms; ` +
+          `one pod 3x slower: Fairway ${fs.p50.toFixed(1)}/${fs.p99.toFixed(1)}, round robin ${rrs.p50.toFixed(1)}/${rrs.p99.toFixed(1)}`,
+      );
+      assert.ok(f.p50 <= rr.p50 * 1.12, `p50 ${f.p50} vs round robin ${rr.p50}`);
+      assert.ok(f.p99 <= rr.p99 * 1.12, `p99 ${f.p99} vs round robin ${rr.p99}`);
+      assert.ok(fs.p99 < rrs.p99 / 5, `slow pod: p99 ${fs.p99} vs round robin ${rrs.p99}`);
+    }
+  });
+});
