@@ -291,16 +291,18 @@ export class Balancer implements ReleaseSink {
     e.group.inFlightReady++;
     const head = note;
     const fullNote = slowStart === undefined ? joinNotes(head, tail) : () => joinNotes(joinNotes(head, slowStart()), tail)!;
-    return this.withEstimate(new Pick(this, e, eRtt, eIn, eCost, o, oRtt, oIn, oCost, tie, mode, this.o.clientZone, fullNote), e, nowMs);
+    return this.stamped(new Pick(this, e, eRtt, eIn, eCost, o, oRtt, oIn, oCost, tie, mode, this.o.clientZone, fullNote), nowMs);
   }
 
-  /** Adds the chosen endpoint's own estimate and the set's median (for hedging), once it has answered. */
-  private withEstimate(p: Pick, e: EndpointState, nowMs: number): Pick {
-    if (e.answered) {
-      p.rttEstimateMs = decayedRttMs(e, nowMs, this.o.decayMs);
-      p.setMedianRttMs = this.setMedian(nowMs);
-    }
+  /** Stamps the pick's time: its endpoint's estimate (for hedging) is worked out only if someone reads it. */
+  private stamped(p: Pick, nowMs: number): Pick {
+    p.pickedAtMs = nowMs;
     return p;
+  }
+
+  /** @internal See `ReleaseSink.latencyEstimate`. */
+  latencyEstimate(e: EndpointState, nowMs: number): { readonly rttMs: number; readonly medianMs: number } | undefined {
+    return e.answered ? { rttMs: decayedRttMs(e, nowMs, this.o.decayMs), medianMs: this.setMedian(nowMs) } : undefined;
   }
 
   /**
@@ -352,7 +354,7 @@ export class Balancer implements ReleaseSink {
     e.inFlight++;
     accrue(e.group, nowMs);
     e.group.inFlightReady++;
-    return this.withEstimate(new Pick(this, e, rtt, eIn, costFrom(e, rtt), undefined, 0, 0, 0, false, 'all', this.o.clientZone, note), e, nowMs);
+    return this.stamped(new Pick(this, e, rtt, eIn, costFrom(e, rtt), undefined, 0, 0, 0, false, 'all', this.o.clientZone, note), nowMs);
   }
 
   /** @internal Applies a handle's release (see `PickHandle.release`). */

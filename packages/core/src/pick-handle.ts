@@ -35,7 +35,7 @@ export interface PickHandle {
   readonly key: string;
   /** Built when first read (formatting its reason costs more than the pick). */
   readonly explanation: PickExplanation;
-  /** The explanation's `rttEstimateMs` / `setMedianRttMs`, without building it. */
+  /** The explanation's `rttEstimateMs` / `setMedianRttMs`, without building it (worked out when first read). */
   readonly rttEstimateMs: number | undefined;
   readonly setMedianRttMs: number | undefined;
   /**
@@ -56,13 +56,31 @@ export interface CandidateView {
 /** Implemented by the balancer: applies a release. */
 export interface ReleaseSink {
   releaseEndpoint(e: EndpointState, outcome: PickOutcome, nowMs: number): void;
+  /** The endpoint's latency estimate and the set's median at `nowMs`, ms; undefined before it has answered. */
+  latencyEstimate(e: EndpointState, nowMs: number): { readonly rttMs: number; readonly medianMs: number } | undefined;
 }
 
 export class Pick implements PickHandle {
   private released = false;
   /** Set by the balancer when the chosen endpoint has answered: its estimate and the set's median, ms. */
-  rttEstimateMs: number | undefined;
-  setMedianRttMs: number | undefined;
+  /** When the pick was made, set by the balancer (the estimate below is worked out for that moment). */
+  pickedAtMs = Number.NaN;
+  /** The chosen endpoint's estimate and the set's median: undefined until read, null when it had not answered. */
+  private estimate: { readonly rttMs: number; readonly medianMs: number } | null | undefined;
+
+  /** Only when read (hedging, explanations): a pick costs no exp() or median lookup otherwise (B5 measures it). */
+  private readEstimate(): { readonly rttMs: number; readonly medianMs: number } | null {
+    if (this.estimate === undefined) this.estimate = this.sink.latencyEstimate(this.chosen, this.pickedAtMs) ?? null;
+    return this.estimate;
+  }
+
+  get rttEstimateMs(): number | undefined {
+    return this.readEstimate()?.rttMs;
+  }
+
+  get setMedianRttMs(): number | undefined {
+    return this.readEstimate()?.medianMs;
+  }
   private built: PickExplanation | undefined;
 
   /** Candidate figures are kept as plain fields (no per-pick objects besides the handle). */
@@ -107,9 +125,10 @@ export class Pick implements PickHandle {
       if (info.instance !== undefined) x.instance = info.instance;
       if (info.incarnation !== undefined) x.incarnation = info.incarnation;
       if (this.clientZone !== undefined) x.clientZone = this.clientZone;
-      if (this.rttEstimateMs !== undefined && this.setMedianRttMs !== undefined) {
-        x.rttEstimateMs = this.rttEstimateMs;
-        x.setMedianRttMs = this.setMedianRttMs;
+      const estimate = this.readEstimate();
+      if (estimate !== null) {
+        x.rttEstimateMs = estimate.rttMs;
+        x.setMedianRttMs = estimate.medianMs;
       }
       this.built = x;
     }
