@@ -19,12 +19,14 @@ function run(name: string): Record<string, number> {
   return JSON.parse(r.stdout.trim().split('\n').pop()!) as Record<string, number>;
 }
 
-test('README hedging example (hedging.ts): every call answered, extra attempts within the 5 % budget', { timeout: 90_000 }, () => {
+test('README hedging example (hedging.ts): every call answered, the stalled server hedged, extra attempts within the 5 % budget', { timeout: 90_000 }, () => {
   const out = run('hedging.ts');
-  assert.equal(out['calls'], 100);
-  assert.equal(out['ok'], 100);
-  // 200 calls in the window (100 warm-up, 100 measured): the budget allows 10 hedges in all.
-  assert.ok(out['extraAttempts']! >= 1 && out['extraAttempts']! <= 10, JSON.stringify(out));
+  assert.ok(out['calls']! >= 100, JSON.stringify(out));
+  assert.equal(out['ok'], out['calls']);
+  // "c" is picked within the measured second (p2c or its recovery probe), and its attempt is hedged unless jitter
+  // hedges under load already took the budget: either way at least one extra attempt, never more than the budget
+  // (5 % of the calls in the window, warm-up included, so the bound does not depend on the machine's speed).
+  assert.ok(out['extraAttempts']! >= 1 && out['extraAttempts']! <= out['hedgeBudget']!, JSON.stringify(out));
 });
 
 test('README transparent re-picks example (transparent-repicks.ts): refused calls are re-picked, none fails', { timeout: 90_000 }, () => {
