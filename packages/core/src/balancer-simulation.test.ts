@@ -558,14 +558,13 @@ describe('open loop on pods with a capacity (B1 in miniature: 9 pods x 2 slots, 
     return openLoop(() => ({ key: keys[next++ % keys.length]!, done: () => {} }), keys, seed, slowPod);
   }
 
-  // Issue 13's item 3 in miniature, and where it stands: with equal pods p2c over peak-EWMA is behind round
-  // robin (measured p50 +9 %, p99 +5-11 % over seeds 1-3), because equal pods' estimates spread 1-3x from
-  // noise (a peak EWMA keeps each one's last tail answer for seconds) and the cost follows that spread into
-  // queues. Tried: counting an estimate only beyond the set's median (max(m, r - m), or r only above 2m) brought
-  // this simulation to +2-5 % / -1 %, but in the real B1 benchmark it raised the p99 during the slow-pod event
-  // (79.9-80.8 ms -> 84.9-92.6 ms against the oracle's 64-65) for 1 ms of p50, so the cost is unchanged. The
-  // bounds hold today's figures, so a change that makes them worse fails here.
-  test('equal pods: Fairway\'s p50 and p99 within 12 % of round robin\'s (the gap named above); a pod 3x slower for 10 s: Fairway\'s p99 far below round robin\'s', () => {
+  // Issue 13's item 3 in miniature. With equal pods p2c over peak-EWMA was behind round robin (p50 +9 %, p99 +5-11 %
+  // over seeds 1-3) while every faster answer that agreed with the one before moved the estimate 25 % of the way to
+  // it: equal pods' estimates then followed their last few answers, 1-3x apart from tail noise alone, and the cost
+  // followed that spread into queues. Now that rule only ends a held lone spike (peak-ewma.ts), and the gap is
+  // p50 +2.5-4.5 %, p99 within +-3 %; the slow-pod run's p99 fell too (73-77 -> 70-72 ms). The bounds hold today's
+  // figures with a margin, so a change that brings the noise back fails here.
+  test('equal pods: Fairway\'s p50 and p99 within 6 % of round robin\'s; a pod 3x slower for 10 s: Fairway\'s p99 far below round robin\'s', () => {
     for (const seed of [1, 2, 3]) {
       const f = fairway(seed, false);
       const rr = roundRobin(seed, false);
@@ -575,8 +574,8 @@ describe('open loop on pods with a capacity (B1 in miniature: 9 pods x 2 slots, 
         `seed ${seed}: equal pods p50/p99 Fairway ${f.p50.toFixed(1)}/${f.p99.toFixed(1)} ms, round robin ${rr.p50.toFixed(1)}/${rr.p99.toFixed(1)} ms; ` +
           `one pod 3x slower: Fairway ${fs.p50.toFixed(1)}/${fs.p99.toFixed(1)}, round robin ${rrs.p50.toFixed(1)}/${rrs.p99.toFixed(1)}`,
       );
-      assert.ok(f.p50 <= rr.p50 * 1.12, `p50 ${f.p50} vs round robin ${rr.p50}`);
-      assert.ok(f.p99 <= rr.p99 * 1.12, `p99 ${f.p99} vs round robin ${rr.p99}`);
+      assert.ok(f.p50 <= rr.p50 * 1.06, `p50 ${f.p50} vs round robin ${rr.p50}`);
+      assert.ok(f.p99 <= rr.p99 * 1.06, `p99 ${f.p99} vs round robin ${rr.p99}`);
       assert.ok(fs.p99 < rrs.p99 / 5, `slow pod: p99 ${fs.p99} vs round robin ${rrs.p99}`);
     }
   });

@@ -680,6 +680,7 @@ function resetToNewcomer(st: EndpointState): void {
   st.answered = false;
   st.lastHigh = false;
   st.lastFailed = false;
+  st.spikeHeld = false;
   st.lastSampleMs = Number.NaN;
   st.probing = false;
   st.probeWaitMs = 0;

@@ -83,6 +83,7 @@ export class EndpointRecord implements EndpointState {
   lastHigh = false;
   lastSampleMs = Number.NaN;
   lastFailed = false;
+  spikeHeld = false;
   probing = false;
   probeWaitMs = 0;
   ready = false;

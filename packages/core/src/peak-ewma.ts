@@ -15,8 +15,10 @@
  * 1. Spike cap. A "high" outcome (a sample above `capMs = spikeCapFactor x set median`, or a failure or a
  *    timeout penalty) that follows a normal one raises the estimate to at most `capMs`. Only a second high
  *    outcome in a row is taken in full. One slow answer is noise; two in a row is a signal.
- * 2. Agreeing samples. A faster sample within a factor 2 of the previous (normal) sample moves the estimate
- *    at least {@link AGREE_WEIGHT} (25 %) of the way to it, whatever the elapsed time.
+ * 2. Agreeing answers end a held spike. While the estimate holds a lone high outcome (capped by 1), a faster
+ *    answer within a factor 2 of the previous (normal) answer moves it at least {@link AGREE_WEIGHT} (25 %) of
+ *    the way, whatever the elapsed time, until it is within 2x of the answers. Only then: an estimate that
+ *    follows ordinary answers blends as in tower (see the end of this comment).
  * 3. Recovery probes (in the Balancer, see `recoveryProbeMs`): an endpoint whose estimate is above the set's
  *    median, with nothing in flight and no outcome for `recoveryProbeMs`, is valued at the median for one
  *    pick; if that call comes back normal, its sample *replaces* the estimate (`recovered`). Such an estimate
@@ -24,18 +26,23 @@
  *    (tower: ~40 s from a 1 s penalty to a 10 ms set). While probes come back slow the wait doubles, up to
  *    `recoveryProbeMaxMs`; after a failure no probe is sent.
  * Both 1 and 2 only ever move the estimate down relative to tower's, so for answers of `r` ms after a lone spike
- * in a set of median `m` the estimate is at most `r + (k m - r) exp(-t / decayMs)` at time `t` (both the
- * idle decay and each blend contract toward values <= r at least that fast). With k = 3, m = r = 10 ms,
- * decay 10 s: under 20 ms within 10 s x ln 2 = 6.9 s whatever the traffic (with none at all, the idle
- * decay 30 x exp(-t/10 s) gets there in 4.1 s), or after 4 fast answers (1 unagreeing + 3 agreeing:
+ * in a set of median `m` the estimate is at most `r + (k m - r) exp(-t / decayMs)` at time `t`. With k = 3,
+ * m = r = 10 ms, decay 10 s: under 20 ms within 10 s x ln 2 = 6.9 s whatever the traffic (with none at all, the
+ * idle decay 30 x exp(-t/10 s) gets there in 4.1 s), or after 4 fast answers (1 unagreeing + 3 agreeing:
  * 20 x 0.75^3 < 10), whichever comes first.
+ * Until 2026-12-03 rule 2 applied to every faster answer, not only after a held spike. It made equal pods'
+ * estimates follow their last few answers, 1-3x apart from tail noise alone, and p2c chased that noise into
+ * queues: in the open-loop simulation of nine pods with a capacity (`balancer-simulation.test.ts`) Fairway's p50
+ * was +9 % against round robin's. Removing the rule altogether (tower's blend only) brought that to +2.5-4 %, but
+ * then a lone spike on a busy endpoint (a hedge that lost its race, a GC pause) kept it at the cap for seconds,
+ * and with hedging on (benchmark B1) the deterred pods' load went to the others: hedged p99 1.74x the oracle.
  *
  * @packageDocumentation
  */
 
 /** Cost of an endpoint that has never answered while its single probe is in flight (plus its in-flight). */
 export const PROBE_PENDING_COST_MS = 1e9;
-/** Minimum share by which an agreeing faster sample moves the estimate (see module doc). */
+/** Share by which an agreeing faster answer moves an estimate that holds a lone spike (see module doc). */
 export const AGREE_WEIGHT = 0.25;
 /** Estimates are never below this (ms), so `x (inFlight + 1)` still orders idle endpoints. */
 export const RTT_FLOOR_MS = 1e-3;
@@ -55,6 +62,11 @@ export interface LoadState {
   lastHigh: boolean;
   /** Last recorded sample (ms); NaN before the first. */
   lastSampleMs: number;
+  /**
+   * The estimate holds a lone high outcome (capped) that no later answer confirmed: agreeing faster answers
+   * move it {@link AGREE_WEIGHT} of the way each until it is within 2x of the answers.
+   */
+  spikeHeld: boolean;
   /** The last recorded outcome was a failure penalty (not a slow sample or a timeout). */
   lastFailed: boolean;
   /** A recovery probe (see the module doc) is in flight. */
@@ -74,6 +86,7 @@ export function createLoadState(seedRttMs: number, weight: number, nowMs: number
     lastHigh: false,
     lastSampleMs: Number.NaN,
     lastFailed: false,
+    spikeHeld: false,
     probing: false,
     probeWaitMs: 0,
   };
@@ -121,25 +134,31 @@ export function recordSample(
   const keep = Math.exp(-elapsed / decayMs);
   const decayed = Math.max(s.rttMs * keep, RTT_FLOOR_MS);
   let next: number;
+  let held = false;
   if (!s.answered) {
     // The seed was a guess, not evidence: the first answer replaces it (a lone high one up to the cap).
     next = high ? Math.min(sample, capMs) : sample;
+    held = high;
   } else if (recovered && !high) {
     // A normal answer to a recovery probe: the stall the estimate remembers is over.
     next = sample;
   } else if (sample >= decayed) {
     // Peak: a slower sample replaces the estimate at once; a lone high one only up to the cap.
-    next = high && !s.lastHigh ? Math.max(decayed, Math.min(sample, capMs)) : sample;
+    const lone = high && !s.lastHigh;
+    next = lone ? Math.max(decayed, Math.min(sample, capMs)) : sample;
+    held = lone;
   } else {
     // Faster: tower's blend (move toward the sample with weight 1 - exp(-elapsed/decay)) ...
     next = sample + (s.rttMs - sample) * keep;
-    // ... or further when it agrees with the previous normal sample.
+    // ... or, while the estimate holds a lone spike, further when the answer agrees with the previous one.
     const prev = s.lastSampleMs;
-    if (!s.lastHigh && prev === prev && sample <= 2 * prev && prev <= 2 * sample) {
+    if (s.spikeHeld && !s.lastHigh && prev === prev && sample <= 2 * prev && prev <= 2 * sample) {
       const fast = sample + (decayed - sample) * (1 - AGREE_WEIGHT);
       if (fast < next) next = fast;
     }
+    held = s.spikeHeld && next > 2 * sample;
   }
+  s.spikeHeld = held;
   s.rttMs = next;
   s.rttAtMs = nowMs;
   s.answered = true;
