@@ -8,8 +8,8 @@
 import type { CanaryController, CanaryGroup, CanaryHalt, PickExplanation } from '@fairway/core';
 import { PickResultType } from '../grpc-internals.js';
 import type { PickArgs, PickResult, Picker } from '../grpc-internals.js';
-import { getAttemptPickContext } from '../attempt-context.js';
-import type { PickTracker, Releasable } from './pick-tracker.js';
+import { getAttemptPickContext, type AttemptPickContext } from '../attempt-context.js';
+import type { PickTracker, Releasable, TrackedPick } from './pick-tracker.js';
 
 /** The Balancer calls the picker makes (see `Balancer` in `@fairway/core`). */
 export interface PickSource {
@@ -112,29 +112,53 @@ export class FairwayPicker implements Picker {
         // an observer must never break a call
       }
     }
-    const tracked = tracker.track(handle, pickedAtMs, context?.sampleLatency ?? true);
-    const childStarted = result.onCallStarted;
-    const childEnded = result.onCallEnded;
-    return {
-      pickResultType: PickResultType.COMPLETE,
-      subchannel: result.subchannel,
-      status: null,
-      onCallStarted: () => {
-        tracked.started();
-        childStarted?.();
-        context?.onStarted?.();
-      },
-      onCallEnded: (code, details, metadata) => {
-        const endedAtMs = now();
-        tracked.ended(code, details, endedAtMs);
-        if (canary !== undefined && code !== 1) {
-          // The group the endpoint is in (the pick may have fallen back to the other group).
-          const landed: CanaryGroup = canary.canaryKeys.has(handle.key) ? 'canary' : 'stable';
-          const halt = canary.controller.record(landed, !ENDPOINT_FAILURE_CODES.has(code), endedAtMs - pickedAtMs, endedAtMs);
-          if (halt !== undefined) canary.onHalt(halt);
-        }
-        childEnded?.(code, details, metadata);
-      },
+    return new TrackedResult(tracker.track(handle, pickedAtMs, context?.sampleLatency ?? true), result, now, context, canary, handle.key, pickedAtMs);
+  }
+}
+
+/**
+ * The pick result handed to grpc-js: one object and one closure per call. grpc-js 1.14 calls `onCallStarted` as
+ * a method of the result (`pickResult.onCallStarted.call(pickResult)`), so it lives on the prototype;
+ * `onCallEnded` is called with the call as `this`, so it is a closure.
+ */
+class TrackedResult implements PickResult {
+  readonly pickResultType = PickResultType.COMPLETE;
+  readonly subchannel: PickResult['subchannel'];
+  readonly status = null;
+  readonly onCallEnded: NonNullable<PickResult['onCallEnded']>;
+  private readonly childStarted: PickResult['onCallStarted'];
+  private readonly context: AttemptPickContext | undefined;
+
+  constructor(
+    private readonly tracked: TrackedPick,
+    child: PickResult,
+    now: () => number,
+    context: AttemptPickContext | undefined,
+    canary: CanaryRouting | undefined,
+    key: string,
+    pickedAtMs: number,
+  ) {
+    this.subchannel = child.subchannel;
+    this.childStarted = child.onCallStarted;
+    this.context = context;
+    const childEnded = child.onCallEnded;
+    this.onCallEnded = (code, details, metadata) => {
+      const endedAtMs = now();
+      tracked.ended(code, details, endedAtMs);
+      if (canary !== undefined && code !== 1) {
+        // The group the endpoint is in (the pick may have fallen back to the other group).
+        const landed: CanaryGroup = canary.canaryKeys.has(key) ? 'canary' : 'stable';
+        const halt = canary.controller.record(landed, !ENDPOINT_FAILURE_CODES.has(code), endedAtMs - pickedAtMs, endedAtMs);
+        if (halt !== undefined) canary.onHalt(halt);
+      }
+      childEnded?.(code, details, metadata);
     };
+  }
+
+  onCallStarted(): void {
+    this.tracked.started();
+    const childStarted = this.childStarted;
+    childStarted?.(); // unbound, as grpc-js would call a child's own result
+    this.context?.onStarted?.();
   }
 }
