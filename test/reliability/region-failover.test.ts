@@ -10,36 +10,14 @@ import assert from 'node:assert/strict';
 import { credentials } from '@grpc/grpc-js';
 import { startEtcd, startEchoBackend, loadEcho, type EtcdHarness } from '@fairway/testing';
 import { createClient, registerInEtcd } from 'fairway-grpc';
-import type { CallObserverFactory } from '@fairway/core';
 import { sleep, startEchoLoad, stopAfterTests } from './support/under-load.js';
 import { policyOf } from './support/policy-introspection.js';
+import { recordFailedPicks, watchDown as watchDownOf, failuresAfterSeenDown, type FailedPick } from './support/seen-down.js';
 
 const { EchoClient } = loadEcho();
 const quiet = { info() {}, warn() {}, error() {} };
 const started = stopAfterTests();
 const { backends, registrations } = started;
-
-/** A failed call's last pick: which endpoint, and when (performance.now()). */
-interface FailedPick {
-  readonly instance: string;
-  readonly pickedAt: number;
-  readonly status: string;
-}
-
-/** Records where each failed call's last attempt was picked, and when. */
-const recordFailedPicks = (failed: FailedPick[]): CallObserverFactory => ({
-  onCallStart: () => {
-    let last: { instance: string; pickedAt: number } | undefined;
-    return {
-      onAttemptStart: () => ({
-        onPick: (p) => void (last = { instance: p.instance ?? p.address, pickedAt: performance.now() }),
-        outgoingHeaders: () => ({}),
-        onEnd: () => {},
-      }),
-      onEnd: (st) => void (st.code !== 0 ? failed.push({ instance: last?.instance ?? '(no pick)', pickedAt: last?.pickedAt ?? -1, status: `${st.code} ${st.details}` }) : 0),
-    };
-  },
-});
 
 test('region failover: the local region\'s etcd and endpoints killed under load, calls move to the other region, none fails beyond those in flight', { timeout: 150_000 }, async () => {
   const [eu, us] = await Promise.all([startEtcd({ startTimeoutMs: 60_000 }), startEtcd({ startTimeoutMs: 60_000 })]);
@@ -61,21 +39,6 @@ test('region failover: the local region\'s etcd and endpoints killed under load,
   // When the client saw each killed endpoint's connection go: the first check (every turn of the event loop) at
   // which the policy no longer holds it READY.
   const sawDownAt = new Map<string, number>();
-  const watchDown = (instances: readonly string[]): Promise<void> =>
-    new Promise((resolve) => {
-      const until = performance.now() + 10_000;
-      const check = () => {
-        const children = policyOf(client).children();
-        for (const id of instances) {
-          if (sawDownAt.has(id)) continue;
-          const c = children.find((x) => x.key.startsWith(`${id}#`));
-          if (!c || c.state !== 'READY') sawDownAt.set(id, performance.now());
-        }
-        if (instances.every((id) => sawDownAt.has(id)) || performance.now() > until) resolve();
-        else setImmediate(check);
-      };
-      check();
-    });
   const client = createClient(EchoClient, `multi:///etcd://${eu!.endpointsCsv}/quotes;etcd://${us!.endpointsCsv}/quotes`, credentials.createInsecure(), {
     zone: 'eu-west-1a',
     discovery: { etcd: { maxBackoffMs: 500, dialTimeoutMs: 1_000, logger: process.env['RF_DEBUG'] ? console : quiet } },
@@ -83,6 +46,7 @@ test('region failover: the local region\'s etcd and endpoints killed under load,
     observers: [recordFailedPicks(failedPicks)],
   });
   started.client = client;
+  const watchDown = (instances: readonly string[]) => watchDownOf(client, instances, sawDownAt);
   const load = startEchoLoad(client, { workers: 4, callsPerWorker: 50_000, pauseMs: 2, hardStopMs: 120_000 });
   const { ledger, servedBy } = load;
   try {
@@ -145,10 +109,7 @@ test('region failover: the local region\'s etcd and endpoints killed under load,
   // endpoint fails.
   for (const r of reports) assert.ok(r.failedOfThose <= r.inFlight);
   const killedIds = ['eu-1', 'eu-2', 'eu-3'];
-  for (const f of failedPicks) {
-    assert.ok(killedIds.includes(f.instance), `a call failed on ${f.instance}, which was not killed: ${f.status}`);
-    const seen = sawDownAt.get(f.instance);
-    assert.ok(seen !== undefined && f.pickedAt <= seen, `a call picked onto ${f.instance} ${seen === undefined ? 'and never seen down' : `${(f.pickedAt - seen).toFixed(2)} ms after the client saw its connection close`} failed: ${f.status}`);
-  }
+  for (const f of failedPicks) assert.ok(killedIds.includes(f.instance), `a call failed on ${f.instance}, which was not killed: ${f.status}`);
+  assert.deepEqual(failuresAfterSeenDown(failedPicks, sawDownAt), []);
   assert.equal(failedPicks.length, failed.length, 'the observer saw every failed call');
 });

@@ -350,6 +350,41 @@ describe('PickHandle.release', { timeout: 30_000 }, () => {
     assert.equal(estimate(), 12, 'recovered at once');
   });
 
+  test('a set of two: the stalled endpoint still gets its recovery probe when nothing is ever in flight', () => {
+    // Sequential calls (each released before the next pick) leave both endpoints with nothing in flight, so
+    // only the estimates decide. Valued at the mean of the two middles, the probe-due endpoint was above the
+    // winner's own estimate and lost every comparison until its 4 s penalty decayed (tens of seconds).
+    const clock = createFakeClock();
+    const b = createBalancer({ timeoutPenaltyMs: 4_000, recoveryProbeMs: 1_000 });
+    const keys = b.update([ep(1), ep(2)], 0).added;
+    ready(b, keys);
+    const random = createSeededRandom(31);
+    for (let i = 0; i < 20; i++) b.pick(clock.now(), random)!.release({ kind: 'success', latencyMs: 10 }, clock.now());
+    const [stalled, healthy] = keys as [string, string];
+    for (let i = 0; i < 2; i++) b.pick(clock.now(), random, new Set([healthy]))!.release({ kind: 'timeout', latencyMs: 500 }, clock.now());
+    const picksOfStalled: number[] = [];
+    for (let t = 0; t < 3_000; t += 10) {
+      clock.advance(10);
+      const h = b.pick(clock.now(), random)!;
+      if (h.key === stalled) {
+        if (picksOfStalled.length === 0) assert.match(h.explanation.reason, /recovery probe/);
+        picksOfStalled.push(t + 10);
+      }
+      h.release({ kind: 'success', latencyMs: 10 }, clock.now());
+    }
+    assert.ok(picksOfStalled.length > 0, 'probed within 3 s');
+    assert.ok(picksOfStalled[0]! >= 1_000 && picksOfStalled[0]! < 1_200, `first probe ${picksOfStalled[0]} ms after the stall`);
+    // The probe answered in 10 ms: the endpoint is back in the pool and shares the calls again.
+    const after = { [stalled]: 0, [healthy]: 0 };
+    for (let i = 0; i < 400; i++) {
+      clock.advance(10);
+      const h = b.pick(clock.now(), random)!;
+      after[h.key]!++;
+      h.release({ kind: 'success', latencyMs: 10 }, clock.now());
+    }
+    assert.ok(after[stalled]! >= 120, `after recovery the stalled endpoint took ${after[stalled]} of 400 calls`);
+  });
+
   test('a probe into a stall that is not over: the wait doubles (1, 2, 4, 8, 16, 16 s); a failing endpoint gets no probe', () => {
     // 60 s of traffic, one pick every 10 ms released at once (10 ms); the bad endpoint's picks end badly.
     const run = (bad: 'timeout' | 'failure') => {

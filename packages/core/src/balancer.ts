@@ -20,7 +20,7 @@ import { resolveBalancerOptions, type BalancerOptions, type ResolvedBalancerOpti
 import { PROBE_PENDING_COST_MS, RTT_FLOOR_MS, costFrom, decayedRttMs, recordSample } from './peak-ewma.js';
 import { countOutcome, ejectionDurationMs, evaluateInterval, maxEjected, nextEjectionCount, type EjectionEvent, type EjectionReason } from './ejection.js';
 import { slowStartFactor } from './slow-start.js';
-import { medianInPlace } from './median.js';
+import { middlesInPlace, type Middles } from './median.js';
 import { drawCandidates, poolSize, type Candidates } from './p2c.js';
 import { Pick, type PickHandle, type PickOutcome, type ReleaseSink } from './pick-handle.js';
 import { ZoneSelector, recordZoneLatency } from './zones.js';
@@ -52,6 +52,9 @@ export class Balancer implements ReleaseSink {
   private readonly incarnations = new NewestIncarnation();
   private readonly scratch: number[] = [];
   private medianMs = Number.NaN;
+  /** The lower of the set's two middle estimates (equal to the median when the set is odd); see `probeValueMs`. */
+  private lowerMedianMs = Number.NaN;
+  private readonly middles: Middles = { lower: Number.NaN, upper: Number.NaN };
   private medianAtMs = Number.NEGATIVE_INFINITY;
   /** The affinity ring over the current set; built on the first keyed pick after a set change. */
   private ring: AffinityRing | undefined;
@@ -240,11 +243,11 @@ export class Balancer implements ReleaseSink {
     let o = c.second;
     let eRtt = this.rttOf(e, nowMs, decayMs);
     let eProbe = this.recoveryProbeDue(e, eRtt, nowMs);
-    if (eProbe) eRtt = this.flooredMedian(nowMs);
+    if (eProbe) eRtt = this.probeValueMs(nowMs);
     let eCost = this.costOf(e, eRtt, nowMs);
     let oRtt = o === undefined ? 0 : this.rttOf(o, nowMs, decayMs);
     let oProbe = o !== undefined && this.recoveryProbeDue(o, oRtt, nowMs);
-    if (oProbe) oRtt = this.flooredMedian(nowMs);
+    if (oProbe) oRtt = this.probeValueMs(nowMs);
     let oCost = o === undefined ? 0 : this.costOf(o, oRtt, nowMs);
     let tie = false;
     if (o === undefined) {
@@ -282,7 +285,7 @@ export class Balancer implements ReleaseSink {
     }
     if (eProbe) {
       e.probing = true;
-      tail = joinNotes(tail, 'recovery probe: an endpoint costlier than the set median with nothing in flight, valued at the median for one call');
+      tail = joinNotes(tail, 'recovery probe: an endpoint costlier than the set median with nothing in flight, valued at the median (the lower middle of an even set) for one call');
     }
     const eIn = e.inFlight;
     const oIn = o === undefined ? 0 : o.inFlight;
@@ -589,7 +592,21 @@ export class Balancer implements ReleaseSink {
     }
   }
 
-  /** The set's median estimate, floored like every estimate: what a newcomer or a probe-due endpoint is valued at. */
+  /**
+   * What an endpoint owed a recovery probe is valued at: the lower of the set's two middle estimates, floored.
+   * With an odd set that is the median. With an even set the mean of the middles would sit above the faster
+   * half: in a set of two it is above the winner's own estimate, so at low load (nothing in flight) the
+   * probe-due endpoint lost every comparison and was never probed until its estimate decayed (a drained or
+   * slowed peer stayed out for tens of seconds after it had recovered). Valued at the lower middle, it ties
+   * with the faster of two and gets its one call at a coin toss.
+   */
+  private probeValueMs(nowMs: number): number {
+    this.setMedian(nowMs);
+    const v = this.lowerMedianMs;
+    return v > RTT_FLOOR_MS ? v : RTT_FLOOR_MS;
+  }
+
+  /** The set's median estimate, floored like every estimate: what a newcomer is valued at. */
   private flooredMedian(nowMs: number): number {
     const median = this.setMedian(nowMs);
     return median > RTT_FLOOR_MS ? median : RTT_FLOOR_MS;
@@ -631,7 +648,12 @@ export class Balancer implements ReleaseSink {
     let n = 0;
     for (const st of this.endpoints.values()) if (st.answered && st.ejection === 'none') this.scratch[n++] = decayedRttMs(st, nowMs, this.o.decayMs);
     this.scratch.length = n;
-    this.medianMs = n === 0 ? this.o.seedRttMs : medianInPlace(this.scratch, n);
+    if (n === 0) this.medianMs = this.lowerMedianMs = this.o.seedRttMs;
+    else {
+      const m = middlesInPlace(this.scratch, n, this.middles);
+      this.medianMs = (m.lower + m.upper) / 2;
+      this.lowerMedianMs = m.lower;
+    }
     this.medianAtMs = nowMs;
     return this.medianMs;
   }
