@@ -117,6 +117,41 @@ export function relativeFigure(
   return { name, unit, values, goal, ratio: round3(ratio), verdict: holds(ratio, op, factor) ? 'PASS' : 'MISS', ...(note ? { note } : {}) };
 }
 
+/**
+ * A goal relative to another variant measured in the same rounds, judged on the median of the per-round ratios
+ * (fairway's round r over the reference's round r) instead of the ratio of the two medians. For figures that
+ * drift with the machine (CPU per call, calls/s on shared cores: the same variant moves by 30-50 % between
+ * rounds a minute apart), a round's two variants run back to back, so the drift they share cancels in their
+ * ratio; the ratio of medians pairs a fast round of one with a slow round of the other. The printed values
+ * stay the medians; the note says how the ratio was formed and gives every round's ratio.
+ */
+export function pairedRelativeFigure(
+  name: string,
+  unit: string,
+  values: Record<string, number | null>,
+  perRound: Record<string, readonly (number | null)[]>,
+  op: Op,
+  factor: number,
+  reference: string,
+  note?: string,
+): Figure {
+  const base = relativeFigure(name, unit, values, op, factor, reference, note);
+  const mine = perRound['fairway'] ?? [];
+  const theirs = perRound[reference] ?? [];
+  const ratios: number[] = [];
+  for (let i = 0; i < Math.min(mine.length, theirs.length); i++) {
+    const a = mine[i];
+    const b = theirs[i];
+    if (a != null && b != null && Number.isFinite(a) && Number.isFinite(b) && b !== 0) ratios.push(a / b);
+  }
+  if (ratios.length === 0) return base;
+  const sorted = [...ratios].sort((x, y) => x - y);
+  const mid = sorted.length >> 1;
+  const ratio = sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+  const how = `ratio = median of the ${ratios.length} per-round ratios fairway / ${reference} (${ratios.map((r) => r.toFixed(3)).join(', ')}), each pair run back to back`;
+  return { ...base, ratio: round3(ratio), verdict: holds(ratio, op, factor) ? 'PASS' : 'MISS', note: note ? `${how}; ${note}` : how };
+}
+
 /** A goal with an absolute bound, e.g. slow share <= 3 %. */
 export function absoluteFigure(
   name: string,

@@ -16,18 +16,20 @@
  *   --servers 3 --service-ms 2 --rate 1000 --round-ms 5000 --rounds 3 --warmup-ms 2000
  *   --variants fairway,round_robin[,fairway_bare]   --zones a,b,c (servers' zones, round robin)
  *   --client-zone a   --slow-ms 20 (server 0 answers after this instead)   --profile-dir DIR   --json FILE
+ *   --closed 32 (a closed loop of 32 workers instead of the open loop)   --pin (client and servers on separate CPUs)
  * `fairway_bare` is Fairway's channel (policy, picker, resolver bridge) without its call interceptor: the
  * difference to `fairway` is the call layer's cost. `fairway_layer` sends every call through the call layer (a
  * no-op observer), `fairway_hedged` hedges the probe method (the call layer plus its hedge timer and latency
  * window): their difference to `fairway` is what the call layer and hedging cost a call.
  */
-import { fork, type ChildProcess } from 'node:child_process';
+import { execFileSync, fork, type ChildProcess } from 'node:child_process';
+import { availableParallelism } from 'node:os';
 import { writeFileSync, mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { Session } from 'node:inspector/promises';
-import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
+import { monitorEventLoopDelay, performance, PerformanceObserver } from 'node:perf_hooks';
 import * as grpc from '@grpc/grpc-js';
 import * as hdr from 'hdr-histogram-js';
 import { ProbeClient } from './probe-service.js';
@@ -49,6 +51,7 @@ const { values: args } = parseArgs({
     'profile-dir': { type: 'string' },
     json: { type: 'string' },
     closed: { type: 'string' },
+    pin: { type: 'boolean', default: false },
   },
   strict: true,
 });
@@ -103,6 +106,18 @@ function startServer(id: string, ms: number, zone: string | undefined): Promise<
   });
 }
 
+/**
+ * `--pin`: the client on CPU 0, every server on the last CPU (`taskset`), so the client's CPU per call is not
+ * inflated by sharing its core with the servers (which variant spreads the servers' work how would otherwise
+ * change how often the client is descheduled).
+ */
+function pinProcesses(servers: readonly Server[]): void {
+  const cpus = availableParallelism();
+  if (cpus < 2) throw new RangeError('--pin needs at least 2 CPUs');
+  execFileSync('taskset', ['-pc', '0', String(process.pid)], { stdio: 'ignore' });
+  for (const s of servers) execFileSync('taskset', ['-pc', String(cpus - 1), String(s.child.pid)], { stdio: 'ignore' });
+}
+
 type FairwayModule = {
   createClient: (ctor: typeof ProbeClient, target: string, creds: grpc.ChannelCredentials, options?: object) => grpc.Client;
   clientOptions: (options?: object) => grpc.ClientOptions;
@@ -136,11 +151,18 @@ async function makeClient(variant: string, servers: readonly Server[], fairway: 
 
 const EMPTY = Buffer.alloc(0);
 
+/** Answers per server id (each server replies with its id), reset every round: how evenly a variant spread. */
+const answersByServer = new Map<string, number>();
+
 function callOnce(client: grpc.Client, deadlineMs: number): Promise<number> {
   return new Promise((resolve) => {
-    (client as unknown as { call: Function }).call(EMPTY, { deadline: Date.now() + deadlineMs }, (err: grpc.ServiceError | null) =>
-      resolve(err ? (err.code ?? grpc.status.UNKNOWN) : 0),
-    );
+    (client as unknown as { call: Function }).call(EMPTY, { deadline: Date.now() + deadlineMs }, (err: grpc.ServiceError | null, reply?: Buffer) => {
+      if (!err && reply) {
+        const id = reply.toString('latin1');
+        answersByServer.set(id, (answersByServer.get(id) ?? 0) + 1);
+      }
+      resolve(err ? (err.code ?? grpc.status.UNKNOWN) : 0);
+    });
   });
 }
 
@@ -155,6 +177,10 @@ interface RoundResult {
   readonly max: number;
   /** Client CPU (user + system) per call, microseconds. */
   readonly cpuUsPerCall: number;
+  /** The busiest server's share of the round's answers, % (fair: 100 / servers). */
+  readonly busiestSharePct: number;
+  /** Garbage-collector time during the round, per call, microseconds. */
+  readonly gcUsPerCall: number;
   /** Event-loop delay p99 during the round, ms. */
   readonly loopDelayP99: number;
   readonly callsPerSec: number;
@@ -236,6 +262,7 @@ async function main(): Promise<void> {
   const servers = await Promise.all(
     Array.from({ length: serverCount }, (_, i) => startServer(`p${i}`, i === 0 && slowMs !== undefined ? slowMs : serviceMs, zones?.[i % zones.length])),
   );
+  if (args.pin) pinProcesses(servers);
   const profileDir = args['profile-dir'];
   if (profileDir) mkdirSync(profileDir, { recursive: true });
   const session = profileDir ? new Session() : undefined;
@@ -257,12 +284,21 @@ async function main(): Promise<void> {
       if (session) await session.post('Profiler.start');
       loop.reset();
       loop.enable();
+      answersByServer.clear();
+      let gcMs = 0;
+      const gcObserver = new PerformanceObserver((list) => {
+        for (const e of list.getEntries()) gcMs += e.duration;
+      });
+      gcObserver.observe({ entryTypes: ['gc'] });
       const cpu0 = process.cpuUsage();
       const t1 = performance.now();
       const { latenciesMs, failed } = await load(client, roundMs);
       const wallMs = performance.now() - t1;
       const cpu = process.cpuUsage(cpu0);
       loop.disable();
+      gcObserver.disconnect();
+      const answered = [...answersByServer.values()].reduce((a, b) => a + b, 0);
+      const busiest = Math.max(0, ...answersByServer.values());
       if (session) {
         const { profile } = await session.post('Profiler.stop');
         writeFileSync(join(profileDir!, `${variant}-r${round + 1}.cpuprofile`), JSON.stringify(profile));
@@ -276,12 +312,14 @@ async function main(): Promise<void> {
         failed,
         ...s,
         cpuUsPerCall: (cpu.user + cpu.system) / latenciesMs.length,
+        busiestSharePct: answered === 0 ? 0 : (100 * busiest) / answered,
+        gcUsPerCall: (gcMs * 1000) / latenciesMs.length,
         loopDelayP99: loop.percentile(99) / 1e6,
         callsPerSec: (latenciesMs.length / wallMs) * 1000,
       };
       results.push(r);
       console.log(
-        `round ${r.round} ${variant.padEnd(12)} p50 ${fmt(r.p50)} ms  p90 ${fmt(r.p90)}  p99 ${fmt(r.p99)}  max ${fmt(r.max)}  cpu/call ${fmt(r.cpuUsPerCall, 0)} us  loop-delay p99 ${fmt(r.loopDelayP99)} ms  calls/s ${fmt(r.callsPerSec, 0)}  failed ${r.failed}`,
+        `round ${r.round} ${variant.padEnd(12)} p50 ${fmt(r.p50)} ms  p90 ${fmt(r.p90)}  p99 ${fmt(r.p99)}  max ${fmt(r.max)}  cpu/call ${fmt(r.cpuUsPerCall, 0)} us  gc/call ${fmt(r.gcUsPerCall, 1)} us  busiest ${fmt(r.busiestSharePct, 1)} %  loop-delay p99 ${fmt(r.loopDelayP99)} ms  calls/s ${fmt(r.callsPerSec, 0)}  failed ${r.failed}`,
       );
       await new Promise((res) => setTimeout(res, 200));
     }
