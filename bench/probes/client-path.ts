@@ -52,6 +52,7 @@ const { values: args } = parseArgs({
     json: { type: 'string' },
     closed: { type: 'string' },
     pin: { type: 'boolean', default: false },
+    alloc: { type: 'boolean', default: false },
   },
   strict: true,
 });
@@ -207,6 +208,57 @@ function load(client: grpc.Client, durationMs: number): Promise<{ latenciesMs: n
   return closed === undefined ? openLoop(client, durationMs) : closedLoop(client, durationMs, closed);
 }
 
+interface AllocationNode {
+  callFrame: { functionName: string; url: string; lineNumber: number };
+  selfSize: number;
+  children: AllocationNode[];
+}
+interface AllocationProfile {
+  head: AllocationNode;
+  samples: { size: number; nodeId: number }[];
+}
+
+/**
+ * `--alloc`: the sampling heap profiler's allocations during the round (bytes still sampled at its end are
+ * what it reports: objects alive at the end of the round are counted, garbage already collected is not, so
+ * this ranks allocation sites that outlive a scavenge), per call, by function; the top 12.
+ */
+function printAllocations(variant: string, profile: AllocationProfile, calls: number): void {
+  const bySite = new Map<string, number>();
+  let total = 0;
+  const walk = (n: AllocationNode): void => {
+    if (n.selfSize > 0) {
+      const url = n.callFrame.url.replace(/^.*node_modules\//, '').replace(/^.*\/packages\//, '');
+      const site = `${n.callFrame.functionName || '(anonymous)'} ${url}:${n.callFrame.lineNumber + 1}`;
+      bySite.set(site, (bySite.get(site) ?? 0) + n.selfSize);
+      total += n.selfSize;
+    }
+    for (const c of n.children) walk(c);
+  };
+  walk(profile.head);
+  console.log(`  ${variant}: sampled allocations ${(total / calls).toFixed(0)} B/call`);
+  const mine = allocationsByVariant.get(variant) ?? { calls: 0, bySite: new Map<string, number>() };
+  mine.calls += calls;
+  for (const [site, bytes] of bySite) mine.bySite.set(site, (mine.bySite.get(site) ?? 0) + bytes);
+  allocationsByVariant.set(variant, mine);
+}
+
+const allocationsByVariant = new Map<string, { calls: number; bySite: Map<string, number> }>();
+
+/** `--alloc`: per call, the allocation sites where each variant differs most from round_robin. */
+function printAllocationDifferences(): void {
+  const base = allocationsByVariant.get('round_robin');
+  if (!base) return;
+  for (const [variant, mine] of allocationsByVariant) {
+    if (variant === 'round_robin') continue;
+    const sites = new Set([...mine.bySite.keys(), ...base.bySite.keys()]);
+    const diffs = [...sites].map((site) => [site, (mine.bySite.get(site) ?? 0) / mine.calls - (base.bySite.get(site) ?? 0) / base.calls] as const);
+    const total = diffs.reduce((a, [, d]) => a + d, 0);
+    console.log(`\nallocations, ${variant} minus round_robin: ${total.toFixed(0)} B/call; largest differences:`);
+    for (const [site, d] of diffs.sort((a, b) => Math.abs(b[1]) - Math.abs(a[1])).slice(0, 25)) console.log(`  ${(d >= 0 ? '+' : '') + d.toFixed(1)} B/call  ${site}`);
+  }
+}
+
 /** An open loop: every call has an intended send time; its latency counts from there (no coordinated omission). */
 async function openLoop(client: grpc.Client, durationMs: number): Promise<{ latenciesMs: number[]; failed: number }> {
   const total = Math.max(1, Math.round((ratePerSec * durationMs) / 1000));
@@ -265,7 +317,7 @@ async function main(): Promise<void> {
   if (args.pin) pinProcesses(servers);
   const profileDir = args['profile-dir'];
   if (profileDir) mkdirSync(profileDir, { recursive: true });
-  const session = profileDir ? new Session() : undefined;
+  const session = profileDir || args.alloc ? new Session() : undefined;
   if (session) {
     session.connect();
     await session.post('Profiler.enable');
@@ -281,7 +333,8 @@ async function main(): Promise<void> {
       const client = await makeClient(variant, servers, fairway);
       await new Promise<void>((resolve, reject) => client.waitForReady(Date.now() + 10_000, (e) => (e ? reject(e) : resolve())));
       if (warmupMs > 0) await load(client, warmupMs);
-      if (session) await session.post('Profiler.start');
+      if (session && profileDir) await session.post('Profiler.start');
+      if (session && args.alloc) await session.post('HeapProfiler.startSampling', { samplingInterval: 256, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true });
       loop.reset();
       loop.enable();
       answersByServer.clear();
@@ -299,9 +352,13 @@ async function main(): Promise<void> {
       gcObserver.disconnect();
       const answered = [...answersByServer.values()].reduce((a, b) => a + b, 0);
       const busiest = Math.max(0, ...answersByServer.values());
-      if (session) {
+      if (session && profileDir) {
         const { profile } = await session.post('Profiler.stop');
-        writeFileSync(join(profileDir!, `${variant}-r${round + 1}.cpuprofile`), JSON.stringify(profile));
+        writeFileSync(join(profileDir, `${variant}-r${round + 1}.cpuprofile`), JSON.stringify(profile));
+      }
+      if (session && args.alloc) {
+        const { profile } = await session.post('HeapProfiler.stopSampling');
+        printAllocations(variant, profile as unknown as AllocationProfile, latenciesMs.length);
       }
       client.close();
       const s = summarize(latenciesMs);
@@ -347,6 +404,7 @@ async function main(): Promise<void> {
       console.log(`${v} / round_robin: p50 ${fmt(row['p50']! / base['p50']!, 3)}  p99 ${fmt(row['p99']! / base['p99']!, 3)}  cpu/call ${fmt(row['cpuUsPerCall']! / base['cpuUsPerCall']!, 3)}  calls/s ${fmt(row['callsPerSec']! / base['callsPerSec']!, 3)}`);
     }
   }
+  if (args.alloc) printAllocationDifferences();
   if (args.json) writeFileSync(args.json, JSON.stringify({ params, results, table }, null, 2));
   session?.disconnect();
   for (const c of children) c.kill('SIGKILL');

@@ -273,11 +273,7 @@ export class Balancer implements ReleaseSink {
     if (nowMs < this.rampEndMs) {
       const a = this.rampingWeight(e, nowMs);
       const b = o === undefined ? 1 : this.rampingWeight(o, nowMs);
-      if (a !== 1 || b !== 1) {
-        const chosen = e;
-        const other = o;
-        slowStart = () => slowStartText(chosen, a, other, b);
-      }
+      if (a !== 1 || b !== 1) slowStart = lazySlowStartText(e, a, o, b);
     }
     let tail: string | undefined;
     if (e.ejection === 'probe') {
@@ -292,8 +288,7 @@ export class Balancer implements ReleaseSink {
     e.inFlight++;
     accrue(e.group, nowMs);
     e.group.inFlightReady++;
-    const head = note;
-    const fullNote = slowStart === undefined ? joinNotes(head, tail) : () => joinNotes(joinNotes(head, slowStart()), tail)!;
+    const fullNote = slowStart === undefined ? joinNotes(note, tail) : lazyNote(note, slowStart, tail);
     return this.stamped(new Pick(this, e, eRtt, eIn, eCost, o, oRtt, oIn, oCost, tie, mode, this.o.clientZone, fullNote), nowMs);
   }
 
@@ -729,6 +724,20 @@ function syncPickable(st: EndpointState, all: EndpointState[], nowMs: number): v
 /** `a; b`, or whichever of the two is given. */
 function joinNotes(a: string | undefined, b: string | undefined): string | undefined {
   return a === undefined ? b : b === undefined ? a : `${a}; ${b}`;
+}
+
+/**
+ * A pick's note with its slow-start part formatted when read. A function of its own, so that `pick` captures
+ * nothing: a closure created in `pick` would give every call of it a heap-allocated context for the captured
+ * variables, whether or not the closure is made (seen in an allocation profile).
+ */
+/** `slowStartText` when read (see `lazyNote` for why a function of its own). */
+function lazySlowStartText(chosen: EndpointState, a: number, other: EndpointState | undefined, b: number): () => string {
+  return () => slowStartText(chosen, a, other, b);
+}
+
+function lazyNote(head: string | undefined, slowStart: () => string, tail: string | undefined): () => string {
+  return () => joinNotes(joinNotes(head, slowStart()), tail)!;
 }
 
 /** The slow-start part of a pick's explanation: each candidate still ramping, with its weight factor. */

@@ -95,3 +95,34 @@ test('with a real Balancer, in-flight returns to zero whatever path each pick to
   assert.equal(inFlight(), 0);
   tracker.close();
 });
+
+test('unstarted picks leave the list in any order; the sweep releases exactly the old unstarted ones, close the rest', () => {
+  let now = 0;
+  const tracker = new PickTracker(() => now, 2_000, 500);
+  const picks = Array.from({ length: 12 }, (_, i) => {
+    const r = recorder();
+    return { i, r, t: tracker.track(r.handle, i * 100, true) };
+  });
+  assert.equal(tracker.unstartedCount, 12);
+  // Started out of order: the first, the last, and some in the middle (twice for one: a no-op).
+  for (const i of [0, 11, 5, 6, 3]) picks[i]!.t.started();
+  picks[5]!.t.started();
+  assert.equal(tracker.unstartedCount, 7);
+  // One ends without ever starting (grpc-js cancelled it after a stream was refused): out of the list too.
+  picks[8]!.t.ended(status.CANCELLED, 'Cancelled on client', 900);
+  assert.equal(tracker.unstartedCount, 6);
+  // At 2,450 ms the picks made at 0-450 ms are old: of them 1, 2 and 4 never started.
+  now = 2_450;
+  assert.equal(tracker.sweep(now), 3);
+  assert.deepEqual(
+    picks.filter((p) => p.r.releases.some((x) => x.kind === 'cancelled' && x.at === 2_450)).map((p) => p.i),
+    [1, 2, 4],
+  );
+  assert.equal(tracker.unstartedCount, 3); // 7, 9, 10
+  tracker.close();
+  assert.equal(tracker.unstartedCount, 0);
+  for (const i of [7, 9, 10]) assert.deepEqual(picks[i]!.r.releases.map((x) => x.kind), ['cancelled']);
+  // Started picks were never released by the tracker on its own; each pick released at most once.
+  for (const i of [0, 11, 5, 6, 3]) assert.deepEqual(picks[i]!.r.releases, []);
+  for (const p of picks) assert.ok(p.r.releases.length <= 1);
+});
