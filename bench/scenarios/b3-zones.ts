@@ -168,6 +168,12 @@ export async function runB3(ctx: BenchContext): Promise<ScenarioResult> {
         fig.put('phase 3 p99', name, p99(...p3));
         fig.put('failed calls sent after the kill', name, failures(records, (x) => x.sentMs >= killAt));
         fig.put('failed calls in flight at the kill', name, failures(records, (x) => x.sentMs < killAt));
+        // When the failed calls sent after the kill left: within the few ms between SIGKILL and the client reading
+        // the connections' end, a call is written to a pod that is dying or dead (see the README, "Transparent
+        // re-picks"); later than that, a failure would be a routing fault.
+        let lastFailedSendMs: number | null = null;
+        for (const x of records) if (x.code !== 0 && x.sentMs >= killAt) lastFailedSendMs = Math.max(lastFailedSendMs ?? 0, x.sentMs - killAt);
+        fig.put('latest send of a failed call, after the kill', name, lastFailedSendMs ?? 0);
         fig.put('phase 2 zone a utilization', name, zoneAUtil);
         // Back in zone: the first 250 ms bin after the return with >= 95 % of its calls served in zone a;
         // never within the run: infinite (the goal is missed), and counted in its own row.
@@ -217,6 +223,7 @@ export async function runB3(ctx: BenchContext): Promise<ScenarioResult> {
     s.figures.push(roundsInfoFigure('phase 3 p99', 'ms', fig, vs));
     s.figures.push(roundsInfoFigure('failed calls in flight at the kill', 'calls', fig, vs));
     s.figures.push(roundsAbsoluteFigure('failed calls sent after the kill', 'calls', fig, vs, '<=', 0));
+    s.figures.push(roundsInfoFigure('latest send of a failed call, after the kill', 'ms', fig, vs, '0 when none failed; the time from the SIGKILL to the last send of a call that failed'));
     s.figures.push(roundsAbsoluteFigure('time back in zone after the return', 'ms', fig, vs, '<=', 5_000, 'first 250 ms bin after all 3 zone-a processes listen again with >= 95 % in zone; never = not within the run'));
     s.figures.push(roundsInfoFigure('rounds not back in zone by the end', 'rounds', fig, vs));
     s.figures.push(roundsInfoFigure('phase 3 in-zone share after the return', '%', fig, vs));
