@@ -1,23 +1,18 @@
 // Random `kill -9` of backend processes under load, and a backend frozen with SIGSTOP, through createClient
 // with timeout-only retries. A call ledger accounts for every call (a reply, or a status with details; none
 // hanging), and each kill is reported: calls in flight at the kill against calls that failed.
-import { test, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { credentials, status } from '@grpc/grpc-js';
-import type { Client } from '@grpc/grpc-js';
 import { startBackendProcess, loadEcho, createScriptedDiscovery, createSeededRandom } from '@fairway/testing';
 import type { BackendProcess } from '@fairway/testing';
 import type { CallObserverFactory } from '@fairway/core';
 import { createClient, registerDiscoveryScheme } from '@fairway/grpc';
-import { sleep, startEchoLoad } from './support/under-load.js';
+import { sleep, startEchoLoad, stopProcessesAfterTests } from './support/under-load.js';
 
 const { EchoClient } = loadEcho();
-const procs: BackendProcess[] = [];
-let client: Client | undefined;
-after(async () => {
-  client?.close();
-  await Promise.all(procs.map((p) => p.kill('SIGKILL')));
-});
+const started = stopProcessesAfterTests();
+const procs = started.procs;
 // Keeps the attempts of every call that did not end OK, to explain a failure.
 const failedCalls: string[] = [];
 const failedCallRecorder: CallObserverFactory = {
@@ -52,11 +47,11 @@ test('kill -9 of random backends and a SIGSTOP freeze under load: every call acc
   };
   let live: BackendProcess[] = await Promise.all([spawnOne(), spawnOne(), spawnOne(), spawnOne()]);
   discovery.push(live.map((p) => ({ address: p.address, instance: p.id })));
-  client = createClient(EchoClient, 'rel-kill:///echo', credentials.createInsecure(), {
+  started.client = createClient(EchoClient, 'rel-kill:///echo', credentials.createInsecure(), {
     retry: { attemptTimeoutMs: 2_000, maxAttempts: 4, retryIntervalMs: 20 },
     observers: [failedCallRecorder],
   });
-  const c = client;
+  const c = started.client;
 
   const load = startEchoLoad(c, { workers: 8, callsPerWorker: 20_000, hardStopMs: 80_000 });
   const { ledger } = load;

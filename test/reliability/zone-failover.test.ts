@@ -4,22 +4,18 @@
 // before the client saw it close can fail (a killed peer sends no GOAWAY); no call picked after the client saw the
 // close fails. (An earlier version cut at the moment the test saw the processes exit, which can come a moment
 // before the client's sockets report the close: a call picked in that gap failed it now and then.)
-import { test, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { credentials, status } from '@grpc/grpc-js';
-import type { Client } from '@grpc/grpc-js';
 import { startBackendProcess, loadEcho, echoUnary } from '@fairway/testing';
-import type { BackendProcess, EchoResult } from '@fairway/testing';
+import type { EchoResult } from '@fairway/testing';
 import { createClient } from 'fairway-grpc';
 import { recordFailedPicks, watchDown, failuresAfterSeenDown, type FailedPick } from './support/seen-down.js';
+import { stopProcessesAfterTests } from './support/under-load.js';
 
 const { EchoClient } = loadEcho();
-const procs: BackendProcess[] = [];
-let client: Client | undefined;
-after(async () => {
-  client?.close();
-  await Promise.all(procs.map((p) => p.kill('SIGKILL')));
-});
+const started = stopProcessesAfterTests();
+const procs = started.procs;
 
 test('killing the local zone spills to the other zone; every call accounted for', { timeout: 120_000 }, async () => {
   const specs = [
@@ -31,8 +27,8 @@ test('killing the local zone spills to the other zone; every call accounted for'
   procs.push(...(await Promise.all(specs.map((s) => startBackendProcess({ ...s, serviceTimeMs: 20 })))));
   const target = `static:///${procs.map((p) => `${p.address}@${p.zone}`).join(',')}`;
   const failedPicks: FailedPick[] = [];
-  client = createClient(EchoClient, target, credentials.createInsecure(), { zone: 'zone-a', observers: [recordFailedPicks(failedPicks)] });
-  const c = client;
+  started.client = createClient(EchoClient, target, credentials.createInsecure(), { zone: 'zone-a', observers: [recordFailedPicks(failedPicks)] });
+  const c = started.client;
 
   const concurrency = 4;
   const issued: Array<{ at: 'before' | 'after'; result?: EchoResult }> = [];

@@ -5,7 +5,7 @@
  */
 import { after } from 'node:test';
 import type { Client } from '@grpc/grpc-js';
-import { echoUnary, type EchoBackend } from '@fairway/testing';
+import { echoUnary, type BackendProcess, type EchoBackend } from '@fairway/testing';
 import type { EtcdRegistration } from 'fairway-grpc';
 import { createCallLedger, type CallLedger } from './call-ledger.js';
 
@@ -18,6 +18,22 @@ export interface FaultTestResources {
   readonly registrations: EtcdRegistration[];
   /** Discovery's back end (etcd, the Kubernetes API stand-in): closed last, once nothing uses it. */
   discovery: { close(): Promise<void> } | undefined;
+}
+
+/** What a fault test with backend processes started: {@link stopProcessesAfterTests} stops them. */
+export interface ProcessTestResources {
+  client: Client | undefined;
+  readonly procs: BackendProcess[];
+}
+
+/** Registers an `after` hook that closes the client and kills every backend process (SIGKILL). */
+export function stopProcessesAfterTests(): ProcessTestResources {
+  const started: ProcessTestResources = { client: undefined, procs: [] };
+  after(async () => {
+    started.client?.close();
+    await Promise.all(started.procs.map((p) => p.kill('SIGKILL')));
+  });
+  return started;
 }
 
 /**
