@@ -76,3 +76,23 @@ test('bad canary options name the field', () => {
   assert.throws(() => resolveCanaryOptions({ share: 0.1, halt: { p99Ratio: 1 } }), /halt\.p99Ratio must be a number above 1, got 1/);
   assert.throws(() => resolveCanaryOptions({ share: 0.1, stickyHeader: 'X-User' }), /stickyHeader must be a lower-case metadata key/);
 });
+
+test('a canary endpoint ejected for failing halts the canary at once (its later calls would count as stable)', () => {
+  const c = new CanaryController(resolveCanaryOptions({ share: 0.2, halt: { windowMs: 2_000, minCalls: 20 } }));
+  // 200 canary successes in the window, then 5 failures and the endpoint is ejected: the error rate alone
+  // (5 / 205 = 2.4 %) stays under the 5 % margin, so only the ejection says the canary failed.
+  let now = 0;
+  for (let i = 0; i < 1_000; i++, now += 1) assert.equal(c.record(i % 5 === 0 ? 'canary' : 'stable', true, 2, now), undefined);
+  for (let i = 0; i < 5; i++, now += 1) assert.equal(c.record('canary', false, 1, now), undefined);
+  assert.equal(c.halted, undefined, 'the error rate alone does not halt it');
+  const halt = c.haltForEjection('127.0.0.1:7001 ejected for 10000 ms (ejection 1 in a row): 5 failures or timeouts in a row', now);
+  assert.ok(halt);
+  assert.equal(halt.cause, 'ejection');
+  assert.equal(halt.reason, 'canary endpoint ejected (127.0.0.1:7001 ejected for 10000 ms (ejection 1 in a row): 5 failures or timeouts in a row): canary halted');
+  assert.equal(c.choose(() => 0), 'stable', 'halted: no canary calls');
+  assert.equal(c.haltForEjection('again', now + 1), undefined, 'halted once');
+  // Without halting configured, an ejection halts nothing.
+  const free = new CanaryController(resolveCanaryOptions({ share: 0.2, halt: false }));
+  assert.equal(free.haltForEjection('x', 0), undefined);
+  assert.equal(free.choose(() => 0), 'canary');
+});

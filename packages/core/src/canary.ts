@@ -43,8 +43,8 @@ export const CANARY_HALT_DEFAULTS: Required<CanaryHaltOptions> = { errorRateMarg
 /** Why a canary was halted (for a span event, a metric and the CLI). */
 export interface CanaryHalt {
   readonly atMs: number;
-  /** `error_rate` or `p99`. */
-  readonly cause: 'error_rate' | 'p99';
+  /** `error_rate`, `p99`, or `ejection` (a canary endpoint ejected for failing: see `haltForEjection`). */
+  readonly cause: 'error_rate' | 'p99' | 'ejection';
   /** E.g. `canary error rate 40.0% vs stable 0.0% over 30000ms (margin 5.0%)`. */
   readonly reason: string;
 }
@@ -172,6 +172,19 @@ export class CanaryController {
     if (nowMs - this.lastEvaluationMs < h.windowMs / 10) return undefined;
     this.lastEvaluationMs = nowMs;
     return this.evaluate(nowMs);
+  }
+
+  /**
+   * A canary endpoint was ejected for failing (failures in a row, or a success-rate outlier; not for latency):
+   * halts the canary when halting is on. Ejection takes the endpoint out of rotation after a few failures, so the
+   * canary's next calls land on stable endpoints and count as stable: the error-rate comparison would see only
+   * those few failures against the canary's earlier successes, under the margin at a high call rate and under
+   * `minCalls` at a low one, and the canary would never be halted. Returns the halt when this caused it.
+   */
+  haltForEjection(detail: string, nowMs: number): CanaryHalt | undefined {
+    if (this.options.halt === undefined || this.haltState !== undefined) return undefined;
+    this.haltState = { atMs: nowMs, cause: 'ejection', reason: `canary endpoint ejected (${detail}): canary halted` };
+    return this.haltState;
   }
 
   /** Sends the canary its share again (after a fix, by hand). */

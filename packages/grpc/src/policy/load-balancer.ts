@@ -232,6 +232,7 @@ export class FairwayLoadBalancer implements LoadBalancer {
       onEjection: (e) => {
         this.logger.info(`outlier ejection: ${e.detail}`);
         this.endpointEvents?.(e);
+        this.canaryEjected(e);
       },
     }); // throws on settings it refuses: before anything here changed
     this.subset =
@@ -280,6 +281,14 @@ export class FairwayLoadBalancer implements LoadBalancer {
       this.canary = undefined;
       this.logger.warn(`canary settings refused: ${(e as Error).message}`);
     }
+  }
+
+  /** A canary endpoint ejected for failing halts the canary (see `CanaryController.haltForEjection`). */
+  private canaryEjected(e: EjectionEvent): void {
+    const routing = this.canaryRouting();
+    if (routing === undefined || e.kind !== 'ejected' || e.reason === 'latency' || !routing.canaryKeys.has(e.key)) return;
+    const halt = routing.controller.haltForEjection(e.detail, nowMs());
+    if (halt !== undefined) routing.onHalt(halt);
   }
 
   /** The picker's canary routing: only with a controller and both groups present. */
