@@ -24,7 +24,7 @@
  */
 import { execFileSync, fork, type ChildProcess } from 'node:child_process';
 import { availableParallelism } from 'node:os';
-import { writeFileSync, mkdirSync } from 'node:fs';
+import { readFileSync, writeFileSync, mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -167,6 +167,17 @@ function callOnce(client: grpc.Client, deadlineMs: number): Promise<number> {
   });
 }
 
+/** The process's read and write system calls so far (`syscr`, `syscw` of `/proc/self/io`; zero where there is none). */
+function syscallCounts(): { reads: number; writes: number } {
+  try {
+    const text = readFileSync('/proc/self/io', 'utf8');
+    const field = (name: string): number => Number(new RegExp(`^${name}: (\\d+)$`, 'm').exec(text)?.[1] ?? 0);
+    return { reads: field('syscr'), writes: field('syscw') };
+  } catch {
+    return { reads: 0, writes: 0 };
+  }
+}
+
 interface RoundResult {
   readonly variant: string;
   readonly round: number;
@@ -184,6 +195,9 @@ interface RoundResult {
   readonly gcUsPerCall: number;
   /** Event-loop delay p99 during the round, ms. */
   readonly loopDelayP99: number;
+  /** Read and write system calls of the client process per call (`/proc/self/io`): how well sends are batched. */
+  readonly readsPerCall: number;
+  readonly writesPerCall: number;
   readonly callsPerSec: number;
 }
 
@@ -343,11 +357,13 @@ async function main(): Promise<void> {
         for (const e of list.getEntries()) gcMs += e.duration;
       });
       gcObserver.observe({ entryTypes: ['gc'] });
+      const io0 = syscallCounts();
       const cpu0 = process.cpuUsage();
       const t1 = performance.now();
       const { latenciesMs, failed } = await load(client, roundMs);
       const wallMs = performance.now() - t1;
       const cpu = process.cpuUsage(cpu0);
+      const io1 = syscallCounts();
       loop.disable();
       gcObserver.disconnect();
       const answered = [...answersByServer.values()].reduce((a, b) => a + b, 0);
@@ -372,11 +388,13 @@ async function main(): Promise<void> {
         busiestSharePct: answered === 0 ? 0 : (100 * busiest) / answered,
         gcUsPerCall: (gcMs * 1000) / latenciesMs.length,
         loopDelayP99: loop.percentile(99) / 1e6,
+        readsPerCall: (io1.reads - io0.reads) / latenciesMs.length,
+        writesPerCall: (io1.writes - io0.writes) / latenciesMs.length,
         callsPerSec: (latenciesMs.length / wallMs) * 1000,
       };
       results.push(r);
       console.log(
-        `round ${r.round} ${variant.padEnd(12)} p50 ${fmt(r.p50)} ms  p90 ${fmt(r.p90)}  p99 ${fmt(r.p99)}  max ${fmt(r.max)}  cpu/call ${fmt(r.cpuUsPerCall, 0)} us  gc/call ${fmt(r.gcUsPerCall, 1)} us  busiest ${fmt(r.busiestSharePct, 1)} %  loop-delay p99 ${fmt(r.loopDelayP99)} ms  calls/s ${fmt(r.callsPerSec, 0)}  failed ${r.failed}`,
+        `round ${r.round} ${variant.padEnd(12)} p50 ${fmt(r.p50)} ms  p90 ${fmt(r.p90)}  p99 ${fmt(r.p99)}  max ${fmt(r.max)}  cpu/call ${fmt(r.cpuUsPerCall, 0)} us  gc/call ${fmt(r.gcUsPerCall, 1)} us  busiest ${fmt(r.busiestSharePct, 1)} %  syscalls/call r ${fmt(r.readsPerCall, 2)} w ${fmt(r.writesPerCall, 2)}  loop-delay p99 ${fmt(r.loopDelayP99)} ms  calls/s ${fmt(r.callsPerSec, 0)}  failed ${r.failed}`,
       );
       await new Promise((res) => setTimeout(res, 200));
     }

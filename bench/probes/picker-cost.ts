@@ -6,6 +6,7 @@
  *
  * Run: `FAIRWAY_PROBE=picker-cost node bench/probes/run.mjs`
  */
+import { getHeapSpaceStatistics } from 'node:v8';
 import { Balancer } from '@fairway/core';
 import { Metadata, status } from '@grpc/grpc-js';
 import { FairwayPicker } from '../../packages/grpc/src/policy/picker.js';
@@ -16,6 +17,30 @@ import { createCallInterceptor, parseRetryOptions } from '../../packages/grpc/sr
 import { nowMs, random } from '../../packages/grpc/src/clock.js';
 
 const N = 200_000;
+
+/**
+ * Bytes allocated per call by `fn(n)` (n calls): young-generation growth over a run short enough that no
+ * scavenge happens in it (run with `--max-semi-space-size=64`; a run during which the young generation
+ * shrank saw a collection and is repeated). Median of 5 runs. NaN when every run saw a collection.
+ */
+function bytesPerCall(fn: (n: number) => void): number {
+  const n = 20_000;
+  fn(n); // warm: optimized code, caches filled
+  const runs: number[] = [];
+  for (let r = 0; r < 9 && runs.length < 5; r++) {
+    (globalThis as { gc?: () => void }).gc?.();
+    const before = newSpaceUsed();
+    fn(n);
+    const after = newSpaceUsed();
+    if (after >= before) runs.push((after - before) / n);
+  }
+  runs.sort((a, b) => a - b);
+  return runs.length === 0 ? Number.NaN : runs[Math.floor(runs.length / 2)]!;
+}
+
+function newSpaceUsed(): number {
+  return getHeapSpaceStatistics().find((s) => s.space_name === 'new_space')?.space_used_size ?? 0;
+}
 
 function cpuNs(fn: () => void): number {
   const runs: number[] = [];
@@ -63,6 +88,23 @@ const interceptorPass = cpuNs(() => {
   for (let i = 0; i < N; i++) interceptor(options, () => bottom);
 });
 
+const md = new Metadata();
+const pickPathBytes = bytesPerCall((n) => {
+  for (let i = 0; i < n; i++) {
+    const r = picker.pick(args);
+    r.onCallStarted?.();
+    r.onCallEnded?.(status.OK, 'OK', md);
+  }
+});
+const childBytes = bytesPerCall((n) => {
+  for (let i = 0; i < n; i++) child.pick(args).onCallStarted?.();
+});
+const pickOnlyBytes = bytesPerCall((n) => {
+  for (let i = 0; i < n; i++) balancer.pick(nowMs(), random)!.release({ kind: 'success', latencyMs: 1 }, nowMs());
+});
+console.log(`Fairway picker path (pick + onCallStarted + onCallEnded): ${pickPathBytes.toFixed(0)} B/call allocated`);
+console.log(`  of which the child picker alone:                         ${childBytes.toFixed(0)} B/call`);
+console.log(`  Balancer pick + release alone:                           ${pickOnlyBytes.toFixed(0)} B/call`);
 console.log(`Fairway picker path (pick + onCallStarted + onCallEnded): ${pickPath.toFixed(0)} ns/call`);
 console.log(`  of which the child picker alone:                         ${childOnly.toFixed(0)} ns/call`);
 console.log(`  Balancer pick + release alone:                           ${pickOnly.toFixed(0)} ns/call`);

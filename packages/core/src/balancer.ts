@@ -19,10 +19,10 @@ import { EndpointRecord, accrue, createZoneGroup, regionOfZone, joinReady, leave
 import { resolveBalancerOptions, type BalancerOptions, type ResolvedBalancerOptions } from './balancer-options.js';
 import { PROBE_PENDING_COST_MS, RTT_FLOOR_MS, costFrom, decayedRttMs, recordSample } from './peak-ewma.js';
 import { countOutcome, ejectionDurationMs, evaluateInterval, maxEjected, nextEjectionCount, type EjectionEvent, type EjectionReason } from './ejection.js';
-import { slowStartFactor } from './slow-start.js';
+import { STARTED_TOGETHER_MS, slowStartFactor } from './slow-start.js';
 import { middlesInPlace, type Middles } from './median.js';
 import { drawCandidates, poolSize, type Candidates } from './p2c.js';
-import { Pick, type PickHandle, type PickOutcome, type ReleaseSink } from './pick-handle.js';
+import { Pick, PickFigures, type PickHandle, type PickOutcome, type ReleaseSink } from './pick-handle.js';
 import { ZoneSelector, recordZoneLatency } from './zones.js';
 import { NewestIncarnation } from './newest-incarnation.js';
 import { endpointStats, type EndpointStats } from './endpoint-stats.js';
@@ -72,6 +72,8 @@ export class Balancer implements ReleaseSink {
    * after the oldest. Picks skip all slow-start work once it has passed (or when everyone started together).
    */
   private rampEndMs = Number.NEGATIVE_INFINITY;
+  /** When the first endpoint of this balancer's life became READY; NaN before (see `STARTED_TOGETHER_MS`). */
+  private firstEverReadyMs = Number.NaN;
 
   constructor(options?: BalancerOptions) {
     this.o = resolveBalancerOptions(options);
@@ -175,9 +177,14 @@ export class Balancer implements ReleaseSink {
     st.ready = ready;
     if (ready) {
       if (st.firstReadyMs !== st.firstReadyMs) {
-        st.firstReadyMs = nowMs;
-        if (!(this.oldestReadyMs <= nowMs)) this.oldestReadyMs = nowMs;
-        else if (nowMs > this.oldestReadyMs && this.o.slowStart !== undefined) this.rampEndMs = Math.max(this.rampEndMs, nowMs + this.o.slowStart.windowMs);
+        if (this.firstEverReadyMs !== this.firstEverReadyMs) this.firstEverReadyMs = nowMs;
+        // A client connects to its whole set at once, and the connections come up milliseconds apart: those
+        // endpoints started together and none of them ramps (else each would be a fraction of a percent
+        // below full weight for the whole window, and every pick of a new client would pay for the ramp).
+        const readyAtMs = nowMs - this.firstEverReadyMs < STARTED_TOGETHER_MS ? this.firstEverReadyMs : nowMs;
+        st.firstReadyMs = readyAtMs;
+        if (!(this.oldestReadyMs <= readyAtMs)) this.oldestReadyMs = readyAtMs;
+        else if (readyAtMs > this.oldestReadyMs && this.o.slowStart !== undefined) this.rampEndMs = Math.max(this.rampEndMs, readyAtMs + this.o.slowStart.windowMs);
       }
       // Back after a connection loss whose last outcome was bad (e.g. the failures of calls cut by a restart):
       // that penalty describes the process that went away, not the one that answers now. Start it again as a
@@ -209,8 +216,12 @@ export class Balancer implements ReleaseSink {
    * Keys in `avoid` are skipped while another READY endpoint exists (first in the zone pool, then in any
    * zone). The pick is counted in-flight at once; release the handle exactly once. Undefined when no
    * endpoint is READY.
+   *
+   * `explain` (default true): keep the candidates' figures for the handle's `explanation`. A caller that never
+   * reads it (a call nobody observes) passes false: the pick then allocates the handle alone, and its
+   * `explanation` names only the endpoint (its `rttEstimateMs` / `setMedianRttMs` still work).
    */
-  pick(nowMs: number, random: () => number, avoid?: ReadonlySet<string>): PickHandle | undefined {
+  pick(nowMs: number, random: () => number, avoid?: ReadonlySet<string>, explain = true): PickHandle | undefined {
     if (nowMs >= this.nextExpiryMs) this.endEjections(nowMs);
     if (this.o.ejection !== undefined && !(nowMs < this.nextEvaluationMs)) this.evaluateOutliers(nowMs);
     if (this.all.length === 0 && !this.readmitAll(nowMs)) return undefined;
@@ -267,6 +278,13 @@ export class Balancer implements ReleaseSink {
       eProbe = oProbe;
       oProbe = tp;
     }
+    if (eProbe) e.probing = true;
+    const eIn = e.inFlight;
+    const oIn = o === undefined ? 0 : o.inFlight;
+    e.inFlight++;
+    accrue(e.group, nowMs);
+    e.group.inFlightReady++;
+    if (!explain) return new Pick(this, e, nowMs, mode, this.o.clientZone, undefined);
     // The slow-start note is formatted only if someone reads the explanation (telemetry, tests): during a ramp
     // every pick would otherwise build two percentages into a string (seen in a client-path profile).
     let slowStart: (() => string) | undefined;
@@ -280,22 +298,10 @@ export class Balancer implements ReleaseSink {
       tail = joinNotes(tail, `re-admission probe: ejected (${e.ejectionReason ?? 'unknown'}), back for one call valued at the set median`);
     }
     if (eProbe) {
-      e.probing = true;
       tail = joinNotes(tail, 'recovery probe: an endpoint costlier than the set median with nothing in flight, valued at the median (the lower middle of an even set) for one call');
     }
-    const eIn = e.inFlight;
-    const oIn = o === undefined ? 0 : o.inFlight;
-    e.inFlight++;
-    accrue(e.group, nowMs);
-    e.group.inFlightReady++;
     const fullNote = slowStart === undefined ? joinNotes(note, tail) : lazyNote(note, slowStart, tail);
-    return this.stamped(new Pick(this, e, eRtt, eIn, eCost, o, oRtt, oIn, oCost, tie, mode, this.o.clientZone, fullNote), nowMs);
-  }
-
-  /** Stamps the pick's time: its endpoint's estimate (for hedging) is worked out only if someone reads it. */
-  private stamped(p: Pick, nowMs: number): Pick {
-    p.pickedAtMs = nowMs;
-    return p;
+    return new Pick(this, e, nowMs, mode, this.o.clientZone, new PickFigures(eRtt, eIn, eCost, o, oRtt, oIn, oCost, tie, fullNote));
   }
 
   /** @internal See `ReleaseSink.latencyEstimate`. */
@@ -352,7 +358,7 @@ export class Balancer implements ReleaseSink {
     e.inFlight++;
     accrue(e.group, nowMs);
     e.group.inFlightReady++;
-    return this.stamped(new Pick(this, e, rtt, eIn, costFrom(e, rtt), undefined, 0, 0, 0, false, 'all', this.o.clientZone, note), nowMs);
+    return new Pick(this, e, nowMs, 'all', this.o.clientZone, new PickFigures(rtt, eIn, costFrom(e, rtt), undefined, 0, 0, 0, false, note));
   }
 
   /** @internal Applies a handle's release (see `PickHandle.release`). */

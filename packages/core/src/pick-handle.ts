@@ -60,13 +60,41 @@ export interface ReleaseSink {
   latencyEstimate(e: EndpointState, nowMs: number): { readonly rttMs: number; readonly medianMs: number } | undefined;
 }
 
+/**
+ * The candidates' figures at pick time, kept only for a caller that reads the explanation (see
+ * `Balancer.pick`'s `explain`): a pick nobody explains allocates the handle alone.
+ */
+export class PickFigures {
+  constructor(
+    readonly chosenRttMs: number,
+    readonly chosenInFlight: number,
+    readonly chosenCost: number,
+    readonly other: EndpointState | undefined,
+    readonly otherRttMs: number,
+    readonly otherInFlight: number,
+    readonly otherCost: number,
+    readonly tie: boolean,
+    /** Why there was one candidate, or a prefix such as a widening note; a function when costly to format. */
+    readonly note: string | (() => string) | undefined,
+  ) {}
+}
+
 export class Pick implements PickHandle {
   private released = false;
-  /** Set by the balancer when the chosen endpoint has answered: its estimate and the set's median, ms. */
-  /** When the pick was made, set by the balancer (the estimate below is worked out for that moment). */
-  pickedAtMs = Number.NaN;
   /** The chosen endpoint's estimate and the set's median: undefined until read, null when it had not answered. */
   private estimate: { readonly rttMs: number; readonly medianMs: number } | null | undefined;
+  private built: PickExplanation | undefined;
+
+  constructor(
+    private readonly sink: ReleaseSink,
+    private readonly chosen: EndpointState,
+    /** When the pick was made (the estimate below is worked out for that moment), ms. */
+    readonly pickedAtMs: number,
+    private readonly zoneMode: ZoneMode,
+    private readonly clientZone: string | undefined,
+    /** Undefined when the caller asked for no explanation: `explanation` then names the endpoint only. */
+    private readonly figures: PickFigures | undefined,
+  ) {}
 
   /** Only when read (hedging, explanations): a pick costs no exp() or median lookup otherwise (B5 measures it). */
   private readEstimate(): { readonly rttMs: number; readonly medianMs: number } | null {
@@ -81,25 +109,6 @@ export class Pick implements PickHandle {
   get setMedianRttMs(): number | undefined {
     return this.readEstimate()?.medianMs;
   }
-  private built: PickExplanation | undefined;
-
-  /** Candidate figures are kept as plain fields (no per-pick objects besides the handle). */
-  constructor(
-    private readonly sink: ReleaseSink,
-    private readonly chosen: EndpointState,
-    private readonly chosenRttMs: number,
-    private readonly chosenInFlight: number,
-    private readonly chosenCost: number,
-    private readonly other: EndpointState | undefined,
-    private readonly otherRttMs: number,
-    private readonly otherInFlight: number,
-    private readonly otherCost: number,
-    private readonly tie: boolean,
-    private readonly zoneMode: ZoneMode,
-    private readonly clientZone: string | undefined,
-    /** Why there was one candidate, or a prefix such as a widening note; a function when costly to format. */
-    private readonly note: string | (() => string) | undefined,
-  ) {}
 
   get key(): string {
     return this.chosen.key;
@@ -108,13 +117,19 @@ export class Pick implements PickHandle {
   get explanation(): PickExplanation {
     if (this.built === undefined) {
       const info = this.chosen.info;
-      const note = typeof this.note === 'function' ? this.note() : this.note;
-      const head = note === undefined ? '' : `${note}: `;
-      const chosen = describe({ e: this.chosen, rttMs: this.chosenRttMs, inFlight: this.chosenInFlight, cost: this.chosenCost });
-      const reason =
-        this.other === undefined
-          ? `${head}${chosen}`
-          : `${head}p2c ${chosen} ${this.tie ? '=' : '<'} ${describe({ e: this.other, rttMs: this.otherRttMs, inFlight: this.otherInFlight, cost: this.otherCost })}${this.tie ? ' (tie, chosen at random)' : ''}`;
+      const f = this.figures;
+      let reason: string;
+      if (f === undefined) {
+        reason = `${info.address} (picked without an explanation: the candidates' figures were not kept)`;
+      } else {
+        const note = typeof f.note === 'function' ? f.note() : f.note;
+        const head = note === undefined ? '' : `${note}: `;
+        const chosen = describe({ e: this.chosen, rttMs: f.chosenRttMs, inFlight: f.chosenInFlight, cost: f.chosenCost });
+        reason =
+          f.other === undefined
+            ? `${head}${chosen}`
+            : `${head}p2c ${chosen} ${f.tie ? '=' : '<'} ${describe({ e: f.other, rttMs: f.otherRttMs, inFlight: f.otherInFlight, cost: f.otherCost })}${f.tie ? ' (tie, chosen at random)' : ''}`;
+      }
       const x: { -readonly [K in keyof PickExplanation]: PickExplanation[K] } = {
         endpointKey: this.chosen.key,
         address: info.address,

@@ -20,8 +20,30 @@ describe('slow start', () => {
     assert.equal(slowStartFactor(2_000, 2_000, o), 1);
     // ... and a younger one ramps against it: half the oldest's age is half-way up.
     assert.equal(slowStartFactor(1_000, 2_000, o), 0.55);
-    // Endpoints that became READY milliseconds apart at start-up are all near 1 within a few hundred ms.
+    // Endpoints that became READY milliseconds apart at start-up are all near 1 within a few hundred ms (and in
+    // a balancer they do not ramp at all: see the next test).
     assert.ok(slowStartFactor(297, 300, o) > 0.99);
+  });
+
+  test('a client\'s first connections started together: READY within 1 s of the first, none ramps; a later one does', () => {
+    const b = createBalancer({ ejection: false });
+    const keys = b.update([ep(1), ep(2), ep(3), ep(4)], 0).added;
+    // Connections up 3 ms, 40 ms and 900 ms after the first (a slow handshake): all started together.
+    [1_000, 1_003, 1_040, 1_900].forEach((t, i) => b.setReady(keys[i]!, true, t));
+    for (const at of [1_950, 5_000]) assert.deepEqual(b.snapshot(at).map((r) => r.slowStartFactor), [1, 1, 1, 1], `at ${at} ms`);
+    const random = createSeededRandom(3);
+    for (let i = 0; i < 50; i++) {
+      const h = b.pick(2_000, random)!;
+      assert.doesNotMatch(h.explanation.reason, /slow start/);
+      h.release({ kind: 'success', latencyMs: 5 }, 2_000);
+    }
+    // One that becomes READY 1.5 s after the first is new to the set: it ramps against the oldest (age 2.5 s).
+    const late = b.update([ep(1), ep(2), ep(3), ep(4), ep(5)], 2_500).added[0]!;
+    b.setReady(late, true, 2_500);
+    const row = (at: number) => b.snapshot(at).find((r) => r.key === late)!.slowStartFactor;
+    assert.equal(row(2_500), 0.1);
+    assert.ok(row(4_000) > 0.1 && row(4_000) < 1, `${row(4_000)}`);
+    assert.equal(row(12_500), 1);
   });
 
   test('bad options name the field; false turns it off', () => {

@@ -8,7 +8,10 @@
  * `min(windowMs, age of the oldest endpoint of the set)`. So the oldest endpoint always has its full weight,
  * an endpoint joining an old set ramps over the whole window, and in a rollout where every endpoint is new
  * the younger ones still ramp against the older ones. A client that starts with all endpoints at once sees
- * them become READY within milliseconds of each other: their factors are all near 1 within a few hundred ms.
+ * them become READY within milliseconds of each other: those that become READY within
+ * {@link STARTED_TOGETHER_MS} of the first endpoint the balancer ever saw READY count as started together and
+ * none of them ramps (by age they would each sit a fraction of a percent below full weight for the whole
+ * window, which changes no choice and made every pick of a young client pay for the ramp: B4's new clients).
  *
  * Slow start works with the one-probe rule and the median seed: a new endpoint's first call is its single
  * probe, valued at the set median, and its share then follows `factor x weight` in the p2c cost.
@@ -34,6 +37,12 @@ export interface ResolvedSlowStartOptions {
 }
 
 export const SLOW_START_DEFAULTS = { windowMs: 10_000, minWeightPercent: 10 } as const;
+
+/**
+ * Endpoints of a balancer that become READY within this many ms of its first READY endpoint started together:
+ * a client's first connections, made at once. None of them ramps. 1_000 ms.
+ */
+export const STARTED_TOGETHER_MS = 1_000;
 
 /** Applies defaults; `false` turns slow start off (returns undefined). Throws a `RangeError` naming the bad field. */
 export function resolveSlowStartOptions(o: SlowStartOptions | false | undefined): ResolvedSlowStartOptions | undefined {

@@ -19,34 +19,38 @@ export interface Releasable {
   release(outcome: { kind: OutcomeKind; latencyMs?: number; hedgeLost?: boolean }, nowMs: number): void;
 }
 
-export interface TrackedPick {
-  started(): void;
-  ended(code: number, details: string, nowMs: number): void;
-}
-
 /**
- * One tracked pick, and its `TrackedPick` methods: one object per call (a closure pair and an object around it
- * were four more allocations per call, each a share of B4's garbage-collector time). While unstarted it is a
- * link of its tracker's list (`prev`/`next`): a `Set` add and delete per call cost a hash-table update each and
- * rehashed the table as calls came and went (seen in an allocation profile: ~100 bytes per call).
+ * One tracked pick: released exactly once, by `ended` or by the tracker's sweep. One object per call: the
+ * picker's result extends it (an object, a closure pair and the result around them were more allocations per
+ * call, each a share of B4's garbage-collector time). While unstarted it is a link of its tracker's list
+ * (`prev`/`next`): a `Set` add and delete per call cost a hash-table update each and rehashed the table as
+ * calls came and went (seen in an allocation profile: ~100 bytes per call).
  */
-class Entry implements TrackedPick {
+export class TrackedPick<H extends Releasable = Releasable> {
+  /** @internal Released (by `ended`, the sweep or `close`). */
   done = false;
-  /** Neighbours in the tracker's unstarted list; both null and not the head: not in it. */
-  prev: Entry | null = null;
-  next: Entry | null = null;
+  /** @internal Neighbours in the tracker's unstarted list; both null and not the head: not in it. */
+  prev: TrackedPick<Releasable> | null = null;
+  /** @internal */
+  next: TrackedPick<Releasable> | null = null;
 
+  /** Counts the pick as unstarted in `tracker` at once. */
   constructor(
     private readonly tracker: PickTracker,
-    readonly handle: Releasable,
+    readonly handle: H,
     readonly pickedAtMs: number,
+    /** False (streams): an OK end is a success without a latency sample. */
     readonly sampleLatency: boolean,
-  ) {}
+  ) {
+    tracker.link(this);
+  }
 
+  /** The call's stream was created. */
   started(): void {
     this.tracker.unlink(this);
   }
 
+  /** The call ended with `code` / `details` at `nowMs`: releases the pick with its outcome (once). */
   ended(code: number, details: string, nowMs: number): void {
     this.tracker.unlink(this);
     if (this.done) return;
@@ -66,8 +70,8 @@ export class PickTracker {
    * Picks counted but not started, oldest first: a doubly linked list through the entries (picks are added in
    * time order, so the sweep stops at the first one younger than the timeout).
    */
-  private head: Entry | null = null;
-  private tail: Entry | null = null;
+  private head: TrackedPick | null = null;
+  private tail: TrackedPick | null = null;
   private size = 0;
   private sweeper: TimerHandle | undefined;
   /** Picks released by the sweep (never started): for diagnostics and tests. */
@@ -84,7 +88,11 @@ export class PickTracker {
    * stream's duration says nothing about the endpoint's speed.
    */
   track(handle: Releasable, pickedAtMs: number, sampleLatency: boolean): TrackedPick {
-    const entry = new Entry(this, handle, pickedAtMs, sampleLatency);
+    return new TrackedPick(this, handle, pickedAtMs, sampleLatency);
+  }
+
+  /** @internal Appends a new pick to the unstarted list (its constructor calls this). */
+  link(entry: TrackedPick): void {
     const tail = this.tail;
     if (tail === null) this.head = entry;
     else {
@@ -94,11 +102,10 @@ export class PickTracker {
     this.tail = entry;
     this.size++;
     this.ensureSweeper();
-    return entry;
   }
 
   /** @internal Takes `entry` out of the unstarted list (no-op when it is not in it). */
-  unlink(entry: Entry): void {
+  unlink(entry: TrackedPick): void {
     const { prev, next } = entry;
     if (prev === null && next === null && this.head !== entry) return;
     if (prev === null) this.head = next;

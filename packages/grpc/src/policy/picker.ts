@@ -9,7 +9,7 @@ import type { CanaryController, CanaryGroup, CanaryHalt, PickExplanation } from 
 import { PickResultType } from '../grpc-internals.js';
 import type { PickArgs, PickResult, Picker } from '../grpc-internals.js';
 import { getAttemptPickContext, type AttemptPickContext } from '../attempt-context.js';
-import type { PickTracker, Releasable, TrackedPick } from './pick-tracker.js';
+import { TrackedPick, type PickTracker, type Releasable } from './pick-tracker.js';
 
 /** The Balancer calls the picker makes (see `Balancer` in `@fairway/core`). */
 export interface PickSource {
@@ -17,6 +17,7 @@ export interface PickSource {
     nowMs: number,
     random: () => number,
     avoid?: ReadonlySet<string>,
+    explain?: boolean,
   ): (Releasable & { readonly key: string; readonly explanation: PickExplanation }) | undefined;
   pickByKey(
     key: string,
@@ -69,7 +70,7 @@ export class FairwayPicker implements Picker {
   ) {}
 
   pick(pickArgs: PickArgs): PickResult {
-    const { balancer, tracker, now, random } = this.deps;
+    const { balancer, now, random } = this.deps;
     const context = getAttemptPickContext(pickArgs.metadata);
     const pickedAtMs = now();
     this.deps.onPick?.(pickedAtMs);
@@ -89,7 +90,8 @@ export class FairwayPicker implements Picker {
     const handle =
       typeof affinityKey === 'string' && affinityKey !== ''
         ? balancer.pickByKey(affinityKey, pickedAtMs, avoid)
-        : balancer.pick(pickedAtMs, random, avoid);
+        : // Only the call layer (an attempt's pick context) reads the explanation: without one, no figures are kept.
+          balancer.pick(pickedAtMs, random, avoid, context !== undefined);
     if (!handle) return QUEUE;
     const child = this.children.get(handle.key);
     const result = child?.pick(pickArgs);
@@ -112,53 +114,63 @@ export class FairwayPicker implements Picker {
         // an observer must never break a call
       }
     }
-    return new TrackedResult(tracker.track(handle, pickedAtMs, context?.sampleLatency ?? true), result, now, context, canary, handle.key, pickedAtMs);
+    return new TrackedResult(this.deps, handle, pickedAtMs, result, context);
   }
 }
 
 /**
- * The pick result handed to grpc-js: one object and one closure per call. grpc-js 1.14 calls `onCallStarted` as
- * a method of the result (`pickResult.onCallStarted.call(pickResult)`), so it lives on the prototype;
- * `onCallEnded` is called with the call as `this`, so it is a closure.
+ * The pick result handed to grpc-js, which is also the tracked pick: one object and one small closure per call.
+ * grpc-js 1.14 calls `onCallStarted` as a method of the result (`pickResult.onCallStarted.call(pickResult)`),
+ * so it lives on the prototype; `onCallEnded` is called with the call as `this`, so it is a closure, made by
+ * {@link endedCallback} so that it holds the result alone.
  */
-class TrackedResult implements PickResult {
+class TrackedResult extends TrackedPick<Releasable & { readonly key: string }> implements PickResult {
   readonly pickResultType = PickResultType.COMPLETE;
   readonly subchannel: PickResult['subchannel'];
   readonly status = null;
   readonly onCallEnded: NonNullable<PickResult['onCallEnded']>;
   private readonly childStarted: PickResult['onCallStarted'];
-  private readonly context: AttemptPickContext | undefined;
+  private readonly childEnded: PickResult['onCallEnded'];
 
   constructor(
-    private readonly tracked: TrackedPick,
-    child: PickResult,
-    now: () => number,
-    context: AttemptPickContext | undefined,
-    canary: CanaryRouting | undefined,
-    key: string,
+    private readonly deps: PickerDeps,
+    handle: Releasable & { readonly key: string },
     pickedAtMs: number,
+    child: PickResult,
+    private readonly context: AttemptPickContext | undefined,
   ) {
+    super(deps.tracker, handle, pickedAtMs, context?.sampleLatency ?? true);
     this.subchannel = child.subchannel;
     this.childStarted = child.onCallStarted;
-    this.context = context;
-    const childEnded = child.onCallEnded;
-    this.onCallEnded = (code, details, metadata) => {
-      const endedAtMs = now();
-      tracked.ended(code, details, endedAtMs);
-      if (canary !== undefined && code !== 1) {
-        // The group the endpoint is in (the pick may have fallen back to the other group).
-        const landed: CanaryGroup = canary.canaryKeys.has(key) ? 'canary' : 'stable';
-        const halt = canary.controller.record(landed, !ENDPOINT_FAILURE_CODES.has(code), endedAtMs - pickedAtMs, endedAtMs);
-        if (halt !== undefined) canary.onHalt(halt);
-      }
-      childEnded?.(code, details, metadata);
-    };
+    this.childEnded = child.onCallEnded;
+    this.onCallEnded = endedCallback(this);
   }
 
   onCallStarted(): void {
-    this.tracked.started();
+    this.started();
     const childStarted = this.childStarted;
     childStarted?.(); // unbound, as grpc-js would call a child's own result
     this.context?.onStarted?.();
   }
+
+  /** @internal What `onCallEnded` runs. */
+  callEnded(code: Parameters<NonNullable<PickResult['onCallEnded']>>[0], details: string, metadata: Parameters<NonNullable<PickResult['onCallEnded']>>[2]): void {
+    const endedAtMs = this.deps.now();
+    this.ended(code, details, endedAtMs);
+    const canary = this.deps.canary;
+    if (canary !== undefined && code !== 1) {
+      // The group the endpoint is in (the pick may have fallen back to the other group).
+      const key = this.handle.key;
+      const landed: CanaryGroup = canary.canaryKeys.has(key) ? 'canary' : 'stable';
+      const halt = canary.controller.record(landed, !ENDPOINT_FAILURE_CODES.has(code), endedAtMs - this.pickedAtMs, endedAtMs);
+      if (halt !== undefined) canary.onHalt(halt);
+    }
+    const childEnded = this.childEnded;
+    childEnded?.(code, details, metadata);
+  }
+}
+
+/** `onCallEnded` for `result`: a function of its own, so the closure captures the result and nothing else. */
+function endedCallback(result: TrackedResult): NonNullable<PickResult['onCallEnded']> {
+  return (code, details, metadata) => result.callEnded(code, details, metadata);
 }
