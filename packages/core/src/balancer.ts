@@ -72,6 +72,8 @@ export class Balancer implements ReleaseSink {
    * after the oldest. Picks skip all slow-start work once it has passed (or when everyone started together).
    */
   private rampEndMs = Number.NEGATIVE_INFINITY;
+  /** The figures of the latest pick, for `pick`'s explanation (see `lastFigures`). */
+  private readonly last = new LastPick();
   /** When the first endpoint of this balancer's life became READY; NaN before (see `STARTED_TOGETHER_MS`). */
   private firstEverReadyMs = Number.NaN;
 
@@ -218,10 +220,26 @@ export class Balancer implements ReleaseSink {
    * endpoint is READY.
    *
    * `explain` (default true): keep the candidates' figures for the handle's `explanation`. A caller that never
-   * reads it (a call nobody observes) passes false: the pick then allocates the handle alone, and its
-   * `explanation` names only the endpoint (its `rttEstimateMs` / `setMedianRttMs` still work).
+   * reads it (a call nobody observes) passes false: the handle's `explanation` then names only the endpoint
+   * (its `rttEstimateMs` / `setMedianRttMs` still work).
    */
   pick(nowMs: number, random: () => number, avoid?: ReadonlySet<string>, explain = true): PickHandle | undefined {
+    const e = this.choose(nowMs, random, avoid);
+    if (e === undefined) return undefined;
+    return new Pick(this, e, nowMs, this.last.mode, this.o.clientZone, explain ? this.lastFigures(e, nowMs) : undefined);
+  }
+
+  /**
+   * `pick` without a handle, for a caller that keeps its own exactly-once release and reads no explanation
+   * (the grpc-js picker, whose pick result is already one object per call): the chosen endpoint, counted in
+   * flight. Release it exactly once with {@link releasePicked}. Undefined when no endpoint is READY.
+   */
+  pickEndpoint(nowMs: number, random: () => number, avoid?: ReadonlySet<string>): PickedEndpoint | undefined {
+    return this.choose(nowMs, random, avoid);
+  }
+
+  /** The pick itself (see `pick`): the chosen endpoint, counted in flight; its figures in `last`. */
+  private choose(nowMs: number, random: () => number, avoid: ReadonlySet<string> | undefined): EndpointState | undefined {
     if (nowMs >= this.nextExpiryMs) this.endEjections(nowMs);
     if (this.o.ejection !== undefined && !(nowMs < this.nextEvaluationMs)) this.evaluateOutliers(nowMs);
     if (this.all.length === 0 && !this.readmitAll(nowMs)) return undefined;
@@ -279,12 +297,33 @@ export class Balancer implements ReleaseSink {
       oProbe = tp;
     }
     if (eProbe) e.probing = true;
-    const eIn = e.inFlight;
-    const oIn = o === undefined ? 0 : o.inFlight;
+    // What `lastFigures` reads if the caller wants an explanation (plain fields: nothing allocated per pick).
+    const last = this.last;
+    last.mode = mode;
+    last.note = note;
+    last.probe = eProbe;
+    last.rttMs = eRtt;
+    last.inFlight = e.inFlight;
+    last.cost = eCost;
+    last.other = o;
+    last.otherRttMs = oRtt;
+    last.otherInFlight = o === undefined ? 0 : o.inFlight;
+    last.otherCost = oCost;
+    last.tie = tie;
     e.inFlight++;
     accrue(e.group, nowMs);
     e.group.inFlightReady++;
-    if (!explain) return new Pick(this, e, nowMs, mode, this.o.clientZone, undefined);
+    return e;
+  }
+
+  /** Uncounts a call picked by {@link pickEndpoint} and records its outcome (call it exactly once). */
+  releasePicked(e: PickedEndpoint, outcome: PickOutcome, nowMs: number): void {
+    this.releaseEndpoint(e as EndpointState, outcome, nowMs);
+  }
+
+  /** The explanation figures of the pick `choose` just made (of `e`), before anything else ran. */
+  private lastFigures(e: EndpointState, nowMs: number): PickFigures {
+    const { note, other: o } = this.last;
     // The slow-start note is formatted only if someone reads the explanation (telemetry, tests): during a ramp
     // every pick would otherwise build two percentages into a string (seen in a client-path profile).
     let slowStart: (() => string) | undefined;
@@ -297,11 +336,12 @@ export class Balancer implements ReleaseSink {
     if (e.ejection === 'probe') {
       tail = joinNotes(tail, `re-admission probe: ejected (${e.ejectionReason ?? 'unknown'}), back for one call valued at the set median`);
     }
-    if (eProbe) {
+    if (this.last.probe) {
       tail = joinNotes(tail, 'recovery probe: an endpoint costlier than the set median with nothing in flight, valued at the median (the lower middle of an even set) for one call');
     }
     const fullNote = slowStart === undefined ? joinNotes(note, tail) : lazyNote(note, slowStart, tail);
-    return new Pick(this, e, nowMs, mode, this.o.clientZone, new PickFigures(eRtt, eIn, eCost, o, oRtt, oIn, oCost, tie, fullNote));
+    const l = this.last;
+    return new PickFigures(l.rttMs, l.inFlight, l.cost, o, l.otherRttMs, l.otherInFlight, l.otherCost, l.tie, fullNote);
   }
 
   /** @internal See `ReleaseSink.latencyEstimate`. */
@@ -751,4 +791,27 @@ function slowStartText(e: EndpointState, a: number, o: EndpointState | undefined
   const part = (c: EndpointState, f: number) => `${c.info.address} at ${Math.round(100 * f)} % weight`;
   const parts = a < 1 && b < 1 ? `${part(e, a)}, ${part(o!, b)}` : a < 1 ? part(e, a) : part(o!, b);
   return `slow start (cost / weight): ${parts}`;
+}
+
+/**
+ * A pick made by `Balancer.pickEndpoint`: the chosen endpoint, opaque to the caller except for its key. Hand it
+ * back to `Balancer.releasePicked` exactly once.
+ */
+export interface PickedEndpoint {
+  readonly key: string;
+}
+
+/** The candidates' figures of the latest pick, overwritten by the next one (see `Balancer.lastFigures`). */
+class LastPick {
+  mode: ZoneMode = 'all';
+  note: string | undefined = undefined;
+  probe = false;
+  rttMs = 0;
+  inFlight = 0;
+  cost = 0;
+  other: EndpointState | undefined = undefined;
+  otherRttMs = 0;
+  otherInFlight = 0;
+  otherCost = 0;
+  tie = false;
 }

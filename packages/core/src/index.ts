@@ -70,6 +70,7 @@ export { BALANCER_DEFAULTS, resolveBalancerOptions } from './balancer-options.js
 export type { BalancerOptions, ResolvedBalancerOptions } from './balancer-options.js';
 export type { EndpointStats } from './endpoint-stats.js';
 export type { PickHandle, PickOutcome } from './pick-handle.js';
+export type { PickedEndpoint } from './balancer.js';
 export { PROBE_PENDING_COST_MS, AGREE_WEIGHT } from './peak-ewma.js';
 export { RETIRED_PER_INSTANCE } from './newest-incarnation.js';
 export { deterministicAperture, nextApertureSize, DEFAULT_APERTURE_SIZE } from './aperture.js';

@@ -34,7 +34,7 @@ import {
   guardObserver,
   fanOutObservers,
 } from '@fairway/core';
-import type { CallDescription, CallObserver, CallObserverFactory, HedgePlan, RetryBudget, RetryConfig } from '@fairway/core';
+import type { CallDescription, CallObserver, CallObserverFactory, HedgePlan, MethodRetrySettings, RetryBudget, RetryConfig } from '@fairway/core';
 import { FairwayCall, deadlineWallMs } from './fairway-call.js';
 import type { LiveSettings } from '../live-settings.js';
 import { nowMs } from '../clock.js';
@@ -152,7 +152,15 @@ interface RetryInForce {
   readonly retry: RetryConfig;
   readonly budget: RetryBudget;
   readonly hedging: Hedging | undefined;
+  /**
+   * Each method's settings by its path as grpc-js gives it (`/package.Service/Method`): looked up once per
+   * method, not once per call (the lookup key is the path without its slash, a new string per call to hash).
+   */
+  readonly settingsByPath: Map<string, MethodRetrySettings>;
 }
+
+/** Methods whose settings a client keeps looked up (a client calls a few; this only bounds a strange one). */
+const MAX_CACHED_METHODS = 1_000;
 
 /** Hedging state of one client: a latency window per hedged method, one hedge budget for all of them. */
 class Hedging {
@@ -207,6 +215,7 @@ export function createCallInterceptor(config: CallInterceptorConfig): Intercepto
     retry: config.retry,
     budget: createRetryBudget(config.retry.budget),
     hedging: config.retry.hedging ? new Hedging(config.retry, idempotent) : undefined,
+    settingsByPath: new Map(),
   };
   /** The settings for a call starting now: a new live document takes effect at the next call (calls in flight keep theirs). */
   const current = (): RetryInForce => {
@@ -218,11 +227,11 @@ export function createCallInterceptor(config: CallInterceptorConfig): Intercepto
     }
     // The budget keeps its history while its settings stay the same.
     const budget = JSON.stringify(retry.budget) === JSON.stringify(inForce.retry.budget) ? inForce.budget : createRetryBudget(retry.budget);
-    inForce = { revision: live.revision, retry, budget, hedging: retry.hedging ? new Hedging(retry, idempotent) : undefined };
+    inForce = { revision: live.revision, retry, budget, hedging: retry.hedging ? new Hedging(retry, idempotent) : undefined, settingsByPath: new Map() };
     return inForce;
   };
   return (options, nextCall) => {
-    const { retry, budget, hedging, revision } = current();
+    const { retry, budget, hedging, revision, settingsByPath } = current();
     const def = options.method_definition;
     const kind: CallDescription['kind'] = def.requestStream
       ? def.responseStream
@@ -231,7 +240,11 @@ export function createCallInterceptor(config: CallInterceptorConfig): Intercepto
       : def.responseStream
         ? 'server_stream'
         : 'unary';
-    const settings = retrySettingsFor(retry, def.path);
+    let settings = settingsByPath.get(def.path);
+    if (settings === undefined) {
+      settings = retrySettingsFor(retry, def.path);
+      if (settingsByPath.size < MAX_CACHED_METHODS) settingsByPath.set(def.path, settings);
+    }
     const identity = config.identity ?? getClientIdentity();
     const hedge = hedging?.planFor(def.path);
     if (kind === 'unary' && settings.attemptTimeoutMs === undefined && hedge === undefined && factories.length === 0 && identity === undefined && deadlineWallMs(options.deadline) > Date.now()) {

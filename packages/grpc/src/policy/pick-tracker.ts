@@ -19,31 +19,47 @@ export interface Releasable {
   release(outcome: { kind: OutcomeKind; latencyMs?: number; hedgeLost?: boolean }, nowMs: number): void;
 }
 
+/** The release of a kind without a latency: one shared object per kind (nothing allocated per call). */
+const BARE_OUTCOMES: { readonly [K in OutcomeKind]: { readonly kind: K } } = {
+  success: { kind: 'success' },
+  failure: { kind: 'failure' },
+  timeout: { kind: 'timeout' },
+  cancelled: { kind: 'cancelled' },
+};
+
+/** The outcome a release records for a kind with no latency. */
+export function bareOutcome(kind: OutcomeKind): { readonly kind: OutcomeKind } {
+  return BARE_OUTCOMES[kind];
+}
+
 /**
- * One tracked pick: released exactly once, by `ended` or by the tracker's sweep. One object per call: the
- * picker's result extends it (an object, a closure pair and the result around them were more allocations per
- * call, each a share of B4's garbage-collector time). While unstarted it is a link of its tracker's list
- * (`prev`/`next`): a `Set` add and delete per call cost a hash-table update each and rehashed the table as
- * calls came and went (seen in an allocation profile: ~100 bytes per call).
+ * One tracked pick: released exactly once, by `ended` or by the tracker's sweep; a subclass says how
+ * (`releasePick`). One object per call: the picker's result extends it (an object, a closure pair and the
+ * result around them were more allocations per call, each a share of B4's garbage-collector time). While
+ * unstarted it is a link of its tracker's list (`prev`/`next`): a `Set` add and delete per call cost a
+ * hash-table update each and rehashed the table as calls came and went (seen in an allocation profile: ~100
+ * bytes per call).
  */
-export class TrackedPick<H extends Releasable = Releasable> {
+export abstract class TrackedPick {
   /** @internal Released (by `ended`, the sweep or `close`). */
   done = false;
   /** @internal Neighbours in the tracker's unstarted list; both null and not the head: not in it. */
-  prev: TrackedPick<Releasable> | null = null;
+  prev: TrackedPick | null = null;
   /** @internal */
-  next: TrackedPick<Releasable> | null = null;
+  next: TrackedPick | null = null;
 
   /** Counts the pick as unstarted in `tracker` at once. */
   constructor(
     private readonly tracker: PickTracker,
-    readonly handle: H,
     readonly pickedAtMs: number,
     /** False (streams): an OK end is a success without a latency sample. */
     readonly sampleLatency: boolean,
   ) {
     tracker.link(this);
   }
+
+  /** @internal Uncounts the pick and records `outcome` (called exactly once). */
+  abstract releasePick(outcome: Parameters<Releasable['release']>[0], nowMs: number): void;
 
   /** The call's stream was created. */
   started(): void {
@@ -58,10 +74,26 @@ export class TrackedPick<H extends Releasable = Releasable> {
     const kind = outcomeKindFor(code, details);
     if ((kind === 'success' && this.sampleLatency) || kind === 'timeout') {
       const latencyMs = Math.max(0, nowMs - this.pickedAtMs);
-      this.handle.release(kind === 'timeout' && details.startsWith(HEDGE_LOST_DETAILS_PREFIX) ? { kind, latencyMs, hedgeLost: true } : { kind, latencyMs }, nowMs);
+      this.releasePick(kind === 'timeout' && details.startsWith(HEDGE_LOST_DETAILS_PREFIX) ? { kind, latencyMs, hedgeLost: true } : { kind, latencyMs }, nowMs);
     } else {
-      this.handle.release({ kind }, nowMs);
+      this.releasePick(BARE_OUTCOMES[kind], nowMs);
     }
+  }
+}
+
+/** A tracked pick released through its Balancer handle. */
+class HandlePick extends TrackedPick {
+  constructor(
+    tracker: PickTracker,
+    readonly handle: Releasable,
+    pickedAtMs: number,
+    sampleLatency: boolean,
+  ) {
+    super(tracker, pickedAtMs, sampleLatency);
+  }
+
+  releasePick(outcome: Parameters<Releasable['release']>[0], nowMs: number): void {
+    this.handle.release(outcome, nowMs);
   }
 }
 
@@ -88,7 +120,7 @@ export class PickTracker {
    * stream's duration says nothing about the endpoint's speed.
    */
   track(handle: Releasable, pickedAtMs: number, sampleLatency: boolean): TrackedPick {
-    return new TrackedPick(this, handle, pickedAtMs, sampleLatency);
+    return new HandlePick(this, handle, pickedAtMs, sampleLatency);
   }
 
   /** @internal Appends a new pick to the unstarted list (its constructor calls this). */
@@ -126,7 +158,7 @@ export class PickTracker {
       this.unlink(entry);
       if (entry.done) continue;
       entry.done = true;
-      entry.handle.release({ kind: 'cancelled' }, nowMs);
+      entry.releasePick(BARE_OUTCOMES.cancelled, nowMs);
       n++;
     }
     this.sweptCount += n;
@@ -147,7 +179,7 @@ export class PickTracker {
       this.unlink(entry);
       if (!entry.done) {
         entry.done = true;
-        entry.handle.release({ kind: 'cancelled' }, now);
+        entry.releasePick(BARE_OUTCOMES.cancelled, now);
       }
     }
     this.stopSweeper();

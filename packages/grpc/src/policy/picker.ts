@@ -5,11 +5,11 @@
  * the call in flight at once; the chosen child's own pick_first picker supplies the subchannel; the
  * tracker releases the count exactly once.
  */
-import type { CanaryController, CanaryGroup, CanaryHalt, PickExplanation } from '@fairway/core';
+import type { CanaryController, CanaryGroup, CanaryHalt, PickedEndpoint, PickExplanation } from '@fairway/core';
 import { PickResultType } from '../grpc-internals.js';
 import type { PickArgs, PickResult, Picker } from '../grpc-internals.js';
 import { getAttemptPickContext, type AttemptPickContext } from '../attempt-context.js';
-import { TrackedPick, type PickTracker, type Releasable } from './pick-tracker.js';
+import { TrackedPick, bareOutcome, type PickTracker, type Releasable } from './pick-tracker.js';
 
 /** The Balancer calls the picker makes (see `Balancer` in `@fairway/core`). */
 export interface PickSource {
@@ -18,13 +18,14 @@ export interface PickSource {
     random: () => number,
     avoid?: ReadonlySet<string>,
     explain?: boolean,
-  ): (Releasable & { readonly key: string; readonly explanation: PickExplanation }) | undefined;
-  pickByKey(
-    key: string,
-    nowMs: number,
-    avoid?: ReadonlySet<string>,
-  ): (Releasable & { readonly key: string; readonly explanation: PickExplanation }) | undefined;
+  ): PickSourceHandle | undefined;
+  pickByKey(key: string, nowMs: number, avoid?: ReadonlySet<string>): PickSourceHandle | undefined;
+  pickEndpoint(nowMs: number, random: () => number, avoid?: ReadonlySet<string>): PickedEndpoint | undefined;
+  releasePicked(picked: PickedEndpoint, outcome: Parameters<Releasable['release']>[0], nowMs: number): void;
 }
+
+/** A Balancer pick handle, as the picker uses it. */
+type PickSourceHandle = Releasable & { readonly key: string; readonly explanation: PickExplanation };
 
 export interface PickerDeps {
   readonly balancer: PickSource;
@@ -87,26 +88,30 @@ export class FairwayPicker implements Picker {
       const other = group === 'canary' ? canary.stableKeys : canary.canaryKeys;
       avoid = avoid === undefined || avoid.size === 0 ? other : new Set([...other, ...avoid]);
     }
-    const handle =
-      typeof affinityKey === 'string' && affinityKey !== ''
-        ? balancer.pickByKey(affinityKey, pickedAtMs, avoid)
-        : // Only the call layer (an attempt's pick context) reads the explanation: without one, no figures are kept.
-          balancer.pick(pickedAtMs, random, avoid, context !== undefined);
-    if (!handle) return QUEUE;
-    const child = this.children.get(handle.key);
+    // A handle when the call layer reads the pick's explanation (an attempt's pick context) or the call has an
+    // affinity key; otherwise the bare endpoint, released by the result itself (no handle object per call).
+    let handle: PickSourceHandle | undefined;
+    let picked: PickedEndpoint | undefined;
+    if (typeof affinityKey === 'string' && affinityKey !== '') handle = balancer.pickByKey(affinityKey, pickedAtMs, avoid);
+    else if (context !== undefined) handle = balancer.pick(pickedAtMs, random, avoid, true);
+    else picked = balancer.pickEndpoint(pickedAtMs, random, avoid);
+    const key = handle !== undefined ? handle.key : picked?.key;
+    if (key === undefined) return QUEUE;
+    const child = this.children.get(key);
     const result = child?.pick(pickArgs);
     if (!result || result.pickResultType !== PickResultType.COMPLETE) {
       // The balancer's view and this picker's disagree for a moment (a state change is on its way): the
       // count is released at once and the call waits for the next picker.
-      handle.release({ kind: 'cancelled' }, pickedAtMs);
+      if (handle !== undefined) handle.release(bareOutcome('cancelled'), pickedAtMs);
+      else balancer.releasePicked(picked!, bareOutcome('cancelled'), pickedAtMs);
       return QUEUE;
     }
-    if (context) {
+    if (context && handle !== undefined) {
       try {
         let explanation = handle.explanation;
         if (canary !== undefined) {
           const halt = canary.takeHalt();
-          const landed = canary.canaryKeys.has(handle.key) ? 'canary' : 'stable';
+          const landed = canary.canaryKeys.has(key) ? 'canary' : 'stable';
           explanation = { ...explanation, canary: { group: landed, ...(halt !== undefined ? { halted: halt.reason } : {}) } };
         }
         context.onPick(explanation);
@@ -114,7 +119,7 @@ export class FairwayPicker implements Picker {
         // an observer must never break a call
       }
     }
-    return new TrackedResult(this.deps, handle, pickedAtMs, result, context);
+    return new TrackedResult(this.deps, handle, picked, key, pickedAtMs, result, context);
   }
 }
 
@@ -124,7 +129,7 @@ export class FairwayPicker implements Picker {
  * so it lives on the prototype; `onCallEnded` is called with the call as `this`, so it is a closure, made by
  * {@link endedCallback} so that it holds the result alone.
  */
-class TrackedResult extends TrackedPick<Releasable & { readonly key: string }> implements PickResult {
+class TrackedResult extends TrackedPick implements PickResult {
   readonly pickResultType = PickResultType.COMPLETE;
   readonly subchannel: PickResult['subchannel'];
   readonly status = null;
@@ -132,18 +137,26 @@ class TrackedResult extends TrackedPick<Releasable & { readonly key: string }> i
   private readonly childStarted: PickResult['onCallStarted'];
   private readonly childEnded: PickResult['onCallEnded'];
 
+  /** Exactly one of `handle` (a Balancer handle) and `picked` (a bare pick) is set. */
   constructor(
     private readonly deps: PickerDeps,
-    handle: Releasable & { readonly key: string },
+    private readonly handle: Releasable | undefined,
+    private readonly picked: PickedEndpoint | undefined,
+    private readonly key: string,
     pickedAtMs: number,
     child: PickResult,
     private readonly context: AttemptPickContext | undefined,
   ) {
-    super(deps.tracker, handle, pickedAtMs, context?.sampleLatency ?? true);
+    super(deps.tracker, pickedAtMs, context?.sampleLatency ?? true);
     this.subchannel = child.subchannel;
     this.childStarted = child.onCallStarted;
     this.childEnded = child.onCallEnded;
     this.onCallEnded = endedCallback(this);
+  }
+
+  releasePick(outcome: Parameters<Releasable['release']>[0], nowMs: number): void {
+    if (this.handle !== undefined) this.handle.release(outcome, nowMs);
+    else this.deps.balancer.releasePicked(this.picked!, outcome, nowMs);
   }
 
   onCallStarted(): void {
@@ -160,8 +173,7 @@ class TrackedResult extends TrackedPick<Releasable & { readonly key: string }> i
     const canary = this.deps.canary;
     if (canary !== undefined && code !== 1) {
       // The group the endpoint is in (the pick may have fallen back to the other group).
-      const key = this.handle.key;
-      const landed: CanaryGroup = canary.canaryKeys.has(key) ? 'canary' : 'stable';
+      const landed: CanaryGroup = canary.canaryKeys.has(this.key) ? 'canary' : 'stable';
       const halt = canary.controller.record(landed, !ENDPOINT_FAILURE_CODES.has(code), endedAtMs - this.pickedAtMs, endedAtMs);
       if (halt !== undefined) canary.onHalt(halt);
     }
