@@ -217,16 +217,12 @@ export class Balancer implements ReleaseSink {
    * Power of two choices over distinct READY endpoints of the current zone pool; O(1) per pick.
    * Keys in `avoid` are skipped while another READY endpoint exists (first in the zone pool, then in any
    * zone). The pick is counted in-flight at once; release the handle exactly once. Undefined when no
-   * endpoint is READY.
-   *
-   * `explain` (default true): keep the candidates' figures for the handle's `explanation`. A caller that never
-   * reads it (a call nobody observes) passes false: the handle's `explanation` then names only the endpoint
-   * (its `rttEstimateMs` / `setMedianRttMs` still work).
+   * endpoint is READY. A caller that never reads the handle's explanation uses {@link pickEndpoint}.
    */
-  pick(nowMs: number, random: () => number, avoid?: ReadonlySet<string>, explain = true): PickHandle | undefined {
+  pick(nowMs: number, random: () => number, avoid?: ReadonlySet<string>): PickHandle | undefined {
     const e = this.choose(nowMs, random, avoid);
     if (e === undefined) return undefined;
-    return new Pick(this, e, nowMs, this.last.mode, this.o.clientZone, explain ? this.lastFigures(e, nowMs) : undefined);
+    return new Pick(this, e, nowMs, this.last.mode, this.o.clientZone, this.lastFigures(e, nowMs));
   }
 
   /**
@@ -280,8 +276,8 @@ export class Balancer implements ReleaseSink {
     let oCost = o === undefined ? 0 : this.costOf(o, oRtt, nowMs);
     let tie = false;
     if (o === undefined) {
-      const why = avoid !== undefined && avoid.size > 0 && n > 1 ? 'only one READY endpoint not yet tried' : `only one READY endpoint in the pool (${mode})`;
-      note = note === undefined ? why : `${note}; ${why}`;
+      // Why there was one candidate: formatted by `lastFigures`, only for a caller that reads the explanation.
+      this.last.onlyOneUntried = avoid !== undefined && avoid.size > 0 && n > 1;
     } else if (oCost < eCost || (oCost === eCost && ((tie = true), random() < 0.5))) {
       const t = e;
       e = o;
@@ -323,7 +319,13 @@ export class Balancer implements ReleaseSink {
 
   /** The explanation figures of the pick `choose` just made (of `e`), before anything else ran. */
   private lastFigures(e: EndpointState, nowMs: number): PickFigures {
-    const { note, other: o } = this.last;
+    const l = this.last;
+    const o = l.other;
+    let note = l.note;
+    if (o === undefined) {
+      const why = l.onlyOneUntried ? 'only one READY endpoint not yet tried' : `only one READY endpoint in the pool (${l.mode})`;
+      note = note === undefined ? why : `${note}; ${why}`;
+    }
     // The slow-start note is formatted only if someone reads the explanation (telemetry, tests): during a ramp
     // every pick would otherwise build two percentages into a string (seen in a client-path profile).
     let slowStart: (() => string) | undefined;
@@ -336,11 +338,10 @@ export class Balancer implements ReleaseSink {
     if (e.ejection === 'probe') {
       tail = joinNotes(tail, `re-admission probe: ejected (${e.ejectionReason ?? 'unknown'}), back for one call valued at the set median`);
     }
-    if (this.last.probe) {
+    if (l.probe) {
       tail = joinNotes(tail, 'recovery probe: an endpoint costlier than the set median with nothing in flight, valued at the median (the lower middle of an even set) for one call');
     }
     const fullNote = slowStart === undefined ? joinNotes(note, tail) : lazyNote(note, slowStart, tail);
-    const l = this.last;
     return new PickFigures(l.rttMs, l.inFlight, l.cost, o, l.otherRttMs, l.otherInFlight, l.otherCost, l.tie, fullNote);
   }
 
@@ -804,7 +805,10 @@ export interface PickedEndpoint {
 /** The candidates' figures of the latest pick, overwritten by the next one (see `Balancer.lastFigures`). */
 class LastPick {
   mode: ZoneMode = 'all';
+  /** A note on how the pool was chosen (a zone probe, a widening), without the one-candidate reason. */
   note: string | undefined = undefined;
+  /** With no second candidate: because the others were already tried (else the pool had one endpoint). */
+  onlyOneUntried = false;
   probe = false;
   rttMs = 0;
   inFlight = 0;

@@ -61,8 +61,8 @@ export interface ReleaseSink {
 }
 
 /**
- * The candidates' figures at pick time, kept only for a caller that reads the explanation (see
- * `Balancer.pick`'s `explain`): a pick nobody explains allocates the handle alone.
+ * The candidates' figures at pick time, for the handle's explanation (a caller that reads none uses
+ * `Balancer.pickEndpoint`, which makes no handle).
  */
 export class PickFigures {
   constructor(
@@ -92,8 +92,7 @@ export class Pick implements PickHandle {
     readonly pickedAtMs: number,
     private readonly zoneMode: ZoneMode,
     private readonly clientZone: string | undefined,
-    /** Undefined when the caller asked for no explanation: `explanation` then names the endpoint only. */
-    private readonly figures: PickFigures | undefined,
+    private readonly figures: PickFigures,
   ) {}
 
   /** Only when read (hedging, explanations): a pick costs no exp() or median lookup otherwise (B5 measures it). */
@@ -118,18 +117,13 @@ export class Pick implements PickHandle {
     if (this.built === undefined) {
       const info = this.chosen.info;
       const f = this.figures;
-      let reason: string;
-      if (f === undefined) {
-        reason = `${info.address} (picked without an explanation: the candidates' figures were not kept)`;
-      } else {
-        const note = typeof f.note === 'function' ? f.note() : f.note;
-        const head = note === undefined ? '' : `${note}: `;
-        const chosen = describe({ e: this.chosen, rttMs: f.chosenRttMs, inFlight: f.chosenInFlight, cost: f.chosenCost });
-        reason =
-          f.other === undefined
-            ? `${head}${chosen}`
-            : `${head}p2c ${chosen} ${f.tie ? '=' : '<'} ${describe({ e: f.other, rttMs: f.otherRttMs, inFlight: f.otherInFlight, cost: f.otherCost })}${f.tie ? ' (tie, chosen at random)' : ''}`;
-      }
+      const note = typeof f.note === 'function' ? f.note() : f.note;
+      const head = note === undefined ? '' : `${note}: `;
+      const chosen = describe({ e: this.chosen, rttMs: f.chosenRttMs, inFlight: f.chosenInFlight, cost: f.chosenCost });
+      const reason =
+        f.other === undefined
+          ? `${head}${chosen}`
+          : `${head}p2c ${chosen} ${f.tie ? '=' : '<'} ${describe({ e: f.other, rttMs: f.otherRttMs, inFlight: f.otherInFlight, cost: f.otherCost })}${f.tie ? ' (tie, chosen at random)' : ''}`;
       const x: { -readonly [K in keyof PickExplanation]: PickExplanation[K] } = {
         endpointKey: this.chosen.key,
         address: info.address,

@@ -17,7 +17,6 @@ export interface PickSource {
     nowMs: number,
     random: () => number,
     avoid?: ReadonlySet<string>,
-    explain?: boolean,
   ): PickSourceHandle | undefined;
   pickByKey(key: string, nowMs: number, avoid?: ReadonlySet<string>): PickSourceHandle | undefined;
   pickEndpoint(nowMs: number, random: () => number, avoid?: ReadonlySet<string>): PickedEndpoint | undefined;
@@ -93,7 +92,7 @@ export class FairwayPicker implements Picker {
     let handle: PickSourceHandle | undefined;
     let picked: PickedEndpoint | undefined;
     if (typeof affinityKey === 'string' && affinityKey !== '') handle = balancer.pickByKey(affinityKey, pickedAtMs, avoid);
-    else if (context !== undefined) handle = balancer.pick(pickedAtMs, random, avoid, true);
+    else if (context !== undefined) handle = balancer.pick(pickedAtMs, random, avoid);
     else picked = balancer.pickEndpoint(pickedAtMs, random, avoid);
     const key = handle !== undefined ? handle.key : picked?.key;
     if (key === undefined) return QUEUE;
