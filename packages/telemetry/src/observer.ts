@@ -86,6 +86,10 @@ function swallow(where: string, error: unknown): void {
  * endpoint, zones, the pick's reason and any retry reason. Each attempt's metadata gets that attempt's W3C
  * `traceparent`. Metadata values, credentials and message bodies are never recorded. It never throws: any
  * internal error is swallowed (logged once through the OpenTelemetry diag logger).
+ *
+ * Cost: it runs on every call, sampled or not, so the per-call path builds nothing a span that is not
+ * recording would drop (the pick's attributes, the status attributes) and derives nothing twice: span names
+ * and metric attributes are worked out once per method, endpoint hosts and ports once per address.
  */
 export function createTelemetryObserver(options: TelemetryObserverOptions = {}): CallObserverFactory {
   const maxDetails = options.maxStatusDetailsLength ?? 256;
@@ -96,7 +100,16 @@ export function createTelemetryObserver(options: TelemetryObserverOptions = {}):
     ? options.tracerProvider.getTracer(TELEMETRY_SCOPE_NAME, TELEMETRY_VERSION)
     : trace.getTracer(TELEMETRY_SCOPE_NAME, TELEMETRY_VERSION);
   const golden = options.metrics === false ? undefined : new GoldenMetrics(options.meterProvider, options.cardinality);
-  const shared: Shared = { tracer, golden, propagator: options.propagator, maxDetails, openCalls: new Map() };
+  const shared: Shared = {
+    tracer,
+    golden,
+    propagator: options.propagator,
+    maxDetails,
+    openCalls: new Map(),
+    methods: new Map(),
+    addresses: new Map(),
+    target: undefined,
+  };
   return {
     onCallStart(call: CallDescription): CallObserver {
       try {
@@ -152,18 +165,43 @@ function endpointEvent(shared: Shared, event: EjectionEvent): void {
   }
 }
 
-function register<T>(map: Map<string, Set<T>>, key: string, value: T): void {
+/**
+ * Addresses whose (empty) set of open calls is kept in `Shared.openCalls` for the next call: at a few calls in
+ * flight each call would otherwise make and drop a set. Past this many addresses (endpoints come and go in a
+ * rolling restart) an emptied set is dropped at once.
+ */
+const KEPT_EMPTY_ADDRESS_SETS = 64;
+
+function register(map: Map<string, Set<CallSpan>>, key: string, value: CallSpan): void {
   let set = map.get(key);
   if (!set) map.set(key, (set = new Set()));
   set.add(value);
 }
 
-function unregister<T>(map: Map<string, Set<T>>, key: string, value: T): void {
+function unregister(map: Map<string, Set<CallSpan>>, key: string, value: CallSpan): void {
   const set = map.get(key);
   if (!set) return;
   set.delete(value);
-  if (set.size === 0) map.delete(key);
+  if (set.size === 0 && map.size > KEPT_EMPTY_ADDRESS_SETS) map.delete(key);
 }
+
+/** Per method (its path as the call layer gives it): what every call of it would otherwise work out again. */
+interface MethodInfo {
+  readonly service: string;
+  readonly method: string;
+  /** `<package.Service>/<Method>`, the call span's name. */
+  readonly spanName: string;
+  /** `<spanName> attempt <n>` at index n, made when first needed. */
+  readonly attemptNames: string[];
+  /** The bounded metric attributes of the method (undefined without metrics). */
+  readonly metricMethod: Attributes | undefined;
+}
+
+/** Methods, and addresses, whose derived values an observer keeps (a client calls a few; this bounds a strange one). */
+const MAX_CACHED = 1_024;
+
+/** Host and port of an endpoint address (`server.address`, `server.port`). */
+type HostPort = ReturnType<typeof splitAddress>;
 
 interface Shared {
   readonly tracer: Tracer;
@@ -172,23 +210,73 @@ interface Shared {
   readonly maxDetails: number;
   /** Open call spans by the addresses their attempts picked (for ejection events). */
   readonly openCalls: Map<string, Set<CallSpan>>;
+  readonly methods: Map<string, MethodInfo>;
+  readonly addresses: Map<string, HostPort>;
+  /** The last target seen and its redacted form (an observer usually serves one channel). */
+  target: { readonly raw: string; readonly redacted: string } | undefined;
+}
+
+function methodInfo(shared: Shared, path: string): MethodInfo {
+  const cached = shared.methods.get(path);
+  if (cached !== undefined) return cached;
+  const parts = splitMethod(path);
+  const info: MethodInfo = {
+    service: parts.service,
+    method: parts.method,
+    spanName: parts.spanName,
+    attemptNames: [],
+    // Asked once per method: a method the cap kept (or folded into `_other`) stays so, whenever asked.
+    metricMethod: shared.golden?.methodAttributes(parts.service, parts.method),
+  };
+  if (shared.methods.size < MAX_CACHED) shared.methods.set(path, info);
+  return info;
+}
+
+function attemptName(info: MethodInfo, attempt: number): string {
+  const cached = info.attemptNames[attempt];
+  if (cached !== undefined) return cached;
+  const name = `${info.spanName} attempt ${attempt}`;
+  if (Number.isInteger(attempt) && attempt > 0 && attempt <= 16) info.attemptNames[attempt] = name;
+  return name;
+}
+
+function hostPort(shared: Shared, address: string): HostPort {
+  const cached = shared.addresses.get(address);
+  if (cached !== undefined) return cached;
+  const split = splitAddress(address);
+  if (shared.addresses.size >= MAX_CACHED) shared.addresses.clear();
+  shared.addresses.set(address, split);
+  return split;
+}
+
+function redactedTarget(shared: Shared, raw: string): string {
+  const last = shared.target;
+  if (last !== undefined && last.raw === raw) return last.redacted;
+  const redacted = redactTarget(raw);
+  shared.target = { raw, redacted };
+  return redacted;
 }
 
 function details(text: string, max: number): string {
   return text.length > max ? `${text.slice(0, max)}...` : text;
 }
 
+/*
+ * Attribute objects are built as literals plus assignments, never as `{ ...base, key: value }`: a spread that
+ * then adds a key is a slow path in V8 (about 0.4 us per object in Node 20), paid on every call.
+ */
+
 class CallSpan implements CallObserver {
   readonly span: Span;
   readonly ctx: Context;
-  readonly spanName: string;
-  readonly baseAttributes: Attributes;
-  readonly metricMethod: Attributes | undefined;
+  readonly info: MethodInfo;
+  readonly configRevision: number | undefined;
   readonly clientZone: string | undefined;
   readonly startMs = performance.now();
-  readonly open = new Set<AttemptSpan>();
+  /** Attempts not ended yet (a few at most: an array is cheaper than a set per call). */
+  readonly open: AttemptSpan[] = [];
   /** Addresses this call is registered under in `shared.openCalls`. */
-  readonly addresses = new Set<string>();
+  readonly addresses: string[] = [];
   attempts = 0;
   lastPick: PickExplanation | undefined;
   ended = false;
@@ -197,22 +285,21 @@ class CallSpan implements CallObserver {
     readonly shared: Shared,
     call: CallDescription,
   ) {
-    const parts = splitMethod(String(call.method ?? ''));
-    this.spanName = parts.spanName;
+    this.info = methodInfo(shared, String(call.method ?? ''));
     this.clientZone = call.clientZone || undefined;
-    this.baseAttributes = {
+    // On every attempt span too (they start from these): which settings the attempt ran under.
+    this.configRevision = typeof call.configRevision === 'number' ? call.configRevision : undefined;
+    const attributes: Attributes = {
       [A.RPC_SYSTEM]: 'grpc',
-      [A.RPC_SERVICE]: parts.service,
-      [A.RPC_METHOD]: parts.method,
-      // On every attempt span too (they start from these): which settings the attempt ran under.
-      ...(typeof call.configRevision === 'number' ? { [A.CONFIG_REVISION]: call.configRevision } : {}),
+      [A.RPC_SERVICE]: this.info.service,
+      [A.RPC_METHOD]: this.info.method,
     };
-    const attributes: Attributes = { ...this.baseAttributes, [A.TARGET]: redactTarget(String(call.target ?? '')) };
+    if (this.configRevision !== undefined) attributes[A.CONFIG_REVISION] = this.configRevision;
+    attributes[A.TARGET] = redactedTarget(shared, String(call.target ?? ''));
     if (this.clientZone) attributes[A.CLIENT_ZONE] = this.clientZone;
     const parent = context.active();
-    this.span = shared.tracer.startSpan(this.spanName, { kind: SpanKind.CLIENT, attributes }, parent);
+    this.span = shared.tracer.startSpan(this.info.spanName, { kind: SpanKind.CLIENT, attributes }, parent);
     this.ctx = trace.setSpan(parent, this.span);
-    this.metricMethod = shared.golden?.methodAttributes(parts.service, parts.method);
   }
 
   onAttemptStart(attempt: number, start?: AttemptStart): AttemptObserver {
@@ -220,12 +307,18 @@ class CallSpan implements CallObserver {
       if (this.ended) return NOOP_ATTEMPT;
       this.attempts = Math.max(this.attempts, attempt);
       const a = new AttemptSpan(this, attempt, start);
-      this.open.add(a);
+      this.open.push(a);
       return a;
     } catch (error) {
       swallow('onAttemptStart', error);
       return NOOP_ATTEMPT;
     }
+  }
+
+  /** The attempt reported its end: no longer open. */
+  closed(a: AttemptSpan): void {
+    const i = this.open.indexOf(a);
+    if (i >= 0) this.open.splice(i, 1);
   }
 
   onEnd(status: { readonly code: number; readonly details: string }): void {
@@ -234,32 +327,36 @@ class CallSpan implements CallObserver {
       this.ended = true;
       // Defensive: an attempt the call layer never ended is closed here (without metrics).
       for (const a of this.open) a.abandon();
-      this.open.clear();
+      this.open.length = 0;
       for (const address of this.addresses) unregister(this.shared.openCalls, address, this);
-      this.addresses.clear();
+      this.addresses.length = 0;
       const code = Number(status?.code ?? 2);
       const span = this.span;
-      span.setAttribute(A.RPC_GRPC_STATUS_CODE, code);
-      span.setAttribute(A.ATTEMPTS, this.attempts);
       try {
-        if (this.lastPick) {
-          const { host, port } = splitAddress(this.lastPick.address);
-          span.setAttribute(A.SERVER_ADDRESS, host);
-          if (port !== undefined) span.setAttribute(A.SERVER_PORT, port);
-        }
-      } catch (error) {
-        swallow('onEnd (call)', error);
-      }
-      try {
-        if (code !== 0) {
-          span.setStatus({ code: SpanStatusCode.ERROR, message: details(String(status?.details ?? ''), this.shared.maxDetails) });
+        // A span that is not recording drops attributes and status: nothing to work out for it.
+        if (span.isRecording()) {
+          span.setAttribute(A.RPC_GRPC_STATUS_CODE, code);
+          span.setAttribute(A.ATTEMPTS, this.attempts);
+          try {
+            if (this.lastPick) {
+              const { host, port } = hostPort(this.shared, this.lastPick.address);
+              span.setAttribute(A.SERVER_ADDRESS, host);
+              if (port !== undefined) span.setAttribute(A.SERVER_PORT, port);
+            }
+          } catch (error) {
+            swallow('onEnd (call)', error);
+          }
+          if (code !== 0) {
+            span.setStatus({ code: SpanStatusCode.ERROR, message: details(String(status?.details ?? ''), this.shared.maxDetails) });
+          }
         }
       } finally {
         span.end();
       }
-      if (this.shared.golden && this.metricMethod) {
+      const metricMethod = this.info.metricMethod;
+      if (this.shared.golden && metricMethod) {
         this.shared.golden.recordCall({
-          method: this.metricMethod,
+          method: metricMethod,
           clientZone: this.clientZone,
           code,
           durationMs: performance.now() - this.startMs,
@@ -284,18 +381,21 @@ class AttemptSpan implements AttemptObserver {
     readonly attempt: number,
     start: AttemptStart | undefined,
   ) {
-    const attributes: Attributes = { ...call.baseAttributes, [A.ATTEMPT]: attempt };
+    const info = call.info;
+    const attributes: Attributes = {
+      [A.RPC_SYSTEM]: 'grpc',
+      [A.RPC_SERVICE]: info.service,
+      [A.RPC_METHOD]: info.method,
+    };
+    if (call.configRevision !== undefined) attributes[A.CONFIG_REVISION] = call.configRevision;
+    attributes[A.ATTEMPT] = attempt;
     if (call.clientZone) attributes[A.CLIENT_ZONE] = call.clientZone;
     if (start?.reason) attributes[A.ATTEMPT_REASON] = String(start.reason);
-    this.span = call.shared.tracer.startSpan(
-      `${call.spanName} attempt ${attempt}`,
-      { kind: SpanKind.CLIENT, attributes },
-      call.ctx,
-    );
+    this.span = call.shared.tracer.startSpan(attemptName(info, attempt), { kind: SpanKind.CLIENT, attributes }, call.ctx);
     this.ctx = trace.setSpan(call.ctx, this.span);
     if (start?.reason === 'hedge') {
       this.span.addEvent(E.HEDGED, { 'fairway.hedge.detail': String(start.detail ?? '') });
-      if (call.shared.golden && call.metricMethod) call.shared.golden.recordHedge(call.metricMethod);
+      if (call.shared.golden && info.metricMethod) call.shared.golden.recordHedge(info.metricMethod);
     }
   }
 
@@ -304,37 +404,40 @@ class AttemptSpan implements AttemptObserver {
       if (this.ended || !pick) return;
       this.picks += 1;
       const span = this.span;
-      if (this.picks > 1 && this.pick && this.pick.address !== pick.address) {
+      const call = this.call;
+      const recording = span.isRecording();
+      if (recording && this.picks > 1 && this.pick && this.pick.address !== pick.address) {
         span.addEvent('fairway.repick', { 'fairway.previous.endpoint.address': this.pick.address });
       }
-      if (!this.call.ended && !this.call.addresses.has(pick.address)) {
-        this.call.addresses.add(pick.address);
-        register(this.call.shared.openCalls, pick.address, this.call);
+      if (!call.ended && !call.addresses.includes(pick.address)) {
+        call.addresses.push(pick.address);
+        register(call.shared.openCalls, pick.address, call);
       }
       this.pick = pick;
-      this.call.lastPick = pick;
+      call.lastPick = pick;
+      const halted = pick.canary?.halted;
+      if (halted) {
+        span.addEvent(E.CANARY_HALTED, { [A.CANARY_HALT_REASON]: halted });
+        if (call.shared.golden && call.info.metricMethod) call.shared.golden.recordCanaryHalt(call.info.metricMethod);
+      }
+      // The pick's attributes are the bulk of an attempt span: built only for a span that keeps them.
+      if (!recording) return;
       const attrs: Attributes = {
         [A.ENDPOINT_ADDRESS]: pick.address,
         [A.ZONE_MODE]: pick.zoneMode,
         [A.PICK_REASON]: pick.reason,
         [A.PICK_COUNT]: this.picks,
       };
-      const { host, port } = splitAddress(pick.address);
+      const { host, port } = hostPort(call.shared, pick.address);
       attrs[A.SERVER_ADDRESS] = host;
       if (port !== undefined) attrs[A.SERVER_PORT] = port;
       if (pick.zone) attrs[A.ENDPOINT_ZONE] = pick.zone;
       if (pick.instance) attrs[A.ENDPOINT_INSTANCE] = pick.instance;
       if (pick.incarnation) attrs[A.ENDPOINT_INCARNATION] = pick.incarnation;
-      const clientZone = pick.clientZone || this.call.clientZone;
+      const clientZone = pick.clientZone || call.clientZone;
       if (clientZone) attrs[A.CLIENT_ZONE] = clientZone;
       if (clientZone && pick.zone) attrs[A.CROSS_ZONE] = clientZone !== pick.zone;
-      if (pick.canary) {
-        attrs[A.CANARY_GROUP] = pick.canary.group;
-        if (pick.canary.halted) {
-          span.addEvent(E.CANARY_HALTED, { [A.CANARY_HALT_REASON]: pick.canary.halted });
-          if (this.call.shared.golden && this.call.metricMethod) this.call.shared.golden.recordCanaryHalt(this.call.metricMethod);
-        }
-      }
+      if (pick.canary) attrs[A.CANARY_GROUP] = pick.canary.group;
       span.setAttributes(attrs);
     } catch (error) {
       swallow('onPick', error);
@@ -354,31 +457,34 @@ class AttemptSpan implements AttemptObserver {
     try {
       if (this.ended) return;
       this.ended = true;
-      this.call.open.delete(this);
+      this.call.closed(this);
       const code = Number(outcome?.code ?? 2);
       const span = this.span;
       try {
-        span.setAttribute(A.RPC_GRPC_STATUS_CODE, code);
-        if (outcome?.timedOut) span.setAttribute(A.ATTEMPT_TIMED_OUT, true);
-        if (outcome?.retryReason) span.setAttribute(A.RETRY_REASON, String(outcome.retryReason));
-        if (outcome?.retryRefusedReason) span.setAttribute(A.RETRY_REFUSED, String(outcome.retryRefusedReason));
-        if (outcome?.repickReason) {
-          span.setAttribute(A.REPICK_REASON, String(outcome.repickReason));
-          span.addEvent(E.REPICKED, { [A.REPICK_REASON]: String(outcome.repickReason) });
-        }
-        if (code !== 0) {
-          span.setStatus({
-            code: SpanStatusCode.ERROR,
-            message: details(String(outcome?.details ?? ''), this.call.shared.maxDetails),
-          });
+        if (span.isRecording()) {
+          span.setAttribute(A.RPC_GRPC_STATUS_CODE, code);
+          if (outcome?.timedOut) span.setAttribute(A.ATTEMPT_TIMED_OUT, true);
+          if (outcome?.retryReason) span.setAttribute(A.RETRY_REASON, String(outcome.retryReason));
+          if (outcome?.retryRefusedReason) span.setAttribute(A.RETRY_REFUSED, String(outcome.retryRefusedReason));
+          if (outcome?.repickReason) {
+            span.setAttribute(A.REPICK_REASON, String(outcome.repickReason));
+            span.addEvent(E.REPICKED, { [A.REPICK_REASON]: String(outcome.repickReason) });
+          }
+          if (code !== 0) {
+            span.setStatus({
+              code: SpanStatusCode.ERROR,
+              message: details(String(outcome?.details ?? ''), this.call.shared.maxDetails),
+            });
+          }
         }
       } finally {
         span.end();
       }
       const golden = this.call.shared.golden;
-      if (golden && this.call.metricMethod) {
+      const metricMethod = this.call.info.metricMethod;
+      if (golden && metricMethod) {
         golden.recordAttempt({
-          method: this.call.metricMethod,
+          method: metricMethod,
           clientZone: this.pick?.clientZone || this.call.clientZone,
           code,
           durationMs: performance.now() - this.startMs,

@@ -2,7 +2,7 @@
  * W3C trace-context propagation over plain header maps (gRPC metadata as `Record<string, string>`), without
  * importing grpc-js.
  */
-import { propagation, type Context, type TextMapGetter, type TextMapPropagator } from '@opentelemetry/api';
+import { propagation, type Context, type TextMapGetter, type TextMapPropagator, type TextMapSetter } from '@opentelemetry/api';
 import { W3CTraceContext } from './w3c-trace-context.js';
 
 /** Incoming headers as gRPC metadata's `getMap()` or Node's `IncomingHttpHeaders` give them. */
@@ -47,13 +47,16 @@ export function extractContext(base: Context, headers: IncomingHeaders, propagat
   return effectivePropagator(propagator).extract(base, headers, headerGetter);
 }
 
+/** Writes into a header map, keys lower-cased (gRPC metadata keys are). One object for every call. */
+const headerSetter: TextMapSetter<Record<string, string>> = {
+  set(carrier, key, value) {
+    carrier[key.toLowerCase()] = String(value);
+  },
+};
+
 /** Writes the context's trace headers (W3C `traceparent`, `tracestate`, baggage when configured) into a new map. */
 export function injectContext(ctx: Context, propagator?: TextMapPropagator): Record<string, string> {
   const carrier: Record<string, string> = {};
-  effectivePropagator(propagator).inject(ctx, carrier, {
-    set(c, key, value) {
-      c[key.toLowerCase()] = String(value);
-    },
-  });
+  effectivePropagator(propagator).inject(ctx, carrier, headerSetter);
   return carrier;
 }
