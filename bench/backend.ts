@@ -9,12 +9,13 @@
  * Messages in:  {op:'listen', id, zone, crossZoneMs?, pod?, port?}   (pod absent: answer at once, no capacity)
  *               {op:'capacity', id?, factor}                      (id absent: every server)
  *               {op:'fail', id?, failure?}                        (fail-fast mode on with failure, off without)
+ *               {op:'seed', id?, seed}                            (the pods' service times from now on: seeded by seed + id)
  *               {op:'stats', id?} | {op:'reset-stats', id?}
  *               {op:'close', id}
  * Messages out: {op:'ready'} | {op:'listening', seq, id, port} | {op:'ok', seq, stats?} | {op:'error', seq, message}
  */
 import * as grpc from '@grpc/grpc-js';
-import { createPod, PodFailingError, PodOverloadedError, type Pod, type PodFailure, type PodOptions, type PodStats } from '@fairway/testing';
+import { createPod, createSeededRandom, PodFailingError, PodOverloadedError, type Pod, type PodFailure, type PodOptions, type PodStats } from '@fairway/testing';
 import { echoService, ZONE_HEADER } from './lib/echo.js';
 
 interface Settings {
@@ -28,6 +29,8 @@ interface Settings {
 interface Running {
   settings: Settings;
   pod: Pod | undefined;
+  /** The pod's uniform source: Math.random until the parent seeds it. */
+  source: { random: () => number };
   server: grpc.Server;
   port: number;
 }
@@ -62,7 +65,9 @@ function handlerFor(settings: Settings, pod: Pod | undefined): grpc.handleUnaryC
 
 async function listen(msg: Settings & { port?: number }): Promise<number> {
   const settings: Settings = { id: msg.id, zone: msg.zone, ...(msg.crossZoneMs ? { crossZoneMs: msg.crossZoneMs } : {}), ...(msg.pod ? { pod: msg.pod } : {}) };
-  const pod = settings.pod ? createPod(settings.pod) : undefined;
+  const source: Running['source'] = { random: Math.random };
+  // The pod draws through `source`, so a 'seed' message can replace its sequence between rounds.
+  const pod = settings.pod ? createPod({ ...settings.pod, random: () => source.random() }) : undefined;
   const server = new grpc.Server();
   server.addService(echoService, { echo: handlerFor(settings, pod) });
   let port: number;
@@ -74,7 +79,7 @@ async function listen(msg: Settings & { port?: number }): Promise<number> {
     pod?.stop();
     throw e;
   }
-  servers.set(msg.id, { settings, pod, server, port });
+  servers.set(msg.id, { settings, pod, server, port, source });
   return port;
 }
 
@@ -100,6 +105,10 @@ process.on('message', (raw: unknown) => {
     } else if (msg.op === 'fail') {
       const failure = msg['failure'] as PodFailure | undefined;
       for (const r of selected(msg['id'])) r.pod?.setFailing(failure ?? undefined);
+      send({ op: 'ok', seq });
+    } else if (msg.op === 'seed') {
+      const seed = String(msg['seed']);
+      for (const r of selected(msg['id'])) r.source.random = createSeededRandom(`${seed}/${r.settings.id}`);
       send({ op: 'ok', seq });
     } else if (msg.op === 'stats') {
       const stats: Record<string, PodStats> = {};

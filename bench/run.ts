@@ -5,6 +5,7 @@
  */
 import { Command, InvalidArgumentError } from 'commander';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { randomInt } from 'node:crypto';
 import { cpus, loadavg, totalmem } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -44,6 +45,12 @@ const SCENARIOS: ReadonlyArray<{ id: string; title: string; run?: (ctx: BenchCon
 ];
 const ALL_IDS = SCENARIOS.map((x) => x.id);
 
+function parseSeed(value: string): number {
+  const n = Number(value);
+  if (!/^\d+$/.test(value.trim()) || !Number.isSafeInteger(n)) throw new InvalidArgumentError(`--seed takes a whole number >= 0, got "${value}"`);
+  return n;
+}
+
 function parseOnly(value: string): string[] {
   const ids = value
     .split(',')
@@ -63,6 +70,7 @@ async function main(): Promise<number> {
     .option('--progress', 'show progress bars on stderr even when it is not a TTY')
     .option('--no-progress', 'never show progress bars')
     .option('--print <file>', 'print the tables of a saved report (e.g. bench/results/latest.json) and exit: what the README\'s table is made from')
+    .option('--seed <n>', "the service-time seed of this run (an integer): every round of every variant replays the same seeded service times; default: drawn at random and printed", parseSeed)
     .option('--out <dir>', 'where to write latest.json and the timestamped copy', join(dirname(fileURLToPath(import.meta.url)), '..', 'results'))
     .exitOverride();
   try {
@@ -71,14 +79,14 @@ async function main(): Promise<number> {
     const code = (e as { exitCode?: number }).exitCode;
     return code === 0 ? 0 : 2;
   }
-  const opts = program.opts<{ quick: boolean; only?: string[]; progress?: boolean; out: string; print?: string }>();
+  const opts = program.opts<{ quick: boolean; only?: string[]; progress?: boolean; out: string; print?: string; seed?: number }>();
   if (opts.print) {
     const saved = JSON.parse(readFileSync(resolve(opts.print), 'utf8')) as RunReport;
     if (saved.schema !== 'fairway-bench/2') {
       process.stderr.write(`bench: ${opts.print} is not a fairway-bench/2 report (schema ${String(saved.schema)})\n`);
       return 2;
     }
-    process.stdout.write(`Fairway benchmarks (${saved.quick ? 'quick' : 'default'} sizes), ${saved.startedAt}, node ${String(saved.machine['node'])}, ${String(saved.machine['cpus'])} cores\n\n`);
+    process.stdout.write(`Fairway benchmarks (${saved.quick ? 'quick' : 'default'} sizes), ${saved.startedAt}, node ${String(saved.machine['node'])}, ${String(saved.machine['cpus'])} cores${saved.seed === undefined ? '' : `, seed ${saved.seed}`}\n\n`);
     for (const sc of saved.scenarios) process.stdout.write(`${scenarioTable(sc)}\n(${(sc.durationMs / 1000).toFixed(1)} s)\n\n`);
     process.stdout.write(`${summaryTable(saved)}\n`);
     return 0;
@@ -86,7 +94,8 @@ async function main(): Promise<number> {
   const ids = opts.only ?? ALL_IDS;
   const progressOn = opts.progress ?? Boolean(process.stderr.isTTY);
   const progress = new Progress(progressOn);
-  const ctx: BenchContext = { quick: opts.quick, progress, log: (m) => progress.log(m) };
+  const seed = opts.seed ?? randomInt(1, 2 ** 31);
+  const ctx: BenchContext = { quick: opts.quick, seed, progress, log: (m) => progress.log(m) };
   installCleanupHandlers();
 
   const report: RunReport = {
@@ -94,6 +103,7 @@ async function main(): Promise<number> {
     startedAt: new Date().toISOString(),
     finishedAt: '',
     quick: opts.quick,
+    seed,
     machine: {
       cpus: cpus().length,
       cpuModel: cpus()[0]?.model ?? 'unknown',
@@ -106,7 +116,7 @@ async function main(): Promise<number> {
     scenarios: [],
     summary: { pass: 0, miss: 0, noise: 0, na: 0, errors: 0, skipped: 0 },
   };
-  process.stdout.write(`Fairway benchmarks (${opts.quick ? 'quick' : 'default'} sizes), ${report.startedAt}, node ${process.version}, ${cpus().length} cores\n\n`);
+  process.stdout.write(`Fairway benchmarks (${opts.quick ? 'quick' : 'default'} sizes), ${report.startedAt}, node ${process.version}, ${cpus().length} cores, seed ${seed}\n\n`);
   for (const id of ids) {
     const entry = SCENARIOS.find((x) => x.id === id)!;
     const t = performance.now();

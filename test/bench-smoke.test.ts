@@ -59,7 +59,7 @@ interface Scenario {
 test('npm run bench -- --quick --only B5,B1,B9,B10,B11 runs and writes a well-formed report', { timeout: 600_000 }, async () => {
   const out = mkdtempSync(join(tmpdir(), 'fairway-bench-smoke-'));
   try {
-    const r = await runBench(['--quick', '--only', 'B5,B1,B9,B10,B11', '--no-progress', '--out', out], 580_000);
+    const r = await runBench(['--quick', '--only', 'B5,B1,B9,B10,B11', '--no-progress', '--seed', '4242', '--out', out], 580_000);
     assert.equal(r.code, 0, `bench exited with ${r.code}\nstdout:\n${r.stdout.slice(-4000)}\nstderr:\n${r.stderr.slice(-4000)}`);
     // The readable table: each scenario, the goal columns, the summary.
     assert.match(r.stdout, /^B5 {2}scale/m);
@@ -70,6 +70,7 @@ test('npm run bench -- --quick --only B5,B1,B9,B10,B11 runs and writes a well-fo
     assert.match(r.stdout, /figure .* goal +ratio +gap \/ spread +result/);
     assert.match(r.stdout, /values: median of 2 interleaved round\(s\)/);
     assert.match(r.stdout, /^Summary$/m);
+    assert.match(r.stdout, /^Fairway benchmarks \(quick sizes\), .* cores, seed 4242$/m);
 
     const files = readdirSync(out);
     assert.ok(files.includes('latest.json'), `latest.json missing in ${files.join(', ')}`);
@@ -79,12 +80,16 @@ test('npm run bench -- --quick --only B5,B1,B9,B10,B11 runs and writes a well-fo
       quick: boolean;
       startedAt: string;
       finishedAt: string;
+      seed: number;
       machine: { cpus: number; node: string };
       scenarios: Scenario[];
       summary: Record<string, number>;
     };
     assert.equal(report.schema, 'fairway-bench/2');
     assert.equal(report.quick, true);
+    // The latency scenarios replay the run's seeded service times in every round of every variant.
+    assert.equal(report.seed, 4242);
+    for (const id of ['B1', 'B9']) assert.equal(report.scenarios.find((s) => s.id === id)?.params['seed'], 4242, `${id} params.seed`);
     assert.ok(Date.parse(report.finishedAt) >= Date.parse(report.startedAt));
     assert.equal(typeof report.machine.cpus, 'number');
     assert.deepEqual(report.scenarios.map((s) => s.id), ['B5', 'B1', 'B9', 'B10', 'B11']);
@@ -150,6 +155,14 @@ test('npm run bench -- --quick --only B5,B1,B9,B10,B11 runs and writes a well-fo
     for (const v of ['fairway', 'round_robin', 'haproxy', 'haproxy_leastconn']) assert.equal(typeof fig('B9', 'queue length, mean per pod').values[v], 'number', `B9 queue of ${v}`);
   } finally {
     rmSync(out, { recursive: true, force: true });
+  }
+});
+
+test('npm run bench -- --seed with a bad value exits 2 naming the option', { timeout: 120_000 }, async () => {
+  for (const bad of ['abc', '-3', '1.5']) {
+    const r = await runBench(['--only', 'B5', '--seed', bad], 100_000);
+    assert.equal(r.code, 2, `--seed ${bad}: exit ${r.code}\n${r.stderr.slice(-2000)}`);
+    assert.match(r.stderr, /--seed takes a whole number >= 0, got "/);
   }
 });
 

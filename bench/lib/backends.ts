@@ -127,6 +127,15 @@ export class BackendProcess {
     await this.request({ op: 'fail', ...(failure === undefined ? {} : { failure }), ...(id === undefined ? {} : { id }) });
   }
 
+  /**
+   * Seeds the pods' service times: from now on each pod here draws from a generator seeded with `seed` and its
+   * id, so the same seed replays the same service times on every pod (whichever calls reach it). `id` absent:
+   * every server here.
+   */
+  async seed(seed: string, id?: string): Promise<void> {
+    await this.request({ op: 'seed', seed, ...(id === undefined ? {} : { id }) });
+  }
+
   /** The pods' live figures (utilization, queue, queueing delay) by server id. */
   async stats(id?: string): Promise<Record<string, PodStats>> {
     const m = await this.request({ op: 'stats', ...(id === undefined ? {} : { id }) });

@@ -4,6 +4,12 @@ import type { Progress } from './progress.js';
 
 export interface BenchContext {
   readonly quick: boolean;
+  /**
+   * The run's service-time seed. Latency scenarios seed their pods with it (and the scenario and pod names)
+   * at the start of every measured phase, so every round of every variant meets the same service times: the
+   * rounds repeat one experiment and the variants are compared on the same work (common random numbers).
+   */
+  readonly seed: number;
   readonly progress: Progress;
   /** Writes a status line on stderr. */
   log(message: string): void;

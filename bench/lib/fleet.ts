@@ -28,6 +28,17 @@ export async function resetPodStats(endpoints: readonly Endpoint[]): Promise<voi
 }
 
 /**
+ * Seeds every pod's service times with `seed` (the run's seed and a label naming the phase, e.g. `42/B9`):
+ * called at the start of each measured phase, it makes every round of every variant meet the same service
+ * times, pod by pod (common random numbers). Differences between variants are then differences in where the
+ * balancer sent the calls, not in the luck of the draw, and a variant's rounds repeat one experiment.
+ */
+export async function seedPods(endpoints: readonly Endpoint[], seed: string): Promise<void> {
+  const procs = new Set(endpoints.map((e) => e.proc));
+  await Promise.all([...procs].filter((p) => p.alive).map((p) => p.seed(seed)));
+}
+
+/**
  * Samples every pod's queue length every `everyMs` while running. Sampling costs one IPC message per
  * process per sample, so keep `everyMs` at 100 ms or more.
  */

@@ -337,6 +337,8 @@ export interface RunReport {
   readonly startedAt: string;
   finishedAt: string;
   readonly quick: boolean;
+  /** The service-time seed of the run (absent in reports written before seeds). */
+  readonly seed?: number;
   readonly machine: Record<string, unknown>;
   readonly scenarios: ScenarioResult[];
   summary: { pass: number; miss: number; noise: number; na: number; errors: number; skipped: number };

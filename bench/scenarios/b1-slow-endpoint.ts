@@ -15,7 +15,7 @@ import { builtinClient, proxyClient, waitReady } from '../lib/baselines.js';
 import { callOnce, ECHO_PATH, EchoClient } from '../lib/echo.js';
 import type { BenchContext } from '../lib/context.js';
 import { loadFairway, PickRecorder } from '../lib/fairway.js';
-import { podStats, rateForUtilization, resetPodStats } from '../lib/fleet.js';
+import { podStats, rateForUtilization, resetPodStats, seedPods } from '../lib/fleet.js';
 import { startHaproxy, type Haproxy } from '../lib/haproxy.js';
 import { openLoop, type CallRecord } from '../lib/load.js';
 import {
@@ -83,6 +83,7 @@ export async function runB1(ctx: BenchContext): Promise<ScenarioResult> {
   const slowIndex = 4;
   const capShare = (podCapacityPerSec(B1_POD) * CUT_TO) / (podCapacityPerSec(B1_POD) * (pods - 1 + CUT_TO));
   s.params = {
+    seed: ctx.seed,
     pods,
     zones: 3,
     pod: B1_POD,
@@ -148,7 +149,9 @@ export async function runB1(ctx: BenchContext): Promise<ScenarioResult> {
       rounds,
       async (m, client, roundNo) => {
         const call = (): ReturnType<typeof callOnce> => callOnce(client, undefined, DEADLINE_MS);
+        await seedPods(endpoints, `${ctx.seed}/B1/warm-up`);
         await openLoop({ ratePerSec, durationMs: warmupMs, call });
+        await seedPods(endpoints, `${ctx.seed}/B1`);
         let eventStats: Awaited<ReturnType<typeof podStats>> | undefined;
         const r = await openLoop({
           ratePerSec,

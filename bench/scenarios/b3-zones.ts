@@ -19,7 +19,7 @@ import { openLoop, type CallRecord } from '../lib/load.js';
 import { gatedRelativeFigure, newScenario, noteBroken, roundsAbsoluteFigure, roundsInfoFigure, type ScenarioResult } from '../lib/report.js';
 import { interleave, RoundValues } from '../lib/rounds.js';
 import { failureCodes, failures, latency } from '../lib/stats.js';
-import { podStats, resetPodStats } from '../lib/fleet.js';
+import { podStats, resetPodStats, seedPods } from '../lib/fleet.js';
 import { sleep } from '../lib/procs.js';
 
 const POD: PodSpec = { slots: 2, serviceTime: { kind: 'lognormal', meanMs: 4, sigma: 0.5 }, queueBound: 64 };
@@ -44,6 +44,7 @@ export async function runB3(ctx: BenchContext): Promise<ScenarioResult> {
   const total = ph.p1 + ph.p2 + ph.returnAfterMs + ph.tailMs;
   const localCapacity = 3 * podCapacityPerSec(POD);
   s.params = {
+    seed: ctx.seed,
     pods: 9,
     zones: 3,
     clientZone: 'a',
@@ -98,7 +99,9 @@ export async function runB3(ctx: BenchContext): Promise<ScenarioResult> {
       try {
         await waitReady(client);
         const call = (): ReturnType<typeof callOnce> => callOnce(client, 'a', 5_000);
+        await seedPods(endpoints, `${ctx.seed}/B3/warm-up`);
         await openLoop({ ratePerSec, durationMs: 500, call });
+        await seedPods(endpoints, `${ctx.seed}/B3`);
         const r = await openLoop({
           ratePerSec,
           durationMs: total,
@@ -128,6 +131,7 @@ export async function runB3(ctx: BenchContext): Promise<ScenarioResult> {
               run: async (now) => {
                 await Promise.all(local.map((e) => restartEndpoint(e)));
                 returnedAt = now();
+                await seedPods(local, `${ctx.seed}/B3/return`);
               },
             },
           ],

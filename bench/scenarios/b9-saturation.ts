@@ -12,7 +12,7 @@ import { builtinClient, proxyClient } from '../lib/baselines.js';
 import { callOnce, EchoClient } from '../lib/echo.js';
 import type { BenchContext } from '../lib/context.js';
 import { loadFairway } from '../lib/fairway.js';
-import { podStats, QueueSampler, rateForUtilization, resetPodStats } from '../lib/fleet.js';
+import { podStats, QueueSampler, rateForUtilization, resetPodStats, seedPods } from '../lib/fleet.js';
 import { startHaproxy, type Haproxy } from '../lib/haproxy.js';
 import { openLoop } from '../lib/load.js';
 import { gatedRelativeFigure, newScenario, roundsInfoFigure, roundsRelativeFigure, type ScenarioResult } from '../lib/report.js';
@@ -71,8 +71,9 @@ export async function runB9(ctx: BenchContext): Promise<ScenarioResult> {
       rounds,
       async (m, client, roundNo) => {
         const call = (): ReturnType<typeof callOnce> => callOnce(client, undefined, DEADLINE_MS);
+        await seedPods(endpoints, `${ctx.seed}/B9/warm-up`);
         await openLoop({ ratePerSec, durationMs: warmupMs, call });
-        await resetPodStats(endpoints);
+        await Promise.all([resetPodStats(endpoints), seedPods(endpoints, `${ctx.seed}/B9`)]);
         sampler.start();
         const r = await openLoop({ ratePerSec, durationMs, call, onProgress: ctx.progress.phase(`B9 ${m.name} round ${roundNo + 1}`) });
         sampler.stop();
