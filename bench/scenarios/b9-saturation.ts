@@ -45,7 +45,7 @@ export async function runB9(ctx: BenchContext): Promise<ScenarioResult> {
   const rounds = ctx.quick ? 2 : 3;
   const durationMs = ctx.quick ? 1_500 : 8_000;
   const warmupMs = ctx.quick ? 300 : 1_000;
-  s.params = { pods, pod, podCapacityPerSec: podCapacityPerSec(pod), utilization: UTILIZATION, ratePerSec, durationMs, warmupMs, rounds, callDeadlineMs: DEADLINE_MS, load: 'open loop' };
+  s.params = { pods, pod, podCapacityPerSec: podCapacityPerSec(pod), utilization: UTILIZATION, ratePerSec, durationMs, warmupMs, rounds, callDeadlineMs: DEADLINE_MS, load: 'open loop', seed: ctx.seed };
   let endpoints: Endpoint[] = [];
   const proxies: Haproxy[] = [];
   try {
