@@ -6,7 +6,11 @@
  * Usage: node b8-client.js '<json: {variant, target, addresses, ratePerSec, warmupMs, durationMs}>'
  * Variants: fairway (100 % sampled), fairway_10pct, fairway_untraced (no telemetry observer),
  * grpcjs_otel (plain grpc-js round_robin + @opentelemetry/instrumentation-grpc, 100 % sampled),
- * grpcjs_untraced (plain grpc-js round_robin).
+ * grpcjs_untraced (plain grpc-js round_robin). Two more split Fairway's price into its parts:
+ * fairway_sdk_only: the SDK set up as for the traced variants (its context manager on) but no observer, so
+ * nothing records a span; fairway_call_layer: no SDK, and an observer that does nothing, so every call runs
+ * through Fairway's call layer (which an unobserved call with no attempt time-out and no hedge skips) as it
+ * does with retries on.
  * Every traced variant uses the same SDK set-up: a NodeTracerProvider (AsyncLocalStorage context, W3C
  * propagation) with a batch span processor to an exporter that drops the spans (no network), and a counting
  * span processor. No meter provider is registered, so metrics calls are the API's no-ops for every variant.
@@ -18,7 +22,7 @@ import { openLoop } from './lib/load.js';
 import { latency, failures } from './lib/stats.js';
 
 interface Args {
-  variant: 'fairway' | 'fairway_10pct' | 'fairway_untraced' | 'grpcjs_otel' | 'grpcjs_untraced';
+  variant: 'fairway' | 'fairway_10pct' | 'fairway_untraced' | 'fairway_sdk_only' | 'fairway_call_layer' | 'grpcjs_otel' | 'grpcjs_untraced';
   target: string;
   addresses: string[];
   ratePerSec: number;
@@ -28,6 +32,11 @@ interface Args {
 
 const ECHO_PATH = '/fairway.bench.Echo/Call';
 const identity = (b: Buffer): Buffer => b;
+const NO_HEADERS: Readonly<Record<string, string>> = {};
+const NOOP_ATTEMPT = { onPick: (): void => {}, outgoingHeaders: () => NO_HEADERS, onEnd: (): void => {} };
+const NOOP_CALL = { onAttemptStart: () => NOOP_ATTEMPT, onEnd: (): void => {} };
+/** An observer that does nothing: what the call layer costs by itself. */
+const NOOP_OBSERVER = { onCallStart: () => NOOP_CALL };
 
 async function setupTracing(ratio: number): Promise<{ spans: () => number; reset: () => void; shutdown: () => Promise<void> }> {
   const base = await import('@opentelemetry/sdk-trace-base');
@@ -48,6 +57,12 @@ async function setupTracing(ratio: number): Promise<{ spans: () => number; reset
   const sampler = ratio >= 1 ? new base.AlwaysOnSampler() : new base.ParentBasedSampler({ root: new base.TraceIdRatioBasedSampler(ratio) });
   const provider = new NodeTracerProvider({ sampler, spanProcessors: [new base.BatchSpanProcessor(dropping as never), counting as never] });
   provider.register();
+  // Turn the context manager on now, as it is in any traced service (its server instrumentation runs every
+  // request in context.with). The batch processor would do it at its first export anyway (it exports under
+  // context.with), and from then on Node 20's AsyncLocalStorage runs async hooks on every promise and callback:
+  // measured apart by the fairway_sdk_only variant, which records nothing.
+  const api = await import('@opentelemetry/api');
+  api.context.with(api.context.active(), () => undefined);
   return {
     spans: () => ended,
     reset: () => {
@@ -59,7 +74,9 @@ async function setupTracing(ratio: number): Promise<{ spans: () => number; reset
 
 async function main(): Promise<void> {
   const args = JSON.parse(process.argv[2] ?? '{}') as Args;
-  const tracedRatio = args.variant === 'fairway' || args.variant === 'grpcjs_otel' ? 1 : args.variant === 'fairway_10pct' ? 0.1 : 0;
+  const v = args.variant;
+  const tracedRatio = v === 'fairway' || v === 'grpcjs_otel' || v === 'fairway_sdk_only' ? 1 : v === 'fairway_10pct' ? 0.1 : 0;
+  const observed = v === 'fairway' || v === 'fairway_10pct';
   const tracing = tracedRatio > 0 ? await setupTracing(tracedRatio) : undefined;
   const require = createRequire(import.meta.url);
   if (args.variant === 'grpcjs_otel') {
@@ -79,7 +96,7 @@ async function main(): Promise<void> {
       createClient: (c: unknown, t: string, cr: unknown, o?: object) => grpcTypes.Client;
       createTelemetryObserver: () => unknown;
     };
-    client = fw.createClient(EchoClient, args.target, grpc.credentials.createInsecure(), tracing ? { observers: [fw.createTelemetryObserver()] } : {});
+    client = fw.createClient(EchoClient, args.target, grpc.credentials.createInsecure(), observed ? { observers: [fw.createTelemetryObserver()] } : v === 'fairway_call_layer' ? { observers: [NOOP_OBSERVER] } : {});
   } else {
     client = new EchoClient(`ipv4:${args.addresses.join(',')}`, grpc.credentials.createInsecure(), {
       'grpc.service_config': JSON.stringify({ loadBalancingConfig: [{ round_robin: {} }] }),

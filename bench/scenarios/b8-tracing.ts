@@ -3,7 +3,10 @@
  * run is its own client process (bench/b8-client.ts), so its CPU is its own and the grpc-js
  * instrumentation cannot reach the other variants; variants interleave over rounds.
  * Variants: Fairway with its telemetry observer at 100 % and 10 % sampled, Fairway untraced; plain grpc-js
- * round_robin with @opentelemetry/instrumentation-grpc at 100 %, and untraced.
+ * round_robin with @opentelemetry/instrumentation-grpc at 100 %, and untraced; and two that split Fairway's
+ * price: the SDK set up but no observer (`fairway_sdk_only`: what the SDK's AsyncLocalStorage context manager
+ * costs by itself), and an observer that does nothing (`fairway_call_layer`: what Fairway's call layer costs,
+ * which an unobserved call without attempt time-out or hedge skips).
  * Goals at 100 %: client CPU per call <= 1.15 x untraced Fairway, and no more than instrumentation-grpc's
  * (which records one span per call, where Fairway records the call and each attempt).
  */
@@ -60,7 +63,7 @@ export async function runB8(ctx: BenchContext): Promise<ScenarioResult> {
   const warmupMs = ctx.quick ? 500 : 1_000;
   const rounds = ctx.quick ? 2 : 3;
   s.params = { pods: 3, pod: POD, podCapacityPerSec: podCapacityPerSec(POD), ratePerSec, durationMs, warmupMs, rounds, load: 'open loop, one client process per run', sdk: 'NodeTracerProvider, batch processor to a dropping exporter' };
-  const variants = ['fairway', 'fairway_10pct', 'fairway_untraced', 'grpcjs_otel', 'grpcjs_untraced'];
+  const variants = ['fairway', 'fairway_10pct', 'fairway_untraced', 'fairway_sdk_only', 'fairway_call_layer', 'grpcjs_otel', 'grpcjs_untraced'];
   s.variants = variants;
   let endpoints: Endpoint[] = [];
   try {
@@ -89,6 +92,7 @@ export async function runB8(ctx: BenchContext): Promise<ScenarioResult> {
     s.figures.push(roundsInfoFigure('spans per call', 'spans', rv, variants, 'Fairway: a call span and one per attempt; instrumentation-grpc: one client span per call'));
     s.figures.push(roundsInfoFigure('failed calls', 'calls', rv, variants));
     s.details['rounds'] = rv.toJSON();
+    s.notes.push('the price split: fairway_untraced -> fairway_sdk_only is the SDK\'s context manager (Node 20 AsyncLocalStorage hooks, paid by any traced service); fairway_untraced -> fairway_call_layer is Fairway\'s call layer (paid by any call with an attempt time-out or a hedge, traced or not); the rest is the observer and the SDK recording spans');
     s.notes.push('fairway = Fairway with createTelemetryObserver() at 100 % sampled; CPU per call = the client process\'s user + system CPU over the measured run / calls');
     return s;
   } finally {
