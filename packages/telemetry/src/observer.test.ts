@@ -2,7 +2,7 @@ import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { context, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
-import { AlwaysOffSampler, BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor, type ReadableSpan } from '@opentelemetry/sdk-trace-base';
+import { AlwaysOffSampler, BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor, type ReadableSpan, type Sampler } from '@opentelemetry/sdk-trace-base';
 import { MeterProvider, MetricReader, DataPointType, type MetricData } from '@opentelemetry/sdk-metrics';
 import type { EjectionEvent, PickExplanation } from '@fairway/core';
 import { createTelemetryObserver } from './observer.js';
@@ -13,9 +13,9 @@ class CollectingReader extends MetricReader {
   protected async onShutdown(): Promise<void> {}
 }
 
-function harness(observerOptions: Parameters<typeof createTelemetryObserver>[0] = {}) {
+function harness(observerOptions: Parameters<typeof createTelemetryObserver>[0] = {}, sampler?: Sampler) {
   const exporter = new InMemorySpanExporter();
-  const tracerProvider = new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(exporter)] });
+  const tracerProvider = new BasicTracerProvider({ ...(sampler ? { sampler } : {}), spanProcessors: [new SimpleSpanProcessor(exporter)] });
   const reader = new CollectingReader();
   const meterProvider = new MeterProvider({ readers: [reader] });
   const factory = createTelemetryObserver({ tracerProvider, meterProvider, ...observerOptions });
@@ -216,21 +216,17 @@ describe('createTelemetryObserver', () => {
     // The unsampled path builds no span attributes (they would be dropped); what it must still do is
     // propagate the decision downstream and count every call and attempt with its real method, endpoint,
     // zone and status, also on the second and third call of a method (which reuse what the first worked out).
-    const exporter = new InMemorySpanExporter();
-    const tracerProvider = new BasicTracerProvider({ sampler: new AlwaysOffSampler(), spanProcessors: [new SimpleSpanProcessor(exporter)] });
-    const reader = new CollectingReader();
-    const factory = createTelemetryObserver({ tracerProvider, meterProvider: new MeterProvider({ readers: [reader] }) });
+    const h = harness({}, new AlwaysOffSampler());
     for (let i = 0; i < 3; i++) {
-      const call = factory.onCallStart({ method: '/trading.Pricer/Quote', kind: 'unary', target: 'etcd://u:p@127.0.0.1:2379/pricer', clientZone: 'zone-a' });
+      const call = h.factory.onCallStart({ method: '/trading.Pricer/Quote', kind: 'unary', target: 'etcd://u:p@127.0.0.1:2379/pricer', clientZone: 'zone-a' });
       const a = call.onAttemptStart(1);
       assert.match(String(a.outgoingHeaders().traceparent), /^00-[0-9a-f]{32}-[0-9a-f]{16}-00$/, 'not sampled, and says so');
       a.onPick(i === 2 ? { ...pickA, canary: { group: 'stable', halted: 'canary error rate 40.0% vs stable 0.0%' } } : i === 1 ? pickB : pickA);
       a.onEnd({ code: i === 1 ? 4 : 0, details: i === 1 ? 'attempt timed out' : '', timedOut: i === 1 });
       call.onEnd({ code: i === 1 ? 4 : 0, details: '' });
     }
-    assert.equal(exporter.getFinishedSpans().length, 0);
-    const { resourceMetrics } = await reader.collect();
-    const metrics = resourceMetrics.scopeMetrics.flatMap((x) => x.metrics);
+    assert.equal(h.spans().length, 0);
+    const metrics = await h.metrics();
     assert.equal(sumOf(metrics, M.CALLS, { 'rpc.service': 'trading.Pricer', 'rpc.method': 'Quote' }), 3);
     assert.equal(sumOf(metrics, M.CALLS, { 'rpc.grpc.status_code': 4, 'fairway.client.zone': 'zone-a' }), 1);
     assert.equal(sumOf(metrics, M.ATTEMPTS, { 'fairway.endpoint.address': '10.0.0.1:50051', 'fairway.endpoint.zone': 'zone-a', 'rpc.grpc.status_code': 0 }), 2);
