@@ -218,6 +218,42 @@ describe('zone selection by latency (fake clock)', { timeout: 30_000 }, () => {
     assert.match(changes[changes.length - 1]!, /spill->local: closed .*local latency 2\.\d+ ms <= its 3\.\d+ ms/);
   });
 
+  test('the quick rule: a local zone 10x slower is left after two quarter intervals, into every cheaper zone at once', () => {
+    const changes: Array<{ atMs: number; why: string }> = [];
+    const z = threeZones({ onZoneModeChange: (from, to, why) => changes.push({ atMs: z.clock.now(), why: `${from}->${to}: ${why}` }) });
+    drive(z, 5_000, (zone) => (zone === 'a' ? 2 : 3));
+    assert.equal(z.b.zoneModeChanges, 0);
+    const stepAt = z.clock.now();
+    drive(z, 2_000, (zone) => (zone === 'a' ? 30 : 3));
+    assert.equal(changes.length, 1, changes.map((c) => c.why).join('\n'));
+    // Evaluations fall every 250 ms from the first pick: the step is on one, so the quarters (stepAt, +250] and
+    // (+250, +500] both read 30 ms against 3 x the remote zones' 5.87 ms (their probes' smoothed latency, still
+    // on its way down from the set-up's 10 ms): the second confirms. The ordinary rule would need 2 s.
+    assert.equal(changes[0]!.atMs - stepAt, 500, changes[0]!.why);
+    assert.match(changes[0]!.why, /^local->spill: local zone latency 30\.00 ms \(last quarter interval\) > 3 x [bc] 5\.87 ms, [bc] 5\.87 ms: opened [bc],[bc]$/);
+    assert.deepEqual(z.b.openedZones(z.clock.now()).sort(), ['b', 'c'], 'both cheaper zones open together');
+  });
+
+  test('the quick rule is for gaps no noise makes: a local zone 2x slower waits for the ordinary rule (two whole intervals)', () => {
+    const changes: Array<{ atMs: number; why: string }> = [];
+    const z = threeZones({ onZoneModeChange: (from, to, why) => changes.push({ atMs: z.clock.now(), why: `${from}->${to}: ${why}` }) });
+    drive(z, 30_000, (zone) => (zone === 'a' ? 3 : 3)); // the remote zones' probes settle near 3 ms
+    const stepAt = z.clock.now();
+    drive(z, 4_000, (zone) => (zone === 'a' ? 7 : 3)); // 2.3x: above 1.5x, below the quick rule's 3x
+    assert.equal(changes.length, 1, changes.map((c) => c.why).join('\n'));
+    assert.ok(changes[0]!.atMs - stepAt >= 2_000, `opened ${changes[0]!.atMs - stepAt} ms after the step: ${changes[0]!.why}`);
+    assert.match(changes[0]!.why, /local->spill: local zone latency \d+\.\d+ ms > 1\.5 x /);
+  });
+
+  test('one slow quarter (a stall) opens nothing: the quick rule needs two quarters in a row', () => {
+    const z = threeZones({});
+    drive(z, 5_000, (zone) => (zone === 'a' ? 2 : 3));
+    drive(z, 250, (zone) => (zone === 'a' ? 40 : 3));
+    drive(z, 10_000, (zone) => (zone === 'a' ? 2 : 3));
+    assert.equal(z.b.zoneModeChanges, 0);
+    assert.equal(z.b.zoneMode(z.clock.now()), 'local');
+  });
+
   test('noisy latencies (log-normal, sigma 0.5): equal zones never open on a lucky probe; a 5x slower zone still spills', () => {
     // The demo's case: no cross-zone delay, every zone equal, one call's latency log-normal around 10 ms (what
     // every endpoint answered in the set-up). The

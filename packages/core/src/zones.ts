@@ -27,7 +27,10 @@
  * `probeIntervalMs` per zone and one in {@link ZONE_PROBE_MIN_PICKS} picks), so their latency, cross-zone
  * delay included (the client measures it), stays known. At an evaluation:
  * - local latency > `latencyRatio x` a remote zone's (both measured within {@link ZONE_LATENCY_FRESH_MS}) at
- *   two evaluations in a row: that zone opens (`spill`) and the picker's cost comparison moves calls to it;
+ *   two evaluations in a row, or the quick rule ({@link QUICK_RATIO_FACTOR}: the last quarter interval's local
+ *   mean above 3x a remote zone's at two quarters in a row): that zone opens (`spill`), every other zone whose
+ *   latency is under the local zone's / `latencyRatio` opens with it, and the picker's cost comparison moves
+ *   calls to them;
  * - a zone opened for latency closes when the local zone is no slower than it again, but not before
  *   `latencyHoldMs` after it opened. A zone that must reopen for latency within the hold after such a close
  *   (the local zone is only fast while relieved: its latency comes from load) doubles its hold, up to 8x: a
@@ -86,6 +89,23 @@ export const LATENCY_CONFIDENCE_Z = 2;
 export const DEFAULT_LATENCY_CV = 0.53;
 /** The latency rule opens a zone only after this many evaluations in a row found the local zone slower. */
 export const LATENCY_EVALUATIONS_TO_OPEN = 2;
+/**
+ * The quick latency rule runs this many times per `minEvaluationIntervalMs` (the latency rule, the load rule and
+ * closings run once per interval).
+ */
+export const QUICK_EVALUATIONS_PER_INTERVAL = 4;
+/**
+ * The quick rule: the local zone's mean over the last quarter interval (its raw calls, not the smoothed latency)
+ * above `QUICK_RATIO_FACTOR x latencyRatio x` a remote zone's latency, beyond {@link LATENCY_CONFIDENCE_Z}
+ * standard errors, at two quarters in a row, opens that zone at once. A zone that turned 5x slower is left in
+ * about half a second instead of two (B3's phase 2 p99 rested on the calls sent to it in those seconds); the
+ * ordinary rule (a smoothed 1.5x at two whole intervals) still catches the modest gaps. The factor keeps the
+ * quick rule for gaps no noise makes: in equal zones a quarter's mean of a handful of calls is 3x a zone probe's
+ * latency about never, twice in a row never.
+ */
+export const QUICK_RATIO_FACTOR = 2;
+/** The quick rule reads a quarter only when it holds at least this many answered local calls. */
+export const QUICK_MIN_SAMPLES = 8;
 
 type OpenReason = 'load' | 'latency' | 'return';
 
@@ -113,7 +133,15 @@ export class ZoneSelector {
   private readonly trials = new Map<string, LatencyTrial>();
   /** Remote zones outside the pool: evaluations in a row that found the local zone slower than them. */
   private readonly slowerStreak = new Map<ZoneGroup, number>();
+  /** When the load rule and closings last ran (every `minEvaluationIntervalMs`). */
   private lastEvalMs: number;
+  /** When the quick latency rule last ran (every `minEvaluationIntervalMs / QUICK_EVALUATIONS_PER_INTERVAL`). */
+  private lastQuickEvalMs: number;
+  private readonly quickGapMs: number;
+  /** The local zone's interval sums when the quick rule last ran: what came since is the quarter it reads. */
+  private quickBase = { sumMs: 0, sumSqMs: 0, count: 0 };
+  /** Remote zones outside the pool: quarters in a row in which the quick rule found the local zone much slower. */
+  private readonly quickStreak = new Map<ZoneGroup, number>();
   private picksSinceProbe = 0;
   /** Pool arrays for the picker; rebuilt only when the mode or opened set changes. */
   private poolCache: EndpointState[][] | undefined;
@@ -127,6 +155,8 @@ export class ZoneSelector {
     private readonly all: EndpointState[],
   ) {
     this.lastEvalMs = Number.NaN; // set by the first pool() call
+    this.lastQuickEvalMs = Number.NaN;
+    this.quickGapMs = o.minEvaluationIntervalMs / QUICK_EVALUATIONS_PER_INTERVAL;
     this.allPool = [all];
     this.mode = o.clientZone === undefined ? 'all' : 'local';
     this.why = o.clientZone === undefined ? 'client zone unknown: zone-blind' : 'initial';
@@ -136,7 +166,7 @@ export class ZoneSelector {
   pool(nowMs: number): EndpointState[][] {
     const zone = this.o.clientZone;
     if (zone === undefined) return this.allPool;
-    if (this.lastEvalMs !== this.lastEvalMs) this.lastEvalMs = nowMs;
+    if (this.lastEvalMs !== this.lastEvalMs) this.lastEvalMs = this.lastQuickEvalMs = nowMs;
     const local = this.groups.get(zone);
     if (local === undefined || local.ready.length === 0) {
       // The region tier: the other zones of the caller's region while one of them is READY, else every zone.
@@ -164,7 +194,7 @@ export class ZoneSelector {
       this.setOpened(this.remoteByPreference(nowMs), 'return', nowMs);
       this.restartAverages(nowMs);
       this.set(this.opened.length > 0 ? 'spill' : 'local', `local zone ${zone} READY again`);
-    } else if (nowMs - this.lastEvalMs >= this.o.minEvaluationIntervalMs) {
+    } else if (nowMs - this.lastQuickEvalMs >= this.quickGapMs || nowMs - this.lastEvalMs >= this.o.minEvaluationIntervalMs) {
       this.evaluate(local, nowMs);
     }
     if (this.poolCache === undefined) {
@@ -197,7 +227,8 @@ export class ZoneSelector {
 
   /** Starts a new averaging interval at `nowMs`. */
   private restartAverages(nowMs: number): void {
-    this.lastEvalMs = nowMs;
+    this.lastEvalMs = this.lastQuickEvalMs = nowMs;
+    this.quickBase = { sumMs: 0, sumSqMs: 0, count: 0 };
     for (const g of this.groups.values()) {
       accrue(g, nowMs);
       g.inFlightArea = 0;
@@ -211,6 +242,7 @@ export class ZoneSelector {
     if (i >= 0) this.opened.splice(i, 1);
     this.openedWhy.delete(g);
     this.slowerStreak.delete(g);
+    this.quickStreak.delete(g);
     // Always: the cached pool holds the local group's `ready` array too, and a local group that is dropped
     // and re-created (every local endpoint replaced, as in a rolling update) must not leave a stale, empty
     // array behind.
@@ -233,6 +265,7 @@ export class ZoneSelector {
     this.opened = groups;
     this.openedWhy.clear();
     this.slowerStreak.clear(); // "in a row" starts again after `all`
+    this.quickStreak.clear();
     if (reason !== undefined) for (const g of groups) this.openedWhy.set(g, { reason, atMs: nowMs });
     this.poolCache = undefined;
   }
@@ -252,31 +285,121 @@ export class ZoneSelector {
     else t.holdMs = base;
   }
 
+  /**
+   * The quick rule (see {@link QUICK_RATIO_FACTOR}) on the local calls answered since it last ran: the zones it
+   * finds much cheaper now, and whether one of them did so at two quarters in a row. O(zones).
+   */
+  private quickVerdicts(local: ZoneGroup, nowMs: number): { slower: Array<[ZoneGroup, number]>; confirmed: boolean; localMs: number } {
+    const base = this.quickBase;
+    const n = local.latencyCount - base.count;
+    const sum = local.latencySumMs - base.sumMs;
+    const sumSq = local.latencySumSqMs - base.sumSqMs;
+    this.quickBase = { sumMs: local.latencySumMs, sumSqMs: local.latencySumSqMs, count: local.latencyCount };
+    const slower: Array<[ZoneGroup, number]> = [];
+    if (n < QUICK_MIN_SAMPLES) {
+      this.quickStreak.clear();
+      return { slower, confirmed: false, localMs: Number.NaN };
+    }
+    const mean = sum / n;
+    const cv = mean > 0 ? Math.sqrt(Math.max(0, (sumSq - n * mean * mean) / (n - 1))) / mean : 0;
+    const ratio = QUICK_RATIO_FACTOR * this.o.latencyRatio;
+    let confirmed = false;
+    for (const g of this.groups.values()) {
+      if (g === local || g.ready.length === 0 || this.openedWhy.has(g)) continue;
+      const latency = this.freshLatency(g, nowMs);
+      if (!quickSlower(mean, cv, n, g, ratio, latency)) {
+        this.quickStreak.delete(g);
+        continue;
+      }
+      const streak = (this.quickStreak.get(g) ?? 0) + 1;
+      this.quickStreak.set(g, streak);
+      slower.push([g, latency]);
+      if (streak >= LATENCY_EVALUATIONS_TO_OPEN) confirmed = true;
+    }
+    return { slower, confirmed, localMs: mean };
+  }
+
   /** The zone's smoothed latency if sampled within {@link ZONE_LATENCY_FRESH_MS}, else NaN. */
   private freshLatency(g: ZoneGroup, nowMs: number): number {
     return nowMs - g.latencySampleAtMs <= ZONE_LATENCY_FRESH_MS ? g.latencyMs : Number.NaN;
   }
 
+  /**
+   * Every quarter interval the quick latency rule; when a whole `minEvaluationIntervalMs` has passed since they
+   * last ran, the latency rule, the load rule and closings.
+   */
   private evaluate(local: ZoneGroup, nowMs: number): void {
-    const elapsed = nowMs - this.lastEvalMs;
-    this.lastEvalMs = nowMs;
+    this.lastQuickEvalMs = nowMs;
+    const full = nowMs - this.lastEvalMs >= this.o.minEvaluationIntervalMs;
+    const { low, high, latencyRatio } = this.o;
+    // The quick rule reads the local calls answered since it last ran, before `settleLatency` folds them.
+    const quick = this.quickVerdicts(local, nowMs);
     const loads = new Map<ZoneGroup, number>();
-    let poolInFlight = 0; // time-average calls in flight in the pool
-    for (const g of this.groups.values()) {
-      accrue(g, nowMs);
-      const avgInFlight = elapsed > 0 ? g.inFlightArea / elapsed : g.inFlightReady;
-      const avgReady = elapsed > 0 ? g.readyArea / elapsed : g.ready.length;
-      loads.set(g, avgReady > 0 ? avgInFlight / avgReady : 0);
-      if (g === local || this.openedWhy.has(g)) poolInFlight += avgInFlight;
-      g.inFlightArea = 0;
-      g.readyArea = 0;
-      settleLatency(g);
+    let poolInFlight = 0; // time-average calls in flight in the pool since the last whole evaluation
+    const slower: Array<[ZoneGroup, number]> = [];
+    let confirmed = quick.confirmed;
+    if (full) {
+      const elapsed = nowMs - this.lastEvalMs;
+      this.lastEvalMs = nowMs;
+      for (const g of this.groups.values()) {
+        accrue(g, nowMs);
+        const avgInFlight = elapsed > 0 ? g.inFlightArea / elapsed : g.inFlightReady;
+        const avgReady = elapsed > 0 ? g.readyArea / elapsed : g.ready.length;
+        loads.set(g, avgReady > 0 ? avgInFlight / avgReady : 0);
+        if (g === local || this.openedWhy.has(g)) poolInFlight += avgInFlight;
+        g.inFlightArea = 0;
+        g.readyArea = 0;
+        settleLatency(g);
+      }
+      this.quickBase = { sumMs: 0, sumSqMs: 0, count: 0 };
+      // The latency rule's verdicts come before the load rule, so the streaks advance whatever it does.
+      const localLatency = this.freshLatency(local, nowMs);
+      for (const g of this.groups.values()) {
+        if (g === local || g.ready.length === 0 || this.openedWhy.has(g)) continue;
+        const latency = this.freshLatency(g, nowMs);
+        if (!slowerBeyondNoise(local, g, latencyRatio, localLatency, latency)) {
+          this.slowerStreak.delete(g);
+          continue;
+        }
+        const streak = (this.slowerStreak.get(g) ?? 0) + 1;
+        this.slowerStreak.set(g, streak);
+        slower.push([g, latency]);
+        if (streak >= LATENCY_EVALUATIONS_TO_OPEN) confirmed = true;
+      }
     }
+    // Once one zone is confirmed cheaper, every zone cheaper than the local zone by the ratio opens with it (its
+    // point estimate: the local zone's slowness is established, this only chooses where to spread). Opening
+    // only the confirmed one leaves the local endpoints half of the pool, and p2c then sends a slow local
+    // endpoint every call whose two candidates are both local (measured: a quarter of phase 2's calls in B3).
+    const localMs = quick.confirmed ? quick.localMs : this.freshLatency(local, nowMs);
+    const cheaper: Array<[ZoneGroup, number]> = [];
+    if (confirmed) {
+      for (const g of this.groups.values()) {
+        if (g === local || g.ready.length === 0 || this.openedWhy.has(g)) continue;
+        const latency = this.freshLatency(g, nowMs);
+        if (localMs > latencyRatio * latency || quick.slower.some(([q]) => q === g) || slower.some(([q]) => q === g)) cheaper.push([g, latency]);
+      }
+      cheaper.sort((a, b) => a[1] - b[1]);
+    }
+    for (const [g] of cheaper) (this.slowerStreak.delete(g), this.quickStreak.delete(g));
     let poolReady = local.ready.length;
     for (const g of this.opened) poolReady += g.ready.length;
-    const { low, high, latencyRatio } = this.o;
     const before = this.openedZones().join(',');
-    if (poolInFlight / poolReady > high) {
+    for (const [g] of cheaper) {
+      this.open(g, 'latency', nowMs);
+      poolReady += g.ready.length;
+    }
+    let latencyWhy = '';
+    if (cheaper.length > 0) {
+      const proven = cheaper.filter(([g]) => (quick.confirmed ? quick.slower : slower).some(([q]) => q === g));
+      const also = cheaper.filter((c) => !proven.includes(c));
+      const list = (cs: Array<[ZoneGroup, number]>): string => cs.map(([g, l]) => `${g.name} ${fmt(l)} ms`).join(', ');
+      latencyWhy =
+        `local zone latency ${fmt(localMs)} ms${quick.confirmed ? ' (last quarter interval)' : ''} > ` +
+        `${quick.confirmed ? QUICK_RATIO_FACTOR * latencyRatio : latencyRatio} x ${list(proven)}` +
+        (also.length > 0 ? `; also cheaper than ${latencyRatio} x: ${list(also)}` : '');
+    }
+    if (full && poolInFlight / poolReady > high) {
       const loadBefore = poolInFlight / poolReady;
       for (const g of this.remoteByPreference(nowMs, loads)) {
         if (poolInFlight / poolReady <= high) break;
@@ -286,32 +409,18 @@ export class ZoneSelector {
       }
       if (this.openedZones().join(',') !== before) {
         this.poolCache = undefined;
-        this.set('spill', `load ${fmt(loadBefore)} > high ${high}: opened ${this.openedZones().join(',')}`);
+        const why = `load ${fmt(loadBefore)} > high ${high}`;
+        this.set('spill', `${latencyWhy === '' ? why : `${latencyWhy}; ${why}`}: opened ${this.openedZones().join(',')}`);
       }
       return;
     }
-    const localLatency = this.freshLatency(local, nowMs);
-    const cheaper: Array<[ZoneGroup, number]> = [];
-    for (const g of this.groups.values()) {
-      if (g === local || g.ready.length === 0 || this.openedWhy.has(g)) continue;
-      const latency = this.freshLatency(g, nowMs);
-      if (!slowerBeyondNoise(local, g, latencyRatio, localLatency, latency)) {
-        this.slowerStreak.delete(g);
-        continue;
-      }
-      const streak = (this.slowerStreak.get(g) ?? 0) + 1;
-      this.slowerStreak.set(g, streak);
-      if (streak >= LATENCY_EVALUATIONS_TO_OPEN) cheaper.push([g, latency]);
-    }
-    for (const [g] of cheaper) this.slowerStreak.delete(g);
     if (cheaper.length > 0) {
-      cheaper.sort((a, b) => a[1] - b[1]);
-      for (const [g] of cheaper) this.open(g, 'latency', nowMs);
       this.poolCache = undefined;
-      const what = cheaper.map(([g, l]) => `${g.name} ${fmt(l)} ms`).join(', ');
-      this.set('spill', `local zone latency ${fmt(localLatency)} ms > ${latencyRatio} x ${what}: opened ${cheaper.map(([g]) => g.name).join(',')}`);
+      this.set('spill', `${latencyWhy}: opened ${cheaper.map(([g]) => g.name).join(',')}`);
       return;
     }
+    if (!full) return;
+    const localLatency = this.freshLatency(local, nowMs);
     const closedWhy: string[] = [];
     for (let i = this.opened.length - 1; i >= 0; i--) {
       const g = this.opened[i]!;
@@ -480,6 +589,20 @@ export function slowerBeyondNoise(local: ZoneGroup, remote: ZoneGroup, ratio: nu
   const seLocal = cvLocal * localMs * Math.sqrt(local.latencyVarianceFactor);
   const seRemote = ratio * cvRemote * remoteMs * Math.sqrt(remote.latencyVarianceFactor);
   return localMs - ratio * remoteMs > LATENCY_CONFIDENCE_Z * Math.sqrt(seLocal * seLocal + seRemote * seRemote);
+}
+
+/**
+ * The quick rule's test: the local zone's mean of `n` calls in the last quarter above `ratio x` the remote zone's
+ * latency by {@link LATENCY_CONFIDENCE_Z} standard errors of the two (the quarter's own spread, at least the
+ * default coefficient of variation, and the remote estimate's as in {@link slowerBeyondNoise}).
+ */
+function quickSlower(localMeanMs: number, localCv: number, n: number, remote: ZoneGroup, ratio: number, remoteMs: number): boolean {
+  if (!(localMeanMs > ratio * remoteMs)) return false;
+  const cvLocal = Math.max(localCv, DEFAULT_LATENCY_CV);
+  const cvRemote = remote.latencyCv === remote.latencyCv ? remote.latencyCv : cvLocal;
+  const seLocal = (cvLocal * localMeanMs) / Math.sqrt(n);
+  const seRemote = ratio * cvRemote * remoteMs * Math.sqrt(remote.latencyVarianceFactor);
+  return localMeanMs - ratio * remoteMs > LATENCY_CONFIDENCE_Z * Math.sqrt(seLocal * seLocal + seRemote * seRemote);
 }
 
 function fmt(n: number): string {
