@@ -303,20 +303,36 @@ export class ZoneSelector {
     const mean = sum / n;
     const cv = mean > 0 ? Math.sqrt(Math.max(0, (sumSq - n * mean * mean) / (n - 1))) / mean : 0;
     const ratio = QUICK_RATIO_FACTOR * this.o.latencyRatio;
+    const confirmed = this.advanceStreaks(local, nowMs, this.quickStreak, slower, (g, latency) => quickSlower(mean, cv, n, g, ratio, latency));
+    return { slower, confirmed, localMs: mean };
+  }
+
+  /**
+   * One rule's verdict on every remote zone outside the pool: a zone the rule finds cheaper now extends its
+   * streak in `streaks` and is added to `slower`; any other loses its streak. True when a streak reached
+   * {@link LATENCY_EVALUATIONS_TO_OPEN}.
+   */
+  private advanceStreaks(
+    local: ZoneGroup,
+    nowMs: number,
+    streaks: Map<ZoneGroup, number>,
+    slower: Array<[ZoneGroup, number]>,
+    isSlower: (g: ZoneGroup, latencyMs: number) => boolean,
+  ): boolean {
     let confirmed = false;
     for (const g of this.groups.values()) {
       if (g === local || g.ready.length === 0 || this.openedWhy.has(g)) continue;
       const latency = this.freshLatency(g, nowMs);
-      if (!quickSlower(mean, cv, n, g, ratio, latency)) {
-        this.quickStreak.delete(g);
+      if (!isSlower(g, latency)) {
+        streaks.delete(g);
         continue;
       }
-      const streak = (this.quickStreak.get(g) ?? 0) + 1;
-      this.quickStreak.set(g, streak);
+      const streak = (streaks.get(g) ?? 0) + 1;
+      streaks.set(g, streak);
       slower.push([g, latency]);
       if (streak >= LATENCY_EVALUATIONS_TO_OPEN) confirmed = true;
     }
-    return { slower, confirmed, localMs: mean };
+    return confirmed;
   }
 
   /** The zone's smoothed latency if sampled within {@link ZONE_LATENCY_FRESH_MS}, else NaN. */
@@ -354,18 +370,10 @@ export class ZoneSelector {
       this.quickBase = { sumMs: 0, sumSqMs: 0, count: 0 };
       // The latency rule's verdicts come before the load rule, so the streaks advance whatever it does.
       const localLatency = this.freshLatency(local, nowMs);
-      for (const g of this.groups.values()) {
-        if (g === local || g.ready.length === 0 || this.openedWhy.has(g)) continue;
-        const latency = this.freshLatency(g, nowMs);
-        if (!slowerBeyondNoise(local, g, latencyRatio, localLatency, latency)) {
-          this.slowerStreak.delete(g);
-          continue;
-        }
-        const streak = (this.slowerStreak.get(g) ?? 0) + 1;
-        this.slowerStreak.set(g, streak);
-        slower.push([g, latency]);
-        if (streak >= LATENCY_EVALUATIONS_TO_OPEN) confirmed = true;
-      }
+      const ordinary = this.advanceStreaks(local, nowMs, this.slowerStreak, slower, (g, latency) =>
+        slowerBeyondNoise(local, g, latencyRatio, localLatency, latency),
+      );
+      confirmed ||= ordinary;
     }
     // Once one zone is confirmed cheaper, every zone cheaper than the local zone by the ratio opens with it (its
     // point estimate: the local zone's slowness is established, this only chooses where to spread). Opening
