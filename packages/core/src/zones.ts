@@ -139,7 +139,7 @@ export class ZoneSelector {
   private lastQuickEvalMs: number;
   private readonly quickGapMs: number;
   /** The local zone's interval sums when the quick rule last ran: what came since is the quarter it reads. */
-  private quickBase = { sumMs: 0, sumSqMs: 0, count: 0 };
+  private readonly quickBase = { sumMs: 0, sumSqMs: 0, count: 0 };
   /** Remote zones outside the pool: quarters in a row in which the quick rule found the local zone much slower. */
   private readonly quickStreak = new Map<ZoneGroup, number>();
   private picksSinceProbe = 0;
@@ -228,7 +228,7 @@ export class ZoneSelector {
   /** Starts a new averaging interval at `nowMs`. */
   private restartAverages(nowMs: number): void {
     this.lastEvalMs = this.lastQuickEvalMs = nowMs;
-    this.quickBase = { sumMs: 0, sumSqMs: 0, count: 0 };
+    this.resetQuickBase();
     for (const g of this.groups.values()) {
       accrue(g, nowMs);
       g.inFlightArea = 0;
@@ -294,7 +294,9 @@ export class ZoneSelector {
     const n = local.latencyCount - base.count;
     const sum = local.latencySumMs - base.sumMs;
     const sumSq = local.latencySumSqMs - base.sumSqMs;
-    this.quickBase = { sumMs: local.latencySumMs, sumSqMs: local.latencySumSqMs, count: local.latencyCount };
+    base.sumMs = local.latencySumMs;
+    base.sumSqMs = local.latencySumSqMs;
+    base.count = local.latencyCount;
     const slower: Array<[ZoneGroup, number]> = [];
     if (n < QUICK_MIN_SAMPLES) {
       this.quickStreak.clear();
@@ -305,6 +307,11 @@ export class ZoneSelector {
     const ratio = QUICK_RATIO_FACTOR * this.o.latencyRatio;
     const confirmed = this.advanceStreaks(local, nowMs, this.quickStreak, slower, (g, latency) => quickSlower(mean, cv, n, g, ratio, latency));
     return { slower, confirmed, localMs: mean };
+  }
+
+  /** The local zone's interval sums were folded (`settleLatency`) or cleared: the next quarter starts at zero. */
+  private resetQuickBase(): void {
+    this.quickBase.sumMs = this.quickBase.sumSqMs = this.quickBase.count = 0;
   }
 
   /**
@@ -350,11 +357,9 @@ export class ZoneSelector {
     const { low, high, latencyRatio } = this.o;
     // The quick rule reads the local calls answered since it last ran, before `settleLatency` folds them.
     const quick = this.quickVerdicts(local, nowMs);
-    const loads = new Map<ZoneGroup, number>();
+    const loads = full ? new Map<ZoneGroup, number>() : undefined;
     let poolInFlight = 0; // time-average calls in flight in the pool since the last whole evaluation
-    const slower: Array<[ZoneGroup, number]> = [];
-    let confirmed = quick.confirmed;
-    if (full) {
+    if (loads !== undefined) {
       const elapsed = nowMs - this.lastEvalMs;
       this.lastEvalMs = nowMs;
       for (const g of this.groups.values()) {
@@ -367,19 +372,19 @@ export class ZoneSelector {
         g.readyArea = 0;
         settleLatency(g);
       }
-      this.quickBase = { sumMs: 0, sumSqMs: 0, count: 0 };
-      // The latency rule's verdicts come before the load rule, so the streaks advance whatever it does.
-      const localLatency = this.freshLatency(local, nowMs);
-      const ordinary = this.advanceStreaks(local, nowMs, this.slowerStreak, slower, (g, latency) =>
-        slowerBeyondNoise(local, g, latencyRatio, localLatency, latency),
-      );
-      confirmed ||= ordinary;
+      this.resetQuickBase();
     }
+    const localLatency = this.freshLatency(local, nowMs); // after `settleLatency` on a whole evaluation
+    // The latency rule's verdicts come before the load rule, so the streaks advance whatever it does.
+    const slower: Array<[ZoneGroup, number]> = [];
+    const confirmed =
+      quick.confirmed ||
+      (full && this.advanceStreaks(local, nowMs, this.slowerStreak, slower, (g, latency) => slowerBeyondNoise(local, g, latencyRatio, localLatency, latency)));
     // Once one zone is confirmed cheaper, every zone cheaper than the local zone by the ratio opens with it (its
     // point estimate: the local zone's slowness is established, this only chooses where to spread). Opening
     // only the confirmed one leaves the local endpoints half of the pool, and p2c then sends a slow local
     // endpoint every call whose two candidates are both local (measured: a quarter of phase 2's calls in B3).
-    const localMs = quick.confirmed ? quick.localMs : this.freshLatency(local, nowMs);
+    const localMs = quick.confirmed ? quick.localMs : localLatency;
     const cheaper: Array<[ZoneGroup, number]> = [];
     if (confirmed) {
       for (const g of this.groups.values()) {
@@ -407,7 +412,7 @@ export class ZoneSelector {
         `${quick.confirmed ? QUICK_RATIO_FACTOR * latencyRatio : latencyRatio} x ${list(proven)}` +
         (also.length > 0 ? `; also cheaper than ${latencyRatio} x: ${list(also)}` : '');
     }
-    if (full && poolInFlight / poolReady > high) {
+    if (loads !== undefined && poolInFlight / poolReady > high) {
       const loadBefore = poolInFlight / poolReady;
       for (const g of this.remoteByPreference(nowMs, loads)) {
         if (poolInFlight / poolReady <= high) break;
@@ -428,7 +433,6 @@ export class ZoneSelector {
       return;
     }
     if (!full) return;
-    const localLatency = this.freshLatency(local, nowMs);
     const closedWhy: string[] = [];
     for (let i = this.opened.length - 1; i >= 0; i--) {
       const g = this.opened[i]!;
@@ -593,8 +597,15 @@ function settleLatency(g: ZoneGroup): void {
 export function slowerBeyondNoise(local: ZoneGroup, remote: ZoneGroup, ratio: number, localMs: number, remoteMs: number): boolean {
   if (!(localMs > ratio * remoteMs)) return false;
   const cvLocal = local.latencyCv === local.latencyCv ? local.latencyCv : DEFAULT_LATENCY_CV;
-  const cvRemote = remote.latencyCv === remote.latencyCv ? remote.latencyCv : cvLocal;
-  const seLocal = cvLocal * localMs * Math.sqrt(local.latencyVarianceFactor);
+  return clearsNoise(localMs, cvLocal * localMs * Math.sqrt(local.latencyVarianceFactor), cvLocal, remote, ratio, remoteMs);
+}
+
+/**
+ * `localMs - ratio x remoteMs > Z x sqrt(seLocal^2 + seRemote^2)`, the remote zone's standard error being
+ * `ratio x cv x remoteMs x sqrt(varianceFactor)` with its own cv, or `cvFallback` while it has none.
+ */
+function clearsNoise(localMs: number, seLocal: number, cvFallback: number, remote: ZoneGroup, ratio: number, remoteMs: number): boolean {
+  const cvRemote = remote.latencyCv === remote.latencyCv ? remote.latencyCv : cvFallback;
   const seRemote = ratio * cvRemote * remoteMs * Math.sqrt(remote.latencyVarianceFactor);
   return localMs - ratio * remoteMs > LATENCY_CONFIDENCE_Z * Math.sqrt(seLocal * seLocal + seRemote * seRemote);
 }
@@ -607,10 +618,7 @@ export function slowerBeyondNoise(local: ZoneGroup, remote: ZoneGroup, ratio: nu
 function quickSlower(localMeanMs: number, localCv: number, n: number, remote: ZoneGroup, ratio: number, remoteMs: number): boolean {
   if (!(localMeanMs > ratio * remoteMs)) return false;
   const cvLocal = Math.max(localCv, DEFAULT_LATENCY_CV);
-  const cvRemote = remote.latencyCv === remote.latencyCv ? remote.latencyCv : cvLocal;
-  const seLocal = (cvLocal * localMeanMs) / Math.sqrt(n);
-  const seRemote = ratio * cvRemote * remoteMs * Math.sqrt(remote.latencyVarianceFactor);
-  return localMeanMs - ratio * remoteMs > LATENCY_CONFIDENCE_Z * Math.sqrt(seLocal * seLocal + seRemote * seRemote);
+  return clearsNoise(localMeanMs, (cvLocal * localMeanMs) / Math.sqrt(n), cvLocal, remote, ratio, remoteMs);
 }
 
 function fmt(n: number): string {
