@@ -16,6 +16,8 @@ export interface BenchFairwayOptions {
   outlierEjection?: Record<string, unknown> | false;
   /** `true` or options: adaptive concurrency on (B11); off by default. */
   concurrencyLimit?: Record<string, unknown> | boolean;
+  /** Receives Fairway's own log lines (zone-mode changes among them). */
+  logger?: { info(msg: string): void; warn(msg: string): void; error(msg: string): void };
 }
 
 export interface FairwayFactory {
@@ -78,8 +80,19 @@ export class PickRecorder implements CallObserverFactory {
   attemptsTimedOut = 0;
   /** Why retries were refused (e.g. budget), with counts. */
   readonly retryRefused: Record<string, number> = {};
+  /** Fairway's zone-mode changes with their reasons, from its log (pass {@link PickRecorder.logger}). */
+  readonly zoneModeLog: Array<{ atMs: number; line: string }> = [];
   private readonly maxPicks = 2_000_000;
   constructor(public t0: number = performance.now()) {}
+
+  /** A Fairway `logger` that keeps the zone-mode lines (with their time) and drops the rest. */
+  readonly logger = {
+    info: (msg: string): void => {
+      if (msg.startsWith('zone mode ') && this.zoneModeLog.length < 10_000) this.zoneModeLog.push({ atMs: performance.now() - this.t0, line: msg });
+    },
+    warn: (): void => {},
+    error: (): void => {},
+  };
 
   onCallStart(): CallObserver {
     const picks = this.picks;
@@ -109,6 +122,7 @@ export class PickRecorder implements CallObserverFactory {
     this.picks.length = 0;
     this.t0 = t0;
     this.attemptsTimedOut = 0;
+    this.zoneModeLog.length = 0;
     for (const k of Object.keys(this.retryRefused)) delete this.retryRefused[k];
   }
 
