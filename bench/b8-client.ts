@@ -72,6 +72,29 @@ async function setupTracing(ratio: number): Promise<{ spans: () => number; reset
   };
 }
 
+/**
+ * With FAIRWAY_B8_PROFILE_DIR set, the measured run is CPU-profiled in-process and written as
+ * `<dir>/<variant>-r<pid>.cpuprofile`, which `bench/probes/dist/profile-summary.js <dir> --calls <calls per run>
+ * --base fairway_untraced` reads (the profiler's own cost inflates every variant alike; compare them, not the
+ * figures of a run without it). Unset (the benchmark): nothing is loaded.
+ */
+async function startProfile(): Promise<((variant: string) => Promise<void>) | undefined> {
+  const dir = process.env['FAIRWAY_B8_PROFILE_DIR'];
+  if (!dir) return undefined;
+  const { Session } = await import('node:inspector/promises');
+  const { mkdirSync, writeFileSync } = await import('node:fs');
+  const session = new Session();
+  session.connect();
+  await session.post('Profiler.enable');
+  await session.post('Profiler.start');
+  return async (variant) => {
+    const { profile } = await session.post('Profiler.stop');
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(`${dir}/${variant}-r${process.pid}.cpuprofile`, JSON.stringify(profile));
+    session.disconnect();
+  };
+}
+
 async function main(): Promise<void> {
   const args = JSON.parse(process.argv[2] ?? '{}') as Args;
   const v = args.variant;
@@ -113,10 +136,12 @@ async function main(): Promise<void> {
     });
   await openLoop({ ratePerSec: args.ratePerSec, durationMs: args.warmupMs, call });
   tracing?.reset();
+  const profiler = await startProfile();
   const cpu0 = process.cpuUsage();
   const t0 = performance.now();
   const r = await openLoop({ ratePerSec: args.ratePerSec, durationMs: args.durationMs, call });
   const cpu = process.cpuUsage(cpu0);
+  await profiler?.(args.variant);
   const wallMs = performance.now() - t0;
   const spans = tracing?.spans() ?? 0;
   const lat = latency(r.records);

@@ -16,6 +16,7 @@
  *   --servers 3 --service-ms 2 --rate 1000 --round-ms 5000 --rounds 3 --warmup-ms 2000
  *   --variants fairway,round_robin[,fairway_bare]   --zones a,b,c (servers' zones, round robin)
  *   --client-zone a   --slow-ms 20 (server 0 answers after this instead)   --profile-dir DIR   --json FILE
+ *   --alloc (allocation sites per call)   --alloc-base round_robin (the variant --alloc compares the others with)
  *   --closed 32 (a closed loop of 32 workers instead of the open loop)   --pin (client and servers on separate CPUs)
  * `fairway_bare` is Fairway's channel (policy, picker, resolver bridge) without its call interceptor: the
  * difference to `fairway` is the call layer's cost. `fairway_layer` sends every call through the call layer (a
@@ -53,6 +54,7 @@ const { values: args } = parseArgs({
     closed: { type: 'string' },
     pin: { type: 'boolean', default: false },
     alloc: { type: 'boolean', default: false },
+    'alloc-base': { type: 'string', default: 'round_robin' },
   },
   strict: true,
 });
@@ -259,16 +261,17 @@ function printAllocations(variant: string, profile: AllocationProfile, calls: nu
 
 const allocationsByVariant = new Map<string, { calls: number; bySite: Map<string, number> }>();
 
-/** `--alloc`: per call, the allocation sites where each variant differs most from round_robin. */
+/** `--alloc`: per call, the allocation sites where each variant differs most from the base variant. */
 function printAllocationDifferences(): void {
-  const base = allocationsByVariant.get('round_robin');
+  const baseName = args['alloc-base']!;
+  const base = allocationsByVariant.get(baseName);
   if (!base) return;
   for (const [variant, mine] of allocationsByVariant) {
-    if (variant === 'round_robin') continue;
+    if (variant === baseName) continue;
     const sites = new Set([...mine.bySite.keys(), ...base.bySite.keys()]);
     const diffs = [...sites].map((site) => [site, (mine.bySite.get(site) ?? 0) / mine.calls - (base.bySite.get(site) ?? 0) / base.calls] as const);
     const total = diffs.reduce((a, [, d]) => a + d, 0);
-    console.log(`\nallocations, ${variant} minus round_robin: ${total.toFixed(0)} B/call; largest differences:`);
+    console.log(`\nallocations, ${variant} minus ${baseName}: ${total.toFixed(0)} B/call; largest differences:`);
     for (const [site, d] of diffs.sort((a, b) => Math.abs(b[1]) - Math.abs(a[1])).slice(0, 25)) console.log(`  ${(d >= 0 ? '+' : '') + d.toFixed(1)} B/call  ${site}`);
   }
 }

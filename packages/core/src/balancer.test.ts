@@ -210,6 +210,23 @@ describe('Balancer.pick', { timeout: 30_000 }, () => {
     );
   });
 
+  test('the reason is formatted when first read, from the figures at the pick, and is a plain property', () => {
+    const b = createBalancer();
+    const [k1, k2] = b.update([ep(1), ep(2)], 0).added;
+    ready(b, [k1!, k2!]);
+    teach(b, [k1!, k2!], 10);
+    const h = b.pick(0, createSeededRandom(3))!;
+    const explanation = h.explanation;
+    // Later calls change both endpoints' in-flight counts; the reason still tells the pick as it was.
+    const later = [b.pick(0, createSeededRandom(4))!, b.pick(0, createSeededRandom(5))!];
+    assert.match(explanation.reason, /^p2c \S+ cost=10\.0ms \(rtt=10\.0ms x 1\) [<=] \S+ cost=\S+ \(rtt=10\.0ms x 1\)/);
+    assert.equal(explanation.reason, explanation.reason, 'formatted once, then kept');
+    assert.equal({ ...explanation }.reason, explanation.reason, 'spread copies it');
+    assert.equal((JSON.parse(JSON.stringify(explanation)) as { reason: string }).reason, explanation.reason, 'JSON has it');
+    assert.ok(Object.keys(explanation).includes('reason'));
+    for (const x of [h, ...later]) x.release({ kind: 'success', latencyMs: 10 }, 0);
+  });
+
   test('in-flight is counted at pick time: a burst in one tick spreads evenly', () => {
     const b = createBalancer();
     const r = b.update([ep(1), ep(2), ep(3)], 0);

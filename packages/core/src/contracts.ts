@@ -126,6 +126,8 @@ export interface PickExplanation {
   /**
    * Both candidates with their costs, or why there was only one, e.g.
    * `p2c 10.0.0.1:50051 cost=12.1ms (rtt=6.0ms x 2) < 10.0.0.2:50051 cost=30.0ms (rtt=30.0ms x 1)`.
+   * Formatted when first read (an unread explanation costs no string), from the costs, latencies and
+   * in-flight counts as they were at the pick.
    */
   readonly reason: string;
   /**

@@ -116,19 +116,19 @@ export class Pick implements PickHandle {
   get explanation(): PickExplanation {
     if (this.built === undefined) {
       const info = this.chosen.info;
-      const f = this.figures;
-      const note = typeof f.note === 'function' ? f.note() : f.note;
-      const head = note === undefined ? '' : `${note}: `;
-      const chosen = describe({ e: this.chosen, rttMs: f.chosenRttMs, inFlight: f.chosenInFlight, cost: f.chosenCost });
-      const reason =
-        f.other === undefined
-          ? `${head}${chosen}`
-          : `${head}p2c ${chosen} ${f.tie ? '=' : '<'} ${describe({ e: f.other, rttMs: f.otherRttMs, inFlight: f.otherInFlight, cost: f.otherCost })}${f.tie ? ' (tie, chosen at random)' : ''}`;
+      let reason: string | undefined;
+      const format = (): string => this.formatReason();
       const x: { -readonly [K in keyof PickExplanation]: PickExplanation[K] } = {
         endpointKey: this.chosen.key,
         address: info.address,
         zoneMode: this.zoneMode,
-        reason,
+        // Formatted when first read, and then kept: most explanations are never read (an attempt span that is
+        // not sampled, a call layer running only for its attempt timer), and formatting both candidates is
+        // most of a pick's allocations (~1 KB; the client-path probe's --alloc). An own enumerable getter, so
+        // spreading, JSON and deep equality see a plain string property.
+        get reason(): string {
+          return (reason ??= format());
+        },
       };
       if (info.zone !== undefined) x.zone = info.zone;
       if (info.instance !== undefined) x.instance = info.instance;
@@ -142,6 +142,17 @@ export class Pick implements PickHandle {
       this.built = x;
     }
     return this.built;
+  }
+
+  /** Both candidates with their figures at the pick (see `PickExplanation.reason`). */
+  private formatReason(): string {
+    const f = this.figures;
+    const note = typeof f.note === 'function' ? f.note() : f.note;
+    const head = note === undefined ? '' : `${note}: `;
+    const chosen = describe({ e: this.chosen, rttMs: f.chosenRttMs, inFlight: f.chosenInFlight, cost: f.chosenCost });
+    return f.other === undefined
+      ? `${head}${chosen}`
+      : `${head}p2c ${chosen} ${f.tie ? '=' : '<'} ${describe({ e: f.other, rttMs: f.otherRttMs, inFlight: f.otherInFlight, cost: f.otherCost })}${f.tie ? ' (tie, chosen at random)' : ''}`;
   }
 
   release(outcome: PickOutcome, nowMs: number): void {

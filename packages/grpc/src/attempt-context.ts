@@ -2,11 +2,13 @@
  * How the call layer (retry interceptor) and the picker talk about one attempt, without putting anything on
  * the wire.
  *
- * Each attempt's outgoing `Metadata` gets a fresh options object; a WeakMap keyed by that object carries the
- * attempt's context to the picker, which reads `pickArgs.metadata.getOptions()`. This rests on grpc-js
- * passing the options object by reference through `Metadata.clone()` (an implementation detail of 1.14,
- * covered by a test): a metadata header would reach the server, `extraPickInfo` is only filled by a
- * resolver ConfigSelector, and AsyncLocalStorage is wrong for picks queued on a cold channel.
+ * Each attempt's outgoing `Metadata` gets a fresh options object that carries the attempt's context under a
+ * symbol key (grpc-js reads only its own named flags from it; a symbol is invisible to `Object.keys` and
+ * JSON); the picker reads `pickArgs.metadata.getOptions()`. This rests on grpc-js passing the options object
+ * by reference through `Metadata.clone()` (an implementation detail of 1.14, covered by a test): a metadata
+ * header would reach the server, `extraPickInfo` is only filled by a resolver ConfigSelector, and
+ * AsyncLocalStorage is wrong for picks queued on a cold channel. (A WeakMap keyed by the options object did
+ * the same at ~1 us of client CPU per call, its ephemeron entries costing the garbage collector too.)
  */
 import type { Metadata } from '@grpc/grpc-js';
 import type { PickExplanation } from '@fairway/core';
@@ -35,16 +37,18 @@ export interface AttemptPickContext {
   readonly sampleLatency?: boolean;
 }
 
-const contexts = new WeakMap<object, AttemptPickContext>();
+/** Where an attempt's context sits on its metadata's options object. */
+const CONTEXT = Symbol('fairway.attemptPickContext');
+
+type OptionsWithContext = ReturnType<Metadata['getOptions']> & { [CONTEXT]?: AttemptPickContext };
 
 /** Attaches `context` to this attempt's metadata (gives it a fresh options object first). */
 export function setAttemptPickContext(metadata: Metadata, context: AttemptPickContext): void {
-  const options = { ...metadata.getOptions() };
+  const options: OptionsWithContext = { ...metadata.getOptions(), [CONTEXT]: context };
   metadata.setOptions(options);
-  contexts.set(metadata.getOptions(), context);
 }
 
 /** The context the call layer attached to this attempt's metadata, if any. */
 export function getAttemptPickContext(metadata: Metadata): AttemptPickContext | undefined {
-  return contexts.get(metadata.getOptions());
+  return (metadata.getOptions() as OptionsWithContext)[CONTEXT];
 }

@@ -285,7 +285,8 @@ export class FairwayCall {
     // once. A shorter grpc-js deadline per attempt would race the answer: a response whose message arrived
     // in time but whose trailers came after that deadline was turned into DEADLINE_EXCEEDED although the
     // server said OK (test/reliability/late-trailers.test.ts).
-    const call = this.nextCall({ ...this.options, deadline: Number.isFinite(this.callDeadlineWallMs) ? this.callDeadlineWallMs : Infinity });
+    // The caller's own options: their deadline (a Date or wall-clock ms; none is Infinity to grpc-js) is the call's.
+    const call = this.nextCall(this.options);
     a.call = call;
     call.start(md, this.attemptListener(a));
     if (this.request) {
