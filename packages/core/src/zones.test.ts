@@ -245,6 +245,51 @@ describe('zone selection by latency (fake clock)', { timeout: 30_000 }, () => {
     assert.match(changes[0]!.why, /local->spill: local zone latency \d+\.\d+ ms > 1\.5 x /);
   });
 
+  test('the quick rule gives a remote zone known from probes the calm spread, not the slowed quarter spread', () => {
+    // B3's case, 20 seeds: a young client (3 s of calm traffic, 250 calls/s; the remote zones, 1.5x slower with
+    // their cross-zone delay, known only from a few probes), then zone a 6x slower and queueing, so its calls
+    // spread far more than calm ones (log-normal sigma 0.9 against 0.5). The remote zones' noise is their calm
+    // spread: the rule leaves at its first chance, two quarters after the step, in most seeds. (Lent the slowed
+    // quarter's spread, the remote zones' few probes looked as uncertain as the troubled zone: median 2 s.)
+    const leaveAfterMs = (seed: number): number => {
+      const clock = createFakeClock();
+      let stepAt = Number.POSITIVE_INFINITY;
+      let left = Number.POSITIVE_INFINITY;
+      const b = createBalancer({
+        clientZone: 'a',
+        onZoneModeChange: (from, to) => {
+          if (from === 'local' && to === 'spill' && clock.now() >= stepAt) left = Math.min(left, clock.now() - stepAt);
+        },
+      });
+      const zones = ['a', 'a', 'a', 'b', 'b', 'b', 'c', 'c', 'c'];
+      const keys = b.update(zones.map((zone, i) => ({ address: `10.0.0.${i}:50051`, zone })), 0).added;
+      for (const k of keys) b.setReady(k, true, 0);
+      const zoneOf = new Map(keys.map((k, i) => [k, zones[i]!]));
+      const random = createSeededRandom(seed);
+      const noise = createSeededRandom(seed * 7 + 1);
+      const logNormal = (meanMs: number, sigma: number): number => {
+        const u = Math.max(noise(), 1e-12);
+        const normal = Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * noise());
+        return meanMs * Math.exp(sigma * normal - (sigma * sigma) / 2);
+      };
+      const drive = (forMs: number, latencyOf: (zone: string) => number): void => {
+        for (let t = 0; t < forMs; t += 4) {
+          const h = b.pick(clock.now(), random)!;
+          h.release({ kind: 'success', latencyMs: latencyOf(zoneOf.get(h.key)!) }, clock.now());
+          clock.advance(4);
+        }
+      };
+      drive(3_000, (zone) => logNormal(zone === 'a' ? 4 : 6, 0.5));
+      assert.equal(b.zoneModeChanges, 0, `seed ${seed}: calm zones stay local`);
+      stepAt = clock.now();
+      drive(4_000, (zone) => (zone === 'a' ? logNormal(25, 0.9) : logNormal(6, 0.5)));
+      return left;
+    };
+    const times = Array.from({ length: 20 }, (_, i) => leaveAfterMs(i + 1)).sort((x, y) => x - y);
+    assert.ok(times[9]! <= 504, `median time to leave ${times[9]} ms: ${times.join(', ')}`);
+    assert.ok(times.filter((t) => t <= 756).length >= 15, `left within 3 quarters in fewer than 15 of 20 seeds: ${times.join(', ')}`);
+  });
+
   test('one slow quarter (a stall) opens nothing: the quick rule needs two quarters in a row', () => {
     const z = threeZones({});
     drive(z, 5_000, (zone) => (zone === 'a' ? 2 : 3));

@@ -307,7 +307,7 @@ export class ZoneSelector {
     const mean = sum / n;
     const cv = mean > 0 ? Math.sqrt(Math.max(0, (sumSq - n * mean * mean) / (n - 1))) / mean : 0;
     const ratio = QUICK_RATIO_FACTOR * this.o.latencyRatio;
-    const confirmed = this.advanceStreaks(local, nowMs, this.quickStreak, slower, (g, latency) => quickSlower(mean, cv, n, g, ratio, latency));
+    const confirmed = this.advanceStreaks(local, nowMs, this.quickStreak, slower, (g, latency) => quickSlower(mean, cv, n, local, g, ratio, latency));
     return { slower, confirmed, localMs: mean };
   }
 
@@ -614,13 +614,19 @@ function clearsNoise(localMs: number, seLocal: number, cvFallback: number, remot
 
 /**
  * The quick rule's test: the local zone's mean of `n` calls in the last quarter above `ratio x` the remote zone's
- * latency by {@link LATENCY_CONFIDENCE_Z} standard errors of the two (the quarter's own spread, at least the
- * default coefficient of variation, and the remote estimate's as in {@link slowerBeyondNoise}).
+ * latency by {@link LATENCY_CONFIDENCE_Z} standard errors of the two: the quarter's own spread (at least the
+ * default coefficient of variation) for the local mean, and for the remote estimate its own spread or, while it
+ * has none (a zone known from probes), the local zone's smoothed one, as in {@link slowerBeyondNoise}. Not the
+ * quarter's: a zone that has just turned slow queues, so its quarter's spread includes its queueing, and
+ * lending that to the remote zone made the remote estimate look as uncertain as a troubled zone, which can hold
+ * the rule back for seconds exactly when it is needed (B3 at 2026-12-05 23:50: one round in three left 2 s
+ * after the slowdown instead of 0.5 s, its remote zones at 6.5-6.8 ms).
  */
-function quickSlower(localMeanMs: number, localCv: number, n: number, remote: ZoneGroup, ratio: number, remoteMs: number): boolean {
+function quickSlower(localMeanMs: number, localCv: number, n: number, local: ZoneGroup, remote: ZoneGroup, ratio: number, remoteMs: number): boolean {
   if (!(localMeanMs > ratio * remoteMs)) return false;
-  const cvLocal = Math.max(localCv, DEFAULT_LATENCY_CV);
-  return clearsNoise(localMeanMs, (cvLocal * localMeanMs) / Math.sqrt(n), cvLocal, remote, ratio, remoteMs);
+  const cvQuarter = Math.max(localCv, DEFAULT_LATENCY_CV);
+  const cvCalm = local.latencyCv === local.latencyCv ? local.latencyCv : DEFAULT_LATENCY_CV;
+  return clearsNoise(localMeanMs, (cvQuarter * localMeanMs) / Math.sqrt(n), cvCalm, remote, ratio, remoteMs);
 }
 
 function fmt(n: number): string {
