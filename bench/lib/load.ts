@@ -2,11 +2,13 @@
  * Load generators.
  * - Open loop: calls are scheduled at a fixed rate; each call's latency is measured from its INTENDED send
  *   time, so a stall delays the clock of every call behind it and shows up in the histogram (no coordinated
- *   omission).
+ *   omission). Sends are evenly spaced, or (`arrivals`) Poisson: exponential gaps around the same mean, from a
+ *   seeded source, so every variant of a round meets the same arrival times.
  * - Closed loop: a fixed number of workers, each sending its next call when the previous one ends.
  * Both are bounded in call count and wall time.
  */
 import { performance } from 'node:perf_hooks';
+import { createSeededRandom } from '@fairway/testing';
 import type { CallResult } from './echo.js';
 
 /** One call as recorded. Times in ms relative to the run's start. */
@@ -38,6 +40,12 @@ export interface OpenLoopOptions {
   readonly shouldStop?: () => boolean;
   /** Hard cap on waiting for outstanding calls after the last send. Default 15 s. */
   readonly drainTimeoutMs?: number;
+  /**
+   * How sends are spaced. Default: evenly, one every 1/rate (round robin then hands each of n pods exactly
+   * every n-th call, perfectly regular arrivals). `{ kind: 'poisson', seed }`: exponential gaps with the same
+   * mean, as the calls of many independent callers arrive; the same seed gives the same arrival times.
+   */
+  readonly arrivals?: { readonly kind: 'poisson'; readonly seed: string };
 }
 
 export interface LoadResult {
@@ -100,8 +108,9 @@ async function finishEvents(runner: EventRunner): Promise<void> {
 
 /** Fixed-rate load. Every call is issued (late calls are sent at once, their latency still counts from the intended time). */
 export async function openLoop(opts: OpenLoopOptions): Promise<LoadResult> {
-  const total = Math.max(1, Math.round((opts.ratePerSec * opts.durationMs) / 1000));
   const intervalMs = 1000 / opts.ratePerSec;
+  const intended = intendedSendTimes(opts, intervalMs);
+  const total = intended.length;
   const records: CallRecord[] = [];
   const pending = new Set<Promise<void>>();
   const t0 = performance.now();
@@ -112,8 +121,8 @@ export async function openLoop(opts: OpenLoopOptions): Promise<LoadResult> {
   await new Promise<void>((resolve) => {
     const tick = (): void => {
       const now = performance.now() - t0;
-      while (i < total && i * intervalMs <= now) {
-        const rec: CallRecord = { intendedMs: i * intervalMs, sentMs: performance.now() - t0, endMs: -1, code: -1, backend: '' };
+      while (i < total && intended[i]! <= now) {
+        const rec: CallRecord = { intendedMs: intended[i]!, sentMs: performance.now() - t0, endMs: -1, code: -1, backend: '' };
         records.push(rec);
         const p = opts.call().then((res) => {
           rec.endMs = performance.now() - t0;
@@ -132,7 +141,7 @@ export async function openLoop(opts: OpenLoopOptions): Promise<LoadResult> {
         resolve();
         return;
       }
-      setTimeout(tick, Math.max(0, Math.min(5, i * intervalMs - (performance.now() - t0))));
+      setTimeout(tick, Math.max(0, Math.min(5, intended[i]! - (performance.now() - t0))));
     };
     tick();
   });
@@ -140,6 +149,18 @@ export async function openLoop(opts: OpenLoopOptions): Promise<LoadResult> {
   opts.onProgress?.(1);
   await finishEvents(events);
   return { records, t0, wallMs: performance.now() - t0, abandoned };
+}
+
+/** Each call's intended send time, ms from the start: evenly spaced, or Poisson (see `OpenLoopOptions.arrivals`). */
+function intendedSendTimes(opts: OpenLoopOptions, intervalMs: number): number[] {
+  if (opts.arrivals === undefined) {
+    const total = Math.max(1, Math.round((opts.ratePerSec * opts.durationMs) / 1000));
+    return Array.from({ length: total }, (_, i) => i * intervalMs);
+  }
+  const random = createSeededRandom(opts.arrivals.seed);
+  const times = [0];
+  for (let t = -Math.log(1 - random()) * intervalMs; t < opts.durationMs; t += -Math.log(1 - random()) * intervalMs) times.push(t);
+  return times;
 }
 
 export interface ClosedLoopOptions {
