@@ -18,6 +18,16 @@ function threeZones(options: BalancerOptions) {
   return { b, clock, keys, zoneOfKey, hold, releaseAll, random };
 }
 
+/** Seeded log-normal latencies with the given mean (ms) and sigma (Box-Muller over a seeded source). */
+function logNormalSource(seed: number): (meanMs: number, sigma: number) => number {
+  const noise = createSeededRandom(seed);
+  return (meanMs, sigma) => {
+    const u = Math.max(noise(), 1e-12);
+    const normal = Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * noise());
+    return meanMs * Math.exp(sigma * normal - (sigma * sigma) / 2);
+  };
+}
+
 describe('zone selection (fake clock, exact thresholds)', { timeout: 30_000 }, () => {
   test('opens other zones when the time-averaged load passes HIGH, by spare capacity; closes below LOW', () => {
     const changes: string[] = [];
@@ -266,12 +276,7 @@ describe('zone selection by latency (fake clock)', { timeout: 30_000 }, () => {
       for (const k of keys) b.setReady(k, true, 0);
       const zoneOf = new Map(keys.map((k, i) => [k, zones[i]!]));
       const random = createSeededRandom(seed);
-      const noise = createSeededRandom(seed * 7 + 1);
-      const logNormal = (meanMs: number, sigma: number): number => {
-        const u = Math.max(noise(), 1e-12);
-        const normal = Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * noise());
-        return meanMs * Math.exp(sigma * normal - (sigma * sigma) / 2);
-      };
+      const logNormal = logNormalSource(seed * 7 + 1);
       const drive = (forMs: number, latencyOf: (zone: string) => number): void => {
         for (let t = 0; t < forMs; t += 4) {
           const h = b.pick(clock.now(), random)!;
@@ -304,13 +309,8 @@ describe('zone selection by latency (fake clock)', { timeout: 30_000 }, () => {
     // every endpoint answered in the set-up). The
     // remote zones are known only from zone probes (one call a second), so one fast probe used to look like a
     // zone 2x faster, open it for the 30-s hold, and send it half the calls.
-    const noise = createSeededRandom(7);
-    const logNormal = (meanMs: number) => {
-      const sigma = 0.5;
-      const u = Math.max(noise(), 1e-12);
-      const normal = Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * noise());
-      return meanMs * Math.exp(sigma * normal - (sigma * sigma) / 2);
-    };
+    const logNormalOf = logNormalSource(7);
+    const logNormal = (meanMs: number): number => logNormalOf(meanMs, 0.5);
     const changes: string[] = [];
     const z = threeZones({ onZoneModeChange: (from, to, why) => changes.push(`${from}->${to}: ${why}`) });
     const equal = drive(z, 600_000, () => logNormal(10), 20);
