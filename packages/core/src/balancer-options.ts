@@ -104,7 +104,9 @@ export interface BalancerOptions {
   /**
    * Zone probes: a zone outside the pool gets one pick at most this often (ms), and all probes together at
    * most 1 pick in 100, so its latency stays known (a zone never picked has none). Default 1_000: at 1,000
-   * calls/s and 3 zones, 0.2 % of calls cross a zone for it. `Infinity` sends none (then a closed zone's
+   * calls/s and 3 zones, 0.2 % of calls cross a zone for it. While the local zone looks much slower than a
+   * remote zone known from too few probes to be sure, that zone gets 1 pick in 10 regardless, until the zone
+   * rule decides (typically a window or two: a quarter second). `Infinity` sends none (then a closed zone's
    * latency is unknown and the latency rule only closes zones).
    */
   zoneProbeIntervalMs?: number;

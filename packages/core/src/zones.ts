@@ -25,10 +25,13 @@
  * evaluation interval, smoothed across intervals by `min(1 - 0.8^samples, 0.5)` (one sample moves it 20 %, a
  * busy interval half-way: a client stall inflates mostly local calls and must not pass for a slow zone). Zones outside the pool get a **zone probe** now and then (one pick, at most one per
  * `probeIntervalMs` per zone and one in {@link ZONE_PROBE_MIN_PICKS} picks), so their latency, cross-zone
- * delay included (the client measures it), stays known. At an evaluation:
+ * delay included (the client measures it), stays known; while the quick rule is in doubt about one, one pick in
+ * {@link ZONE_SUSPECT_PROBE_PICKS} (suspicion probes). Each answer counts at most {@link ZONE_SAMPLE_CAP} x its
+ * zone's smoothed latency. At an evaluation:
  * - local latency > `latencyRatio x` a remote zone's (both measured within {@link ZONE_LATENCY_FRESH_MS}) at
- *   two evaluations in a row, or the quick rule ({@link QUICK_RATIO_FACTOR}: the last quarter interval's local
- *   mean above 2x a remote zone's at two quarters in a row): that zone opens (`spill`), every other zone whose
+ *   two evaluations in a row, or the quick rule ({@link QUICK_RATIO_FACTOR}: the local mean of the last window
+ *   (an eighth of an interval, or longer until it holds {@link QUICK_MIN_SAMPLES} answers) above 2x a remote
+ *   zone's at two windows in a row): that zone opens (`spill`), every other zone whose
  *   latency is under the local zone's / `latencyRatio` opens with it, and the picker's cost comparison moves
  *   calls to them;
  * - a zone opened for latency closes when the local zone is no slower than it again, but not before
@@ -70,6 +73,15 @@ export interface ZoneSelectorOptions {
 
 /** A zone probe is at most one pick in this many. */
 export const ZONE_PROBE_MIN_PICKS = 100;
+/**
+ * While the quick rule suspects the local zone (its last window's mean above the quick ratio x a remote zone's
+ * latency, but not beyond the noise of a zone known from a probe or two), that zone gets a probe every this many
+ * picks, whatever `probeIntervalMs` says, until the rule decides: the doubt is about the remote zone's estimate,
+ * and a few more of its answers settle it within a window or two. B3 at 2026-12-06 03:09: one round in three
+ * left a zone that turned 5x slower 2.8 s late (its remote zones at 8.5-9 ms from a few probes, their true
+ * latency 5.5-6.5), the other two 0.4 s after the step.
+ */
+export const ZONE_SUSPECT_PROBE_PICKS = 10;
 /** A zone's latency older than this (ms) is not used to open or close anything. */
 export const ZONE_LATENCY_FRESH_MS = 30_000;
 /** Weight of an interval's mean in a zone's smoothed latency is `min(1 - LATENCY_KEEP^samples, LATENCY_MAX_WEIGHT)`. */
@@ -91,14 +103,19 @@ export const DEFAULT_LATENCY_CV = 0.53;
 export const LATENCY_EVALUATIONS_TO_OPEN = 2;
 /**
  * The quick latency rule runs this many times per `minEvaluationIntervalMs` (the latency rule, the load rule and
- * closings run once per interval).
+ * closings run once per interval). It was 4 (quarters): a zone 5x slower was then left 0.50 s after the step in
+ * every B3 round, and the calls of that half second (5 % of a 10-s phase, queueing at 80 % utilization) alone
+ * held phase 2's p99 at 1.24x zone-blind (2026-12-06 03:02, measured with the rule's inputs logged). With eighths
+ * the two windows in a row take a quarter second. A client stall does not pass for two windows: the answers that
+ * waited through it are handled in one burst after it, so they fall in one window.
  */
-export const QUICK_EVALUATIONS_PER_INTERVAL = 4;
+export const QUICK_EVALUATIONS_PER_INTERVAL = 8;
 /**
- * The quick rule: the local zone's mean over the last quarter interval (its raw calls, not the smoothed latency)
- * above `QUICK_RATIO_FACTOR x latencyRatio x` a remote zone's latency, beyond {@link LATENCY_CONFIDENCE_Z}
- * standard errors, at two quarters in a row, opens that zone at once. A zone that turned 5x slower is left in
- * about half a second instead of two (B3's phase 2 p99 rested on the calls sent to it in those seconds); the
+ * The quick rule: the local zone's mean over the last window (see {@link QUICK_EVALUATIONS_PER_INTERVAL}; its raw
+ * calls, not the smoothed latency) above `QUICK_RATIO_FACTOR x latencyRatio x` a remote zone's latency, beyond
+ * {@link LATENCY_CONFIDENCE_Z} standard errors, at two windows in a row, opens that zone at once. A zone that
+ * turned 5x slower is left in about a quarter second instead of two (B3's phase 2 p99 rests on the calls sent to
+ * it until then); the
  * ordinary rule (a smoothed 1.5x at two whole intervals) still catches the modest gaps. The factor keeps the
  * quick rule for gaps no noise makes (2x with the default ratio, beyond the noise of both estimates, twice in a
  * row: the 10-minute equal-zones test never opens). It was 2 (3x) at first, and in B3 it never fired: a zone
@@ -106,7 +123,10 @@ export const QUICK_EVALUATIONS_PER_INTERVAL = 4;
  * not clear 3x by two standard errors of a probe-known zone, so the ordinary rule left it 2.5 s after the step.
  */
 export const QUICK_RATIO_FACTOR = 4 / 3;
-/** The quick rule reads a quarter only when it holds at least this many answered local calls. */
+/**
+ * The quick rule reads a window only when it holds at least this many answered local calls; a window with fewer
+ * grows until the next one (a slow client still gets the rule, over longer windows), but never past the interval.
+ */
 export const QUICK_MIN_SAMPLES = 8;
 
 type OpenReason = 'load' | 'latency' | 'return';
@@ -140,11 +160,17 @@ export class ZoneSelector {
   /** When the quick latency rule last ran (every `minEvaluationIntervalMs / QUICK_EVALUATIONS_PER_INTERVAL`). */
   private lastQuickEvalMs: number;
   private readonly quickGapMs: number;
-  /** The local zone's interval sums when the quick rule last ran: what came since is the quarter it reads. */
+  /** The local zone's interval sums where the quick rule's current window began: what came since is the window. */
   private readonly quickBase = { sumMs: 0, sumSqMs: 0, count: 0 };
-  /** Remote zones outside the pool: quarters in a row in which the quick rule found the local zone much slower. */
+  /** Remote zones outside the pool: windows in a row in which the quick rule found the local zone much slower. */
   private readonly quickStreak = new Map<ZoneGroup, number>();
+  /**
+   * Remote zones outside the pool that the quick rule's last window found much cheaper by their point estimate
+   * but not beyond its noise: probed every {@link ZONE_SUSPECT_PROBE_PICKS} picks until it decides.
+   */
+  private readonly suspects = new Set<ZoneGroup>();
   private picksSinceProbe = 0;
+  private picksSinceSuspectProbe = 0;
   /** Pool arrays for the picker; rebuilt only when the mode or opened set changes. */
   private poolCache: EndpointState[][] | undefined;
   /** The last region-tier pool (see `regionPool`). */
@@ -214,6 +240,15 @@ export class ZoneSelector {
    */
   probe(nowMs: number): ZoneGroup | undefined {
     if (this.o.clientZone === undefined || this.mode === 'all' || this.o.probeIntervalMs === Number.POSITIVE_INFINITY) return undefined;
+    if (this.suspects.size > 0 && ++this.picksSinceSuspectProbe >= ZONE_SUSPECT_PROBE_PICKS) {
+      this.picksSinceSuspectProbe = 0;
+      let best: ZoneGroup | undefined;
+      for (const g of this.suspects) if (g.ready.length > 0 && !this.openedWhy.has(g) && (best === undefined || g.probeAtMs < best.probeAtMs)) best = g;
+      if (best !== undefined) {
+        best.probeAtMs = nowMs;
+        return best;
+      }
+    }
     if (++this.picksSinceProbe < ZONE_PROBE_MIN_PICKS) return undefined;
     this.picksSinceProbe = 0;
     let best: ZoneGroup | undefined;
@@ -245,6 +280,7 @@ export class ZoneSelector {
     this.openedWhy.delete(g);
     this.slowerStreak.delete(g);
     this.quickStreak.delete(g);
+    this.suspects.delete(g);
     // Always: the cached pool holds the local group's `ready` array too, and a local group that is dropped
     // and re-created (every local endpoint replaced, as in a rolling update) must not leave a stale, empty
     // array behind.
@@ -268,6 +304,7 @@ export class ZoneSelector {
     this.openedWhy.clear();
     this.slowerStreak.clear(); // "in a row" starts again after `all`
     this.quickStreak.clear();
+    this.suspects.clear();
     if (reason !== undefined) for (const g of groups) this.openedWhy.set(g, { reason, atMs: nowMs });
     this.poolCache = undefined;
   }
@@ -289,29 +326,33 @@ export class ZoneSelector {
 
   /**
    * The quick rule (see {@link QUICK_RATIO_FACTOR}) on the local calls answered since it last ran: the zones it
-   * finds much cheaper now, and whether one of them did so at two quarters in a row. O(zones).
+   * finds much cheaper now, and whether one of them did so at two windows in a row. A window with fewer than
+   * {@link QUICK_MIN_SAMPLES} answers is not read yet: it grows, and the streaks stand. O(zones).
    */
   private quickVerdicts(local: ZoneGroup, nowMs: number): { slower: Array<[ZoneGroup, number]>; confirmed: boolean; localMs: number } {
     const base = this.quickBase;
     const n = local.latencyCount - base.count;
+    const slower: Array<[ZoneGroup, number]> = [];
+    if (n < QUICK_MIN_SAMPLES) return { slower, confirmed: false, localMs: Number.NaN };
     const sum = local.latencySumMs - base.sumMs;
     const sumSq = local.latencySumSqMs - base.sumSqMs;
     base.sumMs = local.latencySumMs;
     base.sumSqMs = local.latencySumSqMs;
     base.count = local.latencyCount;
-    const slower: Array<[ZoneGroup, number]> = [];
-    if (n < QUICK_MIN_SAMPLES) {
-      this.quickStreak.clear();
-      return { slower, confirmed: false, localMs: Number.NaN };
-    }
     const mean = sum / n;
     const cv = mean > 0 ? Math.sqrt(Math.max(0, (sumSq - n * mean * mean) / (n - 1))) / mean : 0;
     const ratio = QUICK_RATIO_FACTOR * this.o.latencyRatio;
-    const confirmed = this.advanceStreaks(local, nowMs, this.quickStreak, slower, (g, latency) => quickSlower(mean, cv, n, local, g, ratio, latency));
+    this.suspects.clear();
+    const confirmed = this.advanceStreaks(local, nowMs, this.quickStreak, slower, (g, latency) => {
+      const estimate = withUnsettled(g, latency);
+      if (quickSlower(mean, cv, n, local, g, ratio, estimate)) return true;
+      if (mean > ratio * estimate.latencyMs) this.suspects.add(g);
+      return false;
+    });
     return { slower, confirmed, localMs: mean };
   }
 
-  /** The local zone's interval sums were folded (`settleLatency`) or cleared: the next quarter starts at zero. */
+  /** The local zone's interval sums were folded (`settleLatency`) or cleared: the next window starts at zero. */
   private resetQuickBase(): void {
     this.quickBase.sumMs = this.quickBase.sumSqMs = this.quickBase.count = 0;
   }
@@ -350,7 +391,7 @@ export class ZoneSelector {
   }
 
   /**
-   * Every quarter interval the quick latency rule; when a whole `minEvaluationIntervalMs` has passed since they
+   * Every eighth of an interval the quick latency rule; when a whole `minEvaluationIntervalMs` has passed since they
    * last ran, the latency rule, the load rule and closings.
    */
   private evaluate(local: ZoneGroup, nowMs: number): void {
@@ -410,7 +451,7 @@ export class ZoneSelector {
       const also = cheaper.filter((c) => !proven.includes(c));
       const list = (cs: Array<[ZoneGroup, number]>): string => cs.map(([g, l]) => `${g.name} ${fmt(l)} ms`).join(', ');
       latencyWhy =
-        `local zone latency ${fmt(localMs)} ms${quick.confirmed ? ' (last quarter interval)' : ''} > ` +
+        `local zone latency ${fmt(localMs)} ms${quick.confirmed ? ' (last window)' : ''} > ` +
         `${quick.confirmed ? QUICK_RATIO_FACTOR * latencyRatio : latencyRatio} x ${list(proven)}` +
         (also.length > 0 ? `; also cheaper than ${latencyRatio} x: ${list(also)}` : '');
     }
@@ -549,8 +590,19 @@ export class ZoneSelector {
   }
 }
 
-/** Records a latency sample (ms) of an answered call to zone `g` at `nowMs`. */
-export function recordZoneLatency(g: ZoneGroup, latencyMs: number, nowMs: number): void {
+/**
+ * A zone's latency samples count at most this multiple of its smoothed latency (once it has one). A client stall
+ * (a long GC, a blocked event loop) makes the calls in flight through it look hundreds of times slower: 12
+ * answers 300 ms late among 200 of 2 ms lifted the local zone's interval mean from 2 to 19 ms and opened a remote
+ * zone for its whole hold. A zone that really turned slow still reads up to 10x at once, and its smoothed
+ * latency, and so the cap, follow it up within a few intervals.
+ */
+export const ZONE_SAMPLE_CAP = 10;
+
+/** Records a latency sample (ms) of an answered call to zone `g` at `nowMs`, capped (see {@link ZONE_SAMPLE_CAP}). */
+export function recordZoneLatency(g: ZoneGroup, sampleMs: number, nowMs: number): void {
+  const cap = ZONE_SAMPLE_CAP * g.latencyMs; // NaN before the zone's first interval: no cap
+  const latencyMs = sampleMs > cap ? cap : sampleMs;
   g.latencySumMs += latencyMs;
   g.latencySumSqMs += latencyMs * latencyMs;
   g.latencyCount++;
@@ -599,34 +651,55 @@ function settleLatency(g: ZoneGroup): void {
 export function slowerBeyondNoise(local: ZoneGroup, remote: ZoneGroup, ratio: number, localMs: number, remoteMs: number): boolean {
   if (!(localMs > ratio * remoteMs)) return false;
   const cvLocal = local.latencyCv === local.latencyCv ? local.latencyCv : DEFAULT_LATENCY_CV;
-  return clearsNoise(localMs, cvLocal * localMs * Math.sqrt(local.latencyVarianceFactor), cvLocal, remote, ratio, remoteMs);
+  const estimate = { latencyMs: remoteMs, varianceFactor: remote.latencyVarianceFactor };
+  return clearsNoise(localMs, cvLocal * localMs * Math.sqrt(local.latencyVarianceFactor), cvLocal, remote, ratio, estimate);
+}
+
+/** A zone's latency estimate (ms) and its variance in units of one call's variance (see `latencyVarianceFactor`). */
+interface LatencyEstimate {
+  readonly latencyMs: number;
+  readonly varianceFactor: number;
+}
+
+/**
+ * The zone's smoothed latency `smoothedMs` joined with its answers of the current interval, not folded in yet
+ * (for a zone outside the pool: its probes, among them those sent because the quick rule is in doubt), each
+ * weighted by how much it is worth: the smoothed value as `1 / varianceFactor` calls, each new answer as one.
+ * NaN stays NaN (a zone not measured lately decides nothing).
+ */
+function withUnsettled(g: ZoneGroup, smoothedMs: number): LatencyEstimate {
+  const n = g.latencyCount;
+  if (n === 0 || smoothedMs !== smoothedMs) return { latencyMs: smoothedMs, varianceFactor: g.latencyVarianceFactor };
+  const worth = 1 / g.latencyVarianceFactor;
+  return { latencyMs: (worth * smoothedMs + g.latencySumMs) / (worth + n), varianceFactor: 1 / (worth + n) };
 }
 
 /**
  * `localMs - ratio x remoteMs > Z x sqrt(seLocal^2 + seRemote^2)`, the remote zone's standard error being
  * `ratio x cv x remoteMs x sqrt(varianceFactor)` with its own cv, or `cvFallback` while it has none.
  */
-function clearsNoise(localMs: number, seLocal: number, cvFallback: number, remote: ZoneGroup, ratio: number, remoteMs: number): boolean {
+function clearsNoise(localMs: number, seLocal: number, cvFallback: number, remote: ZoneGroup, ratio: number, estimate: LatencyEstimate): boolean {
   const cvRemote = remote.latencyCv === remote.latencyCv ? remote.latencyCv : cvFallback;
-  const seRemote = ratio * cvRemote * remoteMs * Math.sqrt(remote.latencyVarianceFactor);
+  const remoteMs = estimate.latencyMs;
+  const seRemote = ratio * cvRemote * remoteMs * Math.sqrt(estimate.varianceFactor);
   return localMs - ratio * remoteMs > LATENCY_CONFIDENCE_Z * Math.sqrt(seLocal * seLocal + seRemote * seRemote);
 }
 
 /**
- * The quick rule's test: the local zone's mean of `n` calls in the last quarter above `ratio x` the remote zone's
- * latency by {@link LATENCY_CONFIDENCE_Z} standard errors of the two: the quarter's own spread (at least the
+ * The quick rule's test: the local zone's mean of `n` calls in the last window above `ratio x` the remote zone's
+ * latency by {@link LATENCY_CONFIDENCE_Z} standard errors of the two: the window's own spread (at least the
  * default coefficient of variation) for the local mean, and for the remote estimate its own spread or, while it
  * has none (a zone known from probes), the local zone's smoothed one, as in {@link slowerBeyondNoise}. Not the
- * quarter's: a zone that has just turned slow queues, so its quarter's spread includes its queueing, and
+ * window's: a zone that has just turned slow queues, so its window's spread includes its queueing, and
  * lending that to the remote zone made the remote estimate look as uncertain as a troubled zone, which can hold
  * the rule back for seconds exactly when it is needed (B3 at 2026-12-05 23:50: one round in three left 2 s
  * after the slowdown instead of 0.5 s, its remote zones at 6.5-6.8 ms).
  */
-function quickSlower(localMeanMs: number, localCv: number, n: number, local: ZoneGroup, remote: ZoneGroup, ratio: number, remoteMs: number): boolean {
-  if (!(localMeanMs > ratio * remoteMs)) return false;
-  const cvQuarter = Math.max(localCv, DEFAULT_LATENCY_CV);
+function quickSlower(localMeanMs: number, localCv: number, n: number, local: ZoneGroup, remote: ZoneGroup, ratio: number, estimate: LatencyEstimate): boolean {
+  if (!(localMeanMs > ratio * estimate.latencyMs)) return false;
+  const cvWindow = Math.max(localCv, DEFAULT_LATENCY_CV);
   const cvCalm = local.latencyCv === local.latencyCv ? local.latencyCv : DEFAULT_LATENCY_CV;
-  return clearsNoise(localMeanMs, (cvQuarter * localMeanMs) / Math.sqrt(n), cvCalm, remote, ratio, remoteMs);
+  return clearsNoise(localMeanMs, (cvWindow * localMeanMs) / Math.sqrt(n), cvCalm, remote, ratio, estimate);
 }
 
 function fmt(n: number): string {
