@@ -247,7 +247,9 @@ export class Balancer implements ReleaseSink {
       const probe = this.zones.probe(nowMs);
       if (probe !== undefined) {
         pool = [probe.ready];
-        note = `zone probe: one call to zone ${probe.name} keeps its latency known`;
+        note = this.zones.lastProbeSuspect
+          ? `zone probe: the local zone looks much slower than zone ${probe.name}, not yet beyond the noise; one call there settles it`
+          : `zone probe: one call to zone ${probe.name} keeps its latency known`;
       }
     }
     let n = poolSize(pool);

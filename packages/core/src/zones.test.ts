@@ -255,7 +255,10 @@ describe('zone selection by latency (fake clock)', { timeout: 30_000 }, () => {
       const probes: number[] = [];
       for (let t = 0; t < forMs; t += 5) {
         const h = z.b.pick(z.clock.now(), z.random)!;
-        if (h.explanation.reason.startsWith('zone probe')) probes.push(picks);
+        if (h.explanation.reason.startsWith('zone probe')) {
+          probes.push(picks);
+          if (latencyOf('a') > latencyOf('b')) assert.match(h.explanation.reason, /^zone probe: the local zone looks much slower than zone [bc], not yet beyond the noise/);
+        }
         if (spilledAt !== spilledAt && h.explanation.zoneMode === 'spill') spilledAt = picks;
         picks++;
         h.release({ kind: 'success', latencyMs: latencyOf(z.zoneOfKey.get(h.key)!) }, z.clock.now());

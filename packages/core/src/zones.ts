@@ -171,6 +171,8 @@ export class ZoneSelector {
   private readonly suspects = new Set<ZoneGroup>();
   private picksSinceProbe = 0;
   private picksSinceSuspectProbe = 0;
+  /** Whether the zone {@link probe} last returned was owed a suspicion probe (for the pick's explanation). */
+  lastProbeSuspect = false;
   /** Pool arrays for the picker; rebuilt only when the mode or opened set changes. */
   private poolCache: EndpointState[][] | undefined;
   /** The last region-tier pool (see `regionPool`). */
@@ -246,9 +248,11 @@ export class ZoneSelector {
       for (const g of this.suspects) if (g.ready.length > 0 && !this.openedWhy.has(g) && (best === undefined || g.probeAtMs < best.probeAtMs)) best = g;
       if (best !== undefined) {
         best.probeAtMs = nowMs;
+        this.lastProbeSuspect = true;
         return best;
       }
     }
+    this.lastProbeSuspect = false;
     if (++this.picksSinceProbe < ZONE_PROBE_MIN_PICKS) return undefined;
     this.picksSinceProbe = 0;
     let best: ZoneGroup | undefined;
