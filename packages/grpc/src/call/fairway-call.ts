@@ -11,7 +11,10 @@
  * - no stream was created: the picker's `onCallStarted` (relayed through the attempt's pick context) never
  *   ran for the attempt;
  * - the server refused the stream (REFUSED_STREAM, also what a stream above a GOAWAY's last-stream-id gets):
- *   UNAVAILABLE with details `Stream refused by server`.
+ *   UNAVAILABLE with details `Stream refused by server`;
+ * - the request message could not be written: UNAVAILABLE with details `Write error: ...` (the write's callback
+ *   failed: its stream or session closed first, e.g. `Session closed with error code 8` when the connection was
+ *   shut down under it) or `Write failed with error ...` (the write threw); see {@link requestNeverWritten}.
  * grpc-js's own transparent retries (on by default: Fairway sets no retryPolicy) already re-pick a request
  * whose stream could not be created and a first refusal, without avoiding the endpoint; what reaches this
  * layer is what they did not absorb. A connection dropped after the stream was written (`kill -9` of the
@@ -35,6 +38,18 @@ type MessageContext = Parameters<AttemptCall['sendMessageWithContext']>[0];
 
 /** The details grpc-js gives a stream the server refused (REFUSED_STREAM), `subchannel-call.ts` in 1.14. */
 const REFUSED_STREAM_DETAILS = 'Stream refused by server';
+
+/**
+ * Whether grpc-js's status says the attempt's request message was never written (`subchannel-call.ts` in 1.14:
+ * `sendMessageWithContext` ends the call UNAVAILABLE `Write error: <error>` when the write's callback fails,
+ * `Write failed with error <error>` when the write throws). A unary or server-streaming request is one message
+ * and then the end of the stream, and a gRPC server runs such a handler only once it has both, so an attempt
+ * whose message was never written never reached a handler. Seen on Node 24 when a connection closed while a call
+ * was being started on it (test/reliability/region-failover: five calls on the shut-down servers).
+ */
+export function requestNeverWritten(code: number, details: string): boolean {
+  return code === Status.UNAVAILABLE && (details.startsWith('Write error: ') || details.startsWith('Write failed with error '));
+}
 
 /** What one call needs from its client. */
 export interface FairwayCallSetup {
@@ -323,7 +338,10 @@ export class FairwayCall {
       onReceiveStatus: (status: StatusObject) => {
         if (!a.live && this.committed !== a) return;
         a.status = status;
-        const neverReached = !a.streamStarted || (status.code === Status.UNAVAILABLE && status.details === REFUSED_STREAM_DETAILS);
+        const neverReached =
+          !a.streamStarted ||
+          (status.code === Status.UNAVAILABLE && status.details === REFUSED_STREAM_DETAILS) ||
+          (this.machineReplays() && requestNeverWritten(status.code, status.details));
         this.execute(this.machine.status(a.n, status.code, status.details, !neverReached, nowMs()));
         a.live = false;
       },

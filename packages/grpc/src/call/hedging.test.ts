@@ -15,6 +15,7 @@ import type { EchoBackend } from '@fairway/testing';
 import { createClient, registerDiscoveryScheme } from '../index.js';
 import { idempotentMethodsOf } from '../factory.js';
 import type { FairwayOptions } from '../index.js';
+import { requestNeverWritten } from './fairway-call.js';
 
 const { EchoClient } = loadEcho();
 const backends: EchoBackend[] = [];
@@ -276,7 +277,73 @@ async function startRefuser(): Promise<string> {
   return `127.0.0.1:${address.port}`;
 }
 
+/**
+ * A plain HTTP/2 server that never reads a request and, 50 ms after a stream opens, shuts its connection down
+ * (GOAWAY with CANCEL, then closes it): a big request message is then still being written, stalled on HTTP/2 flow
+ * control, so it never arrives. Node 24's http2 fails that write (grpc-js: UNAVAILABLE "Write error: Session
+ * closed with error code 8"); Node 20's cancels the stream first (grpc-js: CANCELLED "Call cancelled", which is
+ * also how a call the server had read ends, so it cannot be re-picked).
+ */
+async function startGoawayWhileWriting(): Promise<{ address: string; received: () => number }> {
+  const server = createServer();
+  let received = 0;
+  server.on('session', (session) => session.on('error', () => undefined));
+  server.on('stream', (stream) => {
+    stream.on('error', () => undefined);
+    stream.pause();
+    stream.on('data', (d: Buffer) => void (received += d.length));
+    setTimeout(() => {
+      if (stream.session === undefined || stream.session.destroyed) return;
+      stream.session.goaway(http2constants.NGHTTP2_CANCEL);
+      stream.session.destroy();
+    }, 50);
+  });
+  rawServers.push(server);
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const address = server.address();
+  if (typeof address !== 'object' || address === null) throw new Error('no address');
+  return { address: `127.0.0.1:${address.port}`, received: () => received };
+}
+
+describe('a request that was never written', () => {
+  test('only an UNAVAILABLE "Write error" / "Write failed" counts as never written', () => {
+    assert.equal(requestNeverWritten(14, 'Write error: Session closed with error code 8'), true);
+    assert.equal(requestNeverWritten(14, 'Write failed with error ERR_HTTP2_INVALID_STREAM'), true);
+    assert.equal(requestNeverWritten(13, 'Write error: write after end'), false, 'INTERNAL: grpc-js wrote after the end itself');
+    for (const details of ['Connection dropped', 'read ECONNRESET', 'Call cancelled', 'Stream refused by server', 'error: Write error']) {
+      assert.equal(requestNeverWritten(14, details), false, details);
+    }
+  });
+});
+
 describe('transparent re-picks on loopback servers', { timeout: 60_000 }, () => {
+  test('a request whose message could not be written (the connection went away under it) is re-picked', async () => {
+    const goaway = await startGoawayWhileWriting();
+    const good = await startEchoBackend({ id: 'good-write', serviceTimeMs: 1 });
+    backends.push(good);
+    const rec = recorder();
+    const c = clientOn([goaway.address, good.address], { retry: { budget: { ratio: 0, minPerSecond: 0 } }, observers: [rec.factory], channelOptions: { 'grpc.enable_retries': 0 } });
+    const big = 'x'.repeat(1_000_000); // far above HTTP/2's initial 64 KiB window: still being written at the GOAWAY
+    const results = [];
+    for (let i = 0; i < 12; i++) results.push(await echoUnary(c, { message: big }, { deadlineMs: 10_000 }));
+    const onGoaway = rec.calls.flatMap((call) => call.attempts.filter((a) => a.address === goaway.address));
+    assert.ok(onGoaway.length > 0, 'some attempts went to the server that goes away');
+    assert.equal(goaway.received() < 12 * big.length, true);
+    const writeErrors = onGoaway.filter((a) => a.repickReason !== undefined);
+    for (const a of writeErrors) assert.match(a.repickReason!, /never reached .*Write error: .*re-picked at once/);
+    const failed = results.filter((r) => !r.ok);
+    if (Number(process.versions.node.split('.')[0]) >= 22) {
+      // Node 22 and later report the failed write: every such attempt is re-picked on the good server.
+      assert.ok(writeErrors.length > 0, `no attempt was re-picked: ${JSON.stringify(onGoaway)}`);
+      assert.deepEqual(failed, [], 'every call answered');
+      assert.equal(good.counts.unary, 12);
+    } else {
+      // Node 20 ends these calls CANCELLED, which a server that had read the request also produces: not re-picked.
+      for (const r of failed) assert.ok(!r.ok && r.code === 1, JSON.stringify(r));
+    }
+    console.log(`# never written (node ${process.version}): ${onGoaway.length} attempts on the server that went away, ${writeErrors.length} re-picked, ${failed.length} calls failed`);
+  });
+
   for (const grpcRetries of ['off', 'on'] as const) {
     test(`streams refused by two servers are re-picked on the third, outside the retry budget (grpc-js's own transparent retries ${grpcRetries})`, async () => {
       const refusers = [await startRefuser(), await startRefuser()];
