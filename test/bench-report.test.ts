@@ -2,7 +2,8 @@
 // ratios, so a drift of the machine that both variants of a round share cancels.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { pairedRelativeFigure } from '../bench/lib/report.js';
+import { drawsGatedRelativeFigure, gatedRelativeFigure, pairedRelativeFigure } from '../bench/lib/report.js';
+import { RoundValues } from '../bench/lib/rounds.js';
 
 test('paired ratio: the median of per-round ratios, not the ratio of medians', () => {
   // The machine slows down in rounds 2-3 for both variants; fairway is 4 % above round_robin in every round.
@@ -31,4 +32,63 @@ test('paired ratio: no round with both values falls back to the ratio of the med
   const f = pairedRelativeFigure('x', 'us', { fairway: 100, round_robin: 100 }, { fairway: [null], round_robin: [100] }, '<=', 1.05, 'round_robin');
   assert.equal(f.ratio, 1);
   assert.equal(f.note, undefined);
+});
+
+// B9's p99 goals over several draws of the pods' service times: the ratio within each draw, the median over
+// draws; the spread is the noise between rounds of the same draw, not the draws' differences.
+function drawValues(rounds: Record<string, number[]>): RoundValues {
+  const rv = new RoundValues();
+  for (const [variant, xs] of Object.entries(rounds)) for (const x of xs) rv.put('p99 latency', variant, x);
+  return rv;
+}
+
+test('draws: the median of per-draw ratios; a draw that is hard on round_robin is not noise', () => {
+  const variants = ['fairway', 'round_robin', 'haproxy_leastconn'];
+  const draws = [
+    // round_robin's busiest pod at 89 %: it queues little, and Fairway is 0.9x it.
+    drawValues({ fairway: [79, 81], round_robin: [88, 90], haproxy_leastconn: [62, 64] }),
+    // At 91.4 %: round_robin queues, 0.65x.
+    drawValues({ fairway: [85, 86], round_robin: [130, 132], haproxy_leastconn: [64, 66] }),
+    drawValues({ fairway: [77, 78], round_robin: [110, 112], haproxy_leastconn: [63, 63] }),
+  ];
+  const f = drawsGatedRelativeFigure('p99 latency', 'ms', draws, variants, '<=', 0.7, 'round_robin', ['round_robin', 'haproxy_leastconn']);
+  // Per draw 80/89 = 0.899, 85.5/131 = 0.653, 77.5/111 = 0.698: the median is the third draw's.
+  assert.equal(f.ratio, 0.698);
+  assert.equal(f.verdict, 'PASS');
+  assert.match(f.note ?? '', /median over 3 draws .* \(0\.899, 0\.653, 0\.698\)/);
+  // Values: medians over draws of each draw's mean.
+  assert.equal(f.values['round_robin'], 111);
+  assert.equal(f.values['fairway'], 80);
+  // Spread: 2 ms, the largest difference between two rounds of one draw (round_robin's 130 vs 88 is not in it).
+  assert.equal(f.gap?.spread, 2);
+  // Gap: the median over draws of round_robin - leastconn: 26, 66, 48 -> 48.
+  assert.equal(f.gap?.gap, 48);
+  assert.equal(f.gap?.counts, true);
+  assert.equal(f.rounds, 6);
+  // The same six rounds as one pool: the draws' differences become the spread (round_robin 88-132 ms), and the
+  // goal could never count.
+  const pooled = gatedRelativeFigure('p99 latency', 'ms', drawValues({ fairway: [79, 81, 85, 86, 77, 78], round_robin: [88, 90, 130, 132, 110, 112], haproxy_leastconn: [62, 64, 64, 66, 63, 63] }), variants, '<=', 0.7, 'round_robin', ['round_robin', 'haproxy_leastconn']);
+  assert.equal(pooled.verdict, 'NOISE');
+  assert.equal(pooled.gap?.spread, 44);
+});
+
+test('draws: timing noise within a draw makes the goal not count; a miss is a miss', () => {
+  const variants = ['fairway', 'round_robin', 'haproxy_leastconn'];
+  const noisy = [
+    drawValues({ fairway: [60, 100], round_robin: [100, 104], haproxy_leastconn: [70, 72] }),
+    drawValues({ fairway: [80, 82], round_robin: [100, 101], haproxy_leastconn: [70, 71] }),
+  ];
+  const n = drawsGatedRelativeFigure('p99 latency', 'ms', noisy, variants, '<=', 0.7, 'round_robin', ['round_robin', 'haproxy_leastconn']);
+  assert.equal(n.verdict, 'NOISE');
+  assert.equal(n.gap?.spread, 40);
+  assert.match(n.note ?? '', /^does not count: the gap round_robin - haproxy_leastconn \(30\.\d+ ms, median over draws\) is 0\.\d+x the run-to-run spread \(40\.0 ms\)/);
+  const quiet = [drawValues({ fairway: [80, 81], round_robin: [100, 101], haproxy_leastconn: [70, 71] })];
+  const q = drawsGatedRelativeFigure('p99 latency', 'ms', quiet, variants, '<=', 0.7, 'round_robin', ['round_robin', 'haproxy_leastconn']);
+  assert.equal(q.verdict, 'MISS');
+  assert.equal(q.ratio, 0.801);
+  assert.match(q.note ?? '', /median over 1 draw of/);
+  // One round per draw: no spread, so it cannot count.
+  const single = drawsGatedRelativeFigure('p99 latency', 'ms', [drawValues({ fairway: [60], round_robin: [100], haproxy_leastconn: [70] })], variants, '<=', 0.7, 'round_robin', ['round_robin', 'haproxy_leastconn']);
+  assert.equal(single.verdict, 'NOISE');
+  assert.match(single.note ?? '', /spread needs 2 or more rounds of each draw/);
 });

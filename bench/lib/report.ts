@@ -207,6 +207,80 @@ export function gatedRelativeFigure(
 }
 
 /**
+ * A latency goal measured over several draws of the pods' luck (B9: each draw seeds every pod's service
+ * times; at 90 % utilization one draw's busiest pod decides how much round_robin queues, so one draw's ratio
+ * is the ratio for that draw alone). `draws[d]` holds the rounds of draw d, every variant measured in each.
+ * - A variant's value in a draw is the median of that draw's rounds (with two, their mean); the printed
+ *   value is the median over draws.
+ * - The ratio is the median over draws of fairway / reference within each draw (both saw the same luck).
+ * - The gap (`between[0]` - `between[1]`) is the median over draws of the per-draw gap; the spread is timing
+ *   noise only: the largest max - min among rounds of the same draw, over the variants involved. A draw's
+ *   luck is what the ratios vary over, not noise, so it is not in the spread.
+ * Counts when gap >= 5x spread, as for {@link gatedRelativeFigure}; the note lists every draw's ratio.
+ */
+export function drawsGatedRelativeFigure(
+  name: string,
+  unit: string,
+  draws: readonly RoundValues[],
+  variants: readonly string[],
+  op: Op,
+  factor: number,
+  reference: string,
+  between: readonly [string, string],
+  note?: string,
+): Figure {
+  // The true median (mean of the middle two for an even count): with two rounds a draw is their mean.
+  const perDraw = draws.map((rv) => Object.fromEntries(variants.map((v) => {
+    const xs = rv.values(name, v).filter((x) => Number.isFinite(x));
+    return [v, xs.length ? medianOf(xs) : null];
+  })) as Record<string, number | null>);
+  const finite = (x: number | null | undefined): x is number => x != null && Number.isFinite(x);
+  const values: Record<string, number | null> = {};
+  const spreads: Record<string, number | null> = {};
+  for (const v of variants) {
+    const xs = perDraw.map((d) => d[v]).filter(finite);
+    values[v] = xs.length ? medianOf(xs) : null;
+    const within = draws.map((rv) => rv.values(name, v)).filter((r) => r.length >= 2 && r.every((x) => Number.isFinite(x)));
+    spreads[v] = within.length ? Math.max(...within.map((r) => Math.max(...r) - Math.min(...r))) : null;
+  }
+  const rounds = draws.reduce((n, rv) => n + Math.max(0, ...variants.map((v) => rv.values(name, v).length)), 0);
+  const base = relativeFigure(name, unit, values, op, factor, reference, note);
+  const ratios: number[] = [];
+  const gaps: number[] = [];
+  for (const d of perDraw) {
+    const f = d['fairway'];
+    const ref = d[reference];
+    if (finite(f) && finite(ref) && ref !== 0) ratios.push(f / ref);
+    const a = d[between[0]];
+    const b = d[between[1]];
+    if (finite(a) && finite(b)) gaps.push(Math.abs(a - b));
+  }
+  const gap = gaps.length ? medianOf(gaps) : null;
+  const involved = [...new Set(['fairway', reference, ...between])].map((v) => spreads[v]);
+  const spread = involved.some((x) => x == null) ? null : Math.max(...(involved as number[]));
+  const times = gap === null || spread === null ? null : spread === 0 ? Number.POSITIVE_INFINITY : gap / spread;
+  const counts = times !== null && times >= SIGNAL_TO_SPREAD;
+  const check: GapCheck = { between, gap: gap === null ? null : round3(gap), spread: spread === null ? null : round3(spread), times: times === null ? null : round3(times), counts };
+  const how = `ratio = median over ${ratios.length} draw${ratios.length === 1 ? '' : 's'} of the pods' service times of fairway / ${reference} within the draw (${ratios.map((r) => r.toFixed(3)).join(', ')}); spread = largest max - min between rounds of the same draw`;
+  const withHow = note ? `${how}; ${note}` : how;
+  if (base.verdict === 'N/A' || ratios.length === 0) return { ...base, spreads, rounds, gap: check };
+  const ratio = medianOf(ratios);
+  const judged: Figure = { ...base, ratio: round3(ratio), verdict: holds(ratio, op, factor) ? 'PASS' : 'MISS', note: withHow, spreads, rounds, gap: check };
+  if (counts) return judged;
+  const why =
+    spread === null
+      ? 'does not count: the spread needs 2 or more rounds of each draw'
+      : `does not count: the gap ${between[0]} - ${between[1]} (${fmt(gap)} ${unit}, median over draws) is ${fmt(times)}x the run-to-run spread (${fmt(spread)} ${unit}), under ${SIGNAL_TO_SPREAD}x`;
+  return { ...judged, verdict: 'NOISE', note: `${why}; ${withHow}` };
+}
+
+function medianOf(xs: readonly number[]): number {
+  const sorted = [...xs].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}
+
+/**
  * Applies the signal rule to a goal whose gap is not a difference between two variants of the same figure
  * (e.g. B2: round_robin's p99 during the deploy minus before it): counts when gap >= 5 x spread.
  */
