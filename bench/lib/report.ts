@@ -145,9 +145,7 @@ export function pairedRelativeFigure(
     if (a != null && b != null && Number.isFinite(a) && Number.isFinite(b) && b !== 0) ratios.push(a / b);
   }
   if (ratios.length === 0) return base;
-  const sorted = [...ratios].sort((x, y) => x - y);
-  const mid = sorted.length >> 1;
-  const ratio = sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+  const ratio = medianOf(ratios);
   const how = `ratio = median of the ${ratios.length} per-round ratios fairway / ${reference} (${ratios.map((r) => r.toFixed(3)).join(', ')}), each pair run back to back`;
   return { ...base, ratio: round3(ratio), verdict: holds(ratio, op, factor) ? 'PASS' : 'MISS', note: note ? `${how}; ${note}` : how };
 }
@@ -274,6 +272,7 @@ export function drawsGatedRelativeFigure(
   return { ...judged, verdict: 'NOISE', note: `${why}; ${withHow}` };
 }
 
+/** The true median (the mean of the middle two for an even count; `stats.median` takes the lower one). */
 function medianOf(xs: readonly number[]): number {
   const sorted = [...xs].sort((a, b) => a - b);
   const mid = sorted.length >> 1;
