@@ -59,7 +59,7 @@ for (const system of systems) {
         assert.equal(a.code, 0, `every call answered: ${JSON.stringify(a)}`);
         assert.notEqual(a.server, 'a', 'never by the stalled server');
       }
-      assert.ok(out.stalledAttempts >= 1, 'some attempts went to the stalled server and were retried elsewhere');
+      assert.ok(out.stalledAttempts >= 1, `some attempts went to the stalled server and were retried elsewhere: ${JSON.stringify(out)}`);
       assert.equal(out.unavailable.code, 14);
       assert.equal(out.attemptsForUnavailable, 1, 'UNAVAILABLE: exactly one attempt');
     });
