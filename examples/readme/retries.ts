@@ -26,14 +26,17 @@ const unary = (message: string, fail_code = 0) =>
   );
 const attempts = () => servers.reduce((n, s) => n + s.counts.unary, 0);
 
-// Warm up until every server has answered once: its connection is up and its latency known (at most 100 calls).
-for (let i = 0; i < 100 && servers.some((s) => s.counts.unary === 0); i++) await unary('warm-up');
-servers[0]!.setServiceTime(5000); // "a" stalls: attempts on it time out and are retried on "b" or "c"
-const stalledBefore = servers[0]!.counts.unary;
+for (let i = 0; i < 6; i++) await unary('warm-up');
+const [a, b] = [servers[0]!, servers[1]!];
+// "a" and "b" stall: attempts on them time out and are retried on a server not yet tried, so "c" answers all.
+a.setServiceTime(5000);
+b.setServiceTime(5000);
+const stalledBefore = a.counts.unary + b.counts.unary;
 const answers = await Promise.all(Array.from({ length: 20 }, (_, i) => unary(`call ${i}`)));
-const stalledAttempts = servers[0]!.counts.unary - stalledBefore;
+const stalledAttempts = a.counts.unary + b.counts.unary - stalledBefore;
 
-servers[0]!.setServiceTime(0); // "a" recovers, so whichever server takes the next call answers at once
+a.setServiceTime(0); // both recover, so whichever server takes the next call answers at once
+b.setServiceTime(0);
 const before = attempts(); // a server's UNAVAILABLE is never retried: one attempt, status as it is
 const unavailable = await unary('fail', 14);
 console.log(JSON.stringify({ answers, stalledAttempts, unavailable, attemptsForUnavailable: attempts() - before }));

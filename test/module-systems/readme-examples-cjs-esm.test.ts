@@ -57,9 +57,9 @@ for (const system of systems) {
       assert.equal(out.answers.length, 20);
       for (const a of out.answers) {
         assert.equal(a.code, 0, `every call answered: ${JSON.stringify(a)}`);
-        assert.notEqual(a.server, 'a', 'never by the stalled server');
+        assert.equal(a.server, 'c', 'never by a stalled server');
       }
-      assert.ok(out.stalledAttempts >= 1, `some attempts went to the stalled server and were retried elsewhere: ${JSON.stringify(out)}`);
+      assert.ok(out.stalledAttempts >= 1, `some attempts went to a stalled server and were retried elsewhere: ${JSON.stringify(out)}`);
       assert.equal(out.unavailable.code, 14);
       assert.equal(out.attemptsForUnavailable, 1, 'UNAVAILABLE: exactly one attempt');
     });
