@@ -235,7 +235,11 @@ describe('Balancer.pick', { timeout: 30_000 }, () => {
     const random = createSeededRandom(8);
     const handles = Array.from({ length: 90 }, () => b.pick(0, random)!);
     const counts = b.snapshot(0).map((s) => s.inFlight);
-    assert.deepEqual(counts, [30, 30, 30], `burst of 90 in one tick: ${counts}`);
+    // Two choices never take the busier of their pair and each endpoint is a first candidate once in three
+    // picks, so the burst stays within a call or two of even (a pair can be the two busiest when they are
+    // tied); without counting at pick time all 90 would go to the endpoints that looked idle.
+    assert.equal(counts.reduce((a, c) => a + c, 0), 90);
+    assert.ok(Math.max(...counts) - Math.min(...counts) <= 2, `burst of 90 in one tick: ${counts}`);
     for (const h of handles) h.release({ kind: 'cancelled' }, 0);
     assert.deepEqual(b.snapshot(0).map((s) => s.inFlight), [0, 0, 0]);
   });

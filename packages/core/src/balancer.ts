@@ -22,6 +22,9 @@ import { countOutcome, ejectionDurationMs, evaluateInterval, maxEjected, nextEje
 import { STARTED_TOGETHER_MS, slowStartFactor } from './slow-start.js';
 import { middlesInPlace, type Middles } from './median.js';
 import { drawCandidates, poolSize, type Candidates } from './p2c.js';
+
+/** The rotation counter restarts (at a random place) before it could lose integer precision. */
+const ROTATION_WRAP = 2 ** 40;
 import { Pick, PickFigures, type PickHandle, type PickOutcome, type ReleaseSink } from './pick-handle.js';
 import { ZoneSelector, recordZoneLatency } from './zones.js';
 import { NewestIncarnation } from './newest-incarnation.js';
@@ -74,6 +77,8 @@ export class Balancer implements ReleaseSink {
   private rampEndMs = Number.NEGATIVE_INFINITY;
   /** The figures of the latest pick, for `pick`'s explanation (see `lastFigures`). */
   private readonly last = new LastPick();
+  /** Where the first candidate's rotation stands (see `drawCandidates`); -1 until the first pick places it at random. */
+  private rotation = -1;
   /** When the first endpoint of this balancer's life became READY; NaN before (see `STARTED_TOGETHER_MS`). */
   private firstEverReadyMs = Number.NaN;
 
@@ -253,7 +258,8 @@ export class Balancer implements ReleaseSink {
       }
     }
     let n = poolSize(pool);
-    let c: Candidates | undefined = drawCandidates(pool, n, random, avoid);
+    if (this.rotation < 0 || this.rotation >= ROTATION_WRAP) this.rotation = Math.floor(Math.min(Math.max(random(), 0), 0.999999) * 1024) || 0;
+    let c: Candidates | undefined = drawCandidates(pool, n, random, avoid, this.rotation++);
     if (c === undefined) {
       if (n < this.all.length) {
         c = drawCandidates([this.all], this.all.length, random, avoid);

@@ -45,6 +45,36 @@ test('every endpoint of a multi-array pool is drawn equally often (within 5%)', 
   assert.equal(counts.size, 10);
 });
 
+test('with a rotation the first candidate walks the pool once per pass; the second is any other, uniformly', () => {
+  const pool = makePool([3, 5, 2]);
+  const random = createSeededRandom(23);
+  const order = pool.flat();
+  const passes = 10_000;
+  const seconds = new Map<string, number>();
+  for (let r = 7; r < 7 + 10 * passes; r++) {
+    const c = drawCandidates(pool, 10, random, undefined, r)!;
+    assert.equal(c.first, order[r % 10], `pick ${r}`);
+    assert.ok(c.second !== undefined && c.second !== c.first);
+    seconds.set(`${c.first.key}>${c.second.key}`, (seconds.get(`${c.first.key}>${c.second.key}`) ?? 0) + 1);
+  }
+  // Each first candidate met each of the 9 others about equally often.
+  assert.equal(seconds.size, 90);
+  const expected = passes / 9;
+  for (const [pair, v] of seconds) assert.ok(Math.abs(v - expected) < 0.1 * expected, `${pair}: ${v} vs ${expected}`);
+});
+
+test('a rotation is ignored with an avoid set, and a rotation that is no counter draws at random', () => {
+  const pool = makePool([6]);
+  const avoid = new Set([pool[0]![0]!.key]);
+  for (let r = 0; r < 60; r++) assert.notEqual(drawCandidates(pool, 6, createSeededRandom(r), avoid, 0)!.first, pool[0]![0]);
+  for (const rotation of [-1, Number.NaN, Number.POSITIVE_INFINITY]) {
+    const firsts = new Set<EndpointState>();
+    const random = createSeededRandom(29);
+    for (let i = 0; i < 200; i++) firsts.add(drawCandidates(pool, 6, random, undefined, rotation)!.first);
+    assert.equal(firsts.size, 6, `rotation ${rotation}`);
+  }
+});
+
 test('avoid: never an avoided key while another exists; undefined when all are avoided', { timeout: 30_000 }, () => {
   fc.assert(
     fc.property(fc.integer({ min: 1, max: 30 }), fc.integer({ min: 0, max: 30 }), fc.integer(), (n, avoidCount, seed) => {
