@@ -619,7 +619,7 @@ describe('open loop on pods with a capacity (B1 in miniature: 9 pods x 2 slots, 
   // missed by every power-of-two balancer with uniform draws (Fairway 0.70-0.85x, HAProxy random(2) 0.70-0.84x
   // in the runs of 2026-12-06). Without I/O, on exact queue lengths: two uniform choices read 0.64-0.70x round
   // robin's p99 with Poisson arrivals and 0.68-0.78x with evenly spaced sends (the benchmark's open loop, where
-  // round robin hands each pod perfectly regular arrivals), all nine 0.55-0.67x. Until 2026-12-07 Fairway drew
+  // round robin hands each pod perfectly regular arrivals), all nine 0.55-0.67x. Until 2026-12-06 Fairway drew
   // both candidates uniformly and sat 1-5 % above the ideal two uniform choices. Since then its first candidate
   // walks the pool in turn (p2c.ts): every pod is offered once per pass, as round robin offers it, and the
   // second candidate is still random. On exact queue lengths that takes two choices to 0.60-0.65x (Poisson) and

@@ -22,14 +22,14 @@ import { countOutcome, ejectionDurationMs, evaluateInterval, maxEjected, nextEje
 import { STARTED_TOGETHER_MS, slowStartFactor } from './slow-start.js';
 import { middlesInPlace, type Middles } from './median.js';
 import { drawCandidates, poolSize, type Candidates } from './p2c.js';
-
-/** The rotation counter restarts (at a random place) before it could lose integer precision. */
-const ROTATION_WRAP = 2 ** 40;
 import { Pick, PickFigures, type PickHandle, type PickOutcome, type ReleaseSink } from './pick-handle.js';
 import { ZoneSelector, recordZoneLatency } from './zones.js';
 import { NewestIncarnation } from './newest-incarnation.js';
 import { endpointStats, type EndpointStats } from './endpoint-stats.js';
 import { createAffinityRing, type AffinityRing } from './bounded-hash.js';
+
+/** The rotation counter restarts (at a random place) before it could lose integer precision. */
+const ROTATION_WRAP = 2 ** 40;
 
 /** The set median (seed and spike cap) is recomputed at most this often (ms) unless the set changed. */
 export const MEDIAN_REFRESH_MS = 1_000;
@@ -219,7 +219,8 @@ export class Balancer implements ReleaseSink {
   }
 
   /**
-   * Power of two choices over distinct READY endpoints of the current zone pool; O(1) per pick.
+   * Power of two choices over distinct READY endpoints of the current zone pool, the first candidate in turn
+   * and the second at random (see `p2c.ts`); O(1) per pick.
    * Keys in `avoid` are skipped while another READY endpoint exists (first in the zone pool, then in any
    * zone). The pick is counted in-flight at once; release the handle exactly once. Undefined when no
    * endpoint is READY. A caller that never reads the handle's explanation uses {@link pickEndpoint}.
