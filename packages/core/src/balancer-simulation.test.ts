@@ -617,17 +617,19 @@ describe('open loop on pods with a capacity (B1 in miniature: 9 pods x 2 slots, 
 
   // B9 in miniature (9 equal pods at 90 %): its goal, p99 <= 0.7x round_robin's, met by HAProxy's leastconn and
   // missed by every power-of-two balancer with uniform draws (Fairway 0.70-0.85x, HAProxy random(2) 0.70-0.84x
-  // in the runs of 2026-12-06). Without I/O, on exact queue lengths: two uniform choices read 0.64-0.70x round
-  // robin's p99 with Poisson arrivals and 0.68-0.78x with evenly spaced sends (the benchmark's open loop, where
-  // round robin hands each pod perfectly regular arrivals), all nine 0.55-0.67x. Until 2026-12-06 Fairway drew
-  // both candidates uniformly and sat 1-5 % above the ideal two uniform choices. Since then its first candidate
-  // walks the pool in turn (p2c.ts): every pod is offered once per pass, as round robin offers it, and the
-  // second candidate is still random. On exact queue lengths that takes two choices to 0.60-0.65x (Poisson) and
-  // 0.63-0.72x (even), about where three uniform choices are; Fairway, on its estimates, now reads below the ideal
-  // two uniform choices and within 10 % of two choices with the first in turn.
-  test('90 % utilization: Fairway below the ideal two uniform choices, within 10 % of two with the first in turn; all nine do better', () => {
+  // in the runs of 2026-12-06). Without I/O, on exact queue lengths (seeds 1-6): two uniform choices read
+  // 0.55-0.75x round robin's p99 with Poisson arrivals and 0.68-0.81x with evenly spaced sends (the benchmark's
+  // open loop, where round robin hands each pod perfectly regular arrivals), all nine 0.47-0.68x. Until
+  // 2026-12-06 Fairway drew both candidates uniformly and sat 1-5 % above the ideal two uniform choices. Since
+  // then its first candidate walks the pool in turn (p2c.ts): every pod is offered once per pass, as round robin
+  // offers it, and the second candidate is still random. On exact queue lengths that takes two choices to
+  // 0.50-0.69x (Poisson) and 0.63-0.75x (even), 4-10 % lower in every case; Fairway, on its estimates, reads
+  // 0.53-0.73x and 0.65-0.78x: 2.5 % below the ideal two uniform choices on average (one case in twelve 0.6 %
+  // above) and within 10 % of two choices with the first in turn. With uniform draws this test fails.
+  test('90 % utilization: Fairway below the ideal two uniform choices on average, within 10 % of two with the first in turn; all nine do better', () => {
+    const vsUniform: number[] = [];
     for (const even of [false, true]) {
-      for (const seed of [1, 2, 3]) {
+      for (const seed of [1, 2, 3, 4, 5, 6]) {
         const rr = roundRobin(seed, false, 0.81, even);
         const f = fairway(seed, false, 0.81, even);
         const two = shortestOf(2, seed, 0.81, even);
@@ -638,12 +640,18 @@ describe('open loop on pods with a capacity (B1 in miniature: 9 pods x 2 slots, 
           `${even ? 'even sends' : 'Poisson'}, seed ${seed}: p99 round robin ${rr.p99.toFixed(1)} ms, Fairway ${x(f.p99)}, ` +
             `two uniform choices ${x(two.p99)}, two with the first in turn ${x(inTurn.p99)}, all nine ${x(all.p99)}`,
         );
-        assert.ok(f.p99 < two.p99, `Fairway p99 ${f.p99} vs two uniform choices ${two.p99}`);
+        vsUniform.push(f.p99 / two.p99);
+        assert.ok(f.p99 <= two.p99 * 1.03, `Fairway p99 ${f.p99} vs two uniform choices ${two.p99}`);
         assert.ok(f.p99 <= inTurn.p99 * 1.1, `Fairway p99 ${f.p99} vs two with the first in turn ${inTurn.p99}`);
         assert.ok(inTurn.p99 < two.p99, `first in turn ${inTurn.p99} vs uniform ${two.p99}`);
         assert.ok(all.p99 < inTurn.p99, `all nine ${all.p99} vs two choices ${inTurn.p99}`);
         assert.ok(f.p99 < rr.p99, `Fairway p99 ${f.p99} vs round robin ${rr.p99}`);
       }
     }
+    // With uniform draws Fairway was 1-5 % above the ideal two uniform choices in every case; in turn it is 2.5 %
+    // below on average (one case in twelve is a little above: the bound per case is 1.03x).
+    const mean = vsUniform.reduce((a, v) => a + v, 0) / vsUniform.length;
+    console.log(`Fairway / two uniform choices, mean over ${vsUniform.length} cases: ${mean.toFixed(3)}`);
+    assert.ok(mean <= 0.99, `Fairway / two uniform choices, mean ${mean}`);
   });
 });

@@ -30,6 +30,8 @@ import { createAffinityRing, type AffinityRing } from './bounded-hash.js';
 
 /** The rotation counter restarts (at a random place) before it could lose integer precision. */
 const ROTATION_WRAP = 2 ** 40;
+/** Number of places a rotation can start at (see `choose`). */
+const ROTATION_STARTS = 2 ** 30;
 
 /** The set median (seed and spike cap) is recomputed at most this often (ms) unless the set changed. */
 export const MEDIAN_REFRESH_MS = 1_000;
@@ -259,7 +261,8 @@ export class Balancer implements ReleaseSink {
       }
     }
     let n = poolSize(pool);
-    if (this.rotation < 0 || this.rotation >= ROTATION_WRAP) this.rotation = Math.floor(Math.min(Math.max(random(), 0), 0.999999) * 1024) || 0;
+    // A start uniform over 2^30 places is uniform modulo any pool size, so clients' turns do not bunch up.
+    if (this.rotation < 0 || this.rotation >= ROTATION_WRAP) this.rotation = Math.floor(Math.min(Math.max(random(), 0), 0.999999) * ROTATION_STARTS) || 0;
     let c: Candidates | undefined = drawCandidates(pool, n, random, avoid, this.rotation++);
     if (c === undefined) {
       if (n < this.all.length) {

@@ -12,9 +12,9 @@
  * pass, as round robin does, and the random second candidate keeps what two choices are for: each pick still
  * weighs a random alternative, and clients' rotations start at independent places, so many clients do not
  * move in step. On exact queue lengths at 90 % utilization (B9's set-up: nine pods of two slots; the
- * "90 % utilization" simulation) it takes two choices' p99 from 0.64-0.70x round robin's to 0.60-0.65x with
- * Poisson arrivals, and from 0.68-0.78x to 0.63-0.72x with evenly spaced ones: about where three uniform
- * choices are, still comparing only two.
+ * "90 % utilization" simulation, seeds 1-6) it takes two choices' p99 from 0.55-0.75x round robin's to
+ * 0.50-0.69x with Poisson arrivals, and from 0.68-0.81x to 0.63-0.75x with evenly spaced ones (4-10 % lower in
+ * every case): about where three uniform choices are, still comparing only two.
  *
  * The pool is a short list of dense arrays (one per zone in use, or the set-wide one), so a draw is index
  * arithmetic: O(number of zones in the pool), independent of the number of endpoints. Ties are broken at
