@@ -244,6 +244,24 @@ describe('Balancer.pick', { timeout: 30_000 }, () => {
     assert.deepEqual(b.snapshot(0).map((s) => s.inFlight), [0, 0, 0]);
   });
 
+  test('clients start their turns anywhere in a large pool, not only in its first 1,024 endpoints', () => {
+    // 2,000 equal endpoints (never answered: equal seeded costs, ties at random), 200 clients, each one pick. The
+    // first candidate is the rotation's start; the second is uniform. Had the start been drawn from 1,024 places,
+    // a pick would land in the upper half (index >= 1,024) only through the second candidate: ~24 % of picks.
+    const keysOf = Array.from({ length: 2_000 }, (_, i) => endpointKey(ep(i)));
+    const index = new Map(keysOf.map((k, i) => [k, i]));
+    let upper = 0;
+    for (let client = 0; client < 200; client++) {
+      const b = createBalancer();
+      const r = b.update(Array.from({ length: 2_000 }, (_, i) => ep(i)), 0);
+      ready(b, r.added);
+      const h = b.pick(0, createSeededRandom(1_000 + client))!;
+      if (index.get(h.key)! >= 1_024) upper++;
+      h.release({ kind: 'cancelled' }, 0);
+    }
+    assert.ok(upper / 200 > 0.38, `picks in the upper half: ${upper} of 200 (a uniform start gives ~49 %)`);
+  });
+
   test('weight divides the cost', () => {
     const b = createBalancer();
     const r = b.update([ep(1, { weight: 3 }), ep(2)], 0);
