@@ -21,7 +21,7 @@ import { PROBE_PENDING_COST_MS, RTT_FLOOR_MS, costFrom, decayedRttMs, recordSamp
 import { countOutcome, ejectionDurationMs, evaluateInterval, maxEjected, nextEjectionCount, type EjectionEvent, type EjectionReason } from './ejection.js';
 import { STARTED_TOGETHER_MS, slowStartFactor } from './slow-start.js';
 import { middlesInPlace, type Middles } from './median.js';
-import { drawCandidates, poolSize, type Candidates } from './p2c.js';
+import { drawCandidates, poolSize, randomIndex, type Candidates } from './p2c.js';
 import { Pick, PickFigures, type PickHandle, type PickOutcome, type ReleaseSink } from './pick-handle.js';
 import { ZoneSelector, recordZoneLatency } from './zones.js';
 import { NewestIncarnation } from './newest-incarnation.js';
@@ -262,7 +262,7 @@ export class Balancer implements ReleaseSink {
     }
     let n = poolSize(pool);
     // A start uniform over 2^30 places is uniform modulo any pool size, so clients' turns do not bunch up.
-    if (this.rotation < 0 || this.rotation >= ROTATION_WRAP) this.rotation = Math.floor(Math.min(Math.max(random(), 0), 0.999999) * ROTATION_STARTS) || 0;
+    if (this.rotation < 0 || this.rotation >= ROTATION_WRAP) this.rotation = randomIndex(random, ROTATION_STARTS);
     let c: Candidates | undefined = drawCandidates(pool, n, random, avoid, this.rotation++);
     if (c === undefined) {
       if (n < this.all.length) {

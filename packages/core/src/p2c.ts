@@ -66,9 +66,9 @@ export function drawCandidates(
 ): Candidates | undefined {
   if (n <= 0) return undefined; // an empty pool is "nothing READY", never an index into nothing
   if (avoid === undefined || avoid.size === 0) {
-    const i = rotation >= 0 && rotation < Number.MAX_SAFE_INTEGER ? rotation % n : index(random, n);
+    const i = rotation >= 0 && rotation < Number.MAX_SAFE_INTEGER ? rotation % n : randomIndex(random, n);
     if (n === 1) return { first: at(pool, 0), second: undefined };
-    let j = index(random, n - 1);
+    let j = randomIndex(random, n - 1);
     if (j >= i) j++;
     return { first: at(pool, i), second: at(pool, j) };
   }
@@ -85,7 +85,7 @@ function drawOne(
   not: EndpointState | undefined,
 ): EndpointState | undefined {
   for (let k = 0; k < MAX_REDRAWS; k++) {
-    const e = at(pool, index(random, n));
+    const e = at(pool, randomIndex(random, n));
     if (e !== not && !avoid.has(e.key)) return e;
   }
   // Most of the pool is excluded: pick uniformly among what is left, in one scan.
@@ -95,14 +95,15 @@ function drawOne(
     for (const e of a) {
       if (e === not || avoid.has(e.key)) continue;
       seen++;
-      if (index(random, seen) === 0) chosen = e; // reservoir sampling of size 1
+      if (randomIndex(random, seen) === 0) chosen = e; // reservoir sampling of size 1
     }
   }
   return chosen;
 }
 
-function index(random: () => number, n: number): number {
+/** A uniform index in [0, n) from `random`; a source outside [0, 1) (or NaN) still gives one in range. */
+export function randomIndex(random: () => number, n: number): number {
   const i = Math.floor(random() * n);
   if (i >= 0 && i < n) return i;
-  return i >= n ? n - 1 : 0; // a source outside [0, 1) (or NaN) must not break the pick
+  return i >= n ? n - 1 : 0; // must not break the pick
 }
