@@ -19,7 +19,7 @@ import { EndpointRecord, accrue, createZoneGroup, regionOfZone, joinReady, leave
 import { resolveBalancerOptions, type BalancerOptions, type ResolvedBalancerOptions } from './balancer-options.js';
 import { PROBE_PENDING_COST_MS, RTT_FLOOR_MS, costFrom, decayedRttMs, recordSample } from './peak-ewma.js';
 import { countOutcome, ejectionDurationMs, evaluateInterval, maxEjected, nextEjectionCount, type EjectionEvent, type EjectionReason } from './ejection.js';
-import { STARTED_TOGETHER_MS, slowStartFactor } from './slow-start.js';
+import { STARTED_TOGETHER_MS, YOUNG_ESTIMATE_MIN_WEIGHT, rampLift, slowStartFactor, type ResolvedSlowStartOptions } from './slow-start.js';
 import { middlesInPlace, type Middles } from './median.js';
 import { drawCandidates, poolSize, randomIndex, type Candidates } from './p2c.js';
 import { Pick, PickFigures, type PickHandle, type PickOutcome, type ReleaseSink } from './pick-handle.js';
@@ -35,6 +35,11 @@ const ROTATION_STARTS = 2 ** 30;
 
 /** The set median (seed and spike cap) is recomputed at most this often (ms) unless the set changed. */
 export const MEDIAN_REFRESH_MS = 1_000;
+/**
+ * Slow start's lift (see `rampLift`) is recomputed at most this often (ms) while an endpoint ramps: the ramps
+ * move by under 1 % of a 10-s window in that time, and the O(n) sum stays off the per-pick path.
+ */
+const RAMP_LIFT_REFRESH_MS = 100;
 
 /** What {@link Balancer.update} changed, as keys (see `endpointKey`). */
 export interface UpdateResult {
@@ -77,6 +82,10 @@ export class Balancer implements ReleaseSink {
    * after the oldest. Picks skip all slow-start work once it has passed (or when everyone started together).
    */
   private rampEndMs = Number.NEGATIVE_INFINITY;
+  /** How far every ramping weight is lifted toward full now (`rampLift`); refreshed every {@link RAMP_LIFT_REFRESH_MS}. */
+  private rampLift = 0;
+  private rampLiftNextMs = Number.NEGATIVE_INFINITY;
+  private rampLiftCount = -1;
   /** The figures of the latest pick, for `pick`'s explanation (see `lastFigures`). */
   private readonly last = new LastPick();
   /** Where the first candidate's rotation stands (see `drawCandidates`); -1 until the first pick places it at random. */
@@ -436,7 +445,7 @@ export class Balancer implements ReleaseSink {
     const capMs = this.o.spikeCapFactor * this.setMedian(nowMs);
     const firstAnswer = !e.answered;
     const decayMs = this.o.decayMs;
-    if (kind === 'success') recordSample(e, latency!, latency! > capMs, capMs, nowMs, decayMs, recovering);
+    if (kind === 'success') recordSample(e, latency!, latency! > capMs, capMs, nowMs, decayMs, recovering, this.youngMinWeight(e, nowMs));
     else if (kind === 'failure') recordSample(e, this.o.failurePenaltyMs, true, capMs, nowMs, decayMs, recovering);
     else recordSample(e, Math.max(latency ?? 0, this.o.timeoutPenaltyMs), true, capMs, nowMs, decayMs, recovering);
     e.lastFailed = kind === 'failure';
@@ -491,7 +500,44 @@ export class Balancer implements ReleaseSink {
     // connected and measured while its share ramps.
     if (ss === undefined || !e.answered || cost >= PROBE_PENDING_COST_MS) return cost;
     const age = nowMs - e.firstReadyMs;
-    return age < ss.windowMs ? cost / slowStartFactor(age, nowMs - this.oldestReadyMs, ss) : cost;
+    return age < ss.windowMs ? cost / this.rampFactor(age, nowMs, ss) : cost;
+  }
+
+  /**
+   * The slow-start weight of an endpoint READY for `ageMs` (< the window), lifted with the rest of the ramps
+   * when together they would put more than `maxExtraLoad` on the endpoints at full weight (see `rampLift`).
+   */
+  private rampFactor(ageMs: number, nowMs: number, ss: ResolvedSlowStartOptions): number {
+    if (!(nowMs < this.rampLiftNextMs) || this.all.length !== this.rampLiftCount) this.refreshRampLift(nowMs, ss);
+    const f = slowStartFactor(ageMs, nowMs - this.oldestReadyMs, ss);
+    return f + (1 - f) * this.rampLift;
+  }
+
+  /**
+   * The least weight a faster answer has in the estimate's blend: {@link YOUNG_ESTIMATE_MIN_WEIGHT} for an
+   * endpoint that ramps (READY after the set's oldest, within the window), else 0 (tower's blend alone).
+   */
+  private youngMinWeight(e: EndpointState, nowMs: number): number {
+    if (!(nowMs < this.rampEndMs)) return 0;
+    const ss = this.o.slowStart;
+    return ss !== undefined && e.firstReadyMs > this.oldestReadyMs && nowMs - e.firstReadyMs < ss.windowMs ? YOUNG_ESTIMATE_MIN_WEIGHT : 0;
+  }
+
+  /**
+   * O(n) over the pickable set, at most once per {@link RAMP_LIFT_REFRESH_MS} while an endpoint ramps, and
+   * and whenever the number of pickable endpoints changed (an endpoint joined or left).
+   */
+  private refreshRampLift(nowMs: number, ss: ResolvedSlowStartOptions): void {
+    this.rampLiftNextMs = nowMs + RAMP_LIFT_REFRESH_MS;
+    this.rampLiftCount = this.all.length;
+    const oldestAgeMs = nowMs - this.oldestReadyMs;
+    let sum = 0;
+    for (const e of this.all) {
+      const age = nowMs - e.firstReadyMs;
+      // A newcomer still on its first probe counts at its ramp's weight too: it ramps from its first answer on.
+      sum += age < ss.windowMs ? slowStartFactor(age, oldestAgeMs, ss) : 1;
+    }
+    this.rampLift = rampLift(this.all.length, sum, ss.maxExtraLoad);
   }
 
   /**
@@ -504,7 +550,7 @@ export class Balancer implements ReleaseSink {
     const ss = this.o.slowStart;
     const age = nowMs - c.firstReadyMs;
     if (ss === undefined || !c.answered || !(age < ss.windowMs)) return 1;
-    return slowStartFactor(age, nowMs - this.oldestReadyMs, ss);
+    return this.rampFactor(age, nowMs, ss);
   }
 
   /** Counts an outcome for outlier ejection: ejects on the consecutive rule, ends a re-admission probe. */
@@ -690,7 +736,7 @@ export class Balancer implements ReleaseSink {
     const ss = this.o.slowStart;
     for (const st of this.endpoints.values()) {
       const age = nowMs - st.firstReadyMs;
-      const factor = ss !== undefined && age < ss.windowMs ? slowStartFactor(age, nowMs - this.oldestReadyMs, ss) : 1;
+      const factor = ss !== undefined && age < ss.windowMs ? this.rampFactor(age, nowMs, ss) : 1;
       rows.push(endpointStats(st, nowMs, this.o.decayMs, factor));
     }
     return rows;

@@ -36,7 +36,7 @@ export interface EndpointStats {
   readonly ejectedForMs?: number;
   /** Ejections in a row so far (the next lasts longer). */
   readonly ejections: number;
-  /** Slow-start weight factor in (0, 1]: 1 once the endpoint is warm (see `slow-start.ts`). */
+  /** Slow-start weight factor in (0, 1]: 1 once the endpoint is warm; lifted with the other ramps when together they would load the rest beyond `slowStart.maxExtraLoadPercent` (see `slow-start.ts`). */
   readonly slowStartFactor: number;
 }
 

@@ -81,7 +81,7 @@ export { withPeerPlace } from './peer-place.js';
 export type { PeerPlaceHooks } from './peer-place.js';
 export { EJECTION_DEFAULTS, EJECTION_OPTION_FIELDS, resolveEjectionOptions, maxEjected } from './ejection.js';
 export type { EjectionOptions, ResolvedEjectionOptions, EjectionEvent, EjectionReason } from './ejection.js';
-export { SLOW_START_DEFAULTS, SLOW_START_OPTION_FIELDS, STARTED_TOGETHER_MS, resolveSlowStartOptions, slowStartFactor } from './slow-start.js';
+export { SLOW_START_DEFAULTS, SLOW_START_OPTION_FIELDS, STARTED_TOGETHER_MS, YOUNG_ESTIMATE_MIN_WEIGHT, rampLift, resolveSlowStartOptions, slowStartFactor } from './slow-start.js';
 export type { SlowStartOptions, ResolvedSlowStartOptions } from './slow-start.js';
 export { ConcurrencyLimiter, createConcurrencyLimiter, resolveConcurrencyLimitOptions, CONCURRENCY_LIMIT_DEFAULTS, CONCURRENCY_LIMIT_REFUSAL_PREFIX } from './concurrency-limit.js';
 export type { ConcurrencyLimitOptions, ResolvedConcurrencyLimitOptions, LimitTicket } from './concurrency-limit.js';

@@ -119,6 +119,8 @@ export function costFrom(s: LoadState, decayedMs: number): number {
  * @param capMs - spike cap (`spikeCapFactor x set median`): a lone high outcome raises the estimate to at
  *   most this; `Infinity` disables the cap.
  * @param recovered - the sample answers a recovery probe: a normal one replaces the estimate outright.
+ * @param minWeight - the least weight of a faster sample in the blend (0: tower's time-based weight alone;
+ *   the Balancer passes slow start's `YOUNG_ESTIMATE_MIN_WEIGHT` for an endpoint that ramps).
  */
 export function recordSample(
   s: LoadState,
@@ -128,6 +130,7 @@ export function recordSample(
   nowMs: number,
   decayMs: number,
   recovered = false,
+  minWeight = 0,
 ): void {
   const sample = sampleMs > RTT_FLOOR_MS ? sampleMs : RTT_FLOOR_MS;
   const elapsed = nowMs > s.rttAtMs ? nowMs - s.rttAtMs : 0;
@@ -149,7 +152,7 @@ export function recordSample(
     held = lone;
   } else {
     // Faster: tower's blend (move toward the sample with weight 1 - exp(-elapsed/decay)) ...
-    next = sample + (s.rttMs - sample) * keep;
+    next = sample + (s.rttMs - sample) * (1 - keep < minWeight ? 1 - minWeight : keep);
     // ... or, while the estimate holds a lone spike, further when the answer agrees with the previous one.
     const prev = s.lastSampleMs;
     if (s.spikeHeld && !s.lastHigh && prev === prev && sample <= 2 * prev && prev <= 2 * sample) {
