@@ -114,7 +114,9 @@ export interface FairwayOptions {
   /**
    * Slow start: a new endpoint's weight ramps linearly from `minWeightPercent` (default 10 %) over `windowMs`
    * (default 10000 ms), measured against the age of the set's oldest endpoint, so it also works when every
-   * endpoint is new. Default on with these values; `false` turns it off. See the README's "Slow start".
+   * endpoint is new; the ramps together put at most `maxExtraLoadPercent` (default 10 %) over a fair share on
+   * each endpoint at full weight (lifted together when they would put more). Default on with these values;
+   * `false` turns it off. See the README's "Slow start".
    */
   readonly slowStart?: SlowStartOptions | false;
   /**

@@ -25,10 +25,12 @@ test('README outlier ejection example (outlier-ejection.ts): ejected after 2 fai
   assert.ok(out.log.some((l) => /re-admitted: its re-admission probe answered$/.test(l)), out.log.join('\n'));
 });
 
-test('README slow start example (slow-start.ts): a newcomer ramps over the window; in a rollout against the oldest', { timeout: 70_000 }, () => {
-  const out = runExample('slow-start.ts') as { newcomer: string[]; rollout: string[] };
-  assert.deepEqual(out.newcomer.sort(), ['10.0.0.1:8080 100%', '10.0.0.2:8080 100%', '10.0.0.3:8080 33%']);
-  assert.deepEqual(out.rollout.sort(), ['10.0.0.1:8080 100%', '10.0.0.2:8080 55%', '10.0.0.3:8080 10%']);
+test('README slow start example (slow-start.ts): a newcomer ramps over the window; in a rollout against the oldest, lifted together', { timeout: 70_000 }, () => {
+  const out = runExample('slow-start.ts') as { newcomer: string[]; rolloutRampsAlone: string[]; rollout: string[] };
+  assert.deepEqual(out.newcomer, ['10.0.0.13:8080 33%']);
+  assert.deepEqual(out.rolloutRampsAlone.sort(), ['10.0.0.2:8080 55%', '10.0.0.3:8080 10%']);
+  // Lifted so that the oldest carries 1.1x a fair share: 3 / (1 + 0.909 + 0.818) = 1.1.
+  assert.deepEqual(out.rollout.sort(), ['10.0.0.2:8080 91%', '10.0.0.3:8080 82%']);
 });
 
 test('README adaptive concurrency example (adaptive-concurrency.ts): 4 answered, 6 shed at once, never sent', { timeout: 70_000 }, () => {
