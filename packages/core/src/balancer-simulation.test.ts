@@ -439,6 +439,27 @@ describe('outlier ejection simulations (B10 in miniature)', { timeout: 60_000 },
   });
 });
 
+/**
+ * Pods of 4 slots, each serving its calls in arrival order on the slot that frees first. `serve(key, arrivalMs,
+ * serviceMs)` returns when the call ends; `serviceMs` gets the number of calls the pod took before this one (a
+ * cold start counts them).
+ */
+function fourSlotPods(): (key: string, arrivalMs: number, serviceMs: (callsBefore: number) => number) => number {
+  const slots = new Map<string, number[]>();
+  const served = new Map<string, number>();
+  return (key, arrivalMs, serviceMs) => {
+    let free = slots.get(key);
+    if (free === undefined) slots.set(key, (free = [0, 0, 0, 0]));
+    let i = 0;
+    for (let j = 1; j < free.length; j++) if (free[j]! < free[i]!) i = j;
+    const n = served.get(key) ?? 0;
+    served.set(key, n + 1);
+    const end = Math.max(arrivalMs, free[i]!) + serviceMs(n);
+    free[i] = end;
+    return end;
+  };
+}
+
 describe('slow start simulations (B2 in miniature: rolling deploy with cold starts, pods with a capacity)', { timeout: 60_000 }, () => {
   /**
    * 6 pods of 4 slots each, service 5-15 ms (x3 for a pod's first 200 calls: a cold start); a closed loop of
@@ -460,8 +481,7 @@ describe('slow start simulations (B2 in miniature: rolling deploy with cold star
       if (now > 0) ((newest = r.added[0]!), (replacedAt = now));
     };
     sync(0);
-    const slots = new Map<string, number[]>();
-    const served = new Map<string, number>();
+    const serve = fourSlotPods();
     const before: number[] = [];
     const during: number[] = [];
     let firstSecond = 0;
@@ -472,16 +492,7 @@ describe('slow start simulations (B2 in miniature: rolling deploy with cold star
       picks: 60_000,
       concurrency: () => 14,
       latencyMs: (k, now) => {
-        let free = slots.get(k);
-        if (free === undefined) slots.set(k, (free = [0, 0, 0, 0]));
-        let i = 0;
-        for (let j = 1; j < free.length; j++) if (free[j]! < free[i]!) i = j;
-        const n = served.get(k) ?? 0;
-        served.set(k, n + 1);
-        const service = 10 * (0.5 + random()) * (n < 200 ? 3 : 1);
-        const start = Math.max(now, free[i]!);
-        free[i] = start + service;
-        const latency = free[i]! - now;
+        const latency = serve(k, now, (n) => 10 * (0.5 + random()) * (n < 200 ? 3 : 1)) - now;
         if (now >= 3_000 && now < 10_000) before.push(latency);
         else if (now >= 10_000 && now < 40_000) during.push(latency);
         if (replacedAt >= 0 && now < replacedAt + 1_000) ((firstSecond += 1), (firstSecondNewest += k === newest ? 1 : 0));
@@ -537,8 +548,7 @@ describe('a rolling deploy every 2 s (B2 in miniature: the imbalance goal, 6 pod
       return r.added;
     };
     sync(0);
-    const slots = new Map<string, number[]>();
-    const served = new Map<string, number>();
+    const serve = fourSlotPods();
     const perSecond = new Map<number, Map<string, number>>();
     const replacedAt: number[] = [];
     const latencies: number[] = [];
@@ -549,15 +559,7 @@ describe('a rolling deploy every 2 s (B2 in miniature: the imbalance goal, 6 pod
       untilMs: 18_000,
       concurrency: () => 64,
       latencyMs: (k, now) => {
-        let free = slots.get(k);
-        if (free === undefined) slots.set(k, (free = [0, 0, 0, 0]));
-        let i = 0;
-        for (let j = 1; j < free.length; j++) if (free[j]! < free[i]!) i = j;
-        const n = served.get(k) ?? 0;
-        served.set(k, n + 1);
-        const service = Math.exp(mu + sigma * normal()) * (isNew.has(k) && n < 200 ? 3 : 1);
-        const end = Math.max(now + clientMs / 2, free[i]!) + service;
-        free[i] = end;
+        const end = serve(k, now + clientMs / 2, (n) => Math.exp(mu + sigma * normal()) * (isNew.has(k) && n < 200 ? 3 : 1));
         const sec = Math.floor(now / 1_000);
         let counts = perSecond.get(sec);
         if (counts === undefined) perSecond.set(sec, (counts = new Map()));
