@@ -45,12 +45,12 @@ test('a bad document is refused with the field and the value named', () => {
 test('balancer and retry sections: validated, kept as written', () => {
   const text = JSON.stringify({
     version: 1,
-    balancer: { decayMs: 5000, zoneBandLow: 0.5, zoneBandHigh: 3, zoneLatencyRatio: 2, zoneOrder: ['b'], slowStart: { windowMs: 2000 }, outlierEjection: false },
+    balancer: { decayMs: 5000, zoneBandLow: 0.5, zoneBandHigh: 3, zoneLatencyRatio: 2, zoneOrder: ['b'], slowStart: { windowMs: 2000, maxExtraLoadPercent: 20 }, outlierEjection: false },
     retry: { attemptTimeoutMs: 200, methods: { 'trading.Pricer/Quote': { attemptTimeoutMs: 50, maxAttempts: 3 } }, hedging: { methods: ['trading.Pricer/Quote'] } },
   });
   const r = parseLiveConfig(text);
   assert.ok(r.ok, JSON.stringify(r));
-  assert.deepEqual(r.config.balancer, { decayMs: 5000, zoneBandLow: 0.5, zoneBandHigh: 3, zoneLatencyRatio: 2, zoneOrder: ['b'], slowStart: { windowMs: 2000 }, outlierEjection: false });
+  assert.deepEqual(r.config.balancer, { decayMs: 5000, zoneBandLow: 0.5, zoneBandHigh: 3, zoneLatencyRatio: 2, zoneOrder: ['b'], slowStart: { windowMs: 2000, maxExtraLoadPercent: 20 }, outlierEjection: false });
   assert.equal(r.config.retry?.defaults.attemptTimeoutMs, 200);
   assert.equal(r.config.retry?.methods.get('trading.Pricer/Quote')?.attemptTimeoutMs, 50);
   assert.ok(r.config.retry?.hedging?.methods.has('trading.Pricer/Quote'));
@@ -70,6 +70,8 @@ test('a bad balancer or retry section is refused naming the field and value', ()
     [{ balancer: { zoneBandLow: 3 } }, 'balancer.zoneBandLow', /below zoneBandHigh/],
     [{ balancer: { zoneOrder: 'a' } }, 'balancer.zoneOrder', /array of zone names, got "a"/],
     [{ balancer: { slowStart: { windowMs: -1 } } }, 'balancer.slowStart.windowMs', /got -1/],
+    [{ balancer: { slowStart: { maxExtraLoadPercent: -5 } } }, 'balancer.slowStart.maxExtraLoadPercent', /must be a number >= 0 \(Infinity: never lift\), got -5/],
+    [{ balancer: { slowStart: { maxExtraLoadPercent: '10' } } }, 'balancer.slowStart.maxExtraLoadPercent', /got 10/],
     [{ balancer: { outlierEjection: { nope: 1 } } }, 'balancer.outlierEjection.nope', /unknown field/],
     [{ balancer: { outlierEjection: { maxEjectedPercent: -3 } } }, 'balancer.outlierEjection.maxEjectedPercent', /got -3/],
     [{ retry: { attemptTimeoutMs: -5 } }, 'retry.attemptTimeoutMs', /-5/],
