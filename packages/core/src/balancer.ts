@@ -525,7 +525,7 @@ export class Balancer implements ReleaseSink {
 
   /**
    * O(n) over the pickable set, at most once per {@link RAMP_LIFT_REFRESH_MS} while an endpoint ramps, and
-   * and whenever the number of pickable endpoints changed (an endpoint joined or left).
+   * whenever the number of pickable endpoints changed (an endpoint joined or left).
    */
   private refreshRampLift(nowMs: number, ss: ResolvedSlowStartOptions): void {
     this.rampLiftNextMs = nowMs + RAMP_LIFT_REFRESH_MS;

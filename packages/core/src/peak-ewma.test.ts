@@ -42,6 +42,22 @@ describe('peak-EWMA load (exact values on a fake clock)', { timeout: 30_000 }, (
     close(decayedRttMs(s, 100, DECAY), 25);
   });
 
+  test('minWeight: a faster sample moves the estimate at least that share of the way; a slower one is still a peak', () => {
+    const young = createLoadState(10, 1, 0);
+    const old = createLoadState(10, 1, 0);
+    for (const s of [young, old]) recordSample(s, 30, false, Infinity, 0, DECAY); // first answer: 30 (a cold start)
+    recordSample(young, 10, false, Infinity, 2, DECAY, false, 0.02);
+    recordSample(old, 10, false, Infinity, 2, DECAY);
+    close(young.rttMs, 10 + 20 * 0.98);
+    close(old.rttMs, 10 + 20 * Math.exp(-2 / DECAY));
+    // When the time-based weight is the larger, it applies: 5 s later, 1 - exp(-0.5) = 39 % > 2 %.
+    recordSample(young, 10, false, Infinity, 5_002, DECAY, false, 0.02);
+    close(young.rttMs, 10 + 20 * 0.98 * Math.exp(-0.5));
+    // A slower sample replaces the estimate whatever minWeight is.
+    recordSample(young, 40, false, Infinity, 5_003, DECAY, false, 0.02);
+    close(young.rttMs, 40);
+  });
+
   test('a faster sample blends with weight 1 - exp(-elapsed/decay) (tower), also when it is close to the one before', () => {
     const s = createLoadState(10, 1, 0);
     recordSample(s, 100, false, Infinity, 0, DECAY); // first answer: 100

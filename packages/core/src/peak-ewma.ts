@@ -25,6 +25,10 @@
  *    is stale: a costly endpoint is not picked, so it gives no fresh answer, and would otherwise only decay
  *    (tower: ~40 s from a 1 s penalty to a 10 ms set). While probes come back slow the wait doubles, up to
  *    `recoveryProbeMaxMs`; after a failure no probe is sent.
+ * 4. Young endpoints follow their warming answers. While an endpoint ramps (slow start), a faster answer moves
+ *    its estimate at least `minWeight` of the way (the Balancer passes `YOUNG_ESTIMATE_MIN_WEIGHT`, 2 %): its
+ *    first answers are a cold start, and tower's 10-s memory of them kept a warm pod at 0.7-0.8 of its share
+ *    for seconds (see `slow-start.ts`).
  * Both 1 and 2 only ever move the estimate down relative to tower's, so for answers of `r` ms after a lone spike
  * in a set of median `m` the estimate is at most `r + (k m - r) exp(-t / decayMs)` at time `t`. With k = 3,
  * m = r = 10 ms, decay 10 s: under 20 ms within 10 s x ln 2 = 6.9 s whatever the traffic (with none at all, the
