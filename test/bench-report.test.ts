@@ -28,6 +28,14 @@ test('paired ratio: a miss is a miss, rounds without both values are skipped', (
   assert.equal(t.verdict, 'MISS');
 });
 
+test('paired ratio: the note says how close in time a round\'s variants ran (B8: seven variants in turn)', () => {
+  const perRound = { fairway: [120, 130, 118], fairway_untraced: [100, 100, 100] };
+  const f = pairedRelativeFigure('client CPU per call', 'us', { fairway: 120, fairway_untraced: 100 }, perRound, '<=', 1.15, 'fairway_untraced', undefined, 'each round runs all 7 variants in turn, ~40 s');
+  assert.equal(f.ratio, 1.2);
+  assert.equal(f.verdict, 'MISS');
+  assert.match(f.note ?? '', /\(1\.200, 1\.300, 1\.180\), each round runs all 7 variants in turn, ~40 s$/);
+});
+
 test('paired ratio: no round with both values falls back to the ratio of the medians', () => {
   const f = pairedRelativeFigure('x', 'us', { fairway: 100, round_robin: 100 }, { fairway: [null], round_robin: [100] }, '<=', 1.05, 'round_robin');
   assert.equal(f.ratio, 1);

@@ -123,7 +123,8 @@ export function relativeFigure(
  * drift with the machine (CPU per call, calls/s on shared cores: the same variant moves by 30-50 % between
  * rounds a minute apart), a round's two variants run back to back, so the drift they share cancels in their
  * ratio; the ratio of medians pairs a fast round of one with a slow round of the other. The printed values
- * stay the medians; the note says how the ratio was formed and gives every round's ratio.
+ * stay the medians; the note says how the ratio was formed and gives every round's ratio. `pairing` says how
+ * close in time a round's two variants ran (default: back to back).
  */
 export function pairedRelativeFigure(
   name: string,
@@ -134,6 +135,7 @@ export function pairedRelativeFigure(
   factor: number,
   reference: string,
   note?: string,
+  pairing = 'each pair run back to back',
 ): Figure {
   const base = relativeFigure(name, unit, values, op, factor, reference, note);
   const mine = perRound['fairway'] ?? [];
@@ -146,7 +148,7 @@ export function pairedRelativeFigure(
   }
   if (ratios.length === 0) return base;
   const ratio = medianOf(ratios);
-  const how = `ratio = median of the ${ratios.length} per-round ratios fairway / ${reference} (${ratios.map((r) => r.toFixed(3)).join(', ')}), each pair run back to back`;
+  const how = `ratio = median of the ${ratios.length} per-round ratios fairway / ${reference} (${ratios.map((r) => r.toFixed(3)).join(', ')}), ${pairing}`;
   return { ...base, ratio: round3(ratio), verdict: holds(ratio, op, factor) ? 'PASS' : 'MISS', note: note ? `${how}; ${note}` : how };
 }
 
