@@ -2,7 +2,7 @@ import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { context, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
-import { AlwaysOffSampler, BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor, type ReadableSpan, type Sampler } from '@opentelemetry/sdk-trace-base';
+import { AlwaysOffSampler, BasicTracerProvider, InMemorySpanExporter, SamplingDecision, SimpleSpanProcessor, type ReadableSpan, type Sampler } from '@opentelemetry/sdk-trace-base';
 import { MeterProvider, MetricReader, DataPointType, type MetricData } from '@opentelemetry/sdk-metrics';
 import type { EjectionEvent, PickExplanation } from '@fairway/core';
 import { createTelemetryObserver } from './observer.js';
@@ -233,6 +233,44 @@ describe('createTelemetryObserver', () => {
     assert.equal(sumOf(metrics, M.ATTEMPTS, { 'fairway.endpoint.address': '[::1]:50052', 'rpc.grpc.status_code': 4 }), 1);
     assert.equal(sumOf(metrics, M.CROSS_ZONE_ATTEMPTS, { 'fairway.endpoint.zone': 'zone-b', 'fairway.client.zone': 'zone-a' }), 1);
     assert.equal(sumOf(metrics, M.CANARY_HALTS, { 'rpc.method': 'Quote' }), 1, 'a halt is counted whether or not the call is sampled');
+  });
+
+  test('the attempts of a call that is not sampled start no span: the sampler is asked once per call, the attempts carry the call\'s context', { timeout: 10_000 }, () => {
+    // A sampler that records nothing but would record any attempt if asked: if the observer asked it for an
+    // attempt, that attempt would be an orphan span (its call not recorded) and the sampler would run twice.
+    const asked: string[] = [];
+    const sampler: Sampler = {
+      shouldSample: (_ctx, _traceId, name) => {
+        asked.push(name);
+        return { decision: name.includes(' attempt ') ? SamplingDecision.RECORD_AND_SAMPLED : SamplingDecision.NOT_RECORD };
+      },
+      toString: () => 'calls off, attempts on',
+    };
+    const h = harness({}, sampler);
+    const call = h.factory.onCallStart({ method: '/trading.Pricer/Quote', kind: 'unary', target: 'static:///a', clientZone: 'zone-a' });
+    const first = call.onAttemptStart(1);
+    const second = call.onAttemptStart(2, { reason: 'retry', detail: 'attempt 1 timed out' });
+    const p1 = String(first.outgoingHeaders().traceparent);
+    const p2 = String(second.outgoingHeaders().traceparent);
+    assert.match(p1, /^00-[0-9a-f]{32}-[0-9a-f]{16}-00$/, 'not sampled, and says so');
+    assert.equal(p2, p1, "both attempts carry the call's own context");
+    first.onPick(pickA);
+    first.onEnd({ code: 4, details: 'attempt timed out', timedOut: true, retryReason: 'attempt timed out' });
+    second.onPick(pickB);
+    second.onEnd({ code: 0, details: '', timedOut: false });
+    call.onEnd({ code: 0, details: '' });
+    assert.deepEqual(asked, ['trading.Pricer/Quote'], 'the sampler is asked for the call only');
+    assert.equal(h.spans().length, 0, 'no orphan attempt span');
+    // A sampled call still has one span per attempt, each with its own id in its traceparent.
+    const s = harness();
+    const sc = s.factory.onCallStart({ method: '/trading.Pricer/Quote', kind: 'unary', target: 'static:///a' });
+    const a1 = sc.onAttemptStart(1);
+    const a2 = sc.onAttemptStart(2, { reason: 'retry', detail: 'attempt 1 timed out' });
+    assert.notEqual(String(a1.outgoingHeaders().traceparent), String(a2.outgoingHeaders().traceparent));
+    a1.onEnd({ code: 4, details: '', timedOut: true });
+    a2.onEnd({ code: 0, details: '', timedOut: false });
+    sc.onEnd({ code: 0, details: '' });
+    assert.equal(s.spans().length, 3);
   });
 
   test('the call span is a child of the active context (a call made inside a handler joins its trace)', { timeout: 10_000 }, () => {

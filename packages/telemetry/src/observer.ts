@@ -89,7 +89,9 @@ function swallow(where: string, error: unknown): void {
  *
  * Cost: it runs on every call, sampled or not, so the per-call path builds nothing a span that is not
  * recording would drop (the pick's attributes, the status attributes) and derives nothing twice: span names
- * and metric attributes are worked out once per method, endpoint hosts and ports once per address.
+ * and metric attributes are worked out once per method, endpoint hosts and ports once per address. The
+ * attempts of a call that is not recorded start no span of their own (see `AttemptSpan`): their metadata
+ * carries the call's unsampled context, and their metrics are recorded as for any attempt.
  */
 export function createTelemetryObserver(options: TelemetryObserverOptions = {}): CallObserverFactory {
   const maxDetails = options.maxStatusDetailsLength ?? 256;
@@ -382,17 +384,26 @@ class AttemptSpan implements AttemptObserver {
     start: AttemptStart | undefined,
   ) {
     const info = call.info;
-    const attributes: Attributes = {
-      [A.RPC_SYSTEM]: 'grpc',
-      [A.RPC_SERVICE]: info.service,
-      [A.RPC_METHOD]: info.method,
-    };
-    if (call.configRevision !== undefined) attributes[A.CONFIG_REVISION] = call.configRevision;
-    attributes[A.ATTEMPT] = attempt;
-    if (call.clientZone) attributes[A.CLIENT_ZONE] = call.clientZone;
-    if (start?.reason) attributes[A.ATTEMPT_REASON] = String(start.reason);
-    this.span = call.shared.tracer.startSpan(attemptName(info, attempt), { kind: SpanKind.CLIENT, attributes }, call.ctx);
-    this.ctx = trace.setSpan(call.ctx, this.span);
+    if (!call.span.isRecording()) {
+      // The call is not recorded (not sampled), so neither are its attempts: an attempt span without its call
+      // would be an orphan in the trace. No span is started: the sampler and the id generator are skipped for
+      // every attempt of the calls a sampling ratio leaves out, and the attempt carries the call's own
+      // (unsampled) context downstream, which says "not sampled" as an attempt's own would.
+      this.span = trace.wrapSpanContext(call.span.spanContext());
+      this.ctx = call.ctx;
+    } else {
+      const attributes: Attributes = {
+        [A.RPC_SYSTEM]: 'grpc',
+        [A.RPC_SERVICE]: info.service,
+        [A.RPC_METHOD]: info.method,
+      };
+      if (call.configRevision !== undefined) attributes[A.CONFIG_REVISION] = call.configRevision;
+      attributes[A.ATTEMPT] = attempt;
+      if (call.clientZone) attributes[A.CLIENT_ZONE] = call.clientZone;
+      if (start?.reason) attributes[A.ATTEMPT_REASON] = String(start.reason);
+      this.span = call.shared.tracer.startSpan(attemptName(info, attempt), { kind: SpanKind.CLIENT, attributes }, call.ctx);
+      this.ctx = trace.setSpan(call.ctx, this.span);
+    }
     if (start?.reason === 'hedge') {
       this.span.addEvent(E.HEDGED, { 'fairway.hedge.detail': String(start.detail ?? '') });
       if (call.shared.golden && info.metricMethod) call.shared.golden.recordHedge(info.metricMethod);
