@@ -235,7 +235,7 @@ describe('createTelemetryObserver', () => {
     assert.equal(sumOf(metrics, M.CANARY_HALTS, { 'rpc.method': 'Quote' }), 1, 'a halt is counted whether or not the call is sampled');
   });
 
-  test('the attempts of a call that is not sampled start no span: the sampler is asked once per call, the attempts carry the call\'s context', { timeout: 10_000 }, () => {
+  test('the attempts of a call that is not sampled start no span: the sampler is asked once per call, the attempts carry the call\'s context', { timeout: 10_000 }, async () => {
     // A sampler that records nothing but would record any attempt if asked: if the observer asked it for an
     // attempt, that attempt would be an orphan span (its call not recorded) and the sampler would run twice.
     const asked: string[] = [];
@@ -255,12 +255,17 @@ describe('createTelemetryObserver', () => {
     assert.match(p1, /^00-[0-9a-f]{32}-[0-9a-f]{16}-00$/, 'not sampled, and says so');
     assert.equal(p2, p1, "both attempts carry the call's own context");
     first.onPick(pickA);
+    // An ejection while the call is open: counted, and nothing to add to spans that are not recorded.
+    h.factory.onEndpointEvent?.({ kind: 'ejected', key: pickA.endpointKey, address: pickA.address, reason: 'consecutive-failures', durationMs: 10_000, ejections: 1, detail: 'ejected' });
     first.onEnd({ code: 4, details: 'attempt timed out', timedOut: true, retryReason: 'attempt timed out' });
     second.onPick(pickB);
     second.onEnd({ code: 0, details: '', timedOut: false });
     call.onEnd({ code: 0, details: '' });
     assert.deepEqual(asked, ['trading.Pricer/Quote'], 'the sampler is asked for the call only');
     assert.equal(h.spans().length, 0, 'no orphan attempt span');
+    const metrics = await h.metrics();
+    assert.equal(sumOf(metrics, M.EJECTED, { 'fairway.ejection.reason': 'consecutive-failures' }), 1);
+    assert.equal(sumOf(metrics, M.ATTEMPTS, { 'rpc.method': 'Quote' }), 2);
     // A sampled call still has one span per attempt, each with its own id in its traceparent.
     const s = harness();
     const sc = s.factory.onCallStart({ method: '/trading.Pricer/Quote', kind: 'unary', target: 'static:///a' });

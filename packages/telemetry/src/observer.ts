@@ -420,7 +420,8 @@ class AttemptSpan implements AttemptObserver {
       if (recording && this.picks > 1 && this.pick && this.pick.address !== pick.address) {
         span.addEvent('fairway.repick', { 'fairway.previous.endpoint.address': this.pick.address });
       }
-      if (!call.ended && !call.addresses.includes(pick.address)) {
+      // Ejection events go to the open calls' spans: a call that records none has nothing to register for.
+      if (recording && !call.ended && !call.addresses.includes(pick.address)) {
         call.addresses.push(pick.address);
         register(call.shared.openCalls, pick.address, call);
       }
