@@ -142,7 +142,15 @@ export class CarriedCall implements RawCall {
     } as InterceptorOptions;
     const open = (attemptOptions: InterceptorOptions): Upper => this.rawAttempt(attemptOptions, responseStream);
     const chain = this.host.interceptors.reduceRight<(o: InterceptorOptions) => Upper>((next, interceptor) => (o) => interceptor(o, next), open);
-    const inner = chain(options);
+    let inner: Upper;
+    try {
+      inner = chain(options);
+    } catch (error) {
+      // The channel was closed in the tick that started the call ("Channel has been shut down"): this runs in a
+      // microtask, where a throw would crash the host process, so the call ends with a status instead.
+      this.fail(Status.UNAVAILABLE, `the call could not start: ${error instanceof Error ? error.message : String(error)}`);
+      return;
+    }
     this.inner = inner;
     const listener = this.listener!;
     inner.start(this.metadata!, {

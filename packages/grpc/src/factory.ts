@@ -11,7 +11,7 @@
  * registered source (grpc-js would silently try `dns:`), an unknown or bad option (`FairwayOptionsError`),
  * and a second copy of grpc-js (`DuplicateGrpcError`).
  */
-import { Channel } from '@grpc/grpc-js';
+import { Channel, connectivityState } from '@grpc/grpc-js';
 import type { ChannelCredentials, ChannelOptions, Client, ClientOptions, Interceptor } from '@grpc/grpc-js';
 import { TargetError, parseTarget, parseMultiTarget } from '@fairway/core';
 import type { ParsedTarget } from '@fairway/core';
@@ -147,7 +147,11 @@ class FairwayChannel extends Channel {
 
   override createCall(...args: Parameters<Channel['createCall']>): ReturnType<Channel['createCall']> {
     const carried = this.carried;
-    if (carried === undefined || !carried.carriesCallOptions || applyingChannel === this) return super.createCall(...args);
+    // A closed channel throws "Channel has been shut down" right here, as grpc-js's own channel does, not later
+    // from the carried call's microtask.
+    if (carried === undefined || !carried.carriesCallOptions || applyingChannel === this || this.getConnectivityState(false) === connectivityState.SHUTDOWN) {
+      return super.createCall(...args);
+    }
     const logger = carried.prepared.resolved.logger ?? consoleLogger;
     return new CarriedCall(
       {

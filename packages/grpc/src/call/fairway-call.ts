@@ -301,9 +301,15 @@ export class FairwayCall {
     // in time but whose trailers came after that deadline was turned into DEADLINE_EXCEEDED although the
     // server said OK (test/reliability/late-trailers.test.ts).
     // The caller's own options: their deadline (a Date or wall-clock ms; none is Infinity to grpc-js) is the call's.
-    const call = this.nextCall(this.options);
-    a.call = call;
-    call.start(md, this.attemptListener(a));
+    let call: AttemptCall;
+    try {
+      call = this.nextCall(this.options);
+      a.call = call;
+      call.start(md, this.attemptListener(a));
+    } catch (error) {
+      this.attemptCouldNotStart(a, error);
+      return;
+    }
     if (this.request) {
       // Later attempts replay the request without the caller's write callback (it was called once already).
       const context = n === 1 ? this.request.context : { flags: this.request.context.flags };
@@ -311,6 +317,20 @@ export class FairwayCall {
     }
     if (this.halfClosed) call.halfClose();
     if (!this.unary && this.machineReplays()) call.startRead(); // the first message (unary calls read by themselves)
+  }
+
+  /**
+   * grpc-js refused to open attempt `a` (its channel was closed while the call waited for a retry or a hedge:
+   * "Channel has been shut down"). Thrown inside a timer that would crash the host process; instead the attempt
+   * ends with UNAVAILABLE naming it and the reason, after the current commands have run. It counts as reached
+   * (never re-picked: on a closed channel every attempt fails the same way), so a hedge race goes on with the
+   * attempts already in flight, and a call with none left ends with this status.
+   */
+  private attemptCouldNotStart(a: AttemptState, error: unknown): void {
+    a.live = false;
+    const details = `attempt ${a.n} could not start: ${error instanceof Error ? error.message : String(error)}`;
+    a.status = { code: Status.UNAVAILABLE, details, metadata: new Metadata() };
+    later(() => this.execute(this.machine.status(a.n, Status.UNAVAILABLE, details, true, nowMs())));
   }
 
   private attemptListener(a: AttemptState): InterceptingListener {
