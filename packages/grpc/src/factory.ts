@@ -30,6 +30,17 @@ import { CarriedCall } from './carried-call.js';
 /** Schemes grpc-js resolves by itself (Fairway balances them zone-blind). */
 const GRPC_SCHEMES = new Set(['dns', 'ipv4', 'ipv6', 'unix', 'unix-abstract']);
 
+/**
+ * The target as grpc-js must see it: its scheme in lower case. Schemes are case-insensitive (RFC 3986, and
+ * grpc-go lower-cases them too), but grpc-js looks its resolvers up by the exact scheme and would resolve
+ * "STATIC:///10.0.0.1:50051" as a DNS name: a silent fallback to `dns:`.
+ */
+export function grpcTarget(parsed: ParsedTarget): string {
+  const m = /^([a-zA-Z][a-zA-Z0-9+.-]*):/.exec(parsed.raw);
+  if (m === null || m[1] === parsed.scheme || m[1]!.toLowerCase() !== parsed.scheme) return parsed.raw;
+  return parsed.scheme + parsed.raw.slice(m[1]!.length);
+}
+
 /** Parses `target` and checks that something resolves its scheme. Throws `TargetError`. */
 export function checkTarget(target: string): ParsedTarget {
   const parsed = parseTarget(target);
@@ -197,12 +208,12 @@ function channelInterceptors(carried: ChannelCallOptions): readonly Interceptor[
  */
 export function createChannel(target: string, credentials: ChannelCredentials, options?: FairwayOptions): Channel {
   const prepared = prepare(options);
-  checkTarget(target);
+  const grpcJsTarget = grpcTarget(checkTarget(target));
   assertSameGrpcCredentials(credentials);
-  const channel = new FairwayChannel(target, credentials, prepared.channelOptions);
+  const channel = new FairwayChannel(grpcJsTarget, credentials, prepared.channelOptions);
   const carriesCallOptions =
     prepared.resolved.retry !== undefined || prepared.resolved.observers.length > 0 || prepared.resolved.concurrencyLimit !== undefined;
-  channel.carried = { prepared, target, carriesCallOptions, interceptors: undefined, foreignReported: false };
+  channel.carried = { prepared, target: grpcJsTarget, carriesCallOptions, interceptors: undefined, foreignReported: false };
   return channel;
 }
 
@@ -254,10 +265,10 @@ function clientOptionsFor(options: FairwayOptions | undefined, idempotentMethods
       ...(resolved.concurrencyLimit !== undefined ? [createConcurrencyInterceptor(resolved.concurrencyLimit)] : []),
     ],
     channelFactoryOverride: (address: string, credentials: ChannelCredentials, opts: ClientOptions) => {
-      checkTarget(address);
+      const target = grpcTarget(checkTarget(address));
       assertSameGrpcCredentials(credentials);
-      channelTarget ??= address;
-      return new Channel(address, credentials, opts);
+      channelTarget ??= target;
+      return new Channel(target, credentials, opts);
     },
   };
 }
@@ -293,7 +304,7 @@ export function createClient<T extends Client>(
 ): T {
   assertSameGrpcClient(ClientClass);
   const opts = clientOptionsFor(options, idempotentMethodsOf(ClientClass));
-  checkTarget(target);
+  const grpcJsTarget = grpcTarget(checkTarget(target));
   assertSameGrpcCredentials(credentials);
-  return new ClientClass(target, credentials, opts);
+  return new ClientClass(grpcJsTarget, credentials, opts);
 }
