@@ -107,7 +107,14 @@ export interface ParsedTarget {
  * the factory's `discovery` option (e.g. `{ discovery: { etcd: {...} } }`), or undefined.
  * Throws a `TargetError`-style error naming the target when the target is malformed.
  */
-export type DiscoverySourceFactory = (target: ParsedTarget, options: unknown) => DiscoverySource;
+export type DiscoverySourceFactory = ((target: ParsedTarget, options: unknown) => DiscoverySource) & {
+  /**
+   * Optional: checks this source's entry of the factory's `discovery` option (`discovery.etcd`, ...) when a
+   * client or channel is made, and throws an error naming the bad field, so that a typo or a bad value fails
+   * there rather than as UNAVAILABLE at the first call. Pure: reads no network.
+   */
+  readonly checkOptions?: (options: unknown) => void;
+};
 
 /** How the balancer chose among zones for a pick. */
 export type ZoneMode = 'local' | 'spill' | 'all';

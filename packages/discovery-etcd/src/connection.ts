@@ -109,6 +109,14 @@ function pem(v: Buffer | string | undefined, name: string, what: string): Buffer
   }
 }
 
+/** The TLS material as Buffers: PEM text as given, anything else read as a file. Throws {@link EtcdOptionsError} naming the field. */
+export function readTlsFiles(tls: EtcdTlsOptions, what: string): { ca?: Buffer; cert?: Buffer; key?: Buffer } {
+  const ca = pem(tls.ca, 'ca', what);
+  const cert = pem(tls.cert, 'cert', what);
+  const key = pem(tls.key, 'key', what);
+  return { ...(ca ? { ca } : {}), ...(cert ? { cert } : {}), ...(key ? { key } : {}) };
+}
+
 /** Validates the connection options (types and ranges); throws {@link EtcdOptionsError} naming the option. */
 export function checkConnectionOptions(o: EtcdConnectionOptions, what: string): void {
   if (o.auth !== undefined) {
@@ -166,9 +174,7 @@ export function createEtcd3Client(endpoints: readonly string[], o: EtcdConnectio
     },
   };
   if (o.tls) {
-    const ca = pem(o.tls.ca, 'ca', what);
-    const cert = pem(o.tls.cert, 'cert', what);
-    const key = pem(o.tls.key, 'key', what);
+    const { ca, cert, key } = readTlsFiles(o.tls, what);
     opts.credentials = {
       // null: the system's root certificates (grpc-js createSsl).
       rootCertificate: (ca ?? null) as Buffer,

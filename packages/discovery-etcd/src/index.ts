@@ -4,7 +4,7 @@
  *
  * @packageDocumentation
  */
-export { createEtcdSource } from './source.js';
+export { createEtcdSource, checkEtcdDiscoveryOptions } from './source.js';
 export { liveConfigKey } from './config-watch.js';
 export type { LiveConfigStatus } from './config-watch.js';
 export type { EtcdDiscoveryOptions, EtcdDiscoverySource, EtcdSourceStatus } from './source.js';

@@ -21,7 +21,7 @@ import { applyLiveConfig, compareIncarnations } from '@fairway/core';
 import { withPeerRegistry } from './peer-registry.js';
 import type { DiscoveryListener, DiscoverySource, EndpointInfo, EndpointSnapshot, ParsedTarget } from '@fairway/core';
 import { decodeEtcdValue, isDecodeError, servicePrefix } from './decode.js';
-import { defaultEtcdLogger, describeError, EtcdOptionsError, prepareConnection, type EtcdClientOptions, type EtcdConnection, type EtcdLogger } from './connection.js';
+import { checkConnectionOptions, defaultEtcdLogger, describeError, EtcdOptionsError, normalizeEndpoints, prepareConnection, readTlsFiles, type EtcdClientOptions, type EtcdConnection, type EtcdLogger } from './connection.js';
 import { createRateLimitedLog } from './rate-limited-log.js';
 import { LiveConfigWatch, liveConfigKey, type LiveConfigStatus } from './config-watch.js';
 
@@ -76,10 +76,28 @@ interface Entry {
   readonly modRevision: number;
 }
 
+/** Every field of {@link EtcdDiscoveryOptions}: anything else is a typo, refused by name. */
+const ETCD_DISCOVERY_OPTION_KEYS: readonly string[] = ['endpoints', 'auth', 'tls', 'dialTimeoutMs', 'prefix', 'logger', 'maxBackoffMs', 'logIntervalMs', 'peerRegistry'];
+
 function parseOptions(options: unknown, what: string): EtcdDiscoveryOptions {
   if (options === undefined || options === null) return {};
-  if (typeof options !== 'object') throw new EtcdOptionsError(`${what}: discovery.etcd options must be an object`);
+  if (typeof options !== 'object' || Array.isArray(options)) throw new EtcdOptionsError(`${what}: discovery.etcd options must be an object`);
   const o = options as EtcdDiscoveryOptions;
+  for (const key of Object.keys(o)) {
+    if (!ETCD_DISCOVERY_OPTION_KEYS.includes(key)) {
+      throw new EtcdOptionsError(`${what}: unknown option discovery.etcd.${key} (known: ${ETCD_DISCOVERY_OPTION_KEYS.join(', ')})`);
+    }
+  }
+  if (o.endpoints !== undefined) {
+    const ok = typeof o.endpoints === 'string' || (Array.isArray(o.endpoints) && o.endpoints.every((e: unknown) => typeof e === 'string'));
+    if (!ok) throw new EtcdOptionsError(`${what}: endpoints must be "host:port,host:port" or an array of "host:port" strings, got ${JSON.stringify(o.endpoints)}`);
+    normalizeEndpoints(o.endpoints, what);
+  }
+  const log = o.logger as Partial<Record<keyof EtcdLogger, unknown>> | undefined;
+  if (log !== undefined && (typeof log !== 'object' || log === null || typeof log.info !== 'function' || typeof log.warn !== 'function' || typeof log.error !== 'function')) {
+    throw new EtcdOptionsError(`${what}: logger must have info, warn and error methods`);
+  }
+  checkConnectionOptions(o, what);
   if (o.prefix !== undefined && typeof o.prefix !== 'string') throw new EtcdOptionsError(`${what}: prefix must be a string`);
   if (o.maxBackoffMs !== undefined && !(typeof o.maxBackoffMs === 'number' && o.maxBackoffMs > 0)) {
     throw new EtcdOptionsError(`${what}: maxBackoffMs must be a positive number of milliseconds`);
@@ -92,6 +110,17 @@ function parseOptions(options: unknown, what: string): EtcdDiscoveryOptions {
     throw new EtcdOptionsError(`${what}: peerRegistry must be true, false or { id: "<name without / or spaces>" }, got ${JSON.stringify(pr)}`);
   }
   return o;
+}
+
+/**
+ * Checks `discovery.etcd` options as {@link createEtcdSource} will, without a target and without connecting:
+ * unknown fields, types and ranges, the endpoints' form, and that TLS files can be read. Throws
+ * {@link EtcdOptionsError} naming the field. The factory runs it when a client is made
+ * (`createEtcdSource.checkOptions`).
+ */
+export function checkEtcdDiscoveryOptions(options: unknown): void {
+  const o = parseOptions(options, 'discovery.etcd');
+  if (o.tls) readTlsFiles(o.tls, 'discovery.etcd');
 }
 
 /**
@@ -115,6 +144,7 @@ export function createEtcdSource(target: ParsedTarget, options?: unknown): EtcdD
     watchClients: (peerOptions) => new EtcdSource(target, peerOptions, prepareConnection(target.authority, peerOptions, what)),
   });
 }
+createEtcdSource.checkOptions = checkEtcdDiscoveryOptions;
 
 class EtcdSource implements EtcdDiscoverySource {
   private readonly keyPrefix: string;

@@ -127,6 +127,86 @@ function isObject(x: unknown): x is Record<string, unknown> {
   return typeof x === 'object' && x !== null && !Array.isArray(x);
 }
 
+/** Bad `discovery.kubernetes` options; the message names the field. */
+export class KubernetesOptionsError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'KubernetesOptionsError';
+  }
+}
+
+/** Every field of {@link KubernetesDiscoveryOptions}: anything else is a typo, refused by name. */
+const KUBERNETES_OPTION_KEYS: readonly string[] = [
+  'peers', 'kubeConfig', 'kubeconfigPath', 'apiServerUrl', 'token', 'caPem', 'insecureSkipTlsVerify', 'namespaceFile',
+  'retryInitialMs', 'retryMaxMs', 'watchTimeoutSeconds', 'watchIdleTimeoutMs', 'requestTimeoutMs', 'listPageSize',
+  'maxObjectBytes', 'warningIntervalMs', 'logger', 'random', 'liveConfig', 'canaryPods',
+];
+
+/**
+ * Checks `discovery.kubernetes` options without a target and without reading any configuration: unknown fields,
+ * types and ranges. Throws {@link KubernetesOptionsError} naming the field. The factory runs it when a client is
+ * made (`createKubernetesSource.checkOptions`), and the source when it is made.
+ */
+export function checkKubernetesDiscoveryOptions(options: unknown): void {
+  if (options === undefined) return;
+  const what = 'discovery.kubernetes';
+  if (!isObject(options)) throw new KubernetesOptionsError(`${what} must be an object, got ${JSON.stringify(options)}`);
+  const fail = (field: string, must: string): never => {
+    // A token is never quoted back.
+    const got = field === 'token' ? '' : `, got ${JSON.stringify(options[field]) ?? String(options[field])}`;
+    throw new KubernetesOptionsError(`${what}.${field} must be ${must}${got}`);
+  };
+  for (const key of Object.keys(options)) {
+    if (!KUBERNETES_OPTION_KEYS.includes(key)) throw new KubernetesOptionsError(`unknown option ${what}.${key} (known: ${KUBERNETES_OPTION_KEYS.join(', ')})`);
+  }
+  const o = options;
+  for (const f of ['kubeconfigPath', 'token', 'caPem', 'namespaceFile']) if (o[f] !== undefined && (typeof o[f] !== 'string' || o[f] === '')) fail(f, 'a non-empty string');
+  if (o['apiServerUrl'] !== undefined) {
+    let url: URL | undefined;
+    try {
+      url = typeof o['apiServerUrl'] === 'string' ? new URL(o['apiServerUrl']) : undefined;
+    } catch {
+      url = undefined;
+    }
+    if (url === undefined || (url.protocol !== 'https:' && url.protocol !== 'http:')) fail('apiServerUrl', 'an http(s) URL such as "https://10.0.0.1:6443"');
+  }
+  if (o['insecureSkipTlsVerify'] !== undefined && typeof o['insecureSkipTlsVerify'] !== 'boolean') fail('insecureSkipTlsVerify', 'true or false');
+  for (const f of ['retryInitialMs', 'retryMaxMs', 'watchTimeoutSeconds', 'watchIdleTimeoutMs', 'requestTimeoutMs', 'maxObjectBytes']) {
+    const v = o[f];
+    if (v !== undefined && !(typeof v === 'number' && Number.isFinite(v) && v > 0)) fail(f, 'a positive number');
+  }
+  if (o['warningIntervalMs'] !== undefined && !(typeof o['warningIntervalMs'] === 'number' && Number.isFinite(o['warningIntervalMs']) && o['warningIntervalMs'] >= 0)) {
+    fail('warningIntervalMs', 'a number of milliseconds >= 0');
+  }
+  if (o['listPageSize'] !== undefined && !(Number.isInteger(o['listPageSize']) && (o['listPageSize'] as number) >= 1)) fail('listPageSize', 'a whole number >= 1');
+  if (typeof o['retryInitialMs'] === 'number' && typeof o['retryMaxMs'] === 'number' && o['retryInitialMs'] > o['retryMaxMs']) {
+    throw new KubernetesOptionsError(`${what}.retryInitialMs (${o['retryInitialMs']}) is above retryMaxMs (${o['retryMaxMs']})`);
+  }
+  const log = o['logger'];
+  if (log !== undefined && !(isObject(log) && typeof log['warn'] === 'function' && typeof log['error'] === 'function' && (log['info'] === undefined || typeof log['info'] === 'function'))) {
+    throw new KubernetesOptionsError(`${what}.logger must have warn and error methods (info optional)`);
+  }
+  if (o['random'] !== undefined && typeof o['random'] !== 'function') fail('random', 'a function returning a number in [0, 1)');
+  if (o['kubeConfig'] !== undefined && !isObject(o['kubeConfig'])) throw new KubernetesOptionsError(`${what}.kubeConfig must be a KubeConfig from @kubernetes/client-node`);
+  const live = o['liveConfig'];
+  if (live !== undefined && typeof live !== 'boolean' && !(isObject(live) && typeof live['configMap'] === 'string' && live['configMap'] !== '')) fail('liveConfig', 'true, false or { configMap: "<name>" }');
+  const canary = o['canaryPods'];
+  if (canary !== undefined && typeof canary !== 'boolean' && !(isObject(canary) && typeof canary['labelSelector'] === 'string' && canary['labelSelector'] !== '')) {
+    fail('canaryPods', 'true, false or { labelSelector: "<selector>" }');
+  }
+  const peers = o['peers'];
+  if (peers !== undefined) {
+    if (!isObject(peers) || typeof peers['target'] !== 'string' || (peers['podName'] !== undefined && (typeof peers['podName'] !== 'string' || peers['podName'] === ''))) {
+      fail('peers', '{ target: "k8s:///<clients\' service>.<namespace>:<port>", podName? }');
+    }
+    try {
+      parseKubernetesPath(parseTarget((peers as Record<string, string>)['target']!));
+    } catch (error) {
+      throw new KubernetesOptionsError(`${what}.peers.target: ${error instanceof Error ? error.message : String(error)}`);
+    }
+  }
+}
+
 /**
  * Makes the `k8s:` discovery source for a parsed target (`k8s:///pricer.trading:grpc`). Throws a `TargetError`
  * naming the target when it is malformed; everything else (no configuration, API unreachable, token refused)
@@ -134,6 +214,7 @@ function isObject(x: unknown): x is Record<string, unknown> {
  */
 export function createKubernetesSource(target: ParsedTarget, options?: unknown): DiscoverySource {
   const k = parseKubernetesPath(target);
+  checkKubernetesDiscoveryOptions(options);
   const opts = (isObject(options) ? options : {}) as KubernetesDiscoveryOptions;
   const source = new KubernetesSource(target, k.service, k.namespace, k.port, opts);
   if (opts.peers === undefined) return source;
@@ -148,6 +229,7 @@ export function createKubernetesSource(target: ParsedTarget, options?: unknown):
     onPeersError: (m) => (opts.logger ?? console).warn(`${what}: ${m}; keeping the last known place`),
   });
 }
+createKubernetesSource.checkOptions = checkKubernetesDiscoveryOptions;
 
 class KubernetesSource implements DiscoverySource {
   private listener: DiscoveryListener | undefined;

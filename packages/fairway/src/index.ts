@@ -99,7 +99,7 @@ export type {
 } from '@fairway/core';
 // ---- other re-exports (registrar, telemetry set-up): owners add their lines below ----------------------
 // etcd: the registrar (`register` from @fairway/discovery-etcd, named for what it does here) and the grpc-js serve helper.
-export { register as registerInEtcd, createEtcdSource, decodeEtcdValue, encodeEtcdValue, EtcdOptionsError } from '@fairway/discovery-etcd';
+export { register as registerInEtcd, createEtcdSource, checkEtcdDiscoveryOptions, decodeEtcdValue, encodeEtcdValue, EtcdOptionsError } from '@fairway/discovery-etcd';
 export type {
   RegisterOptions as EtcdRegisterOptions,
   Registration as EtcdRegistration,

@@ -9,6 +9,7 @@ import { DISCOVERY_OPTIONS_KEY, ENDPOINT_EVENTS_KEY, KEEPALIVE_KEY, KEEPALIVE_SU
 import { POLICY_NAME, PolicyConfigError, parseFairwayPolicyConfig } from './policy/config.js';
 import type { FairwayPolicySettings } from './policy/config.js';
 import type { Logger } from './logger.js';
+import { discoveryFactoryForOption, registeredDiscoverySchemes } from './resolver/bridge.js';
 
 /** Per-scheme discovery settings, handed to that scheme's discovery source. */
 export interface FairwayDiscoveryOptions {
@@ -284,6 +285,7 @@ export function resolveOptions(options: FairwayOptions | undefined, env: Record<
   if (options.discovery !== undefined && !isPlainObject(options.discovery)) {
     throw new FairwayOptionsError('discovery', 'must be an object like { etcd: {...}, kubernetes: {...} }');
   }
+  if (options.discovery !== undefined) checkDiscoveryOptions(options.discovery as Record<string, unknown>);
 
   let keepalive: ResolvedOptions['keepalive'] = { ...KEEPALIVE_DEFAULTS };
   if (options.keepalive === false) keepalive = false;
@@ -407,4 +409,25 @@ export function toChannelOptions(resolved: ResolvedOptions): ChannelOptions {
     };
   }
   return out;
+}
+
+/**
+ * Each entry of the `discovery` option names a registered source (by scheme, or `kubernetes` for `k8s:`) and is
+ * checked by that source's `checkOptions` when it has one: a typo (`endpoint:`) or a bad value fails where the
+ * client is made, naming the field, not at the first call.
+ */
+function checkDiscoveryOptions(discovery: Record<string, unknown>): void {
+  for (const [key, value] of Object.entries(discovery)) {
+    if (value === undefined) continue;
+    const factory = discoveryFactoryForOption(key);
+    if (factory === undefined) {
+      const hint = key === 'kubernetes' || key === 'k8s' ? ': install @fairway/discovery-kubernetes (createClient from \'fairway-grpc\' then registers it)' : '';
+      throw new FairwayOptionsError(`discovery.${key}`, `no discovery source is registered for "${key}" (registered: ${registeredDiscoverySchemes().join(', ')})${hint}`);
+    }
+    try {
+      factory.checkOptions?.(value);
+    } catch (error) {
+      throw new FairwayOptionsError(`discovery.${key}`, error instanceof Error ? error.message : String(error));
+    }
+  }
 }
