@@ -5,7 +5,7 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startEtcdForSuite, startRefusingEndpoint } from '@fairway/testing';
 import { parseTarget } from '@fairway/core';
-import { createEtcdSource } from './source.js';
+import { createEtcdSource, firstReportWaitMs } from './source.js';
 import { register } from './registrar.js';
 import { recorder, memoryLogger, addrs, goValue } from './test-helpers.test-util.js';
 
@@ -170,6 +170,32 @@ describe('etcd source (single member)', { timeout: 90_000 }, () => {
       await src.close();
       await dead.close();
     }
+  });
+
+  test('unreachable etcd at start: the error comes at the connect timeout, not at the next back-off step past it', { timeout: 20_000 }, async () => {
+    // With 2,000 ms the doubling back-off tries at ~0.1, 0.3, 0.7, 1.5 and 3.1 s (+-20 %): the error used to wait
+    // for the try at 2.5-3.7 s. Now the try after 1.5 s is moved to 2.0 s.
+    const dead = await startRefusingEndpoint();
+    const src = createEtcdSource(parseTarget(`etcd://127.0.0.1:${dead.port}/nobody`), { dialTimeoutMs: 2_000, logger: memoryLogger() });
+    const rec = recorder();
+    const t0 = Date.now();
+    try {
+      src.start(rec);
+      const err = await rec.waitForError(10_000);
+      const at = Date.now() - t0;
+      assert.ok(at >= 1_900 && at < 2_400, `reported at ${at} ms (connect timeout 2,000 ms)`);
+      assert.match(err.message, /tried for 2\d{3}ms/);
+    } finally {
+      await src.close();
+      await dead.close();
+    }
+  });
+
+  test('the back-off before the first report never passes the connect timeout', () => {
+    assert.equal(firstReportWaitMs(3_200, false, 3_100, 5_000), 1_900);
+    assert.equal(firstReportWaitMs(400, false, 300, 5_000), 400);
+    assert.equal(firstReportWaitMs(3_200, false, 5_000, 5_000), 3_200, 'at or past the timeout the try is due at once anyway');
+    assert.equal(firstReportWaitMs(3_200, true, 3_100, 5_000), 3_200, 'once reported, the back-off alone');
   });
 
   test('bad targets and options fail at once with a message naming what is wrong', () => {
