@@ -342,6 +342,19 @@ describe('bad input gets a clear error', () => {
     assert.equal(s.calls, 0);
   });
 
+  test('a timeout longer than gRPC can carry (3e9 ms, ~35 days; 2e8 ms) waits for the answer, unary and streaming', async () => {
+    // Node fires a setTimeout above 2^31 - 1 ms at once: the wait for an endpoint, and connect-node's own deadline
+    // signal, used to end the call at once; below that, a server refuses a grpc-timeout of more than 8 digits. Such
+    // a timeout is held at 99,999,999 ms (~27.8 hours).
+    const s = await start('long');
+    const client = clientOf(transport({ target: staticTarget([s]) }));
+    assert.equal((await client.say({ value: 'x' }, { timeoutMs: 3e9 })).value, 'long:x');
+    assert.equal((await client.say({ value: 'y' }, { timeoutMs: 2e8 })).value, 'long:y');
+    const got: string[] = [];
+    for await (const m of client.count({ value: 's' }, { timeoutMs: 3e9 })) got.push(m.value);
+    assert.ok(got.length > 0);
+  });
+
   test('a call with no reachable endpoint ends at its deadline with UNAVAILABLE naming why', async () => {
     const gone = await start('gone');
     const address = gone.address;

@@ -133,12 +133,20 @@ function processIncarnation(): string {
   return incarnationOfProcess;
 }
 
+/** The longest call timeout (ms): 99,999,999, about 27.8 hours, the most grpc-timeout carries in milliseconds. */
+const MAX_TIMEOUT_MS = 99_999_999;
+
 /** connect's `timeoutMs` as a call deadline: undefined for none; a clear error for a value that is no duration. */
 function checkTimeout(timeoutMs: unknown, method: string): number | undefined {
   if (timeoutMs === undefined) return undefined;
   if (typeof timeoutMs !== 'number' || Number.isNaN(timeoutMs)) {
     throw new ConnectError(`${method}: timeoutMs must be a number of milliseconds, got ${JSON.stringify(timeoutMs)}`, Code.InvalidArgument);
   }
+  // A longer timeout cannot be carried: connect-node writes grpc-timeout in milliseconds, and the wire format
+  // allows 8 digits (servers refuse "2147483647m" as a protocol error); above 2^31 - 1 ms Node also fires every
+  // timer armed from it (Fairway's wait for an endpoint, connect-node's deadline signal) at once. So it is held
+  // at the longest one that works end to end.
+  if (timeoutMs > MAX_TIMEOUT_MS) return MAX_TIMEOUT_MS;
   return timeoutMs; // 0 or less: the call machine ends it at once with DEADLINE_EXCEEDED, saying so
 }
 
