@@ -27,6 +27,9 @@ import { ZoneSelector, recordZoneLatency } from './zones.js';
 import { NewestIncarnation } from './newest-incarnation.js';
 import { endpointStats, type EndpointStats } from './endpoint-stats.js';
 import { createAffinityRing, type AffinityRing } from './bounded-hash.js';
+import { reportRejection } from './call/observers.js';
+
+const ignore = (): void => {};
 
 /** The rotation counter restarts (at a random place) before it could lose integer precision. */
 const ROTATION_WRAP = 2 ** 40;
@@ -686,7 +689,8 @@ export class Balancer implements ReleaseSink {
     const f = this.o.onEjection;
     if (f === undefined) return;
     try {
-      f(event);
+      // An async observer's rejection is dropped like a throw (left unhandled it would end the process).
+      reportRejection(f(event), ignore);
     } catch {
       // an observer must never break a pick
     }

@@ -86,7 +86,7 @@ export type { SlowStartOptions, ResolvedSlowStartOptions } from './slow-start.js
 export { ConcurrencyLimiter, createConcurrencyLimiter, resolveConcurrencyLimitOptions, CONCURRENCY_LIMIT_DEFAULTS, CONCURRENCY_LIMIT_REFUSAL_PREFIX } from './concurrency-limit.js';
 export type { ConcurrencyLimitOptions, ResolvedConcurrencyLimitOptions, LimitTicket } from './concurrency-limit.js';
 export { parseLiveConfig, validateLiveConfig, applyLiveConfig, formatLiveConfig, EMPTY_LIVE_CONFIG } from './live-config.js';
-export { outcomeKindFor, guardObserver, fanOutObservers } from './call/index.js';
+export { outcomeKindFor, guardObserver, fanOutObservers, reportRejection } from './call/index.js';
 export type { OutcomeKind } from './call/index.js';
 export { createMergedSourceFactory } from './merged-source.js';
 export { createStaticSourceFactory } from './static-source.js';

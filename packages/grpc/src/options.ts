@@ -3,7 +3,9 @@
  * naming the key), and turned into grpc-js channel options.
  */
 import type { ChannelOptions } from '@grpc/grpc-js';
-import { resolveConcurrencyLimitOptions } from '@fairway/core';
+import { reportRejection, resolveConcurrencyLimitOptions } from '@fairway/core';
+
+const ignoreError = (): void => {};
 import type { CallObserverFactory, ConcurrencyLimitOptions, EjectionOptions, RetryOptions, SlowStartOptions } from '@fairway/core';
 import { DISCOVERY_OPTIONS_KEY, ENDPOINT_EVENTS_KEY, KEEPALIVE_KEY, KEEPALIVE_SUBCHANNEL_KEY, LOGGER_KEY } from './channel-keys.js';
 import { POLICY_NAME, PolicyConfigError, parseFairwayPolicyConfig } from './policy/config.js';
@@ -401,7 +403,8 @@ export function toChannelOptions(resolved: ResolvedOptions): ChannelOptions {
     out[ENDPOINT_EVENTS_KEY] = (event: Parameters<NonNullable<CallObserverFactory['onEndpointEvent']>>[0]) => {
       for (const o of listeners) {
         try {
-          o.onEndpointEvent!(event);
+          // An async listener's rejection is dropped like a throw (left unhandled it would end the process).
+          reportRejection(o.onEndpointEvent!(event), ignoreError);
         } catch {
           // an observer must never break a pick
         }

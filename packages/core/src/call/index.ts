@@ -5,4 +5,4 @@ export { LatencyWindow, MIN_LATENCY_SAMPLES } from './latency-window.js';
 export { StatusCode, ATTEMPT_TIMEOUT_DETAILS_PREFIX, HEDGE_LOST_DETAILS_PREFIX } from './status.js';
 export { outcomeKindFor } from './outcome.js';
 export type { OutcomeKind } from './outcome.js';
-export { guardObserver, fanOutObservers } from './observers.js';
+export { guardObserver, fanOutObservers, reportRejection } from './observers.js';

@@ -5,13 +5,26 @@
 import type { CallObserver } from '../contracts.js';
 
 /**
- * Wraps each observer so one that throws loses only its own notifications, never the call or the other
- * observers.
+ * An observer's notifications return nothing, but one written as `async onEnd() {...}` returns a promise, and
+ * its rejection would be unhandled, which ends a Node process. Such a rejection is reported like a throw.
+ * Cheap for the usual `undefined`.
+ */
+export function reportRejection(result: unknown, report: (e: unknown) => void): void {
+  if (result !== undefined && result !== null && typeof (result as { then?: unknown }).then === 'function') {
+    (result as PromiseLike<unknown>).then(undefined, report);
+  }
+}
+
+/**
+ * Wraps each observer so one that throws (or rejects) loses only its own notifications, never the call or the
+ * other observers.
  */
 export function guardObserver(observer: CallObserver, report: (e: unknown) => void): CallObserver {
   const safe = <T>(fn: () => T, fallback: T): T => {
     try {
-      return fn();
+      const result = fn();
+      reportRejection(result, report);
+      return result;
     } catch (e) {
       report(e);
       return fallback;

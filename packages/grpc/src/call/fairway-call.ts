@@ -27,7 +27,7 @@
  */
 import { Metadata, status as Status } from '@grpc/grpc-js';
 import type { InterceptorOptions, NextCall, InterceptingListener, StatusObject } from '@grpc/grpc-js';
-import { CallMachine, CLIENT_INCARNATION_HEADER, CLIENT_INSTANCE_HEADER } from '@fairway/core';
+import { CallMachine, CLIENT_INCARNATION_HEADER, CLIENT_INSTANCE_HEADER, reportRejection } from '@fairway/core';
 import type { AttemptObserver, AttemptStart, CallCommand, CallDescription, CallObserver, CallPlan, PickExplanation } from '@fairway/core';
 import { setAttemptPickContext } from '../attempt-context.js';
 import { later, nowMs, startTimer } from '../clock.js';
@@ -209,7 +209,7 @@ export class FairwayCall {
           const observer = a?.observer;
           if (observer) {
             try {
-              observer.onEnd(c.outcome);
+              reportRejection(observer.onEnd(c.outcome), this.setup.onObserverError);
             } catch (error) {
               this.setup.onObserverError(error);
             }
@@ -261,7 +261,7 @@ export class FairwayCall {
         if (commands.length > 0) this.execute(commands);
         if (observer) {
           try {
-            observer.onPick(explanation);
+            reportRejection(observer.onPick(explanation), this.setup.onObserverError);
           } catch (error) {
             this.setup.onObserverError(error);
           }
@@ -376,7 +376,7 @@ export class FairwayCall {
     const observer = this.setup.observer;
     if (observer) {
       try {
-        observer.onEnd({ code: status.code, details: status.details });
+        reportRejection(observer.onEnd({ code: status.code, details: status.details }), this.setup.onObserverError);
       } catch (error) {
         this.setup.onObserverError(error);
       }
