@@ -78,6 +78,20 @@ describe('k8s: source against the API stand-in', { timeout: 60_000 }, () => {
     await src.close(); // idempotent
   });
 
+  test('closed from inside its first snapshot (as `fairway resolve` does): close() returns at once and no watch is opened', async () => {
+    const ns = 'close-first';
+    api.applySlice(makeEndpointSlice({ name: 'pricer-a', namespace: ns, service: 'pricer', endpoints: [ep(1)] }));
+    const rec = recorder();
+    const src = createKubernetesSource(parseTarget(`k8s:///pricer.${ns}:50051`), opts(api, rec, { liveConfig: true }));
+    let closing: Promise<void> | undefined;
+    src.start({ ...rec, onSnapshot: (snap) => void (rec.snapshots.push(snap), (closing ??= src.close())) });
+    await waitFor('first snapshot', () => closing !== undefined);
+    // Before, the watch that followed the list was opened after close() and held it for its ~290 s.
+    const outcome = await Promise.race([closing!.then(() => 'closed'), new Promise((r) => setTimeout(() => r('still open after 5 s'), 5_000))]);
+    assert.equal(outcome, 'closed');
+    assert.deepEqual(api.requests.filter((r) => r.watch && r.path.includes(`/namespaces/${ns}/endpointslices`)), []);
+  });
+
   test('namespace comes from the service account file when the target names none; a port number is used as is', async () => {
     const nsFile = join(dir, 'namespace');
     writeFileSync(nsFile, 'podns\n');

@@ -432,6 +432,9 @@ class KubernetesSource implements DiscoverySource {
   }
 
   private async request(verb: 'list' | 'watch', path: string): Promise<IncomingMessage> {
+    // close() aborts the request in flight; one started after it (the watch that follows a list whose first
+    // snapshot made the caller close) would hold the loop, and close(), for the watch's ~290 s.
+    if (this.closed) throw new ApiError('the source is closed', 0, 'Closed');
     if (!this.config?.ok) throw new ApiError('no configuration', 0);
     this.abort = new AbortController();
     let res: IncomingMessage;

@@ -95,6 +95,8 @@ export class ListWatch {
   }
 
   private async get(extra: string, verb: string): Promise<IncomingMessage> {
+    // close() aborts the request in flight; one started after it would hold close() for the watch's ~290 s.
+    if (this.closed) throw new ApiError('closed', 0);
     this.abort = new AbortController();
     let res: IncomingMessage;
     try {
