@@ -119,6 +119,35 @@ describe('fairway CLI against a real etcd', { timeout: 60_000 }, () => {
     assert.equal(await runCli(['resolve', 'bogus', '--json'], j.io), EXIT.USAGE);
     assert.deepEqual(Object.keys(JSON.parse(j.out)), ['error', 'exitCode']);
     assert.equal(JSON.parse(j.out).exitCode, 2);
+    // So are the errors commander finds itself (a missing argument, an unknown option or command).
+    for (const argv of [['resolve', '--json'], ['resolve', 'static:///127.0.0.1:1', '--json', '--bogus'], ['bogus', '--json']]) {
+      const c = captureIo();
+      assert.equal(await runCli(argv, c.io), EXIT.USAGE, argv.join(' '));
+      const doc = JSON.parse(c.out) as { error: string; exitCode: number };
+      assert.equal(doc.exitCode, EXIT.USAGE);
+      assert.match(doc.error, /missing required argument|unknown option '--bogus'|unknown command 'bogus'/);
+    }
+  });
+
+  test('Ctrl-C stops a command that does not wait for it (resolve against an unreachable etcd): exit 130', { timeout: 20_000 }, async (t) => {
+    const refusing = await startRefusingEndpoint();
+    t.after(() => refusing.close());
+    const c = captureIo();
+    const started = Date.now();
+    const running = runCli(['resolve', 'etcd:///pricer', '--etcd-endpoints', refusing.address, '--timeout', '20s', '--json'], c.io);
+    setTimeout(() => c.interrupt('SIGINT'), 300);
+    assert.equal(await running, EXIT.INTERRUPTED);
+    assert.ok(Date.now() - started < 10_000, 'ended on the signal, not at --timeout');
+    assert.deepEqual(JSON.parse(c.out), { error: 'interrupted by SIGINT', exitCode: 130 });
+  });
+
+  test('resolve names the entries the source skipped on stderr; the table stays on stdout', { timeout: 20_000 }, async () => {
+    await etcd.etcdctl(['put', 'skipped/k1', '{"Op":0,"Addr":"127.0.0.1:6101","Metadata":{"zone":"zone-a","instance":"s-1"}}']);
+    await etcd.etcdctl(['put', 'skipped/k2', 'garbage']);
+    const c = captureIo();
+    assert.equal(await runCli(['resolve', 'etcd:///skipped', '--etcd-endpoints', etcd.endpointsCsv, '--json'], c.io), EXIT.OK);
+    assert.deepEqual(JSON.parse(c.out).endpoints.map((e: { address: string }) => e.address), ['127.0.0.1:6101']);
+    assert.match(c.err, /warning: .*skipped\/k2/);
   });
 
   test('an unreachable etcd exits 3 naming the endpoints (resolve, watch, register)', { timeout: 30_000 }, async (t) => {

@@ -22,6 +22,8 @@ export const EXIT = {
   USAGE: 2,
   /** The discovery source (etcd, the Kubernetes API) could not be reached or gave no answer in time. */
   UNREACHABLE: 3,
+  /** A command that does not run until a signal (all but `watch`, `register`, `config watch`) was stopped by Ctrl-C or SIGTERM (128 + SIGINT, the shell's convention). */
+  INTERRUPTED: 130,
 } as const;
 
 /** Where the command writes; the process's streams by default (tests may pass their own). */
@@ -54,7 +56,8 @@ const now = () => new Date().toISOString();
 
 async function resolveCommand(target: string, o: CommonOpts, io: CliIo): Promise<number> {
   const timeoutMs = parseDurationMs(o.timeout ?? '5s', '--timeout');
-  const opened = await openSource(target, sourceOptions(o, timeoutMs, () => {}));
+  // Skipped entries (a garbage value, a bad address) are named on stderr, as `watch` names them; stdout keeps the table.
+  const opened = await openSource(target, sourceOptions(o, timeoutMs, (m) => io.err(`warning: ${m}\n`)));
   try {
     const snapshot = await firstAnswer(opened, timeoutMs);
     const rows = rowsOf(snapshot);
@@ -331,7 +334,8 @@ Targets: static:///10.0.0.1:50051@zone-a,10.0.0.2:50051   etcd:///pricer   etcd:
          k8s:///pricer.trading:grpc
 Traces:  fairway trace 4bf92f3577b34da6a3ce929d0e0e4736 --jaeger http://127.0.0.1:16686   (or --file traces.json)
 Exit codes: 0 ok (watch/register: ended by Ctrl-C, SIGTERM or --timeout), 1 internal error,
-            2 usage error, malformed target or unknown trace, 3 discovery source or Jaeger unreachable or no answer in time.`,
+            2 usage error, malformed target or unknown trace, 3 discovery source or Jaeger unreachable or no answer in time,
+            130 any other command stopped by Ctrl-C or SIGTERM.`,
     );
 
   const etcdOption = () => new Option('--etcd-endpoints <list>', 'etcd endpoints, comma-separated (default: the target, then FAIRWAY_ETCD_ENDPOINTS)');
@@ -437,12 +441,26 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     return code;
   };
   try {
-    await program.parseAsync([...argv], { from: 'user' });
+    const parsing = program.parseAsync([...argv], { from: 'user' });
+    // watch, register and config watch run until a signal and end there themselves; any other command is stopped
+    // by one (before, `resolve` against an unreachable source and `load` ran to their end whatever Ctrl-C said).
+    const runsUntilSignal = argv[0] === 'watch' || argv[0] === 'register' || (argv[0] === 'config' && argv[1] === 'watch');
+    if (runsUntilSignal) await parsing;
+    else {
+      const signal = await Promise.race([parsing.then(() => undefined), io.interrupted]);
+      if (signal !== undefined) {
+        parsing.catch(() => {}); // what it does after the signal no longer matters
+        return fail(EXIT.INTERRUPTED, `interrupted by ${signal}`);
+      }
+    }
     return result.code;
   } catch (e) {
     if (e instanceof CommanderError) {
       if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help') return EXIT.OK;
-      return e.exitCode === 0 ? EXIT.OK : EXIT.USAGE; // commander has printed the message
+      if (e.exitCode === 0) return EXIT.OK;
+      // commander has printed the message on stderr; with --json stdout still gets the error object.
+      if (json) io.out(JSON.stringify({ error: e.message.replace(/^error: /, ''), exitCode: EXIT.USAGE }) + '\n');
+      return EXIT.USAGE;
     }
     if (e instanceof UsageError) return fail(EXIT.USAGE, e.message);
     if (e instanceof UnreachableError) return fail(EXIT.UNREACHABLE, e.message);

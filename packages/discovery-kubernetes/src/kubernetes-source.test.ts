@@ -83,7 +83,7 @@ describe('k8s: source against the API stand-in', { timeout: 60_000 }, () => {
     api.applySlice(makeEndpointSlice({ name: 'pricer-a', namespace: ns, service: 'pricer', endpoints: [ep(1)] }));
     const rec = recorder();
     const src = createKubernetesSource(parseTarget(`k8s:///pricer.${ns}:50051`), opts(api, rec, { liveConfig: true }));
-    let closing: Promise<void> | undefined;
+    let closing: Promise<void> | void | undefined;
     src.start({ ...rec, onSnapshot: (snap) => void (rec.snapshots.push(snap), (closing ??= src.close())) });
     await waitFor('first snapshot', () => closing !== undefined);
     // Before, the watch that followed the list was opened after close() and held it for its ~290 s.
