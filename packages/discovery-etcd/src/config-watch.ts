@@ -34,6 +34,14 @@ export class LiveConfigWatch {
   private closed = false;
   private lastRefusedValue: string | undefined;
 
+  private markSettled: () => void = () => {};
+  /**
+   * Resolves once the first read of the document has ended (read, found absent, or failed) or the watch could
+   * not be made: until then `current()` is empty only because nothing was read yet, not because there is no
+   * document. The source holds its first snapshot until then, so that a drain is never missed by it.
+   */
+  readonly settled: Promise<void> = new Promise<void>((resolve) => (this.markSettled = resolve));
+
   constructor(
     private readonly client: Etcd3,
     readonly key: string,
@@ -69,11 +77,13 @@ export class LiveConfigWatch {
       })
       .catch((err: unknown) => {
         if (!this.closed) this.log.warn(`etcd live config ${this.key}: cannot watch (${describeError(err)}); no live configuration in use`);
+        this.markSettled();
       });
   }
 
   async close(): Promise<void> {
     this.closed = true;
+    this.markSettled();
     const w = this.watcher;
     this.watcher = undefined;
     if (w) await Promise.race([w.cancel().catch(() => undefined), new Promise((r) => setTimeout(r, 1000).unref())]);
@@ -88,6 +98,8 @@ export class LiveConfigWatch {
       else this.apply(kv.value.toString(), Number(kv.mod_revision));
     } catch (err) {
       if (!this.closed) this.log.warn(`etcd live config ${this.key}: read failed (${describeError(err)}); keeping the document in use`);
+    } finally {
+      this.markSettled();
     }
   }
 

@@ -194,8 +194,42 @@ export function createEtcd3Client(endpoints: readonly string[], o: EtcdConnectio
  */
 let etcd3Module: typeof import('etcd3') | undefined;
 function loadEtcd3(): typeof import('etcd3') {
-  etcd3Module ??= createRequire((import.meta as { url?: string }).url ?? __filename)('etcd3') as typeof import('etcd3');
+  if (etcd3Module === undefined) {
+    const load = createRequire((import.meta as { url?: string }).url ?? __filename);
+    etcd3Module = load('etcd3') as typeof import('etcd3');
+    guardLateWatchResponses(load);
+  }
   return etcd3Module;
+}
+
+type WatchManagerPrototype = {
+  handleResponse?: (this: { watchers?: unknown }, res: { watch_id?: unknown }) => unknown;
+  fairwayGuarded?: boolean;
+};
+
+/**
+ * etcd3 1.1's WatchManager throws "Failed to find watcher for IWatchResponse" when a watch response arrives for a
+ * watcher it no longer tracks (one cancelled, or dropped while its stream reconnected). It throws inside grpc-js's
+ * message delivery, a promise chain, so the throw is an unhandled rejection that ends the host process: seen when a
+ * source was closed after its etcd cluster had lost its leader. A response for a watcher nobody holds concerns
+ * nobody, so it is dropped. Applied once, and only when etcd3 still has that method (true: applied).
+ */
+export function guardLateWatchResponses(load: (id: string) => unknown): boolean {
+  try {
+    const proto = (load('etcd3/lib/watch') as { WatchManager?: { prototype?: WatchManagerPrototype } }).WatchManager?.prototype;
+    const original = proto?.handleResponse;
+    if (proto === undefined || typeof original !== 'function') return false;
+    if (proto.fairwayGuarded) return true;
+    proto.handleResponse = function (this: { watchers?: unknown }, res: { watch_id?: unknown }) {
+      const watchers = this.watchers;
+      if (Array.isArray(watchers) && !watchers.some((w: { id?: unknown }) => w.id === res.watch_id)) return undefined;
+      return original.call(this, res);
+    };
+    proto.fairwayGuarded = true;
+    return true;
+  } catch {
+    return false; // another etcd3 layout: left as it is
+  }
 }
 
 // cockatiel's `noop` policy, without importing cockatiel (a dependency of etcd3, not ours).

@@ -6,6 +6,8 @@ import assert from 'node:assert/strict';
 import { startEtcdForSuite, startRefusingEndpoint } from '@fairway/testing';
 import { parseTarget } from '@fairway/core';
 import { createEtcdSource, firstReportWaitMs } from './source.js';
+import { guardLateWatchResponses } from './connection.js';
+import { createRequire } from 'node:module';
 import { register } from './registrar.js';
 import { recorder, memoryLogger, addrs, goValue } from './test-helpers.test-util.js';
 
@@ -44,6 +46,32 @@ describe('etcd source (single member)', { timeout: 90_000 }, () => {
       await src.close();
       await etcd.etcdctl(['del', 'pricer', '--prefix']);
     }
+  });
+
+  test('the first snapshot already carries the live document: a drained endpoint is never sent at full weight', { timeout: 30_000 }, async () => {
+    await etcd.etcdctl(['put', 'drained/d-1', goValue('127.0.0.1:7201', { instance: 'd-1' })]);
+    await etcd.etcdctl(['put', 'drained/d-2', goValue('127.0.0.1:7202', { instance: 'd-2' })]);
+    await etcd.etcdctl(['put', '_fairway_config/drained', '{"version":1,"endpoints":{"d-1":{"weight":0}}}']);
+    for (let round = 0; round < 3; round++) {
+      const src = createEtcdSource(parseTarget('etcd:///drained'), { endpoints: etcd.endpoints, logger: memoryLogger() });
+      const rec = recorder();
+      try {
+        src.start(rec);
+        await rec.waitFor((x) => x.endpoints.length === 2);
+        // Before, the first snapshot went out before the document was read, d-1 at weight 1.
+        const first = rec.snapshots[0]!;
+        assert.deepEqual(
+          first.endpoints.map((e) => [e.instance, e.weight ?? 1]),
+          [['d-1', 0], ['d-2', 1]],
+          `round ${round}: ${JSON.stringify(rec.snapshots)}`,
+        );
+        assert.ok(first.liveConfig !== undefined && first.liveConfig.revision > 0);
+      } finally {
+        await src.close();
+      }
+    }
+    await etcd.etcdctl(['del', 'drained/', '--prefix']);
+    await etcd.etcdctl(['del', '_fairway_config/drained']);
   });
 
   test('bad values are skipped with a warning naming the key; the rest of the set is undisturbed', { timeout: 30_000 }, async () => {
@@ -189,6 +217,19 @@ describe('etcd source (single member)', { timeout: 90_000 }, () => {
       await src.close();
       await dead.close();
     }
+  });
+
+  test('a late watch response for a watcher etcd3 no longer holds is dropped, not thrown into grpc-js (an unhandled rejection)', () => {
+    const load = createRequire(import.meta.url);
+    assert.equal(guardLateWatchResponses(load), true);
+    assert.equal(guardLateWatchResponses(load), true, 'applied once, idempotent');
+    const proto = (load('etcd3/lib/watch') as { WatchManager: { prototype: { handleResponse: (res: object) => void } } }).WatchManager.prototype;
+    assert.doesNotThrow(() => proto.handleResponse.call({ watchers: [], initialBackoff: { next: () => undefined } }, { watch_id: '7', canceled: false }));
+    const emitted: unknown[] = [];
+    const known = { id: '7', emit: (event: string, res: unknown) => void emitted.push([event, res]) };
+    const manager = Object.assign(Object.create(proto) as object, { watchers: [known], initialBackoff: { next: () => undefined } });
+    proto.handleResponse.call(manager, { watch_id: '7', canceled: false });
+    assert.equal(emitted.length, 1, 'a response for a watcher it holds is handled as before');
   });
 
   test('the back-off before the first report never passes the connect timeout', () => {

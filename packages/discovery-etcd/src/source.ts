@@ -176,6 +176,8 @@ class EtcdSource implements EtcdDiscoverySource {
   private started = false;
   private startedAtMs = 0;
   private delivered = false;
+  /** The first snapshot is waiting for the live document's first read (see onSynced). */
+  private firstDeliveryHeld = false;
   private backoffMs = 100;
   private state: EtcdSourceStatus['state'] = 'connecting';
   private stale = false;
@@ -420,6 +422,22 @@ class EtcdSource implements EtcdDiscoverySource {
     this.unreachableSinceMs = undefined;
     this.lastError = undefined;
     this.backoffMs = 100;
+    if (!this.delivered && this.configWatch !== undefined) {
+      // The first snapshot waits for the first read of the live document (one more round trip, at most the
+      // connect timeout): sent before it, a drained endpoint went out at its full weight, and a client's first
+      // picks (or `fairway resolve`) used it.
+      if (this.firstDeliveryHeld) return;
+      this.firstDeliveryHeld = true;
+      let timer: NodeJS.Timeout | undefined;
+      const timeout = new Promise<void>((resolve) => (timer = setTimeout(resolve, this.dialTimeoutMs)));
+      timer?.unref();
+      void Promise.race([this.configWatch.settled, timeout]).then(() => {
+        clearTimeout(timer);
+        this.firstDeliveryHeld = false;
+        if (!this.closed && !this.delivered && this.state === 'watching') this.deliver();
+      });
+      return;
+    }
     this.deliver();
   }
 
@@ -488,6 +506,7 @@ class EtcdSource implements EtcdDiscoverySource {
   }
 
   private deliver(): void {
+    if (this.firstDeliveryHeld) return; // a watch event during the wait: the held first snapshot will carry it
     if (this.closed || !this.listener) return;
     const config = this.configWatch?.status();
     const endpoints = this.configWatch ? applyLiveConfig(this.currentSet(), this.configWatch.current()) : this.currentSet();
