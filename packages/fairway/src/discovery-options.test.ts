@@ -23,7 +23,7 @@ const bad: Array<[string, unknown, RegExp]> = [
   ['a typo in a kubernetes field', { kubernetes: { tokn: 'secret' } }, /unknown option discovery\.kubernetes\.tokn/],
   ['a kubernetes back-off that is not positive', { kubernetes: { retryInitialMs: 0 } }, /discovery\.kubernetes\.retryInitialMs must be a positive number, got 0/],
   ['a kubernetes peers target that is not k8s', { kubernetes: { peers: { target: 'static:///1.2.3.4:5' } } }, /discovery\.kubernetes\.peers\.target/],
-  ['a scheme no source is registered for', { zookeeper: { hosts: 'x' } }, /invalid Fairway option discovery\.zookeeper: no discovery source is registered for "zookeeper" \(registered: .*etcd/],
+  ['a scheme no source is registered for', { zookeeper: { hosts: 'x' } }, /invalid Fairway option discovery\.zookeeper: names no registered discovery scheme \(registered: .*etcd/],
 ];
 
 for (const [what, discovery, re] of bad) {

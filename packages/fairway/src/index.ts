@@ -60,6 +60,7 @@ export {
   registerDiscoveryScheme,
   isDiscoverySchemeRegistered,
   checkTarget,
+  endpointTable,
   FairwayOptionsError,
   DuplicateGrpcError,
   PolicyConfigError,

@@ -14,7 +14,8 @@
 import { Channel, connectivityState } from '@grpc/grpc-js';
 import type { ChannelCredentials, ChannelOptions, Client, ClientOptions, Interceptor } from '@grpc/grpc-js';
 import { TargetError, parseTarget, parseMultiTarget } from '@fairway/core';
-import type { ParsedTarget } from '@fairway/core';
+import type { EndpointStats, ParsedTarget } from '@fairway/core';
+import { nowMs } from './clock.js';
 import { consoleLogger, logOnce } from './logger.js';
 import { FairwayOptionsError, resolveOptions, toChannelOptions } from './options.js';
 import type { FairwayOptions, ResolvedOptions } from './options.js';
@@ -268,9 +269,31 @@ function clientOptionsFor(options: FairwayOptions | undefined, idempotentMethods
       const target = grpcTarget(checkTarget(address));
       assertSameGrpcCredentials(credentials);
       channelTarget ??= target;
-      return new Channel(target, credentials, opts);
+      const channel = new Channel(target, credentials, opts);
+      liveOfChannel.set(channel, live);
+      return channel;
     },
   };
+}
+
+/** The live holder of each channel Fairway made for a client (`clientOptions(...)`, `createClient`). */
+const liveOfChannel = new WeakMap<Channel, LiveSettings>();
+
+/**
+ * The balancer's table of a client (or channel) made by Fairway, now: one row per endpoint with its address,
+ * zone, READY and serving state, calls in flight, latency estimate (ms), cost, outlier-ejection state
+ * (`ejection`: `none` / `ejected` / `probe`, with `ejectionReason`, `ejectedForMs` and `ejections`) and
+ * slow-start weight (`slowStartFactor`, 1 once warm). Empty until discovery has answered (or while the channel
+ * is idle and its policy was released). Throws `FairwayOptionsError` for a client or channel not made by Fairway.
+ * `fairway load` prints it at the end of its Fairway run; `formatBalancerTable` from `@fairway/cli` formats it.
+ */
+export function endpointTable(clientOrChannel: Client | Channel): EndpointStats[] {
+  const channel = clientOrChannel instanceof Channel ? clientOrChannel : (clientOrChannel as unknown as { getChannel?: () => Channel }).getChannel?.();
+  const live = channel === undefined ? undefined : channel instanceof FairwayChannel ? channel.carried?.prepared.live : liveOfChannel.get(channel);
+  if (live === undefined) {
+    throw new FairwayOptionsError('endpointTable(client)', 'takes a client or channel made by Fairway (createClient, clientOptions, createChannel)');
+  }
+  return live.endpointTable?.(nowMs()) ?? [];
 }
 
 /**

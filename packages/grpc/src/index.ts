@@ -4,7 +4,7 @@
  *
  * @packageDocumentation
  */
-export { createClient, createChannel, clientOptions, checkTarget } from './factory.js';
+export { createClient, createChannel, clientOptions, checkTarget, endpointTable } from './factory.js';
 export type { ClientConstructor } from './factory.js';
 export { register, DuplicateGrpcError } from './register.js';
 export { FairwayOptionsError, KEEPALIVE_DEFAULTS, serviceConfigFor } from './options.js';

@@ -11,7 +11,7 @@ import { DISCOVERY_OPTIONS_KEY, ENDPOINT_EVENTS_KEY, KEEPALIVE_KEY, KEEPALIVE_SU
 import { POLICY_NAME, PolicyConfigError, parseFairwayPolicyConfig } from './policy/config.js';
 import type { FairwayPolicySettings } from './policy/config.js';
 import type { Logger } from './logger.js';
-import { discoveryFactoryForOption, registeredDiscoverySchemes } from './resolver/bridge.js';
+import { discoveryFactoryForOption } from './resolver/bridge.js';
 
 /** Per-scheme discovery settings, handed to that scheme's discovery source. */
 export interface FairwayDiscoveryOptions {
@@ -415,20 +415,16 @@ export function toChannelOptions(resolved: ResolvedOptions): ChannelOptions {
 }
 
 /**
- * Each entry of the `discovery` option names a registered source (by scheme, or `kubernetes` for `k8s:`) and is
- * checked by that source's `checkOptions` when it has one: a typo (`endpoint:`) or a bad value fails where the
- * client is made, naming the field, not at the first call.
+ * Each entry of the `discovery` option is checked by its source's `checkOptions` when the source has one: a typo
+ * (`endpoint:`) or a bad value fails where the client is made, naming the field, not at the first call. (An entry
+ * for a scheme with no registered source is refused by the factory, which knows the optional packages.)
  */
 function checkDiscoveryOptions(discovery: Record<string, unknown>): void {
   for (const [key, value] of Object.entries(discovery)) {
     if (value === undefined) continue;
     const factory = discoveryFactoryForOption(key);
-    if (factory === undefined) {
-      const hint = key === 'kubernetes' || key === 'k8s' ? ': install @fairway/discovery-kubernetes (createClient from \'fairway-grpc\' then registers it)' : '';
-      throw new FairwayOptionsError(`discovery.${key}`, `no discovery source is registered for "${key}" (registered: ${registeredDiscoverySchemes().join(', ')})${hint}`);
-    }
     try {
-      factory.checkOptions?.(value);
+      factory?.checkOptions?.(value);
     } catch (error) {
       throw new FairwayOptionsError(`discovery.${key}`, error instanceof Error ? error.message : String(error));
     }

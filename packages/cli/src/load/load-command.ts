@@ -10,6 +10,7 @@ import { loadMethod } from './proto-method.js';
 import { runLoad, checkComparePolicy } from './run-load.js';
 import type { LoadRunReport, LoadShape } from './run-load.js';
 import type { LatencySummary, ShareRow } from './recorder.js';
+import { formatBalancerTable } from '../table.js';
 
 interface LoadOpts {
   proto: string;
@@ -129,7 +130,8 @@ export function formatRun(r: LoadRunReport): string {
     Object.entries(r.errorDetails).map(([k, d]) => `  first ${k}: ${d}\n`).join('') +
     table(['ENDPOINT', 'ZONE', 'ATTEMPTS', 'SHARE', 'FAILED', 'P50_MS', 'P99_MS'], shareRows(r.endpoints, true, r.canaryEndpoints)) +
     (r.canaryHalts ?? []).map((h) => `canary halted: ${h}\n`).join('') +
-    table(['ZONE', 'ATTEMPTS', 'SHARE', 'FAILED', 'P50_MS', 'P99_MS'], shareRows(r.zones, false))
+    table(['ZONE', 'ATTEMPTS', 'SHARE', 'FAILED', 'P50_MS', 'P99_MS'], shareRows(r.zones, false)) +
+    (r.balancer !== undefined ? `Fairway's endpoint table when the run ended (ejection, slow start):\n${formatBalancerTable(r.balancer)}\n` : '')
   );
 }
 

@@ -92,6 +92,9 @@ describe('fairway load against real servers', { timeout: 120_000 }, () => {
       assert.equal(failed.failed, failed.attempts);
       assert.equal((run.statuses['OK'] ?? 0) + (run.statuses['RESOURCE_EXHAUSTED'] ?? 0), run.sent);
       assert.equal(run.endpoints.find((e) => e.key === ok.address)?.failed, 0);
+      // The Fairway client's own table when the run ended: both endpoints, with their ejection and slow-start state.
+      assert.deepEqual(run.balancer?.map((r) => r.address).sort(), [ok.address, failing.address].sort());
+      for (const r of run.balancer!) assert.ok(typeof r.ejection === 'string' && r.slowStartPercent > 0 && r.ready, JSON.stringify(r));
     } finally {
       await Promise.all([ok.stop(), failing.stop()]);
     }
@@ -172,4 +175,15 @@ test('the text report marks canary endpoints and says why the client halted its 
   assert.match(text, /^canary halted: canary error rate 40\.0% vs stable 0\.0% over 30000ms \(margin 5\.0%\): canary halted$/m);
   const plain = formatRun({ ...report, canaryEndpoints: undefined, canaryHalts: undefined } as LoadRunReport);
   assert.doesNotMatch(plain, /canary/);
+  assert.doesNotMatch(plain, /endpoint table/, 'no balancer table for a run without one (grpc-js policies)');
+  const withTable = formatRun({
+    ...report,
+    balancer: [
+      { address: '10.0.0.1:1', zone: 'a', ready: true, inFlight: 0, rttMs: 2, ejection: 'in', slowStartPercent: 100 },
+      { address: '10.0.0.2:1', zone: 'a', ready: true, inFlight: 0, rttMs: 5000, ejection: 'ejected (consecutive-failures, 9.5 s left, #1)', slowStartPercent: 40 },
+    ],
+  });
+  assert.match(withTable, /^Fairway's endpoint table when the run ended \(ejection, slow start\):$/m);
+  assert.match(withTable, /^ADDRESS\s+ZONE\s+READY\s+IN-FLIGHT\s+RTT\s+EJECTION\s+SLOW-START$/m);
+  assert.match(withTable, /^10\.0\.0\.2:1\s+a\s+yes\s+0\s+5000\.0ms\s+ejected \(consecutive-failures, 9\.5 s left, #1\)\s+40%$/m);
 });

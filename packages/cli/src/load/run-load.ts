@@ -5,7 +5,8 @@
  */
 import { performance } from 'node:perf_hooks';
 import type { CallObserverFactory, PickExplanation } from '@fairway/core';
-import { Client, createClient, credentials, register, registerDiscoveryScheme, checkTarget, status } from '@fairway/grpc';
+import { Client, createClient, credentials, register, registerDiscoveryScheme, checkTarget, endpointTable, status } from '@fairway/grpc';
+import { balancerRowsOf, type BalancerRow } from '../table.js';
 import type { ChannelCredentials, FairwayOptions } from '@fairway/grpc';
 import { createEtcdSource } from '@fairway/discovery-etcd';
 import { createKubernetesSource } from '@fairway/discovery-kubernetes';
@@ -89,6 +90,11 @@ export interface LoadRunReport {
   readonly canaryEndpoints?: string[];
   /** Why the canary was halted automatically during the run (the client's own decision); absent when it was not. */
   readonly canaryHalts?: string[];
+  /**
+   * The Fairway client's balancer table when the run ended (`endpointTable(client)`): READY, in flight, latency
+   * estimate, outlier ejection and slow-start state per endpoint. Absent for grpc-js's own policies.
+   */
+  readonly balancer?: BalancerRow[];
 }
 
 const GRPC_JS_POLICIES = new Set(['pick_first', 'round_robin']);
@@ -213,6 +219,7 @@ export async function runLoad(options: LoadRunOptions): Promise<LoadRunReport> {
     options.onProgress?.({ policy: options.policy, elapsedMs: now() - startedAt, sent: recorder.sent, ended: recorder.ended, inFlight, ok: okCount, p50Ms: l.p50Ms, p99Ms: l.p99Ms });
   }, progressEvery);
   const ended = new Promise<void>((r) => (allEnded = r));
+  let balancer: BalancerRow[] | undefined;
   let sendingEndedAt = startedAt;
   try {
     if ('rate' in options.shape) {
@@ -245,6 +252,7 @@ export async function runLoad(options: LoadRunOptions): Promise<LoadRunReport> {
     await ended;
   } finally {
     clearInterval(progress);
+    if (fairwayPolicy) balancer = balancerRowsOf(endpointTable(client));
     client.close();
   }
   const sendingMs = sendingEndedAt - startedAt;
@@ -265,6 +273,7 @@ export async function runLoad(options: LoadRunOptions): Promise<LoadRunReport> {
     zones: recorder.zoneRows(),
     ...(canaries.size > 0 ? { canaryEndpoints: [...canaries].sort() } : {}),
     ...(canaryHalts.length > 0 ? { canaryHalts } : {}),
+    ...(balancer !== undefined ? { balancer } : {}),
   };
 }
 

@@ -19,7 +19,7 @@ import { connectivityState as ConnectivityState } from '@grpc/grpc-js';
 import type { ChannelOptions } from '@grpc/grpc-js';
 
 import { Balancer, CanaryController, endpointKey, resolveCanaryOptions } from '@fairway/core';
-import type { CanaryHalt, CanaryOptions, EjectionEvent, EndpointInfo, LiveBalancerSettings } from '@fairway/core';
+import type { CanaryHalt, CanaryOptions, EjectionEvent, EndpointInfo, EndpointStats, LiveBalancerSettings } from '@fairway/core';
 import {
   LeafLoadBalancer,
   QueuePicker,
@@ -28,7 +28,8 @@ import {
   subchannelAddressToString,
 } from '../grpc-internals.js';
 import type { ChannelControlHelper, Endpoint, LoadBalancer, Picker, StatusOr, SubchannelLike, TypedLoadBalancingConfig } from '../grpc-internals.js';
-import { ENDPOINT_EVENTS_KEY, ENDPOINT_INFO_ATTRIBUTE, INCARNATION_SUBCHANNEL_KEY, KEEPALIVE_KEY, LIVE_BALANCER_ATTRIBUTE, LIVE_CANARY_ATTRIBUTE, LOGGER_KEY, PEERS_ATTRIBUTE } from '../channel-keys.js';
+import { ENDPOINT_EVENTS_KEY, ENDPOINT_INFO_ATTRIBUTE, INCARNATION_SUBCHANNEL_KEY, KEEPALIVE_KEY, LIVE_BALANCER_ATTRIBUTE, LIVE_CANARY_ATTRIBUTE, LIVE_SETTINGS_KEY, LOGGER_KEY, PEERS_ATTRIBUTE } from '../channel-keys.js';
+import type { LiveSettings } from '../live-settings.js';
 import { watchConnection, type KeepaliveSettings } from '../keepalive-pinger.js';
 import { SubsetController } from './subset.js';
 import { later, nowMs, random, startTimer } from '../clock.js';
@@ -79,6 +80,10 @@ export class FairwayLoadBalancer implements LoadBalancer {
   /** `healthCheckConfig.serviceName` from the service config; undefined: no active health checks. */
   private healthServiceName: string | undefined;
 
+  /** The channel's holder the policy publishes its endpoint table through (`endpointTable(client)`). */
+  private liveSettings: LiveSettings | undefined;
+  private readonly endpointTable = (nowMsNow: number): EndpointStats[] => this.balancer?.snapshot(nowMsNow) ?? [];
+
   constructor(private readonly helper: ChannelControlHelper) {}
 
   updateAddressList(
@@ -91,6 +96,11 @@ export class FairwayLoadBalancer implements LoadBalancer {
     this.logger = (options[LOGGER_KEY] as Logger | undefined) ?? getDefaultLogger();
     this.keepalive = options[KEEPALIVE_KEY] as KeepaliveSettings | undefined;
     this.endpointEvents = options[ENDPOINT_EVENTS_KEY] as ((e: EjectionEvent) => void) | undefined;
+    const holder = options[LIVE_SETTINGS_KEY] as LiveSettings | undefined;
+    if (holder !== undefined && holder !== this.liveSettings) {
+      this.liveSettings = holder;
+      holder.endpointTable = this.endpointTable;
+    }
     if (!endpointList.ok) {
       if (this.children.size === 0) {
         this.helper.updateState(
@@ -175,6 +185,7 @@ export class FairwayLoadBalancer implements LoadBalancer {
 
   destroy(): void {
     this.destroyed = true;
+    if (this.liveSettings?.endpointTable === this.endpointTable) this.liveSettings.endpointTable = undefined;
     this.startupTimer?.cancel();
     for (const [key, child] of this.children) this.destroyChild(key, child);
     this.tracker.close();
