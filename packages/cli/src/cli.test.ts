@@ -106,6 +106,7 @@ describe('fairway CLI against a real etcd', { timeout: 60_000 }, () => {
       [['resolve', 'etcd:///pricer', '--timeout', 'soon'], /--timeout "soon": write a duration/],
       [['register', '--service', 'pricer', '--address', 'nowhere', '--etcd-endpoints', etcd.endpointsCsv], /address "nowhere": no port/],
       [['register', '--service', 'pricer'], /required option '--address <host:port>' not specified/],
+      [['register', '--service', 'pricer', '--address', '127.0.0.1:1', '--zone', 'bad zone', '--etcd-endpoints', etcd.endpointsCsv], /zone "bad zone" must start with a letter or digit and have only letters, digits/],
       [['frobnicate'], /unknown command 'frobnicate'/],
     ];
     for (const [argv, message] of cases) {

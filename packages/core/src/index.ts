@@ -15,7 +15,7 @@ export type {
   CallDescription,
   CallObserverFactory,
 } from './contracts.js';
-export { parseTarget, parseStaticTarget, parseKubernetesPath, parseMultiTarget, hostPortProblem, redactTarget, TargetError, CREDENTIALS_IN_TARGET_PROBLEM } from './target.js';
+export { parseTarget, parseStaticTarget, parseKubernetesPath, parseMultiTarget, hostPortProblem, zoneNameProblem, redactTarget, TargetError, CREDENTIALS_IN_TARGET_PROBLEM } from './target.js';
 export type { KubernetesTarget } from './target.js';
 export {
   parseRetryOptions,

@@ -234,7 +234,7 @@ export function parseStaticTarget(target: ParsedTarget | string): EndpointInfo[]
     const zone = at < 0 ? undefined : item.slice(at + 1);
     const problem = hostPortProblem(address);
     if (problem) throw new TargetError(t.raw, `endpoint ${JSON.stringify(address)}: ${problem}`);
-    if (zone !== undefined && !/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(zone)) {
+    if (zone !== undefined && zoneNameProblem(zone) !== undefined) {
       throw new TargetError(t.raw, `zone ${JSON.stringify(zone)} of ${address} is empty or has characters other than letters, digits, ".", "_", "-"`);
     }
     if (seen.has(address)) throw new TargetError(t.raw, `endpoint ${address} is listed twice`);
@@ -242,4 +242,16 @@ export function parseStaticTarget(target: ParsedTarget | string): EndpointInfo[]
     out.push(zone !== undefined ? { address, zone } : { address });
   }
   return out;
+}
+
+/**
+ * Why `name` cannot be a zone or region name, or undefined when it can: a letter or digit, then letters, digits,
+ * ".", "_" or "-", at most 253 characters (a Kubernetes `topology.kubernetes.io/zone` label value, and every
+ * cloud's zone names, fit). The same rule for the client's `zone` option, a registration's zone and a static
+ * target's `@zone`, so that a zone written one way everywhere matches everywhere (" zone-a " would never match).
+ */
+export function zoneNameProblem(name: string): string | undefined {
+  if (name.length > 253) return `is ${name.length} characters long (at most 253)`;
+  if (!/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(name)) return 'must start with a letter or digit and have only letters, digits, ".", "_" or "-"';
+  return undefined;
 }

@@ -7,7 +7,7 @@
  */
 import { hostname } from 'node:os';
 import type { Etcd3, Lease } from 'etcd3';
-import { compareIncarnations, hostPortProblem, newIncarnation } from '@fairway/core';
+import { compareIncarnations, hostPortProblem, newIncarnation, zoneNameProblem } from '@fairway/core';
 import { decodeEtcdValue, encodeEtcdValue, endpointKeyFor, isDecodeError, type EtcdEndpointMetadata } from './decode.js';
 import { defaultEtcdLogger, describeError, EtcdOptionsError, prepareConnection, type EtcdClientOptions, type EtcdLogger } from './connection.js';
 import { createRateLimitedLog } from './rate-limited-log.js';
@@ -86,7 +86,9 @@ function checkRegisterOptions(o: RegisterOptions): string {
   const problem = hostPortProblem(o.address);
   if (problem) throw new EtcdOptionsError(`${w}: address ${JSON.stringify(o.address)}: ${problem}`);
   if (o.zone !== undefined && (typeof o.zone !== 'string' || o.zone === '')) throw new EtcdOptionsError(`${w}: zone must be a non-empty string`);
+  if (o.zone !== undefined && zoneNameProblem(o.zone) !== undefined) throw new EtcdOptionsError(`${w}: zone ${JSON.stringify(o.zone.slice(0, 80))} ${zoneNameProblem(o.zone)!}`);
   if (o.region !== undefined && (typeof o.region !== 'string' || o.region === '')) throw new EtcdOptionsError(`${w}: region must be a non-empty string`);
+  if (o.region !== undefined && zoneNameProblem(o.region) !== undefined) throw new EtcdOptionsError(`${w}: region ${JSON.stringify(o.region.slice(0, 80))} ${zoneNameProblem(o.region)!}`);
   if (o.instance !== undefined && (typeof o.instance !== 'string' || o.instance === '' || /[\s/]/.test(o.instance))) {
     throw new EtcdOptionsError(`${w}: instance must be a non-empty name without "/" or spaces, got ${JSON.stringify(o.instance)}`);
   }

@@ -19,6 +19,7 @@ import {
   serviceConfigFor,
 } from './index.js';
 import { FairwayPolicyConfig } from './policy/config.js';
+import { resolveOptions } from './options.js';
 import { setDefaultLogger, consoleLogger } from './logger.js';
 
 const creds = credentials.createInsecure();
@@ -78,6 +79,13 @@ describe('loud misconfiguration', () => {
   test('bad option values name the option', () => {
     assert.throws(() => clientOptions({ decayMs: -1 }), (e: unknown) => e instanceof FairwayOptionsError && e.option === 'decayMs');
     assert.throws(() => clientOptions({ zone: '' }), (e: unknown) => e instanceof FairwayOptionsError && e.option === 'zone');
+    // A zone that could never match an endpoint's (spaces, "@", a 1 MB string) is refused, as in a static target.
+    for (const zone of [' zone-a ', 'zone a', 'zone@a', 'z'.repeat(300)]) {
+      assert.throws(() => clientOptions({ zone }), (e: unknown) => e instanceof FairwayOptionsError && e.option === 'zone' && /letters, digits|at most 253/.test(e.message), zone);
+    }
+    assert.throws(() => clientOptions({ region: 'eu west' }), (e: unknown) => e instanceof FairwayOptionsError && e.option === 'region');
+    assert.throws(() => resolveOptions({}, { FAIRWAY_ZONE: 'zone/a' }), (e: unknown) => e instanceof FairwayOptionsError && e.option === 'zone (from FAIRWAY_ZONE)');
+    assert.equal(resolveOptions({}, { FAIRWAY_ZONE: ' zone-a ' }).settings.zone, 'zone-a', 'the environment variable is trimmed');
     assert.throws(
       () => clientOptions({ zoneBandLow: 3, zoneBandHigh: 2 }),
       (e: unknown) => e instanceof FairwayOptionsError && e.option === 'zoneBandLow',

@@ -3,7 +3,7 @@
  * naming the key), and turned into grpc-js channel options.
  */
 import type { ChannelOptions } from '@grpc/grpc-js';
-import { reportRejection, resolveConcurrencyLimitOptions } from '@fairway/core';
+import { reportRejection, resolveConcurrencyLimitOptions, zoneNameProblem } from '@fairway/core';
 
 const ignoreError = (): void => {};
 import type { CallObserverFactory, ConcurrencyLimitOptions, EjectionOptions, RetryOptions, SlowStartOptions } from '@fairway/core';
@@ -249,11 +249,18 @@ export function resolveOptions(options: FairwayOptions | undefined, env: Record<
     if (typeof options.zone !== 'string' || options.zone.trim() === '') {
       throw new FairwayOptionsError('zone', `must be a non-empty string, got ${JSON.stringify(options.zone)}`);
     }
+    const problem = zoneNameProblem(options.zone);
+    if (problem !== undefined) throw new FairwayOptionsError('zone', `${JSON.stringify(options.zone.slice(0, 80))} ${problem}`);
     zone = options.zone;
     zoneSource = 'option';
   } else if (env['FAIRWAY_ZONE'] && env['FAIRWAY_ZONE'].trim() !== '') {
     zone = env['FAIRWAY_ZONE'].trim();
+    const problem = zoneNameProblem(zone);
+    if (problem !== undefined) throw new FairwayOptionsError('zone (from FAIRWAY_ZONE)', `${JSON.stringify(zone.slice(0, 80))} ${problem}`);
     zoneSource = 'env';
+  }
+  if (typeof options.region === 'string' && zoneNameProblem(options.region) !== undefined) {
+    throw new FairwayOptionsError('region', `${JSON.stringify(options.region.slice(0, 80))} ${zoneNameProblem(options.region)!}`);
   }
   let settings: FairwayPolicySettings;
   try {
