@@ -108,6 +108,8 @@ describe('fairway CLI against a real etcd', { timeout: 60_000 }, () => {
       [['register', '--service', 'pricer'], /required option '--address <host:port>' not specified/],
       [['register', '--service', 'pricer', '--address', '127.0.0.1:1', '--zone', 'bad zone', '--etcd-endpoints', etcd.endpointsCsv], /zone "bad zone" must start with a letter or digit and have only letters, digits/],
       [['frobnicate'], /unknown command 'frobnicate'/],
+      [['resolve', 'etcd://127.0.0.1:2379/pricer', '--etcd-endpoints', '127.0.0.1:1'], /names its etcd endpoints \(127\.0\.0\.1:2379\) and --etcd-endpoints names others \(127\.0\.0\.1:1\): give one/],
+      [['resolve', 'k8s:///pricer.trading:grpc', '--kubeconfig', '/nonexistent/kc.yaml'], /--kubeconfig \/nonexistent\/kc\.yaml: no such file/],
     ];
     for (const [argv, message] of cases) {
       const c = captureIo();

@@ -6,6 +6,7 @@ import { parseTarget, TargetError } from '@fairway/core';
 import type { DiscoveryError, DiscoverySource, EndpointSnapshot, ParsedTarget } from '@fairway/core';
 import { createEtcdSource } from '@fairway/discovery-etcd';
 import { createStaticSource } from '@fairway/grpc';
+import { existsSync } from 'node:fs';
 
 /** Schemes the CLI can resolve. */
 export const CLI_SCHEMES = ['static', 'etcd', 'k8s', 'kubernetes'] as const;
@@ -63,6 +64,10 @@ export async function openSource(rawTarget: string, o: SourceOptions): Promise<O
       case 'static':
         return { target, kind: 'static', source: createStaticSource(target, undefined), where: 'the target itself' };
       case 'etcd': {
+        if (o.etcdEndpoints !== undefined && target.authority !== '') {
+          // The target's own endpoints win in the library; a flag that would be ignored is refused instead.
+          throw new UsageError(`${rawTarget} names its etcd endpoints (${target.authority}) and --etcd-endpoints names others (${o.etcdEndpoints}): give one`);
+        }
         const source = createEtcdSource(target, {
           ...(o.etcdEndpoints !== undefined ? { endpoints: o.etcdEndpoints } : {}),
           dialTimeoutMs: o.dialTimeoutMs,
@@ -72,6 +77,7 @@ export async function openSource(rawTarget: string, o: SourceOptions): Promise<O
       }
       case 'k8s':
       case 'kubernetes': {
+        if (o.kubeconfig !== undefined && !existsSync(o.kubeconfig)) throw new UsageError(`--kubeconfig ${o.kubeconfig}: no such file`);
         const { createKubernetesSource } = await import('@fairway/discovery-kubernetes');
         return {
           target,

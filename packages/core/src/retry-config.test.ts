@@ -54,6 +54,7 @@ describe('parseRetryOptions', () => {
       [{ methods: { Quote: {} } }, /retry\.methods\['Quote'\]: the method name must look like 'package\.Service\/Method'/],
       [{ methods: { 'a.B/C': { budget: {} } } }, /retry\.methods\['a\.B\/C'\]\.budget: unknown option/],
       [{ methods: { 'a.B/C': 5 } }, /retry\.methods\['a\.B\/C'\]: expected an object, got 5/],
+      [{ methods: { '/a.B/C': { maxAttempts: 2 }, 'a.B/C': { maxAttempts: 6 } } }, /retry\.methods\['a\.B\/C'\]: names the same method as another key/],
       [5, /^RetryOptionsError: retry: expected an object, got 5$/],
     ];
     for (const [raw, re] of cases) assert.throws(() => parseRetryOptions(raw), re, JSON.stringify(raw));

@@ -290,6 +290,8 @@ export function parseRetryOptions(raw: unknown): RetryConfig {
       if (!METHOD_KEY_RE.test(key)) {
         throw new RetryOptionsError(path, `the method name must look like 'package.Service/Method'`);
       }
+      // '/a.B/C' and 'a.B/C' are one method: the later one would silently replace the earlier.
+      if (methods.has(key)) throw new RetryOptionsError(path, `names the same method as another key (one with or without the leading '/')`);
       methods.set(key, parseMethod(path, settings, defaults));
     }
   }

@@ -85,6 +85,22 @@ describe('etcd: targets through createClient from fairway', { timeout: 150_000 }
     }
   });
 
+  test("the client's logger also gets the etcd source's warnings (a garbage value), unless discovery.etcd names its own", { timeout: 30_000 }, async () => {
+    const b = await backend('lg1');
+    await etcd.etcdctl(['put', 'logged/lg1', goValue(b.address, { zone: 'zone-a', instance: 'lg1' })]);
+    await etcd.etcdctl(['put', 'logged/junk', 'not json']);
+    const lines: string[] = [];
+    const { EchoClient } = loadEcho();
+    const c = createClient(EchoClient, 'etcd:///logged', credentials.createInsecure(), {
+      zone: 'zone-a',
+      logger: { info: (m) => void lines.push(`info: ${m}`), warn: (m) => void lines.push(`warn: ${m}`), error: (m) => void lines.push(`error: ${m}`) },
+      discovery: { etcd: { endpoints: etcd.endpoints } },
+    }) as unknown as EchoClient;
+    clients.push(c);
+    assert.equal((await call(c)).server_id, 'lg1');
+    assert.ok(lines.some((l) => l.startsWith('warn: ') && l.includes('"logged/junk"')), lines.join('\n'));
+  });
+
   test('an update of a key (same instance, new address) moves the calls to the new address', { timeout: 30_000 }, async () => {
     const [u1, u2, u3] = [await backend('u1'), await backend('u2'), await backend('u3')];
     await etcd.etcdctl(['put', 'echo6/u1', goValue(u1.address, { zone: 'zone-a', instance: 'u1' })]);

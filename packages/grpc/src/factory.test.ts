@@ -103,6 +103,21 @@ describe('loud misconfiguration', () => {
     );
   });
 
+  test("a retry or hedging method of the client's own service that it does not have is refused; other services' pass", () => {
+    const { EchoClient } = loadEcho();
+    const make = (retry: object) => createClient(EchoClient, 'static:///127.0.0.1:1', creds, { zone: 'z', retry } as never).close();
+    assert.throws(
+      () => make({ methods: { 'fairway.test.Echo/Unray': { attemptTimeoutMs: 100 } } }),
+      (e: unknown) => e instanceof RetryOptionsError && /retry\.methods\['fairway\.test\.Echo\/Unray'\]: fairway\.test\.Echo has no method "Unray" \(its methods: .*Unary/.test(e.message),
+    );
+    assert.throws(
+      () => make({ hedging: { methods: ['/fairway.test.Echo/Unray'] } }),
+      (e: unknown) => e instanceof RetryOptionsError && /retry\.hedging\.methods: 'fairway\.test\.Echo\/Unray': fairway\.test\.Echo has no method "Unray"/.test(e.message),
+    );
+    // One options object for several clients: another service's methods are not this client's business.
+    make({ methods: { 'fairway.test.Echo/Unary': { attemptTimeoutMs: 100 }, 'trading.Pricer/Quote': { attemptTimeoutMs: 100 } }, hedging: { methods: ['trading.Pricer/Quote'] } });
+  });
+
   test('a service config naming another policy is an error; method configs are kept', () => {
     assert.throws(
       () => clientOptions({ channelOptions: { 'grpc.service_config': JSON.stringify({ loadBalancingConfig: [{ round_robin: {} }] }) } }),

@@ -21,7 +21,7 @@ import { FairwayOptionsError, resolveOptions, toChannelOptions } from './options
 import type { FairwayOptions, ResolvedOptions } from './options.js';
 import { assertSameGrpcClient, assertSameGrpcCredentials, register } from './register.js';
 import { isDiscoverySchemeRegistered, registeredDiscoverySchemes } from './resolver/bridge.js';
-import { createCallInterceptor, parseRetryOptions } from './call/index.js';
+import { createCallInterceptor, parseRetryOptions, RetryOptionsError } from './call/index.js';
 import { LiveSettings } from './live-settings.js';
 import { LIVE_SETTINGS_KEY } from './channel-keys.js';
 import type { RetryConfig } from './call/index.js';
@@ -312,6 +312,30 @@ export function idempotentMethodsOf(ClientClass: unknown): ReadonlySet<string> {
   return methods;
 }
 
+/**
+ * A method named in `retry.methods` or `retry.hedging.methods` that belongs to the client class's service but
+ * that the service does not have (`Echo/Unray`) is a typo that would leave the method without its settings:
+ * refused, naming the field and the methods there are. Methods of other services are left alone (one options
+ * object may serve several clients). Classes that do not list their methods (`service`) are not checked.
+ */
+function checkRetryMethodNames(ClientClass: unknown, options: FairwayOptions | undefined): void {
+  if (options?.retry === undefined) return;
+  const service = (ClientClass as { service?: Record<string, { path?: unknown }> } | undefined)?.service;
+  if (!service || typeof service !== 'object') return;
+  const paths = Object.values(service).flatMap((d) => (typeof d?.path === 'string' ? [d.path.replace(/^\//, '')] : []));
+  if (paths.length === 0) return;
+  const serviceName = paths[0]!.slice(0, paths[0]!.lastIndexOf('/'));
+  const known = new Set(paths);
+  const retry = parseRetryOptions(options.retry); // already checked by clientOptionsFor
+  const check = (method: string, field: string): void => {
+    if (method.slice(0, method.lastIndexOf('/')) === serviceName && !known.has(method)) {
+      throw new RetryOptionsError(field, `${serviceName} has no method ${JSON.stringify(method.slice(serviceName.length + 1))} (its methods: ${[...known].map((p) => p.slice(serviceName.length + 1)).join(', ')})`);
+    }
+  };
+  for (const method of retry.methods.keys()) check(method, `retry.methods['${method}']`);
+  for (const method of retry.hedging?.methods ?? []) check(method, `retry.hedging.methods: '${method}'`);
+}
+
 /** A client class: generated (`grpc_tools_node_protoc`, ts-proto) or from `@grpc/proto-loader`. */
 export type ClientConstructor<T extends Client> = new (address: string, credentials: ChannelCredentials, options?: ClientOptions) => T;
 
@@ -327,6 +351,7 @@ export function createClient<T extends Client>(
 ): T {
   assertSameGrpcClient(ClientClass);
   const opts = clientOptionsFor(options, idempotentMethodsOf(ClientClass));
+  checkRetryMethodNames(ClientClass, options);
   const grpcJsTarget = grpcTarget(checkTarget(target));
   assertSameGrpcCredentials(credentials);
   return new ClientClass(grpcJsTarget, credentials, opts);

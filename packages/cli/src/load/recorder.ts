@@ -35,15 +35,19 @@ type Histogram = ReturnType<typeof newHistogram>;
 function summarize(h: Histogram): LatencySummary {
   const ms = (us: number) => Math.round(us) / 1000;
   if (h.totalCount === 0) return { count: 0, minMs: 0, meanMs: 0, p50Ms: 0, p90Ms: 0, p99Ms: 0, p999Ms: 0, maxMs: 0 };
+  // HDR reports a percentile as the top of its bucket (3 significant digits), which can lie a little above the
+  // largest value recorded (p99.9 26.031 ms above max 26.017): a percentile is never more than the max.
+  const max = h.maxValue;
+  const at = (p: number) => ms(Math.min(h.getValueAtPercentile(p), max));
   return {
     count: h.totalCount,
     minMs: ms(h.minNonZeroValue),
     meanMs: ms(h.mean),
-    p50Ms: ms(h.getValueAtPercentile(50)),
-    p90Ms: ms(h.getValueAtPercentile(90)),
-    p99Ms: ms(h.getValueAtPercentile(99)),
-    p999Ms: ms(h.getValueAtPercentile(99.9)),
-    maxMs: ms(h.maxValue),
+    p50Ms: at(50),
+    p90Ms: at(90),
+    p99Ms: at(99),
+    p999Ms: at(99.9),
+    maxMs: ms(max),
   };
 }
 

@@ -219,7 +219,7 @@ describe('hedging on loopback servers', { timeout: 120_000 }, () => {
     const b = await startEchoBackend({ id: 'plain', serviceTimeMs: 30 });
     backends.push(b);
     const rec = recorder();
-    const c = clientOn([b.address], { retry: { hedging: { methods: ['fairway.test.Echo/Other'], delayMs: 1, budgetRatio: 1 } }, observers: [rec.factory] });
+    const c = clientOn([b.address], { retry: { hedging: { methods: ['fairway.test.Other/Unary'], delayMs: 1, budgetRatio: 1 } }, observers: [rec.factory] });
     await runCalls(c, 20, 2);
     assert.equal(b.counts.unary, 20);
     assert.ok(rec.calls.every((call) => call.attempts.length === 1));

@@ -204,6 +204,9 @@ function defaultObserverErrorReporter(): (error: unknown) => void {
  * transparent re-picks, hedging of the methods named, observers, identity headers. One budget per interceptor, so create one per client (or share one between
  * clients that should share a budget).
  */
+/** Beyond this (ms, about 3,170 years) a deadline is treated as none (see `createCallInterceptor`). */
+const FAR_DEADLINE_MS = 1e14;
+
 export function createCallInterceptor(config: CallInterceptorConfig): Interceptor {
   const report = config.onObserverError ?? defaultObserverErrorReporter();
   const factories = config.observers ?? [];
@@ -229,7 +232,14 @@ export function createCallInterceptor(config: CallInterceptorConfig): Intercepto
     inForce = { revision: live.revision, retry, budget, hedging: retry.hedging ? new Hedging(retry, idempotent) : undefined, settingsByPath: new Map() };
     return inForce;
   };
-  return (options, nextCall) => {
+  return (callerOptions, nextCall) => {
+    let options = callerOptions;
+    const deadlineMs = deadlineWallMs(options.deadline);
+    const now = Date.now();
+    // grpc-js cannot write a grpc-timeout of more than 10^8 hours and throws "Deadline is too far in the future"
+    // from a promise, an unhandled rejection that ends the process (Number.MAX_SAFE_INTEGER as "no deadline"
+    // does it). A deadline thousands of years away is no deadline.
+    if (deadlineMs - now > FAR_DEADLINE_MS && deadlineMs !== Infinity) options = { ...options, deadline: Infinity };
     const { retry, budget, hedging, revision, settingsByPath } = current();
     const def = options.method_definition;
     const kind: CallDescription['kind'] = def.requestStream
@@ -246,7 +256,7 @@ export function createCallInterceptor(config: CallInterceptorConfig): Intercepto
     }
     const identity = config.identity ?? getClientIdentity();
     const hedge = hedging?.planFor(def.path);
-    if (kind === 'unary' && settings.attemptTimeoutMs === undefined && hedge === undefined && factories.length === 0 && identity === undefined && deadlineWallMs(options.deadline) > Date.now()) {
+    if (kind === 'unary' && settings.attemptTimeoutMs === undefined && hedge === undefined && factories.length === 0 && identity === undefined && deadlineMs > now) {
       // Nothing for the call layer to do: no attempt timer, no hedge, nobody to tell, no headers to add, and
       // the picker samples a unary call's latency by default. Pass the call straight to grpc-js (B4 measures
       // what the per-call layer costs; grpc-js's own transparent retries still re-pick a request that never

@@ -38,6 +38,9 @@ import { toSubchannelAddress } from './address.js';
 /** A re-resolution request reaches the source at most this often. */
 export const REFRESH_MIN_INTERVAL_MS = 5_000;
 
+/** Fairway's own sources, whose options take a `logger` with info, warn and error. */
+const SOURCES_WITH_LOGGER: ReadonlySet<string> = new Set(['etcd', 'k8s', 'kubernetes']);
+
 /** The key under the factory's `discovery` option for schemes whose option key is not the scheme. */
 const SCHEME_OPTION_ALIASES: Readonly<Record<string, string>> = { k8s: 'kubernetes' };
 
@@ -142,7 +145,15 @@ function createBridgeResolverClass(scheme: string) {
       const all = channelOptions[DISCOVERY_OPTIONS_KEY] as Record<string, unknown> | undefined;
       // The multi source hands each of its parts that part's own options, so it gets them all.
       this.sourceOptions = scheme === 'multi' ? all : discoveryOptionsFor(all, scheme);
-      this.logger = (channelOptions[LOGGER_KEY] as Logger | undefined) ?? getDefaultLogger();
+      const clientLogger = channelOptions[LOGGER_KEY] as Logger | undefined;
+      this.logger = clientLogger ?? getDefaultLogger();
+      // The client's `logger` also takes the warnings of Fairway's own etcd and Kubernetes sources (garbage
+      // values, etcd unreachable), unless their options name a logger of their own: before, those went to
+      // stderr whatever the client was given.
+      if (clientLogger !== undefined && SOURCES_WITH_LOGGER.has(scheme)) {
+        const own = this.sourceOptions as Record<string, unknown> | undefined;
+        if (own?.['logger'] === undefined) this.sourceOptions = { ...own, logger: clientLogger };
+      }
       this.live = channelOptions[LIVE_SETTINGS_KEY] as LiveSettings | undefined;
     }
 
