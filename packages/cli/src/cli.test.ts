@@ -132,6 +132,19 @@ describe('fairway CLI against a real etcd', { timeout: 60_000 }, () => {
     }
   });
 
+  test('errors name the flags, not the library options behind them', async () => {
+    const saved = process.env['FAIRWAY_ETCD_ENDPOINTS'];
+    delete process.env['FAIRWAY_ETCD_ENDPOINTS'];
+    try {
+      const c = captureIo();
+      assert.equal(await runCli(['resolve', 'etcd:///pricer'], c.io), EXIT.USAGE);
+      assert.match(c.err, /no etcd endpoints: .*with --etcd-endpoints, or in FAIRWAY_ETCD_ENDPOINTS/);
+      assert.doesNotMatch(c.err, /discovery\.etcd\.endpoints/);
+    } finally {
+      if (saved !== undefined) process.env['FAIRWAY_ETCD_ENDPOINTS'] = saved;
+    }
+  });
+
   test('Ctrl-C stops a command that does not wait for it (resolve against an unreachable etcd): exit 130', { timeout: 20_000 }, async (t) => {
     const refusing = await startRefusingEndpoint();
     t.after(() => refusing.close());

@@ -377,7 +377,7 @@ Exit codes: 0 ok (watch/register: ended by Ctrl-C, SIGTERM or --timeout), 1 inte
   program
     .command('trace')
     .description("print one trace as a tree: each call, each attempt's pod, zone, pick reason and retry reason")
-    .argument('<trace-id>', 'the trace id (32 hex digits), e.g. from Jaeger or a log line')
+    .argument('<trace-id>', 'the trace id (up to 32 hex digits: Jaeger shows it without leading zeros), e.g. from Jaeger or a log line')
     .option('--jaeger <url>', "Jaeger's query service, e.g. http://127.0.0.1:16686 (default: FAIRWAY_JAEGER_URL)")
     .option('--file <file>', 'a Jaeger JSON trace file (what the demo and JaegerJsonFileExporter write)')
     .option('--json', 'print one JSON object: the span tree')
@@ -431,11 +431,19 @@ Exit codes: 0 ok (watch/register: ended by Ctrl-C, SIGTERM or --timeout), 1 inte
 }
 
 /** Runs the command line `argv` (without `node` and the script); resolves with the exit code. */
+/** The libraries' errors name their options; on the command line the flags that set them are what to name. */
+function inCliTerms(message: string): string {
+  return message
+    .replace(/in the option discovery\.etcd\.endpoints/g, 'with --etcd-endpoints')
+    .replace(/no apiServerUrl\/kubeconfigPath option/g, 'no --kubeconfig');
+}
+
 export async function runCli(argv: readonly string[], io: CliIo): Promise<number> {
   const result = { code: EXIT.OK as number };
   const program = createProgram(io, result);
   const json = argv.includes('--json');
-  const fail = (code: number, message: string) => {
+  const fail = (code: number, libraryMessage: string) => {
+    const message = inCliTerms(libraryMessage);
     if (json) io.out(JSON.stringify({ error: message, exitCode: code }) + '\n');
     io.err(`fairway: ${message}\n`);
     return code;
