@@ -86,9 +86,11 @@ function checkRegisterOptions(o: RegisterOptions): string {
   const problem = hostPortProblem(o.address);
   if (problem) throw new EtcdOptionsError(`${w}: address ${JSON.stringify(o.address)}: ${problem}`);
   if (o.zone !== undefined && (typeof o.zone !== 'string' || o.zone === '')) throw new EtcdOptionsError(`${w}: zone must be a non-empty string`);
-  if (o.zone !== undefined && zoneNameProblem(o.zone) !== undefined) throw new EtcdOptionsError(`${w}: zone ${JSON.stringify(o.zone.slice(0, 80))} ${zoneNameProblem(o.zone)!}`);
+  const zoneProblem = o.zone === undefined ? undefined : zoneNameProblem(o.zone);
+  if (zoneProblem !== undefined) throw new EtcdOptionsError(`${w}: zone ${JSON.stringify(o.zone!.slice(0, 80))} ${zoneProblem}`);
   if (o.region !== undefined && (typeof o.region !== 'string' || o.region === '')) throw new EtcdOptionsError(`${w}: region must be a non-empty string`);
-  if (o.region !== undefined && zoneNameProblem(o.region) !== undefined) throw new EtcdOptionsError(`${w}: region ${JSON.stringify(o.region.slice(0, 80))} ${zoneNameProblem(o.region)!}`);
+  const regionProblem = o.region === undefined ? undefined : zoneNameProblem(o.region);
+  if (regionProblem !== undefined) throw new EtcdOptionsError(`${w}: region ${JSON.stringify(o.region!.slice(0, 80))} ${regionProblem}`);
   if (o.instance !== undefined && (typeof o.instance !== 'string' || o.instance === '' || /[\s/]/.test(o.instance))) {
     throw new EtcdOptionsError(`${w}: instance must be a non-empty name without "/" or spaces, got ${JSON.stringify(o.instance)}`);
   }

@@ -20,7 +20,7 @@ import { consoleLogger, logOnce } from './logger.js';
 import { FairwayOptionsError, resolveOptions, toChannelOptions } from './options.js';
 import type { FairwayOptions, ResolvedOptions } from './options.js';
 import { assertSameGrpcClient, assertSameGrpcCredentials, register } from './register.js';
-import { isDiscoverySchemeRegistered, registeredDiscoverySchemes } from './resolver/bridge.js';
+import { discoverySourceFactory, isDiscoverySchemeRegistered, registeredDiscoverySchemes } from './resolver/bridge.js';
 import { createCallInterceptor, parseRetryOptions, RetryOptionsError } from './call/index.js';
 import { LiveSettings } from './live-settings.js';
 import { LIVE_SETTINGS_KEY } from './channel-keys.js';
@@ -124,6 +124,13 @@ function prepare(options: FairwayOptions | undefined): Prepared {
           ? 'is for k8s: targets, whose source is not registered: Kubernetes discovery is a separate package (npm install @fairway/discovery-kubernetes)'
           : `names no registered discovery scheme (registered: ${registeredDiscoverySchemes().join(', ')}; Kubernetes options go under "kubernetes")`,
       );
+    }
+    // The source checks its own entry (a typo such as `endpoint:`, a bad value) here, not at the first call.
+    const value = (resolved.discovery as Record<string, unknown>)[key];
+    try {
+      if (value !== undefined) discoverySourceFactory(scheme)?.checkOptions?.(value);
+    } catch (error) {
+      throw new FairwayOptionsError(`discovery.${key}`, error instanceof Error ? error.message : String(error));
     }
   }
   const retry = parseRetryOptions(resolved.retry); // throws RetryOptionsError naming the field

@@ -11,7 +11,6 @@ import { DISCOVERY_OPTIONS_KEY, ENDPOINT_EVENTS_KEY, KEEPALIVE_KEY, KEEPALIVE_SU
 import { POLICY_NAME, PolicyConfigError, parseFairwayPolicyConfig } from './policy/config.js';
 import type { FairwayPolicySettings } from './policy/config.js';
 import type { Logger } from './logger.js';
-import { discoveryFactoryForOption } from './resolver/bridge.js';
 
 /** Per-scheme discovery settings, handed to that scheme's discovery source. */
 export interface FairwayDiscoveryOptions {
@@ -259,9 +258,8 @@ export function resolveOptions(options: FairwayOptions | undefined, env: Record<
     if (problem !== undefined) throw new FairwayOptionsError('zone (from FAIRWAY_ZONE)', `${JSON.stringify(zone.slice(0, 80))} ${problem}`);
     zoneSource = 'env';
   }
-  if (typeof options.region === 'string' && zoneNameProblem(options.region) !== undefined) {
-    throw new FairwayOptionsError('region', `${JSON.stringify(options.region.slice(0, 80))} ${zoneNameProblem(options.region)!}`);
-  }
+  const regionProblem = typeof options.region === 'string' ? zoneNameProblem(options.region) : undefined;
+  if (regionProblem !== undefined) throw new FairwayOptionsError('region', `${JSON.stringify((options.region as string).slice(0, 80))} ${regionProblem}`);
   let settings: FairwayPolicySettings;
   try {
     settings = parseFairwayPolicyConfig({
@@ -294,7 +292,6 @@ export function resolveOptions(options: FairwayOptions | undefined, env: Record<
   if (options.discovery !== undefined && !isPlainObject(options.discovery)) {
     throw new FairwayOptionsError('discovery', 'must be an object like { etcd: {...}, kubernetes: {...} }');
   }
-  if (options.discovery !== undefined) checkDiscoveryOptions(options.discovery as Record<string, unknown>);
 
   let keepalive: ResolvedOptions['keepalive'] = { ...KEEPALIVE_DEFAULTS };
   if (options.keepalive === false) keepalive = false;
@@ -419,21 +416,4 @@ export function toChannelOptions(resolved: ResolvedOptions): ChannelOptions {
     };
   }
   return out;
-}
-
-/**
- * Each entry of the `discovery` option is checked by its source's `checkOptions` when the source has one: a typo
- * (`endpoint:`) or a bad value fails where the client is made, naming the field, not at the first call. (An entry
- * for a scheme with no registered source is refused by the factory, which knows the optional packages.)
- */
-function checkDiscoveryOptions(discovery: Record<string, unknown>): void {
-  for (const [key, value] of Object.entries(discovery)) {
-    if (value === undefined) continue;
-    const factory = discoveryFactoryForOption(key);
-    try {
-      factory?.checkOptions?.(value);
-    } catch (error) {
-      throw new FairwayOptionsError(`discovery.${key}`, error instanceof Error ? error.message : String(error));
-    }
-  }
 }

@@ -72,14 +72,6 @@ export function discoverySourceFactory(scheme: string): DiscoverySourceFactory |
   return factories.get(scheme);
 }
 
-/** The source factory a key of the factory's `discovery` option configures (a scheme, or an alias such as `kubernetes`). */
-export function discoveryFactoryForOption(key: string): DiscoverySourceFactory | undefined {
-  const direct = factories.get(key);
-  if (direct !== undefined) return direct;
-  for (const [scheme, alias] of Object.entries(SCHEME_OPTION_ALIASES)) if (alias === key) return factories.get(scheme);
-  return undefined;
-}
-
 /** A scheme's entry of the factory's `discovery` option (by scheme, or by its alias, e.g. k8s -> kubernetes). */
 export function discoveryOptionsFor(all: unknown, scheme: string): unknown {
   const byScheme = all as Record<string, unknown> | undefined;
