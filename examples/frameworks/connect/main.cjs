@@ -6,7 +6,10 @@ const { Greeter } = require('./gen/greeter_pb.cjs');
 const { startGreeters } = require('./servers.cjs');
 
 async function main() {
-  const servers = await startGreeters([0, 0, 40]); // c is slow
+  // Why 150 ms: with 6 calls in flight in this one process, a 0 ms server's answers take 10-25 ms of the
+  // process's own queueing (more on a busy machine), and a balancer that weighs latency by calls in flight
+  // rightly sends some calls to a 40 ms server that is idle; at 150 ms the slow one is slow under any load.
+  const servers = await startGreeters([0, 0, 150]); // c is slow: 150 ms
   const transport = createFairwayTransport({
     target: `static:///${servers.map((s) => s.address).join(',')}`,
     retry: { attemptTimeoutMs: 300 },

@@ -7,7 +7,10 @@ import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from '
 import { Greeter } from './gen/greeter_pb.mjs';
 import { startGreeters } from './servers.cjs';
 
-const servers = await startGreeters([0, 0, 40]); // c is slow
+// Why 150 ms: with 6 calls in flight in this one process, a 0 ms server's answers take 10-25 ms of the
+// process's own queueing (more on a busy machine), and a balancer that weighs latency by calls in flight
+// rightly sends some calls to a 40 ms server that is idle; at 150 ms the slow one is slow under any load.
+const servers = await startGreeters([0, 0, 150]); // c is slow: 150 ms
 // Your own OpenTelemetry set-up goes here; an in-memory exporter lets the example count the spans.
 const spans = new InMemorySpanExporter();
 const tracerProvider = new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(spans)] });
