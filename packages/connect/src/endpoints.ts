@@ -8,7 +8,7 @@
 import { createGrpcTransport, Http2SessionManager } from '@connectrpc/connect-node';
 import type { GrpcTransportOptions, Http2SessionOptions } from '@connectrpc/connect-node';
 import type { Transport } from '@connectrpc/connect';
-import { Balancer, endpointKey, hostPortProblem } from '@fairway/core';
+import { Balancer, endpointKey, hostPortProblem, showValue } from '@fairway/core';
 import type { BalancerOptions, DiscoverySource, EndpointInfo, EndpointSnapshot, PickHandle } from '@fairway/core';
 
 /** Reconnect back-off after a failed connection: from this, doubling, up to {@link MAX_RECONNECT_BACKOFF_MS}. */
@@ -110,7 +110,7 @@ export class EndpointPool {
     for (const info of snapshot.endpoints) {
       const problem = info && typeof info.address === 'string' ? hostPortProblem(info.address) : 'no address';
       if (problem) {
-        this.config.log('warn', `${target}: ignoring endpoint ${JSON.stringify(info)}: ${problem}`);
+        this.config.log('warn', `${target}: ignoring endpoint ${showValue(info)}: ${problem}`);
         continue;
       }
       valid.push(info);

@@ -335,11 +335,49 @@ describe('bad input gets a clear error', () => {
     assert.throws(() => createFairwayTransport({ target: 'static:///127.0.0.1:1', transportOptions: { baseUrl: 'http://x' } as never }), /transportOptions.baseUrl is set by Fairway/);
   });
 
+  test('option messages show NaN and Infinity as they are, never as "null"', () => {
+    const refused = (options: object): string => {
+      try {
+        createFairwayTransport({ target: 'static:///127.0.0.1:1', logger: { info() {}, warn() {} }, ...options } as never);
+      } catch (e) {
+        return (e as Error).message;
+      }
+      assert.fail(`accepted ${Object.keys(options).join(', ')}`);
+    };
+    assert.match(refused({ tls: Number.NaN }), /tls must be true or false, got NaN$/);
+    assert.match(refused({ zone: Number.NaN }), /zone must be a non-empty string, got NaN$/);
+    assert.match(refused({ identity: { instance: Number.POSITIVE_INFINITY } }), /identity\.instance must be a non-empty string, got Infinity$/);
+    assert.match(refused({ zoneBandLow: Number.NaN }), /zoneBand .*got \{"low":NaN,"high":2\}$/);
+    assert.match(refused({ outlierEjection: Number.NaN }), /ejection must be an object or false, got NaN$/);
+    assert.match(refused({ retry: { budget: { windowMs: Number.NaN } } }), /retry\.budget\.windowMs: NaN is not a number/);
+    for (const message of [refused({ decayMs: Number.NaN }), refused({ slowStart: Number.NaN }), refused({ retry: Number.NaN })]) {
+      assert.doesNotMatch(message, /null/, message);
+    }
+  });
+
+  test('a misspelt field of outlierEjection or slowStart is refused, naming the transport option (as on the grpc-js path)', () => {
+    const refused = (options: object): FairwayTransportOptionsError => {
+      try {
+        createFairwayTransport({ target: 'static:///127.0.0.1:1', logger: { info() {}, warn() {} }, ...options } as never);
+      } catch (e) {
+        assert.ok(e instanceof FairwayTransportOptionsError, String(e));
+        return e;
+      }
+      assert.fail(`accepted ${JSON.stringify(options)}`);
+    };
+    const ejection = refused({ outlierEjection: { failureRateThreshold: 5 } });
+    assert.equal(ejection.option, 'outlierEjection.failureRateThreshold');
+    assert.match(ejection.message, /is not a known field \(known: consecutiveFailures, /);
+    assert.equal(refused({ slowStart: { window: 5_000 } }).option, 'slowStart.window');
+    assert.equal(refused({ outlierEjection: { consecutiveFailures: 0 } }).option, 'outlierEjection.consecutiveFailures');
+  });
+
   test('a zero deadline ends the call at once with DEADLINE_EXCEEDED, saying so; nothing is sent', async () => {
     const s = await start('deadline');
     const client = clientOf(transport({ target: staticTarget([s]), retry: { attemptTimeoutMs: 100 } }));
     await assert.rejects(client.say({ value: 'x' }, { timeoutMs: 0 }), (e: unknown) => e instanceof ConnectError && e.code === Code.DeadlineExceeded && /before the call started/.test(e.rawMessage));
-    await assert.rejects(client.say({ value: 'x' }, { timeoutMs: Number.NaN }), (e: unknown) => e instanceof ConnectError && e.code === Code.InvalidArgument && /timeoutMs must be a number/.test(e.rawMessage));
+    // The message shows the value as it is (JSON.stringify would say "got null").
+    await assert.rejects(client.say({ value: 'x' }, { timeoutMs: Number.NaN }), (e: unknown) => e instanceof ConnectError && e.code === Code.InvalidArgument && /timeoutMs must be a number of milliseconds, got NaN$/.test(e.rawMessage));
     assert.equal(s.calls, 0);
   });
 

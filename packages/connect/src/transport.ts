@@ -13,7 +13,7 @@ import type { ContextValues, StreamResponse, Transport, UnaryResponse } from '@c
 /** connect's request header argument (`HeadersInit` of the fetch API). */
 type RequestHeaders = Parameters<Transport['unary']>[3];
 import type { DescMessage, DescMethodStreaming, DescMethodUnary, MessageInitShape } from '@bufbuild/protobuf';
-import { BALANCER_DEFAULTS, CLIENT_INCARNATION_HEADER, CLIENT_INSTANCE_HEADER, newIncarnation, createRetryBudget, LatencyWindow, outcomeKindFor, guardObserver, fanOutObservers, parseRetryOptions, parseTarget, retryMethodKey, retrySettingsFor } from '@fairway/core';
+import { BALANCER_DEFAULTS, CLIENT_INCARNATION_HEADER, CLIENT_INSTANCE_HEADER, newIncarnation, createRetryBudget, LatencyWindow, outcomeKindFor, guardObserver, fanOutObservers, parseRetryOptions, parseTarget, retryMethodKey, retrySettingsFor, showValue } from '@fairway/core';
 import type {
   BalancerOptions,
   CallDescription,
@@ -120,7 +120,7 @@ const isPlainObject = (v: unknown): v is Record<string, unknown> => typeof v ===
 
 function nonEmptyString(v: unknown, option: string): string | undefined {
   if (v === undefined) return undefined;
-  if (typeof v !== 'string' || v.trim() === '') throw new FairwayTransportOptionsError(option, `must be a non-empty string, got ${JSON.stringify(v)}`);
+  if (typeof v !== 'string' || v.trim() === '') throw new FairwayTransportOptionsError(option, `must be a non-empty string, got ${showValue(v)}`);
   return v.trim();
 }
 
@@ -140,7 +140,7 @@ const MAX_TIMEOUT_MS = 99_999_999;
 function checkTimeout(timeoutMs: unknown, method: string): number | undefined {
   if (timeoutMs === undefined) return undefined;
   if (typeof timeoutMs !== 'number' || Number.isNaN(timeoutMs)) {
-    throw new ConnectError(`${method}: timeoutMs must be a number of milliseconds, got ${JSON.stringify(timeoutMs)}`, Code.InvalidArgument);
+    throw new ConnectError(`${method}: timeoutMs must be a number of milliseconds, got ${showValue(timeoutMs)}`, Code.InvalidArgument);
   }
   // A longer timeout cannot be carried: connect-node writes grpc-timeout in milliseconds, and the wire format
   // allows 8 digits (servers refuse "2147483647m" as a protocol error); above 2^31 - 1 ms Node also fires every
@@ -157,7 +157,7 @@ function checkTimeout(timeoutMs: unknown, method: string): number | undefined {
  * scheme needs a discovery package that is not installed throws an error naming the install command.
  */
 export function createFairwayTransport(options: FairwayTransportOptions): FairwayTransport {
-  if (!isPlainObject(options)) throw new FairwayTransportOptionsError('(options)', `must be an object with at least { target }, got ${JSON.stringify(options)}`);
+  if (!isPlainObject(options)) throw new FairwayTransportOptionsError('(options)', `must be an object with at least { target }, got ${showValue(options)}`);
   for (const k of Object.keys(options)) {
     if (!KNOWN_OPTIONS.has(k)) throw new FairwayTransportOptionsError(k, `is not an option (known: ${[...KNOWN_OPTIONS].join(', ')})`);
   }
@@ -169,7 +169,7 @@ export function createFairwayTransport(options: FairwayTransportOptions): Fairwa
     if (typeof f !== 'function') throw new FairwayTransportOptionsError(`sources.${scheme}`, 'must be a DiscoverySourceFactory function');
   }
   if (options.discovery !== undefined && !isPlainObject(options.discovery)) throw new FairwayTransportOptionsError('discovery', 'must be an object like { etcd: {...}, kubernetes: {...} }');
-  if (options.tls !== undefined && typeof options.tls !== 'boolean') throw new FairwayTransportOptionsError('tls', `must be true or false, got ${JSON.stringify(options.tls)}`);
+  if (options.tls !== undefined && typeof options.tls !== 'boolean') throw new FairwayTransportOptionsError('tls', `must be true or false, got ${showValue(options.tls)}`);
   if (options.random !== undefined && typeof options.random !== 'function') throw new FairwayTransportOptionsError('random', 'must be a function returning a number in [0, 1)');
   if (options.transportOptions !== undefined) {
     if (!isPlainObject(options.transportOptions)) throw new FairwayTransportOptionsError('transportOptions', 'must be an object of connect-node gRPC transport options');
@@ -251,6 +251,9 @@ export function createFairwayTransport(options: FairwayTransportOptions): Fairwa
       log: (level, m) => logger[level](m),
     });
   } catch (e) {
+    // core names a field by the balancer's name for it ("Balancer option ejection.x"): name the transport's option.
+    const m = /^Balancer option (ejection|slowStart)\.(\w+) (.*)$/s.exec((e as Error).message);
+    if (m) throw new FairwayTransportOptionsError(`${m[1] === 'ejection' ? 'outlierEjection' : 'slowStart'}.${m[2]}`, m[3]!);
     throw new FairwayTransportOptionsError('(balancer options)', `are invalid: ${(e as Error).message}`);
   }
   const source: DiscoverySource = factory(parsed, parsed.scheme === 'multi' ? options.discovery : discoveryOptionsFor(options.discovery, parsed.scheme));

@@ -8,6 +8,7 @@ import type { ZoneMode } from './contracts.js';
 import { DEFAULT_AFFINITY_EPSILON, DEFAULT_VIRTUAL_NODES } from './bounded-hash.js';
 import { resolveEjectionOptions, type EjectionEvent, type EjectionOptions, type ResolvedEjectionOptions } from './ejection.js';
 import { resolveSlowStartOptions, type ResolvedSlowStartOptions, type SlowStartOptions } from './slow-start.js';
+import { showValue } from './show-value.js';
 
 /** Options of a balancer. Every field is optional; the defaults are justified field by field. */
 export interface BalancerOptions {
@@ -191,11 +192,11 @@ export function resolveBalancerOptions(o: BalancerOptions = {}): ResolvedBalance
     return v;
   };
   if (o.clientZone !== undefined && (typeof o.clientZone !== 'string' || o.clientZone === '')) {
-    throw new TypeError(`Balancer option clientZone must be a non-empty string or undefined, got ${JSON.stringify(o.clientZone)}`);
+    throw new TypeError(`Balancer option clientZone must be a non-empty string or undefined, got ${showValue(o.clientZone)}`);
   }
   const band = o.zoneBand ?? d.zoneBand;
   if (!(typeof band.low === 'number' && typeof band.high === 'number' && band.low > 0 && band.high > band.low && Number.isFinite(band.high))) {
-    throw new RangeError(`Balancer option zoneBand must satisfy 0 < low < high (finite), got ${JSON.stringify(o.zoneBand)}`);
+    throw new RangeError(`Balancer option zoneBand must satisfy 0 < low < high (finite), got ${showValue(o.zoneBand)}`);
   }
   if (o.zoneOrder !== undefined && (!Array.isArray(o.zoneOrder) || o.zoneOrder.some((z) => typeof z !== 'string'))) {
     throw new TypeError('Balancer option zoneOrder must be an array of zone names');

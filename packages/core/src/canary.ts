@@ -6,6 +6,7 @@
  *
  * @packageDocumentation
  */
+import { showValue } from './show-value.js';
 
 /** Canary settings (the live configuration document's `canary` section). */
 export interface CanaryOptions {
@@ -53,19 +54,19 @@ export type CanaryGroup = 'canary' | 'stable';
 
 /** Validates canary options; throws a `RangeError` whose message starts with the field (`share`, `halt.windowMs`, ...). */
 export function resolveCanaryOptions(o: CanaryOptions): ResolvedCanaryOptions {
-  if (typeof o !== 'object' || o === null) throw new RangeError(`(canary) must be an object, got ${JSON.stringify(o)}`);
-  if (!(typeof o.share === 'number' && o.share >= 0 && o.share <= 1)) throw new RangeError(`share must be a number from 0 to 1, got ${JSON.stringify(o.share)}`);
+  if (typeof o !== 'object' || o === null) throw new RangeError(`(canary) must be an object, got ${showValue(o)}`);
+  if (!(typeof o.share === 'number' && o.share >= 0 && o.share <= 1)) throw new RangeError(`share must be a number from 0 to 1, got ${showValue(o.share)}`);
   if (o.stickyHeader !== undefined && !(typeof o.stickyHeader === 'string' && /^[0-9a-z_.-]+$/.test(o.stickyHeader))) {
-    throw new RangeError(`stickyHeader must be a lower-case metadata key, got ${JSON.stringify(o.stickyHeader)}`);
+    throw new RangeError(`stickyHeader must be a lower-case metadata key, got ${showValue(o.stickyHeader)}`);
   }
   let halt: Required<CanaryHaltOptions> | undefined;
   if (o.halt !== false) {
     const h = o.halt ?? {};
-    if (typeof h !== 'object' || h === null) throw new RangeError(`halt must be false or an object, got ${JSON.stringify(h)}`);
+    if (typeof h !== 'object' || h === null) throw new RangeError(`halt must be false or an object, got ${showValue(h)}`);
     const num = (name: keyof CanaryHaltOptions, ok: (v: number) => boolean, what: string): number => {
       const v = h[name];
       if (v === undefined) return CANARY_HALT_DEFAULTS[name];
-      if (typeof v !== 'number' || !Number.isFinite(v) || !ok(v)) throw new RangeError(`halt.${name} must be ${what}, got ${JSON.stringify(v)}`);
+      if (typeof v !== 'number' || !Number.isFinite(v) || !ok(v)) throw new RangeError(`halt.${name} must be ${what}, got ${showValue(v)}`);
       return v;
     };
     halt = {

@@ -17,6 +17,7 @@
  *
  * @packageDocumentation
  */
+import { showValue } from './show-value.js';
 
 /** Options of adaptive concurrency. Every field is optional. */
 export interface ConcurrencyLimitOptions {
@@ -67,7 +68,7 @@ const WARMUP_SAMPLES = 10;
 
 /** Applies defaults and validates; throws a `RangeError` naming the bad field. */
 export function resolveConcurrencyLimitOptions(o: ConcurrencyLimitOptions = {}): ResolvedConcurrencyLimitOptions {
-  if (typeof o !== 'object' || o === null) throw new TypeError(`concurrencyLimit must be an object, got ${JSON.stringify(o)}`);
+  if (typeof o !== 'object' || o === null) throw new TypeError(`concurrencyLimit must be an object, got ${showValue(o)}`);
   const d = CONCURRENCY_LIMIT_DEFAULTS;
   const num = (name: keyof ConcurrencyLimitOptions, min: number, max: number): number => {
     const v = o[name];

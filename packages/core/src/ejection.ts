@@ -19,6 +19,7 @@
  *
  * @packageDocumentation
  */
+import { showValue } from './show-value.js';
 
 /** Why an endpoint was ejected. */
 export type EjectionReason = 'consecutive-failures' | 'success-rate' | 'latency';
@@ -104,7 +105,11 @@ export const EJECTION_DEFAULTS: ResolvedEjectionOptions = {
 export function resolveEjectionOptions(o: EjectionOptions | false | undefined): ResolvedEjectionOptions | undefined {
   if (o === false) return undefined;
   if (o === undefined) return EJECTION_DEFAULTS;
-  if (typeof o !== 'object' || o === null) throw new TypeError(`Balancer option ejection must be an object or false, got ${JSON.stringify(o)}`);
+  if (typeof o !== 'object' || o === null) throw new TypeError(`Balancer option ejection must be an object or false, got ${showValue(o)}`);
+  // A misspelt field would otherwise leave its default in force without a word (every caller, connect included).
+  for (const key of Object.keys(o)) {
+    if (!EJECTION_OPTION_FIELDS.has(key)) throw new RangeError(`Balancer option ejection.${key} is not a known field (known: ${[...EJECTION_OPTION_FIELDS].join(', ')})`);
+  }
   const d = EJECTION_DEFAULTS;
   const num = (name: keyof EjectionOptions, min: number, allowInfinity: boolean): number => {
     const v = o[name];

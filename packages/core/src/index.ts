@@ -17,6 +17,7 @@ export type {
 } from './contracts.js';
 export { parseTarget, parseStaticTarget, parseKubernetesPath, parseMultiTarget, hostPortProblem, zoneNameProblem, redactTarget, TargetError, CREDENTIALS_IN_TARGET_PROBLEM } from './target.js';
 export type { KubernetesTarget } from './target.js';
+export { showValue } from './show-value.js';
 export {
   parseRetryOptions,
   retrySettingsFor,

@@ -28,6 +28,7 @@ import { EJECTION_OPTION_FIELDS, resolveEjectionOptions, type EjectionOptions } 
 import { SLOW_START_OPTION_FIELDS, resolveSlowStartOptions, type SlowStartOptions } from './slow-start.js';
 import { parseRetryOptions, RetryOptionsError, type RetryConfig } from './retry-config.js';
 import { resolveCanaryOptions, type CanaryOptions } from './canary.js';
+import { showValue } from './show-value.js';
 
 /**
  * Balancer settings a live document may set; each one present replaces the client's own. Absent: the
@@ -87,10 +88,8 @@ function refuse(field: string, message: string): LiveConfigResult {
   return { ok: false, error: { field, message: `${field}: ${message}` } };
 }
 
-function show(v: unknown): string {
-  const s = JSON.stringify(v);
-  return s === undefined ? String(v) : s.length > 80 ? `${s.slice(0, 77)}...` : s;
-}
+/** `v` for an error message, at most 80 characters (a document's value can be long). */
+const show = (v: unknown): string => showValue(v, 80);
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 

@@ -16,6 +16,7 @@
  *
  * Pure: time is an argument (ms on one monotonic clock); no timers.
  */
+import { showValue } from './show-value.js';
 
 /** Settings of a {@link PingSchedule}, ms. */
 export interface PingScheduleOptions {
@@ -51,7 +52,7 @@ export class PingSchedule {
     now: number,
   ) {
     if (!(options.quietMs > 0) || !(options.serverMinIntervalMs > 0) || !(options.earlyPings >= 0)) {
-      throw new RangeError(`PingSchedule: quietMs and serverMinIntervalMs must be > 0 and earlyPings >= 0, got ${JSON.stringify(options)}`);
+      throw new RangeError(`PingSchedule: quietMs and serverMinIntervalMs must be > 0 and earlyPings >= 0, got ${showValue(options)}`);
     }
     this.connectedAt = now;
     this.quietSince = now;

@@ -86,4 +86,31 @@ describe('retry.hedging', () => {
     ];
     for (const [raw, re] of cases) assert.throws(() => parseRetryOptions(raw), re);
   });
+
+  test('a hedged method with maxAttempts 1 is refused, naming the method and the maxAttempts field (a hedge is a second attempt)', () => {
+    const cases: Array<[unknown, string, RegExp]> = [
+      [{ maxAttempts: 1, hedging: { methods: ['a.B/C'] } }, 'retry.maxAttempts', /^retry\.maxAttempts: 1 leaves no attempt for a hedge of 'a\.B\/C'.*hedgingPolicy\.maxAttempts must be >= 2/],
+      [{ methods: { '/a.B/C': { maxAttempts: 1 } }, hedging: { methods: ['a.B/C'] } }, "retry.methods['/a.B/C'].maxAttempts", /^retry\.methods\['\/a\.B\/C'\]\.maxAttempts: 1 leaves no attempt for a hedge of 'a\.B\/C'/],
+      // The method's own setting inherits the top-level 1.
+      [{ maxAttempts: 1, methods: { 'a.B/C': { attemptTimeoutMs: 50 } }, hedging: { methods: ['a.B/C'] } }, 'retry.maxAttempts', /'a\.B\/C'/],
+      [{ maxAttempts: 1, hedging: { idempotent: true } }, 'retry.maxAttempts', /no attempt for a hedge of any method, and retry\.hedging\.idempotent is true/],
+    ];
+    for (const [raw, field, re] of cases) {
+      assert.throws(() => parseRetryOptions(raw), (e: unknown) => {
+        assert.ok(e instanceof RetryOptionsError, String(e));
+        assert.equal(e.field, field);
+        assert.match(e.message, re);
+        return true;
+      }, JSON.stringify(raw));
+    }
+  });
+
+  test('hedging with 2 or more attempts where it applies is accepted', () => {
+    // The hedged method has its own 2 attempts; the others keep 1 (no retries).
+    assert.equal(parseRetryOptions({ maxAttempts: 1, methods: { 'a.B/C': { maxAttempts: 2 } }, hedging: { methods: ['a.B/C'] } }).hedging?.methods.has('a.B/C'), true);
+    // Only the method named in hedging needs the attempts.
+    assert.ok(parseRetryOptions({ methods: { 'a.B/D': { maxAttempts: 1 } }, hedging: { methods: ['a.B/C'] } }).hedging);
+    // idempotent: some method can be hedged (which ones are idempotent is known only from the proto).
+    assert.ok(parseRetryOptions({ maxAttempts: 1, methods: { 'a.B/C': { maxAttempts: 3 } }, hedging: { idempotent: true } }).hedging);
+  });
 });

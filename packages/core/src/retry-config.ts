@@ -5,6 +5,7 @@
  *
  * Pure: no I/O.
  */
+import { showValue } from './show-value.js';
 
 /** Retry settings for one method (or the default for all methods). */
 export interface MethodRetryOptions {
@@ -54,7 +55,11 @@ export interface RetryOptions extends MethodRetryOptions {
  * twice, so it is opt-in per method.
  */
 export interface HedgingOptions {
-  /** Methods to hedge, `'package.Service/Method'` (a leading `/` is accepted). Default none. */
+  /**
+   * Methods to hedge, `'package.Service/Method'` (a leading `/` is accepted). Default none. Each needs
+   * `maxAttempts` 2 or more (its own, or the top-level one): a method with 1 attempt is refused, as it could
+   * never be hedged.
+   */
   methods?: readonly string[];
   /**
    * Also hedge every method whose proto declares `option idempotency_level = IDEMPOTENT` or `NO_SIDE_EFFECTS`
@@ -149,16 +154,6 @@ const HEDGING_FIELDS = ['methods', 'idempotent', 'delayMs', 'percentile', 'maxHe
 const BUDGET_FIELDS = ['ratio', 'minPerSecond', 'windowMs'] as const;
 const METHOD_KEY_RE = /^[A-Za-z_][\w.]*\/[A-Za-z_]\w*$/;
 
-function show(value: unknown): string {
-  if (typeof value === 'string') return JSON.stringify(value);
-  if (typeof value === 'number' || typeof value === 'boolean' || value === null || value === undefined) return String(value);
-  try {
-    return JSON.stringify(value);
-  } catch {
-    return String(value);
-  }
-}
-
 function isPlainObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
@@ -174,16 +169,16 @@ function checkKeys(path: string, obj: Record<string, unknown>, allowed: readonly
 function number(path: string, value: unknown, check: (n: number) => string | undefined): number | undefined {
   if (value === undefined) return undefined;
   if (typeof value !== 'number' || Number.isNaN(value)) {
-    throw new RetryOptionsError(path, `${show(value)} is not a number`);
+    throw new RetryOptionsError(path, `${showValue(value)} is not a number`);
   }
   const problem = check(value);
-  if (problem !== undefined) throw new RetryOptionsError(path, `${show(value)} ${problem}`);
+  if (problem !== undefined) throw new RetryOptionsError(path, `${showValue(value)} ${problem}`);
   return value;
 }
 
 function parseMethod(path: string, raw: unknown, base: MethodRetrySettings): MethodRetrySettings {
   if (raw === undefined) return base;
-  if (!isPlainObject(raw)) throw new RetryOptionsError(path, `expected an object, got ${show(raw)}`);
+  if (!isPlainObject(raw)) throw new RetryOptionsError(path, `expected an object, got ${showValue(raw)}`);
   checkKeys(path, raw, path === 'retry' ? TOP_FIELDS : METHOD_FIELDS);
   const attemptTimeoutMs = number(`${path}.attemptTimeoutMs`, raw['attemptTimeoutMs'], (n) =>
     n > 0 && Number.isFinite(n) ? undefined : 'must be a finite number of milliseconds > 0',
@@ -208,7 +203,7 @@ function parseMethod(path: string, raw: unknown, base: MethodRetrySettings): Met
 function parseBudget(raw: unknown): RetryBudgetSettings {
   const path = 'retry.budget';
   if (raw === undefined) return DEFAULT_RETRY_BUDGET;
-  if (!isPlainObject(raw)) throw new RetryOptionsError(path, `expected an object, got ${show(raw)}`);
+  if (!isPlainObject(raw)) throw new RetryOptionsError(path, `expected an object, got ${showValue(raw)}`);
   checkKeys(path, raw, BUDGET_FIELDS);
   const ratio = number(`${path}.ratio`, raw['ratio'], (n) =>
     n >= 0 && n <= 1000 ? undefined : 'must be between 0 and 1000 (0.2 = 20% of calls)',
@@ -229,22 +224,22 @@ function parseBudget(raw: unknown): RetryBudgetSettings {
 function parseHedging(raw: unknown): HedgingSettings | undefined {
   const path = 'retry.hedging';
   if (raw === undefined) return undefined;
-  if (!isPlainObject(raw)) throw new RetryOptionsError(path, `expected an object, got ${show(raw)}`);
+  if (!isPlainObject(raw)) throw new RetryOptionsError(path, `expected an object, got ${showValue(raw)}`);
   checkKeys(path, raw, HEDGING_FIELDS);
   const methods = new Set<string>();
   const rawMethods = raw['methods'];
   if (rawMethods !== undefined) {
-    if (!Array.isArray(rawMethods)) throw new RetryOptionsError(`${path}.methods`, `expected an array of 'package.Service/Method', got ${show(rawMethods)}`);
+    if (!Array.isArray(rawMethods)) throw new RetryOptionsError(`${path}.methods`, `expected an array of 'package.Service/Method', got ${showValue(rawMethods)}`);
     rawMethods.forEach((name: unknown, i) => {
       const key = typeof name === 'string' ? retryMethodKey(name) : '';
       if (!METHOD_KEY_RE.test(key)) {
-        throw new RetryOptionsError(`${path}.methods[${i}]`, `${show(name)}: the method name must look like 'package.Service/Method'`);
+        throw new RetryOptionsError(`${path}.methods[${i}]`, `${showValue(name)}: the method name must look like 'package.Service/Method'`);
       }
       methods.add(key);
     });
   }
   const idempotent = raw['idempotent'];
-  if (idempotent !== undefined && typeof idempotent !== 'boolean') throw new RetryOptionsError(`${path}.idempotent`, `${show(idempotent)} is not a boolean`);
+  if (idempotent !== undefined && typeof idempotent !== 'boolean') throw new RetryOptionsError(`${path}.idempotent`, `${showValue(idempotent)} is not a boolean`);
   const delayMs = number(`${path}.delayMs`, raw['delayMs'], (n) => (n > 0 && Number.isFinite(n) ? undefined : 'must be a finite number of milliseconds > 0'));
   const percentile = number(`${path}.percentile`, raw['percentile'], (n) => (n >= 50 && n <= 99.9 ? undefined : 'is outside 50..99.9'));
   const maxHedges = number(`${path}.maxHedges`, raw['maxHedges'], (n) => (Number.isInteger(n) && n >= 1 && n <= 5 ? undefined : 'is not a whole number in 1..5'));
@@ -281,22 +276,58 @@ export function parseRetryOptions(raw: unknown): RetryConfig {
   const obj = raw as Record<string, unknown>;
   const budget = parseBudget(obj['budget']);
   const methods = new Map<string, MethodRetrySettings>();
+  /** Where each method's maxAttempts was written, for an error about it (absent: `retry.maxAttempts`). */
+  const maxAttemptsField = new Map<string, string>();
   const rawMethods = obj['methods'];
   if (rawMethods !== undefined) {
-    if (!isPlainObject(rawMethods)) throw new RetryOptionsError('retry.methods', `expected an object keyed 'package.Service/Method', got ${show(rawMethods)}`);
+    if (!isPlainObject(rawMethods)) throw new RetryOptionsError('retry.methods', `expected an object keyed 'package.Service/Method', got ${showValue(rawMethods)}`);
     for (const [name, settings] of Object.entries(rawMethods)) {
       const key = retryMethodKey(name);
-      const path = `retry.methods[${show(name).replace(/^"|"$/g, "'")}]`;
+      const path = `retry.methods[${showValue(name).replace(/^"|"$/g, "'")}]`;
       if (!METHOD_KEY_RE.test(key)) {
         throw new RetryOptionsError(path, `the method name must look like 'package.Service/Method'`);
       }
       // '/a.B/C' and 'a.B/C' are one method: the later one would silently replace the earlier.
       if (methods.has(key)) throw new RetryOptionsError(path, `names the same method as another key (one with or without the leading '/')`);
       methods.set(key, parseMethod(path, settings, defaults));
+      if (isPlainObject(settings) && settings['maxAttempts'] !== undefined) maxAttemptsField.set(key, `${path}.maxAttempts`);
     }
   }
   const hedging = parseHedging(obj['hedging']);
+  if (hedging !== undefined) checkHedgedMethodsHaveAttempts(hedging, defaults, methods, maxAttemptsField);
   return { defaults, methods, budget, hedging };
+}
+
+/**
+ * A hedge is a second attempt, counted within `maxAttempts`, so a hedged method whose `maxAttempts` is 1 could
+ * never be hedged: refused rather than silently never hedging (gRFC A6 likewise requires a `hedgingPolicy`'s
+ * `maxAttempts` to be 2 or more, and grpc-js refuses such a service config). For `hedging.idempotent` the
+ * methods are known only from the client's proto, so it is refused only when no method could get two attempts.
+ */
+function checkHedgedMethodsHaveAttempts(
+  hedging: HedgingSettings,
+  defaults: MethodRetrySettings,
+  methods: ReadonlyMap<string, MethodRetrySettings>,
+  maxAttemptsField: ReadonlyMap<string, string>,
+): void {
+  const need = `hedging needs maxAttempts 2 or more (the hedge is the second attempt; gRFC A6's hedgingPolicy.maxAttempts must be >= 2 too)`;
+  for (const method of hedging.methods) {
+    const maxAttempts = (methods.get(method) ?? defaults).maxAttempts;
+    if (maxAttempts < 2) {
+      throw new RetryOptionsError(
+        maxAttemptsField.get(method) ?? 'retry.maxAttempts',
+        `${maxAttempts} leaves no attempt for a hedge of '${method}', which retry.hedging.methods lists: ${need}. ` +
+          `Raise it, or take '${method}' out of retry.hedging.methods`,
+      );
+    }
+  }
+  if (hedging.idempotent && defaults.maxAttempts < 2 && ![...methods.values()].some((m) => m.maxAttempts >= 2)) {
+    throw new RetryOptionsError(
+      'retry.maxAttempts',
+      `${defaults.maxAttempts} leaves no attempt for a hedge of any method, and retry.hedging.idempotent is true: ${need}. ` +
+        `Raise it, give the idempotent methods their own retry.methods[...].maxAttempts, or drop retry.hedging.idempotent`,
+    );
+  }
 }
 
 /** The settings that apply to `method` (`/package.Service/Method` or `package.Service/Method`). */

@@ -18,6 +18,7 @@
  *
  * @packageDocumentation
  */
+import { showValue } from './show-value.js';
 
 /** Options of slow start (`BalancerOptions.slowStart`). */
 /** The fields of {@link SlowStartOptions}, for validating configuration documents. */
@@ -70,7 +71,11 @@ export const YOUNG_ESTIMATE_MIN_WEIGHT = 0.02;
 /** Applies defaults; `false` turns slow start off (returns undefined). Throws a `RangeError` naming the bad field. */
 export function resolveSlowStartOptions(o: SlowStartOptions | false | undefined): ResolvedSlowStartOptions | undefined {
   if (o === false) return undefined;
-  if (o !== undefined && (typeof o !== 'object' || o === null)) throw new TypeError(`Balancer option slowStart must be an object or false, got ${JSON.stringify(o)}`);
+  if (o !== undefined && (typeof o !== 'object' || o === null)) throw new TypeError(`Balancer option slowStart must be an object or false, got ${showValue(o)}`);
+  // A misspelt field would otherwise leave its default in force without a word (every caller, connect included).
+  for (const key of Object.keys(o ?? {})) {
+    if (!SLOW_START_OPTION_FIELDS.has(key)) throw new RangeError(`Balancer option slowStart.${key} is not a known field (known: ${[...SLOW_START_OPTION_FIELDS].join(', ')})`);
+  }
   const windowMs = o?.windowMs ?? SLOW_START_DEFAULTS.windowMs;
   const minPct = o?.minWeightPercent ?? SLOW_START_DEFAULTS.minWeightPercent;
   const extraPct = o?.maxExtraLoadPercent ?? SLOW_START_DEFAULTS.maxExtraLoadPercent;

@@ -1,5 +1,6 @@
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
+import { isIPv6 } from 'node:net';
 import { parseTarget, parseStaticTarget, parseKubernetesPath, TargetError } from './target.js';
 
 describe('parseTarget', () => {
@@ -42,6 +43,25 @@ describe('parseTarget', () => {
     ['k8s:///p.ns:0', /out of range/],
     ['k8s:///p.ns:', /empty port/],
     ['dns:', /no scheme|no address/],
+    // ipv4: / ipv6: address lists, checked as grpc-js's IP resolver reads them (it would fail only at the first call)
+    ['ipv4:garbage', /address "garbage": "garbage" is not an IPv4 address/],
+    ['ipv4:127.0.0.1:50051,garbage:1', /address "garbage:1"/],
+    ['ipv4:127.0.0.1:x', /port "x" is not a number/],
+    ['ipv4:127.0.0.1:', /port "" is not a number/],
+    ['ipv4:127.0.0.1:99999', /out of range/],
+    ['ipv4:127.0.0.1:0', /out of range/],
+    ['ipv4:127.0.0.1:1,', /empty entry/],
+    ['ipv4:/127.0.0.1:1', /single "\/"/],
+    ['ipv4:[127.0.0.1]:1', /only an IPv6 address/],
+    ['ipv4:[::1]:1', /is an IPv6 address: use an "ipv6:" target/],
+    ['ipv4:pricer:50051', /not an IPv4 address \(for a host name use "dns:"\)/],
+    ['ipv6:garbage', /"garbage" is not an IPv6 address/],
+    ['ipv6:127.0.0.1:50051', /is an IPv4 address: use an "ipv4:" target/],
+    ['ipv6:[::1', /unclosed/],
+    ['ipv6:[::1]50051', /write "\[ipv6\]" or "\[ipv6\]:port"/],
+    ['ipv6:[::1]:70000', /out of range/],
+    ['ipv6:[::g]:1', /not an IPv6 address/],
+    ['unix:///', /no socket path/],
   ];
   for (const [raw, re] of bad) {
     test(`rejects ${JSON.stringify(raw)}`, () => {
@@ -54,6 +74,45 @@ describe('parseTarget', () => {
       });
     });
   }
+});
+
+describe('ipv4: and ipv6: targets', () => {
+  test('every form grpc-js 1.14 accepts is accepted', () => {
+    for (const raw of [
+      'ipv4:127.0.0.1:50051,127.0.0.2:50051',
+      'ipv4:///127.0.0.1:50051',
+      'ipv4:127.0.0.1', // grpc-js: port 443
+      'IPV4:10.0.0.1:1',
+      'ipv6:[::1]:50051',
+      'ipv6:///[::1]:50051,[fe80::1%eth0]:50052',
+      'ipv6:::1', // a bare IPv6 address, port 443
+      'ipv6:[::1]',
+      'ipv6:[::ffff:10.0.0.1]:5',
+      'unix:///run/pricer.sock',
+      'unix:pricer.sock',
+    ]) {
+      assert.doesNotThrow(() => parseTarget(raw), raw);
+    }
+  });
+
+  test('an ipv6: address is accepted exactly when Node (and so grpc-js) takes it for one', () => {
+    const candidates = [
+      '::', '::1', '1::', '1:2:3:4:5:6:7:8', '1:2:3:4:5:6:7::', '::2:3:4:5:6:7:8', '1:2:3:4:5:6:7:8:9', '1:::2', ':1:2',
+      '::ffff:1.2.3.4', '1:2:3:4:5:6:1.2.3.4', '::1.2.3.256', '::01.2.3.4', 'fe80::1%eth0', 'fe80::1%', '::1%a:b', '::1%ä',
+      'abcd::12345', 'ABCD::EF', 'g::1', '1.2.3.4',
+    ];
+    for (const address of candidates) {
+      const accepted = (() => {
+        try {
+          parseTarget(`ipv6:[${address}]:1`);
+          return true;
+        } catch {
+          return false;
+        }
+      })();
+      assert.equal(accepted, isIPv6(address), address);
+    }
+  });
 });
 
 describe('parseStaticTarget', () => {

@@ -113,9 +113,16 @@ function validateTarget(t: ParsedTarget): void {
       return;
     }
     case 'dns':
+      if (t.path === '') throw new TargetError(t.raw, `no address after "${t.scheme}:"`);
+      return;
     case 'ipv4':
     case 'ipv6':
       if (t.path === '') throw new TargetError(t.raw, `no address after "${t.scheme}:"`);
+      checkIpAddressList(t);
+      return;
+    case 'unix':
+      // grpc-js takes any path here, so only an empty one is surely wrong (it would connect to "/" or "///").
+      if (t.path === '') throw new TargetError(t.raw, `no socket path after "${t.scheme}:": write e.g. "unix:///run/pricer.sock" or "unix:pricer.sock"`);
       return;
     case 'multi':
       parseMultiTarget(t);
@@ -123,6 +130,61 @@ function validateTarget(t: ParsedTarget): void {
     default:
       return;
   }
+}
+
+/**
+ * Checks the address list of an `ipv4:` / `ipv6:` target the way grpc-js 1.14's IP resolver reads it, so that
+ * what it would refuse at the first call (as UNAVAILABLE "Failed to parse ipv4 address ...") is refused at
+ * creation instead. grpc-js accepts, per comma-separated entry: `a.b.c.d`, `a.b.c.d:port` (ipv4:), and `addr`,
+ * `[addr]`, `[addr]:port` (ipv6:, `addr` may carry a `%zone`); a missing port means 443. Fairway also refuses a
+ * port outside 1-65535 (grpc-js would only fail to connect).
+ */
+function checkIpAddressList(t: ParsedTarget): void {
+  // grpc-js reads `ipv4:/1.2.3.4:5` (one slash) with the slash as part of the first address, and refuses it.
+  const rest = t.raw.slice(t.scheme.length + 1);
+  if (rest.startsWith('/') && !rest.startsWith('//')) {
+    throw new TargetError(t.raw, `write "${t.scheme}:<address>,..." or "${t.scheme}:///<address>,..." (grpc-js does not read a single "/")`);
+  }
+  const wantV6 = t.scheme === 'ipv6';
+  for (const entry of t.path.split(',')) {
+    if (entry === '') throw new TargetError(t.raw, 'an empty entry in the address list (two commas in a row, or a comma at an end?)');
+    const problem = ipAddressProblem(entry, wantV6);
+    if (problem) throw new TargetError(t.raw, `address ${JSON.stringify(entry)}: ${problem}`);
+  }
+}
+
+/** What is wrong with one entry of an `ipv4:` (`wantV6` false) or `ipv6:` address list, or undefined. */
+function ipAddressProblem(entry: string, wantV6: boolean): string | undefined {
+  let host: string;
+  let port: string | undefined;
+  if (entry.startsWith('[')) {
+    const close = entry.indexOf(']');
+    if (close < 0) return 'unclosed "[" around an IPv6 address';
+    host = entry.slice(1, close);
+    if (!host.includes(':')) return 'only an IPv6 address goes in "[...]"';
+    const after = entry.slice(close + 1);
+    if (after !== '') {
+      if (!after.startsWith(':')) return 'write "[ipv6]" or "[ipv6]:port"';
+      port = after.slice(1);
+    }
+  } else {
+    // As grpc-js: one ":" separates host and port; none means no port; more means a bare IPv6 address.
+    const parts = entry.split(':');
+    host = parts.length === 2 ? parts[0]! : entry;
+    port = parts.length === 2 ? parts[1]! : undefined;
+  }
+  if (wantV6 && !IPV6_ADDRESS.test(host)) {
+    return IPV4.test(host) ? `${JSON.stringify(host)} is an IPv4 address: use an "ipv4:" target` : `${JSON.stringify(host)} is not an IPv6 address`;
+  }
+  if (!wantV6 && !IPV4.test(host)) {
+    return IPV6_ADDRESS.test(host) ? `${JSON.stringify(host)} is an IPv6 address: use an "ipv6:" target` : `${JSON.stringify(host)} is not an IPv4 address (for a host name use "dns:")`;
+  }
+  if (port !== undefined) {
+    if (!/^\d+$/.test(port)) return `port ${JSON.stringify(port)} is not a number`;
+    const n = Number(port);
+    if (n < 1 || n > 65535) return `port ${port} is out of range 1-65535`;
+  }
+  return undefined;
 }
 
 /**
@@ -184,6 +246,26 @@ export function parseKubernetesPath(t: ParsedTarget): KubernetesTarget {
 const HOSTNAME = /^(?=.{1,253}$)([a-zA-Z0-9]([-a-zA-Z0-9]*[a-zA-Z0-9])?)(\.[a-zA-Z0-9]([-a-zA-Z0-9]*[a-zA-Z0-9])?)*$/;
 const IPV4 = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
 const IPV6 = /^[0-9a-fA-F:.]+(%[\w.-]+)?$/;
+/**
+ * An IPv6 address, optionally with a `%zone`, exactly as Node's `net.isIPv6` (which grpc-js's `ipv6:` resolver
+ * uses) accepts it; spelled out here because this module stays free of Node imports.
+ */
+const IPV6_ADDRESS = (() => {
+  const v4 = '(?:(?:25[0-5]|2[0-4]\\d|1\\d\\d|[1-9]?\\d)\\.){3}(?:25[0-5]|2[0-4]\\d|1\\d\\d|[1-9]?\\d)';
+  const g = '[0-9a-fA-F]{1,4}';
+  return new RegExp(
+    '^(?:' +
+      `(?:${g}:){7}(?:${g}|:)|` +
+      `(?:${g}:){6}(?:${v4}|:${g}|:)|` +
+      `(?:${g}:){5}(?::${v4}|(?::${g}){1,2}|:)|` +
+      `(?:${g}:){4}(?:(?::${g}){0,1}:${v4}|(?::${g}){1,3}|:)|` +
+      `(?:${g}:){3}(?:(?::${g}){0,2}:${v4}|(?::${g}){1,4}|:)|` +
+      `(?:${g}:){2}(?:(?::${g}){0,3}:${v4}|(?::${g}){1,5}|:)|` +
+      `(?:${g}:){1}(?:(?::${g}){0,4}:${v4}|(?::${g}){1,6}|:)|` +
+      `(?::(?:(?::${g}){0,5}:${v4}|(?::${g}){1,7}|:))` +
+      ')(?:%[0-9a-zA-Z-.:]+)?$',
+  );
+})();
 
 /** What is wrong with a `host:port` (IPv6 in brackets), or undefined when it is fine. */
 export function hostPortProblem(hostPort: string): string | undefined {

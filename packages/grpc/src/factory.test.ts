@@ -32,6 +32,10 @@ describe('loud misconfiguration', () => {
       ['static:///10.0.0.1', /no port/],
       ['pricer', /no scheme/],
       ['etcd:///', /no service name/],
+      // grpc-js's own schemes: refused here rather than failing at the first call
+      ['ipv4:garbage', /"garbage" is not an IPv4 address/],
+      ['ipv6:[::1]:99999', /out of range/],
+      ['unix:///', /no socket path/],
     ] as const) {
       assert.throws(() => createClient(EchoClient, target, creds), (e: unknown) => {
         assert.ok(e instanceof TargetError, String(e));
@@ -44,7 +48,17 @@ describe('loud misconfiguration', () => {
     }
   });
 
+  test("well-formed targets of grpc-js's ipv4:, ipv6: and unix: schemes are accepted", () => {
+    const { EchoClient } = loadEcho();
+    for (const target of ['ipv4:127.0.0.1:50051,127.0.0.2:50051', 'ipv4:///127.0.0.1:50051', 'ipv6:[::1]:50051', 'ipv6:::1', 'unix:///tmp/fairway.sock']) {
+      createChannel(target, creds).close();
+      createClient(EchoClient, target, creds).close();
+    }
+  });
+
   test('a scheme with no registered source is an error naming the scheme (grpc-js would quietly try dns)', () => {
+    // grpc-js 1.14 has no unix-abstract: resolver either
+    assert.throws(() => createChannel('unix-abstract:fairway', creds), /no discovery source is registered for scheme "unix-abstract"/);
     assert.throws(() => createChannel('nosuch:///pricer', creds), (e: unknown) => {
       assert.ok(e instanceof TargetError);
       assert.match(e.message, /no discovery source is registered for scheme "nosuch"/);
@@ -103,6 +117,26 @@ describe('loud misconfiguration', () => {
     );
   });
 
+  test('option messages show NaN and Infinity as they are, never as "null"', () => {
+    for (const [options, option, re] of [
+      [{ decayMs: Number.NaN }, 'decayMs', /must be a finite number, got NaN$/],
+      [{ zoneBandHigh: Number.POSITIVE_INFINITY }, 'zoneBandHigh', /must be a finite number, got Infinity$/],
+      [{ keepalive: { timeMs: Number.NaN } }, 'keepalive.timeMs', /must be an integer number of ms, got NaN$/],
+      [{ subset: Number.NaN }, 'subset', /got NaN$/],
+      [{ affinity: { header: 'x-user', epsilon: Number.NaN } }, 'affinity.epsilon', /got NaN$/],
+      [{ zone: Number.NaN }, 'zone', /must be a non-empty string, got NaN$/],
+      [{ concurrencyLimit: Number.NaN }, 'concurrencyLimit', /got NaN$/],
+      [{ outlierEjection: Number.NaN }, 'outlierEjection', /got NaN$/],
+    ] as const) {
+      assert.throws(() => clientOptions(options as never), (e: unknown) => {
+        assert.ok(e instanceof FairwayOptionsError, String(e));
+        assert.equal(e.option, option);
+        assert.match(e.message, re);
+        return true;
+      });
+    }
+  });
+
   test("a retry or hedging method of the client's own service that it does not have is refused; other services' pass", () => {
     const { EchoClient } = loadEcho();
     const make = (retry: object) => createClient(EchoClient, 'static:///127.0.0.1:1', creds, { zone: 'z', retry } as never).close();
@@ -116,6 +150,18 @@ describe('loud misconfiguration', () => {
     );
     // One options object for several clients: another service's methods are not this client's business.
     make({ methods: { 'fairway.test.Echo/Unary': { attemptTimeoutMs: 100 }, 'trading.Pricer/Quote': { attemptTimeoutMs: 100 } }, hedging: { methods: ['trading.Pricer/Quote'] } });
+  });
+
+  test('a hedged method left with maxAttempts 1 is refused at creation, naming the method and the field', () => {
+    const { EchoClient } = loadEcho();
+    assert.throws(
+      () => createClient(EchoClient, 'static:///127.0.0.1:1', creds, { zone: 'z', retry: { maxAttempts: 1, hedging: { methods: ['fairway.test.Echo/Unary'] } } }),
+      (e: unknown) => e instanceof RetryOptionsError && e.field === 'retry.maxAttempts' && /'fairway\.test\.Echo\/Unary'/.test(e.message),
+    );
+    assert.throws(
+      () => createChannel('static:///127.0.0.1:1', creds, { zone: 'z', retry: { methods: { 'fairway.test.Echo/Unary': { maxAttempts: 1 } }, hedging: { methods: ['fairway.test.Echo/Unary'] } } }),
+      (e: unknown) => e instanceof RetryOptionsError && e.field === "retry.methods['fairway.test.Echo/Unary'].maxAttempts",
+    );
   });
 
   test('a service config naming another policy is an error; method configs are kept', () => {

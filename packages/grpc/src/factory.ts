@@ -28,8 +28,11 @@ import type { RetryConfig } from './call/index.js';
 import { createConcurrencyInterceptor } from './concurrency-interceptor.js';
 import { CarriedCall } from './carried-call.js';
 
-/** Schemes grpc-js resolves by itself (Fairway balances them zone-blind). */
-const GRPC_SCHEMES = new Set(['dns', 'ipv4', 'ipv6', 'unix', 'unix-abstract']);
+/**
+ * Schemes grpc-js resolves by itself (Fairway balances them zone-blind). Not `unix-abstract:`: grpc-js 1.14 has
+ * no resolver for it and would quietly resolve the whole target as a DNS name.
+ */
+const GRPC_SCHEMES = new Set(['dns', 'ipv4', 'ipv6', 'unix']);
 
 /**
  * The target as grpc-js must see it: its scheme in lower case. Schemes are case-insensitive (RFC 3986, and

@@ -3,7 +3,7 @@
  * naming the key), and turned into grpc-js channel options.
  */
 import type { ChannelOptions } from '@grpc/grpc-js';
-import { reportRejection, resolveConcurrencyLimitOptions, zoneNameProblem } from '@fairway/core';
+import { reportRejection, resolveConcurrencyLimitOptions, showValue, zoneNameProblem } from '@fairway/core';
 
 const ignoreError = (): void => {};
 import type { CallObserverFactory, ConcurrencyLimitOptions, EjectionOptions, RetryOptions, SlowStartOptions } from '@fairway/core';
@@ -184,7 +184,7 @@ function checkKeys(obj: Record<string, unknown>, known: Set<string>, prefix: str
 
 function msOption(v: unknown, name: string, min: number, max: number): number {
   if (typeof v !== 'number' || !Number.isFinite(v) || !Number.isInteger(v)) {
-    throw new FairwayOptionsError(name, `must be an integer number of ms, got ${JSON.stringify(v)}`);
+    throw new FairwayOptionsError(name, `must be an integer number of ms, got ${showValue(v)}`);
   }
   if (v < min || v > max) throw new FairwayOptionsError(name, `must be between ${min} and ${max} ms, got ${v}`);
   return v;
@@ -219,7 +219,7 @@ export const DEFAULT_SUBSET_SIZE = 24;
 
 function subsetSettings(a: unknown): Record<string, unknown> {
   if (a === undefined) return {};
-  if (!isPlainObject(a)) throw new FairwayOptionsError('subset', `must be an object like { size: 24 }, got ${JSON.stringify(a)}`);
+  if (!isPlainObject(a)) throw new FairwayOptionsError('subset', `must be an object like { size: 24 }, got ${showValue(a)}`);
   checkKeys(a, new Set(['size', 'clientIndex', 'clientCount']), 'subset.');
   return {
     subsetSize: a['size'] ?? DEFAULT_SUBSET_SIZE,
@@ -230,7 +230,7 @@ function subsetSettings(a: unknown): Record<string, unknown> {
 
 function affinitySettings(a: unknown): { affinityHeader?: unknown; affinityEpsilon?: unknown } {
   if (a === undefined) return {};
-  if (!isPlainObject(a)) throw new FairwayOptionsError('affinity', `must be an object like { header: 'x-user-id' }, got ${JSON.stringify(a)}`);
+  if (!isPlainObject(a)) throw new FairwayOptionsError('affinity', `must be an object like { header: 'x-user-id' }, got ${showValue(a)}`);
   checkKeys(a, new Set(['header', 'epsilon']), 'affinity.');
   if (a['header'] === undefined) throw new FairwayOptionsError('affinity.header', 'is required: the metadata key that carries the affinity key');
   return { affinityHeader: a['header'], ...(a['epsilon'] !== undefined ? { affinityEpsilon: a['epsilon'] } : {}) };
@@ -239,14 +239,14 @@ function affinitySettings(a: unknown): { affinityHeader?: unknown; affinityEpsil
 /** Validates `options` (throws `FairwayOptionsError` naming the option) and fills in defaults. */
 export function resolveOptions(options: FairwayOptions | undefined, env: Record<string, string | undefined>): ResolvedOptions {
   if (options === undefined) options = {};
-  if (!isPlainObject(options)) throw new FairwayOptionsError('(options)', `must be an object, got ${JSON.stringify(options)}`);
+  if (!isPlainObject(options)) throw new FairwayOptionsError('(options)', `must be an object, got ${showValue(options)}`);
   checkKeys(options as Record<string, unknown>, KNOWN_OPTIONS, '');
 
   let zone: string | undefined;
   let zoneSource: ResolvedOptions['zoneSource'] = 'none';
   if (options.zone !== undefined) {
     if (typeof options.zone !== 'string' || options.zone.trim() === '') {
-      throw new FairwayOptionsError('zone', `must be a non-empty string, got ${JSON.stringify(options.zone)}`);
+      throw new FairwayOptionsError('zone', `must be a non-empty string, got ${showValue(options.zone)}`);
     }
     const problem = zoneNameProblem(options.zone);
     if (problem !== undefined) throw new FairwayOptionsError('zone', `${JSON.stringify(options.zone.slice(0, 80))} ${problem}`);
@@ -321,7 +321,7 @@ export function resolveOptions(options: FairwayOptions | undefined, env: Record<
   const cl = options.concurrencyLimit;
   if (cl === true) concurrencyLimit = {};
   else if (cl !== undefined && cl !== false) {
-    if (!isPlainObject(cl)) throw new FairwayOptionsError('concurrencyLimit', `must be true, false or an object of limit settings, got ${JSON.stringify(cl)}`);
+    if (!isPlainObject(cl)) throw new FairwayOptionsError('concurrencyLimit', `must be true, false or an object of limit settings, got ${showValue(cl)}`);
     checkKeys(cl, new Set(['initialLimit', 'minLimit', 'maxLimit', 'smoothing', 'queueSize', 'rttTolerance', 'longWindow']), 'concurrencyLimit.');
     try {
       resolveConcurrencyLimitOptions(cl);

@@ -10,6 +10,7 @@
  * await served.shutdown();
  * ```
  */
+import { hostPortProblem, showValue } from '@fairway/core';
 import { ServerCredentials } from '@fairway/grpc';
 import type { Server } from '@fairway/grpc';
 import { register } from '@fairway/discovery-etcd';
@@ -82,8 +83,58 @@ function splitHostPort(hp: string): { host: string; port: string } {
   return { host: hp.slice(0, i), port: hp.slice(i + 1) };
 }
 
+/**
+ * Every key of {@link ServeAndRegisterOptions}: this function's own and those passed on to `register`, which
+ * would ignore any other. So a typo (`drainTimoutMs`) is refused by name instead of silently meaning the default.
+ */
+const OPTION_KEYS = [
+  'bind', 'credentials', 'address', 'drainTimeoutMs', 'deregisterGraceMs', 'shutdownOnSignals', 'health',
+  'service', 'zone', 'region', 'instance', 'weight', 'canary', 'incarnation', 'ttlSeconds',
+  'endpoints', 'auth', 'tls', 'dialTimeoutMs', 'prefix', 'logger', 'maxBackoffMs',
+] as const satisfies readonly (keyof ServeAndRegisterOptions)[];
+/** Fails to compile when an option is added to `ServeAndRegisterOptions` (or `RegisterOptions`) but not to `OPTION_KEYS`. */
+type AllOptionKeysListed<Missing extends never> = Missing;
+type AllServeOptionKeysListed = AllOptionKeysListed<Exclude<keyof ServeAndRegisterOptions, (typeof OPTION_KEYS)[number]>>;
+
+/**
+ * Checks what this function itself uses, before the server is touched (health service, bind): unknown keys,
+ * the `bind` address (Node would otherwise throw a bare `RangeError` for port 99999 from inside grpc-js) and
+ * the shutdown settings. The registration options are checked by `register`.
+ */
+function checkServeOptions(options: ServeAndRegisterOptions): void {
+  const what = 'serveAndRegisterInEtcd';
+  if (typeof options !== 'object' || options === null || Array.isArray(options)) {
+    throw new Error(`${what}: options must be an object with at least { service } and "bind" or "address"`);
+  }
+  const known: readonly string[] = OPTION_KEYS;
+  const unknown = Object.keys(options).filter((k) => !known.includes(k));
+  if (unknown.length > 0) {
+    throw new Error(`${what}: unknown option${unknown.length > 1 ? 's' : ''} ${unknown.map((k) => JSON.stringify(k)).join(', ')} (known: ${known.join(', ')})`);
+  }
+  const { bind, drainTimeoutMs, deregisterGraceMs, shutdownOnSignals, health } = options;
+  if (bind !== undefined) {
+    if (typeof bind !== 'string') throw new Error(`${what}: bind must be "host:port", got ${showValue(bind)}`);
+    // Port 0 (a free port) is fine here; otherwise the same rule as every host:port Fairway takes.
+    const { host, port } = splitHostPort(bind);
+    const problem = port === '0' ? hostPortProblem(`${host}:1`) : hostPortProblem(bind);
+    if (problem !== undefined) throw new Error(`${what}: bind ${JSON.stringify(bind)}: ${problem}${/port/.test(problem) ? ' (port 0 picks a free port)' : ''}`);
+  }
+  for (const [name, value] of [['drainTimeoutMs', drainTimeoutMs], ['deregisterGraceMs', deregisterGraceMs]] as const) {
+    if (value !== undefined && !(typeof value === 'number' && Number.isFinite(value) && value >= 0)) {
+      throw new Error(`${what}: ${name} must be a finite number of milliseconds >= 0, got ${showValue(value)}`);
+    }
+  }
+  if (shutdownOnSignals !== undefined && !(Array.isArray(shutdownOnSignals) && shutdownOnSignals.every((s) => typeof s === 'string' && /^SIG[A-Z0-9]+$/.test(s)))) {
+    throw new Error(`${what}: shutdownOnSignals must be an array of signal names such as "SIGTERM", got ${showValue(shutdownOnSignals)}`);
+  }
+  if (health !== undefined && health !== false && !(typeof health === 'object' && health !== null && !Array.isArray(health))) {
+    throw new Error(`${what}: health must be false or { serviceNames?: string[] }, got ${showValue(health)}`);
+  }
+}
+
 /** Binds (if `bind` is given), registers in etcd, and returns a handle whose `shutdown()` deregisters, then drains. */
 export async function serveAndRegisterInEtcd(server: Server, options: ServeAndRegisterOptions): Promise<ServedInEtcd> {
+  checkServeOptions(options);
   const { bind, credentials, address: advertised, drainTimeoutMs = 10_000, deregisterGraceMs = 1_000, shutdownOnSignals = [], health: healthOption, ...reg } = options;
   // Added before binding, so the first connection already has it (throws, naming the service, on a duplicate).
   const health = healthOption === false ? undefined : serveHealth(server, { serviceNames: healthOption?.serviceNames ?? [] });

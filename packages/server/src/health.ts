@@ -10,6 +10,7 @@
  * The service definition comes from the `grpc-health-check` package; its `HealthImplementation` is not used
  * because it cannot end its watch streams.
  */
+import { showValue } from '@fairway/core';
 import { status as Status, healthServiceDefinition as healthDefinition } from '@fairway/grpc';
 import type { Server, ServerUnaryCall, ServerWritableStream, sendUnaryData } from '@fairway/grpc';
 
@@ -45,7 +46,7 @@ export interface HealthService {
 export function serveHealth(server: Server, options: HealthServiceOptions = {}): HealthService {
   const names = new Set<string>(['', ...(options.serviceNames ?? [])]);
   for (const n of names) {
-    if (typeof n !== 'string') throw new TypeError(`serveHealth: serviceNames must be strings, got ${JSON.stringify(n)}`);
+    if (typeof n !== 'string') throw new TypeError(`serveHealth: serviceNames must be strings, got ${showValue(n)}`);
   }
   let status: Serving = options.serving === false ? 'NOT_SERVING' : 'SERVING';
   const watches = new Map<ServerWritableStream<{ service: string }, { status: string }>, string>();

@@ -32,6 +32,7 @@ import {
   LatencyWindow,
   guardObserver,
   fanOutObservers,
+  showValue,
 } from '@fairway/core';
 import type { CallDescription, CallObserver, CallObserverFactory, HedgePlan, MethodRetrySettings, RetryBudget, RetryConfig } from '@fairway/core';
 import { FairwayCall, deadlineWallMs } from './fairway-call.js';
@@ -94,10 +95,10 @@ export function setClientIdentity(identity: { readonly instance: string; readonl
     return;
   }
   if (typeof identity.instance !== 'string' || identity.instance.trim() === '') {
-    throw new TypeError(`setClientIdentity: instance must be a non-empty string, got ${JSON.stringify(identity.instance)}`);
+    throw new TypeError(`setClientIdentity: instance must be a non-empty string, got ${showValue(identity.instance)}`);
   }
   if (identity.incarnation !== undefined && (typeof identity.incarnation !== 'string' || identity.incarnation === '')) {
-    throw new TypeError(`setClientIdentity: incarnation must be a non-empty string, got ${JSON.stringify(identity.incarnation)}`);
+    throw new TypeError(`setClientIdentity: incarnation must be a non-empty string, got ${showValue(identity.incarnation)}`);
   }
   processIdentity = { instance: identity.instance, incarnation: identity.incarnation ?? processIncarnation() };
 }

@@ -9,7 +9,7 @@
  * config with `parseFairwayPolicyConfig` before it builds a channel (and throws), and `createFromJson` logs
  * the error loudly when a bad config arrives some other way (e.g. a service config from DNS).
  */
-import { EJECTION_OPTION_FIELDS, SLOW_START_OPTION_FIELDS, resolveEjectionOptions, resolveSlowStartOptions, type EjectionOptions, type SlowStartOptions } from '@fairway/core';
+import { EJECTION_OPTION_FIELDS, SLOW_START_OPTION_FIELDS, resolveEjectionOptions, resolveSlowStartOptions, showValue, type EjectionOptions, type SlowStartOptions } from '@fairway/core';
 import { getDefaultLogger } from '../logger.js';
 
 export const POLICY_NAME = 'fairway_p2c_peak_ewma';
@@ -81,7 +81,7 @@ function subConfig<T extends object>(obj: Record<string, unknown>, field: string
   const v = obj[field];
   if (v === undefined) return undefined;
   if (v === false) return false;
-  if (v === null || typeof v !== 'object' || Array.isArray(v)) throw new PolicyConfigError(field, `must be false or an object, got ${JSON.stringify(v)}`);
+  if (v === null || typeof v !== 'object' || Array.isArray(v)) throw new PolicyConfigError(field, `must be false or an object, got ${showValue(v)}`);
   for (const key of Object.keys(v)) {
     if (!known.has(key)) throw new PolicyConfigError(`${field}.${key}`, `is not a known field (known: ${[...known].join(', ')})`);
   }
@@ -98,7 +98,7 @@ function subConfig<T extends object>(obj: Record<string, unknown>, field: string
 function positiveNumber(obj: Record<string, unknown>, field: string, min: number, max: number): number | undefined {
   const v = obj[field];
   if (v === undefined) return undefined;
-  if (typeof v !== 'number' || !Number.isFinite(v)) throw new PolicyConfigError(field, `must be a finite number, got ${JSON.stringify(v)}`);
+  if (typeof v !== 'number' || !Number.isFinite(v)) throw new PolicyConfigError(field, `must be a finite number, got ${showValue(v)}`);
   if (v < min || v > max) throw new PolicyConfigError(field, `must be between ${min} and ${max}, got ${v}`);
   return v;
 }
@@ -106,7 +106,7 @@ function positiveNumber(obj: Record<string, unknown>, field: string, min: number
 /** Validates a raw JSON policy config; throws `PolicyConfigError` naming the field. */
 export function parseFairwayPolicyConfig(raw: unknown): FairwayPolicySettings {
   if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
-    throw new PolicyConfigError('(config)', `must be a JSON object, got ${JSON.stringify(raw)}`);
+    throw new PolicyConfigError('(config)', `must be a JSON object, got ${showValue(raw)}`);
   }
   const obj = raw as Record<string, unknown>;
   for (const key of Object.keys(obj)) {
@@ -114,7 +114,7 @@ export function parseFairwayPolicyConfig(raw: unknown): FairwayPolicySettings {
   }
   let zone: string | undefined;
   if (obj['zone'] !== undefined) {
-    if (typeof obj['zone'] !== 'string' || obj['zone'].trim() === '') throw new PolicyConfigError('zone', `must be a non-empty string, got ${JSON.stringify(obj['zone'])}`);
+    if (typeof obj['zone'] !== 'string' || obj['zone'].trim() === '') throw new PolicyConfigError('zone', `must be a non-empty string, got ${showValue(obj['zone'])}`);
     zone = obj['zone'];
   }
   const decayMs = positiveNumber(obj, 'decayMs', 1, 3_600_000) ?? POLICY_DEFAULTS.decayMs;
@@ -125,7 +125,7 @@ export function parseFairwayPolicyConfig(raw: unknown): FairwayPolicySettings {
   }
   let region: string | undefined;
   if (obj['region'] !== undefined) {
-    if (typeof obj['region'] !== 'string' || obj['region'].trim() === '') throw new PolicyConfigError('region', `must be a non-empty string, got ${JSON.stringify(obj['region'])}`);
+    if (typeof obj['region'] !== 'string' || obj['region'].trim() === '') throw new PolicyConfigError('region', `must be a non-empty string, got ${showValue(obj['region'])}`);
     region = obj['region'];
   }
   let affinityHeader: string | undefined;
@@ -133,7 +133,7 @@ export function parseFairwayPolicyConfig(raw: unknown): FairwayPolicySettings {
     const h = obj['affinityHeader'];
     // gRPC metadata keys: lower-case ASCII letters, digits, '-', '_', '.'; binary (-bin) values are not keys.
     if (typeof h !== 'string' || !/^[0-9a-z_.-]+$/.test(h) || h.endsWith('-bin') || h.startsWith('grpc-')) {
-      throw new PolicyConfigError('affinityHeader', `must be a lower-case metadata key (not -bin, not grpc-), got ${JSON.stringify(h)}`);
+      throw new PolicyConfigError('affinityHeader', `must be a lower-case metadata key (not -bin, not grpc-), got ${showValue(h)}`);
     }
     affinityHeader = h;
   }

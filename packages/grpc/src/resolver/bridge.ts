@@ -11,7 +11,7 @@
  *   next call: the source is closed on destroy and started afresh then.
  */
 import { Metadata, status as Status } from '@grpc/grpc-js';
-import { hostPortProblem, parseTarget } from '@fairway/core';
+import { hostPortProblem, parseTarget, showValue } from '@fairway/core';
 import type {
   DiscoveryError,
   DiscoverySource,
@@ -94,7 +94,7 @@ function endpointProblem(info: EndpointInfo): string | undefined {
   const problem = hostPortProblem(info.address);
   if (problem) return `address: ${problem}`;
   if (info.weight !== undefined && !(typeof info.weight === 'number' && info.weight >= 0 && Number.isFinite(info.weight))) {
-    return `weight must be a finite number >= 0 (0 drains), got ${JSON.stringify(info.weight)}`;
+    return `weight must be a finite number >= 0 (0 drains), got ${showValue(info.weight)}`;
   }
   return undefined;
 }
@@ -251,7 +251,7 @@ function createBridgeResolverClass(scheme: string) {
         const problem = endpointProblem(info);
         if (problem) {
           // One bad entry (e.g. a hand-written etcd value) must not take the others down: skip it, say why.
-          this.logError(`ignoring endpoint ${JSON.stringify(info)}: ${problem}`);
+          this.logError(`ignoring endpoint ${showValue(info)}: ${problem}`);
           continue;
         }
         valid.push(info);
