@@ -28,6 +28,7 @@ import { NewestIncarnation } from './newest-incarnation.js';
 import { endpointStats, type EndpointStats } from './endpoint-stats.js';
 import { createAffinityRing, type AffinityRing } from './bounded-hash.js';
 import { reportRejection } from './call/observers.js';
+import { showValue } from './show-value.js';
 
 const ignore = (): void => {};
 
@@ -814,7 +815,7 @@ function resetToNewcomer(st: EndpointState): void {
 
 function validate(e: EndpointInfo): void {
   if (typeof e !== 'object' || e === null || typeof e.address !== 'string' || e.address === '') {
-    throw new TypeError(`Balancer.update: every endpoint needs a non-empty string address, got ${JSON.stringify(e)}`);
+    throw new TypeError(`Balancer.update: every endpoint needs a non-empty string address, got ${showValue(e)}`);
   }
   const w = e.weight;
   if (w !== undefined && !(typeof w === 'number' && w >= 0 && Number.isFinite(w))) {
