@@ -370,6 +370,11 @@ export class Balancer implements ReleaseSink {
     return new PickFigures(l.rttMs, l.inFlight, l.cost, o, l.otherRttMs, l.otherInFlight, l.otherCost, l.tie, fullNote);
   }
 
+  /** @internal See `ReleaseSink.decayMs`. */
+  get decayMs(): number {
+    return this.o.decayMs;
+  }
+
   /** @internal See `ReleaseSink.latencyEstimate`. */
   latencyEstimate(e: EndpointState, nowMs: number): { readonly rttMs: number; readonly medianMs: number } | undefined {
     return e.answered ? { rttMs: decayedRttMs(e, nowMs, this.o.decayMs), medianMs: this.setMedian(nowMs) } : undefined;
@@ -418,13 +423,23 @@ export class Balancer implements ReleaseSink {
     }
     e ??= fallback ?? fallbackAvoided;
     if (e === undefined) return undefined;
-    const rtt = this.rttOf(e, nowMs, this.o.decayMs);
     const eIn = e.inFlight;
     const note = e === members[owners[start]!] ? AFFINITY_OWNER : AFFINITY_OVERFLOW;
+    // An endpoint that has answered: its figures are worked out only if the explanation is read (see Pick).
+    // A newcomer or a re-admission probe is valued at the set median now (what rttOf says at this moment).
+    const figures = e.answered && e.ejection !== 'probe' ? undefined : this.keyPickFigures(e, nowMs, note);
+    const rttMs = e.rttMs;
+    const rttAtMs = e.rttAtMs;
     e.inFlight++;
     accrue(e.group, nowMs);
     e.group.inFlightReady++;
-    return new Pick(this, e, nowMs, 'all', this.o.clientZone, new PickFigures(rtt, eIn, costFrom(e, rtt), undefined, 0, 0, 0, false, note));
+    return new Pick(this, e, nowMs, 'all', this.o.clientZone, figures ?? note, eIn, rttMs, rttAtMs);
+  }
+
+  /** The figures of a pick by key of an endpoint valued at the set median (before it is counted). */
+  private keyPickFigures(e: EndpointState, nowMs: number, note: string): PickFigures {
+    const rtt = this.rttOf(e, nowMs, this.o.decayMs);
+    return new PickFigures(rtt, e.inFlight, costFrom(e, rtt), undefined, 0, 0, 0, false, note);
   }
 
   /** @internal Applies a handle's release (see `PickHandle.release`). */

@@ -105,6 +105,28 @@ describe('Balancer.pickByKey', () => {
     }
   });
 
+  test('the explanation of a pick by key gives the figures at the pick, however late it is read', () => {
+    const AFFINITY_OWNER = "affinity: the owner of the call's key on the consistent-hash ring";
+    const { b } = fleet(3);
+    // Warm the owner of user-1 (an answer at t = 0).
+    const warm = b.pickByKey('user-1', 0)!;
+    warm.release({ kind: 'success', latencyMs: 4 }, 0);
+    const rtt = b.snapshot(1_000).find((r) => r.key === warm.key)!.rttEstimateMs!; // decayed to t = 1 s
+    const a = b.pickByKey('user-1', 1_000)!; // nothing in flight
+    const other = b.pickByKey('user-1', 1_000)!; // a second call to the same owner, counted after a
+    assert.equal(other.key, a.key);
+    // The owner's estimate moves (a slow answer replaces it) before a's explanation is first read.
+    other.release({ kind: 'success', latencyMs: 40 }, 1_001);
+    assert.ok(rtt > 1 && rtt < 30, `a warm estimate: ${rtt}`);
+    assert.equal(a.explanation.reason, `${AFFINITY_OWNER}: ${a.explanation.address} cost=${rtt.toFixed(1)}ms (rtt=${rtt.toFixed(1)}ms x 1)`);
+    const rtt2 = b.snapshot(1_002).find((r) => r.key === warm.key)!.rttEstimateMs!;
+    assert.ok(rtt2 > rtt, `the slow answer raised the estimate: ${rtt} -> ${rtt2}`);
+    const b2 = b.pickByKey('user-1', 1_002)!; // a is still in flight: x 2
+    assert.ok(b2.explanation.reason.endsWith(`cost=${(2 * rtt2).toFixed(1)}ms (rtt=${rtt2.toFixed(1)}ms x 2)`), b2.explanation.reason);
+    a.release({ kind: 'success', latencyMs: 4 }, 1_003);
+    b2.release({ kind: 'success', latencyMs: 4 }, 1_003);
+  });
+
   test('keys avoid endpoints already tried and endpoints not READY', () => {
     const { b } = fleet(3);
     const first = b.pickByKey('user-1', 0)!;

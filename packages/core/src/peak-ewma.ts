@@ -98,8 +98,13 @@ export function createLoadState(seedRttMs: number, weight: number, nowMs: number
 
 /** The RTT estimate decayed to `nowMs`: `rttMs x exp(-(nowMs - rttAtMs) / decayMs)`, floored at 1 us. */
 export function decayedRttMs(s: LoadState, nowMs: number, decayMs: number): number {
-  const idle = nowMs - s.rttAtMs;
-  const v = idle > 0 ? s.rttMs * Math.exp(-idle / decayMs) : s.rttMs;
+  return decayedFromMs(s.rttMs, s.rttAtMs, nowMs, decayMs);
+}
+
+/** {@link decayedRttMs} of an estimate `rttMs` taken at `rttAtMs` (a snapshot of the load fields). */
+export function decayedFromMs(rttMs: number, rttAtMs: number, nowMs: number, decayMs: number): number {
+  const idle = nowMs - rttAtMs;
+  const v = idle > 0 ? rttMs * Math.exp(-idle / decayMs) : rttMs;
   return v > RTT_FLOOR_MS ? v : RTT_FLOOR_MS;
 }
 
