@@ -1,12 +1,16 @@
 // The fairway CLI against a real etcd (packages/testing's harness: /usr/bin/etcd on loopback): resolve's
 // table and --json, watch's stream of changes, register/deregister, a bad target (exit 2), an unreachable
-// etcd (exit 3); and the real executable as a child process (exit codes, Ctrl-C deregisters).
+// etcd (exit 3, said once); and the real executable as a child process (exit codes, Ctrl-C deregisters).
+// Also resolve against the Kubernetes API stand-in (Pods not ready are listed, marked), and help's exit codes.
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { startEtcdForSuite, startRefusingEndpoint } from '@fairway/testing';
-import { runCli, EXIT, rowsOf, formatTable, diffRows, formatDiff, balancerRowsOf, formatBalancerTable } from './index.js';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startEtcdForSuite, startRefusingEndpoint, startKubeApiStandIn, makeEndpointSlice } from '@fairway/testing';
+import { runCli, EXIT, rowsOf, formatTable, diffRows, formatDiff, balancerRowsOf, formatBalancerTable, openSource, firstAnswer } from './index.js';
 import { createBalancer } from '@fairway/core';
 
 const BIN = fileURLToPath(new URL('./bin.ts', import.meta.url));
@@ -132,6 +136,68 @@ describe('fairway CLI against a real etcd', { timeout: 60_000 }, () => {
     }
   });
 
+  test('register: --weight must be plain decimal, --ttl a decimal whole number, --incarnation orderable (exit 2); good ones are registered as given', { timeout: 20_000 }, async () => {
+    const ep = etcd.endpointsCsv;
+    const base = ['register', '--service', 'checked', '--address', '127.0.0.1:6201', '--instance', 'c-1', '--etcd-endpoints', ep];
+    const cases: [string[], RegExp][] = [
+      [['--weight', '0x10'], /--weight "0x10": write a plain decimal number >= 0, e\.g\. 1, 2 or 0\.5/],
+      [['--weight', '1e1'], /--weight "1e1": write a plain decimal number/],
+      [['--weight', ''], /--weight "": write a plain decimal number/],
+      [['--weight', '-1'], /--weight "-1": write a plain decimal number >= 0/],
+      [['--ttl', '0x10'], /--ttl "0x10": must be a whole number of seconds >= 1/],
+      [['--incarnation', 'xyz'], /--incarnation "xyz": write <start time in ms>-<suffix>, e\.g\. 1764032400123-4f1c .*cannot be ordered/],
+      [['--incarnation', 'pod-5f2c'], /--incarnation "pod-5f2c": write <start time in ms>-<suffix>/],
+    ];
+    for (const [extra, message] of cases) {
+      const c = captureIo();
+      let code: number | undefined;
+      const running = runCli([...base, ...extra], c.io).then((n) => (code = n));
+      // A value wrongly accepted is registered, and register runs until a signal: end it, then fail below.
+      await until('the command to end or register', () => code !== undefined || c.out.includes('registered'));
+      if (code === undefined) c.interrupt();
+      await running;
+      assert.equal(code, EXIT.USAGE, `${extra.join(' ')}: ${c.out}${c.err}`);
+      assert.match(c.err, message, extra.join(' '));
+    }
+    const r = captureIo();
+    const reg = runCli([...base, '--weight', '0.5', '--ttl', '10', '--incarnation', '1764032400123-build7', '--json'], r.io);
+    try {
+      await until('the registration', () => r.out.includes('"event":"registered"'));
+      const value = JSON.parse(r.out.trim().split('\n')[0]!).value as { Metadata: { weight: number; incarnation: string } };
+      assert.equal(value.Metadata.weight, 0.5);
+      assert.equal(value.Metadata.incarnation, '1764032400123-build7');
+    } finally {
+      r.interrupt();
+    }
+    assert.equal(await reg, EXIT.OK);
+  });
+
+  test('--etcd-endpoints reads a scheme as etcdctl does: http:// plaintext, https:// TLS; a mix or another scheme exits 2', { timeout: 30_000 }, async () => {
+    const hostPort = etcd.endpointsCsv;
+    for (const argv of [
+      ['resolve', 'etcd:///schemes', '--etcd-endpoints', `http://${hostPort}`],
+      ['resolve', 'etcd:///schemes', '--etcd-endpoints', `HTTP://${hostPort}/`],
+      ['config', 'get', 'schemes', '--etcd-endpoints', `http://${hostPort}`],
+    ]) {
+      const c = captureIo();
+      assert.equal(await runCli(argv, c.io), EXIT.OK, `${argv.join(' ')}: ${c.err}`);
+    }
+    // This etcd speaks plaintext: asked for TLS, the connection fails (before, the scheme was dropped and the
+    // connection was plaintext whatever https:// said).
+    const tls = captureIo();
+    assert.equal(await runCli(['resolve', 'etcd:///schemes', '--etcd-endpoints', `https://${hostPort}`, '--timeout', '2s'], tls.io), EXIT.UNREACHABLE, tls.out);
+    assert.match(tls.err, /TLS/);
+    const cases: [string, RegExp][] = [
+      [`http://${hostPort},https://${hostPort}`, /etcd endpoints "http:\/\/[^"]+" \(plaintext\) and "https:\/\/[^"]+" \(TLS\): one connection serves every endpoint, so write them all with one scheme/],
+      [`unix://${hostPort}`, /etcd endpoint "unix:\/\/[^"]+": "unix:\/\/" is not an etcd scheme: write host:port, http:\/\/host:port \(plaintext\) or https:\/\/host:port \(TLS\)/],
+    ];
+    for (const [endpoints, message] of cases) {
+      const c = captureIo();
+      assert.equal(await runCli(['resolve', 'etcd:///schemes', '--etcd-endpoints', endpoints], c.io), EXIT.USAGE, `${endpoints}: ${c.err}`);
+      assert.match(c.err, message);
+    }
+  });
+
   test('errors name the flags, not the library options behind them', async () => {
     const saved = process.env['FAIRWAY_ETCD_ENDPOINTS'];
     delete process.env['FAIRWAY_ETCD_ENDPOINTS'];
@@ -184,6 +250,29 @@ describe('fairway CLI against a real etcd', { timeout: 60_000 }, () => {
     }
   });
 
+  test('a failure is printed once: not as a warning and then again as the error (resolve, watch; text and --json)', { timeout: 30_000 }, async (t) => {
+    const refusing = await startRefusingEndpoint();
+    t.after(() => refusing.close());
+    for (const argv of [
+      ['resolve', 'etcd:///pricer', '--etcd-endpoints', refusing.address, '--timeout', '1s'],
+      ['watch', 'etcd:///pricer', '--etcd-endpoints', refusing.address, '--timeout', '1s'],
+      ['watch', 'etcd:///pricer', '--etcd-endpoints', refusing.address, '--timeout', '1s', '--json'],
+    ]) {
+      const c = captureIo();
+      assert.equal(await runCli(argv, c.io), EXIT.UNREACHABLE, `${argv.join(' ')}: ${c.err}`);
+      const failure = `cannot read "pricer/" from etcd at ${refusing.address}`;
+      const said = c.err.split('\n').filter((l) => l.includes(failure));
+      assert.equal(said.length, 1, `${argv.join(' ')} says it once on stderr:\n${said.join('\n')}`);
+      assert.match(said[0]!, /^fairway: /);
+      if (argv.includes('--json')) {
+        // stdout: the error object only, no "warning" event saying the same first.
+        const lines = c.out.trim().split('\n').map((l) => JSON.parse(l) as { error?: string; event?: string });
+        assert.equal(lines.length, 1, c.out);
+        assert.ok(lines[0]!.error?.includes(failure), c.out);
+      }
+    }
+  });
+
   test('watch prints the table, then each change, as JSON lines', { timeout: 40_000 }, async () => {
     const ep = etcd.endpointsCsv;
     const w = captureIo();
@@ -232,6 +321,93 @@ describe('fairway CLI against a real etcd', { timeout: 60_000 }, () => {
       assert.match(gone.out, /\(no endpoints\)/);
     } finally {
       reg.child.kill('SIGKILL');
+    }
+  });
+});
+
+describe('fairway resolve k8s: (a Kubernetes API stand-in)', () => {
+  test('lists every Pod of the Service: ready ones routed to, the others marked not-ready or terminating; the snapshot (the balancer\'s input) holds only the ready ones', { timeout: 30_000 }, async (t) => {
+    const api = await startKubeApiStandIn();
+    const dir = mkdtempSync(join(tmpdir(), 'fairway-cli-k8s-'));
+    t.after(async () => {
+      await api.close();
+      rmSync(dir, { recursive: true, force: true });
+    });
+    const kubeconfig = join(dir, 'kubeconfig');
+    writeFileSync(
+      kubeconfig,
+      [
+        'apiVersion: v1',
+        'kind: Config',
+        `clusters: [{ name: stand-in, cluster: { server: "${api.url}", certificate-authority-data: "${Buffer.from(api.caPem).toString('base64')}" } }]`,
+        `users: [{ name: u, user: { token: "${api.token}" } }]`,
+        'contexts: [{ name: c, context: { cluster: stand-in, user: u } }]',
+        'current-context: c',
+      ].join('\n'),
+    );
+    api.applySlice(
+      makeEndpointSlice({
+        name: 'pricer-x1',
+        namespace: 'trading',
+        service: 'pricer',
+        endpoints: [
+          { ip: '10.1.0.1', zone: 'zone-a', pod: 'pricer-1' },
+          { ip: '10.1.0.2', zone: 'zone-a', pod: 'pricer-2', ready: false, serving: false },
+          { ip: '10.1.0.3', zone: 'zone-b', pod: 'pricer-3', ready: false, serving: true, terminating: true },
+          { ip: '10.1.0.4', zone: 'zone-b', pod: 'pricer-4' },
+        ],
+      }),
+    );
+    const target = 'k8s:///pricer.trading:grpc';
+    const json = captureIo();
+    assert.equal(await runCli(['resolve', target, '--kubeconfig', kubeconfig, '--json'], json.io), EXIT.OK, json.err);
+    const doc = JSON.parse(json.out) as { endpoints: { address: string; instance: string; state: string }[] };
+    assert.deepEqual(
+      doc.endpoints.map((e) => [e.address, e.instance, e.state]),
+      [
+        ['10.1.0.1:50051', 'pricer-1', 'ready'],
+        ['10.1.0.2:50051', 'pricer-2', 'not-ready'],
+        ['10.1.0.3:50051', 'pricer-3', 'terminating'],
+        ['10.1.0.4:50051', 'pricer-4', 'ready'],
+      ],
+    );
+    const text = captureIo();
+    assert.equal(await runCli(['resolve', target, '--kubeconfig', kubeconfig], text.io), EXIT.OK, text.err);
+    assert.equal(text.out.split('\n')[0], `${target} (k8s): 4 endpoint(s), 2 ready, 1 not-ready, 1 terminating (zone-a: 1, zone-b: 1)`);
+    assert.match(text.out, /10\.1\.0\.2:50051\s+zone-a\s+pricer-2\s+\S+\s+1\s+not-ready\n/);
+    // What a balancer gets is unchanged: the ready endpoints only.
+    const opened = await openSource(target, { kubeconfig, dialTimeoutMs: 5000, warn: () => {} });
+    try {
+      const snapshot = await firstAnswer(opened, 10_000);
+      assert.deepEqual(snapshot.endpoints.map((e) => e.address), ['10.1.0.1:50051', '10.1.0.4:50051']);
+    } finally {
+      await opened.source.close();
+    }
+  });
+});
+
+describe('help', () => {
+  test('no command is a usage error: help on stderr, exit 2; --help and help <command> print it on stdout, exit 0', async () => {
+    for (const argv of [[], ['config']]) {
+      const c = captureIo();
+      assert.equal(await runCli(argv, c.io), EXIT.USAGE, `fairway ${argv.join(' ')}`);
+      assert.match(c.err, /^Usage: fairway/, `fairway ${argv.join(' ')}: help on stderr`);
+      assert.equal(c.out, '', `fairway ${argv.join(' ')}: nothing on stdout`);
+    }
+    // commander's own exit code for `help` follows process.exitCode (set by the test runner once a test failed).
+    const savedExitCode = process.exitCode;
+    try {
+      for (const exitCodeBefore of [undefined, 1]) {
+        process.exitCode = exitCodeBefore;
+        for (const argv of [['--help'], ['help'], ['help', 'resolve'], ['config', '--help']]) {
+          const c = captureIo();
+          assert.equal(await runCli(argv, c.io), EXIT.OK, `fairway ${argv.join(' ')}`);
+          assert.match(c.out, /^Usage: fairway/, `fairway ${argv.join(' ')}: help on stdout`);
+          assert.equal(c.err, '', `fairway ${argv.join(' ')}: nothing on stderr`);
+        }
+      }
+    } finally {
+      process.exitCode = savedExitCode;
     }
   });
 });

@@ -5,7 +5,7 @@
 import { Command, CommanderError, Option } from 'commander';
 import { readFileSync } from 'node:fs';
 import { register as registerInEtcd, EtcdOptionsError, getLiveConfig, setLiveConfig, watchLiveConfig, type StoredLiveConfig } from '@fairway/discovery-etcd';
-import { parseLiveConfig } from '@fairway/core';
+import { incarnationStartMs, parseLiveConfig } from '@fairway/core';
 import { openSource, firstAnswer, UsageError, UnreachableError, type SourceOptions } from './sources.js';
 import { parseDurationMs } from './duration.js';
 import { addLoadCommand } from './load/load-command.js';
@@ -60,7 +60,7 @@ async function resolveCommand(target: string, o: CommonOpts, io: CliIo): Promise
   const opened = await openSource(target, sourceOptions(o, timeoutMs, (m) => io.err(`warning: ${m}\n`)));
   try {
     const snapshot = await firstAnswer(opened, timeoutMs);
-    const rows = rowsOf(snapshot);
+    const rows = rowsOf(snapshot, opened.unused?.());
     if (o.json) {
       io.out(
         JSON.stringify({
@@ -97,7 +97,7 @@ async function watchCommand(target: string, o: CommonOpts, io: CliIo): Promise<n
         clearTimeout(timer);
         gotFirst = true;
         resolve();
-        const rows = rowsOf(snapshot);
+        const rows = rowsOf(snapshot, opened.unused?.());
         const diff = previous ? diffRows(previous, rows) : undefined;
         if (o.json) {
           io.out(
@@ -158,13 +158,27 @@ interface RegisterOpts {
   timeout?: string;
 }
 
+// Number() alone also reads "0x10" (16), "1e1", "Infinity" and "" (0, which would register the endpoint drained).
+const PLAIN_DECIMAL = /^\d+(\.\d+)?$/;
+const PLAIN_WHOLE_NUMBER = /^\d+$/;
+
 async function registerCommand(o: RegisterOpts, io: CliIo): Promise<number> {
   const dialTimeoutMs = parseDurationMs(o.timeout ?? '5s', '--timeout');
+  if (o.weight !== undefined && !PLAIN_DECIMAL.test(o.weight)) {
+    throw new UsageError(`--weight ${JSON.stringify(o.weight)}: write a plain decimal number >= 0, e.g. 1, 2 or 0.5 (0 registers it drained)`);
+  }
   const weight = o.weight !== undefined ? Number(o.weight) : undefined;
-  if (weight !== undefined && !(Number.isFinite(weight) && weight >= 0)) throw new UsageError(`--weight ${o.weight}: must be a finite number >= 0 (0 registers it drained)`);
   const ttlSeconds = o.ttl !== undefined ? Number(o.ttl) : undefined;
-  if (ttlSeconds !== undefined && !(Number.isInteger(ttlSeconds) && ttlSeconds >= 1)) {
-    throw new UsageError(`--ttl ${o.ttl}: must be a whole number of seconds >= 1`);
+  if (o.ttl !== undefined && !(PLAIN_WHOLE_NUMBER.test(o.ttl) && ttlSeconds! >= 1)) {
+    throw new UsageError(`--ttl ${JSON.stringify(o.ttl)}: must be a whole number of seconds >= 1, e.g. 10`);
+  }
+  // Incarnations of one instance are ordered by the start time they begin with (compareIncarnations): that is
+  // how clients and the registrar know a restart is the newer one. Without it, the registrar cannot tell that
+  // a newer start owns the key and would put its own value back over it after a lease loss.
+  if (o.incarnation !== undefined && incarnationStartMs(o.incarnation) === undefined) {
+    throw new UsageError(
+      `--incarnation ${JSON.stringify(o.incarnation)}: write <start time in ms>-<suffix>, e.g. 1764032400123-4f1c (the default is a fresh one): incarnations are ordered by that start time, and one without it cannot be ordered against the others`,
+    );
   }
   const log = {
     info: (m: string) => io.err(`${now()} ${m}\n`),
@@ -366,8 +380,8 @@ Exit codes: 0 ok (watch/register: ended by Ctrl-C, SIGTERM or --timeout), 1 inte
     .requiredOption('--address <host:port>', 'address clients connect to')
     .option('--zone <zone>', 'zone of the endpoint, e.g. eu-west-1a')
     .option('--instance <name>', 'stable instance name, the last part of the key (default: the host name)')
-    .option('--incarnation <id>', 'incarnation (default: a fresh <start ms>-<hex>)')
-    .option('--weight <n>', 'relative capacity (default 1; 0 = drained: discovered but given no new calls)')
+    .option('--incarnation <id>', 'incarnation, <start ms>-<suffix>: ordered by that start time (default: a fresh <start ms>-<hex>)')
+    .option('--weight <n>', 'relative capacity, a decimal number (default 1; 0 = drained: discovered but given no new calls)')
     .option('--ttl <seconds>', 'lease TTL in seconds (default 10)')
     .option('--json', 'print JSON lines (registered, deregistered)')
     .addOption(etcdOption())
@@ -441,6 +455,11 @@ function inCliTerms(message: string): string {
 export async function runCli(argv: readonly string[], io: CliIo): Promise<number> {
   const result = { code: EXIT.OK as number };
   const program = createProgram(io, result);
+  // Help shown because no command was given goes to stderr (commander's `error` context); asked-for help
+  // (`--help`, `help [command]`) to stdout. Told apart here, not by commander's exit code, which follows
+  // process.exitCode when that is set.
+  let helpForMissingCommand = false;
+  program.on('beforeAllHelp', (context: { error: boolean }) => (helpForMissingCommand = context.error));
   const json = argv.includes('--json');
   const fail = (code: number, libraryMessage: string) => {
     const message = inCliTerms(libraryMessage);
@@ -464,7 +483,10 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     return result.code;
   } catch (e) {
     if (e instanceof CommanderError) {
-      if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help') return EXIT.OK;
+      // A missing command (bare `fairway`, `fairway config`) ends as 'commander.help' with its help on stderr:
+      // a usage error. `--help` and `help [command]` end as 'commander.helpDisplayed' or 'commander.help'.
+      if (e.code === 'commander.help') return helpForMissingCommand ? EXIT.USAGE : EXIT.OK;
+      if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version') return EXIT.OK;
       if (e.exitCode === 0) return EXIT.OK;
       // commander has printed the message on stderr; with --json stdout still gets the error object.
       if (json) io.out(JSON.stringify({ error: e.message.replace(/^error: /, ''), exitCode: EXIT.USAGE }) + '\n');

@@ -13,7 +13,7 @@ export type { SourceOptions, OpenedSource } from './sources.js';
 export { parseTraceId, pickTrace, traceFromFile, traceFromJaeger, buildTraceTree, formatTraceTree } from './trace.js';
 export type { TraceDocument, TraceSpan, TraceTag, TraceNode } from './trace.js';
 export { rowsOf, formatTable, formatCounts, diffRows, formatDiff, balancerRowsOf, formatBalancerTable } from './table.js';
-export type { EndpointRow, EndpointState, SnapshotDiff, BalancerRow } from './table.js';
+export type { EndpointRow, EndpointState, SnapshotDiff, BalancerRow, UnusedEndpoint } from './table.js';
 export { loadCommand, formatRun, formatComparison } from './load/load-command.js';
 export { runLoad, checkComparePolicy } from './load/run-load.js';
 export type { LoadRunOptions, LoadRunReport, LoadShape, LoadPolicy, LoadProgress } from './load/run-load.js';

@@ -7,6 +7,7 @@ import type { DiscoveryError, DiscoverySource, EndpointSnapshot, ParsedTarget } 
 import { createEtcdSource } from '@fairway/discovery-etcd';
 import { createStaticSource } from '@fairway/grpc';
 import { existsSync } from 'node:fs';
+import type { UnusedEndpoint } from './table.js';
 
 /** Schemes the CLI can resolve. */
 export const CLI_SCHEMES = ['static', 'etcd', 'k8s', 'kubernetes'] as const;
@@ -45,6 +46,11 @@ export interface OpenedSource {
   readonly source: DiscoverySource;
   /** Where the source asks (e.g. `etcd at 127.0.0.1:2379`), for messages when it gives no answer. */
   readonly where: string;
+  /**
+   * The endpoints the source lists but leaves out of its snapshots (Kubernetes: Pods not ready, or terminating
+   * while others are ready), as of its last snapshot. Absent for sources that have none.
+   */
+  readonly unused?: () => readonly UnusedEndpoint[];
 }
 
 /**
@@ -58,7 +64,57 @@ export async function openSource(rawTarget: string, o: SourceOptions): Promise<O
   } catch (e) {
     throw new UsageError(e instanceof TargetError ? e.message : String(e));
   }
-  const logger = { info: () => {}, warn: o.warn, error: o.warn };
+  const echoes = withoutEchoedErrors(o.warn);
+  const logger = { info: () => {}, warn: echoes.log, error: echoes.log };
+  const opened = await openWithLogger(rawTarget, target, o, logger);
+  return { ...opened, source: echoes.listenThrough(opened.source) };
+}
+
+/**
+ * The sources log a failure and also hand it to the listener's `onError` (a library user reads the log, a
+ * call fails with the error). The CLI prints every error its listener is handed, so without this a failure
+ * came out twice: as a warning, then as the error. Each log line waits one microtask (both sources call
+ * `onError` synchronously right after logging) and is dropped when an error handed to the listener says the
+ * same: the line is that message, perhaps with more after it (the etcd source's "(N similar message(s) held
+ * back)", the Kubernetes source's "; retrying (attempt N)").
+ */
+function withoutEchoedErrors(warn: (message: string) => void): {
+  log: (message: string) => void;
+  listenThrough: (source: DiscoverySource) => DiscoverySource;
+} {
+  const handedToListener = new Set<string>();
+  return {
+    log(message) {
+      queueMicrotask(() => {
+        for (const reported of handedToListener) if (message.startsWith(reported)) return;
+        warn(message);
+      });
+    },
+    listenThrough(source) {
+      return {
+        start: (listener) =>
+          source.start({
+            onSnapshot: (snapshot) => listener.onSnapshot(snapshot),
+            onError(error) {
+              // Bounded: the sources repeat a few distinct messages, never an endless stream of new ones.
+              if (handedToListener.size >= 100) handedToListener.clear();
+              handedToListener.add(error.message);
+              listener.onError(error);
+            },
+          }),
+        ...(source.refresh ? { refresh: () => source.refresh!() } : {}),
+        close: () => source.close(),
+      };
+    },
+  };
+}
+
+async function openWithLogger(
+  rawTarget: string,
+  target: ParsedTarget,
+  o: SourceOptions,
+  logger: { info: () => void; warn: (m: string) => void; error: (m: string) => void },
+): Promise<OpenedSource> {
   try {
     switch (target.scheme) {
       case 'static':
@@ -78,16 +134,22 @@ export async function openSource(rawTarget: string, o: SourceOptions): Promise<O
       case 'k8s':
       case 'kubernetes': {
         if (o.kubeconfig !== undefined && !existsSync(o.kubeconfig)) throw new UsageError(`--kubeconfig ${o.kubeconfig}: no such file`);
-        const { createKubernetesSource } = await import('@fairway/discovery-kubernetes');
+        const { createKubernetesSource, unusedEndpointsOf } = await import('@fairway/discovery-kubernetes');
+        const source = createKubernetesSource(target, {
+          ...(o.kubeconfig !== undefined ? { kubeconfigPath: o.kubeconfig } : {}),
+          requestTimeoutMs: o.dialTimeoutMs,
+          logger: { warn: logger.warn, error: logger.error },
+        });
         return {
           target,
           kind: 'k8s',
           where: `the Kubernetes API server${o.kubeconfig !== undefined ? ` of ${o.kubeconfig}` : ''}`,
-          source: createKubernetesSource(target, {
-            ...(o.kubeconfig !== undefined ? { kubeconfigPath: o.kubeconfig } : {}),
-            requestTimeoutMs: o.dialTimeoutMs,
-            logger: { warn: o.warn, error: o.warn },
-          }),
+          source,
+          unused: () =>
+            (unusedEndpointsOf(source) ?? []).map(({ ready: _ready, serving: _serving, terminating, ...endpoint }) => ({
+              ...endpoint,
+              state: terminating ? ('terminating' as const) : ('not-ready' as const),
+            })),
         };
       }
       default:

@@ -8,9 +8,15 @@ import type { EndpointInfo, EndpointSnapshot, EndpointStats } from '@fairway/cor
 /**
  * `ready`: a Fairway client routes to it. `superseded`: a newer incarnation of the same instance is listed,
  * so clients use that one instead. `stale`: the source cannot reach its back end and is re-sending its last
- * good set.
+ * good set. `not-ready` and `terminating` (Kubernetes): listed by the Service but not routed to, because the
+ * Pod is not ready, or is terminating while others are ready.
  */
-export type EndpointState = 'ready' | 'superseded' | 'stale';
+export type EndpointState = 'ready' | 'superseded' | 'stale' | UnusedEndpoint['state'];
+
+/** An endpoint a source lists but hands to no balancer, and why (see `unusedEndpointsOf` of `@fairway/discovery-kubernetes`). */
+export interface UnusedEndpoint extends EndpointInfo {
+  readonly state: 'not-ready' | 'terminating';
+}
 
 export interface EndpointRow {
   readonly address: string;
@@ -23,8 +29,8 @@ export interface EndpointRow {
   readonly canary?: true;
 }
 
-/** Rows of a snapshot, sorted by zone, instance, address. */
-export function rowsOf(snapshot: EndpointSnapshot): EndpointRow[] {
+/** Rows of a snapshot and of the endpoints its source left out (`unused`), sorted by zone, instance, address. */
+export function rowsOf(snapshot: EndpointSnapshot, unused: readonly UnusedEndpoint[] = []): EndpointRow[] {
   const newest = new Map<string, string>();
   for (const e of snapshot.endpoints) {
     if (e.instance === undefined || e.incarnation === undefined) continue;
@@ -35,16 +41,16 @@ export function rowsOf(snapshot: EndpointSnapshot): EndpointRow[] {
     if (e.instance !== undefined && e.incarnation !== undefined && newest.get(e.instance) !== e.incarnation) return 'superseded';
     return snapshot.stale ? 'stale' : 'ready';
   };
-  return snapshot.endpoints
-    .map((e) => ({
-      address: e.address,
-      zone: e.zone ?? null,
-      instance: e.instance ?? null,
-      incarnation: e.incarnation ?? null,
-      weight: e.weight ?? 1,
-      state: state(e),
-      ...(e.canary === true ? { canary: true as const } : {}),
-    }))
+  const row = (e: EndpointInfo, s: EndpointState): EndpointRow => ({
+    address: e.address,
+    zone: e.zone ?? null,
+    instance: e.instance ?? null,
+    incarnation: e.incarnation ?? null,
+    weight: e.weight ?? 1,
+    state: s,
+    ...(e.canary === true ? { canary: true as const } : {}),
+  });
+  return [...snapshot.endpoints.map((e) => row(e, state(e))), ...unused.map((e) => row(e, e.state))]
     .sort((a, b) => (a.zone ?? '').localeCompare(b.zone ?? '') || (a.instance ?? '').localeCompare(b.instance ?? '') || a.address.localeCompare(b.address));
 }
 
@@ -62,11 +68,11 @@ export function formatTable(rows: readonly EndpointRow[]): string {
 /** One-line summary: counts per state and per zone. */
 export function formatCounts(rows: readonly EndpointRow[]): string {
   const zones = new Map<string, number>();
-  for (const r of rows) if (r.state !== 'superseded') zones.set(r.zone ?? '(no zone)', (zones.get(r.zone ?? '(no zone)') ?? 0) + 1);
+  // Per zone: the endpoints clients may route to.
+  for (const r of rows) if (r.state === 'ready' || r.state === 'stale') zones.set(r.zone ?? '(no zone)', (zones.get(r.zone ?? '(no zone)') ?? 0) + 1);
   const byState = (s: EndpointState) => rows.filter((r) => r.state === s).length;
   const parts = [`${rows.length} endpoint(s)`, `${byState('ready')} ready`];
-  if (byState('superseded')) parts.push(`${byState('superseded')} superseded`);
-  if (byState('stale')) parts.push(`${byState('stale')} stale`);
+  for (const s of ['superseded', 'stale', 'not-ready', 'terminating'] as const) if (byState(s)) parts.push(`${byState(s)} ${s}`);
   const z = [...zones].sort(([a], [b]) => a.localeCompare(b)).map(([k, n]) => `${k}: ${n}`);
   return `${parts.join(', ')}${z.length ? ` (${z.join(', ')})` : ''}`;
 }

@@ -154,3 +154,29 @@ test('fairway trace --jaeger: an address where nothing answers exits 3 (unreacha
     server.close();
   }
 });
+
+test('fairway trace --jaeger on a port Node\'s fetch refuses ("bad port": 1, 6000) fails at once as a usage error naming the URL and the reason', async () => {
+  // These ports are never bound: fetch refuses them before connecting (the Fetch standard's port blocking).
+  for (const url of ['http://127.0.0.1:1', 'http://127.0.0.1:6000']) {
+    const c = capture();
+    assert.equal(await runCli(['trace', TRACE, '--jaeger', url], c.io), EXIT.USAGE, c.err);
+    assert.match(c.err, new RegExp(`^fairway: --jaeger ${url.replace(/[.]/g, '\\.')}: Node's fetch refuses port \\d+ \\("bad port"`));
+    assert.doesNotMatch(c.err, /did not answer|within/);
+  }
+});
+
+test('fairway trace --jaeger: a server that never answers is reported as not answering within --timeout', async () => {
+  const { createServer } = await import('node:net');
+  const held = new Set<import('node:net').Socket>();
+  const server = createServer((socket) => void held.add(socket));
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const port = (server.address() as { port: number }).port;
+  try {
+    const c = capture();
+    assert.equal(await runCli(['trace', TRACE, '--jaeger', `http://127.0.0.1:${port}`, '--timeout', '300ms'], c.io), EXIT.UNREACHABLE);
+    assert.match(c.err, new RegExp(`Jaeger at http://127\\.0\\.0\\.1:${port} did not answer /api/traces/${TRACE} within 300 ms\\n$`));
+  } finally {
+    for (const s of held) s.destroy();
+    server.close();
+  }
+});

@@ -133,8 +133,16 @@ export async function traceFromJaeger(baseUrl: string, traceId: string, timeoutM
   try {
     response = await fetch(url, { signal: AbortSignal.timeout(timeoutMs), headers: { accept: 'application/json' } });
   } catch (e) {
+    if ((e as Error).name === 'TimeoutError') throw new UnreachableError(`Jaeger at ${base.origin} did not answer ${url.pathname} within ${timeoutMs} ms`);
     const cause = (e as { cause?: { code?: string; message?: string } }).cause;
-    throw new UnreachableError(`Jaeger at ${base.origin} did not answer ${url.pathname} within ${timeoutMs} ms: ${cause?.code ?? cause?.message ?? (e as Error).message}`);
+    if (cause?.message === 'bad port') {
+      // Node's fetch (undici) refuses the ports the Fetch standard blocks (1, 6000, ...) before connecting, so
+      // no Jaeger on that port can ever be read: the URL is the problem, not Jaeger.
+      throw new UsageError(
+        `--jaeger ${baseUrl}: Node's fetch refuses port ${base.port} ("bad port": the Fetch standard blocks it for HTTP), so no request was sent; run Jaeger's query service on another port (its default is 16686)`,
+      );
+    }
+    throw new UnreachableError(`Jaeger at ${base.origin} did not answer ${url.pathname}: ${cause?.code ?? cause?.message ?? (e as Error).message}`);
   }
   const text = await response.text();
   if (response.status === 404) throw new UsageError(`Jaeger at ${base.origin} has no trace ${traceId} (HTTP 404)`);

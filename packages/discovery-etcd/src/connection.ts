@@ -26,14 +26,19 @@ export interface EtcdAuthOptions {
 /** Where etcd is and how to talk to it. */
 export interface EtcdConnectionOptions {
   /**
-   * etcd endpoints: `host:port` or `http(s)://host:port`, as an array or a comma-separated string.
-   * Default: the `FAIRWAY_ETCD_ENDPOINTS` environment variable (comma-separated). A target's authority
-   * (`etcd://h1:2379,h2:2379/svc`) takes precedence over both.
+   * etcd endpoints: `host:port` or, as etcdctl takes them, `http://host:port` (plaintext) or
+   * `https://host:port` (TLS), as an array or a comma-separated string. Default: the `FAIRWAY_ETCD_ENDPOINTS`
+   * environment variable (comma-separated). A target's authority (`etcd://h1:2379,h2:2379/svc`) takes
+   * precedence over both. One connection serves them all, so `http://` and `https://` are not mixed; an
+   * endpoint without a scheme uses TLS when `tls` is set or another endpoint says `https://`.
    */
   readonly endpoints?: string | readonly string[];
   /** User and password for an etcd with authentication enabled. Default: none. */
   readonly auth?: EtcdAuthOptions;
-  /** TLS to etcd; when set, endpoints without a scheme use `https`. Default: plaintext. */
+  /**
+   * TLS to etcd; when set, every endpoint uses TLS (an `http://` endpoint is then refused). Without it, an
+   * `https://` endpoint uses TLS with the system's root certificates. Default: plaintext.
+   */
   readonly tls?: EtcdTlsOptions;
   /** How long a single request (the connect included) may take before etcd counts as unreachable, in ms. Default 5000. */
   readonly dialTimeoutMs?: number;
@@ -74,24 +79,55 @@ export class EtcdOptionsError extends Error {
   }
 }
 
-/** The endpoints as `host:port` strings (scheme removed), validated. Throws {@link EtcdOptionsError}. */
-export function normalizeEndpoints(raw: string | readonly string[], what: string): string[] {
+/** Checked etcd endpoints: where they are, and whether the one connection to them uses TLS. */
+export interface EtcdEndpoints {
+  /** `host:port` of every endpoint (any scheme removed). */
+  readonly hostPorts: string[];
+  /** TLS: `tls` is set, or an endpoint was written `https://`. */
+  readonly useTls: boolean;
+}
+
+const SCHEME = /^([a-zA-Z][a-zA-Z0-9+.-]*):\/\/(.*)$/;
+
+/**
+ * Checks the endpoints (`host:port`, `http://host:port`, `https://host:port`) and decides plaintext or TLS
+ * as etcd's own client does: `https://` asks for TLS, `http://` for plaintext, no scheme follows `tls`. Throws
+ * {@link EtcdOptionsError} naming the endpoint for a bad one, an unknown scheme, `http://` beside `https://`
+ * (one connection cannot be both), or `http://` with `tls` set.
+ */
+export function parseEndpoints(raw: string | readonly string[], tls: EtcdTlsOptions | undefined, what: string): EtcdEndpoints {
   const list = (typeof raw === 'string' ? raw.split(',') : [...raw]).map((s) => String(s).trim()).filter((s) => s !== '');
   if (list.length === 0) throw new EtcdOptionsError(`${what}: the etcd endpoint list is empty`);
-  return list.map((ep) => {
-    const stripped = ep.replace(/^https?:\/\//, '').replace(/\/$/, '');
-    const problem = hostPortProblem(stripped);
+  let plaintext: string | undefined;
+  let secure: string | undefined;
+  const hostPorts = list.map((ep) => {
+    const m = SCHEME.exec(ep);
+    const scheme = m?.[1]!.toLowerCase();
+    if (scheme !== undefined && scheme !== 'http' && scheme !== 'https') {
+      throw new EtcdOptionsError(`${what}: etcd endpoint ${JSON.stringify(ep)}: "${m![1]}://" is not an etcd scheme: write host:port, http://host:port (plaintext) or https://host:port (TLS)`);
+    }
+    if (scheme === 'http') plaintext ??= ep;
+    if (scheme === 'https') secure ??= ep;
+    const hostPort = (m ? m[2]! : ep).replace(/\/$/, '');
+    const problem = hostPortProblem(hostPort);
     if (problem) throw new EtcdOptionsError(`${what}: etcd endpoint ${JSON.stringify(ep)}: ${problem}`);
-    return stripped;
+    return hostPort;
   });
+  if (plaintext !== undefined && secure !== undefined) {
+    throw new EtcdOptionsError(`${what}: etcd endpoints ${JSON.stringify(plaintext)} (plaintext) and ${JSON.stringify(secure)} (TLS): one connection serves every endpoint, so write them all with one scheme`);
+  }
+  if (plaintext !== undefined && tls !== undefined) {
+    throw new EtcdOptionsError(`${what}: etcd endpoint ${JSON.stringify(plaintext)} asks for plaintext, but tls is set: write it https:// (or with no scheme) to use TLS, or leave tls out`);
+  }
+  return { hostPorts, useTls: tls !== undefined || secure !== undefined };
 }
 
 /** Resolves the endpoints from (in order) the target's authority, the option, `FAIRWAY_ETCD_ENDPOINTS`. */
-export function resolveEndpoints(authority: string, option: string | readonly string[] | undefined, what: string): string[] {
-  if (authority !== '') return normalizeEndpoints(authority, what);
-  if (option !== undefined) return normalizeEndpoints(option, what);
+export function resolveEndpoints(authority: string, option: string | readonly string[] | undefined, tls: EtcdTlsOptions | undefined, what: string): EtcdEndpoints {
+  if (authority !== '') return parseEndpoints(authority, tls, what);
+  if (option !== undefined) return parseEndpoints(option, tls, what);
   const env = process.env['FAIRWAY_ETCD_ENDPOINTS'];
-  if (env !== undefined && env.trim() !== '') return normalizeEndpoints(env, `${what} (FAIRWAY_ETCD_ENDPOINTS)`);
+  if (env !== undefined && env.trim() !== '') return parseEndpoints(env, tls, `${what} (FAIRWAY_ETCD_ENDPOINTS)`);
   throw new EtcdOptionsError(
     `${what}: no etcd endpoints: pass them in the target ("etcd://127.0.0.1:2379/<service>"), in the option discovery.etcd.endpoints, or in FAIRWAY_ETCD_ENDPOINTS`,
   );
@@ -150,15 +186,18 @@ export interface EtcdConnection {
  */
 export function prepareConnection(authority: string, o: EtcdConnectionOptions, what: string): EtcdConnection {
   checkConnectionOptions(o, what);
-  const endpoints = resolveEndpoints(authority, o.endpoints, what);
-  return { endpoints, connect: () => createEtcd3Client(endpoints, o, what) };
+  const endpoints = resolveEndpoints(authority, o.endpoints, o.tls, what);
+  return { endpoints: endpoints.hostPorts, connect: () => createEtcd3Client(endpoints, o, what) };
 }
 
-/** Makes an `etcd3` client for these endpoints and options. Fault handling: no circuit breaker (Fairway retries itself). */
-export function createEtcd3Client(endpoints: readonly string[], o: EtcdConnectionOptions, what: string): Etcd3 {
-  const scheme = o.tls ? 'https' : 'http';
+/**
+ * Makes an `etcd3` client for these endpoints and options. Fault handling: no circuit breaker (Fairway retries
+ * itself). TLS without `tls` material: etcd3 uses the system's root certificates for `https://` hosts.
+ */
+export function createEtcd3Client(endpoints: EtcdEndpoints, o: EtcdConnectionOptions, what: string): Etcd3 {
+  const scheme = endpoints.useTls ? 'https' : 'http';
   const opts: IOptions = {
-    hosts: endpoints.map((h) => `${scheme}://${h}`),
+    hosts: endpoints.hostPorts.map((h) => `${scheme}://${h}`),
     dialTimeout: o.dialTimeoutMs ?? 5000,
     grpcOptions: {
       // Find a dead etcd connection in seconds even when no request is in flight.

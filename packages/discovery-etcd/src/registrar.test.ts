@@ -86,7 +86,17 @@ describe('etcd registrar', { timeout: 120_000 }, () => {
       assert.equal(reg.status().leaseLosses, 1);
       assert.equal(reg.status().puts, 2);
       assert.equal(reg.status().state, 'registered');
-      assert.ok(log.lines.some((l) => l.includes('lease for rev/r1 lost')));
+      // Said in Fairway's terms (what happened, what it means, what the registrar does), not as etcd3's
+      // "Lease <id> is expired or revoked".
+      const lost = log.lines.filter((l) => l.includes('lost lease'));
+      assert.equal(lost.length, 1, log.lines.join('\n'));
+      assert.match(
+        lost[0]!,
+        new RegExp(
+          `^warn: etcd registration of "rev": lost lease ${before1.lease} of rev/r1: etcd no longer has it \\(revoked, e\\.g\\. by etcdctl lease revoke, or expired before a keep-alive arrived\\), ` +
+            `and deleted the key with it; clients no longer see this endpoint until it is back\\. Re-registering it in etcd at ${etcd.endpointsCsv.replace(/\./g, '\\.')} under a new lease$`,
+        ),
+      );
     } finally {
       await reg.deregister();
     }
@@ -106,6 +116,12 @@ describe('etcd registrar', { timeout: 120_000 }, () => {
         return g.lease && g.lease !== first.lease ? g : undefined;
       }, 20_000, 'the key under a new lease after etcd returned');
       assert.equal(again.value, first.value);
+      // etcd3 words this "Lease We lost connection to etcd and our lease has expired. is expired or revoked".
+      assert.ok(
+        log.lines.some((l) => /lost lease \d+ of exp\/e1: no keep-alive got through to etcd for over 2s \(twice the 1s TTL\), so etcd has let it expire and deleted the key with it; .*Re-registering it in etcd at /.test(l)),
+        log.lines.join('\n'),
+      );
+      assert.ok(!log.lines.some((l) => l.includes('Lease We lost')), log.lines.join('\n'));
       await until(async () => (reg.status().state === 'registered' ? true : undefined), 10_000, 'registered state');
       // And it stays: the new lease is kept alive past its TTL.
       await sleep(2500);

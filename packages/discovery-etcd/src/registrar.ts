@@ -129,6 +129,23 @@ export async function register(options: RegisterOptions): Promise<Registration> 
   return reg;
 }
 
+/**
+ * Why etcd3 gave a lease up, in Fairway's terms. etcd3 reports a lease etcd no longer has as "Lease <id> is
+ * expired or revoked", and a keep-alive that stopped reaching etcd as "Lease We lost connection to etcd and our
+ * lease has expired. is expired or revoked" (its text passed where an id goes): neither says what that means for
+ * the registration. Any other error's text is kept as the cause.
+ */
+export function describeLeaseLoss(err: unknown, ttlSeconds: number): string {
+  const text = describeError(err);
+  if (/lost connection to etcd/i.test(text)) {
+    return `no keep-alive got through to etcd for over ${2 * ttlSeconds}s (twice the ${ttlSeconds}s TTL), so etcd has let it expire and deleted the key with it`;
+  }
+  if (/is expired or revoked|lease not found/i.test(text)) {
+    return 'etcd no longer has it (revoked, e.g. by etcdctl lease revoke, or expired before a keep-alive arrived), and deleted the key with it';
+  }
+  return `etcd3 gave it up: ${text}`;
+}
+
 class EtcdRegistration implements Registration {
   readonly key: string;
   readonly incarnation: string;
@@ -262,8 +279,12 @@ class EtcdRegistration implements Registration {
     if (this.closed || this.lease !== lease || this.state !== 'registered') return;
     this.leaseLosses++;
     this.state = 're-registering';
-    this.lastError = describeError(err);
-    this.rl.warn('lost', `${this.what}: lease for ${this.key} lost (${this.lastError}); granting a new lease and putting the key again`);
+    this.lastError = describeLeaseLoss(err, this.ttl);
+    this.rl.warn(
+      'lost',
+      `${this.what}: lost lease ${this.leaseId} of ${this.key}: ${this.lastError}; clients no longer see this endpoint until it is back. ` +
+        `Re-registering it in etcd at ${this.endpoints.join(',')} under a new lease`,
+    );
     this.scheduleRetry(0);
   }
 

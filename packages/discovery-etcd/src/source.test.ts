@@ -5,7 +5,7 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startEtcdForSuite, startRefusingEndpoint } from '@fairway/testing';
 import { parseTarget } from '@fairway/core';
-import { createEtcdSource, firstReportWaitMs } from './source.js';
+import { checkEtcdDiscoveryOptions, createEtcdSource, firstReportWaitMs } from './source.js';
 import { guardLateWatchResponses } from './connection.js';
 import { createRequire } from 'node:module';
 import { register } from './registrar.js';
@@ -260,13 +260,37 @@ describe('etcd source (single member)', { timeout: 90_000 }, () => {
   });
 });
 
+test('endpoints with a scheme: http:// is plaintext, https:// is TLS; a mix, another scheme, or http:// with tls is refused naming the endpoint', () => {
+  const pem = '-----BEGIN CERTIFICATE-----\nMA==\n-----END CERTIFICATE-----\n';
+  checkEtcdDiscoveryOptions({ endpoints: 'http://127.0.0.1:2379,127.0.0.1:22379' });
+  checkEtcdDiscoveryOptions({ endpoints: ['HTTPS://etcd-1.example:2379/', 'etcd-2.example:2379'] });
+  checkEtcdDiscoveryOptions({ endpoints: 'https://127.0.0.1:2379', tls: { ca: pem } });
+  assert.throws(
+    () => checkEtcdDiscoveryOptions({ endpoints: ['http://127.0.0.1:2379', 'https://127.0.0.1:22379'] }),
+    /discovery\.etcd: etcd endpoints "http:\/\/127\.0\.0\.1:2379" \(plaintext\) and "https:\/\/127\.0\.0\.1:22379" \(TLS\): one connection serves every endpoint/,
+  );
+  assert.throws(() => checkEtcdDiscoveryOptions({ endpoints: 'http://127.0.0.1:2379', tls: { ca: pem } }), /etcd endpoint "http:\/\/127\.0\.0\.1:2379" asks for plaintext, but tls is set/);
+  assert.throws(() => checkEtcdDiscoveryOptions({ endpoints: 'grpc://127.0.0.1:2379' }), /etcd endpoint "grpc:\/\/127\.0\.0\.1:2379": "grpc:\/\/" is not an etcd scheme/);
+  // The same rules whatever names the endpoints: the option, FAIRWAY_ETCD_ENDPOINTS, or the registrar's option.
+  const saved = process.env['FAIRWAY_ETCD_ENDPOINTS'];
+  process.env['FAIRWAY_ETCD_ENDPOINTS'] = 'http://127.0.0.1:2379,https://127.0.0.1:22379';
+  try {
+    assert.throws(() => createEtcdSource(parseTarget('etcd:///pricer'), undefined), /\(FAIRWAY_ETCD_ENDPOINTS\): etcd endpoints .* one connection serves every endpoint/);
+  } finally {
+    if (saved === undefined) delete process.env['FAIRWAY_ETCD_ENDPOINTS'];
+    else process.env['FAIRWAY_ETCD_ENDPOINTS'] = saved;
+  }
+  assert.deepEqual(createEtcdSource(parseTarget('etcd:///pricer'), { endpoints: 'https://127.0.0.1:2379/' }).status().etcdEndpoints, ['127.0.0.1:2379']);
+});
+
 describe('etcd source with TLS and authentication', { timeout: 60_000 }, () => {
   const etcd = startEtcdForSuite({ tls: true, auth: { password: 's3cret' } });
 
   test('user/password and CA/cert/key pass through to etcd', { timeout: 30_000 }, async () => {
     await etcd.etcdctl(['put', 'sec/a', goValue('127.0.0.1:7401', { zone: 'z1' })]);
     const tls = { ca: etcd.tls!.ca, cert: etcd.tls!.certFile, key: etcd.tls!.key.toString() };
-    const src = createEtcdSource(parseTarget('etcd:///sec'), { endpoints: etcd.endpoints, tls, auth: { username: 'root', password: 's3cret' }, logger: memoryLogger() });
+    // https:// endpoints (etcd's own client URLs) with the TLS material, as etcdctl takes them.
+    const src = createEtcdSource(parseTarget('etcd:///sec'), { endpoints: etcd.clientUrls, tls, auth: { username: 'root', password: 's3cret' }, logger: memoryLogger() });
     const rec = recorder();
     try {
       src.start(rec);

@@ -21,7 +21,7 @@ import { applyLiveConfig, compareIncarnations } from '@fairway/core';
 import { withPeerRegistry } from './peer-registry.js';
 import type { DiscoveryListener, DiscoverySource, EndpointInfo, EndpointSnapshot, ParsedTarget } from '@fairway/core';
 import { decodeEtcdValue, isDecodeError, servicePrefix } from './decode.js';
-import { checkConnectionOptions, defaultEtcdLogger, describeError, EtcdOptionsError, normalizeEndpoints, prepareConnection, readTlsFiles, type EtcdClientOptions, type EtcdConnection, type EtcdLogger } from './connection.js';
+import { checkConnectionOptions, defaultEtcdLogger, describeError, EtcdOptionsError, parseEndpoints, prepareConnection, readTlsFiles, type EtcdClientOptions, type EtcdConnection, type EtcdLogger } from './connection.js';
 import { createRateLimitedLog } from './rate-limited-log.js';
 import { LiveConfigWatch, liveConfigKey, type LiveConfigStatus } from './config-watch.js';
 
@@ -91,13 +91,14 @@ function parseOptions(options: unknown, what: string): EtcdDiscoveryOptions {
   if (o.endpoints !== undefined) {
     const ok = typeof o.endpoints === 'string' || (Array.isArray(o.endpoints) && o.endpoints.every((e: unknown) => typeof e === 'string'));
     if (!ok) throw new EtcdOptionsError(`${what}: endpoints must be "host:port,host:port" or an array of "host:port" strings, got ${JSON.stringify(o.endpoints)}`);
-    normalizeEndpoints(o.endpoints, what);
   }
   const log = o.logger as Partial<Record<keyof EtcdLogger, unknown>> | undefined;
   if (log !== undefined && (typeof log !== 'object' || log === null || typeof log.info !== 'function' || typeof log.warn !== 'function' || typeof log.error !== 'function')) {
     throw new EtcdOptionsError(`${what}: logger must have info, warn and error methods`);
   }
   checkConnectionOptions(o, what);
+  // After the tls check: whether an http:// endpoint may stand beside tls depends on it.
+  if (o.endpoints !== undefined) parseEndpoints(o.endpoints, o.tls, what);
   if (o.prefix !== undefined && typeof o.prefix !== 'string') throw new EtcdOptionsError(`${what}: prefix must be a string`);
   if (o.maxBackoffMs !== undefined && !(typeof o.maxBackoffMs === 'number' && o.maxBackoffMs > 0)) {
     throw new EtcdOptionsError(`${what}: maxBackoffMs must be a positive number of milliseconds`);

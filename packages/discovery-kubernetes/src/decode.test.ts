@@ -113,12 +113,20 @@ describe('selectEndpoints', () => {
     const sel = selectEndpoints([[e('a:1', false, true, true), e('b:1', false, false, true), e('c:1', false, true, false)]]);
     assert.equal(sel.mode, 'terminating-fallback');
     assert.deepEqual(sel.endpoints.map((x) => x.address), ['a:1']);
+    assert.deepEqual(sel.unused.map((x) => x.address), ['b:1', 'c:1']);
     const none = selectEndpoints([[e('b:1', false, false, true)]]);
-    assert.deepEqual(none, { endpoints: [], mode: 'none' });
+    assert.deepEqual(none, { endpoints: [], mode: 'none', unused: [e('b:1', false, false, true)] });
   });
 
   test('a ready endpoint wins over terminating ones, and one endpoint per instance', () => {
     const sel = selectEndpoints([[e('a:1', false, true, true), e('b:1', true, true, false, 'p1'), e('c:1', true, true, false, 'p1')]]);
     assert.deepEqual(sel.endpoints, [{ address: 'b:1', instance: 'p1' }]);
+    assert.deepEqual(sel.unused, [e('a:1', false, true, true)]);
+  });
+
+  test('unused: the endpoints left out for their conditions, with them, one per address, sorted; never a chosen address', () => {
+    const sel = selectEndpoints([[e('10.0.0.3:1', false), e('10.0.0.2:1', true)], [e('10.0.0.3:1', false), e('10.0.0.2:1', false), e('10.0.0.1:1', false, true, true)]]);
+    assert.deepEqual(sel.endpoints.map((x) => x.address), ['10.0.0.2:1']);
+    assert.deepEqual(sel.unused, [e('10.0.0.1:1', false, true, true), e('10.0.0.3:1', false)]);
   });
 });

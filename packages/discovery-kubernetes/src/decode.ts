@@ -213,6 +213,12 @@ export interface Selection {
   readonly endpoints: EndpointInfo[];
   /** `ready`: the ready endpoints; `terminating-fallback`: none was ready, so those serving while terminating; `none`. */
   readonly mode: 'ready' | 'terminating-fallback' | 'none';
+  /**
+   * The Service's other endpoints, left out for their conditions (not ready; or terminating while others are
+   * ready), one per address, sorted by address: what an operator also wants to see (`fairway resolve`), never
+   * routed to.
+   */
+  readonly unused: DecodedEndpoint[];
 }
 
 /**
@@ -245,5 +251,7 @@ export function selectEndpoints(slices: Iterable<readonly DecodedEndpoint[]>): S
       ...(e.incarnation !== undefined ? { incarnation: e.incarnation } : {}),
     });
   }
-  return { endpoints: out, mode };
+  const unused = new Map<string, DecodedEndpoint>();
+  for (const e of all) if (!byAddress.has(e.address) && !unused.has(e.address)) unused.set(e.address, e);
+  return { endpoints: out, mode, unused: [...unused.values()].sort((a, b) => (a.address < b.address ? -1 : a.address > b.address ? 1 : 0)) };
 }

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseTarget } from '@fairway/core';
 import { startKubeApiStandIn, makeEndpointSlice, type KubeApiStandIn } from '@fairway/testing';
-import { createKubernetesSource, type KubernetesDiscoveryOptions } from './index.js';
+import { createKubernetesSource, unusedEndpointsOf, type KubernetesDiscoveryOptions } from './index.js';
 import { recorder, waitFor, addresses, type Recorder } from './test-helpers.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'fairway-k8s-'));
@@ -60,11 +60,16 @@ describe('k8s: source against the API stand-in', { timeout: 60_000 }, () => {
       { address: '10.1.0.4:50051', zone: 'zone-c', instance: 'pricer-3', incarnation: 'uid-pricer-3' },
     ]);
     assert.equal(first.stale, undefined);
+    // The Pod that is not ready is in no snapshot, but can be read beside it (for `fairway resolve`).
+    assert.deepEqual(unusedEndpointsOf(src), [
+      { address: '10.1.0.3:50051', zone: 'zone-a', instance: 'pricer-2', incarnation: 'uid-pricer-2', ready: false, serving: false, terminating: false },
+    ]);
     // The watch: a new slice, a change, a deletion.
     api.applySlice(makeEndpointSlice({ name: 'pricer-c', namespace: ns, service: 'pricer', endpoints: [ep(5)] }));
     await waitFor('slice c', () => addresses(rec.last()).includes('10.1.0.6:50051'));
     api.applySlice(makeEndpointSlice({ name: 'pricer-a', namespace: ns, service: 'pricer', endpoints: [ep(1), ep(2)] }));
     await waitFor('endpoint 2 ready', () => addresses(rec.last()).includes('10.1.0.3:50051'));
+    assert.deepEqual(unusedEndpointsOf(src), []);
     api.deleteSlice(ns, 'pricer-b');
     await waitFor('slice b gone', () => !addresses(rec.last()).includes('10.1.0.4:50051'));
     assert.deepEqual(addresses(rec.last()), ['10.1.0.2:50051', '10.1.0.3:50051', '10.1.0.6:50051']);

@@ -231,7 +231,19 @@ export function createKubernetesSource(target: ParsedTarget, options?: unknown):
 }
 createKubernetesSource.checkOptions = checkKubernetesDiscoveryOptions;
 
+/**
+ * The endpoints of the Service that a source made by {@link createKubernetesSource} leaves out for their
+ * conditions (not ready, or terminating while others are ready), as of its last snapshot, with those
+ * conditions; undefined for any other source. For tools that show where traffic could go (`fairway resolve`):
+ * the snapshots, what a balancer receives, carry only the endpoints in use.
+ */
+export function unusedEndpointsOf(source: DiscoverySource): readonly DecodedEndpoint[] | undefined {
+  return source instanceof KubernetesSource ? source.unused : undefined;
+}
+
 class KubernetesSource implements DiscoverySource {
+  /** See {@link unusedEndpointsOf}. */
+  unused: readonly DecodedEndpoint[] = [];
   private listener: DiscoveryListener | undefined;
   private closed = false;
   private started = false;
@@ -644,6 +656,9 @@ class KubernetesSource implements DiscoverySource {
     if (!wasStale && !configChanged && this.delivered !== undefined && key === this.deliveredKey) return;
     this.delivered = sel.endpoints;
     this.deliveredKey = key;
+    // Updated with the snapshot it goes with: a change of the unused endpoints alone sends no snapshot, so what
+    // the balancer receives is what it was.
+    this.unused = sel.unused;
     this.stale = false;
     let note: string | undefined;
     if (sel.mode === 'terminating-fallback') note = `no endpoint of ${this.what} is ready; using ${sel.endpoints.length} that are serving while terminating`;

@@ -40,7 +40,8 @@ export interface LoadIo {
 
 function positive(raw: string, option: string, integer: boolean): number {
   const n = Number(raw);
-  if (!Number.isFinite(n) || n <= 0 || (integer && !Number.isInteger(n))) {
+  // Number() alone also reads "0x10" (16), "1e3" and " 5 ": only plain decimals, as `register --weight`.
+  if (!(integer ? /^\d+$/ : /^\d+(\.\d+)?$/).test(raw) || !Number.isFinite(n) || n <= 0 || (integer && !Number.isInteger(n))) {
     throw new UsageError(`${option} ${raw}: must be a positive ${integer ? 'whole number' : 'number'}`);
   }
   return n;

@@ -110,6 +110,8 @@ describe('fairway load against real servers', { timeout: 120_000 }, () => {
       [['--method', 'fairway.test.Echo/Unary', '--data', '{oops'], /--data: not valid JSON/],
       [['--method', 'fairway.test.Echo/Unary', '--rate', '10', '--concurrency', '2'], /give one/],
       [['--method', 'fairway.test.Echo/Unary', '--rate', '-3'], /--rate -3: must be a positive number/],
+      [['--method', 'fairway.test.Echo/Unary', '--rate', '0x10'], /--rate 0x10: must be a positive number/],
+      [['--method', 'fairway.test.Echo/Unary', '--concurrency', '1e1'], /--concurrency 1e1: must be a positive whole number/],
       [['--method', 'fairway.test.Echo/Unary', '--compare', 'least_request'], /unknown policy "least_request" \(grpc-js policies: pick_first, round_robin\)/],
       [['--method', 'fairway.test.Echo/Unary', '--max-attempts', '3'], /needs --retry-timeout/],
       [['--method', 'fairway.test.Echo/Unary', '--no-fairway'], /--no-fairway: needs --compare/],
