@@ -66,7 +66,9 @@ describe('live configuration document in etcd', { timeout: 120_000 }, () => {
       server.addService(service, {
         Unary: (call: ServerUnaryCall<EchoRequest, EchoReply>, reply: sendUnaryData<EchoReply>) => {
           const m = call.request.message ?? '';
-          const slow = /[05]$/.test(m) && !seen.has(m);
+          // One call in ten is slow on its first attempt: its retries stay well inside the retry budget (20 % of
+          // calls plus 10/s); at one in five (as it was) they sat at the budget's edge, and a busy machine ran it dry.
+          const slow = /0$/.test(m) && !seen.has(m);
           seen.add(m);
           setTimeout(() => reply(null, { message: m, server_id: id } as EchoReply), slow ? 400 : 2);
         },
