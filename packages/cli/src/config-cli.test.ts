@@ -1,7 +1,7 @@
 // `fairway config get|set|validate|watch` against a real etcd.
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
-import { startEtcdForSuite } from '@fairway/testing';
+import { startEtcdForSuite, startRefusingEndpoint } from '@fairway/testing';
 import { runCli, EXIT } from './index.js';
 
 function captureIo() {
@@ -35,6 +35,25 @@ describe('fairway config', { timeout: 60_000 }, () => {
     const text = captureIo();
     assert.equal(await runCli(['config', 'validate', '{"zoneband":1}'], text.io), EXIT.USAGE);
     assert.match(text.out, /invalid: zoneband: unknown field/);
+  });
+
+  test('etcd unreachable: get, set and watch exit 3 saying what they could not do to which key where (etcd3 text as the cause)', async () => {
+    const refusing = await startRefusingEndpoint();
+    try {
+      const runs: Array<[string[], string]> = [
+        [['config', 'get', 'cfgx'], 'read'],
+        [['config', 'set', 'cfgx', '{"version":1}'], 'write'],
+        [['config', 'watch', 'cfgx'], 'watch'],
+      ];
+      for (const [args, doing] of runs) {
+        const c = captureIo();
+        assert.equal(await runCli([...args, '--etcd-endpoints', refusing.address, '--timeout', '1s'], c.io), EXIT.UNREACHABLE, args.join(' '));
+        const where = `cannot ${doing} the live configuration document "_fairway_config/cfgx" in etcd at ${refusing.address}: `;
+        assert.ok(c.err.includes(where), `${args.join(' ')}: ${c.err}`);
+      }
+    } finally {
+      await refusing.close();
+    }
   });
 
   test('set refuses a bad document (nothing written), writes a good one; get and watch show it', async () => {
