@@ -137,7 +137,8 @@ export class Pick implements PickHandle {
     if (this.built === undefined) {
       const info = this.chosen.info;
       let reason: string | undefined;
-      const format = (): string => this.formatReason();
+      // The getter below has its own `this`: one closure (the getter) per explanation, not two.
+      const pick = this;
       const x: { -readonly [K in keyof PickExplanation]: PickExplanation[K] } = {
         endpointKey: this.chosen.key,
         address: info.address,
@@ -147,7 +148,7 @@ export class Pick implements PickHandle {
         // most of a pick's allocations (~1 KB; the client-path probe's --alloc). An own enumerable getter, so
         // spreading, JSON and deep equality see a plain string property.
         get reason(): string {
-          return (reason ??= format());
+          return (reason ??= pick.formatReason());
         },
       };
       if (info.zone !== undefined) x.zone = info.zone;
@@ -169,10 +170,10 @@ export class Pick implements PickHandle {
     const f = typeof this.figures === 'string' ? this.keyFigures(this.figures) : this.figures;
     const note = typeof f.note === 'function' ? f.note() : f.note;
     const head = note === undefined ? '' : `${note}: `;
-    const chosen = describe({ e: this.chosen, rttMs: f.chosenRttMs, inFlight: f.chosenInFlight, cost: f.chosenCost });
+    const chosen = describe(this.chosen, f.chosenRttMs, f.chosenInFlight, f.chosenCost);
     return f.other === undefined
       ? `${head}${chosen}`
-      : `${head}p2c ${chosen} ${f.tie ? '=' : '<'} ${describe({ e: f.other, rttMs: f.otherRttMs, inFlight: f.otherInFlight, cost: f.otherCost })}${f.tie ? ' (tie, chosen at random)' : ''}`;
+      : `${head}p2c ${chosen} ${f.tie ? '=' : '<'} ${describe(f.other, f.otherRttMs, f.otherInFlight, f.otherCost)}${f.tie ? ' (tie, chosen at random)' : ''}`;
   }
 
   release(outcome: PickOutcome, nowMs: number): void {
@@ -182,10 +183,11 @@ export class Pick implements PickHandle {
   }
 }
 
-function describe(c: CandidateView): string {
-  const addr = c.e.info.address;
-  if (c.cost >= PROBE_PENDING_COST_MS) return `${addr} cost=probe-pending (no answer yet, ${c.inFlight} in flight)`;
-  const w = c.e.weight === 1 ? '' : ` / weight ${c.e.weight}`;
-  return `${addr} cost=${c.cost.toFixed(1)}ms (rtt=${c.rttMs.toFixed(1)}ms x ${c.inFlight + 1}${w})`;
+/** One candidate's figures in words (a {@link CandidateView}, passed as its parts: no object per candidate). */
+function describe(e: EndpointState, rttMs: number, inFlight: number, cost: number): string {
+  const addr = e.info.address;
+  if (cost >= PROBE_PENDING_COST_MS) return `${addr} cost=probe-pending (no answer yet, ${inFlight} in flight)`;
+  const w = e.weight === 1 ? '' : ` / weight ${e.weight}`;
+  return `${addr} cost=${cost.toFixed(1)}ms (rtt=${rttMs.toFixed(1)}ms x ${inFlight + 1}${w})`;
 }
 

@@ -44,7 +44,9 @@ type OptionsWithContext = ReturnType<Metadata['getOptions']> & { [CONTEXT]?: Att
 
 /** Attaches `context` to this attempt's metadata (gives it a fresh options object first). */
 export function setAttemptPickContext(metadata: Metadata, context: AttemptPickContext): void {
-  const options: OptionsWithContext = { ...metadata.getOptions(), [CONTEXT]: context };
+  // A copy then an assignment: a spread with a computed key is V8's slow path, and this runs for every attempt.
+  const options: OptionsWithContext = Object.assign({}, metadata.getOptions());
+  options[CONTEXT] = context;
   metadata.setOptions(options);
 }
 

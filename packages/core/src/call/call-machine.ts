@@ -106,6 +106,8 @@ export function isReplayableKind(kind: CallDescription['kind']): boolean {
 }
 
 const NO_COMMANDS: readonly CallCommand[] = Object.freeze([]);
+/** The `avoid` snapshot of an attempt opened before any pick (every call's first attempt): one shared array. */
+const NOTHING_TO_AVOID: readonly string[] = Object.freeze([]);
 
 interface Attempt {
   readonly n: number;
@@ -127,8 +129,8 @@ export class CallMachine {
   private readonly replayable: boolean;
   /** Distinct endpoint keys picked by this call's attempts, in order. */
   private readonly tried = new Set<string>();
-  /** Endpoints an attempt was re-picked away from (one re-pick per endpoint). */
-  private readonly repickedFrom: string[] = [];
+  /** Endpoints an attempt was re-picked away from (one re-pick per endpoint); made at the first re-pick. */
+  private repickedFrom: string[] | undefined;
   private deadlineMs = Infinity;
   private live = 0;
   /** Attempts counted towards `maxAttempts` (re-picks are not). */
@@ -271,7 +273,7 @@ export class CallMachine {
     }
     if (this.committed !== 0) return out; // another attempt is the caller's (cannot happen: the others were cancelled)
     if (!reachedServer && this.canRepick(a, nowMs)) {
-      this.repickedFrom.push(a.endpoint!);
+      (this.repickedFrom ??= []).push(a.endpoint!);
       const repickReason =
         `attempt ${a.n} never reached ${a.endpoint} (${details}); re-picked at once on another endpoint ` +
         `(not a retry: the server never saw it)`;
@@ -344,7 +346,7 @@ export class CallMachine {
     return (
       this.replayable &&
       a.endpoint !== undefined &&
-      !this.repickedFrom.includes(a.endpoint) &&
+      !(this.repickedFrom?.includes(a.endpoint) ?? false) &&
       this.deadlineMs - nowMs > 0
     );
   }
@@ -420,7 +422,7 @@ export class CallMachine {
     this.attempts.push(a);
     this.live++;
     if (reason !== 'repick') this.counted++;
-    out.push({ type: 'open', attempt: n, reason, detail, avoid: [...this.tried] });
+    out.push({ type: 'open', attempt: n, reason, detail, avoid: this.tried.size === 0 ? NOTHING_TO_AVOID : [...this.tried] });
     const timeout = this.plan.settings.attemptTimeoutMs;
     if (this.replayable && timeout !== undefined && timeout < this.deadlineMs - nowMs) {
       // Otherwise the call's deadline comes first: grpc-js ends the attempt, and with it the call.

@@ -29,7 +29,7 @@ import { Metadata, status as Status } from '@grpc/grpc-js';
 import type { InterceptorOptions, NextCall, InterceptingListener, StatusObject } from '@grpc/grpc-js';
 import { CallMachine, CLIENT_INCARNATION_HEADER, CLIENT_INSTANCE_HEADER, reportRejection } from '@fairway/core';
 import type { AttemptObserver, AttemptStart, CallCommand, CallDescription, CallObserver, CallPlan, PickExplanation } from '@fairway/core';
-import { setAttemptPickContext } from '../attempt-context.js';
+import { setAttemptPickContext, type AttemptPickContext } from '../attempt-context.js';
 import { later, nowMs, startTimer } from '../clock.js';
 import type { TimerHandle } from '../clock.js';
 
@@ -67,18 +67,55 @@ export function deadlineWallMs(deadline: InterceptorOptions['deadline']): number
   return Number(deadline);
 }
 
-interface AttemptState {
-  readonly n: number;
-  call: AttemptCall | undefined;
-  readonly observer: AttemptObserver | undefined;
+/**
+ * One attempt: its state, and also its pick context (what the picker reads and calls back) and its grpc-js
+ * listener, each a method forwarding to the call: one object per attempt instead of a state, a context and a
+ * listener object with five closures between them (every traced call has at least one attempt, and B8 counts
+ * every allocation). grpc-js calls a listener's handlers as methods (or binds them), the picker calls the
+ * context's as methods.
+ */
+class AttemptState implements AttemptPickContext, InterceptingListener {
+  call: AttemptCall | undefined = undefined;
   /** False once the machine is done with it (ended, cancelled by us): whatever it still reports is ignored. */
-  live: boolean;
+  live = true;
   /** grpc-js created its HTTP/2 stream. */
-  streamStarted: boolean;
-  heldMetadata: Metadata | undefined;
-  /** A unary attempt's response message (or grpc-js's null for none), held until its status. */
-  heldMessage: { readonly message: unknown } | undefined;
-  status: StatusObject | undefined;
+  streamStarted = false;
+  heldMetadata: Metadata | undefined = undefined;
+  /** A unary attempt's response message (or grpc-js's null for none) is held until its status. */
+  holdsMessage = false;
+  heldMessage: unknown = undefined;
+  status: StatusObject | undefined = undefined;
+
+  constructor(
+    private readonly owner: FairwayCall,
+    readonly n: number,
+    readonly observer: AttemptObserver | undefined,
+    /** The call's tried endpoints, live (`CallMachine.avoiding`). */
+    readonly avoid: ReadonlySet<string>,
+    readonly sampleLatency: boolean,
+  ) {}
+
+  // ---- AttemptPickContext ----
+  onPick(explanation: PickExplanation): void {
+    this.owner.attemptPicked(this, explanation);
+  }
+
+  onStarted(): void {
+    this.streamStarted = true;
+  }
+
+  // ---- InterceptingListener ----
+  onReceiveMetadata(md: Metadata): void {
+    this.owner.attemptReceivedMetadata(this, md);
+  }
+
+  onReceiveMessage(msg: unknown): void {
+    this.owner.attemptReceivedMessage(this, msg);
+  }
+
+  onReceiveStatus(status: StatusObject): void {
+    this.owner.attemptReceivedStatus(this, status);
+  }
 }
 
 /** See the file comment. Implements grpc-js's `InterceptingCallInterface`. */
@@ -89,7 +126,8 @@ export class FairwayCall {
   private halfClosed = false;
   private readonly machine: CallMachine;
   private readonly attempts: AttemptState[] = [];
-  private readonly timers = new Map<number, TimerHandle>();
+  /** Made at the first timer: a call with no attempt timer and no hedge arms none. */
+  private timers: Map<number, TimerHandle> | undefined;
   private committed: AttemptState | undefined;
   private finished = false;
   private readonly unary: boolean;
@@ -172,20 +210,24 @@ export class FairwayCall {
           break;
         case 'arm': {
           const timer = c.timer;
-          this.timers.get(timer)?.cancel();
-          this.timers.set(
+          const timers = (this.timers ??= new Map());
+          timers.get(timer)?.cancel();
+          timers.set(
             timer,
             startTimer(c.delayMs, () => {
-              this.timers.delete(timer);
+              timers.delete(timer);
               this.execute(this.machine.timerFired(timer, nowMs()));
             }),
           );
           break;
         }
-        case 'disarm':
-          this.timers.get(c.timer)?.cancel();
-          this.timers.delete(c.timer);
+        case 'disarm': {
+          const timers = this.timers;
+          if (timers === undefined) break;
+          timers.get(c.timer)?.cancel();
+          timers.delete(c.timer);
           break;
+        }
         case 'cancel': {
           const a = this.attempts[c.attempt - 1];
           if (!a) break;
@@ -199,8 +241,12 @@ export class FairwayCall {
           this.committed = a;
           if (a.heldMetadata) this.listener?.onReceiveMetadata?.(a.heldMetadata);
           a.heldMetadata = undefined;
-          if (a.heldMessage) this.listener?.onReceiveMessage?.(a.heldMessage.message);
-          a.heldMessage = undefined;
+          if (a.holdsMessage) {
+            const message = a.heldMessage;
+            a.holdsMessage = false;
+            a.heldMessage = undefined;
+            this.listener?.onReceiveMessage?.(message);
+          }
           break;
         }
         case 'attemptEnded': {
@@ -252,26 +298,23 @@ export class FairwayCall {
         }
       }
     }
-    setAttemptPickContext(md, {
-      avoid: this.machine.avoiding,
-      sampleLatency: this.unary,
-      onPick: (explanation: PickExplanation) => {
-        // Usually no command; a first attempt on a far slower endpoint re-arms the hedge timer sooner.
-        const commands = this.machine.picked(attempt.n, explanation.endpointKey, nowMs(), explanation);
-        if (commands.length > 0) this.execute(commands);
-        if (observer) {
-          try {
-            reportRejection(observer.onPick(explanation), this.setup.onObserverError);
-          } catch (error) {
-            this.setup.onObserverError(error);
-          }
-        }
-      },
-      onStarted: () => {
-        attempt.streamStarted = true;
-      },
-    });
+    setAttemptPickContext(md, attempt);
     return md;
+  }
+
+  /** @internal The picker chose an endpoint for attempt `attempt` (its pick context's `onPick`). */
+  attemptPicked(attempt: AttemptState, explanation: PickExplanation): void {
+    // Usually no command; a first attempt on a far slower endpoint re-arms the hedge timer sooner.
+    const commands = this.machine.picked(attempt.n, explanation.endpointKey, nowMs(), explanation);
+    if (commands.length > 0) this.execute(commands);
+    const observer = attempt.observer;
+    if (observer) {
+      try {
+        reportRejection(observer.onPick(explanation), this.setup.onObserverError);
+      } catch (error) {
+        this.setup.onObserverError(error);
+      }
+    }
   }
 
   private openAttempt(n: number, start: AttemptStart): void {
@@ -283,16 +326,7 @@ export class FairwayCall {
         this.setup.onObserverError(error);
       }
     }
-    const a: AttemptState = {
-      n,
-      call: undefined,
-      observer,
-      live: true,
-      streamStarted: false,
-      heldMetadata: undefined,
-      heldMessage: undefined,
-      status: undefined,
-    };
+    const a = new AttemptState(this, n, observer, this.machine.avoiding, this.unary);
     this.attempts[n - 1] = a;
     const md = this.attemptMetadata(observer, a);
     // Every attempt carries the CALL's deadline to grpc-js (and so to the server as grpc-timeout); the
@@ -305,7 +339,7 @@ export class FairwayCall {
     try {
       call = this.nextCall(this.options);
       a.call = call;
-      call.start(md, this.attemptListener(a));
+      call.start(md, a);
     } catch (error) {
       this.attemptCouldNotStart(a, error);
       return;
@@ -333,46 +367,53 @@ export class FairwayCall {
     later(() => this.execute(this.machine.status(a.n, Status.UNAVAILABLE, details, true, nowMs())));
   }
 
-  private attemptListener(a: AttemptState): InterceptingListener {
-    return {
-      onReceiveMetadata: (md) => {
-        if (this.committed === a) this.listener?.onReceiveMetadata?.(md);
-        else if (a.live) a.heldMetadata = md;
-      },
-      onReceiveMessage: (msg) => {
-        if (this.committed === a) {
-          this.listener?.onReceiveMessage?.(msg);
-          return;
-        }
-        if (!a.live) return;
-        if (this.unary) {
-          // A unary attempt has answered when its status arrives, not its message: a server that froze
-          // between the two would otherwise hold the call until its deadline with the timer stopped. The
-          // message (or grpc-js's null for "none", emitted just before such a status) is held until then.
-          a.heldMessage = { message: msg };
-          return;
-        }
-        this.execute(this.machine.message(a.n, nowMs()));
-        if (this.committed === a) this.listener?.onReceiveMessage?.(msg);
-      },
-      onReceiveStatus: (status: StatusObject) => {
-        if (!a.live && this.committed !== a) return;
-        a.status = status;
-        const neverReached =
-          !a.streamStarted ||
-          (status.code === Status.UNAVAILABLE && status.details === REFUSED_STREAM_DETAILS) ||
-          (this.machineReplays() && requestNeverWritten(status.code, status.details));
-        this.execute(this.machine.status(a.n, status.code, status.details, !neverReached, nowMs()));
-        a.live = false;
-      },
-    };
+  // ---- what an attempt's grpc-js call reports (its listener, see AttemptState) -------------------------------
+
+  /** @internal */
+  attemptReceivedMetadata(a: AttemptState, md: Metadata): void {
+    if (this.committed === a) this.listener?.onReceiveMetadata?.(md);
+    else if (a.live) a.heldMetadata = md;
+  }
+
+  /** @internal */
+  attemptReceivedMessage(a: AttemptState, msg: unknown): void {
+    if (this.committed === a) {
+      this.listener?.onReceiveMessage?.(msg);
+      return;
+    }
+    if (!a.live) return;
+    if (this.unary) {
+      // A unary attempt has answered when its status arrives, not its message: a server that froze
+      // between the two would otherwise hold the call until its deadline with the timer stopped. The
+      // message (or grpc-js's null for "none", emitted just before such a status) is held until then.
+      a.holdsMessage = true;
+      a.heldMessage = msg;
+      return;
+    }
+    this.execute(this.machine.message(a.n, nowMs()));
+    if (this.committed === a) this.listener?.onReceiveMessage?.(msg);
+  }
+
+  /** @internal */
+  attemptReceivedStatus(a: AttemptState, status: StatusObject): void {
+    if (!a.live && this.committed !== a) return;
+    a.status = status;
+    const neverReached =
+      !a.streamStarted ||
+      (status.code === Status.UNAVAILABLE && status.details === REFUSED_STREAM_DETAILS) ||
+      (this.machineReplays() && requestNeverWritten(status.code, status.details));
+    this.execute(this.machine.status(a.n, status.code, status.details, !neverReached, nowMs()));
+    a.live = false;
   }
 
   private finish(status: StatusObject): void {
     if (this.finished) return;
     this.finished = true;
-    for (const t of this.timers.values()) t.cancel();
-    this.timers.clear();
+    const timers = this.timers;
+    if (timers !== undefined) {
+      for (const t of timers.values()) t.cancel();
+      timers.clear();
+    }
     const observer = this.setup.observer;
     if (observer) {
       try {

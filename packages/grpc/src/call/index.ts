@@ -269,29 +269,37 @@ export function createCallInterceptor(config: CallInterceptorConfig): Intercepto
       // in the client-path probe), and without it the call runs exactly as with no interceptor at all.
       return nextCall(options) as InterceptingCall;
     }
-    const description: CallDescription = {
-      method: def.path,
-      kind,
-      target: config.target,
-      ...(config.clientZone !== undefined ? { clientZone: config.clientZone } : {}),
-      ...(revision !== 0 ? { configRevision: revision } : {}),
-    };
-    const observers: CallObserver[] = [];
-    for (const f of factories) {
+    // A literal plus assignments, not spreads of `cond ? { key } : {}`: those cost two objects and V8's slow
+    // spread path on every call.
+    const description: { -readonly [K in keyof CallDescription]: CallDescription[K] } = { method: def.path, kind, target: config.target };
+    if (config.clientZone !== undefined) description.clientZone = config.clientZone;
+    if (revision !== 0) description.configRevision = revision;
+    let observer: CallObserver | undefined;
+    if (factories.length === 1) {
+      // A lone observer needs no guard of its own: FairwayCall catches and reports whatever it throws, and a
+      // guard costs closures on every call and attempt. Nor an array and a fan-out: it is the call's observer.
       try {
-        const observer = f.onCallStart(description);
-        // A lone observer needs no guard of its own: FairwayCall catches and reports whatever it throws, and
-        // a guard costs closures on every call and attempt. Several are guarded each, so that one that throws
-        // never silences the others.
-        observers.push(factories.length === 1 && observer ? observer : guardObserver(observer, report));
+        const lone = factories[0]!.onCallStart(description);
+        observer = lone ? lone : guardObserver(lone, report);
       } catch (e) {
         report(e);
       }
+    } else if (factories.length > 1) {
+      // Several are guarded each, so that one that throws never silences the others.
+      const observers: CallObserver[] = [];
+      for (const f of factories) {
+        try {
+          observers.push(guardObserver(f.onCallStart(description), report));
+        } catch (e) {
+          report(e);
+        }
+      }
+      observer = fanOutObservers(observers);
     }
     const call = new FairwayCall(options, nextCall, {
       description,
       plan: { kind, settings, budget, hedge },
-      observer: fanOutObservers(observers),
+      observer,
       identity,
       onObserverError: report,
     });
