@@ -327,8 +327,9 @@ export function idempotentMethodsOf(ClientClass: unknown): ReadonlySet<string> {
  * that the service does not have (`Echo/Unray`) is a typo that would leave the method without its settings:
  * refused, naming the field and the methods there are. Methods of other services are left alone (one options
  * object may serve several clients). Classes that do not list their methods (`service`) are not checked.
+ * Also checks that every method `retry.hedging.idempotent` would hedge has attempts for a hedge.
  */
-function checkRetryMethodNames(ClientClass: unknown, options: FairwayOptions | undefined): void {
+function checkRetryMethodNames(ClientClass: unknown, options: FairwayOptions | undefined, idempotentMethods: ReadonlySet<string>): void {
   if (options?.retry === undefined) return;
   const service = (ClientClass as { service?: Record<string, { path?: unknown }> } | undefined)?.service;
   if (!service || typeof service !== 'object') return;
@@ -344,6 +345,28 @@ function checkRetryMethodNames(ClientClass: unknown, options: FairwayOptions | u
   };
   for (const method of retry.methods.keys()) check(method, `retry.methods['${method}']`);
   for (const method of retry.hedging?.methods ?? []) check(method, `retry.hedging.methods: '${method}'`);
+  checkIdempotentMethodsHaveAttempts(retry, idempotentMethods);
+}
+
+/**
+ * With `retry.hedging.idempotent`, the methods the class's proto declares idempotent are hedged, and a hedge is
+ * an attempt counted within `maxAttempts`: one of them left with a single attempt (`retry.maxAttempts: 1` and no
+ * `retry.methods[...].maxAttempts` of its own) would silently never be hedged. Refused naming the method; core can
+ * only check this when no method at all has two attempts, because only the client class knows its methods.
+ */
+function checkIdempotentMethodsHaveAttempts(retry: RetryConfig, idempotentMethods: ReadonlySet<string>): void {
+  if (retry.hedging?.idempotent !== true) return;
+  for (const method of idempotentMethods) {
+    const own = retry.methods.get(method);
+    const maxAttempts = (own ?? retry.defaults).maxAttempts;
+    if (maxAttempts < 2) {
+      throw new RetryOptionsError(
+        own !== undefined && own.maxAttempts !== retry.defaults.maxAttempts ? `retry.methods['${method}'].maxAttempts` : 'retry.maxAttempts',
+        `${maxAttempts} leaves no attempt for a hedge of '${method}', which the proto declares idempotent and retry.hedging.idempotent hedges ` +
+          `(the hedge is the second attempt): give it retry.methods['${method}'].maxAttempts of 2 or more, raise retry.maxAttempts, or drop retry.hedging.idempotent`,
+      );
+    }
+  }
 }
 
 /** A client class: generated (`grpc_tools_node_protoc`, ts-proto) or from `@grpc/proto-loader`. */
@@ -360,8 +383,9 @@ export function createClient<T extends Client>(
   options?: FairwayOptions,
 ): T {
   assertSameGrpcClient(ClientClass);
-  const opts = clientOptionsFor(options, idempotentMethodsOf(ClientClass));
-  checkRetryMethodNames(ClientClass, options);
+  const idempotentMethods = idempotentMethodsOf(ClientClass);
+  const opts = clientOptionsFor(options, idempotentMethods);
+  checkRetryMethodNames(ClientClass, options, idempotentMethods);
   const grpcJsTarget = grpcTarget(checkTarget(target));
   assertSameGrpcCredentials(credentials);
   return new ClientClass(grpcJsTarget, credentials, opts);

@@ -261,6 +261,28 @@ describe('hedging on loopback servers', { timeout: 120_000 }, () => {
     assert.ok(byMethod('/Lookup').some((r) => r.attempts.some((a) => a.reason === 'hedge')), 'some Lookup calls were hedged');
     assert.ok(byMethod('/Write').every((r) => r.attempts.length === 1), 'no Write call was hedged');
   });
+
+  test('retry.hedging.idempotent with an idempotent method left one attempt is refused at createClient, naming the method', () => {
+    const def = loadSync(join(here, 'test-support', 'lookup.proto'));
+    const Store = ((loadPackageDefinition(def)['fairway'] as GrpcObject)['hedgetest'] as GrpcObject)['Store'] as ServiceClientConstructor;
+    // Core accepts this (Write has two attempts, so some method could be hedged); only the class knows that
+    // Lookup is the idempotent one, and it would never be hedged.
+    const retry = { maxAttempts: 1, methods: { 'fairway.hedgetest.Store/Write': { maxAttempts: 2 } }, hedging: { idempotent: true } };
+    assert.throws(
+      () => createClient(Store, 'static:///127.0.0.1:1', credentials.createInsecure(), { retry }),
+      (e: Error) => {
+        assert.equal(e.name, 'RetryOptionsError');
+        assert.match(e.message, /^retry\.maxAttempts: 1 leaves no attempt for a hedge of 'fairway\.hedgetest\.Store\/Lookup', which the proto declares idempotent/);
+        return true;
+      },
+    );
+    const own = { maxAttempts: 3, methods: { 'fairway.hedgetest.Store/Lookup': { maxAttempts: 1 } }, hedging: { idempotent: true } };
+    assert.throws(() => createClient(Store, 'static:///127.0.0.1:1', credentials.createInsecure(), { retry: own }), /^RetryOptionsError: retry\.methods\['fairway\.hedgetest\.Store\/Lookup'\]\.maxAttempts: 1 leaves no attempt/);
+    // Given its own attempts, the same options make a client.
+    const fixed = { ...retry, methods: { ...retry.methods, 'fairway.hedgetest.Store/Lookup': { maxAttempts: 2 } } };
+    const c = createClient(Store, 'static:///127.0.0.1:1', credentials.createInsecure(), { retry: fixed });
+    clients.push(c);
+  });
 });
 
 /** A plain HTTP/2 server that refuses every stream (RST_STREAM REFUSED_STREAM), as a server over its limit does. */
