@@ -13,7 +13,7 @@ import type { ContextValues, StreamResponse, Transport, UnaryResponse } from '@c
 /** connect's request header argument (`HeadersInit` of the fetch API). */
 type RequestHeaders = Parameters<Transport['unary']>[3];
 import type { DescMessage, DescMethodStreaming, DescMethodUnary, MessageInitShape } from '@bufbuild/protobuf';
-import { BALANCER_DEFAULTS, CLIENT_INCARNATION_HEADER, CLIENT_INSTANCE_HEADER, newIncarnation, createRetryBudget, LatencyWindow, outcomeKindFor, guardObserver, fanOutObservers, parseRetryOptions, parseTarget, retryMethodKey, retrySettingsFor, showValue } from '@fairway/core';
+import { BALANCER_DEFAULTS, BalancerOptionError, CLIENT_INCARNATION_HEADER, CLIENT_INSTANCE_HEADER, newIncarnation, createRetryBudget, LatencyWindow, outcomeKindFor, guardObserver, fanOutObservers, parseRetryOptions, parseTarget, retryMethodKey, retrySettingsFor, showValue } from '@fairway/core';
 import type {
   BalancerOptions,
   CallDescription,
@@ -251,9 +251,10 @@ export function createFairwayTransport(options: FairwayTransportOptions): Fairwa
       log: (level, m) => logger[level](m),
     });
   } catch (e) {
-    // core names a field by the balancer's name for it ("Balancer option ejection.x"): name the transport's option.
-    const m = /^Balancer option (ejection|slowStart)\.(\w+) (.*)$/s.exec((e as Error).message);
-    if (m) throw new FairwayTransportOptionsError(`${m[1] === 'ejection' ? 'outlierEjection' : 'slowStart'}.${m[2]}`, m[3]!);
+    // core names a field by the balancer's name for it (ejection.x): name the transport's option.
+    if (e instanceof BalancerOptionError && e.field !== undefined) {
+      throw new FairwayTransportOptionsError(`${e.option === 'ejection' ? 'outlierEjection' : 'slowStart'}.${e.field}`, e.problem);
+    }
     throw new FairwayTransportOptionsError('(balancer options)', `are invalid: ${(e as Error).message}`);
   }
   const source: DiscoverySource = factory(parsed, parsed.scheme === 'multi' ? options.discovery : discoveryOptionsFor(options.discovery, parsed.scheme));

@@ -20,6 +20,7 @@
  * @packageDocumentation
  */
 import { showValue } from './show-value.js';
+import { BalancerOptionError } from './balancer-option-error.js';
 
 /** Why an endpoint was ejected. */
 export type EjectionReason = 'consecutive-failures' | 'success-rate' | 'latency';
@@ -101,21 +102,21 @@ export const EJECTION_DEFAULTS: ResolvedEjectionOptions = {
   latencyFactor: 5,
 };
 
-/** Applies defaults; `false` turns ejection off (returns undefined). Throws a `RangeError` naming the bad field. */
+/** Applies defaults; `false` turns ejection off (returns undefined). Throws a {@link BalancerOptionError} naming the bad field. */
 export function resolveEjectionOptions(o: EjectionOptions | false | undefined): ResolvedEjectionOptions | undefined {
   if (o === false) return undefined;
   if (o === undefined) return EJECTION_DEFAULTS;
-  if (typeof o !== 'object' || o === null) throw new TypeError(`Balancer option ejection must be an object or false, got ${showValue(o)}`);
+  if (typeof o !== 'object' || o === null) throw new BalancerOptionError('ejection', undefined, `must be an object or false, got ${showValue(o)}`);
   // A misspelt field would otherwise leave its default in force without a word (every caller, connect included).
   for (const key of Object.keys(o)) {
-    if (!EJECTION_OPTION_FIELDS.has(key)) throw new RangeError(`Balancer option ejection.${key} is not a known field (known: ${[...EJECTION_OPTION_FIELDS].join(', ')})`);
+    if (!EJECTION_OPTION_FIELDS.has(key)) throw new BalancerOptionError('ejection', key, `is not a known field (known: ${[...EJECTION_OPTION_FIELDS].join(', ')})`);
   }
   const d = EJECTION_DEFAULTS;
   const num = (name: keyof EjectionOptions, min: number, allowInfinity: boolean): number => {
     const v = o[name];
     if (v === undefined) return d[name];
     if (typeof v !== 'number' || Number.isNaN(v) || v < min || (!allowInfinity && !Number.isFinite(v))) {
-      throw new RangeError(`Balancer option ejection.${name} must be a ${allowInfinity ? '' : 'finite '}number >= ${min}, got ${String(v)}`);
+      throw new BalancerOptionError('ejection', name, `must be a ${allowInfinity ? '' : 'finite '}number >= ${min}, got ${String(v)}`);
     }
     return v;
   };
@@ -130,9 +131,9 @@ export function resolveEjectionOptions(o: EjectionOptions | false | undefined): 
     successRateMinimumHosts: num('successRateMinimumHosts', 2, false),
     latencyFactor: num('latencyFactor', 1, true),
   };
-  if (r.maxEjectedPercent > 100) throw new RangeError(`Balancer option ejection.maxEjectedPercent must be <= 100, got ${r.maxEjectedPercent}`);
+  if (r.maxEjectedPercent > 100) throw new BalancerOptionError('ejection', 'maxEjectedPercent', `must be <= 100, got ${r.maxEjectedPercent}`);
   if (r.maxEjectionMs < r.baseEjectionMs) {
-    throw new RangeError(`Balancer option ejection.maxEjectionMs (${r.maxEjectionMs}) must be >= baseEjectionMs (${r.baseEjectionMs})`);
+    throw new BalancerOptionError('ejection', 'maxEjectionMs', `(${r.maxEjectionMs}) must be >= baseEjectionMs (${r.baseEjectionMs})`);
   }
   return r;
 }

@@ -24,6 +24,7 @@
  * @packageDocumentation
  */
 import type { EndpointInfo } from './contracts.js';
+import { BalancerOptionError } from './balancer-option-error.js';
 import { EJECTION_OPTION_FIELDS, resolveEjectionOptions, type EjectionOptions } from './ejection.js';
 import { SLOW_START_OPTION_FIELDS, resolveSlowStartOptions, type SlowStartOptions } from './slow-start.js';
 import { parseRetryOptions, RetryOptionsError, type RetryConfig } from './retry-config.js';
@@ -218,9 +219,8 @@ function validateBalancer(raw: unknown): { settings: LiveBalancerSettings } | { 
     try {
       resolve(v as never);
     } catch (e) {
-      // core's resolvers say "Balancer option ejection.x ..." / "slowStart.x ...": keep the field and the problem.
-      const m = /option \w+\.(\w+) (.*)$/.exec((e as Error).message);
-      return m ? fail(`balancer.${name}.${m[1]}`, m[2]!) : fail(`balancer.${name}`, (e as Error).message);
+      // core's resolvers name the field by the balancer's option (ejection.x): keep the field and the problem.
+      return e instanceof BalancerOptionError && e.field !== undefined ? fail(`balancer.${name}.${e.field}`, e.problem) : fail(`balancer.${name}`, (e as Error).message);
     }
     out[name] = v === false ? false : { ...v };
   }

@@ -19,6 +19,7 @@
  * @packageDocumentation
  */
 import { showValue } from './show-value.js';
+import { BalancerOptionError } from './balancer-option-error.js';
 
 /** Options of slow start (`BalancerOptions.slowStart`). */
 /** The fields of {@link SlowStartOptions}, for validating configuration documents. */
@@ -68,25 +69,25 @@ export const STARTED_TOGETHER_MS = 1_000;
  */
 export const YOUNG_ESTIMATE_MIN_WEIGHT = 0.02;
 
-/** Applies defaults; `false` turns slow start off (returns undefined). Throws a `RangeError` naming the bad field. */
+/** Applies defaults; `false` turns slow start off (returns undefined). Throws a {@link BalancerOptionError} naming the bad field. */
 export function resolveSlowStartOptions(o: SlowStartOptions | false | undefined): ResolvedSlowStartOptions | undefined {
   if (o === false) return undefined;
-  if (o !== undefined && (typeof o !== 'object' || o === null)) throw new TypeError(`Balancer option slowStart must be an object or false, got ${showValue(o)}`);
+  if (o !== undefined && (typeof o !== 'object' || o === null)) throw new BalancerOptionError('slowStart', undefined, `must be an object or false, got ${showValue(o)}`);
   // A misspelt field would otherwise leave its default in force without a word (every caller, connect included).
   for (const key of Object.keys(o ?? {})) {
-    if (!SLOW_START_OPTION_FIELDS.has(key)) throw new RangeError(`Balancer option slowStart.${key} is not a known field (known: ${[...SLOW_START_OPTION_FIELDS].join(', ')})`);
+    if (!SLOW_START_OPTION_FIELDS.has(key)) throw new BalancerOptionError('slowStart', key, `is not a known field (known: ${[...SLOW_START_OPTION_FIELDS].join(', ')})`);
   }
   const windowMs = o?.windowMs ?? SLOW_START_DEFAULTS.windowMs;
   const minPct = o?.minWeightPercent ?? SLOW_START_DEFAULTS.minWeightPercent;
   const extraPct = o?.maxExtraLoadPercent ?? SLOW_START_DEFAULTS.maxExtraLoadPercent;
   if (typeof windowMs !== 'number' || !(windowMs > 0) || !Number.isFinite(windowMs)) {
-    throw new RangeError(`Balancer option slowStart.windowMs must be a positive finite number of ms, got ${String(windowMs)}`);
+    throw new BalancerOptionError('slowStart', 'windowMs', `must be a positive finite number of ms, got ${String(windowMs)}`);
   }
   if (typeof minPct !== 'number' || !(minPct > 0 && minPct <= 100)) {
-    throw new RangeError(`Balancer option slowStart.minWeightPercent must be in (0, 100], got ${String(minPct)}`);
+    throw new BalancerOptionError('slowStart', 'minWeightPercent', `must be in (0, 100], got ${String(minPct)}`);
   }
   if (typeof extraPct !== 'number' || !(extraPct >= 0)) {
-    throw new RangeError(`Balancer option slowStart.maxExtraLoadPercent must be a number >= 0 (Infinity: never lift), got ${String(extraPct)}`);
+    throw new BalancerOptionError('slowStart', 'maxExtraLoadPercent', `must be a number >= 0 (Infinity: never lift), got ${String(extraPct)}`);
   }
   return { windowMs, minFactor: minPct / 100, maxExtraLoad: extraPct / 100 };
 }

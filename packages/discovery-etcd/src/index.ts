@@ -8,7 +8,7 @@ export { createEtcdSource, checkEtcdDiscoveryOptions } from './source.js';
 export { liveConfigKey } from './config-watch.js';
 export type { LiveConfigStatus } from './config-watch.js';
 export type { EtcdDiscoveryOptions, EtcdDiscoverySource, EtcdSourceStatus } from './source.js';
-export { register } from './registrar.js';
+export { register, REGISTER_OPTION_KEYS } from './registrar.js';
 export type { RegisterOptions, Registration, RegistrationStatus } from './registrar.js';
 export { decodeEtcdValue, encodeEtcdValue, isDecodeError, endpointKeyFor, servicePrefix } from './decode.js';
 export type { DecodeError, EtcdEndpointMetadata, EtcdEndpointValue } from './decode.js';

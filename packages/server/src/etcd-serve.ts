@@ -13,7 +13,7 @@
 import { hostPortProblem, showValue } from '@fairway/core';
 import { ServerCredentials } from '@fairway/grpc';
 import type { Server } from '@fairway/grpc';
-import { register } from '@fairway/discovery-etcd';
+import { register, REGISTER_OPTION_KEYS } from '@fairway/discovery-etcd';
 import type { RegisterOptions, Registration } from '@fairway/discovery-etcd';
 import { serveHealth, type HealthService } from './health.js';
 
@@ -83,18 +83,21 @@ function splitHostPort(hp: string): { host: string; port: string } {
   return { host: hp.slice(0, i), port: hp.slice(i + 1) };
 }
 
+/** This function's own option keys (`address` is also `register`'s: this function works it out, then passes it on). */
+const OWN_OPTION_KEYS = [
+  'bind', 'credentials', 'address', 'drainTimeoutMs', 'deregisterGraceMs', 'shutdownOnSignals', 'health',
+] as const satisfies readonly (keyof ServeAndRegisterOptions)[];
 /**
  * Every key of {@link ServeAndRegisterOptions}: this function's own and those passed on to `register`, which
  * would ignore any other. So a typo (`drainTimoutMs`) is refused by name instead of silently meaning the default.
  */
-const OPTION_KEYS = [
-  'bind', 'credentials', 'address', 'drainTimeoutMs', 'deregisterGraceMs', 'shutdownOnSignals', 'health',
-  'service', 'zone', 'region', 'instance', 'weight', 'canary', 'incarnation', 'ttlSeconds',
-  'endpoints', 'auth', 'tls', 'dialTimeoutMs', 'prefix', 'logger', 'maxBackoffMs',
-] as const satisfies readonly (keyof ServeAndRegisterOptions)[];
+const OPTION_KEYS: readonly (keyof ServeAndRegisterOptions)[] = [
+  ...OWN_OPTION_KEYS,
+  ...REGISTER_OPTION_KEYS.filter((k) => !(OWN_OPTION_KEYS as readonly string[]).includes(k)),
+];
 /** Fails to compile when an option is added to `ServeAndRegisterOptions` (or `RegisterOptions`) but not to `OPTION_KEYS`. */
 type AllOptionKeysListed<Missing extends never> = Missing;
-type AllServeOptionKeysListed = AllOptionKeysListed<Exclude<keyof ServeAndRegisterOptions, (typeof OPTION_KEYS)[number]>>;
+type AllServeOptionKeysListed = AllOptionKeysListed<Exclude<keyof ServeAndRegisterOptions, (typeof OWN_OPTION_KEYS)[number] | (typeof REGISTER_OPTION_KEYS)[number]>>;
 
 /**
  * Checks what this function itself uses, before the server is touched (health service, bind): unknown keys,

@@ -9,7 +9,7 @@
  * config with `parseFairwayPolicyConfig` before it builds a channel (and throws), and `createFromJson` logs
  * the error loudly when a bad config arrives some other way (e.g. a service config from DNS).
  */
-import { EJECTION_OPTION_FIELDS, SLOW_START_OPTION_FIELDS, resolveEjectionOptions, resolveSlowStartOptions, showValue, type EjectionOptions, type SlowStartOptions } from '@fairway/core';
+import { BalancerOptionError, EJECTION_OPTION_FIELDS, SLOW_START_OPTION_FIELDS, resolveEjectionOptions, resolveSlowStartOptions, showValue, type EjectionOptions, type SlowStartOptions } from '@fairway/core';
 import { getDefaultLogger } from '../logger.js';
 
 export const POLICY_NAME = 'fairway_p2c_peak_ewma';
@@ -88,9 +88,9 @@ function subConfig<T extends object>(obj: Record<string, unknown>, field: string
   try {
     resolve(v as T);
   } catch (e) {
-    // core names the field as "Balancer option ejection.x" / "slowStart.x": keep only the problem.
-    const m = /option \w+\.(\w+) (.*)$/.exec((e as Error).message);
-    throw new PolicyConfigError(m ? `${field}.${m[1]}` : field, m ? m[2]! : (e as Error).message);
+    // core names the field by the balancer's option (ejection.x): name it by this config's field, keep the problem.
+    if (e instanceof BalancerOptionError && e.field !== undefined) throw new PolicyConfigError(`${field}.${e.field}`, e.problem);
+    throw new PolicyConfigError(field, (e as Error).message);
   }
   return { ...(v as T) };
 }
