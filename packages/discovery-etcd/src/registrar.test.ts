@@ -72,7 +72,7 @@ describe('etcd registrar', { timeout: 120_000 }, () => {
     }
   });
 
-  test('a revoked lease is replaced: new lease, key put again, the process keeps running', { timeout: 30_000 }, async () => {
+  test('a revoked lease is replaced: new lease, key put again, the process keeps running; each loss is said', { timeout: 30_000 }, async () => {
     const log = memoryLogger();
     const reg = await register({ service: 'rev', address: '127.0.0.1:50061', instance: 'r1', ttlSeconds: 3, endpoints: etcd.endpointsCsv, logger: log });
     try {
@@ -97,6 +97,16 @@ describe('etcd registrar', { timeout: 120_000 }, () => {
             `and deleted the key with it; clients no longer see this endpoint until it is back\\. Re-registering it in etcd at ${etcd.endpointsCsv.replace(/\./g, '\\.')} under a new lease$`,
         ),
       );
+      // A second loss soon after (well within the retry lines' 30-s rate limit) is said too: it is a second outage.
+      await etcd.etcdctl(['lease', 'revoke', BigInt(after1.lease!).toString(16)]);
+      await until(async () => {
+        const g = await getJson(etcd, 'rev/r1');
+        return g.lease && g.lease !== after1.lease ? g : undefined;
+      }, 15_000, 'the key under a third lease');
+      assert.equal(reg.status().leaseLosses, 2);
+      const lostAgain = log.lines.filter((l) => l.includes('lost lease'));
+      assert.equal(lostAgain.length, 2, log.lines.join('\n'));
+      assert.match(lostAgain[1]!, new RegExp(`^warn: etcd registration of "rev": lost lease ${after1.lease} of rev/r1: .* under a new lease \\(lease losses so far: 2\\)$`));
     } finally {
       await reg.deregister();
     }

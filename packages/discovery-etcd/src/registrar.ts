@@ -40,6 +40,18 @@ export interface RegisterOptions extends EtcdClientOptions {
   readonly ttlSeconds?: number;
 }
 
+/**
+ * Every key of {@link RegisterOptions} (its own and the etcd client's), for a caller that takes them among its
+ * own options and refuses an unknown key by name (e.g. `serveAndRegisterInEtcd`).
+ */
+export const REGISTER_OPTION_KEYS = [
+  'service', 'address', 'zone', 'region', 'instance', 'weight', 'canary', 'incarnation', 'ttlSeconds',
+  'endpoints', 'auth', 'tls', 'dialTimeoutMs', 'prefix', 'logger', 'maxBackoffMs',
+] as const satisfies readonly (keyof RegisterOptions)[];
+/** Fails to compile when an option is added to `RegisterOptions` (or `EtcdClientOptions`) but not to `REGISTER_OPTION_KEYS`. */
+type AllKeysListed<Missing extends never> = Missing;
+type AllRegisterOptionKeysListed = AllKeysListed<Exclude<keyof RegisterOptions, (typeof REGISTER_OPTION_KEYS)[number]>>;
+
 /** What a registration is doing now. */
 export interface RegistrationStatus {
   /** `registered`: the key is in etcd under a live lease; `re-registering`: the lease was lost and a new one is being put; `superseded`: a newer incarnation of this instance owns the key; `deregistered`. */
@@ -280,12 +292,22 @@ class EtcdRegistration implements Registration {
     this.leaseLosses++;
     this.state = 're-registering';
     this.lastError = describeLeaseLoss(err, this.ttl);
-    this.rl.warn(
-      'lost',
+    // Every loss is said, not rate-limited like the retry lines: each one took the endpoint away from clients
+    // after it was registered again (which `retry` says at info), so two in a row are two outages.
+    this.warn(
       `${this.what}: lost lease ${this.leaseId} of ${this.key}: ${this.lastError}; clients no longer see this endpoint until it is back. ` +
-        `Re-registering it in etcd at ${this.endpoints.join(',')} under a new lease`,
+        `Re-registering it in etcd at ${this.endpoints.join(',')} under a new lease` +
+        (this.leaseLosses > 1 ? ` (lease losses so far: ${this.leaseLosses})` : ''),
     );
     this.scheduleRetry(0);
+  }
+
+  private warn(message: string): void {
+    try {
+      this.log.warn(message);
+    } catch {
+      /* a logger must never break the registration */
+    }
   }
 
   private scheduleRetry(ms: number): void {
