@@ -274,7 +274,7 @@ export function resolveOptions(options: FairwayOptions | undefined, env: Record<
       ...(options.slowStart !== undefined ? { slowStart: options.slowStart } : {}),
     });
   } catch (e) {
-    if (e instanceof PolicyConfigError) throw new FairwayOptionsError(OPTION_OF_FIELD[e.field] ?? e.field, e.message.replace(/^.*? config: \S+ /, ''));
+    if (e instanceof PolicyConfigError) throw new FairwayOptionsError(OPTION_OF_FIELD[e.field] ?? e.field, e.problem);
     throw e;
   }
 

@@ -49,12 +49,16 @@ export const POLICY_DEFAULTS = { decayMs: 10_000, zoneBandLow: 0.8, zoneBandHigh
 
 /** A bad policy config; `field` names the offending field. */
 export class PolicyConfigError extends Error {
+  /** The config's field that is wrong, e.g. `outlierEjection.baseEjectionMs`. */
   readonly field: string;
+  /** What is wrong with it, the message after the field, e.g. `must be a finite number, got "x"`. */
+  readonly problem: string;
   constructor(field: string, problem: string) {
     // Quoted when it is not a plain name, so an empty or odd key is still visible in the message.
     super(`invalid ${POLICY_NAME} config: ${/^[A-Za-z_(][\w.)]*$/.test(field) ? field : `"${field}"`} ${problem}`);
     this.name = 'PolicyConfigError';
     this.field = field;
+    this.problem = problem;
   }
 }
 
