@@ -1,7 +1,8 @@
 // The fairway CLI against a real etcd (packages/testing's harness: /usr/bin/etcd on loopback): resolve's
 // table and --json, watch's stream of changes, register/deregister, a bad target (exit 2), an unreachable
 // etcd (exit 3, said once); and the real executable as a child process (exit codes, Ctrl-C deregisters).
-// Also resolve against the Kubernetes API stand-in (Pods not ready are listed, marked), and help's exit codes.
+// Also resolve against the Kubernetes API stand-in (Pods not ready are listed, marked), an unreachable Kubernetes
+// API server (exit 3, said once), and help's exit codes.
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -264,6 +265,7 @@ describe('fairway CLI against a real etcd', { timeout: 60_000 }, () => {
       const said = c.err.split('\n').filter((l) => l.includes(failure));
       assert.equal(said.length, 1, `${argv.join(' ')} says it once on stderr:\n${said.join('\n')}`);
       assert.match(said[0]!, /^fairway: /);
+      assert.doesNotMatch(c.err, /warning/, `${argv.join(' ')}: no warning before the error (not even "held back"):\n${c.err}`);
       if (argv.includes('--json')) {
         // stdout: the error object only, no "warning" event saying the same first.
         const lines = c.out.trim().split('\n').map((l) => JSON.parse(l) as { error?: string; event?: string });
@@ -382,6 +384,49 @@ describe('fairway resolve k8s: (a Kubernetes API stand-in)', () => {
       assert.deepEqual(snapshot.endpoints.map((e) => e.address), ['10.1.0.1:50051', '10.1.0.4:50051']);
     } finally {
       await opened.source.close();
+    }
+  });
+});
+
+describe('fairway against an unreachable Kubernetes API server', () => {
+  test('a failure is printed once: not as a warning and then again as the error (resolve, watch; text and --json)', { timeout: 30_000 }, async (t) => {
+    const refusing = await startRefusingEndpoint();
+    const dir = mkdtempSync(join(tmpdir(), 'fairway-cli-k8s-down-'));
+    t.after(async () => {
+      await refusing.close();
+      rmSync(dir, { recursive: true, force: true });
+    });
+    const kubeconfig = join(dir, 'kubeconfig');
+    writeFileSync(
+      kubeconfig,
+      [
+        'apiVersion: v1',
+        'kind: Config',
+        `clusters: [{ name: down, cluster: { server: "https://${refusing.address}", insecure-skip-tls-verify: true } }]`,
+        'users: [{ name: u, user: { token: "unused" } }]',
+        'contexts: [{ name: c, context: { cluster: down, user: u, namespace: trading } }]',
+        'current-context: c',
+      ].join('\n'),
+    );
+    const target = 'k8s:///pricer.trading:grpc';
+    for (const argv of [
+      ['resolve', target, '--kubeconfig', kubeconfig, '--timeout', '2s'],
+      ['watch', target, '--kubeconfig', kubeconfig, '--timeout', '2s'],
+      ['watch', target, '--kubeconfig', kubeconfig, '--timeout', '2s', '--json'],
+    ]) {
+      const c = captureIo();
+      assert.equal(await runCli(argv, c.io), EXIT.UNREACHABLE, `${argv.join(' ')}: ${c.err}`);
+      const failure = `cannot reach the Kubernetes API server https://${refusing.address}`;
+      const said = c.err.split('\n').filter((l) => l.includes(failure));
+      assert.equal(said.length, 1, `${argv.join(' ')} says it once on stderr:\n${c.err}`);
+      assert.match(said[0]!, /^fairway: /);
+      // Not as the source's log line either ("...; retrying (attempt 1)"): the command stops here, it retries nothing.
+      assert.doesNotMatch(c.err, /warning|retrying/, `${argv.join(' ')}:\n${c.err}`);
+      if (argv.includes('--json')) {
+        const lines = c.out.trim().split('\n').map((l) => JSON.parse(l) as { error?: string; event?: string });
+        assert.equal(lines.length, 1, c.out);
+        assert.ok(lines[0]!.error?.includes(failure), c.out);
+      }
     }
   });
 });

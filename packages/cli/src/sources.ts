@@ -64,56 +64,33 @@ export async function openSource(rawTarget: string, o: SourceOptions): Promise<O
   } catch (e) {
     throw new UsageError(e instanceof TargetError ? e.message : String(e));
   }
-  const echoes = withoutEchoedErrors(o.warn);
-  const logger = { info: () => {}, warn: echoes.log, error: echoes.log };
-  const opened = await openWithLogger(rawTarget, target, o, logger);
-  return { ...opened, source: echoes.listenThrough(opened.source) };
+  return openWithLogger(rawTarget, target, o, cliSourceLogger(o.warn));
 }
 
 /**
- * The sources log a failure and also hand it to the listener's `onError` (a library user reads the log, a
- * call fails with the error). The CLI prints every error its listener is handed, so without this a failure
- * came out twice: as a warning, then as the error. Each log line waits one microtask (both sources call
- * `onError` synchronously right after logging) and is dropped when an error handed to the listener says the
- * same: the line is that message, perhaps with more after it (the etcd source's "(N similar message(s) held
- * back)", the Kubernetes source's "; retrying (attempt N)").
+ * The logger the CLI gives the etcd and Kubernetes sources. They log at `error` only a failure they also hand
+ * to the listener's `onError`, and the CLI prints what its listener is handed (resolve and watch end with it,
+ * exit 3), so `error` is left out here: each failure is printed once, as the error. (The etcd source's
+ * "(N similar message(s) held back)" and the Kubernetes source's "; retrying (attempt N)" ride on those lines:
+ * the CLI stops at the first failure, before anything is held back or retried.) `warn` is what the sources
+ * skip or keep on their own (a garbage value, a stale set): printed. `info` is left out.
  */
-function withoutEchoedErrors(warn: (message: string) => void): {
-  log: (message: string) => void;
-  listenThrough: (source: DiscoverySource) => DiscoverySource;
-} {
-  const handedToListener = new Set<string>();
-  return {
-    log(message) {
-      queueMicrotask(() => {
-        for (const reported of handedToListener) if (message.startsWith(reported)) return;
-        warn(message);
-      });
-    },
-    listenThrough(source) {
-      return {
-        start: (listener) =>
-          source.start({
-            onSnapshot: (snapshot) => listener.onSnapshot(snapshot),
-            onError(error) {
-              // Bounded: the sources repeat a few distinct messages, never an endless stream of new ones.
-              if (handedToListener.size >= 100) handedToListener.clear();
-              handedToListener.add(error.message);
-              listener.onError(error);
-            },
-          }),
-        ...(source.refresh ? { refresh: () => source.refresh!() } : {}),
-        close: () => source.close(),
-      };
-    },
-  };
+function cliSourceLogger(warn: (message: string) => void): SourceLogger {
+  return { info: () => {}, warn, error: () => {} };
+}
+
+/** The logger shape both sources take. */
+interface SourceLogger {
+  info(message: string): void;
+  warn(message: string): void;
+  error(message: string): void;
 }
 
 async function openWithLogger(
   rawTarget: string,
   target: ParsedTarget,
   o: SourceOptions,
-  logger: { info: () => void; warn: (m: string) => void; error: (m: string) => void },
+  logger: SourceLogger,
 ): Promise<OpenedSource> {
   try {
     switch (target.scheme) {
@@ -138,7 +115,7 @@ async function openWithLogger(
         const source = createKubernetesSource(target, {
           ...(o.kubeconfig !== undefined ? { kubeconfigPath: o.kubeconfig } : {}),
           requestTimeoutMs: o.dialTimeoutMs,
-          logger: { warn: logger.warn, error: logger.error },
+          logger,
         });
         return {
           target,

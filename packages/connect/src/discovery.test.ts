@@ -4,7 +4,7 @@
 import { test, describe, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createClient } from '@connectrpc/connect';
-import { makeEndpointSlice, startEtcdForSuite, startKubeApiStandIn } from '@fairway/testing';
+import { makeEndpointSlice, startEtcdForSuite, startKubeApiStandIn, startRefusingEndpoint } from '@fairway/testing';
 import { register } from '@fairway/discovery-etcd';
 import type { Registration } from '@fairway/discovery-etcd';
 import { createFairwayTransport, MissingDiscoveryPackageError, simulateMissingPackagesForTests } from './index.js';
@@ -69,6 +69,34 @@ describe('etcd: targets, a real etcd', { timeout: 120_000 }, () => {
     const after = await countBy(client, 20);
     assert.deepEqual([...after], [['etcd-a', 20]]);
   });
+});
+
+test("an unreachable etcd: the transport's logger gets the failure once (the source's line, not the pool's again)", { timeout: 30_000 }, async (t) => {
+  const dead = await startRefusingEndpoint();
+  t.after(() => dead.close());
+  const lines: string[] = [];
+  const { client } = transport({
+    target: `etcd://127.0.0.1:${dead.port}/connect-echo`,
+    logger: { info() {}, warn: (m: string) => lines.push(m) },
+    discovery: { etcd: { dialTimeoutMs: 1000 } },
+  });
+  // Nothing about it on stderr either (the source's own default logger wrote there, the pool to the logger).
+  const stderr: string[] = [];
+  const write = process.stderr.write.bind(process.stderr);
+  process.stderr.write = ((chunk: string | Uint8Array, ...rest: unknown[]) => {
+    stderr.push(String(chunk));
+    return (write as (...a: unknown[]) => boolean)(chunk, ...rest);
+  }) as typeof process.stderr.write;
+  try {
+    await assert.rejects(client.say({ value: 'x' }, { timeoutMs: 4_000 }));
+    await new Promise((r) => setTimeout(r, 200));
+  } finally {
+    process.stderr.write = write;
+  }
+  const about = lines.filter((l) => l.includes(`127.0.0.1:${dead.port}`));
+  assert.equal(about.length, 1, lines.join('\n'));
+  assert.ok(!about[0]!.startsWith('etcd://'), `the source's line, not the pool's: ${about[0]}`);
+  assert.deepEqual(stderr.filter((l) => l.includes(`127.0.0.1:${dead.port}`)), []);
 });
 
 test('k8s: targets (EndpointSlices from an API server stand-in): the slice\'s pods take the calls', { timeout: 60_000 }, async () => {

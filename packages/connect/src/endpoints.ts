@@ -90,14 +90,17 @@ export class EndpointPool {
     this.watch.unref?.();
   }
 
-  /** Starts `source`; its snapshots and errors reach this pool. */
-  follow(source: DiscoverySource, target: string): void {
+  /**
+   * Starts `source`; its snapshots and errors reach this pool. `sourceLogsErrors`: the source logs each error
+   * it hands on itself (Fairway's etcd and Kubernetes sources), so the pool does not say it again.
+   */
+  follow(source: DiscoverySource, target: string, sourceLogsErrors = false): void {
     source.start({
       onSnapshot: (s) => this.apply(s, target),
       onError: (e) => {
         this.discoveryError = e.message;
         if (e.fatalForNow) this.discoveryNote = `discovery failed: ${e.message}`;
-        this.config.log('warn', `${target}: ${e.message}`);
+        if (!sourceLogsErrors) this.config.log('warn', `${target}: ${e.message}`);
         this.wakeAll();
       },
     });

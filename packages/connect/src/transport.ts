@@ -150,6 +150,9 @@ function checkTimeout(timeoutMs: unknown, method: string): number | undefined {
   return timeoutMs; // 0 or less: the call machine ends it at once with DEADLINE_EXCEEDED, saying so
 }
 
+/** Fairway's own sources: they take a `logger` (info, warn, error) and log at `error` each failure they hand on. */
+const SOURCES_WITH_LOGGER: ReadonlySet<string> = new Set(['etcd', 'k8s', 'kubernetes']);
+
 /**
  * Makes a connect `Transport` (for `createClient(Service, transport)` of `@connectrpc/connect`) that balances
  * each call over the endpoints of `options.target`. Throws {@link FairwayTransportOptionsError} (or the
@@ -257,8 +260,15 @@ export function createFairwayTransport(options: FairwayTransportOptions): Fairwa
     }
     throw new FairwayTransportOptionsError('(balancer options)', `are invalid: ${(e as Error).message}`);
   }
-  const source: DiscoverySource = factory(parsed, parsed.scheme === 'multi' ? options.discovery : discoveryOptionsFor(options.discovery, parsed.scheme));
-  pool.follow(source, target);
+  // Fairway's own sources log at `error` each failure they hand on; the pool then leaves it unsaid (it was said
+  // twice). They take the transport's `logger` unless their options name one (it has no `error`: a warning here).
+  const ownSource = SOURCES_WITH_LOGGER.has(parsed.scheme);
+  let sourceOptions = parsed.scheme === 'multi' ? options.discovery : discoveryOptionsFor(options.discovery, parsed.scheme);
+  if (ownSource && options.logger !== undefined && (sourceOptions as { logger?: unknown } | undefined)?.logger === undefined) {
+    sourceOptions = { ...(sourceOptions as object | undefined), logger: { info: (m: string) => logger.info(m), warn: (m: string) => logger.warn(m), error: (m: string) => logger.warn(m) } };
+  }
+  const source: DiscoverySource = factory(parsed, sourceOptions);
+  pool.follow(source, target, ownSource);
 
   const budget: RetryBudget = createRetryBudget(retry.budget);
   const hedgePlans = new Map<string, HedgePlan | undefined>();

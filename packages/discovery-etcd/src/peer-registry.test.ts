@@ -37,3 +37,30 @@ describe('etcd peer registry', { timeout: 90_000 }, () => {
     assert.throws(() => createEtcdSource(parseTarget('etcd://127.0.0.1:2379/quotes'), { peerRegistry: { id: 'a/b' } }), /peerRegistry must be/);
   });
 });
+
+describe('etcd peer registry, etcd away at start', { timeout: 90_000 }, () => {
+  const etcd = startEtcdForSuite();
+
+  test('a client that could not register while etcd was down registers once it is back, and gets its place', { timeout: 60_000 }, async () => {
+    await etcd.etcdctl(['put', 'late/l-1', goValue('127.0.0.1:7201', { instance: 'l-1' })]);
+    await etcd.kill();
+    const log = memoryLogger();
+    const source = createEtcdSource(parseTarget(`etcd://${etcd.endpointsCsv}/late`), { peerRegistry: { id: 'late-client' }, logger: log, prefix: '', dialTimeoutMs: 500, maxBackoffMs: 500 });
+    const rec = recorder();
+    try {
+      source.start(rec);
+      const deadline = Date.now() + 15_000;
+      while (!log.lines.some((l) => l.includes('could not register this client')) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      const warned = log.lines.filter((l) => l.includes('could not register this client'));
+      assert.equal(warned.length, 1, log.lines.join('\n'));
+      assert.match(warned[0]!, /^warn: etcd peer registry: could not register this client \(.+\); subsetting uses every endpoint until it can \(try 1; retrying in 500 ms/);
+      await etcd.start();
+      const placed = await rec.waitFor((s: EndpointSnapshot) => s.peers?.count === 1, 30_000, 'its place after etcd came back');
+      assert.deepEqual(placed.peers, { index: 0, count: 1 });
+      assert.ok(log.lines.some((l) => /^info: etcd peer registry: registered this client as late-client after \d+ failed tr/.test(l)), log.lines.join('\n'));
+      assert.match(await etcd.etcdctl(['get', '_fairway_clients/late/', '--prefix', '--keys-only']), /_fairway_clients\/late\/late-client/);
+    } finally {
+      await source.close();
+    }
+  });
+});

@@ -20,6 +20,13 @@ export const CLIENTS_SEGMENT = '_fairway_clients/';
 /** `Addr` of a client's value: a valid host:port that no one dials. */
 const CLIENT_PLACEHOLDER_ADDR = '0.0.0.0:1';
 
+/** First wait (ms) before registering this client again after a failed try; doubles up to `maxBackoffMs`. */
+const PEER_RETRY_FIRST_MS = 500;
+/** Longest wait (ms) between tries when the options give no `maxBackoffMs`. */
+const PEER_RETRY_MAX_MS = 5_000;
+/** A failed registration of this client is warned at most once per this many ms. */
+const PEER_WARN_INTERVAL_MS = 30_000;
+
 /** What {@link withPeerRegistry} needs. */
 export interface PeerRegistryDeps {
   readonly target: ParsedTarget;
@@ -39,25 +46,51 @@ export function withPeerRegistry(inner: EtcdDiscoverySource, deps: PeerRegistryD
   const log = deps.options.logger;
   let registration: Registration | undefined;
   let closed = false;
+  let retryTimer: ReturnType<typeof setTimeout> | undefined;
+  let failures = 0;
+  let warnedAtMs = Number.NEGATIVE_INFINITY;
+  // Tried until it succeeds or the source closes: a client that could not register at start (etcd away for a
+  // moment) would otherwise stay out of its peers' count for its whole life.
+  const tryRegister = (): void => {
+    register({
+      ...deps.options,
+      endpoints: deps.etcdEndpoints,
+      prefix: clientsPrefix,
+      service: deps.target.path,
+      address: CLIENT_PLACEHOLDER_ADDR,
+      instance: deps.clientId,
+    }).then(
+      (r) => {
+        registration = r;
+        if (closed) void r.deregister().catch(() => {});
+        else if (failures > 0) log?.info?.(`etcd peer registry: registered this client as ${deps.clientId} after ${failures} failed tr${failures === 1 ? 'y' : 'ies'}`);
+      },
+      (e: unknown) => {
+        if (closed) return;
+        failures++;
+        const waitMs = Math.min(PEER_RETRY_FIRST_MS * 2 ** (failures - 1), deps.options.maxBackoffMs ?? PEER_RETRY_MAX_MS);
+        // Not handed to the listener (discovery goes on without a place), so a warning: `error` is for failures handed on.
+        const now = Date.now();
+        if (now - warnedAtMs >= PEER_WARN_INTERVAL_MS) {
+          warnedAtMs = now;
+          log?.warn(
+            `etcd peer registry: could not register this client (${(e as Error).message}); subsetting uses every endpoint until it can ` +
+              `(try ${failures}; retrying in ${waitMs} ms, said at most once per ${PEER_WARN_INTERVAL_MS / 1000} s)`,
+          );
+        }
+        retryTimer = setTimeout(() => {
+          retryTimer = undefined;
+          if (!closed) tryRegister();
+        }, waitMs);
+        retryTimer.unref?.();
+      },
+    );
+  };
   return withPeerPlace(inner, peerSource, deps.clientId, {
-    onStart() {
-      register({
-        ...deps.options,
-        endpoints: deps.etcdEndpoints,
-        prefix: clientsPrefix,
-        service: deps.target.path,
-        address: CLIENT_PLACEHOLDER_ADDR,
-        instance: deps.clientId,
-      }).then(
-        (r) => {
-          registration = r;
-          if (closed) void r.deregister().catch(() => {});
-        },
-        (e: unknown) => log?.error(`etcd peer registry: could not register this client (${(e as Error).message}); subsetting uses every endpoint until it can`),
-      );
-    },
+    onStart: tryRegister,
     async onClose() {
       closed = true;
+      if (retryTimer !== undefined) clearTimeout(retryTimer);
       await registration?.deregister().catch(() => {});
     },
     onPeersError: (message) => log?.warn(`etcd peer registry ${clientsPrefix}${deps.target.path}/: ${message}; keeping the last known place`),

@@ -87,6 +87,9 @@ describe('etcd source (single member)', { timeout: 90_000 }, () => {
       assert.deepEqual(addrs(s), ['127.0.0.1:7101']);
       assert.ok(log.lines.some((l) => l.includes('"bad/garbage"') && l.includes('not JSON')), log.lines.join('\n'));
       assert.ok(log.lines.some((l) => l.includes('"bad/port"') && l.includes('out of range')), log.lines.join('\n'));
+      // Skipped, not handed to the listener: a warning, never an error (a caller leaving `error` out still sees it).
+      assert.ok(log.lines.filter((l) => l.includes('"bad/')).every((l) => l.startsWith('warn: ')), log.lines.join('\n'));
+      assert.deepEqual(rec.errors, []);
       await etcd.etcdctl(['put', 'bad/noaddr', '{"Op":0,"Metadata":null}']);
       await etcd.etcdctl(['put', 'bad/op1', '{"Op":1,"Addr":"127.0.0.1:7103"}']);
       await etcd.etcdctl(['put', 'bad/good-2', goValue('127.0.0.1:7102')]);
@@ -183,7 +186,8 @@ describe('etcd source (single member)', { timeout: 90_000 }, () => {
   test('unreachable etcd at start: a fatal error naming the endpoints after the connect timeout', { timeout: 20_000 }, async () => {
     const dead = await startRefusingEndpoint();
     const port = dead.port;
-    const src = createEtcdSource(parseTarget(`etcd://127.0.0.1:${port}/nobody`), { dialTimeoutMs: 800, logger: memoryLogger() });
+    const log = memoryLogger();
+    const src = createEtcdSource(parseTarget(`etcd://127.0.0.1:${port}/nobody`), { dialTimeoutMs: 800, logger: log });
     const rec = recorder();
     const t0 = Date.now();
     try {
@@ -194,6 +198,8 @@ describe('etcd source (single member)', { timeout: 90_000 }, () => {
       assert.match(err.message, new RegExp(`etcd at 127\\.0\\.0\\.1:${port}`));
       assert.match(err.message, /etcd:\/\/127\.0\.0\.1:\d+\/nobody/);
       assert.equal(rec.snapshots.length, 0);
+      // Handed to the listener, so logged at `error` (once, with it), and not also as a warning.
+      assert.deepEqual(log.lines, [`error: ${err.message}`]);
     } finally {
       await src.close();
       await dead.close();
@@ -217,6 +223,29 @@ describe('etcd source (single member)', { timeout: 90_000 }, () => {
       await src.close();
       await dead.close();
     }
+  });
+
+  test('unreachable etcd at start: each fatal error handed on is logged at error with it, with the tries held back in between', { timeout: 20_000 }, async () => {
+    const dead = await startRefusingEndpoint();
+    const log = memoryLogger();
+    // Tries every ~100 ms past the 300 ms connect timeout; a report (and its log line) at most every 600 ms.
+    const src = createEtcdSource(parseTarget(`etcd://127.0.0.1:${dead.port}/nobody`), { dialTimeoutMs: 300, maxBackoffMs: 100, logIntervalMs: 600, logger: log });
+    const rec = recorder();
+    try {
+      src.start(rec);
+      const deadline = Date.now() + 10_000;
+      while (rec.errors.length < 3 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      assert.ok(rec.errors.length >= 3, `three reports: ${JSON.stringify(rec.errors.map((e) => e.message))}`);
+    } finally {
+      await src.close();
+      await dead.close();
+    }
+    const errorLines = log.lines.filter((l) => l.startsWith('error: '));
+    assert.equal(log.lines.length, errorLines.length, `only error lines: ${log.lines.join('\n')}`);
+    assert.equal(errorLines.length, rec.errors.length, 'one error line per error handed on, no more');
+    errorLines.forEach((line, i) => assert.ok(line.startsWith(`error: ${rec.errors[i]!.message}`), `${line}\n${rec.errors[i]!.message}`));
+    assert.equal(errorLines[0], `error: ${rec.errors[0]!.message}`, 'nothing held back before the first');
+    assert.match(errorLines[1]!, / \(\d+ similar message\(s\) held back\)$/);
   });
 
   test('a late watch response for a watcher etcd3 no longer holds is dropped, not thrown into grpc-js (an unhandled rejection)', () => {

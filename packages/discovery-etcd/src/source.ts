@@ -6,7 +6,7 @@
  * 3. After a dropped watch, an etcd error or a compaction, the source re-reads the prefix and watches again
  *    from the new revision. Retries back off (100 ms doubling to `maxBackoffMs`).
  * 4. While etcd is unreachable the last good set is kept and re-sent with `stale: true` and a note, a
- *    rate-limited log line says so, and `status()` counts it. The set is never emptied for that reason.
+ *    rate-limited warning says so, and `status()` counts it. The set is never emptied for that reason.
  * 5. When etcd cannot be reached at start, after `dialTimeoutMs` the listener gets a `fatalForNow` error
  *    naming the etcd endpoints, so the first calls fail with UNAVAILABLE saying why.
  * 7. Beside the endpoints it watches the service's live configuration document
@@ -14,6 +14,11 @@
  *    to every snapshot; the document itself (balancer and retry settings) travels with each snapshot.
  * 6. Bad values are skipped with a rate-limited warning naming the key; per instance the newest incarnation
  *    wins (by incarnation start time, else by the key's etcd modification revision).
+ *
+ * Log levels: `error` is only for a failure that is also handed to the listener's `onError`, logged together
+ * with it (a caller that reports what its listener is handed, as the CLI does, can leave `error` out and
+ * says each failure once); `warn` is for what the source skips or keeps on its own (bad values, the last good
+ * set while etcd is unreachable); `info` for what goes well again.
  */
 import type { Etcd3, IKeyValue, Watcher } from 'etcd3';
 import { hostname } from 'node:os';
@@ -186,6 +191,8 @@ class EtcdSource implements EtcdDiscoverySource {
   private lastError: string | undefined;
   private lastSentKey = '';
   private lastFatalAtMs: number | undefined;
+  /** Failed tries since the last fatal error was handed on (said with the next one). */
+  private fatalHeldBack = 0;
   private readonly logIntervalMs: number;
   private epoch = 0;
   private counters = { reconnects: 0, relists: 0, skippedValues: 0, snapshots: 0 };
@@ -461,12 +468,17 @@ class EtcdSource implements EtcdDiscoverySource {
         this.state = 'unreachable';
         this.unreachableSinceMs ??= this.startedAtMs;
         const message = `etcd discovery for ${JSON.stringify(this.target.raw)}: cannot read ${JSON.stringify(this.keyPrefix)} from etcd at ${this.describeEndpoints()} (tried for ${elapsed}ms): ${this.lastError}`;
-        this.rl.error('fatal', message);
         // Once at first, then at most every logIntervalMs (the channel keeps the error until a set arrives).
+        // Logged at `error` exactly when it is handed on, never otherwise: see the file comment.
         const now = Date.now();
         if (this.lastFatalAtMs === undefined || now - this.lastFatalAtMs >= this.logIntervalMs) {
           this.lastFatalAtMs = now;
+          const heldBack = this.fatalHeldBack;
+          this.fatalHeldBack = 0;
+          this.logError(heldBack > 0 ? `${message} (${heldBack} similar message(s) held back)` : message);
           this.listener.onError({ message, fatalForNow: true, cause: err });
+        } else {
+          this.fatalHeldBack++;
         }
       }
     } else {
@@ -475,6 +487,14 @@ class EtcdSource implements EtcdDiscoverySource {
     const wait = firstReportWaitMs(this.jitter(this.backoffMs), this.delivered || this.lastFatalAtMs !== undefined, elapsed, this.dialTimeoutMs);
     this.backoffMs = Math.min(this.backoffMs * 2, this.maxBackoffMs);
     this.schedule(wait, () => this.sync());
+  }
+
+  private logError(message: string): void {
+    try {
+      this.log.error(message);
+    } catch {
+      /* a logger must never break discovery */
+    }
   }
 
   private markUnreachable(): void {

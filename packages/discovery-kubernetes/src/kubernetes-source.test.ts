@@ -5,7 +5,7 @@ import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseTarget } from '@fairway/core';
-import { startKubeApiStandIn, makeEndpointSlice, type KubeApiStandIn } from '@fairway/testing';
+import { startKubeApiStandIn, startRefusingEndpoint, makeEndpointSlice, type KubeApiStandIn } from '@fairway/testing';
 import { createKubernetesSource, unusedEndpointsOf, type KubernetesDiscoveryOptions } from './index.js';
 import { recorder, waitFor, addresses, type Recorder } from './test-helpers.js';
 
@@ -225,6 +225,40 @@ describe('k8s: source against the API stand-in', { timeout: 60_000 }, () => {
     }
   });
 
+  test('an API server that refuses from the start: each failure is handed on, and logged at error with the attempt, never as a warning', async () => {
+    const refusing = await startRefusingEndpoint();
+    try {
+      const rec = recorder();
+      const src = createKubernetesSource(parseTarget('k8s:///pricer.ns:grpc'), {
+        apiServerUrl: `https://${refusing.address}`,
+        token: 'unused-token',
+        insecureSkipTlsVerify: true,
+        namespaceFile: join(dir, 'no-such-namespace-file'),
+        retryInitialMs: 20,
+        retryMaxMs: 50,
+        logger: rec.logger,
+      });
+      src.start(rec);
+      try {
+        await waitFor('three failures', () => rec.errors.length >= 3);
+      } finally {
+        await src.close();
+      }
+      assert.ok(rec.errors.every((e) => e.fatalForNow), JSON.stringify(rec.errors));
+      assert.match(rec.errors[0]!.message, new RegExp(`cannot reach the Kubernetes API server https://${refusing.address.replace(/\./g, '\\.')}`));
+      // One line per distinct failure and interval (60 s): rate-limited, each naming its attempt, at `error`.
+      const handedOn = new Set(rec.errors.map((e) => e.message));
+      assert.ok(rec.logs.length >= 1 && rec.logs.length <= handedOn.size, rec.logs.join('\n'));
+      for (const line of rec.logs) {
+        const m = /^error: (.*); retrying \(attempt \d+\)$/.exec(line);
+        assert.ok(m && handedOn.has(m[1]!), `a logged failure is one handed on, at error: ${line}`);
+      }
+      assert.equal(rec.logs[0], `error: ${rec.errors[0]!.message}; retrying (attempt 1)`);
+    } finally {
+      await refusing.close();
+    }
+  });
+
   test('a rejected token (401) is a clear error naming the API server and the status, never the token', async () => {
     const rec = recorder();
     const secret = 'eyJhbGciOiJSUzI1NiIsImtpZCI6InNlY3JldC10b2tlbi12YWx1ZSJ9.do-not-print-me';
@@ -238,6 +272,7 @@ describe('k8s: source against the API stand-in', { timeout: 60_000 }, () => {
     const everything = JSON.stringify({ errors: rec.errors, logs: rec.logs, snapshots: rec.snapshots }) + rec.errors.map((e) => String(e.cause)).join();
     assert.ok(!everything.includes(secret) && !everything.includes('do-not-print-me'), 'the token appears in the output');
     assert.ok(rec.logs.some((l) => l.startsWith('error:') && l.includes('401')));
+    assert.ok(!rec.logs.some((l) => l.startsWith('warn:')), `handed on, so not also a warning: ${rec.logs.join('\n')}`);
     assert.equal(rec.snapshots.length, 0);
   });
 
@@ -303,6 +338,8 @@ describe('k8s: source against the API stand-in', { timeout: 60_000 }, () => {
     await waitFor('first', () => rec.snapshots.length > 0);
     assert.deepEqual(addresses(rec.last()), ['10.1.0.2:50051', '10.1.0.3:50051', '10.9.9.8:50051']);
     const warns = rec.logs.filter((l) => l.startsWith('warn:')).join('\n');
+    // Skipped, not handed to the listener: warnings only (a caller leaving `error` out still sees them).
+    assert.deepEqual(rec.logs.filter((l) => !l.startsWith('warn:')), []);
     assert.match(warns, /EndpointSlice garbage\/no-fields: addressType is missing, not "IPv4"/);
     assert.match(warns, /EndpointSlice garbage\/wrong-types: endpoint 0: addresses is the string "x"/);
     assert.match(warns, /EndpointSlice garbage\/wrong-types: endpoint 2: conditions\.ready is the string "yes"/);

@@ -12,6 +12,8 @@
  * While the API cannot be reached the last good set is kept and re-sent once with `stale: true` and a note;
  * before any set was delivered, errors go to `onError` with `fatalForNow: true`. A rejected token says 401/403,
  * the API server, and the RBAC that is missing; the token never appears anywhere.
+ * Log levels (see {@link KubernetesLogger}): `error` only for a failure also handed to `onError`; `warn` for what
+ * the source skips, keeps or retries on its own; `info` for what goes well again.
  */
 import type { DiscoveryListener, DiscoverySource, EndpointInfo, EndpointSnapshot, ParsedTarget } from '@fairway/core';
 import { applyLiveConfig, parseKubernetesPath, parseTarget, withPeerPlace } from '@fairway/core';
@@ -25,7 +27,13 @@ import type { IncomingMessage } from 'node:http';
 import { apiGet, ApiError, loadApiConfig, readBody, readPodNamespace, SERVICE_ACCOUNT_DIR, type LoadedConfig } from './api-connection.js';
 import { decodeEndpointSlice, selectEndpoints, type DecodedEndpoint } from './decode.js';
 
-/** Where the source writes what an operator should know. Structurally the same as `@fairway/grpc`'s Logger. */
+/**
+ * Where the source writes what an operator should know. Structurally the same as `@fairway/grpc`'s Logger.
+ * `error` gets only failures that are also handed to the listener's `onError` (logged with it, rate-limited,
+ * with the attempt number), so a caller that reports what its listener is handed, as the CLI does, can leave
+ * `error` out and says each failure once. `warn` gets what is skipped, kept or retried without telling the
+ * listener (garbage slices, the last good set kept while the API server is away, the live document refused).
+ */
 export interface KubernetesLogger {
   info?(message: string): void;
   warn(message: string): void;
@@ -225,8 +233,21 @@ export function createKubernetesSource(target: ParsedTarget, options?: unknown):
   const peersTarget = parseTarget(opts.peers.target);
   const pk = parseKubernetesPath(peersTarget);
   const { peers: _peers, ...peerOptions } = opts;
-  return withPeerPlace(source, new KubernetesSource(peersTarget, pk.service, pk.namespace, pk.port, peerOptions), podName, {
-    onPeersError: (m) => (opts.logger ?? console).warn(`${what}: ${m}; keeping the last known place`),
+  // The peers source's failures reach onPeersError, which says them with what is kept; the source's own `error`
+  // line would say each a second time. Said once per failure and interval, as the source would.
+  const logger = opts.logger ?? consoleLogger;
+  const peersLogger: KubernetesLogger = { info: (m) => logger.info?.(m), warn: (m) => logger.warn(m), error: () => {} };
+  const peersSource = new KubernetesSource(peersTarget, pk.service, pk.namespace, pk.port, { ...peerOptions, logger: peersLogger });
+  const saidAt = new Map<string, number>();
+  return withPeerPlace(source, peersSource, podName, {
+    onPeersError: (m) => {
+      const now = Date.now();
+      const last = saidAt.get(m);
+      if (last !== undefined && now - last < (opts.warningIntervalMs ?? 60_000)) return;
+      if (saidAt.size >= 100) saidAt.clear();
+      saidAt.set(m, now);
+      logger.warn(`${what}: ${m}; keeping the last known place`);
+    },
   });
 }
 createKubernetesSource.checkOptions = checkKubernetesDiscoveryOptions;
@@ -676,8 +697,9 @@ class KubernetesSource implements DiscoverySource {
     const cause = err instanceof ApiError ? { httpStatus: err.httpStatus, reason: err.reason, serverMessage: err.serverMessage } : undefined;
     const authProblem = status === 401 || status === 403;
     if (this.delivered === undefined) {
+      // Handed on below, so logged at `error` (see KubernetesLogger).
       if (authProblem) this.errorLimited(`auth:${status}`, message);
-      else this.warnLimited(`down:${message}`, `${message}; retrying (attempt ${failures})`);
+      else this.errorLimited(`down:${message}`, `${message}; retrying (attempt ${failures})`);
       this.safe(() => this.listener!.onError({ message, fatalForNow: true, ...(cause ? { cause } : {}) }));
       return;
     }
@@ -687,6 +709,7 @@ class KubernetesSource implements DiscoverySource {
       this.staleSince = Date.now();
     }
     const note = `${message}; since ${new Date(this.staleSince).toISOString()} keeping the last ${this.delivered.length} endpoints`;
+    // A refused token is handed on below (error); an unreachable server only makes the set stale (warn).
     if (authProblem) this.errorLimited(`auth:${status}`, note);
     else this.warnLimited('stale', note);
     if (becameStale || authProblem) {
@@ -718,7 +741,8 @@ class KubernetesSource implements DiscoverySource {
       fn();
     } catch (err) {
       try {
-        this.logger.error(`a discovery listener for ${this.target.raw} threw: ${(err as Error)?.message ?? String(err)}`);
+        // Not handed to the listener (it is what threw), so a warning (see KubernetesLogger); the source goes on.
+        this.logger.warn(`a discovery listener for ${this.target.raw} threw: ${(err as Error)?.message ?? String(err)}`);
       } catch {
         /* nothing more to do */
       }

@@ -45,3 +45,31 @@ test('peers without a Pod name (no podName, no HOSTNAME) is an error naming the 
     if (saved !== undefined) process.env['HOSTNAME'] = saved;
   }
 });
+
+test('a peers source that fails (403 in the clients\' namespace) is said once per interval, as a warning naming the option, not also as an error', { timeout: 60_000 }, async () => {
+  const api = await startKubeApiStandIn({ tokens: [{ token: 'game-only', namespaces: ['game'] }] });
+  const rec = recorder();
+  api.applySlice(makeEndpointSlice({ name: 'pricer-1', namespace: 'game', service: 'pricer', ports: [{ name: 'grpc', port: 50051 }], endpoints: [{ ip: '10.2.0.1', pod: 'pricer-a', zone: 'zone-a' }] }));
+  const src = createKubernetesSource(parseTarget('k8s:///pricer.game:grpc'), {
+    apiServerUrl: api.url,
+    token: 'game-only',
+    caPem: api.caPem,
+    retryInitialMs: 20,
+    retryMaxMs: 50,
+    logger: rec.logger,
+    peers: { target: 'k8s:///trader.elsewhere:grpc', podName: 'trader-c' },
+  });
+  try {
+    src.start(rec);
+    await waitFor('the endpoints', () => (rec.snapshots.at(-1)?.endpoints.length ?? 0) === 1);
+    await waitFor('the peers failure', () => rec.logs.some((l) => l.includes('403')));
+    await new Promise((r) => setTimeout(r, 300)); // several more failed tries of the peers source
+  } finally {
+    await src.close();
+    await api.close();
+  }
+  const said = rec.logs.filter((l) => l.includes('403'));
+  assert.equal(said.length, 1, rec.logs.join('\n'));
+  assert.match(said[0]!, /^warn: k8s target "k8s:\/\/\/pricer\.game:grpc": discovery\.kubernetes\.peers: .*403 Forbidden.*; keeping the last known place$/);
+  assert.deepEqual(rec.errors, [], 'the target\'s own source is fine');
+});

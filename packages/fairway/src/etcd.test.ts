@@ -201,6 +201,30 @@ describe('etcd: targets through createClient from fairway', { timeout: 150_000 }
     assert.ok(Date.now() - t0 < 7900, 'before the call deadline');
   });
 
+  test("unreachable etcd: the client's logger gets the failure once, at error level", { timeout: 30_000 }, async (t) => {
+    const dead = await startRefusingEndpoint();
+    t.after(() => dead.close());
+    const lines: string[] = [];
+    const logger = { info() {}, warn: (m: string) => lines.push(`warn: ${m}`), error: (m: string) => lines.push(`error: ${m}`) };
+    const { EchoClient } = loadEcho();
+    const c = createClient(EchoClient, `etcd://127.0.0.1:${dead.port}/echo4b`, credentials.createInsecure(), {
+      zone: 'zone-a',
+      logger,
+      discovery: { etcd: { dialTimeoutMs: 1000 } },
+    }) as unknown as EchoClient;
+    clients.push(c);
+    const err = await call(c, 5000).then(
+      () => undefined,
+      (e: Error & { code?: number }) => e,
+    );
+    assert.equal(err?.code, status.UNAVAILABLE);
+    await sleep(200);
+    // The source logs what it hands to the channel; the resolver used to log it again as a warning.
+    const about = lines.filter((l) => l.includes(`127.0.0.1:${dead.port}`));
+    assert.equal(about.length, 1, lines.join('\n'));
+    assert.match(about[0]!, /^error: /);
+  });
+
   test('serveAndRegisterInEtcd: register after bind; shutdown deregisters first, then drains in-flight calls', { timeout: 30_000 }, async () => {
     const { service } = loadEcho();
     const server = new Server();

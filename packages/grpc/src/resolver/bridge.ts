@@ -38,7 +38,10 @@ import { toSubchannelAddress } from './address.js';
 /** A re-resolution request reaches the source at most this often. */
 export const REFRESH_MIN_INTERVAL_MS = 5_000;
 
-/** Fairway's own sources, whose options take a `logger` with info, warn and error. */
+/**
+ * Fairway's own sources, whose options take a `logger` with info, warn and error; they log at `error` every
+ * failure they hand to the listener, so the bridge does not log those again.
+ */
 const SOURCES_WITH_LOGGER: ReadonlySet<string> = new Set(['etcd', 'k8s', 'kubernetes']);
 
 /** The key under the factory's `discovery` option for schemes whose option key is not the scheme. */
@@ -122,7 +125,8 @@ function createBridgeResolverClass(scheme: string) {
     private readonly live: LiveSettings | undefined;
     private source: DiscoverySource | undefined;
     private generation = 0;
-    private pending: { kind: 'snapshot'; snapshot: EndpointSnapshot } | { kind: 'error'; error: DiscoveryError } | undefined;
+    /** `loggedBySource`: the source said it in its own log already (see `SOURCES_WITH_LOGGER`). */
+    private pending: { kind: 'snapshot'; snapshot: EndpointSnapshot } | { kind: 'error'; error: DiscoveryError; loggedBySource?: boolean } | undefined;
     private flushScheduled = false;
     private lastSignature: string | undefined;
     private lastRefreshMs = -Infinity;
@@ -195,7 +199,9 @@ function createBridgeResolverClass(scheme: string) {
       try {
         this.source.start({
           onSnapshot: (snapshot) => this.enqueue(generation, { kind: 'snapshot', snapshot }),
-          onError: (error) => this.enqueue(generation, { kind: 'error', error }),
+          // Fairway's own sources log at `error` each failure they hand on (rate-limited, with how many tries
+          // were held back): logging it here as well said every failure twice.
+          onError: (error) => this.enqueue(generation, { kind: 'error', error, loggedBySource: SOURCES_WITH_LOGGER.has(scheme) }),
         });
       } catch (e) {
         this.enqueue(generation, {
@@ -209,7 +215,7 @@ function createBridgeResolverClass(scheme: string) {
       if (generation !== this.generation) return; // from a source we already closed
       // A snapshot is never replaced by a non-fatal error (the last good set stays).
       if (item.kind === 'error' && !item.error.fatalForNow) {
-        this.logError(item.error.message);
+        if (!item.loggedBySource) this.logError(item.error.message);
         return;
       }
       this.pending = item;
@@ -226,7 +232,7 @@ function createBridgeResolverClass(scheme: string) {
       this.pending = undefined;
       if (!item) return;
       if (item.kind === 'error') {
-        this.logError(item.error.message);
+        if (!item.loggedBySource) this.logError(item.error.message);
         this.lastSignature = undefined;
         bump(bridgeStats.listenerCalls, scheme);
         this.listener(
