@@ -388,6 +388,53 @@ describe('fairway resolve k8s: (a Kubernetes API stand-in)', () => {
   });
 });
 
+describe('fairway watch k8s: (a Kubernetes API stand-in)', () => {
+  test('a Pod that is not ready yet shows at once, though the ready set (the balancer\'s input) did not change', { timeout: 30_000 }, async (t) => {
+    const api = await startKubeApiStandIn();
+    const dir = mkdtempSync(join(tmpdir(), 'fairway-cli-k8s-watch-'));
+    t.after(async () => {
+      await api.close();
+      rmSync(dir, { recursive: true, force: true });
+    });
+    const kubeconfig = join(dir, 'kubeconfig');
+    writeFileSync(
+      kubeconfig,
+      [
+        'apiVersion: v1',
+        'kind: Config',
+        `clusters: [{ name: stand-in, cluster: { server: "${api.url}", certificate-authority-data: "${Buffer.from(api.caPem).toString('base64')}" } }]`,
+        `users: [{ name: u, user: { token: "${api.token}" } }]`,
+        'contexts: [{ name: c, context: { cluster: stand-in, user: u } }]',
+        'current-context: c',
+      ].join('\n'),
+    );
+    const slice = (extra: { ip: string; zone: string; pod: string; ready: boolean; serving: boolean }[]) =>
+      makeEndpointSlice({ name: 'quotes-x1', namespace: 'trading', service: 'quotes', endpoints: [{ ip: '10.2.0.1', zone: 'zone-a', pod: 'quotes-1' }, ...extra] });
+    api.applySlice(slice([]));
+    const w = captureIo();
+    const watching = runCli(['watch', 'k8s:///quotes.trading:grpc', '--kubeconfig', kubeconfig, '--json'], w.io);
+    try {
+      await until('the first snapshot', () => w.out.includes('"event":"snapshot"'), 10_000);
+      // A rollout's new Pod, not ready yet: the ready set is the same, so no snapshot is sent.
+      api.applySlice(slice([{ ip: '10.2.0.2', zone: 'zone-b', pod: 'quotes-2', ready: false, serving: false }]));
+      await until('the not-ready Pod', () => w.out.includes('"added":[{"address":"10.2.0.2:50051"'), 10_000);
+      // Ready now: it joins the set (a snapshot), shown as changed.
+      api.applySlice(slice([{ ip: '10.2.0.2', zone: 'zone-b', pod: 'quotes-2', ready: true, serving: true }]));
+      await until('the Pod ready', () => (w.out.match(/"event":"update"/g) ?? []).length >= 2, 10_000);
+    } finally {
+      w.interrupt(); // also when a wait above failed: a watch left running would keep the test process alive
+    }
+    assert.equal(await watching, EXIT.OK);
+    const events = w.out.trim().split('\n').map((l) => JSON.parse(l) as { event: string; endpoints?: { address: string; state: string }[] });
+    const states = events.filter((e) => e.event !== 'end').map((e) => e.endpoints!.map((x) => `${x.address} ${x.state}`));
+    assert.deepEqual(states, [
+      ['10.2.0.1:50051 ready'],
+      ['10.2.0.1:50051 ready', '10.2.0.2:50051 not-ready'],
+      ['10.2.0.1:50051 ready', '10.2.0.2:50051 ready'],
+    ]);
+  });
+});
+
 describe('fairway against an unreachable Kubernetes API server', () => {
   test('a failure is printed once: not as a warning and then again as the error (resolve, watch; text and --json)', { timeout: 30_000 }, async (t) => {
     const refusing = await startRefusingEndpoint();

@@ -5,7 +5,7 @@
 import { Command, CommanderError, Option } from 'commander';
 import { readFileSync } from 'node:fs';
 import { register as registerInEtcd, EtcdOptionsError, getLiveConfig, setLiveConfig, watchLiveConfig, type StoredLiveConfig } from '@fairway/discovery-etcd';
-import { incarnationStartMs, parseLiveConfig } from '@fairway/core';
+import { incarnationStartMs, parseLiveConfig, type EndpointSnapshot } from '@fairway/core';
 import { openSource, firstAnswer, UsageError, UnreachableError, type SourceOptions } from './sources.js';
 import { parseDurationMs } from './duration.js';
 import { addLoadCommand } from './load/load-command.js';
@@ -87,38 +87,47 @@ async function watchCommand(target: string, o: CommonOpts, io: CliIo): Promise<n
   const warn = (m: string) => (o.json ? io.out(JSON.stringify({ time: now(), event: 'warning', message: m }) + '\n') : io.err(`${now()} warning: ${m}\n`));
   const opened = await openSource(target, sourceOptions(o, firstTimeoutMs, warn));
   let previous: EndpointRow[] | undefined;
+  let lastSnapshot: EndpointSnapshot | undefined;
+  const show = (snapshot: EndpointSnapshot): void => {
+    const rows = rowsOf(snapshot, opened.unused?.());
+    const diff = previous ? diffRows(previous, rows) : undefined;
+    if (o.json) {
+      io.out(
+        JSON.stringify({
+          time: now(),
+          event: previous ? 'update' : 'snapshot',
+          stale: snapshot.stale === true,
+          ...(snapshot.note ? { note: snapshot.note } : {}),
+          endpoints: rows,
+          ...(diff ? diff : {}),
+        }) + '\n',
+      );
+    } else if (!diff) {
+      io.out(`${now()} ${target} (${opened.kind}): ${formatCounts(rows)}\n${formatTable(rows)}\n`);
+    } else {
+      const lines = formatDiff(diff);
+      if (lines.length > 0 || snapshot.stale) {
+        io.out(`${now()} ${formatCounts(rows)}${snapshot.stale ? ' [stale]' : ''}\n${lines.map((l) => `  ${l}\n`).join('')}`);
+      }
+    }
+    previous = rows;
+  };
   let gotFirst = false;
   let failFirst: (e: Error) => void = () => {};
   const first = new Promise<void>((resolve, reject) => {
     failFirst = reject;
     const timer = setTimeout(() => reject(new UnreachableError(`${opened.kind} source of ${target}: no answer from ${opened.where} within ${firstTimeoutMs} ms`)), firstTimeoutMs);
+    // A Pod that is not ready yet (or goes away while not ready) changes no snapshot: shown with the last one.
+    opened.onUnusedChange?.(() => {
+      if (lastSnapshot !== undefined) show(lastSnapshot);
+    });
     opened.source.start({
       onSnapshot(snapshot) {
         clearTimeout(timer);
         gotFirst = true;
         resolve();
-        const rows = rowsOf(snapshot, opened.unused?.());
-        const diff = previous ? diffRows(previous, rows) : undefined;
-        if (o.json) {
-          io.out(
-            JSON.stringify({
-              time: now(),
-              event: previous ? 'update' : 'snapshot',
-              stale: snapshot.stale === true,
-              ...(snapshot.note ? { note: snapshot.note } : {}),
-              endpoints: rows,
-              ...(diff ? diff : {}),
-            }) + '\n',
-          );
-        } else if (!diff) {
-          io.out(`${now()} ${target} (${opened.kind}): ${formatCounts(rows)}\n${formatTable(rows)}\n`);
-        } else {
-          const lines = formatDiff(diff);
-          if (lines.length > 0 || snapshot.stale) {
-            io.out(`${now()} ${formatCounts(rows)}${snapshot.stale ? ' [stale]' : ''}\n${lines.map((l) => `  ${l}\n`).join('')}`);
-          }
-        }
-        previous = rows;
+        lastSnapshot = snapshot;
+        show(snapshot);
       },
       onError(error) {
         if (!gotFirst && error.fatalForNow) {

@@ -51,6 +51,11 @@ export interface OpenedSource {
    * while others are ready), as of its last snapshot. Absent for sources that have none.
    */
   readonly unused?: () => readonly UnusedEndpoint[];
+  /**
+   * Calls `onChange` when the unused endpoints change while the endpoints in use stay the same (no snapshot
+   * comes then). Absent for sources that have none.
+   */
+  readonly onUnusedChange?: (onChange: () => void) => void;
 }
 
 /**
@@ -111,7 +116,7 @@ async function openWithLogger(
       case 'k8s':
       case 'kubernetes': {
         if (o.kubeconfig !== undefined && !existsSync(o.kubeconfig)) throw new UsageError(`--kubeconfig ${o.kubeconfig}: no such file`);
-        const { createKubernetesSource, unusedEndpointsOf } = await import('@fairway/discovery-kubernetes');
+        const { createKubernetesSource, unusedEndpointsOf, onUnusedEndpointsChange } = await import('@fairway/discovery-kubernetes');
         const source = createKubernetesSource(target, {
           ...(o.kubeconfig !== undefined ? { kubeconfigPath: o.kubeconfig } : {}),
           requestTimeoutMs: o.dialTimeoutMs,
@@ -127,6 +132,7 @@ async function openWithLogger(
               ...endpoint,
               state: terminating ? ('terminating' as const) : ('not-ready' as const),
             })),
+          onUnusedChange: (onChange) => void onUnusedEndpointsChange(source, () => onChange()),
         };
       }
       default:

@@ -4,7 +4,7 @@
  *
  * @packageDocumentation
  */
-export { createKubernetesSource, checkKubernetesDiscoveryOptions, KubernetesOptionsError, unusedEndpointsOf } from './kubernetes-source.js';
+export { createKubernetesSource, checkKubernetesDiscoveryOptions, KubernetesOptionsError, unusedEndpointsOf, onUnusedEndpointsChange } from './kubernetes-source.js';
 export type { KubernetesDiscoveryOptions, KubernetesLogger } from './kubernetes-source.js';
 export { decodeEndpointSlice, selectEndpoints } from './decode.js';
 export type { DecodedEndpoint, DecodedSlice, DecodeOptions, Selection } from './decode.js';

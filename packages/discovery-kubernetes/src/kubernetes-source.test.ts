@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseTarget } from '@fairway/core';
 import { startKubeApiStandIn, startRefusingEndpoint, makeEndpointSlice, type KubeApiStandIn } from '@fairway/testing';
-import { createKubernetesSource, unusedEndpointsOf, type KubernetesDiscoveryOptions } from './index.js';
+import { createKubernetesSource, onUnusedEndpointsChange, unusedEndpointsOf, type KubernetesDiscoveryOptions } from './index.js';
 import { recorder, waitFor, addresses, type Recorder } from './test-helpers.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'fairway-k8s-'));
@@ -81,6 +81,28 @@ describe('k8s: source against the API stand-in', { timeout: 60_000 }, () => {
     assert.deepEqual(rec.errors, []);
     await src.close();
     await src.close(); // idempotent
+  });
+
+  test('onUnusedEndpointsChange: told when only the unused endpoints change (no snapshot then), not when a snapshot carries the change', async () => {
+    const ns = 'unused-change';
+    api.applySlice(makeEndpointSlice({ name: 'pricer-a', namespace: ns, service: 'pricer', endpoints: [ep(1)] }));
+    const rec = recorder();
+    const src = start(`k8s:///pricer.${ns}:50051`, rec);
+    const told: string[][] = [];
+    assert.equal(onUnusedEndpointsChange(src, (unused) => told.push(unused.map((e) => `${e.address} ready=${e.ready}`))), true);
+    await waitFor('first set', () => rec.snapshots.length === 1);
+    // A new Pod, not ready: the set in use is the same, so no snapshot; the callback hears of it.
+    api.applySlice(makeEndpointSlice({ name: 'pricer-a', namespace: ns, service: 'pricer', endpoints: [ep(1), ep(2, { ready: false, serving: false })] }));
+    await waitFor('told of the not-ready Pod', () => told.length === 1);
+    assert.deepEqual(told, [['10.1.0.3:50051 ready=false']]);
+    assert.equal(rec.snapshots.length, 1);
+    // Ready now: a snapshot carries it (and the unused set, now empty, is read with it), so the callback is quiet.
+    api.applySlice(makeEndpointSlice({ name: 'pricer-a', namespace: ns, service: 'pricer', endpoints: [ep(1), ep(2)] }));
+    await waitFor('the Pod in the set', () => addresses(rec.last()).includes('10.1.0.3:50051'));
+    assert.deepEqual(unusedEndpointsOf(src), []);
+    assert.equal(told.length, 1);
+    // Not a Kubernetes source: nothing to hear of.
+    assert.equal(onUnusedEndpointsChange({ start() {}, close() {} }, () => {}), false);
   });
 
   test('closed from inside its first snapshot (as `fairway resolve` does): close() returns at once and no watch is opened', async () => {

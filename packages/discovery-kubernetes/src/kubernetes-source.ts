@@ -262,9 +262,26 @@ export function unusedEndpointsOf(source: DiscoverySource): readonly DecodedEndp
   return source instanceof KubernetesSource ? source.unused : undefined;
 }
 
+/**
+ * Calls `onChange` with the endpoints that {@link unusedEndpointsOf} gives whenever they change while the
+ * endpoints in use stay the same (a new Pod that is not ready yet, a not-ready Pod that goes away): such a change
+ * sends no snapshot, since a balancer has nothing to do. A change that comes with a snapshot is not reported
+ * here (read `unusedEndpointsOf` with the snapshot). For tools that show the endpoints live (`fairway watch`).
+ * One callback per source; a later call replaces it. Returns false (and does nothing) for a source not made by
+ * {@link createKubernetesSource}, or one wrapped for `peers`.
+ */
+export function onUnusedEndpointsChange(source: DiscoverySource, onChange: (unused: readonly DecodedEndpoint[]) => void): boolean {
+  if (!(source instanceof KubernetesSource)) return false;
+  source.onUnusedChange = onChange;
+  return true;
+}
+
 class KubernetesSource implements DiscoverySource {
   /** See {@link unusedEndpointsOf}. */
   unused: readonly DecodedEndpoint[] = [];
+  /** See {@link onUnusedEndpointsChange}. */
+  onUnusedChange: ((unused: readonly DecodedEndpoint[]) => void) | undefined;
+  private unusedKey = '[]';
   private listener: DiscoveryListener | undefined;
   private closed = false;
   private started = false;
@@ -673,13 +690,23 @@ class KubernetesSource implements DiscoverySource {
     if (this.closed || !this.listener) return;
     const sel = selectEndpoints(this.slices.values());
     const key = JSON.stringify(sel.endpoints);
+    const unusedKey = JSON.stringify(sel.unused);
+    const unusedChanged = unusedKey !== this.unusedKey;
+    this.unused = sel.unused;
+    this.unusedKey = unusedKey;
     const wasStale = this.stale;
-    if (!wasStale && !configChanged && this.delivered !== undefined && key === this.deliveredKey) return;
+    if (!wasStale && !configChanged && this.delivered !== undefined && key === this.deliveredKey) {
+      // A change of the unused endpoints alone sends no snapshot (what the balancer receives is what it was);
+      // a tool that shows them hears of it here.
+      if (unusedChanged && this.onUnusedChange !== undefined) {
+        const onChange = this.onUnusedChange;
+        const unused = this.unused;
+        this.safe(() => onChange(unused));
+      }
+      return;
+    }
     this.delivered = sel.endpoints;
     this.deliveredKey = key;
-    // Updated with the snapshot it goes with: a change of the unused endpoints alone sends no snapshot, so what
-    // the balancer receives is what it was.
-    this.unused = sel.unused;
     this.stale = false;
     let note: string | undefined;
     if (sel.mode === 'terminating-fallback') note = `no endpoint of ${this.what} is ready; using ${sel.endpoints.length} that are serving while terminating`;
