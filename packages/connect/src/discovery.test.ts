@@ -99,6 +99,36 @@ test("an unreachable etcd: the transport's logger gets the failure once (the sou
   assert.deepEqual(stderr.filter((l) => l.includes(`127.0.0.1:${dead.port}`)), []);
 });
 
+test("multi: with an unreachable etcd part: calls go to the other part; the transport's logger gets the part's failure once, nothing on stderr", { timeout: 30_000 }, async (t) => {
+  const dead = await startRefusingEndpoint();
+  t.after(() => dead.close());
+  const s1 = await start('multi-static');
+  const lines: string[] = [];
+  const stderr: string[] = [];
+  const write = process.stderr.write.bind(process.stderr);
+  process.stderr.write = ((chunk: string | Uint8Array, ...rest: unknown[]) => {
+    stderr.push(String(chunk));
+    return (write as (...a: unknown[]) => boolean)(chunk, ...rest);
+  }) as typeof process.stderr.write;
+  try {
+    const { client } = transport({
+      target: `multi:///etcd://127.0.0.1:${dead.port}/connect-echo;static:///${s1.address}`,
+      logger: { info() {}, warn: (m: string) => lines.push(m) },
+      discovery: { etcd: { dialTimeoutMs: 1000 } },
+    });
+    assert.match((await client.say({ value: 'x' }, { timeoutMs: 5_000 })).value, /^multi-static:/);
+    const deadline = Date.now() + 5_000;
+    while (!lines.some((l) => l.includes(`127.0.0.1:${dead.port}`)) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    await new Promise((r) => setTimeout(r, 300));
+  } finally {
+    process.stderr.write = write;
+  }
+  const about = lines.filter((l) => l.includes(`127.0.0.1:${dead.port}`));
+  assert.equal(about.length, 1, lines.join('\n'));
+  assert.match(about[0]!, /part etcd:\/\/127\.0\.0\.1:\d+\/connect-echo: /);
+  assert.deepEqual(stderr.filter((l) => l.includes(`127.0.0.1:${dead.port}`)), []);
+});
+
 test('k8s: targets (EndpointSlices from an API server stand-in): the slice\'s pods take the calls', { timeout: 60_000 }, async () => {
   const api = await startKubeApiStandIn();
   try {

@@ -13,7 +13,7 @@ import type { ContextValues, StreamResponse, Transport, UnaryResponse } from '@c
 /** connect's request header argument (`HeadersInit` of the fetch API). */
 type RequestHeaders = Parameters<Transport['unary']>[3];
 import type { DescMessage, DescMethodStreaming, DescMethodUnary, MessageInitShape } from '@bufbuild/protobuf';
-import { BALANCER_DEFAULTS, BalancerOptionError, CLIENT_INCARNATION_HEADER, CLIENT_INSTANCE_HEADER, newIncarnation, createRetryBudget, LatencyWindow, outcomeKindFor, guardObserver, fanOutObservers, parseRetryOptions, parseTarget, retryMethodKey, retrySettingsFor, showValue } from '@fairway/core';
+import { BALANCER_DEFAULTS, BalancerOptionError, withMultiPartLogger, CLIENT_INCARNATION_HEADER, CLIENT_INSTANCE_HEADER, newIncarnation, createRetryBudget, LatencyWindow, outcomeKindFor, guardObserver, fanOutObservers, parseRetryOptions, parseTarget, retryMethodKey, retrySettingsFor, showValue } from '@fairway/core';
 import type {
   BalancerOptions,
   CallDescription,
@@ -266,6 +266,10 @@ export function createFairwayTransport(options: FairwayTransportOptions): Fairwa
   let sourceOptions = parsed.scheme === 'multi' ? options.discovery : discoveryOptionsFor(options.discovery, parsed.scheme);
   if (ownSource && options.logger !== undefined && (sourceOptions as { logger?: unknown } | undefined)?.logger === undefined) {
     sourceOptions = { ...(sourceOptions as object | undefined), logger: { info: (m: string) => logger.info(m), warn: (m: string) => logger.warn(m), error: (m: string) => logger.warn(m) } };
+  }
+  if (parsed.scheme === 'multi') {
+    // The multi source hands on each part's failure with the part named, and the pool logs that.
+    sourceOptions = withMultiPartLogger(sourceOptions, { info: (m) => logger.info(m), warn: (m) => logger.warn(m), error: () => {} });
   }
   const source: DiscoverySource = factory(parsed, sourceOptions);
   pool.follow(source, target, ownSource);

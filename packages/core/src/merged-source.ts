@@ -74,3 +74,23 @@ export function createMergedSourceFactory(
     };
   };
 }
+
+/** The keys under which Fairway's own sources (etcd, Kubernetes) take their options, `k8s` being an alias. */
+const OWN_SOURCE_OPTION_KEYS = ['etcd', 'kubernetes', 'k8s'] as const;
+
+/**
+ * A `multi` target's discovery options with `logger` for the parts of Fairway's own sources (etcd, Kubernetes)
+ * whose options name none. The caller passes its logger without `error`: the multi source hands on each part's
+ * failure with the part named, which the caller logs, so a part that logged it too said it twice (and to stderr
+ * whatever logger the caller had). `all` is not changed.
+ */
+export function withMultiPartLogger(all: unknown, logger: { info(m: string): void; warn(m: string): void; error(m: string): void }): Record<string, unknown> {
+  const out: Record<string, unknown> = { ...(all as Record<string, unknown> | undefined) };
+  for (const key of OWN_SOURCE_OPTION_KEYS) {
+    const own = out[key];
+    if (key === 'k8s' && own === undefined) continue; // the alias only where it is used
+    if (own === undefined) out[key] = { logger };
+    else if (typeof own === 'object' && own !== null && (own as { logger?: unknown }).logger === undefined) out[key] = { ...own, logger };
+  }
+  return out;
+}

@@ -225,6 +225,40 @@ describe('etcd: targets through createClient from fairway', { timeout: 150_000 }
     assert.match(about[0]!, /^error: /);
   });
 
+  test("multi: with an unreachable etcd part: calls go to the other part; the client's logger gets the part's failure once, nothing on stderr", { timeout: 30_000 }, async (t) => {
+    const dead = await startRefusingEndpoint();
+    t.after(() => dead.close());
+    const b = await backend('multi-static');
+    const lines: string[] = [];
+    const logger = { info() {}, warn: (m: string) => lines.push(`warn: ${m}`), error: (m: string) => lines.push(`error: ${m}`) };
+    const stderr: string[] = [];
+    const write = process.stderr.write.bind(process.stderr);
+    process.stderr.write = ((chunk: string | Uint8Array, ...rest: unknown[]) => {
+      stderr.push(String(chunk));
+      return (write as (...a: unknown[]) => boolean)(chunk, ...rest);
+    }) as typeof process.stderr.write;
+    try {
+      const { EchoClient } = loadEcho();
+      const c = createClient(EchoClient, `multi:///etcd://127.0.0.1:${dead.port}/echo-multi;static:///${b.address}`, credentials.createInsecure(), {
+        zone: 'zone-a',
+        logger,
+        discovery: { etcd: { dialTimeoutMs: 1000 } },
+      }) as unknown as EchoClient;
+      clients.push(c);
+      assert.equal((await call(c, 5000)).server_id, 'multi-static');
+      // The etcd part gives up its first try after dialTimeoutMs: the multi source hands that on, named.
+      const deadline = Date.now() + 5_000;
+      while (!lines.some((l) => l.includes(`127.0.0.1:${dead.port}`)) && Date.now() < deadline) await sleep(50);
+      await sleep(300);
+    } finally {
+      process.stderr.write = write;
+    }
+    const about = lines.filter((l) => l.includes(`127.0.0.1:${dead.port}`));
+    assert.equal(about.length, 1, lines.join('\n'));
+    assert.match(about[0]!, /^warn: multi:.*part etcd:\/\/127\.0\.0\.1:\d+\/echo-multi: /);
+    assert.deepEqual(stderr.filter((l) => l.includes(`127.0.0.1:${dead.port}`)), []);
+  });
+
   test('serveAndRegisterInEtcd: register after bind; shutdown deregisters first, then drains in-flight calls', { timeout: 30_000 }, async () => {
     const { service } = loadEcho();
     const server = new Server();

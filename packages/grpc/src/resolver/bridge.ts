@@ -11,7 +11,7 @@
  *   next call: the source is closed on destroy and started afresh then.
  */
 import { Metadata, status as Status } from '@grpc/grpc-js';
-import { hostPortProblem, parseTarget, showValue } from '@fairway/core';
+import { hostPortProblem, parseTarget, showValue, withMultiPartLogger } from '@fairway/core';
 import type {
   DiscoveryError,
   DiscoverySource,
@@ -149,6 +149,11 @@ function createBridgeResolverClass(scheme: string) {
       if (clientLogger !== undefined && SOURCES_WITH_LOGGER.has(scheme)) {
         const own = this.sourceOptions as Record<string, unknown> | undefined;
         if (own?.['logger'] === undefined) this.sourceOptions = { ...own, logger: clientLogger };
+      }
+      if (scheme === 'multi') {
+        // The multi source hands on each part's failure with the part named, and this bridge logs that.
+        const l = this.logger;
+        this.sourceOptions = withMultiPartLogger(all, { info: (m) => l.info(m), warn: (m) => l.warn(m), error: () => {} });
       }
       this.live = channelOptions[LIVE_SETTINGS_KEY] as LiveSettings | undefined;
     }
