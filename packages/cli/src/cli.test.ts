@@ -327,6 +327,23 @@ describe('fairway CLI against a real etcd', { timeout: 60_000 }, () => {
   });
 });
 
+/** A kubeconfig in `dir` for the Kubernetes API stand-in (its URL, CA and token); returns its path. */
+function writeStandInKubeconfig(dir: string, api: { url: string; caPem: string; token: string }): string {
+  const kubeconfig = join(dir, 'kubeconfig');
+  writeFileSync(
+    kubeconfig,
+    [
+      'apiVersion: v1',
+      'kind: Config',
+      `clusters: [{ name: stand-in, cluster: { server: "${api.url}", certificate-authority-data: "${Buffer.from(api.caPem).toString('base64')}" } }]`,
+      `users: [{ name: u, user: { token: "${api.token}" } }]`,
+      'contexts: [{ name: c, context: { cluster: stand-in, user: u } }]',
+      'current-context: c',
+    ].join('\n'),
+  );
+  return kubeconfig;
+}
+
 describe('fairway resolve k8s: (a Kubernetes API stand-in)', () => {
   test('lists every Pod of the Service: ready ones routed to, the others marked not-ready or terminating; the snapshot (the balancer\'s input) holds only the ready ones', { timeout: 30_000 }, async (t) => {
     const api = await startKubeApiStandIn();
@@ -335,18 +352,7 @@ describe('fairway resolve k8s: (a Kubernetes API stand-in)', () => {
       await api.close();
       rmSync(dir, { recursive: true, force: true });
     });
-    const kubeconfig = join(dir, 'kubeconfig');
-    writeFileSync(
-      kubeconfig,
-      [
-        'apiVersion: v1',
-        'kind: Config',
-        `clusters: [{ name: stand-in, cluster: { server: "${api.url}", certificate-authority-data: "${Buffer.from(api.caPem).toString('base64')}" } }]`,
-        `users: [{ name: u, user: { token: "${api.token}" } }]`,
-        'contexts: [{ name: c, context: { cluster: stand-in, user: u } }]',
-        'current-context: c',
-      ].join('\n'),
-    );
+    const kubeconfig = writeStandInKubeconfig(dir, api);
     api.applySlice(
       makeEndpointSlice({
         name: 'pricer-x1',
@@ -396,18 +402,7 @@ describe('fairway watch k8s: (a Kubernetes API stand-in)', () => {
       await api.close();
       rmSync(dir, { recursive: true, force: true });
     });
-    const kubeconfig = join(dir, 'kubeconfig');
-    writeFileSync(
-      kubeconfig,
-      [
-        'apiVersion: v1',
-        'kind: Config',
-        `clusters: [{ name: stand-in, cluster: { server: "${api.url}", certificate-authority-data: "${Buffer.from(api.caPem).toString('base64')}" } }]`,
-        `users: [{ name: u, user: { token: "${api.token}" } }]`,
-        'contexts: [{ name: c, context: { cluster: stand-in, user: u } }]',
-        'current-context: c',
-      ].join('\n'),
-    );
+    const kubeconfig = writeStandInKubeconfig(dir, api);
     const slice = (extra: { ip: string; zone: string; pod: string; ready: boolean; serving: boolean }[]) =>
       makeEndpointSlice({ name: 'quotes-x1', namespace: 'trading', service: 'quotes', endpoints: [{ ip: '10.2.0.1', zone: 'zone-a', pod: 'quotes-1' }, ...extra] });
     api.applySlice(slice([]));

@@ -4,7 +4,7 @@
 import { test, describe, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createClient } from '@connectrpc/connect';
-import { makeEndpointSlice, startEtcdForSuite, startKubeApiStandIn, startRefusingEndpoint } from '@fairway/testing';
+import { captureStderr, makeEndpointSlice, startEtcdForSuite, startKubeApiStandIn, startRefusingEndpoint } from '@fairway/testing';
 import { register } from '@fairway/discovery-etcd';
 import type { Registration } from '@fairway/discovery-etcd';
 import { createFairwayTransport, MissingDiscoveryPackageError, simulateMissingPackagesForTests } from './index.js';
@@ -81,22 +81,17 @@ test("an unreachable etcd: the transport's logger gets the failure once (the sou
     discovery: { etcd: { dialTimeoutMs: 1000 } },
   });
   // Nothing about it on stderr either (the source's own default logger wrote there, the pool to the logger).
-  const stderr: string[] = [];
-  const write = process.stderr.write.bind(process.stderr);
-  process.stderr.write = ((chunk: string | Uint8Array, ...rest: unknown[]) => {
-    stderr.push(String(chunk));
-    return (write as (...a: unknown[]) => boolean)(chunk, ...rest);
-  }) as typeof process.stderr.write;
+  const stderr = captureStderr();
   try {
     await assert.rejects(client.say({ value: 'x' }, { timeoutMs: 4_000 }));
     await new Promise((r) => setTimeout(r, 200));
   } finally {
-    process.stderr.write = write;
+    stderr.restore();
   }
   const about = lines.filter((l) => l.includes(`127.0.0.1:${dead.port}`));
   assert.equal(about.length, 1, lines.join('\n'));
   assert.ok(!about[0]!.startsWith('etcd://'), `the source's line, not the pool's: ${about[0]}`);
-  assert.deepEqual(stderr.filter((l) => l.includes(`127.0.0.1:${dead.port}`)), []);
+  assert.deepEqual(stderr.containing(`127.0.0.1:${dead.port}`), []);
 });
 
 test("multi: with an unreachable etcd part: calls go to the other part; the transport's logger gets the part's failure once, nothing on stderr", { timeout: 30_000 }, async (t) => {
@@ -104,12 +99,7 @@ test("multi: with an unreachable etcd part: calls go to the other part; the tran
   t.after(() => dead.close());
   const s1 = await start('multi-static');
   const lines: string[] = [];
-  const stderr: string[] = [];
-  const write = process.stderr.write.bind(process.stderr);
-  process.stderr.write = ((chunk: string | Uint8Array, ...rest: unknown[]) => {
-    stderr.push(String(chunk));
-    return (write as (...a: unknown[]) => boolean)(chunk, ...rest);
-  }) as typeof process.stderr.write;
+  const stderr = captureStderr();
   try {
     const { client } = transport({
       target: `multi:///etcd://127.0.0.1:${dead.port}/connect-echo;static:///${s1.address}`,
@@ -121,12 +111,12 @@ test("multi: with an unreachable etcd part: calls go to the other part; the tran
     while (!lines.some((l) => l.includes(`127.0.0.1:${dead.port}`)) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
     await new Promise((r) => setTimeout(r, 300));
   } finally {
-    process.stderr.write = write;
+    stderr.restore();
   }
   const about = lines.filter((l) => l.includes(`127.0.0.1:${dead.port}`));
   assert.equal(about.length, 1, lines.join('\n'));
   assert.match(about[0]!, /part etcd:\/\/127\.0\.0\.1:\d+\/connect-echo: /);
-  assert.deepEqual(stderr.filter((l) => l.includes(`127.0.0.1:${dead.port}`)), []);
+  assert.deepEqual(stderr.containing(`127.0.0.1:${dead.port}`), []);
 });
 
 test('k8s: targets (EndpointSlices from an API server stand-in): the slice\'s pods take the calls', { timeout: 60_000 }, async () => {

@@ -4,7 +4,7 @@
 import { test, describe, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { Server, credentials, status, type Client, type ServerUnaryCall, type sendUnaryData } from '@grpc/grpc-js';
-import { startEtcdForSuite, startEchoBackend, loadEcho, startRefusingEndpoint, type EchoBackend, type EchoReply, type EchoRequest } from '@fairway/testing';
+import { captureStderr, startEtcdForSuite, startEchoBackend, loadEcho, startRefusingEndpoint, type EchoBackend, type EchoReply, type EchoRequest } from '@fairway/testing';
 import { createClient, registerInEtcd, serveAndRegisterInEtcd } from './index.js';
 
 type EchoClient = Client & {
@@ -231,12 +231,7 @@ describe('etcd: targets through createClient from fairway', { timeout: 150_000 }
     const b = await backend('multi-static');
     const lines: string[] = [];
     const logger = { info() {}, warn: (m: string) => lines.push(`warn: ${m}`), error: (m: string) => lines.push(`error: ${m}`) };
-    const stderr: string[] = [];
-    const write = process.stderr.write.bind(process.stderr);
-    process.stderr.write = ((chunk: string | Uint8Array, ...rest: unknown[]) => {
-      stderr.push(String(chunk));
-      return (write as (...a: unknown[]) => boolean)(chunk, ...rest);
-    }) as typeof process.stderr.write;
+    const stderr = captureStderr();
     try {
       const { EchoClient } = loadEcho();
       const c = createClient(EchoClient, `multi:///etcd://127.0.0.1:${dead.port}/echo-multi;static:///${b.address}`, credentials.createInsecure(), {
@@ -251,12 +246,12 @@ describe('etcd: targets through createClient from fairway', { timeout: 150_000 }
       while (!lines.some((l) => l.includes(`127.0.0.1:${dead.port}`)) && Date.now() < deadline) await sleep(50);
       await sleep(300);
     } finally {
-      process.stderr.write = write;
+      stderr.restore();
     }
     const about = lines.filter((l) => l.includes(`127.0.0.1:${dead.port}`));
     assert.equal(about.length, 1, lines.join('\n'));
     assert.match(about[0]!, /^warn: multi:.*part etcd:\/\/127\.0\.0\.1:\d+\/echo-multi: /);
-    assert.deepEqual(stderr.filter((l) => l.includes(`127.0.0.1:${dead.port}`)), []);
+    assert.deepEqual(stderr.containing(`127.0.0.1:${dead.port}`), []);
   });
 
   test('serveAndRegisterInEtcd: register after bind; shutdown deregisters first, then drains in-flight calls', { timeout: 30_000 }, async () => {

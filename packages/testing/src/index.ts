@@ -19,6 +19,8 @@ export type { OtlpReceiver, OtlpReceiverOptions, ReceivedSpan, ReceivedMetricPoi
 export { startTcpProxy } from './tcp-proxy.js';
 export { startRefusingEndpoint } from './refusing-endpoint.js';
 export type { RefusingEndpoint } from './refusing-endpoint.js';
+export { captureStderr } from './capture-stderr.js';
+export type { StderrCapture } from './capture-stderr.js';
 export type { TcpProxy } from './tcp-proxy.js';
 export { createScriptedDiscovery } from './backend/scripted-discovery.js';
 export type { ScriptedDiscovery } from './backend/scripted-discovery.js';
