@@ -5,6 +5,7 @@
 const grpc = require('@grpc/grpc-js');
 const protoLoader = require('@grpc/proto-loader');
 const { createClient, setupTelemetry, createTelemetryObserver } = require('fairway-grpc');
+const { onUnusedEndpointsChange } = require('@fairway/discovery-kubernetes');
 
 const env = process.env;
 const Echo = grpc.loadPackageDefinition(protoLoader.loadSync(env.ECHO_PROTO, { keepCase: true })).fairway.test.Echo;
@@ -23,6 +24,20 @@ async function main() {
     observers: [createTelemetryObserver()],
   });
   const out = { etcd: await unary(etcd, 'via etcd'), k8s: await unary(k8s, 'via k8s, traced') };
+  // Both sources merged by a multi: target, its parts logging to the client's logger (nothing to say here).
+  const said = [];
+  const multi = createClient(Echo, `multi:///etcd:///${env.ETCD_SERVICE};k8s:///echo.${env.K8S_NAMESPACE}:grpc`, creds, {
+    zone: 'z',
+    logger: { info() {}, warn: (m) => said.push(`warn: ${m}`), error: (m) => said.push(`error: ${m}`) },
+    discovery: { etcd: { endpoints: env.ETCD_ENDPOINTS }, kubernetes: { apiServerUrl: env.K8S_URL, token: env.K8S_TOKEN, caPem: env.K8S_CA_PEM } },
+  });
+  const servedBy = new Set();
+  for (let i = 0; i < 60 && servedBy.size < 2; i++) servedBy.add(await unary(multi, `via multi ${i}`));
+  out.multi = [...servedBy].sort();
+  out.multiSaid = said;
+  // The Kubernetes source's hook for tools: false for a source it did not make.
+  out.unusedHookOnOther = onUnusedEndpointsChange({ start() {}, close() {} }, () => {});
+  multi.close();
   etcd.close();
   k8s.close();
   await telemetry.shutdown(); // sends the spans
