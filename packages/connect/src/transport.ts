@@ -13,7 +13,7 @@ import type { ContextValues, StreamResponse, Transport, UnaryResponse } from '@c
 /** connect's request header argument (`HeadersInit` of the fetch API). */
 type RequestHeaders = Parameters<Transport['unary']>[3];
 import type { DescMessage, DescMethodStreaming, DescMethodUnary, MessageInitShape } from '@bufbuild/protobuf';
-import { BALANCER_DEFAULTS, BalancerOptionError, withMultiPartLogger, CLIENT_INCARNATION_HEADER, CLIENT_INSTANCE_HEADER, newIncarnation, createRetryBudget, LatencyWindow, outcomeKindFor, guardObserver, fanOutObservers, parseRetryOptions, parseTarget, retryMethodKey, retrySettingsFor, showValue } from '@fairway/core';
+import { BALANCER_DEFAULTS, BalancerOptionError, SELF_LOGGING_SOURCE_SCHEMES, withMultiPartLogger, CLIENT_INCARNATION_HEADER, CLIENT_INSTANCE_HEADER, newIncarnation, createRetryBudget, LatencyWindow, outcomeKindFor, guardObserver, fanOutObservers, parseRetryOptions, parseTarget, retryMethodKey, retrySettingsFor, showValue } from '@fairway/core';
 import type {
   BalancerOptions,
   CallDescription,
@@ -150,9 +150,6 @@ function checkTimeout(timeoutMs: unknown, method: string): number | undefined {
   return timeoutMs; // 0 or less: the call machine ends it at once with DEADLINE_EXCEEDED, saying so
 }
 
-/** Fairway's own sources: they take a `logger` (info, warn, error) and log at `error` each failure they hand on. */
-const SOURCES_WITH_LOGGER: ReadonlySet<string> = new Set(['etcd', 'k8s', 'kubernetes']);
-
 /**
  * Makes a connect `Transport` (for `createClient(Service, transport)` of `@connectrpc/connect`) that balances
  * each call over the endpoints of `options.target`. Throws {@link FairwayTransportOptionsError} (or the
@@ -262,7 +259,7 @@ export function createFairwayTransport(options: FairwayTransportOptions): Fairwa
   }
   // Fairway's own sources log at `error` each failure they hand on; the pool then leaves it unsaid (it was said
   // twice). They take the transport's `logger` unless their options name one (it has no `error`: a warning here).
-  const ownSource = SOURCES_WITH_LOGGER.has(parsed.scheme);
+  const ownSource = SELF_LOGGING_SOURCE_SCHEMES.has(parsed.scheme);
   let sourceOptions = parsed.scheme === 'multi' ? options.discovery : discoveryOptionsFor(options.discovery, parsed.scheme);
   if (ownSource && options.logger !== undefined && (sourceOptions as { logger?: unknown } | undefined)?.logger === undefined) {
     sourceOptions = { ...(sourceOptions as object | undefined), logger: { info: (m: string) => logger.info(m), warn: (m: string) => logger.warn(m), error: (m: string) => logger.warn(m) } };

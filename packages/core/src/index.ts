@@ -91,7 +91,7 @@ export type { ConcurrencyLimitOptions, ResolvedConcurrencyLimitOptions, LimitTic
 export { parseLiveConfig, validateLiveConfig, applyLiveConfig, formatLiveConfig, EMPTY_LIVE_CONFIG } from './live-config.js';
 export { outcomeKindFor, guardObserver, fanOutObservers, reportRejection } from './call/index.js';
 export type { OutcomeKind } from './call/index.js';
-export { createMergedSourceFactory, withMultiPartLogger } from './merged-source.js';
+export { createMergedSourceFactory, SELF_LOGGING_SOURCE_SCHEMES, withMultiPartLogger } from './merged-source.js';
 export { createStaticSourceFactory } from './static-source.js';
 export type { LiveConfig, LiveConfigError, LiveConfigResult, LiveBalancerSettings } from './live-config.js';
 export { CanaryController, resolveCanaryOptions, stickyFraction, CANARY_HALT_DEFAULTS } from './canary.js';

@@ -75,8 +75,12 @@ export function createMergedSourceFactory(
   };
 }
 
-/** The keys under which Fairway's own sources (etcd, Kubernetes) take their options, `k8s` being an alias. */
-const OWN_SOURCE_OPTION_KEYS = ['etcd', 'kubernetes', 'k8s'] as const;
+/**
+ * The schemes of Fairway's own discovery sources (etcd, Kubernetes; `k8s` and `kubernetes` are one), which are
+ * also the keys of their options under `discovery`. They take a `logger` (info, warn, error) and log at `error`
+ * each failure they hand to their listener, so whoever receives it need not log it again.
+ */
+export const SELF_LOGGING_SOURCE_SCHEMES: ReadonlySet<string> = new Set(['etcd', 'kubernetes', 'k8s']);
 
 /**
  * A `multi` target's discovery options with `logger` for the parts of Fairway's own sources (etcd, Kubernetes)
@@ -86,7 +90,7 @@ const OWN_SOURCE_OPTION_KEYS = ['etcd', 'kubernetes', 'k8s'] as const;
  */
 export function withMultiPartLogger(all: unknown, logger: { info(m: string): void; warn(m: string): void; error(m: string): void }): Record<string, unknown> {
   const out: Record<string, unknown> = { ...(all as Record<string, unknown> | undefined) };
-  for (const key of OWN_SOURCE_OPTION_KEYS) {
+  for (const key of SELF_LOGGING_SOURCE_SCHEMES) {
     const own = out[key];
     if (key === 'k8s' && own === undefined) continue; // the alias only where it is used
     if (own === undefined) out[key] = { logger };

@@ -13,6 +13,7 @@
  */
 import { withPeerPlace, type ParsedTarget } from '@fairway/core';
 import { register, type Registration } from './registrar.js';
+import { createRateLimitedLog } from './rate-limited-log.js';
 import type { EtcdDiscoveryOptions, EtcdDiscoverySource } from './source.js';
 
 /** The key segment under the user's prefix where clients register. */
@@ -48,7 +49,7 @@ export function withPeerRegistry(inner: EtcdDiscoverySource, deps: PeerRegistryD
   let closed = false;
   let retryTimer: ReturnType<typeof setTimeout> | undefined;
   let failures = 0;
-  let warnedAtMs = Number.NEGATIVE_INFINITY;
+  const limited = log === undefined ? undefined : createRateLimitedLog(log, PEER_WARN_INTERVAL_MS);
   // Tried until it succeeds or the source closes: a client that could not register at start (etcd away for a
   // moment) would otherwise stay out of its peers' count for its whole life.
   const tryRegister = (): void => {
@@ -70,14 +71,11 @@ export function withPeerRegistry(inner: EtcdDiscoverySource, deps: PeerRegistryD
         failures++;
         const waitMs = Math.min(PEER_RETRY_FIRST_MS * 2 ** (failures - 1), deps.options.maxBackoffMs ?? PEER_RETRY_MAX_MS);
         // Not handed to the listener (discovery goes on without a place), so a warning: `error` is for failures handed on.
-        const now = Date.now();
-        if (now - warnedAtMs >= PEER_WARN_INTERVAL_MS) {
-          warnedAtMs = now;
-          log?.warn(
-            `etcd peer registry: could not register this client (${(e as Error).message}); subsetting uses every endpoint until it can ` +
-              `(try ${failures}; retrying in ${waitMs} ms, said at most once per ${PEER_WARN_INTERVAL_MS / 1000} s)`,
-          );
-        }
+        limited?.warn(
+          'register',
+          `etcd peer registry: could not register this client (${(e as Error).message}); subsetting uses every endpoint until it can ` +
+            `(try ${failures}; retrying in ${waitMs} ms, said at most once per ${PEER_WARN_INTERVAL_MS / 1000} s)`,
+        );
         retryTimer = setTimeout(() => {
           retryTimer = undefined;
           if (!closed) tryRegister();

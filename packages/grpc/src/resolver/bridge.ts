@@ -11,7 +11,7 @@
  *   next call: the source is closed on destroy and started afresh then.
  */
 import { Metadata, status as Status } from '@grpc/grpc-js';
-import { hostPortProblem, parseTarget, showValue, withMultiPartLogger } from '@fairway/core';
+import { hostPortProblem, parseTarget, SELF_LOGGING_SOURCE_SCHEMES, showValue, withMultiPartLogger } from '@fairway/core';
 import type {
   DiscoveryError,
   DiscoverySource,
@@ -37,12 +37,6 @@ import { toSubchannelAddress } from './address.js';
 
 /** A re-resolution request reaches the source at most this often. */
 export const REFRESH_MIN_INTERVAL_MS = 5_000;
-
-/**
- * Fairway's own sources, whose options take a `logger` with info, warn and error; they log at `error` every
- * failure they hand to the listener, so the bridge does not log those again.
- */
-const SOURCES_WITH_LOGGER: ReadonlySet<string> = new Set(['etcd', 'k8s', 'kubernetes']);
 
 /** The key under the factory's `discovery` option for schemes whose option key is not the scheme. */
 const SCHEME_OPTION_ALIASES: Readonly<Record<string, string>> = { k8s: 'kubernetes' };
@@ -125,7 +119,7 @@ function createBridgeResolverClass(scheme: string) {
     private readonly live: LiveSettings | undefined;
     private source: DiscoverySource | undefined;
     private generation = 0;
-    /** `loggedBySource`: the source said it in its own log already (see `SOURCES_WITH_LOGGER`). */
+    /** `loggedBySource`: the source said it in its own log already (see `SELF_LOGGING_SOURCE_SCHEMES`). */
     private pending: { kind: 'snapshot'; snapshot: EndpointSnapshot } | { kind: 'error'; error: DiscoveryError; loggedBySource?: boolean } | undefined;
     private flushScheduled = false;
     private lastSignature: string | undefined;
@@ -146,7 +140,7 @@ function createBridgeResolverClass(scheme: string) {
       // The client's `logger` also takes the warnings of Fairway's own etcd and Kubernetes sources (garbage
       // values, etcd unreachable), unless their options name a logger of their own: before, those went to
       // stderr whatever the client was given.
-      if (clientLogger !== undefined && SOURCES_WITH_LOGGER.has(scheme)) {
+      if (clientLogger !== undefined && SELF_LOGGING_SOURCE_SCHEMES.has(scheme)) {
         const own = this.sourceOptions as Record<string, unknown> | undefined;
         if (own?.['logger'] === undefined) this.sourceOptions = { ...own, logger: clientLogger };
       }
@@ -206,7 +200,7 @@ function createBridgeResolverClass(scheme: string) {
           onSnapshot: (snapshot) => this.enqueue(generation, { kind: 'snapshot', snapshot }),
           // Fairway's own sources log at `error` each failure they hand on (rate-limited, with how many tries
           // were held back): logging it here as well said every failure twice.
-          onError: (error) => this.enqueue(generation, { kind: 'error', error, loggedBySource: SOURCES_WITH_LOGGER.has(scheme) }),
+          onError: (error) => this.enqueue(generation, { kind: 'error', error, loggedBySource: SELF_LOGGING_SOURCE_SCHEMES.has(scheme) }),
         });
       } catch (e) {
         this.enqueue(generation, {
