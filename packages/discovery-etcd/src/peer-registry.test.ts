@@ -57,7 +57,10 @@ describe('etcd peer registry, etcd away at start', { timeout: 90_000 }, () => {
       await etcd.start();
       const placed = await rec.waitFor((s: EndpointSnapshot) => s.peers?.count === 1, 30_000, 'its place after etcd came back');
       assert.deepEqual(placed.peers, { index: 0, count: 1 });
-      assert.ok(log.lines.some((l) => /^info: etcd peer registry: registered this client as late-client after \d+ failed tr/.test(l)), log.lines.join('\n'));
+      // The watch may show the key before the put's own answer comes back: wait for the line, bounded.
+      const registered = (): boolean => log.lines.some((l) => /^info: etcd peer registry: registered this client as late-client after \d+ failed tr/.test(l));
+      for (const until = Date.now() + 10_000; !registered() && Date.now() < until; ) await new Promise((r) => setTimeout(r, 50));
+      assert.ok(registered(), log.lines.join('\n'));
       assert.match(await etcd.etcdctl(['get', '_fairway_clients/late/', '--prefix', '--keys-only']), /_fairway_clients\/late\/late-client/);
     } finally {
       await source.close();
