@@ -94,6 +94,8 @@ export class Balancer implements ReleaseSink {
   private readonly last = new LastPick();
   /** Where the first candidate's rotation stands (see `drawCandidates`); -1 until the first pick places it at random. */
   private rotation = -1;
+  /** The two candidates of the pick under way (one object, reused by every pick). */
+  private readonly candidates: Candidates = { first: undefined as unknown as EndpointState, second: undefined };
   /** When the first endpoint of this balancer's life became READY; NaN before (see `STARTED_TOGETHER_MS`). */
   private firstEverReadyMs = Number.NaN;
 
@@ -276,14 +278,15 @@ export class Balancer implements ReleaseSink {
     let n = poolSize(pool);
     // A start uniform over 2^30 places is uniform modulo any pool size, so clients' turns do not bunch up.
     if (this.rotation < 0 || this.rotation >= ROTATION_WRAP) this.rotation = randomIndex(random, ROTATION_STARTS);
-    let c: Candidates | undefined = drawCandidates(pool, n, random, avoid, this.rotation++);
+    const drawn = this.candidates;
+    let c: Candidates | undefined = drawCandidates(pool, n, random, avoid, this.rotation++, drawn);
     if (c === undefined) {
       if (n < this.all.length) {
-        c = drawCandidates([this.all], this.all.length, random, avoid);
+        c = drawCandidates([this.all], this.all.length, random, avoid, -1, drawn);
         if (c !== undefined) ((note = 'every READY endpoint of the zone pool already tried; widened to all zones'), (mode = 'all'));
       }
       if (c === undefined) {
-        c = n > 0 ? drawCandidates(pool, n, random, undefined) : drawCandidates([this.all], this.all.length, random, undefined);
+        c = n > 0 ? drawCandidates(pool, n, random, undefined, -1, drawn) : drawCandidates([this.all], this.all.length, random, undefined, -1, drawn);
         note = 'every READY endpoint already tried';
       }
       if (c === undefined) return undefined;

@@ -98,3 +98,20 @@ test('a random source outside [0, 1) does not break a draw', () => {
     assert.ok(pool[0]!.includes(c.first));
   }
 });
+
+test('the candidates are written into the object passed in, which is returned (no object per pick)', () => {
+  const pool = makePool([3, 2]);
+  const out = { first: pool[0]![0]!, second: undefined as EndpointState | undefined };
+  const random = createSeededRandom(11);
+  for (let i = 0; i < 20; i++) {
+    const c = drawCandidates(pool, 5, random, undefined, i, out);
+    assert.equal(c, out);
+    assert.notEqual(out.first, out.second);
+    assert.equal(out.first, pool.flat()[i % 5]);
+  }
+  // One endpoint: the second candidate left by the previous draw is cleared.
+  assert.equal(drawCandidates([[pool[0]![0]!]], 1, random, undefined, 0, out), out);
+  assert.equal(out.second, undefined);
+  // Nothing drawable: undefined (the caller's object is not a result).
+  assert.equal(drawCandidates(pool, 5, random, new Set(pool.flat().map((e) => e.key)), -1, out), undefined);
+});

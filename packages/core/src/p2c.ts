@@ -56,6 +56,9 @@ export interface Candidates {
  * negative or non-finite one draws it uniformly), the second is uniform among the others. With `avoid` (a
  * call's retry or hedge: the pool minus what it tried) both are drawn uniformly. Returns undefined when every
  * endpoint of the pool is avoided.
+ *
+ * The candidates are written into `out` and `out` is returned: the balancer passes one object it reuses, so a
+ * pick allocates nothing here (an object per pick was a tenth of a pick's CPU time, B5).
  */
 export function drawCandidates(
   pool: readonly (readonly EndpointState[])[],
@@ -63,18 +66,27 @@ export function drawCandidates(
   random: () => number,
   avoid: ReadonlySet<string> | undefined,
   rotation = -1,
+  out: Candidates = { first: undefined as unknown as EndpointState, second: undefined },
 ): Candidates | undefined {
   if (n <= 0) return undefined; // an empty pool is "nothing READY", never an index into nothing
   if (avoid === undefined || avoid.size === 0) {
     const i = rotation >= 0 && rotation < Number.MAX_SAFE_INTEGER ? rotation % n : randomIndex(random, n);
-    if (n === 1) return { first: at(pool, 0), second: undefined };
+    if (n === 1) {
+      out.first = at(pool, 0);
+      out.second = undefined;
+      return out;
+    }
     let j = randomIndex(random, n - 1);
     if (j >= i) j++;
-    return { first: at(pool, i), second: at(pool, j) };
+    out.first = at(pool, i);
+    out.second = at(pool, j);
+    return out;
   }
   const first = drawOne(pool, n, random, avoid, undefined);
   if (first === undefined) return undefined;
-  return { first, second: n > 1 ? drawOne(pool, n, random, avoid, first) : undefined };
+  out.first = first;
+  out.second = n > 1 ? drawOne(pool, n, random, avoid, first) : undefined;
+  return out;
 }
 
 function drawOne(

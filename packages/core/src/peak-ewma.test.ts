@@ -1,13 +1,24 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createFakeClock } from '@fairway/testing';
-import { AGREE_WEIGHT, PROBE_PENDING_COST_MS, createLoadState, decayedRttMs, loadCost, recordSample } from './peak-ewma.js';
+import { AGREE_WEIGHT, PROBE_PENDING_COST_MS, createLoadState, decayFactor, decayedRttMs, loadCost, recordSample } from './peak-ewma.js';
 
 const DECAY = 10_000;
 const close = (actual: number, expected: number, eps = 1e-9): void =>
   assert.ok(Math.abs(actual - expected) <= eps * Math.max(1, Math.abs(expected)), `${actual} != ${expected}`);
 
 describe('peak-EWMA load (exact values on a fake clock)', { timeout: 30_000 }, () => {
+  test('decayFactor is exp(-x) to 1e-8 relative, on both sides of where its series gives way to Math.exp', () => {
+    const xs = [0, 1e-9, 1e-6, 1e-4, 1e-3, 0.01, 0.0155, 1 / 64 - 1e-12, 1 / 64, 0.0157, 0.02, 0.1, 1, 5, 40];
+    for (let i = 0; i <= 1000; i++) xs.push((i / 1000) * 0.03);
+    for (const x of xs) {
+      const want = Math.exp(-x);
+      assert.ok(Math.abs(decayFactor(x) - want) <= 1e-8 * want, `decayFactor(${x}) = ${decayFactor(x)}, exp = ${want}`);
+    }
+    // Monotone across the switch: a later moment never decays an estimate less.
+    for (let i = 1; i < 1000; i++) assert.ok(decayFactor((i / 1000) * 0.03) <= decayFactor(((i - 1) / 1000) * 0.03));
+  });
+
   test('a seeded estimate decays toward 0 as rtt x exp(-idle/decay)', () => {
     const clock = createFakeClock(1_000);
     const s = createLoadState(30, 1, clock.now());

@@ -104,9 +104,22 @@ export function decayedRttMs(s: LoadState, nowMs: number, decayMs: number): numb
 /** {@link decayedRttMs} of an estimate `rttMs` taken at `rttAtMs` (a snapshot of the load fields). */
 export function decayedFromMs(rttMs: number, rttAtMs: number, nowMs: number, decayMs: number): number {
   const idle = nowMs - rttAtMs;
-  const v = idle > 0 ? rttMs * Math.exp(-idle / decayMs) : rttMs;
+  const v = idle > 0 ? rttMs * decayFactor(idle / decayMs) : rttMs;
   return v > RTT_FLOOR_MS ? v : RTT_FLOOR_MS;
 }
+
+/** Where {@link decayFactor} switches from its series to `Math.exp`. */
+const SMALL_DECAY = 1 / 64;
+
+/**
+ * `exp(-x)` for `x >= 0`. Below {@link SMALL_DECAY} (the usual case: an estimate a few ms old against a decay
+ * of seconds) by its Taylor series to x^3, whose error is below x^4 / 24 (< 3e-9 relative); `Math.exp`
+ * beyond. Every pick decays both candidates' estimates, and `Math.exp` was a sixth of a pick's CPU (B5).
+ */
+export function decayFactor(x: number): number {
+  return x < SMALL_DECAY ? 1 - x * (1 - x * (0.5 - x * (1 / 6))) : Math.exp(-x);
+}
+
 
 /**
  * The cost the picker compares (lower is better): `decayedRtt x (inFlight + 1) / weight`, or
@@ -143,7 +156,7 @@ export function recordSample(
 ): void {
   const sample = sampleMs > RTT_FLOOR_MS ? sampleMs : RTT_FLOOR_MS;
   const elapsed = nowMs > s.rttAtMs ? nowMs - s.rttAtMs : 0;
-  const keep = Math.exp(-elapsed / decayMs);
+  const keep = decayFactor(elapsed / decayMs);
   const decayed = Math.max(s.rttMs * keep, RTT_FLOOR_MS);
   let next: number;
   let held = false;
