@@ -80,6 +80,8 @@ export { createAffinityRing, hash32, DEFAULT_AFFINITY_EPSILON, DEFAULT_AFFINITY_
 export type { AffinityRing, AffinityEndpoint, AffinityRingOptions } from './bounded-hash.js';
 export { withPeerPlace } from './peer-place.js';
 export type { PeerPlaceHooks } from './peer-place.js';
+export { createRateLimitedLog } from './rate-limited-log.js';
+export type { RateLimitedLog, RateLimitedLogTarget } from './rate-limited-log.js';
 export { BalancerOptionError } from './balancer-option-error.js';
 export type { BalancerOptionName } from './balancer-option-error.js';
 export { EJECTION_DEFAULTS, EJECTION_OPTION_FIELDS, resolveEjectionOptions, maxEjected } from './ejection.js';

@@ -11,9 +11,8 @@
  *
  * @packageDocumentation
  */
-import { withPeerPlace, type ParsedTarget } from '@fairway/core';
+import { createRateLimitedLog, withPeerPlace, type ParsedTarget } from '@fairway/core';
 import { register, type Registration } from './registrar.js';
-import { createRateLimitedLog } from './rate-limited-log.js';
 import type { EtcdDiscoveryOptions, EtcdDiscoverySource } from './source.js';
 
 /** The key segment under the user's prefix where clients register. */

@@ -7,10 +7,9 @@
  */
 import { hostname } from 'node:os';
 import type { Etcd3, Lease } from 'etcd3';
-import { compareIncarnations, hostPortProblem, newIncarnation, zoneNameProblem } from '@fairway/core';
+import { compareIncarnations, createRateLimitedLog, hostPortProblem, newIncarnation, zoneNameProblem } from '@fairway/core';
 import { decodeEtcdValue, encodeEtcdValue, endpointKeyFor, isDecodeError, type EtcdEndpointMetadata } from './decode.js';
 import { defaultEtcdLogger, describeError, EtcdOptionsError, prepareConnection, type EtcdClientOptions, type EtcdLogger } from './connection.js';
-import { createRateLimitedLog } from './rate-limited-log.js';
 
 /** What to register. */
 export interface RegisterOptions extends EtcdClientOptions {

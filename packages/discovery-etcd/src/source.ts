@@ -22,12 +22,11 @@
  */
 import type { Etcd3, IKeyValue, Watcher } from 'etcd3';
 import { hostname } from 'node:os';
-import { applyLiveConfig, compareIncarnations } from '@fairway/core';
+import { applyLiveConfig, compareIncarnations, createRateLimitedLog } from '@fairway/core';
 import { withPeerRegistry } from './peer-registry.js';
 import type { DiscoveryListener, DiscoverySource, EndpointInfo, EndpointSnapshot, ParsedTarget } from '@fairway/core';
 import { decodeEtcdValue, isDecodeError, servicePrefix } from './decode.js';
 import { checkConnectionOptions, defaultEtcdLogger, describeError, EtcdOptionsError, parseEndpoints, prepareConnection, readTlsFiles, type EtcdClientOptions, type EtcdConnection, type EtcdLogger } from './connection.js';
-import { createRateLimitedLog } from './rate-limited-log.js';
 import { LiveConfigWatch, liveConfigKey, type LiveConfigStatus } from './config-watch.js';
 
 /** Options of the etcd discovery source (`discovery: { etcd: {...} }` in the factory). */

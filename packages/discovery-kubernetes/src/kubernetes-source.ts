@@ -15,8 +15,8 @@
  * Log levels (see {@link KubernetesLogger}): `error` only for a failure also handed to `onError`; `warn` for what
  * the source skips, keeps or retries on its own; `info` for what goes well again.
  */
-import type { DiscoveryListener, DiscoverySource, EndpointInfo, EndpointSnapshot, ParsedTarget } from '@fairway/core';
-import { applyLiveConfig, parseKubernetesPath, parseTarget, withPeerPlace } from '@fairway/core';
+import type { DiscoveryListener, DiscoverySource, EndpointInfo, EndpointSnapshot, ParsedTarget, RateLimitedLog } from '@fairway/core';
+import { applyLiveConfig, createRateLimitedLog, parseKubernetesPath, parseTarget, withPeerPlace } from '@fairway/core';
 import { ConfigMapWatch, liveConfigMapName } from './config-map-watch.js';
 import { ListWatch } from './list-watch.js';
 
@@ -238,28 +238,35 @@ export function createKubernetesSource(target: ParsedTarget, options?: unknown):
   const logger = opts.logger ?? consoleLogger;
   const peersLogger: KubernetesLogger = { info: (m) => logger.info?.(m), warn: (m) => logger.warn(m), error: () => {} };
   const peersSource = new KubernetesSource(peersTarget, pk.service, pk.namespace, pk.port, { ...peerOptions, logger: peersLogger });
-  const saidAt = new Map<string, number>();
-  return withPeerPlace(source, peersSource, podName, {
-    onPeersError: (m) => {
-      const now = Date.now();
-      const last = saidAt.get(m);
-      if (last !== undefined && now - last < (opts.warningIntervalMs ?? 60_000)) return;
-      if (saidAt.size >= 100) saidAt.clear();
-      saidAt.set(m, now);
-      logger.warn(`${what}: ${m}; keeping the last known place`);
-    },
+  const said = createRateLimitedLog(logger, opts.warningIntervalMs ?? 60_000);
+  const wrapped = withPeerPlace(source, peersSource, podName, {
+    onPeersError: (m) => said.warn(m, `${what}: ${m}; keeping the last known place`),
   });
+  peersWrapped.set(wrapped, source);
+  return wrapped;
 }
 createKubernetesSource.checkOptions = checkKubernetesDiscoveryOptions;
 
 /**
  * The endpoints of the Service that a source made by {@link createKubernetesSource} leaves out for their
  * conditions (not ready, or terminating while others are ready), as of its last snapshot, with those
- * conditions; undefined for any other source. For tools that show where traffic could go (`fairway resolve`):
+ * conditions (also through a source it wrapped for `peers`); undefined for any other source. For tools that show where traffic could go (`fairway resolve`):
  * the snapshots, what a balancer receives, carry only the endpoints in use.
  */
 export function unusedEndpointsOf(source: DiscoverySource): readonly DecodedEndpoint[] | undefined {
-  return source instanceof KubernetesSource ? source.unused : undefined;
+  return kubernetesSourceOf(source)?.unused;
+}
+
+/** The sources {@link createKubernetesSource} wrapped for `peers`, each with the Service's own source inside. */
+const peersWrapped = new WeakMap<DiscoverySource, KubernetesSource>();
+
+/**
+ * The Service's source inside a `peers` wrapper, or `source` itself; undefined for any other source. The wrapper
+ * first: it inherits from the source it wraps (core's withPeerPlace keeps what the source offers), so it is an
+ * instance too, and a callback set on it would never be called.
+ */
+function kubernetesSourceOf(source: DiscoverySource): KubernetesSource | undefined {
+  return peersWrapped.get(source) ?? (source instanceof KubernetesSource ? source : undefined);
 }
 
 /**
@@ -268,11 +275,12 @@ export function unusedEndpointsOf(source: DiscoverySource): readonly DecodedEndp
  * sends no snapshot, since a balancer has nothing to do. A change that comes with a snapshot is not reported
  * here (read `unusedEndpointsOf` with the snapshot). For tools that show the endpoints live (`fairway watch`).
  * One callback per source; a later call replaces it. Returns false (and does nothing) for a source not made by
- * {@link createKubernetesSource}, or one wrapped for `peers`.
+ * {@link createKubernetesSource} (one it wrapped for `peers` works: the Service's endpoints are reported).
  */
 export function onUnusedEndpointsChange(source: DiscoverySource, onChange: (unused: readonly DecodedEndpoint[]) => void): boolean {
-  if (!(source instanceof KubernetesSource)) return false;
-  source.onUnusedChange = onChange;
+  const k = kubernetesSourceOf(source);
+  if (k === undefined) return false;
+  k.onUnusedChange = onChange;
   return true;
 }
 
@@ -294,7 +302,8 @@ class KubernetesSource implements DiscoverySource {
   private deliveredKey = '';
   private stale = false;
   private staleSince = 0;
-  private readonly lastWarned = new Map<string, number>();
+  /** Says each repeated message once per `warningIntervalMs`, with how often it was held back. */
+  private readonly limitedLog: RateLimitedLog;
   private readonly logger: KubernetesLogger;
   private config: LoadedConfig | undefined;
   private namespace = 'default';
@@ -312,6 +321,7 @@ class KubernetesSource implements DiscoverySource {
     private readonly opts: KubernetesDiscoveryOptions,
   ) {
     this.logger = opts.logger ?? consoleLogger;
+    this.limitedLog = createRateLimitedLog(this.logger, opts.warningIntervalMs ?? 60_000);
   }
 
   start(listener: DiscoveryListener): void {
@@ -747,20 +757,11 @@ class KubernetesSource implements DiscoverySource {
   }
 
   private warnLimited(key: string, message: string): void {
-    if (this.limited(key)) this.safe(() => this.logger.warn(message));
+    this.limitedLog.warn(key, message);
   }
 
   private errorLimited(key: string, message: string): void {
-    if (this.limited(key)) this.safe(() => this.logger.error(message));
-  }
-
-  private limited(key: string): boolean {
-    const now = Date.now();
-    const last = this.lastWarned.get(key);
-    if (last !== undefined && now - last < (this.opts.warningIntervalMs ?? 60_000)) return false;
-    this.lastWarned.set(key, now);
-    if (this.lastWarned.size > 1000) this.lastWarned.delete(this.lastWarned.keys().next().value!);
-    return true;
+    this.limitedLog.error(key, message);
   }
 
   private safe(fn: () => void): void {

@@ -5,7 +5,7 @@ import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { parseTarget } from '@fairway/core';
 import { startKubeApiStandIn, makeEndpointSlice } from '@fairway/testing';
-import { createKubernetesSource } from './index.js';
+import { createKubernetesSource, onUnusedEndpointsChange, unusedEndpointsOf } from './index.js';
 import { recorder, waitFor } from './test-helpers.js';
 
 test('a client learns its place among the Pods of its own Service, and a new peer moves it', { timeout: 60_000 }, async () => {
@@ -34,6 +34,39 @@ test('a client learns its place among the Pods of its own Service, and a new pee
   api.applySlice(makeEndpointSlice({ name: 'trader-1', namespace: 'game', service: 'trader', ports: [{ name: 'grpc', port: 50051 }], endpoints: [pod('trader-a', 10), pod('trader-b', 11), pod('trader-c', 12)] }));
   await waitFor('a place of 3', () => rec.snapshots.at(-1)?.peers?.count === 3);
   assert.deepEqual(rec.snapshots.at(-1)!.peers, { index: 2, count: 3 });
+});
+
+test('unusedEndpointsOf and onUnusedEndpointsChange see through the peers wrapper: the target\'s Pods, not the peers\'', { timeout: 60_000 }, async () => {
+  const api = await startKubeApiStandIn({ bookmarkIntervalMs: 200 });
+  const rec = recorder();
+  const pod = (name: string, i: number, ready = true) => ({ ip: `10.2.0.${i}`, pod: name, zone: 'zone-a', ready, serving: ready });
+  const pricers = (...eps: ReturnType<typeof pod>[]) => makeEndpointSlice({ name: 'pricer-1', namespace: 'game', service: 'pricer', ports: [{ name: 'grpc', port: 50051 }], endpoints: eps });
+  api.applySlice(pricers(pod('pricer-a', 1)));
+  // A not-ready peer: it must not show as one of the target's unused endpoints.
+  api.applySlice(makeEndpointSlice({ name: 'trader-1', namespace: 'game', service: 'trader', ports: [{ name: 'grpc', port: 50051 }], endpoints: [pod('trader-c', 12), pod('trader-d', 13, false)] }));
+  const src = createKubernetesSource(parseTarget('k8s:///pricer.game:grpc'), {
+    apiServerUrl: api.url,
+    token: api.token,
+    caPem: api.caPem,
+    retryInitialMs: 20,
+    retryMaxMs: 200,
+    logger: rec.logger,
+    peers: { target: 'k8s:///trader.game:grpc', podName: 'trader-c' },
+  });
+  const told: string[][] = [];
+  try {
+    assert.equal(onUnusedEndpointsChange(src, (unused) => told.push(unused.map((e) => `${e.address} ready=${e.ready}`))), true);
+    src.start(rec);
+    await waitFor('a place', () => rec.snapshots.at(-1)?.peers?.count === 1);
+    assert.deepEqual(unusedEndpointsOf(src), []);
+    api.applySlice(pricers(pod('pricer-a', 1), pod('pricer-b', 2, false)));
+    await waitFor('told of the not-ready pricer', () => told.length === 1);
+    assert.deepEqual(told, [['10.2.0.2:50051 ready=false']]);
+    assert.deepEqual(unusedEndpointsOf(src)?.map((e) => e.address), ['10.2.0.2:50051']);
+  } finally {
+    await src.close();
+    await api.close();
+  }
 });
 
 test('peers without a Pod name (no podName, no HOSTNAME) is an error naming the option', () => {

@@ -1,5 +1,15 @@
-/** Logging that says the same thing at most once per interval (per key), and how often it was held back. */
-import type { EtcdLogger } from './connection.js';
+/**
+ * Logging that says the same thing at most once per interval (per key), and how often it was held back. One
+ * implementation for every discovery source and registrar (etcd, Kubernetes), so each says a repeated failure
+ * the same way.
+ */
+
+/** What a rate-limited log writes to: the discovery packages' loggers (`info` optional). */
+export interface RateLimitedLogTarget {
+  info?(message: string): void;
+  warn(message: string): void;
+  error(message: string): void;
+}
 
 /** A logger whose messages are rate-limited per key. */
 export interface RateLimitedLog {
@@ -9,9 +19,9 @@ export interface RateLimitedLog {
 }
 
 /** Messages with the same key are logged at most once per `intervalMs` (0: every time); held-back counts are appended. */
-export function createRateLimitedLog(logger: EtcdLogger, intervalMs: number, now: () => number = Date.now): RateLimitedLog {
+export function createRateLimitedLog(logger: RateLimitedLogTarget, intervalMs: number, now: () => number = Date.now): RateLimitedLog {
   const last = new Map<string, { atMs: number; suppressed: number }>();
-  const emit = (level: keyof EtcdLogger, key: string, message: string) => {
+  const emit = (level: keyof RateLimitedLogTarget, key: string, message: string) => {
     const t = now();
     const seen = last.get(key);
     if (seen && t - seen.atMs < intervalMs) {
@@ -22,7 +32,7 @@ export function createRateLimitedLog(logger: EtcdLogger, intervalMs: number, now
     last.set(key, { atMs: t, suppressed: 0 });
     if (last.size > 10_000) last.delete(last.keys().next().value as string);
     try {
-      logger[level](message + suffix);
+      logger[level]?.(message + suffix);
     } catch {
       /* a logger must never break discovery */
     }
