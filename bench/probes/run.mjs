@@ -20,6 +20,7 @@ await build({
     'probe-server': 'bench/probes/probe-server.ts',
     'profile-summary': 'bench/probes/profile-summary.ts',
     'picker-cost': 'bench/probes/picker-cost.ts',
+    'b1-share-bound': 'bench/probes/b1-share-bound.ts',
   },
   outDir: 'bench/probes/dist',
   format: ['esm'],

@@ -8,13 +8,9 @@ import { startKubeApiStandIn, makeEndpointSlice } from '@fairway/testing';
 import { createKubernetesSource, onUnusedEndpointsChange, unusedEndpointsOf } from './index.js';
 import { recorder, waitFor } from './test-helpers.js';
 
-test('a client learns its place among the Pods of its own Service, and a new peer moves it', { timeout: 60_000 }, async () => {
-  const api = await startKubeApiStandIn({ bookmarkIntervalMs: 200 });
-  const rec = recorder();
-  const pod = (name: string, i: number) => ({ ip: `10.2.0.${i}`, pod: name, zone: 'zone-a' });
-  api.applySlice(makeEndpointSlice({ name: 'pricer-1', namespace: 'game', service: 'pricer', ports: [{ name: 'grpc', port: 50051 }], endpoints: [pod('pricer-a', 1), pod('pricer-b', 2)] }));
-  api.applySlice(makeEndpointSlice({ name: 'trader-1', namespace: 'game', service: 'trader', ports: [{ name: 'grpc', port: 50051 }], endpoints: [pod('trader-b', 11), pod('trader-c', 12)] }));
-  const src = createKubernetesSource(parseTarget('k8s:///pricer.game:grpc'), {
+/** The source of k8s:///pricer.game:grpc for a client that is Pod trader-c behind Service trader. */
+function pricerSourceAsTraderC(api: Awaited<ReturnType<typeof startKubeApiStandIn>>, rec: ReturnType<typeof recorder>) {
+  return createKubernetesSource(parseTarget('k8s:///pricer.game:grpc'), {
     apiServerUrl: api.url,
     token: api.token,
     caPem: api.caPem,
@@ -23,6 +19,15 @@ test('a client learns its place among the Pods of its own Service, and a new pee
     logger: rec.logger,
     peers: { target: 'k8s:///trader.game:grpc', podName: 'trader-c' },
   });
+}
+
+test('a client learns its place among the Pods of its own Service, and a new peer moves it', { timeout: 60_000 }, async () => {
+  const api = await startKubeApiStandIn({ bookmarkIntervalMs: 200 });
+  const rec = recorder();
+  const pod = (name: string, i: number) => ({ ip: `10.2.0.${i}`, pod: name, zone: 'zone-a' });
+  api.applySlice(makeEndpointSlice({ name: 'pricer-1', namespace: 'game', service: 'pricer', ports: [{ name: 'grpc', port: 50051 }], endpoints: [pod('pricer-a', 1), pod('pricer-b', 2)] }));
+  api.applySlice(makeEndpointSlice({ name: 'trader-1', namespace: 'game', service: 'trader', ports: [{ name: 'grpc', port: 50051 }], endpoints: [pod('trader-b', 11), pod('trader-c', 12)] }));
+  const src = pricerSourceAsTraderC(api, rec);
   after(async () => {
     await src.close();
     await api.close();
@@ -44,15 +49,7 @@ test('unusedEndpointsOf and onUnusedEndpointsChange see through the peers wrappe
   api.applySlice(pricers(pod('pricer-a', 1)));
   // A not-ready peer: it must not show as one of the target's unused endpoints.
   api.applySlice(makeEndpointSlice({ name: 'trader-1', namespace: 'game', service: 'trader', ports: [{ name: 'grpc', port: 50051 }], endpoints: [pod('trader-c', 12), pod('trader-d', 13, false)] }));
-  const src = createKubernetesSource(parseTarget('k8s:///pricer.game:grpc'), {
-    apiServerUrl: api.url,
-    token: api.token,
-    caPem: api.caPem,
-    retryInitialMs: 20,
-    retryMaxMs: 200,
-    logger: rec.logger,
-    peers: { target: 'k8s:///trader.game:grpc', podName: 'trader-c' },
-  });
+  const src = pricerSourceAsTraderC(api, rec);
   const told: string[][] = [];
   try {
     assert.equal(onUnusedEndpointsChange(src, (unused) => told.push(unused.map((e) => `${e.address} ready=${e.ready}`))), true);
