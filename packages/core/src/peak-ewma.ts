@@ -120,7 +120,6 @@ export function decayFactor(x: number): number {
   return x < SMALL_DECAY ? 1 - x * (1 - x * (0.5 - x * (1 / 6))) : Math.exp(-x);
 }
 
-
 /**
  * The cost the picker compares (lower is better): `decayedRtt x (inFlight + 1) / weight`, or
  * `PROBE_PENDING_COST_MS + inFlight` while a never-answered endpoint has a call in flight.
