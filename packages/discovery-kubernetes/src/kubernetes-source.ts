@@ -250,8 +250,9 @@ createKubernetesSource.checkOptions = checkKubernetesDiscoveryOptions;
 /**
  * The endpoints of the Service that a source made by {@link createKubernetesSource} leaves out for their
  * conditions (not ready, or terminating while others are ready), as of its last snapshot, with those
- * conditions (also through a source it wrapped for `peers`); undefined for any other source. For tools that show where traffic could go (`fairway resolve`):
- * the snapshots, what a balancer receives, carry only the endpoints in use.
+ * conditions (also through a source it wrapped for `peers`); undefined for any other source. For tools that
+ * show where traffic could go (`fairway resolve`): the snapshots, what a balancer receives, carry only the
+ * endpoints in use.
  */
 export function unusedEndpointsOf(source: DiscoverySource): readonly DecodedEndpoint[] | undefined {
   return kubernetesSourceOf(source)?.unused;
