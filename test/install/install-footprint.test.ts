@@ -201,7 +201,16 @@ describe('packaged install into a scratch project (npm pack, npm install from th
             SERVICE_NAME: service,
           }),
         );
-        assert.deepEqual(out, { etcd: 'etcd-pod', k8s: 'k8s-pod', multi: ['etcd-pod', 'k8s-pod'], multiSaid: [], unusedHookOnOther: false });
+        assert.deepEqual(out, {
+          etcd: 'etcd-pod',
+          k8s: 'k8s-pod',
+          multi: ['etcd-pod', 'k8s-pod'],
+          multiSaid: [],
+          unusedHookOnOther: false,
+          peersPlace: { index: 0, count: 1 },
+          unusedViaPeers: [],
+          unusedHookViaPeers: true,
+        });
         const spans = await receiver.waitForSpans((s) => s.filter((x) => x.serviceName === service).length >= 2, 20_000);
         const mine = spans.filter((s) => s.serviceName === service);
         const call = mine.find((s) => s.name === 'fairway.test.Echo/Unary');

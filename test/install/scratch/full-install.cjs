@@ -4,8 +4,8 @@
 // those and passes where they are in the environment. Prints one JSON line.
 const grpc = require('@grpc/grpc-js');
 const protoLoader = require('@grpc/proto-loader');
-const { createClient, setupTelemetry, createTelemetryObserver } = require('fairway-grpc');
-const { onUnusedEndpointsChange } = require('@fairway/discovery-kubernetes');
+const { createClient, setupTelemetry, createTelemetryObserver, parseTarget } = require('fairway-grpc');
+const { createKubernetesSource, onUnusedEndpointsChange, unusedEndpointsOf } = require('@fairway/discovery-kubernetes');
 
 const env = process.env;
 const Echo = grpc.loadPackageDefinition(protoLoader.loadSync(env.ECHO_PROTO, { keepCase: true })).fairway.test.Echo;
@@ -37,6 +37,19 @@ async function main() {
   out.multiSaid = said;
   // The Kubernetes source's hook for tools: false for a source it did not make.
   out.unusedHookOnOther = onUnusedEndpointsChange({ start() {}, close() {} }, () => {});
+  // A k8s source made with peers (this client is Pod k8s-pod behind the same Service): its place, and the
+  // tools' helpers see through the peers wrapper to the Service's source.
+  const target = `k8s:///echo.${env.K8S_NAMESPACE}:grpc`;
+  const peered = createKubernetesSource(parseTarget(target), { apiServerUrl: env.K8S_URL, token: env.K8S_TOKEN, caPem: env.K8S_CA_PEM, peers: { target, podName: 'k8s-pod' } });
+  let timer;
+  out.peersPlace = await Promise.race([
+    new Promise((resolve) => peered.start({ onSnapshot: (s) => s.peers && resolve(s.peers), onError() {} })),
+    new Promise((resolve) => (timer = setTimeout(() => resolve('no place within 10 s'), 10_000))),
+  ]);
+  clearTimeout(timer);
+  out.unusedViaPeers = unusedEndpointsOf(peered);
+  out.unusedHookViaPeers = onUnusedEndpointsChange(peered, () => {});
+  await peered.close();
   multi.close();
   etcd.close();
   k8s.close();

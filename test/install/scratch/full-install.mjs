@@ -1,8 +1,8 @@
 // The ESM twin of full-install.cjs (same calls, loaded with import).
 import grpc from '@grpc/grpc-js';
 import protoLoader from '@grpc/proto-loader';
-import { createClient, setupTelemetry, createTelemetryObserver } from 'fairway-grpc';
-import { onUnusedEndpointsChange } from '@fairway/discovery-kubernetes';
+import { createClient, setupTelemetry, createTelemetryObserver, parseTarget } from 'fairway-grpc';
+import { createKubernetesSource, onUnusedEndpointsChange, unusedEndpointsOf } from '@fairway/discovery-kubernetes';
 
 const env = process.env;
 const Echo = grpc.loadPackageDefinition(protoLoader.loadSync(env.ECHO_PROTO, { keepCase: true })).fairway.test.Echo;
@@ -34,6 +34,19 @@ async function main() {
   out.multiSaid = said;
   // The Kubernetes source's hook for tools: false for a source it did not make.
   out.unusedHookOnOther = onUnusedEndpointsChange({ start() {}, close() {} }, () => {});
+  // A k8s source made with peers (this client is Pod k8s-pod behind the same Service): its place, and the
+  // tools' helpers see through the peers wrapper to the Service's source.
+  const target = `k8s:///echo.${env.K8S_NAMESPACE}:grpc`;
+  const peered = createKubernetesSource(parseTarget(target), { apiServerUrl: env.K8S_URL, token: env.K8S_TOKEN, caPem: env.K8S_CA_PEM, peers: { target, podName: 'k8s-pod' } });
+  let timer;
+  out.peersPlace = await Promise.race([
+    new Promise((resolve) => peered.start({ onSnapshot: (s) => s.peers && resolve(s.peers), onError() {} })),
+    new Promise((resolve) => (timer = setTimeout(() => resolve('no place within 10 s'), 10_000))),
+  ]);
+  clearTimeout(timer);
+  out.unusedViaPeers = unusedEndpointsOf(peered);
+  out.unusedHookViaPeers = onUnusedEndpointsChange(peered, () => {});
+  await peered.close();
   multi.close();
   etcd.close();
   k8s.close();
