@@ -114,7 +114,7 @@ const SMALL_DECAY = 1 / 64;
 /**
  * `exp(-x)` for `x >= 0`. Below {@link SMALL_DECAY} (the usual case: an estimate a few ms old against a decay
  * of seconds) by its Taylor series to x^3, whose error is below x^4 / 24 (< 3e-9 relative); `Math.exp`
- * beyond. Every pick decays both candidates' estimates, and `Math.exp` was a sixth of a pick's CPU (B5).
+ * beyond. Every pick decays both candidates' estimates: ~1.9 ns each instead of `Math.exp`'s ~4.9 (measured alone).
  */
 export function decayFactor(x: number): number {
   return x < SMALL_DECAY ? 1 - x * (1 - x * (0.5 - x * (1 / 6))) : Math.exp(-x);
