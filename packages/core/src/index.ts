@@ -78,7 +78,7 @@ export { deterministicAperture, nextApertureSize, DEFAULT_APERTURE_SIZE } from '
 export type { ApertureInput, ApertureSizing } from './aperture.js';
 export { createAffinityRing, hash32, DEFAULT_AFFINITY_EPSILON, DEFAULT_AFFINITY_MIN_BOUND, DEFAULT_VIRTUAL_NODES } from './bounded-hash.js';
 export type { AffinityRing, AffinityEndpoint, AffinityRingOptions } from './bounded-hash.js';
-export { withPeerPlace } from './peer-place.js';
+export { sourceInsidePeerPlace, withPeerPlace } from './peer-place.js';
 export type { PeerPlaceHooks } from './peer-place.js';
 export { createRateLimitedLog } from './rate-limited-log.js';
 export type { RateLimitedLog, RateLimitedLogTarget } from './rate-limited-log.js';

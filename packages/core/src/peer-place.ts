@@ -23,6 +23,18 @@ export interface PeerPlaceHooks {
   onPeersError?(message: string): void;
 }
 
+/** Each wrapper made by {@link withPeerPlace}, with the endpoint source it wraps. */
+const wrappedBy = new WeakMap<DiscoverySource, DiscoverySource>();
+
+/**
+ * The endpoint source inside a {@link withPeerPlace} wrapper (`source` itself when it is none). The wrapper
+ * inherits from the source it wraps, so it passes `instanceof` for the source's class, but a field set on it
+ * lands on the wrapper: a package that keeps state on its source (a callback, say) sets it on this one.
+ */
+export function sourceInsidePeerPlace(source: DiscoverySource): DiscoverySource {
+  return wrappedBy.get(source) ?? source;
+}
+
 /** Wraps `endpoints` so its snapshots carry this client's place among what `peers` reports. */
 export function withPeerPlace<S extends DiscoverySource>(endpoints: S, peers: DiscoverySource, selfId: string, hooks: PeerPlaceHooks = {}): S {
   let listener: DiscoveryListener | undefined;
@@ -67,5 +79,7 @@ export function withPeerPlace<S extends DiscoverySource>(endpoints: S, peers: Di
     },
   };
   // Keep whatever else the endpoint source offers (e.g. the etcd source's `status()`).
-  return Object.assign(Object.create(endpoints) as S, wrapped);
+  const out = Object.assign(Object.create(endpoints) as S, wrapped);
+  wrappedBy.set(out, endpoints);
+  return out;
 }

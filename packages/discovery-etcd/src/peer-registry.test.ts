@@ -49,8 +49,7 @@ describe('etcd peer registry, etcd away at start', { timeout: 90_000 }, () => {
     const rec = recorder();
     try {
       source.start(rec);
-      const deadline = Date.now() + 15_000;
-      while (!log.lines.some((l) => l.includes('could not register this client')) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      await log.waitForLine(/could not register this client/, 15_000);
       const warned = log.lines.filter((l) => l.includes('could not register this client'));
       assert.equal(warned.length, 1, log.lines.join('\n'));
       assert.match(warned[0]!, /^warn: etcd peer registry: could not register this client \(.+\); subsetting uses every endpoint until it can \(try 1; retrying in 500 ms/);
@@ -58,9 +57,7 @@ describe('etcd peer registry, etcd away at start', { timeout: 90_000 }, () => {
       const placed = await rec.waitFor((s: EndpointSnapshot) => s.peers?.count === 1, 30_000, 'its place after etcd came back');
       assert.deepEqual(placed.peers, { index: 0, count: 1 });
       // The watch may show the key before the put's own answer comes back: wait for the line, bounded.
-      const registered = (): boolean => log.lines.some((l) => /^info: etcd peer registry: registered this client as late-client after \d+ failed tr/.test(l));
-      for (const until = Date.now() + 10_000; !registered() && Date.now() < until; ) await new Promise((r) => setTimeout(r, 50));
-      assert.ok(registered(), log.lines.join('\n'));
+      assert.ok(await log.waitForLine(/^info: etcd peer registry: registered this client as late-client after \d+ failed tr/, 10_000), log.lines.join('\n'));
       assert.match(await etcd.etcdctl(['get', '_fairway_clients/late/', '--prefix', '--keys-only']), /_fairway_clients\/late\/late-client/);
     } finally {
       await source.close();

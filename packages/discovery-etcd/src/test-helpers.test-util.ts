@@ -58,10 +58,17 @@ export function recorder(): Recorder {
   };
 }
 
-export function memoryLogger(): EtcdLogger & { lines: string[] } {
+export function memoryLogger(): EtcdLogger & { lines: string[]; waitForLine(test: RegExp, timeoutMs: number): Promise<boolean> } {
   const lines: string[] = [];
   return {
     lines,
+    /** True once a line matches `test`; false when none did within `timeoutMs` (the caller asserts). */
+    async waitForLine(test, timeoutMs) {
+      for (const until = Date.now() + timeoutMs; Date.now() < until; await new Promise((r) => setTimeout(r, 50))) {
+        if (lines.some((l) => test.test(l))) return true;
+      }
+      return lines.some((l) => test.test(l));
+    },
     info: (m) => lines.push(`info: ${m}`),
     warn: (m) => lines.push(`warn: ${m}`),
     error: (m) => lines.push(`error: ${m}`),

@@ -16,7 +16,7 @@
  * the source skips, keeps or retries on its own; `info` for what goes well again.
  */
 import type { DiscoveryListener, DiscoverySource, EndpointInfo, EndpointSnapshot, ParsedTarget, RateLimitedLog } from '@fairway/core';
-import { applyLiveConfig, createRateLimitedLog, parseKubernetesPath, parseTarget, withPeerPlace } from '@fairway/core';
+import { applyLiveConfig, createRateLimitedLog, parseKubernetesPath, parseTarget, sourceInsidePeerPlace, withPeerPlace } from '@fairway/core';
 import { ConfigMapWatch, liveConfigMapName } from './config-map-watch.js';
 import { ListWatch } from './list-watch.js';
 
@@ -239,11 +239,9 @@ export function createKubernetesSource(target: ParsedTarget, options?: unknown):
   const peersLogger: KubernetesLogger = { info: (m) => logger.info?.(m), warn: (m) => logger.warn(m), error: () => {} };
   const peersSource = new KubernetesSource(peersTarget, pk.service, pk.namespace, pk.port, { ...peerOptions, logger: peersLogger });
   const said = createRateLimitedLog(logger, opts.warningIntervalMs ?? 60_000);
-  const wrapped = withPeerPlace(source, peersSource, podName, {
+  return withPeerPlace(source, peersSource, podName, {
     onPeersError: (m) => said.warn(m, `${what}: ${m}; keeping the last known place`),
   });
-  peersWrapped.set(wrapped, source);
-  return wrapped;
 }
 createKubernetesSource.checkOptions = checkKubernetesDiscoveryOptions;
 
@@ -258,16 +256,13 @@ export function unusedEndpointsOf(source: DiscoverySource): readonly DecodedEndp
   return kubernetesSourceOf(source)?.unused;
 }
 
-/** The sources {@link createKubernetesSource} wrapped for `peers`, each with the Service's own source inside. */
-const peersWrapped = new WeakMap<DiscoverySource, KubernetesSource>();
-
 /**
- * The Service's source inside a `peers` wrapper, or `source` itself; undefined for any other source. The wrapper
- * first: it inherits from the source it wraps (core's withPeerPlace keeps what the source offers), so it is an
- * instance too, and a callback set on it would never be called.
+ * `source`, or the Service's source inside its `peers` wrapper, when it is a Kubernetes source; else undefined.
+ * Unwrapped first: the wrapper passes `instanceof`, but a callback set on it would never be called.
  */
 function kubernetesSourceOf(source: DiscoverySource): KubernetesSource | undefined {
-  return peersWrapped.get(source) ?? (source instanceof KubernetesSource ? source : undefined);
+  const inner = sourceInsidePeerPlace(source);
+  return inner instanceof KubernetesSource ? inner : undefined;
 }
 
 /**
@@ -451,7 +446,7 @@ class KubernetesSource implements DiscoverySource {
         failures += 1;
         if (err instanceof GoneError || err instanceof RelistError) {
           this.resourceVersion = undefined;
-          if (err instanceof RelistError) this.warnLimited(`relist:${err.message}`, `${err.message}; listing ${this.what} again`);
+          if (err instanceof RelistError) this.limitedLog.warn(`relist:${err.message}`, `${err.message}; listing ${this.what} again`);
           // A first 410 re-lists at once; repeated ones back off.
           if (failures > 1) await this.sleep(this.backoffMs(failures - 1));
           continue;
@@ -557,11 +552,11 @@ class KubernetesSource implements DiscoverySource {
         const size = JSON.stringify(item).length;
         if (size > maxObject) {
           const name = isObject(item) && isObject(item.metadata) ? String(item.metadata.name) : '(unnamed)';
-          this.warnLimited(`oversize:${name}`, `EndpointSlice ${this.namespace}/${name} is ${size} bytes, more than maxObjectBytes ${maxObject}; ignored`);
+          this.limitedLog.warn(`oversize:${name}`, `EndpointSlice ${this.namespace}/${name} is ${size} bytes, more than maxObjectBytes ${maxObject}; ignored`);
           continue;
         }
         const d = decodeEndpointSlice(item, this.port !== undefined ? { port: this.port } : {});
-        for (const w of d.warnings) this.warnLimited(w, w);
+        for (const w of d.warnings) this.limitedLog.warn(w, w);
         if (d.name !== undefined) next.set(d.name, d.endpoints);
       }
       cont = typeof body.metadata.continue === 'string' && body.metadata.continue !== '' ? body.metadata.continue : undefined;
@@ -615,7 +610,7 @@ class KubernetesSource implements DiscoverySource {
               if (!skipping) buf += chunk.slice(start);
               if (buf.length > maxLine) {
                 const name = /"name"\s*:\s*"([^"]{1,253})"/.exec(buf.slice(0, 65_536))?.[1] ?? '(unknown)';
-                this.warnLimited(`oversize-event:${name}`, `a watch event for EndpointSlice ${this.namespace}/${name} is larger than maxObjectBytes; ignored`);
+                this.limitedLog.warn(`oversize-event:${name}`, `a watch event for EndpointSlice ${this.namespace}/${name} is larger than maxObjectBytes; ignored`);
                 buf = '';
                 skipping = true;
               }
@@ -676,22 +671,22 @@ class KubernetesSource implements DiscoverySource {
         if (rv) this.resourceVersion = rv;
         const name = meta && typeof meta.name === 'string' && meta.name !== '' ? meta.name : undefined;
         if (name === undefined) {
-          this.warnLimited(`noname:${ev.type}`, `a ${ev.type} watch event for ${this.what} has an object without metadata.name; ignored`);
+          this.limitedLog.warn(`noname:${ev.type}`, `a ${ev.type} watch event for ${this.what} has an object without metadata.name; ignored`);
           return false;
         }
         if (ev.type === 'DELETED') return this.slices.delete(name);
         const maxObject = this.opts.maxObjectBytes ?? 3 * 1024 * 1024;
         if (line.length > maxObject) {
-          this.warnLimited(`oversize:${name}`, `EndpointSlice ${this.namespace}/${name} is ${line.length} bytes, more than maxObjectBytes ${maxObject}; ignored`);
+          this.limitedLog.warn(`oversize:${name}`, `EndpointSlice ${this.namespace}/${name} is ${line.length} bytes, more than maxObjectBytes ${maxObject}; ignored`);
           return this.slices.delete(name);
         }
         const d = decodeEndpointSlice(obj, this.port !== undefined ? { port: this.port } : {});
-        for (const w of d.warnings) this.warnLimited(w, w);
+        for (const w of d.warnings) this.limitedLog.warn(w, w);
         this.slices.set(name, d.endpoints);
         return true;
       }
       default:
-        this.warnLimited(`type:${ev.type}`, `the watch of ${this.what} sent an event of unknown type ${JSON.stringify(ev.type.slice(0, 40))}; ignored`);
+        this.limitedLog.warn(`type:${ev.type}`, `the watch of ${this.what} sent an event of unknown type ${JSON.stringify(ev.type.slice(0, 40))}; ignored`);
         return false;
     }
   }
@@ -736,8 +731,8 @@ class KubernetesSource implements DiscoverySource {
     const authProblem = status === 401 || status === 403;
     if (this.delivered === undefined) {
       // Handed on below, so logged at `error` (see KubernetesLogger).
-      if (authProblem) this.errorLimited(`auth:${status}`, message);
-      else this.errorLimited(`down:${message}`, `${message}; retrying (attempt ${failures})`);
+      if (authProblem) this.limitedLog.error(`auth:${status}`, message);
+      else this.limitedLog.error(`down:${message}`, `${message}; retrying (attempt ${failures})`);
       this.safe(() => this.listener!.onError({ message, fatalForNow: true, ...(cause ? { cause } : {}) }));
       return;
     }
@@ -748,21 +743,13 @@ class KubernetesSource implements DiscoverySource {
     }
     const note = `${message}; since ${new Date(this.staleSince).toISOString()} keeping the last ${this.delivered.length} endpoints`;
     // A refused token is handed on below (error); an unreachable server only makes the set stale (warn).
-    if (authProblem) this.errorLimited(`auth:${status}`, note);
-    else this.warnLimited('stale', note);
+    if (authProblem) this.limitedLog.error(`auth:${status}`, note);
+    else this.limitedLog.warn('stale', note);
     if (becameStale || authProblem) {
       const snapshot: EndpointSnapshot = { ...this.withLiveConfig(this.delivered), stale: true, note };
       this.safe(() => this.listener!.onSnapshot(snapshot));
       if (authProblem) this.safe(() => this.listener!.onError({ message, fatalForNow: false, ...(cause ? { cause } : {}) }));
     }
-  }
-
-  private warnLimited(key: string, message: string): void {
-    this.limitedLog.warn(key, message);
-  }
-
-  private errorLimited(key: string, message: string): void {
-    this.limitedLog.error(key, message);
   }
 
   private safe(fn: () => void): void {
